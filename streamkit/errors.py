@@ -1,0 +1,288 @@
+"""Every exception streamkit raises, one class per DynamoDB error code.
+
+::
+
+    StreamkitError                               root of everything streamkit raises
+    ├── DynamoDBError                            has a wire code; the server serialises it
+    │   ├── ValidationException                  400
+    │   │   └── ExpressionSyntaxError            ValidationException on the wire; .expression, .position
+    │   ├── SerializationException               400  malformed JSON / AttributeValue shape
+    │   ├── UnknownOperationException            400  bad X-Amz-Target
+    │   ├── UnrecognizedClientException          400  unknown access key
+    │   ├── InvalidSignatureException            400  SigV4 signature mismatch / expired
+    │   ├── MissingAuthenticationTokenException  400  no Authorization when auth is on
+    │   ├── ResourceNotFoundException            400
+    │   ├── ResourceInUseException               400
+    │   ├── ConditionalCheckFailedException      400  .item
+    │   ├── TransactionCanceledException         400  .reasons, message key "Message"
+    │   ├── TransactionConflictException         400
+    │   ├── TransactionInProgressException       400
+    │   ├── IdempotentParameterMismatchException 400
+    │   ├── ItemCollectionSizeLimitExceededException 400
+    │   ├── LimitExceededException               400
+    │   ├── ProvisionedThroughputExceededException 400 retryable
+    │   ├── ThrottlingException                  400  retryable
+    │   ├── RequestLimitExceeded                 400  retryable
+    │   ├── ExpiredIteratorException             400  streams
+    │   ├── TrimmedDataAccessException           400  streams
+    │   └── InternalServerError                  500  fault, retryable
+    └── ConfigurationError                       bad configuration or CLI arguments; never on the wire
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "ConditionalCheckFailedException",
+    "ConfigurationError",
+    "DynamoDBError",
+    "ExpiredIteratorException",
+    "ExpressionSyntaxError",
+    "IdempotentParameterMismatchException",
+    "InternalServerError",
+    "InvalidSignatureException",
+    "ItemCollectionSizeLimitExceededException",
+    "LimitExceededException",
+    "MissingAuthenticationTokenException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "ResourceInUseException",
+    "ResourceNotFoundException",
+    "SerializationException",
+    "StreamkitError",
+    "ThrottlingException",
+    "TransactionCanceledException",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+    "TrimmedDataAccessException",
+    "UnknownOperationException",
+    "UnrecognizedClientException",
+    "ValidationException",
+    "for_code",
+]
+
+_DYNAMODB = "com.amazonaws.dynamodb.v20120810"
+_CORAL_SERVICE = "com.amazon.coral.service"
+
+_BY_CODE: dict[str, type[DynamoDBError]] = {}
+
+
+class StreamkitError(Exception):
+    """Root of every exception streamkit raises on purpose."""
+
+
+class ConfigurationError(StreamkitError):
+    """Raised for invalid streamkit configuration (mapping options, CLI arguments)."""
+
+
+class DynamoDBError(StreamkitError):
+    """An error with a DynamoDB wire code; the server turns it into an AWS error body."""
+
+    code: ClassVar[str] = "InternalServerError"
+    namespace: ClassVar[str] = _DYNAMODB
+    http_status: ClassVar[int] = 400
+    retryable: ClassVar[bool] = False
+    message_key: ClassVar[str] = "message"
+    default_message: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" in cls.__dict__:
+            _BY_CODE.setdefault(cls.code, cls)
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = self.default_message if message is None else message
+        super().__init__(self.message)
+
+    def extra(self) -> dict[str, Any]:
+        """Return the members of the error body besides ``__type`` and the message."""
+        return {}
+
+    def to_wire(self) -> tuple[int, dict[str, Any]]:
+        """Return the HTTP status and the JSON error body DynamoDB would send."""
+        body: dict[str, Any] = {"__type": f"{self.namespace}#{self.code}"}
+        body[self.message_key] = self.message
+        body.update(self.extra())
+        return self.http_status, body
+
+
+def for_code(code: str) -> type[DynamoDBError]:
+    """Return the class for a wire code (``ns#Code`` or bare ``Code``); unknown -> InternalServerError."""
+    return _BY_CODE.get(code.rpartition("#")[2], InternalServerError)
+
+
+class ValidationException(DynamoDBError):
+    """Raised when a request breaks one of DynamoDB's validation rules."""
+
+    code = "ValidationException"
+    namespace = "com.amazon.coral.validate"
+
+
+class ExpressionSyntaxError(ValidationException):
+    """Raised by the expression parser; a ValidationException on the wire."""
+
+    def __init__(self, message: str, *, expression: str = "", position: int = 0) -> None:
+        super().__init__(message)
+        self.expression = expression
+        self.position = position
+
+
+class SerializationException(DynamoDBError):
+    """Raised when a request body is not valid JSON or has the wrong JSON types."""
+
+    code = "SerializationException"
+    namespace = _CORAL_SERVICE
+
+
+class UnknownOperationException(DynamoDBError):
+    """Raised for an X-Amz-Target that names no operation."""
+
+    code = "UnknownOperationException"
+    namespace = _CORAL_SERVICE
+
+
+class UnrecognizedClientException(DynamoDBError):
+    """Raised when auth is on and the access key is unknown."""
+
+    code = "UnrecognizedClientException"
+    namespace = _CORAL_SERVICE
+    default_message = "The security token included in the request is invalid."
+
+
+class InvalidSignatureException(DynamoDBError):
+    """Raised when auth is on and the SigV4 signature does not match or has expired."""
+
+    code = "InvalidSignatureException"
+    namespace = _CORAL_SERVICE
+
+
+class MissingAuthenticationTokenException(DynamoDBError):
+    """Raised when auth is on and the request carries no signature."""
+
+    code = "MissingAuthenticationTokenException"
+    namespace = _CORAL_SERVICE
+    default_message = "Request is missing Authentication Token"
+
+
+class ResourceNotFoundException(DynamoDBError):
+    """Raised when the named table, index or stream does not exist."""
+
+    code = "ResourceNotFoundException"
+    default_message = "Requested resource not found"
+
+
+class ResourceInUseException(DynamoDBError):
+    """Raised when creating a table that exists, or changing one that is busy."""
+
+    code = "ResourceInUseException"
+
+
+class ConditionalCheckFailedException(DynamoDBError):
+    """Raised by a write whose ConditionExpression evaluated to false."""
+
+    code = "ConditionalCheckFailedException"
+    default_message = "The conditional request failed"
+
+    def __init__(self, message: str | None = None, *, item: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.item = item
+
+    def extra(self) -> dict[str, Any]:
+        return {} if self.item is None else {"Item": self.item}
+
+
+class TransactionCanceledException(DynamoDBError):
+    """Raised when TransactWriteItems/TransactGetItems is cancelled; .reasons in action order."""
+
+    code = "TransactionCanceledException"
+    message_key = "Message"
+
+    def __init__(self, message: str | None = None, *, reasons: list[dict[str, Any]] | None = None):
+        self.reasons = reasons or []
+        if message is None:
+            codes = ", ".join(r.get("Code", "None") for r in self.reasons)
+            message = f"Transaction cancelled, please refer cancellation reasons for specific reasons [{codes}]"
+        super().__init__(message)
+
+    def extra(self) -> dict[str, Any]:
+        return {"CancellationReasons": self.reasons}
+
+
+class TransactionConflictException(DynamoDBError):
+    """Raised when an item is being changed by another in-flight transaction."""
+
+    code = "TransactionConflictException"
+    default_message = "Transaction is ongoing for the item"
+
+
+class TransactionInProgressException(DynamoDBError):
+    """Raised when a transaction with the same ClientRequestToken is still running."""
+
+    code = "TransactionInProgressException"
+
+
+class IdempotentParameterMismatchException(DynamoDBError):
+    """Raised when a ClientRequestToken is reused with different parameters."""
+
+    code = "IdempotentParameterMismatchException"
+
+
+class ItemCollectionSizeLimitExceededException(DynamoDBError):
+    """Raised when an item collection of a table with an LSI would exceed 10 GB."""
+
+    code = "ItemCollectionSizeLimitExceededException"
+
+
+class LimitExceededException(DynamoDBError):
+    """Raised when too many control-plane operations run at once, or a stream limit is hit."""
+
+    code = "LimitExceededException"
+
+
+class ProvisionedThroughputExceededException(DynamoDBError):
+    """Raised when a request exceeds a table's or index's provisioned throughput."""
+
+    code = "ProvisionedThroughputExceededException"
+    retryable = True
+    default_message = (
+        "The level of configured provisioned throughput for the table was exceeded. "
+        "Consider increasing your provisioning level with the UpdateTable API."
+    )
+
+
+class ThrottlingException(DynamoDBError):
+    """Raised when control-plane calls come too fast or an on-demand table is throttled."""
+
+    code = "ThrottlingException"
+    namespace = "com.amazon.coral.availability"
+    retryable = True
+
+
+class RequestLimitExceeded(DynamoDBError):
+    """Raised when the account-level throughput quota is exceeded."""
+
+    code = "RequestLimitExceeded"
+    retryable = True
+
+
+class ExpiredIteratorException(DynamoDBError):
+    """Raised by GetRecords for a shard iterator older than 15 minutes."""
+
+    code = "ExpiredIteratorException"
+    namespace = "com.amazonaws.dynamodb.v20120810"
+
+
+class TrimmedDataAccessException(DynamoDBError):
+    """Raised when a shard iterator points at records already trimmed by retention."""
+
+    code = "TrimmedDataAccessException"
+
+
+class InternalServerError(DynamoDBError):
+    """Raised for an unexpected failure inside streamkit; a 500 on the wire."""
+
+    code = "InternalServerError"
+    http_status = 500
+    retryable = True
+    default_message = "Internal server error"

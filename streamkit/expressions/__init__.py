@@ -1,0 +1,1 @@
+"""DynamoDB expressions: parse, render, evaluate, apply updates, project. Pure and synchronous."""
