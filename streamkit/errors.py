@@ -5,7 +5,7 @@
     StreamkitError                               root of everything streamkit raises
     ├── DynamoDBError                            has a wire code; the server serialises it
     │   ├── ValidationException                  400
-    │   │   └── ExpressionSyntaxError            ValidationException on the wire; .expression, .position
+    │   │   └── ExpressionSyntaxError            a ValidationException; .expression, .position
     │   ├── SerializationException               400  malformed JSON / AttributeValue shape
     │   ├── UnknownOperationException            400  bad X-Amz-Target
     │   ├── UnrecognizedClientException          400  unknown access key
@@ -26,7 +26,7 @@
     │   ├── ExpiredIteratorException             400  streams
     │   ├── TrimmedDataAccessException           400  streams
     │   └── InternalServerError                  500  fault, retryable
-    └── ConfigurationError                       bad configuration or CLI arguments; never on the wire
+    └── ConfigurationError                       bad configuration or CLI arguments; not wire
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class DynamoDBError(StreamkitError):
 
 
 def for_code(code: str) -> type[DynamoDBError]:
-    """Return the class for a wire code (``ns#Code`` or bare ``Code``); unknown -> InternalServerError."""
+    """Return the class for a wire code (``ns#Code`` or ``Code``); unknown: InternalServerError."""
     return _BY_CODE.get(code.rpartition("#")[2], InternalServerError)
 
 
@@ -202,7 +202,10 @@ class TransactionCanceledException(DynamoDBError):
         self.reasons = reasons or []
         if message is None:
             codes = ", ".join(r.get("Code", "None") for r in self.reasons)
-            message = f"Transaction cancelled, please refer cancellation reasons for specific reasons [{codes}]"
+            message = (
+                "Transaction cancelled, please refer cancellation reasons for specific reasons "
+                f"[{codes}]"
+            )
         super().__init__(message)
 
     def extra(self) -> dict[str, Any]:

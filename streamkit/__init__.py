@@ -1,0 +1,11 @@
+"""streamkit: Amazon DynamoDB's event-driven stack as an asyncio library, CLI and local server."""
+
+from __future__ import annotations
+
+from streamkit import errors as errors
+from streamkit.clock import Clock as Clock, SystemClock as SystemClock
+from streamkit.engine import Engine as Engine, Table as Table, open_engine as open_engine
+
+__version__ = "0.1.0"
+
+__all__ = ["Clock", "Engine", "SystemClock", "Table", "__version__", "errors", "open_engine"]

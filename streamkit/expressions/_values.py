@@ -1,0 +1,155 @@
+"""Private AttributeValue helpers for expressions: types, numbers, equality, ordering, size."""
+
+from __future__ import annotations
+
+import base64
+import decimal
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from streamkit.errors import ValidationException
+from streamkit.model.attributes import (
+    AttributeValue as AttributeValue,
+    Item as Item,
+    compare_scalar as compare_scalar,
+    number_value as number_value,
+    values_equal as values_equal,
+)
+
+__all__ = [
+    "SCALAR_TYPES",
+    "SET_TYPES",
+    "TYPE_NAMES",
+    "AttributeValue",
+    "Item",
+    "add_numbers",
+    "av_type",
+    "compare_scalar",
+    "contains",
+    "describe",
+    "number_value",
+    "set_difference",
+    "set_union",
+    "size_of",
+    "values_equal",
+]
+
+SCALAR_TYPES = frozenset({"S", "N", "B"})
+SET_TYPES = frozenset({"SS", "NS", "BS"})
+TYPE_NAMES = ("S", "SS", "N", "NS", "B", "BS", "BOOL", "NULL", "L", "M")
+
+# Upper-case names DynamoDB uses in ADD/DELETE operand errors.
+WORD_NAMES = {
+    "S": "STRING",
+    "N": "NUMBER",
+    "B": "BINARY",
+    "BOOL": "BOOLEAN",
+    "NULL": "NULL",
+    "L": "LIST",
+    "M": "MAP",
+    "SS": "STRING_SET",
+    "NS": "NUMBER_SET",
+    "BS": "BINARY_SET",
+}
+
+_MAX_DIGITS = 38
+_CONTEXT = decimal.Context(prec=400, Emax=999_999, Emin=-999_999, traps=[decimal.InvalidOperation])
+_OVERFLOW = (
+    "Number overflow. Attempting to store a number with magnitude larger than supported range"
+)
+_UNDERFLOW = (
+    "Number underflow. Attempting to store a number with magnitude smaller than supported range"
+)
+
+
+def av_type(value: AttributeValue) -> str:
+    """Return the type tag (``"S"``, ``"N"``, ...) of an AttributeValue."""
+    return next(iter(value))
+
+
+def canonical_number(value: Decimal) -> str:
+    """Return DynamoDB's text for a number, raising ValidationException outside its range."""
+    if value.is_zero():
+        return "0"
+    value = value.normalize(_CONTEXT)
+    digits = len(value.as_tuple().digits)
+    if digits > _MAX_DIGITS:
+        # DynamoDB reports lost precision in arithmetic as an overflow.
+        raise ValidationException(_OVERFLOW)
+    magnitude = value.adjusted()
+    if magnitude > 125:
+        raise ValidationException(_OVERFLOW)
+    if magnitude < -130:
+        raise ValidationException(_UNDERFLOW)
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def add_numbers(left: str, right: str, *, subtract: bool = False) -> str:
+    """Return ``left + right`` (or ``left - right``) as a canonical DynamoDB number."""
+    a, b = number_value(left), number_value(right)
+    result = _CONTEXT.subtract(a, b) if subtract else _CONTEXT.add(a, b)
+    return canonical_number(result)
+
+
+def _set_key(kind: str, element: Any) -> Any:
+    return number_value(element) if kind == "NS" else element
+
+
+def size_of(value: AttributeValue) -> int | None:
+    """Return what ``size()`` yields for a value, or None for types without a size."""
+    kind = av_type(value)
+    inner = value[kind]
+    if kind == "S":
+        return len(inner.encode("utf-16-le", "surrogatepass")) // 2
+    if kind in ("B", "SS", "NS", "BS", "L", "M"):
+        return len(inner)
+    return None
+
+
+def contains(container: AttributeValue, element: AttributeValue) -> bool:
+    """Return what ``contains(container, element)`` yields for two present values."""
+    kind, ekind = av_type(container), av_type(element)
+    inner = container[kind]
+    if kind == "S":
+        return ekind == "S" and element["S"] in inner
+    if kind == "B":
+        return ekind == "B" and bytes(element["B"]) in bytes(inner)
+    if kind in SET_TYPES:
+        if ekind != kind[0]:
+            return False
+        wanted = _set_key(kind, element[ekind])
+        return any(_set_key(kind, e) == wanted for e in inner)
+    if kind == "L":
+        return any(values_equal(e, element) for e in inner)
+    return False
+
+
+def set_union(kind: str, existing: Iterable[Any], added: Iterable[Any]) -> list[Any]:
+    """Return ``existing`` followed by the elements of ``added`` it lacks."""
+    out = list(existing)
+    seen = {_set_key(kind, e) for e in out}
+    for element in added:
+        key = _set_key(kind, element)
+        if key not in seen:
+            seen.add(key)
+            out.append(element)
+    return out
+
+
+def set_difference(kind: str, existing: Iterable[Any], removed: Iterable[Any]) -> list[Any]:
+    """Return the elements of ``existing`` not in ``removed``."""
+    gone = {_set_key(kind, e) for e in removed}
+    return [e for e in existing if _set_key(kind, e) not in gone]
+
+
+def describe(value: AttributeValue) -> str:
+    """Render a scalar value as DynamoDB's messages do: ``AttributeValue: {N:5}``."""
+    kind = av_type(value)
+    inner = value[kind]
+    if kind == "B":
+        inner = base64.b64encode(bytes(inner)).decode("ascii")
+    return f"AttributeValue: {{{kind}:{inner}}}"

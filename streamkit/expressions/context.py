@@ -1,0 +1,105 @@
+"""ExpressionContext: one request's ExpressionAttributeNames/Values and which of them were used."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import final
+
+from streamkit.errors import ValidationException
+
+from ._values import AttributeValue
+
+__all__ = ["ExpressionContext"]
+
+_NAME_KEY = re.compile(r"#[A-Za-z0-9_]+")
+_VALUE_KEY = re.compile(r":[A-Za-z0-9_]+")
+
+
+@final
+class ExpressionContext:
+    """The placeholders of one request, shared by all of its expressions.
+
+    Construction validates the maps as DynamoDB's request validator does (empty maps and
+    malformed keys are rejected before any expression is parsed). Parsing functions look
+    placeholders up here and record them; :meth:`check_unused` then rejects entries that no
+    expression of the request used.
+
+    Args:
+        names: ExpressionAttributeNames, or None when the request has none.
+        values: ExpressionAttributeValues (already validated AttributeValues), or None.
+
+    Raises:
+        ValidationException: a map is empty or has a key that is not ``#name`` / ``:value``.
+    """
+
+    __slots__ = ("_names", "_used_names", "_used_values", "_values")
+
+    def __init__(
+        self,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, AttributeValue] | None = None,
+    ) -> None:
+        if names is not None:
+            if not names:
+                raise ValidationException("ExpressionAttributeNames must not be empty")
+            for key in names:
+                if not _NAME_KEY.fullmatch(key):
+                    raise ValidationException(
+                        f'ExpressionAttributeNames contains invalid key: Syntax error; key: "{key}"'
+                    )
+        if values is not None:
+            if not values:
+                raise ValidationException("ExpressionAttributeValues must not be empty")
+            for key in values:
+                if not _VALUE_KEY.fullmatch(key):
+                    raise ValidationException(
+                        "ExpressionAttributeValues contains invalid key: "
+                        f'Syntax error; key: "{key}"'
+                    )
+        self._names: dict[str, str] = dict(names or {})
+        self._values: dict[str, AttributeValue] = dict(values or {})
+        self._used_names: set[str] = set()
+        self._used_values: set[str] = set()
+
+    @property
+    def names(self) -> Mapping[str, str]:
+        """ExpressionAttributeNames as given (empty mapping if none)."""
+        return self._names
+
+    @property
+    def values(self) -> Mapping[str, AttributeValue]:
+        """ExpressionAttributeValues as given (empty mapping if none)."""
+        return self._values
+
+    def name(self, placeholder: str) -> str | None:
+        """Return the attribute name for ``#placeholder`` and mark it used; None if undefined."""
+        resolved = self._names.get(placeholder)
+        if resolved is not None:
+            self._used_names.add(placeholder)
+        return resolved
+
+    def value(self, placeholder: str) -> AttributeValue | None:
+        """Return the value for ``:placeholder`` and mark it used; None if undefined."""
+        resolved = self._values.get(placeholder)
+        if resolved is not None:
+            self._used_values.add(placeholder)
+        return resolved
+
+    def check_unused(self) -> None:
+        """Raise DynamoDB's error for placeholders no expression used (names are checked first).
+
+        Raises:
+            ValidationException: ``Value provided in ExpressionAttributeNames unused in
+                expressions: keys: {#a, #b}`` (or the same for ExpressionAttributeValues).
+        """
+        for label, defined, used in (
+            ("ExpressionAttributeNames", self._names, self._used_names),
+            ("ExpressionAttributeValues", self._values, self._used_values),
+        ):
+            unused = [key for key in defined if key not in used]
+            if unused:
+                keys = ", ".join(unused)
+                raise ValidationException(
+                    f"Value provided in {label} unused in expressions: keys: {{{keys}}}"
+                )

@@ -1,0 +1,464 @@
+"""Table and index definitions: validation of CreateTable input and the TableDescription shape."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from streamkit.errors import ValidationException
+
+__all__ = [
+    "IndexSpec",
+    "KeySpec",
+    "TableSpec",
+    "invalid",
+    "parse_index",
+    "parse_key_schema",
+    "parse_throughput",
+    "validate_name",
+]
+
+_NAME_RE = re.compile(r"[a-zA-Z0-9_.-]+")
+_INVALID = "One or more parameter values were invalid: "
+PROJECTION_TYPES = ("ALL", "KEYS_ONLY", "INCLUDE")
+STREAM_VIEW_TYPES = ("NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY")
+
+
+def invalid(message: str) -> ValidationException:
+    """Return DynamoDB's 'One or more parameter values were invalid' ValidationException."""
+    return ValidationException(_INVALID + message)
+
+
+def constraint(value: object, member: str, rule: str) -> ValidationException:
+    """Return the ValidationException DynamoDB's request validator gives for a shape constraint."""
+    return ValidationException(
+        f"1 validation error detected: Value {_java_repr(value)} at '{member}' failed to satisfy "
+        f"constraint: Member must {rule}"
+    )
+
+
+def _java_repr(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f"'{value}'"
+    return str(value)
+
+
+def validate_name(value: object, member: str, *, min_len: int = 3, max_len: int = 255) -> str:
+    """Check a table or index name against DynamoDB's length and pattern constraints."""
+    if not isinstance(value, str):
+        raise ValidationException(f"Invalid type for parameter {member}, expected a string")
+    if len(value) < min_len:
+        raise constraint(value, member, f"have length greater than or equal to {min_len}")
+    if len(value) > max_len:
+        raise constraint(value, member, f"have length less than or equal to {max_len}")
+    if not _NAME_RE.fullmatch(value):
+        raise constraint(value, member, "satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpec:
+    """A primary key: the partition (HASH) attribute and the optional sort (RANGE) attribute."""
+
+    hash_name: str
+    hash_type: str
+    range_name: str | None = None
+    range_type: str | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.hash_name,) if self.range_name is None else (self.hash_name, self.range_name)
+
+    def types(self) -> dict[str, str]:
+        out = {self.hash_name: self.hash_type}
+        if self.range_name is not None and self.range_type is not None:
+            out[self.range_name] = self.range_type
+        return out
+
+    def to_wire(self) -> list[dict[str, str]]:
+        out = [{"AttributeName": self.hash_name, "KeyType": "HASH"}]
+        if self.range_name is not None:
+            out.append({"AttributeName": self.range_name, "KeyType": "RANGE"})
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSpec:
+    """A local or global secondary index."""
+
+    name: str
+    key: KeySpec
+    projection_type: str
+    non_key_attributes: tuple[str, ...] = ()
+    is_global: bool = True
+    read_capacity: int = 0
+    write_capacity: int = 0
+    status: str = "ACTIVE"
+
+    def projection_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"ProjectionType": self.projection_type}
+        if self.projection_type == "INCLUDE":
+            out["NonKeyAttributes"] = list(self.non_key_attributes)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    """Everything DynamoDB knows about a table besides its items."""
+
+    name: str
+    table_id: str
+    key: KeySpec
+    attribute_types: Mapping[str, str]
+    created: float
+    billing_mode: str = "PROVISIONED"
+    read_capacity: int = 0
+    write_capacity: int = 0
+    local_indexes: tuple[IndexSpec, ...] = ()
+    global_indexes: tuple[IndexSpec, ...] = ()
+    stream_view_type: str | None = None
+    stream_label: str | None = None
+    deletion_protection: bool = False
+    table_class: str = "STANDARD"
+    tags: tuple[tuple[str, str], ...] = field(default=())
+
+    def with_changes(self, **changes: Any) -> TableSpec:
+        return replace(self, **changes)
+
+    def index(self, name: str) -> IndexSpec | None:
+        for idx in (*self.local_indexes, *self.global_indexes):
+            if idx.name == name:
+                return idx
+        return None
+
+    def arn(self, region: str, account: str) -> str:
+        return f"arn:aws:dynamodb:{region}:{account}:table/{self.name}"
+
+    def stream_arn(self, region: str, account: str) -> str | None:
+        if self.stream_label is None:
+            return None
+        return f"{self.arn(region, account)}/stream/{self.stream_label}"
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-able dict for the catalog row (inverse of :meth:`from_json`)."""
+        return {
+            "name": self.name,
+            "table_id": self.table_id,
+            "key": [
+                self.key.hash_name,
+                self.key.hash_type,
+                self.key.range_name,
+                self.key.range_type,
+            ],
+            "attribute_types": dict(self.attribute_types),
+            "created": self.created,
+            "billing_mode": self.billing_mode,
+            "read_capacity": self.read_capacity,
+            "write_capacity": self.write_capacity,
+            "local_indexes": [_index_json(i) for i in self.local_indexes],
+            "global_indexes": [_index_json(i) for i in self.global_indexes],
+            "stream_view_type": self.stream_view_type,
+            "stream_label": self.stream_label,
+            "deletion_protection": self.deletion_protection,
+            "table_class": self.table_class,
+            "tags": [list(t) for t in self.tags],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TableSpec:
+        return cls(
+            name=data["name"],
+            table_id=data["table_id"],
+            key=KeySpec(*data["key"]),
+            attribute_types=dict(data["attribute_types"]),
+            created=data["created"],
+            billing_mode=data["billing_mode"],
+            read_capacity=data["read_capacity"],
+            write_capacity=data["write_capacity"],
+            local_indexes=tuple(_index_from_json(i) for i in data["local_indexes"]),
+            global_indexes=tuple(_index_from_json(i) for i in data["global_indexes"]),
+            stream_view_type=data["stream_view_type"],
+            stream_label=data["stream_label"],
+            deletion_protection=data["deletion_protection"],
+            table_class=data["table_class"],
+            tags=tuple((k, v) for k, v in data["tags"]),
+        )
+
+    def describe(
+        self, *, region: str, account: str, status: str, item_count: int, size_bytes: int
+    ) -> dict[str, Any]:
+        """Return DynamoDB's TableDescription for this table."""
+        arn = self.arn(region, account)
+        definitions = [
+            {"AttributeName": n, "AttributeType": t} for n, t in self.attribute_types.items()
+        ]
+        out: dict[str, Any] = {
+            "AttributeDefinitions": definitions,
+            "TableName": self.name,
+            "KeySchema": self.key.to_wire(),
+            "TableStatus": status,
+            "CreationDateTime": self.created,
+            "ProvisionedThroughput": {
+                "NumberOfDecreasesToday": 0,
+                "ReadCapacityUnits": self.read_capacity,
+                "WriteCapacityUnits": self.write_capacity,
+            },
+            "TableSizeBytes": size_bytes,
+            "ItemCount": item_count,
+            "TableArn": arn,
+            "TableId": self.table_id,
+            "DeletionProtectionEnabled": self.deletion_protection,
+        }
+        if self.billing_mode == "PAY_PER_REQUEST":
+            out["BillingModeSummary"] = {
+                "BillingMode": "PAY_PER_REQUEST",
+                "LastUpdateToPayPerRequestDateTime": self.created,
+            }
+        if self.table_class != "STANDARD":
+            out["TableClassSummary"] = {"TableClass": self.table_class}
+        if self.local_indexes:
+            out["LocalSecondaryIndexes"] = [
+                {
+                    "IndexName": i.name,
+                    "KeySchema": i.key.to_wire(),
+                    "Projection": i.projection_wire(),
+                    "IndexSizeBytes": 0,
+                    "ItemCount": 0,
+                    "IndexArn": f"{arn}/index/{i.name}",
+                }
+                for i in self.local_indexes
+            ]
+        if self.global_indexes:
+            out["GlobalSecondaryIndexes"] = [
+                {
+                    "IndexName": i.name,
+                    "KeySchema": i.key.to_wire(),
+                    "Projection": i.projection_wire(),
+                    "IndexStatus": i.status,
+                    "ProvisionedThroughput": {
+                        "NumberOfDecreasesToday": 0,
+                        "ReadCapacityUnits": i.read_capacity,
+                        "WriteCapacityUnits": i.write_capacity,
+                    },
+                    "IndexSizeBytes": 0,
+                    "ItemCount": 0,
+                    "IndexArn": f"{arn}/index/{i.name}",
+                }
+                for i in self.global_indexes
+            ]
+        if self.stream_view_type is not None:
+            out["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": self.stream_view_type,
+            }
+        if self.stream_label is not None:
+            out["LatestStreamLabel"] = self.stream_label
+            out["LatestStreamArn"] = self.stream_arn(region, account)
+        return out
+
+
+def _index_json(idx: IndexSpec) -> dict[str, Any]:
+    return {
+        "name": idx.name,
+        "key": [idx.key.hash_name, idx.key.hash_type, idx.key.range_name, idx.key.range_type],
+        "projection_type": idx.projection_type,
+        "non_key_attributes": list(idx.non_key_attributes),
+        "is_global": idx.is_global,
+        "read_capacity": idx.read_capacity,
+        "write_capacity": idx.write_capacity,
+        "status": idx.status,
+    }
+
+
+def _index_from_json(data: Mapping[str, Any]) -> IndexSpec:
+    return IndexSpec(
+        name=data["name"],
+        key=KeySpec(*data["key"]),
+        projection_type=data["projection_type"],
+        non_key_attributes=tuple(data["non_key_attributes"]),
+        is_global=data["is_global"],
+        read_capacity=data["read_capacity"],
+        write_capacity=data["write_capacity"],
+        status=data["status"],
+    )
+
+
+def _list_of_dicts(value: object, member: str) -> list[Mapping[str, Any]]:
+    if not isinstance(value, Sequence) or isinstance(value, str | bytes):
+        raise ValidationException(f"Invalid type for parameter {member}, expected a list")
+    for element in value:
+        if not isinstance(element, Mapping):
+            raise ValidationException(f"Invalid type for parameter {member}, expected a structure")
+    return list(value)
+
+
+def parse_key_schema(value: object, types: Mapping[str, str], member: str = "keySchema") -> KeySpec:
+    """Validate a KeySchema list against the AttributeDefinitions types."""
+    elements = _list_of_dicts(value, member)
+    if not 1 <= len(elements) <= 2:
+        rule = (
+            "have length greater than or equal to 1"
+            if not elements
+            else ("have length less than or equal to 2")
+        )
+        raise constraint(f"{elements}", member, rule)
+    names: list[str] = []
+    for position, element in enumerate(elements):
+        name = element.get("AttributeName")
+        kind = element.get("KeyType")
+        if not isinstance(name, str) or not 1 <= len(name.encode()) <= 255:
+            raise constraint(
+                name,
+                f"{member}.{position + 1}.member.attributeName",
+                "have length greater than or equal to 1",
+            )
+        if kind not in ("HASH", "RANGE"):
+            raise constraint(
+                kind,
+                f"{member}.{position + 1}.member.keyType",
+                "satisfy enum value set: [HASH, RANGE]",
+            )
+        expected = "HASH" if position == 0 else "RANGE"
+        if kind != expected:
+            ordinal = "first" if position == 0 else "second"
+            raise invalid(
+                f"Invalid KeySchema: The {ordinal} KeySchemaElement is not a {expected} key type"
+            )
+        names.append(name)
+    if len(names) == 2 and names[0] == names[1]:
+        raise invalid(
+            "Both the Hash Key and the Range Key element in the KeySchema have the same name"
+        )
+    missing = [n for n in names if n not in types]
+    if missing:
+        raise invalid(
+            "Some index key attributes are not defined in AttributeDefinitions. "
+            f"Keys: [{', '.join(names)}], AttributeDefinitions: [{', '.join(types)}]"
+        )
+    if len(names) == 1:
+        return KeySpec(names[0], types[names[0]])
+    return KeySpec(names[0], types[names[0]], names[1], types[names[1]])
+
+
+def parse_attribute_definitions(value: object) -> dict[str, str]:
+    """Validate AttributeDefinitions and return name -> type (S, N or B)."""
+    out: dict[str, str] = {}
+    for position, element in enumerate(_list_of_dicts(value, "attributeDefinitions"), 1):
+        name = element.get("AttributeName")
+        kind = element.get("AttributeType")
+        if not isinstance(name, str) or not name:
+            raise constraint(
+                name,
+                f"attributeDefinitions.{position}.member.attributeName",
+                "have length greater than or equal to 1",
+            )
+        if kind not in ("S", "N", "B"):
+            raise constraint(
+                kind,
+                f"attributeDefinitions.{position}.member.attributeType",
+                "satisfy enum value set: [B, N, S]",
+            )
+        if name in out:
+            raise invalid(f"Duplicate AttributeName in AttributeDefinitions: {name}")
+        out[name] = kind
+    return out
+
+
+def parse_throughput(value: object, member: str = "provisionedThroughput") -> tuple[int, int]:
+    """Validate a ProvisionedThroughput structure and return (read, write) units."""
+    if not isinstance(value, Mapping):
+        raise ValidationException(f"Invalid type for parameter {member}, expected a structure")
+    units = []
+    for name in ("ReadCapacityUnits", "WriteCapacityUnits"):
+        unit = value.get(name)
+        field = f"{member}.{name[0].lower()}{name[1:]}"
+        if isinstance(unit, bool) or not isinstance(unit, int):
+            raise ValidationException(
+                f"1 validation error detected: Value null at '{field}' "
+                "failed to satisfy constraint: Member must not be null"
+            )
+        if unit < 1:
+            raise constraint(
+                unit,
+                f"{member}.{name[0].lower()}{name[1:]}",
+                "have value greater than or equal to 1",
+            )
+        units.append(unit)
+    return units[0], units[1]
+
+
+def parse_index(
+    element: Mapping[str, Any],
+    types: Mapping[str, str],
+    *,
+    is_global: bool,
+    billing_mode: str,
+    table_key: KeySpec,
+) -> IndexSpec:
+    """Validate one LocalSecondaryIndexes / GlobalSecondaryIndexes element."""
+    kind = "globalSecondaryIndexes" if is_global else "localSecondaryIndexes"
+    name = validate_name(element.get("IndexName"), f"{kind}.member.indexName")
+    key = parse_key_schema(element.get("KeySchema"), types, f"{kind}.member.keySchema")
+    projection = element.get("Projection")
+    if not isinstance(projection, Mapping):
+        raise constraint(None, f"{kind}.member.projection", "not be null")
+    ptype = projection.get(
+        "ProjectionType", "ALL" if "NonKeyAttributes" not in projection else None
+    )
+    if ptype not in PROJECTION_TYPES:
+        raise constraint(
+            ptype,
+            f"{kind}.member.projection.projectionType",
+            "satisfy enum value set: [ALL, INCLUDE, KEYS_ONLY]",
+        )
+    non_key = projection.get("NonKeyAttributes")
+    if ptype == "INCLUDE":
+        if (
+            not isinstance(non_key, list)
+            or not non_key
+            or not all(isinstance(a, str) for a in non_key)
+        ):
+            raise invalid("ProjectionType is INCLUDE, but NonKeyAttributes is not specified")
+        if len(set(non_key)) != len(non_key):
+            raise invalid("Duplicate projected attributes are not allowed")
+    elif non_key is not None:
+        raise invalid(f"ProjectionType is {ptype}, but NonKeyAttributes is specified")
+    read = write = 0
+    if is_global:
+        throughput = element.get("ProvisionedThroughput")
+        if billing_mode == "PROVISIONED":
+            if throughput is None:
+                raise invalid(f"ProvisionedThroughput must be specified for index: {name}")
+            read, write = parse_throughput(throughput, f"{kind}.member.provisionedThroughput")
+        elif throughput is not None:
+            raise invalid(
+                "ProvisionedThroughput should not be specified for index: "
+                f"{name} when BillingMode is PAY_PER_REQUEST"
+            )
+    else:
+        if table_key.range_name is None:
+            raise invalid(
+                "Table KeySchema does not have a range key, which is required when "
+                "specifying a LocalSecondaryIndex"
+            )
+        if key.hash_name != table_key.hash_name:
+            raise invalid(
+                "Index KeySchema does not have the same leading hash key as table KeySchema "
+                f"for index: {name}. index hash key: {key.hash_name}, "
+                f"table hash key: {table_key.hash_name}"
+            )
+        if key.range_name is None:
+            raise invalid(f"Index KeySchema does not have a range key for index: {name}")
+    return IndexSpec(
+        name=name,
+        key=key,
+        projection_type=ptype,
+        non_key_attributes=tuple(non_key or ()),
+        is_global=is_global,
+        read_capacity=read,
+        write_capacity=write,
+    )

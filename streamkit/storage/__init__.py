@@ -1,0 +1,1 @@
+"""The only package that imports aiosqlite: the SQLite store, its schema and codecs."""

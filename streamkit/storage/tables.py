@@ -1,0 +1,127 @@
+"""SQL for the table catalog and the items of each table; synchronous, run inside a store hop.
+
+Each DynamoDB table is one SQLite table ``t_<table id>``, ``WITHOUT ROWID``, keyed by the
+order-preserving encodings of its partition and sort key (``hk``, ``rk``; ``rk`` is empty for a
+hash-only table), so point reads and sort-key ranges are answered by SQLite's B-tree.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+import orjson
+
+from streamkit.model.attributes import Item
+from streamkit.model.schema import TableSpec
+from streamkit.storage.codec import dump_item, load_item
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "count_items",
+    "create_table",
+    "delete_row",
+    "drop_table",
+    "get_row",
+    "load_specs",
+    "migrate",
+    "put_row",
+    "rows",
+    "save_spec",
+]
+
+SCHEMA_VERSION = 1
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Create or upgrade streamkit's own tables."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"database schema version {version} is newer than this streamkit ({SCHEMA_VERSION})"
+        )
+    if version < 1:
+        conn.executescript(
+            """
+            BEGIN;
+            CREATE TABLE IF NOT EXISTS sk_tables (
+                name TEXT PRIMARY KEY,
+                spec BLOB NOT NULL
+            );
+            PRAGMA user_version = 1;
+            COMMIT;
+            """
+        )
+
+
+def _items_table(spec: TableSpec) -> str:
+    return f'"t_{spec.table_id.replace("-", "")}"'
+
+
+def load_specs(conn: sqlite3.Connection) -> list[TableSpec]:
+    """Return every table's spec from the catalog."""
+    return [
+        TableSpec.from_json(orjson.loads(blob))
+        for (blob,) in conn.execute("SELECT spec FROM sk_tables ORDER BY name")
+    ]
+
+
+def save_spec(conn: sqlite3.Connection, spec: TableSpec) -> None:
+    """Insert or replace the catalog row of a table."""
+    conn.execute(
+        "INSERT OR REPLACE INTO sk_tables(name, spec) VALUES (?, ?)",
+        (spec.name, orjson.dumps(spec.to_json())),
+    )
+
+
+def create_table(conn: sqlite3.Connection, spec: TableSpec) -> None:
+    """Create a table's catalog row and its items table."""
+    save_spec(conn, spec)
+    conn.execute(
+        f"CREATE TABLE {_items_table(spec)} ("
+        "hk BLOB NOT NULL, rk BLOB NOT NULL, item BLOB NOT NULL, size INTEGER NOT NULL, "
+        "PRIMARY KEY (hk, rk)) WITHOUT ROWID"
+    )
+
+
+def drop_table(conn: sqlite3.Connection, spec: TableSpec) -> None:
+    """Remove a table's catalog row and all its items."""
+    conn.execute("DELETE FROM sk_tables WHERE name = ?", (spec.name,))
+    conn.execute(f"DROP TABLE IF EXISTS {_items_table(spec)}")
+
+
+def get_row(conn: sqlite3.Connection, spec: TableSpec, hk: bytes, rk: bytes) -> Item | None:
+    """Return the item stored under the encoded key, or None."""
+    row = conn.execute(
+        f"SELECT item FROM {_items_table(spec)} WHERE hk = ? AND rk = ?", (hk, rk)
+    ).fetchone()
+    return None if row is None else load_item(row[0])
+
+
+def put_row(
+    conn: sqlite3.Connection, spec: TableSpec, hk: bytes, rk: bytes, item: Item, size: int
+) -> None:
+    """Insert or replace the item stored under the encoded key."""
+    conn.execute(
+        f"INSERT OR REPLACE INTO {_items_table(spec)}(hk, rk, item, size) VALUES (?, ?, ?, ?)",
+        (hk, rk, dump_item(item), size),
+    )
+
+
+def delete_row(conn: sqlite3.Connection, spec: TableSpec, hk: bytes, rk: bytes) -> None:
+    """Delete the item stored under the encoded key (no-op when absent)."""
+    conn.execute(f"DELETE FROM {_items_table(spec)} WHERE hk = ? AND rk = ?", (hk, rk))
+
+
+def count_items(conn: sqlite3.Connection, spec: TableSpec) -> tuple[int, int]:
+    """Return (item count, total item bytes) of a table."""
+    count, size = conn.execute(
+        f"SELECT count(*), coalesce(sum(size), 0) FROM {_items_table(spec)}"
+    ).fetchone()
+    return int(count), int(size)
+
+
+def rows(conn: sqlite3.Connection, spec: TableSpec) -> Iterator[Item]:
+    """Yield every item of a table in key order."""
+    for (blob,) in conn.execute(f"SELECT item FROM {_items_table(spec)} ORDER BY hk, rk"):
+        yield load_item(blob)

@@ -1,0 +1,61 @@
+"""Fixtures shared by the whole suite: a manual clock and a real engine on SQLite."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from hypothesis import HealthCheck, settings
+
+import streamkit
+from streamkit.testing import ManualClock
+
+settings.register_profile(
+    "default", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+settings.register_profile(
+    "ci",
+    deadline=None,
+    max_examples=200,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(autouse=True)
+def _reset_structlog() -> None:
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def engine(tmp_path: Path, clock: ManualClock) -> AsyncIterator[streamkit.Engine]:
+    async with streamkit.open_engine(tmp_path / "db.sqlite3", clock=clock) as db:
+        yield db
+
+
+@pytest.fixture
+async def memory_engine(clock: ManualClock) -> AsyncIterator[streamkit.Engine]:
+    async with streamkit.open_engine(None, clock=clock) as db:
+        yield db
+
+
+def key_schema(
+    hash_key: str = "pk", range_key: str | None = None, kind: str = "S"
+) -> dict[str, Any]:
+    """Return CreateTable members for a simple table."""
+    keys = [{"AttributeName": hash_key, "KeyType": "HASH"}]
+    defs = [{"AttributeName": hash_key, "AttributeType": kind}]
+    if range_key is not None:
+        keys.append({"AttributeName": range_key, "KeyType": "RANGE"})
+        defs.append({"AttributeName": range_key, "AttributeType": kind})
+    return {"KeySchema": keys, "AttributeDefinitions": defs, "BillingMode": "PAY_PER_REQUEST"}

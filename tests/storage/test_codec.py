@@ -1,0 +1,131 @@
+"""Tests for streamkit.storage.codec: order-preserving key encoding and the item blob."""
+
+from __future__ import annotations
+
+import marshal
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, strategies as st
+
+from streamkit.errors import InternalServerError
+from streamkit.model.attributes import Item
+from streamkit.storage.codec import decode_key, dump_item, encode_key, load_item
+from tests.strategies import items, key_values, numbers, texts
+
+EDGE_NUMBERS = [
+    "-" + "9" * 38 + "0" * 88,
+    "-1" + "0" * 125,
+    "-1000",
+    "-999",
+    "-100",
+    "-12.5",
+    "-12.25",
+    "-12",
+    "-1.01",
+    "-1",
+    "-0.99",
+    "-0.1",
+    "-0." + "0" * 129 + "1",
+    "0",
+    "0." + "0" * 129 + "1",
+    "0." + "0" * 128 + "11",
+    "0.1",
+    "0.10000000000000000000000000000000000001",
+    "0.99",
+    "1",
+    "1.01",
+    "9",
+    "10",
+    "11",
+    "12",
+    "12.25",
+    "12.5",
+    "100",
+    "101",
+    "12345678901234567890123456789012345678",
+    "1" + "0" * 125,
+    "9" * 38 + "0" * 88,
+]
+
+
+class TestKeyEncoding:
+    def test_edge_numbers_sort_in_order(self) -> None:
+        assert sorted(EDGE_NUMBERS, key=Decimal) == EDGE_NUMBERS
+        encoded = [encode_key({"N": n}) for n in EDGE_NUMBERS]
+        assert sorted(encoded) == encoded
+        assert len(set(encoded)) == len(encoded)
+        assert [decode_key(e, "N") for e in encoded] == [{"N": n} for n in EDGE_NUMBERS]
+
+    def test_numbers_are_short(self) -> None:
+        assert max(len(encode_key({"N": n})) for n in EDGE_NUMBERS) <= 22
+
+    @pytest.mark.parametrize("type_", ["S", "N", "B"])
+    @given(data=st.data())
+    def test_round_trip(self, type_: str, data: st.DataObject) -> None:
+        value = data.draw(key_values(type_))
+        encoded = encode_key(value)
+        assert isinstance(encoded, bytes)
+        assert decode_key(encoded, type_) == value
+
+    @given(numbers(), numbers())
+    def test_number_order(self, a: str, b: str) -> None:
+        left, right = encode_key({"N": a}), encode_key({"N": b})
+        assert (left < right) == (Decimal(a) < Decimal(b))
+        assert (left == right) == (Decimal(a) == Decimal(b))
+
+    @given(texts(), texts())
+    def test_string_order(self, a: str, b: str) -> None:
+        left, right = encode_key({"S": a}), encode_key({"S": b})
+        assert (left < right) == (a < b)  # Python compares str by code point
+
+    @given(st.binary(), st.binary())
+    def test_binary_order(self, a: bytes, b: bytes) -> None:
+        assert (encode_key({"B": a}) < encode_key({"B": b})) == (a < b)
+
+    def test_unsupported_types(self) -> None:
+        with pytest.raises(ValueError, match="S, N or B"):
+            encode_key({"BOOL": True})
+        with pytest.raises(ValueError, match="S, N or B"):
+            decode_key(b"", "SS")
+
+    @pytest.mark.parametrize(
+        "data", [b"", b"\x02", b"\x05\x01\x02", b"\x00\x80\xdf", b"\x02\x80\xff"]
+    )
+    def test_corrupt_numbers(self, data: bytes) -> None:
+        with pytest.raises(ValueError, match="not an encoded number"):
+            decode_key(data, "N")
+
+
+class TestItemBlob:
+    def test_round_trip_keeps_bytes_and_sets(self) -> None:
+        item: Item = {
+            "b": {"B": b"\x00\xff"},
+            "bs": {"BS": [b"", b"\x01"]},
+            "ss": {"SS": ["b", "a"]},
+            "ns": {"NS": ["2", "-1.5"]},
+            "m": {"M": {"l": {"L": [{"NULL": True}, {"BOOL": False}]}}},
+        }
+        blob = dump_item(item)
+        assert blob[0] == 1
+        loaded = load_item(blob)
+        assert loaded == item
+        assert type(loaded["b"]["B"]) is bytes
+        assert loaded["ss"]["SS"] == ["b", "a"]  # order preserved exactly
+
+    @given(items(max_depth=3))
+    def test_round_trip(self, item: dict[str, Any]) -> None:
+        assert load_item(dump_item(item)) == item
+
+    def test_loads_from_memoryview(self) -> None:
+        item = {"a": {"S": "x"}}
+        assert load_item(memoryview(dump_item(item))) == item  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize(
+        "data",
+        [b"", b"\x02abc", b"\x01", b"\x01\xff\xff", b"\x01" + marshal.dumps([1, 2]), b"{}"],
+    )
+    def test_corrupt_blobs(self, data: bytes) -> None:
+        with pytest.raises(InternalServerError, match="Corrupt item record"):
+            load_item(data)
