@@ -1,0 +1,121 @@
+"""Control-plane operations: CreateTable, DescribeTable, ListTables, UpdateTable, DeleteTable."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import structlog
+
+from streamkit.engine.core import EngineCore, on_table
+from streamkit.engine.params import Params
+from streamkit.engine.tables import (
+    CREATE_TABLE_PARAMS,
+    UPDATE_TABLE_PARAMS,
+    apply_table_update,
+    build_table_spec,
+)
+from streamkit.errors import ResourceInUseException, ResourceNotFoundException, ValidationException
+from streamkit.storage import tables as sql
+
+__all__ = ["ControlMixin"]
+
+log = structlog.get_logger(__name__)
+
+
+class ControlMixin(EngineCore):
+    """Table lifecycle operations."""
+
+    OPERATIONS: ClassVar[Mapping[str, str]] = {
+        "CreateTable": "create_table",
+        "DescribeTable": "describe_table",
+        "ListTables": "list_tables",
+        "UpdateTable": "update_table",
+        "DeleteTable": "delete_table",
+    }
+
+    async def create_table(self, **params: Any) -> dict[str, Any]:
+        """Create a table (CreateTable)."""
+        p = Params("CreateTable", params, CREATE_TABLE_PARAMS)
+        name = p.table_name()
+        spec = build_table_spec(params, name, self.clock.now())
+
+        def run(conn: sqlite3.Connection) -> None:
+            exists = conn.execute("SELECT 1 FROM sk_tables WHERE name = ?", (name,)).fetchone()
+            if exists:
+                raise ResourceInUseException(f"Table already exists: {name}")
+            sql.create_table(conn, spec)
+
+        if name in self._tables:
+            raise ResourceInUseException(f"Table already exists: {name}")
+        await self._store.write(run)
+        self._tables[name] = spec
+        log.info("table_created", table=name)
+        return {"TableDescription": self._describe(spec, "CREATING", (0, 0))}
+
+    async def describe_table(self, **params: Any) -> dict[str, Any]:
+        """Describe a table (DescribeTable)."""
+        p = Params("DescribeTable", params, {"TableName"})
+        name = p.table_name()
+        spec = self._tables.get(name)
+        if spec is None:
+            raise ResourceNotFoundException(
+                f"Requested resource not found: Table: {name} not found"
+            )
+        count = await self._store.read(on_table(spec, lambda c: sql.count_items(c, spec)))
+        return {"Table": self._describe(spec, "ACTIVE", count)}
+
+    async def list_tables(self, **params: Any) -> dict[str, Any]:
+        """List table names in order (ListTables)."""
+        p = Params("ListTables", params, {"ExclusiveStartTableName", "Limit"})
+        start = p.string("ExclusiveStartTableName")
+        limit = p.integer("Limit")
+        if limit is not None and not 1 <= limit <= 100:
+            raise ValidationException(
+                f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy "
+                "constraint: Member must have value "
+                + ("greater than or equal to 1" if limit < 1 else "less than or equal to 100")
+            )
+        names = sorted(n for n in self._tables if start is None or n > start)
+        page = names[: limit or 100]
+        out: dict[str, Any] = {"TableNames": page}
+        if len(names) > len(page):
+            out["LastEvaluatedTableName"] = page[-1]
+        return out
+
+    async def update_table(self, **params: Any) -> dict[str, Any]:
+        """Change throughput, billing mode, stream or protection settings (UpdateTable)."""
+        p = Params("UpdateTable", params, UPDATE_TABLE_PARAMS)
+        name = p.table_name()
+        spec = self._spec(name)
+        new = apply_table_update(spec, params, self.clock.now())
+        await self._store.write(on_table(spec, lambda c: sql.save_spec(c, new)))
+        self._tables[name] = new
+        count = await self._store.read(on_table(new, lambda c: sql.count_items(c, new)))
+        return {"TableDescription": self._describe(new, "UPDATING", count)}
+
+    async def delete_table(self, **params: Any) -> dict[str, Any]:
+        """Delete a table and all its items (DeleteTable)."""
+        p = Params("DeleteTable", params, {"TableName"})
+        name = p.table_name()
+        spec = self._tables.get(name)
+        if spec is None:
+            raise ResourceNotFoundException(
+                f"Requested resource not found: Table: {name} not found"
+            )
+        if spec.deletion_protection:
+            raise ValidationException(
+                "Resource cannot be deleted as it is currently protected against deletion. "
+                "Disable deletion protection first."
+            )
+
+        def run(conn: sqlite3.Connection) -> tuple[int, int]:
+            count = sql.count_items(conn, spec)
+            sql.drop_table(conn, spec)
+            return count
+
+        count = await self._store.write(on_table(spec, run))
+        self._tables.pop(name, None)
+        log.info("table_deleted", table=name)
+        return {"TableDescription": self._describe(spec, "DELETING", count)}

@@ -1,0 +1,205 @@
+"""Single-item operations: PutItem, GetItem, UpdateItem, DeleteItem."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from streamkit.engine import capacity
+from streamkit.engine.core import RCC, EngineCore, check_size, on_table, reject_legacy
+from streamkit.engine.keys import key_from_item, key_from_request
+from streamkit.engine.params import Params
+from streamkit.errors import ConditionalCheckFailedException, ValidationException
+from streamkit.expressions import (
+    UpdatePlan,
+    apply_update,
+    evaluate,
+    parse_projection,
+    parse_update,
+    project,
+)
+from streamkit.model.attributes import Item, item_size
+from streamkit.storage import tables as sql
+
+__all__ = ["ItemsMixin"]
+
+_COMMON_WRITE = frozenset(
+    {
+        "TableName",
+        "ConditionExpression",
+        "ExpressionAttributeNames",
+        "ExpressionAttributeValues",
+        "ReturnValues",
+        "ReturnConsumedCapacity",
+        "ReturnItemCollectionMetrics",
+        "ReturnValuesOnConditionCheckFailure",
+        "Expected",
+        "ConditionalOperator",
+    }
+)
+PUT_ITEM_PARAMS = _COMMON_WRITE | {"Item"}
+DELETE_ITEM_PARAMS = _COMMON_WRITE | {"Key"}
+UPDATE_ITEM_PARAMS = _COMMON_WRITE | {"Key", "UpdateExpression", "AttributeUpdates"}
+GET_ITEM_PARAMS = frozenset(
+    {
+        "TableName",
+        "Key",
+        "AttributesToGet",
+        "ConsistentRead",
+        "ReturnConsumedCapacity",
+        "ProjectionExpression",
+        "ExpressionAttributeNames",
+    }
+)
+
+
+class ItemsMixin(EngineCore):
+    """PutItem, GetItem, UpdateItem and DeleteItem."""
+
+    OPERATIONS: ClassVar[Mapping[str, str]] = {
+        "PutItem": "put_item",
+        "GetItem": "get_item",
+        "UpdateItem": "update_item",
+        "DeleteItem": "delete_item",
+    }
+
+    async def put_item(self, **params: Any) -> dict[str, Any]:
+        """Create or replace an item (PutItem)."""
+        p = Params("PutItem", params, PUT_ITEM_PARAMS)
+        reject_legacy(p)
+        name = p.table_name()
+        item = p.item()
+        ctx = self._context(p, "ConditionExpression")
+        condition = self._condition(p, ctx)
+        ctx.check_unused()
+        returns = p.string("ReturnValues", default="NONE")
+        if returns not in ("NONE", "ALL_OLD"):
+            raise ValidationException("ReturnValues can only be ALL_OLD or NONE")
+        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
+        on_fail = p.enum("ReturnValuesOnConditionCheckFailure", ("ALL_OLD", "NONE"), "NONE")
+        spec = self._spec(name)
+        key = key_from_item(spec.key, item)
+        size = check_size(item, "Item size has exceeded the maximum allowed size")
+
+        def run(conn: sqlite3.Connection) -> Item | None:
+            old = sql.get_row(conn, spec, *key)
+            if condition is not None and not evaluate(condition, old or {}):
+                raise ConditionalCheckFailedException(
+                    item=old if on_fail == "ALL_OLD" and old else None
+                )
+            self._write(conn, spec, key, old, item, size)
+            return old
+
+        old = await self._store.write(on_table(spec, run))
+        out: dict[str, Any] = {}
+        if returns == "ALL_OLD" and old:
+            out["Attributes"] = old
+        units = capacity.write_units(max(size, item_size(old) if old else 0))
+        self._add_capacity(out, rcc, spec, units, read=False)
+        return out
+
+    async def get_item(self, **params: Any) -> dict[str, Any]:
+        """Read one item by its key (GetItem)."""
+        p = Params("GetItem", params, GET_ITEM_PARAMS)
+        reject_legacy(p)
+        name = p.table_name()
+        ctx = self._context(p, "ProjectionExpression")
+        text = p.string("ProjectionExpression")
+        paths = None if text is None else parse_projection(text, ctx)
+        ctx.check_unused()
+        consistent = p.boolean("ConsistentRead")
+        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
+        spec = self._spec(name)
+        _, key = key_from_request(spec.key, p.raw("Key"))
+        item = await self._store.read(on_table(spec, lambda c: sql.get_row(c, spec, *key)))
+        out: dict[str, Any] = {}
+        if item is not None:
+            out["Item"] = item if paths is None else project(item, paths)
+        units = capacity.read_units(item_size(item) if item else 0, consistent=consistent)
+        self._add_capacity(out, rcc, spec, units, read=True)
+        return out
+
+    async def update_item(self, **params: Any) -> dict[str, Any]:
+        """Edit an item's attributes, creating the item if needed (UpdateItem)."""
+        p = Params("UpdateItem", params, UPDATE_ITEM_PARAMS)
+        reject_legacy(p)
+        name = p.table_name()
+        ctx = self._context(p, "UpdateExpression", "ConditionExpression")
+        text = p.string("UpdateExpression")
+        plan: UpdatePlan | None = None if text is None else parse_update(text, ctx)
+        condition = self._condition(p, ctx)
+        ctx.check_unused()
+        returns = p.enum(
+            "ReturnValues", ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"), "NONE"
+        )
+        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
+        on_fail = p.enum("ReturnValuesOnConditionCheckFailure", ("ALL_OLD", "NONE"), "NONE")
+        spec = self._spec(name)
+        key_item, key = key_from_request(spec.key, p.raw("Key"))
+        if plan is not None:
+            plan.check_key_attributes(spec.key.names)
+
+        def run(conn: sqlite3.Connection) -> tuple[Item | None, Item, int]:
+            old = sql.get_row(conn, spec, *key)
+            if condition is not None and not evaluate(condition, old or {}):
+                raise ConditionalCheckFailedException(
+                    item=old if on_fail == "ALL_OLD" and old else None
+                )
+            base = old if old is not None else dict(key_item)
+            new = base if plan is None else apply_update(plan, base)
+            size = check_size(new, "Item size to update has exceeded the maximum allowed size")
+            if new != old:
+                self._write(conn, spec, key, old, new, size)
+            return old, new, size
+
+        old, new, size = await self._store.write(on_table(spec, run))
+        out: dict[str, Any] = {}
+        attributes: Item | None = None
+        if returns == "ALL_OLD":
+            attributes = old
+        elif returns == "ALL_NEW":
+            attributes = new
+        elif returns == "UPDATED_OLD" and plan is not None and old:
+            attributes = project(old, plan.updated_paths)
+        elif returns == "UPDATED_NEW" and plan is not None:
+            attributes = project(new, plan.updated_paths)
+        if attributes:
+            out["Attributes"] = attributes
+        units = capacity.write_units(max(size, item_size(old) if old else 0))
+        self._add_capacity(out, rcc, spec, units, read=False)
+        return out
+
+    async def delete_item(self, **params: Any) -> dict[str, Any]:
+        """Delete one item by its key (DeleteItem)."""
+        p = Params("DeleteItem", params, DELETE_ITEM_PARAMS)
+        reject_legacy(p)
+        name = p.table_name()
+        ctx = self._context(p, "ConditionExpression")
+        condition = self._condition(p, ctx)
+        ctx.check_unused()
+        returns = p.string("ReturnValues", default="NONE")
+        if returns not in ("NONE", "ALL_OLD"):
+            raise ValidationException("ReturnValues can only be ALL_OLD or NONE")
+        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
+        on_fail = p.enum("ReturnValuesOnConditionCheckFailure", ("ALL_OLD", "NONE"), "NONE")
+        spec = self._spec(name)
+        _, key = key_from_request(spec.key, p.raw("Key"))
+
+        def run(conn: sqlite3.Connection) -> Item | None:
+            old = sql.get_row(conn, spec, *key)
+            if condition is not None and not evaluate(condition, old or {}):
+                raise ConditionalCheckFailedException(
+                    item=old if on_fail == "ALL_OLD" and old else None
+                )
+            if old is not None:
+                self._write(conn, spec, key, old, None, 0)
+            return old
+
+        old = await self._store.write(on_table(spec, run))
+        out: dict[str, Any] = {}
+        if returns == "ALL_OLD" and old:
+            out["Attributes"] = old
+        units = capacity.write_units(item_size(old) if old else 0)
+        self._add_capacity(out, rcc, spec, units, read=False)
+        return out
