@@ -17,7 +17,7 @@ from streamkit.engine.tables import (
     build_table_spec,
 )
 from streamkit.errors import ResourceInUseException, ResourceNotFoundException, ValidationException
-from streamkit.storage import tables as sql
+from streamkit.storage import select, tables as sql
 
 __all__ = ["ControlMixin"]
 
@@ -46,6 +46,8 @@ class ControlMixin(EngineCore):
             if exists:
                 raise ResourceInUseException(f"Table already exists: {name}")
             sql.create_table(conn, spec)
+            for idx in spec.indexes:
+                select.create_index(conn, spec, idx)
 
         if name in self._tables:
             raise ResourceInUseException(f"Table already exists: {name}")
@@ -112,6 +114,8 @@ class ControlMixin(EngineCore):
 
         def run(conn: sqlite3.Connection) -> tuple[int, int]:
             count = sql.count_items(conn, spec)
+            for idx in spec.indexes:
+                select.drop_index(conn, spec, idx)
             sql.drop_table(conn, spec)
             return count
 

@@ -8,6 +8,7 @@ from typing import Any, ClassVar, TypeVar
 
 from streamkit.clock import Clock
 from streamkit.engine import capacity
+from streamkit.engine.indexes import maintain_indexes
 from streamkit.engine.keys import EncodedKey
 from streamkit.engine.params import Params
 from streamkit.errors import ResourceNotFoundException, ValidationException
@@ -125,17 +126,38 @@ class EngineCore:
         old: Item | None,
         new: Item | None,
         size: int,
-    ) -> None:
-        """Store one item change; runs on the writer thread inside the operation's savepoint."""
+    ) -> dict[str, float]:
+        """Store one item change; runs on the writer thread inside the operation's savepoint.
+
+        Maintains every secondary index in the same transaction and returns the write units
+        each index consumed (for ReturnConsumedCapacity=INDEXES).
+        """
+        index_units = maintain_indexes(conn, spec, key, old, new) if spec.has_indexes else {}
         if new is None:
             sql.delete_row(conn, spec, *key)
         else:
             sql.put_row(conn, spec, *key, new, size)
+        return index_units
 
     @staticmethod
     def _add_capacity(
-        out: dict[str, Any], mode: str, spec: TableSpec, units: float, *, read: bool
+        out: dict[str, Any],
+        mode: str,
+        spec: TableSpec,
+        units: float,
+        *,
+        read: bool,
+        indexes: Mapping[str, float] | None = None,
     ) -> None:
-        consumed = capacity.consumed_capacity(mode, spec.name, units, read=read)
+        local = {n: u for n, u in (indexes or {}).items() if not _is_global(spec, n)}
+        global_ = {n: u for n, u in (indexes or {}).items() if _is_global(spec, n)}
+        consumed = capacity.consumed_capacity(
+            mode, spec.name, units, read=read, local_indexes=local, global_indexes=global_
+        )
         if consumed is not None:
             out["ConsumedCapacity"] = consumed
+
+
+def _is_global(spec: TableSpec, index_name: str) -> bool:
+    idx = spec.index(index_name)
+    return idx is not None and idx.is_global

@@ -10,6 +10,7 @@ from typing import ClassVar
 from streamkit.clock import Clock, SystemClock
 from streamkit.engine.control import ControlMixin
 from streamkit.engine.items import ItemsMixin
+from streamkit.engine.query import QueryMixin
 from streamkit.engine.resource import Table
 from streamkit.storage import tables as sql
 from streamkit.storage.sqlite import Durability, open_store
@@ -17,7 +18,7 @@ from streamkit.storage.sqlite import Durability, open_store
 __all__ = ["Engine", "open_engine"]
 
 
-class Engine(ItemsMixin, ControlMixin):
+class Engine(QueryMixin, ItemsMixin, ControlMixin):
     """DynamoDB's data plane and control plane, with boto3's method names and dict shapes.
 
     Every method takes the request's members as keyword arguments (``TableName=...``,
@@ -32,6 +33,7 @@ class Engine(ItemsMixin, ControlMixin):
     OPERATIONS: ClassVar[Mapping[str, str]] = {
         **ControlMixin.OPERATIONS,
         **ItemsMixin.OPERATIONS,
+        **QueryMixin.OPERATIONS,
     }
 
     def table(self, name: str) -> Table:

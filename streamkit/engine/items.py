@@ -7,18 +7,12 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from streamkit.engine import capacity
+from streamkit.engine.actions import check_condition, updated_image
 from streamkit.engine.core import RCC, EngineCore, check_size, on_table, reject_legacy
 from streamkit.engine.keys import key_from_item, key_from_request
 from streamkit.engine.params import Params
-from streamkit.errors import ConditionalCheckFailedException, ValidationException
-from streamkit.expressions import (
-    UpdatePlan,
-    apply_update,
-    evaluate,
-    parse_projection,
-    parse_update,
-    project,
-)
+from streamkit.errors import ValidationException
+from streamkit.expressions import UpdatePlan, parse_projection, parse_update, project
 from streamkit.model.attributes import Item, item_size
 from streamkit.storage import tables as sql
 
@@ -82,13 +76,12 @@ class ItemsMixin(EngineCore):
         key = key_from_item(spec.key, item)
         size = check_size(item, "Item size has exceeded the maximum allowed size")
 
+        indexes: dict[str, float] = {}
+
         def run(conn: sqlite3.Connection) -> Item | None:
             old = sql.get_row(conn, spec, *key)
-            if condition is not None and not evaluate(condition, old or {}):
-                raise ConditionalCheckFailedException(
-                    item=old if on_fail == "ALL_OLD" and old else None
-                )
-            self._write(conn, spec, key, old, item, size)
+            check_condition(condition, old, on_fail)
+            indexes.update(self._write(conn, spec, key, old, item, size))
             return old
 
         old = await self._store.write(on_table(spec, run))
@@ -96,7 +89,7 @@ class ItemsMixin(EngineCore):
         if returns == "ALL_OLD" and old:
             out["Attributes"] = old
         units = capacity.write_units(max(size, item_size(old) if old else 0))
-        self._add_capacity(out, rcc, spec, units, read=False)
+        self._add_capacity(out, rcc, spec, units, read=False, indexes=indexes)
         return out
 
     async def get_item(self, **params: Any) -> dict[str, Any]:
@@ -140,17 +133,14 @@ class ItemsMixin(EngineCore):
         if plan is not None:
             plan.check_key_attributes(spec.key.names)
 
+        indexes: dict[str, float] = {}
+
         def run(conn: sqlite3.Connection) -> tuple[Item | None, Item, int]:
             old = sql.get_row(conn, spec, *key)
-            if condition is not None and not evaluate(condition, old or {}):
-                raise ConditionalCheckFailedException(
-                    item=old if on_fail == "ALL_OLD" and old else None
-                )
-            base = old if old is not None else dict(key_item)
-            new = base if plan is None else apply_update(plan, base)
-            size = check_size(new, "Item size to update has exceeded the maximum allowed size")
+            check_condition(condition, old, on_fail)
+            new, size = updated_image(plan, old, key_item)
             if new != old:
-                self._write(conn, spec, key, old, new, size)
+                indexes.update(self._write(conn, spec, key, old, new, size))
             return old, new, size
 
         old, new, size = await self._store.write(on_table(spec, run))
@@ -167,7 +157,7 @@ class ItemsMixin(EngineCore):
         if attributes:
             out["Attributes"] = attributes
         units = capacity.write_units(max(size, item_size(old) if old else 0))
-        self._add_capacity(out, rcc, spec, units, read=False)
+        self._add_capacity(out, rcc, spec, units, read=False, indexes=indexes)
         return out
 
     async def delete_item(self, **params: Any) -> dict[str, Any]:
@@ -186,14 +176,13 @@ class ItemsMixin(EngineCore):
         spec = self._spec(name)
         _, key = key_from_request(spec.key, p.raw("Key"))
 
+        indexes: dict[str, float] = {}
+
         def run(conn: sqlite3.Connection) -> Item | None:
             old = sql.get_row(conn, spec, *key)
-            if condition is not None and not evaluate(condition, old or {}):
-                raise ConditionalCheckFailedException(
-                    item=old if on_fail == "ALL_OLD" and old else None
-                )
+            check_condition(condition, old, on_fail)
             if old is not None:
-                self._write(conn, spec, key, old, None, 0)
+                indexes.update(self._write(conn, spec, key, old, None, 0))
             return old
 
         old = await self._store.write(on_table(spec, run))
@@ -201,5 +190,5 @@ class ItemsMixin(EngineCore):
         if returns == "ALL_OLD" and old:
             out["Attributes"] = old
         units = capacity.write_units(item_size(old) if old else 0)
-        self._add_capacity(out, rcc, spec, units, read=False)
+        self._add_capacity(out, rcc, spec, units, read=False, indexes=indexes)
         return out

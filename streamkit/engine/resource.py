@@ -69,6 +69,14 @@ class Table:
         """DeleteItem with a native ``Key``."""
         return await self._call("delete_item", params)
 
+    async def query(self, **params: Any) -> dict[str, Any]:
+        """Query with native ``ExpressionAttributeValues``; ``Items`` come back native."""
+        return await self._call("query", params)
+
+    async def scan(self, **params: Any) -> dict[str, Any]:
+        """Scan with native ``ExpressionAttributeValues``; ``Items`` come back native."""
+        return await self._call("scan", params)
+
     async def describe(self) -> dict[str, Any]:
         """Return the table's TableDescription."""
         response = await self._engine.describe_table(TableName=self.name)

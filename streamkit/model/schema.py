@@ -129,6 +129,14 @@ class TableSpec:
     def with_changes(self, **changes: Any) -> TableSpec:
         return replace(self, **changes)
 
+    @property
+    def indexes(self) -> tuple[IndexSpec, ...]:
+        return (*self.local_indexes, *self.global_indexes)
+
+    @property
+    def has_indexes(self) -> bool:
+        return bool(self.local_indexes or self.global_indexes)
+
     def index(self, name: str) -> IndexSpec | None:
         for idx in (*self.local_indexes, *self.global_indexes):
             if idx.name == name:

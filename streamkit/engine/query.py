@@ -1,0 +1,406 @@
+"""Query and Scan on tables and secondary indexes: key ranges, paging, filters, segments."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from streamkit.engine import capacity
+from streamkit.engine.core import RCC, EngineCore, on_table, reject_legacy
+from streamkit.engine.keys import encode_partition
+from streamkit.engine.params import Params
+from streamkit.errors import ValidationException
+from streamkit.expressions import (
+    Condition,
+    ExpressionContext,
+    KeyPredicate,
+    Path,
+    evaluate,
+    parse_condition,
+    parse_key_condition,
+    parse_projection,
+    project,
+)
+from streamkit.model.attributes import Item, type_of, validate_value
+from streamkit.model.schema import IndexSpec, KeySpec, TableSpec, constraint, invalid
+from streamkit.storage import select, tables as sql
+from streamkit.storage.codec import encode_key
+
+__all__ = ["PAGE_BYTES", "QueryMixin"]
+
+PAGE_BYTES = 1024 * 1024
+MAX_SEGMENTS = 1_000_000
+_SELECTS = ("ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT")
+_COMMON = frozenset(
+    {
+        "TableName",
+        "IndexName",
+        "Select",
+        "AttributesToGet",
+        "Limit",
+        "ConsistentRead",
+        "ConditionalOperator",
+        "ExclusiveStartKey",
+        "ReturnConsumedCapacity",
+        "ProjectionExpression",
+        "FilterExpression",
+        "ExpressionAttributeNames",
+        "ExpressionAttributeValues",
+    }
+)
+QUERY_PARAMS = _COMMON | {
+    "KeyConditions",
+    "QueryFilter",
+    "ScanIndexForward",
+    "KeyConditionExpression",
+}
+SCAN_PARAMS = _COMMON | {"ScanFilter", "TotalSegments", "Segment"}
+_LEGACY_READ = ("KeyConditions", "QueryFilter", "ScanFilter")
+
+
+@dataclass(slots=True)
+class _Plan:
+    """Everything the read hop needs, decided on the event loop before it."""
+
+    spec: TableSpec
+    index: IndexSpec | None
+    bounds: list[select.Bound]
+    after: tuple[bytes, ...] | None
+    forward: bool
+    limit: int | None
+    condition: Condition | None
+    paths: tuple[Path, ...] | None
+    count_only: bool
+    fetch_base: bool
+    key_names: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _Page:
+    items: list[Item] = field(default_factory=list)
+    count: int = 0
+    scanned: int = 0
+    read_bytes: int = 0
+    last_key: Item | None = None
+
+
+def _run(conn: sqlite3.Connection, plan: _Plan) -> _Page:
+    """Read one page on the reader thread: evaluate rows in key order until Limit or 1 MB."""
+    spec, idx = plan.spec, plan.index
+    if idx is None:
+        source, columns = select.items_table(spec), select.TABLE_COLUMNS
+    else:
+        source, columns = select.index_table(spec, idx), select.INDEX_COLUMNS
+    page = _Page()
+    rows = select.select_rows(
+        conn, source, columns, plan.bounds, after=plan.after, forward=plan.forward
+    )
+    for keys, stored, size in rows:
+        item = stored
+        if plan.fetch_base:
+            item = sql.get_row(conn, spec, keys[-2], keys[-1]) or stored
+        page.scanned += 1
+        page.read_bytes += size
+        if plan.condition is None or evaluate(plan.condition, item):
+            page.count += 1
+            if not plan.count_only:
+                page.items.append(item if plan.paths is None else project(item, plan.paths))
+        if page.scanned == plan.limit or page.read_bytes >= PAGE_BYTES:
+            page.last_key = {n: item[n] for n in plan.key_names if n in item}
+            break
+    return page
+
+
+def _prefix_end(prefix: bytes) -> bytes | None:
+    """Return the smallest byte string greater than every string starting with ``prefix``."""
+    end = bytearray(prefix)
+    while end and end[-1] == 0xFF:
+        end.pop()
+    if not end:
+        return None
+    end[-1] += 1
+    return bytes(end)
+
+
+def _sort_bounds(column: str, predicate: KeyPredicate, kind: str) -> list[select.Bound]:
+    values = predicate.values
+    for value in values:
+        if type_of(value) != kind:
+            raise invalid("Condition parameter type does not match schema type")
+    encoded = [encode_key(v) for v in values]
+    op = predicate.op
+    if op == "BETWEEN":
+        return [select.Bound(column, ">=", encoded[0]), select.Bound(column, "<=", encoded[1])]
+    if op == "begins_with":
+        if kind == "N":
+            raise ValidationException(
+                "Invalid KeyConditionExpression: Incorrect operand type for operator or "
+                "function; operator or function: begins_with, operand type: N"
+            )
+        bounds = [select.Bound(column, ">=", encoded[0])]
+        end = _prefix_end(encoded[0])
+        if end is not None:
+            bounds.append(select.Bound(column, "<", end))
+        return bounds
+    return [select.Bound(column, op, encoded[0])]
+
+
+def _segment_bounds(column: str, segment: int, total: int) -> list[select.Bound]:
+    """Return the hash-prefix range of one parallel-scan segment."""
+    space = 1 << 32
+    bounds = []
+    if segment > 0:
+        bounds.append(select.Bound(column, ">=", (segment * space // total).to_bytes(4, "big")))
+    if segment < total - 1:
+        bounds.append(
+            select.Bound(column, "<", ((segment + 1) * space // total).to_bytes(4, "big"))
+        )
+    return bounds
+
+
+class QueryMixin(EngineCore):
+    """Query and Scan."""
+
+    OPERATIONS: ClassVar[Mapping[str, str]] = {"Query": "query", "Scan": "scan"}
+
+    async def query(self, **params: Any) -> dict[str, Any]:
+        """Read the items of one partition in sort-key order (Query)."""
+        p = Params("Query", params, QUERY_PARAMS)
+        self._reject_legacy_reads(p)
+        name = p.table_name()
+        ctx = self._context(p, "KeyConditionExpression", "FilterExpression", "ProjectionExpression")
+        text = p.string("KeyConditionExpression")
+        if text is None:
+            raise ValidationException(
+                "Either the KeyConditions or KeyConditionExpression parameter must be specified "
+                "in the request."
+            )
+        key_condition = parse_key_condition(text, ctx)
+        condition, paths = self._filter_and_projection(p, ctx)
+        ctx.check_unused()
+        forward = p.boolean("ScanIndexForward", default=True)
+        spec, idx, schema = self._target(p, name)
+        bound = key_condition.bind(schema.hash_name, schema.range_name)
+        if type_of(bound.partition_value) != schema.hash_type:
+            raise invalid("Condition parameter type does not match schema type")
+        prefix = "hk" if idx is None else "ihk"
+        bounds = [select.Bound(prefix, "=", encode_partition(bound.partition_value))]
+        if bound.sort is not None:
+            assert schema.range_type is not None
+            bounds += _sort_bounds("rk" if idx is None else "irk", bound.sort, schema.range_type)
+        return await self._read_page(p, spec, idx, bounds, condition, paths, forward=forward)
+
+    async def scan(self, **params: Any) -> dict[str, Any]:
+        """Read every item of a table or index, one page at a time (Scan)."""
+        p = Params("Scan", params, SCAN_PARAMS)
+        self._reject_legacy_reads(p)
+        name = p.table_name()
+        ctx = self._context(p, "FilterExpression", "ProjectionExpression")
+        condition, paths = self._filter_and_projection(p, ctx)
+        ctx.check_unused()
+        segment, total = p.integer("Segment"), p.integer("TotalSegments")
+        bounds: list[select.Bound] = []
+        if segment is not None or total is not None:
+            segment, total = self._segments(segment, total)
+        spec, idx, _ = self._target(p, name)
+        if total is not None and segment is not None:
+            bounds = _segment_bounds("hk" if idx is None else "ihk", segment, total)
+        return await self._read_page(p, spec, idx, bounds, condition, paths, forward=True)
+
+    # -- shared steps ------------------------------------------------------------------------
+
+    @staticmethod
+    def _reject_legacy_reads(p: Params) -> None:
+        reject_legacy(p)
+        for name in _LEGACY_READ:
+            if p.has(name):
+                raise ValidationException(
+                    f"The legacy parameter {name} is not supported by this version of "
+                    "streamkit; use the expression parameters instead"
+                )
+
+    @staticmethod
+    def _filter_and_projection(
+        p: Params, ctx: ExpressionContext
+    ) -> tuple[Condition | None, tuple[Path, ...] | None]:
+        text = p.string("FilterExpression")
+        condition = None if text is None else parse_condition(text, ctx, kind="FilterExpression")
+        projection = p.string("ProjectionExpression")
+        paths = None if projection is None else parse_projection(projection, ctx)
+        return condition, paths
+
+    @staticmethod
+    def _segments(segment: int | None, total: int | None) -> tuple[int, int]:
+        if total is None:
+            raise ValidationException(
+                "The TotalSegments parameter is required but was not present in the request "
+                "when Segment parameter is present"
+            )
+        if segment is None:
+            raise ValidationException(
+                "The Segment parameter is required but was not present in the request when "
+                "parameter TotalSegments is present"
+            )
+        if not 1 <= total <= MAX_SEGMENTS:
+            rule = (
+                "greater than or equal to 1"
+                if total < 1
+                else f"less than or equal to {MAX_SEGMENTS}"
+            )
+            raise constraint(total, "totalSegments", f"have value {rule}")
+        if segment < 0:
+            raise constraint(segment, "segment", "have value greater than or equal to 0")
+        if segment >= total:
+            raise ValidationException(
+                "The Segment parameter is zero-based and must be less than parameter "
+                f"TotalSegments: Segment: {segment} is not less than TotalSegments: {total}"
+            )
+        return segment, total
+
+    def _target(self, p: Params, name: str) -> tuple[TableSpec, IndexSpec | None, KeySpec]:
+        spec = self._spec(name)
+        index_name = p.string("IndexName")
+        if index_name is None:
+            return spec, None, spec.key
+        idx = spec.index(index_name)
+        if idx is None:
+            raise ValidationException(f"The table does not have the specified index: {index_name}")
+        return spec, idx, idx.key
+
+    def _start_key(
+        self, p: Params, spec: TableSpec, idx: IndexSpec | None, key_names: Sequence[str]
+    ) -> tuple[bytes, ...] | None:
+        raw = p.mapping("ExclusiveStartKey")
+        if raw is None:
+            return None
+        message = "The provided starting key is invalid"
+        if idx is None and p.operation == "Scan":
+            message += ": The provided key element does not match the schema"
+        if set(raw) != set(key_names):
+            raise ValidationException(message)
+        types = spec.attribute_types
+        values = {}
+        for name in key_names:
+            value = validate_value(raw[name])
+            if type_of(value) != types[name]:
+                raise ValidationException(message)
+            values[name] = value
+        table_keys = (
+            encode_partition(values[spec.key.hash_name]),
+            b"" if spec.key.range_name is None else encode_key(values[spec.key.range_name]),
+        )
+        if idx is None:
+            return table_keys
+        index_keys = (
+            encode_partition(values[idx.key.hash_name]),
+            b"" if idx.key.range_name is None else encode_key(values[idx.key.range_name]),
+        )
+        return index_keys + table_keys
+
+    async def _read_page(
+        self,
+        p: Params,
+        spec: TableSpec,
+        idx: IndexSpec | None,
+        bounds: list[select.Bound],
+        condition: Condition | None,
+        paths: tuple[Path, ...] | None,
+        *,
+        forward: bool,
+    ) -> dict[str, Any]:
+        limit = p.integer("Limit")
+        if limit is not None and limit < 1:
+            raise constraint(limit, "limit", "have value greater than or equal to 1")
+        consistent = p.boolean("ConsistentRead")
+        if consistent and idx is not None and idx.is_global:
+            raise ValidationException(
+                "Consistent reads are not supported on global secondary indexes"
+            )
+        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
+        chosen = self._select(p, idx, paths)
+        key_names = spec.key.names
+        if idx is not None:
+            key_names = tuple(dict.fromkeys((*spec.key.names, *idx.key.names)))
+        after = self._start_key(p, spec, idx, key_names)
+        partial_lsi = idx is not None and not idx.is_global and idx.projection_type != "ALL"
+        plan = _Plan(
+            spec=spec,
+            index=idx,
+            bounds=bounds,
+            after=after,
+            forward=forward,
+            limit=limit,
+            condition=condition,
+            paths=paths if chosen == "SPECIFIC_ATTRIBUTES" else None,
+            count_only=chosen == "COUNT",
+            fetch_base=partial_lsi
+            and (chosen != "ALL_PROJECTED_ATTRIBUTES" or condition is not None),
+            key_names=key_names,
+        )
+        page = await self._store.read(on_table(spec, lambda conn: _run(conn, plan)))
+        out: dict[str, Any] = {}
+        if not plan.count_only:
+            out["Items"] = page.items
+        out["Count"] = page.count
+        out["ScannedCount"] = page.scanned
+        if page.last_key is not None:
+            out["LastEvaluatedKey"] = page.last_key
+        units = capacity.read_units(page.read_bytes, consistent=consistent)
+        consumed = self._read_capacity(rcc, spec, idx, units)
+        if consumed is not None:
+            out["ConsumedCapacity"] = consumed
+        return out
+
+    @staticmethod
+    def _select(p: Params, idx: IndexSpec | None, paths: tuple[Path, ...] | None) -> str:
+        default = (
+            "SPECIFIC_ATTRIBUTES"
+            if paths is not None
+            else "ALL_PROJECTED_ATTRIBUTES"
+            if idx is not None
+            else "ALL_ATTRIBUTES"
+        )
+        chosen = p.enum("Select", _SELECTS, default)
+        if paths is not None and chosen != "SPECIFIC_ATTRIBUTES":
+            what = "only the Count" if chosen == "COUNT" else chosen
+            raise ValidationException(
+                f"Cannot specify the ProjectionExpression when choosing to get {what}"
+            )
+        if chosen == "SPECIFIC_ATTRIBUTES" and paths is None:
+            raise ValidationException(
+                "Must specify the AttributesToGet or ProjectionExpression when choosing to get "
+                "SPECIFIC_ATTRIBUTES"
+            )
+        if chosen == "ALL_PROJECTED_ATTRIBUTES" and idx is None:
+            raise ValidationException(
+                "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"
+            )
+        if (
+            chosen == "ALL_ATTRIBUTES"
+            and idx is not None
+            and idx.is_global
+            and idx.projection_type != "ALL"
+        ):
+            raise invalid(
+                f"Select type ALL_ATTRIBUTES is not supported for global secondary index "
+                f"{idx.name} because its projection type is not ALL"
+            )
+        return chosen
+
+    @staticmethod
+    def _read_capacity(
+        mode: str, spec: TableSpec, idx: IndexSpec | None, units: float
+    ) -> dict[str, Any] | None:
+        if idx is None:
+            return capacity.consumed_capacity(mode, spec.name, units, read=True)
+        where = {idx.name: units}
+        return capacity.consumed_capacity(
+            mode,
+            spec.name,
+            0.0,
+            read=True,
+            local_indexes=None if idx.is_global else where,
+            global_indexes=where if idx.is_global else None,
+        )

@@ -1,0 +1,129 @@
+"""SQL for secondary-index tables and for ordered key-range reads (Query and Scan).
+
+An index is one SQLite table ``x_<table id>_<index name>``, ``WITHOUT ROWID``, keyed by
+``(ihk, irk, hk, rk)``: the index's encoded partition and sort key, then the table's, so
+entries that share index keys stay distinct and in DynamoDB's order. ``item`` holds the
+projected item (KEYS_ONLY, INCLUDE or ALL), ``size`` its DynamoDB size.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from streamkit.model.attributes import Item
+from streamkit.model.schema import IndexSpec, TableSpec
+from streamkit.storage.codec import dump_item, load_item
+
+__all__ = [
+    "INDEX_COLUMNS",
+    "TABLE_COLUMNS",
+    "Bound",
+    "create_index",
+    "delete_entry",
+    "drop_index",
+    "index_table",
+    "items_table",
+    "put_entry",
+    "select_rows",
+]
+
+TABLE_COLUMNS: tuple[str, ...] = ("hk", "rk")
+INDEX_COLUMNS: tuple[str, ...] = ("ihk", "irk", "hk", "rk")
+
+
+def index_table(spec: TableSpec, idx: IndexSpec) -> str:
+    """Return the quoted SQLite name of an index's table."""
+    return f'"x_{spec.table_id.replace("-", "")}_{idx.name}"'
+
+
+def items_table(spec: TableSpec) -> str:
+    """Return the quoted SQLite name of a table's items table."""
+    return f'"t_{spec.table_id.replace("-", "")}"'
+
+
+def create_index(conn: sqlite3.Connection, spec: TableSpec, idx: IndexSpec) -> None:
+    """Create the table of one secondary index."""
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {index_table(spec, idx)} ("
+        "ihk BLOB NOT NULL, irk BLOB NOT NULL, hk BLOB NOT NULL, rk BLOB NOT NULL, "
+        "item BLOB NOT NULL, size INTEGER NOT NULL, "
+        "PRIMARY KEY (ihk, irk, hk, rk)) WITHOUT ROWID"
+    )
+
+
+def drop_index(conn: sqlite3.Connection, spec: TableSpec, idx: IndexSpec) -> None:
+    """Drop the table of one secondary index."""
+    conn.execute(f"DROP TABLE IF EXISTS {index_table(spec, idx)}")
+
+
+def put_entry(
+    conn: sqlite3.Connection,
+    spec: TableSpec,
+    idx: IndexSpec,
+    keys: tuple[bytes, bytes, bytes, bytes],
+    item: Item,
+    size: int,
+) -> None:
+    """Insert or replace one index entry."""
+    conn.execute(
+        f"INSERT OR REPLACE INTO {index_table(spec, idx)} VALUES (?, ?, ?, ?, ?, ?)",
+        (*keys, dump_item(item), size),
+    )
+
+
+def delete_entry(
+    conn: sqlite3.Connection, spec: TableSpec, idx: IndexSpec, keys: tuple[bytes, ...]
+) -> None:
+    """Delete one index entry."""
+    conn.execute(
+        f"DELETE FROM {index_table(spec, idx)} WHERE ihk = ? AND irk = ? AND hk = ? AND rk = ?",
+        keys,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """One comparison on a key column: ``column op value`` (op in = < <= > >=)."""
+
+    column: str
+    op: str
+    value: bytes
+
+
+def select_rows(
+    conn: sqlite3.Connection,
+    source: str,
+    columns: Sequence[str],
+    bounds: Sequence[Bound],
+    *,
+    after: Sequence[bytes] | None = None,
+    forward: bool = True,
+) -> Iterator[tuple[tuple[bytes, ...], Item, int]]:
+    """Yield ``(key columns, item, size)`` rows of ``source`` in key order.
+
+    Args:
+        source: the quoted table name (:func:`items_table` or :func:`index_table`).
+        columns: its key columns in order (:data:`TABLE_COLUMNS` or :data:`INDEX_COLUMNS`).
+        bounds: comparisons on key columns, all of which must hold.
+        after: a full key; only rows strictly after it (before it when ``forward`` is False)
+            are yielded. This is ExclusiveStartKey.
+        forward: ascending key order, else descending.
+    """
+    where = [f"{b.column} {b.op} ?" for b in bounds]
+    args: list[bytes] = [b.value for b in bounds]
+    if after is not None:
+        where.append(
+            f"({', '.join(columns)}) {'>' if forward else '<'} ({', '.join('?' * len(columns))})"
+        )
+        args.extend(after)
+    direction = "ASC" if forward else "DESC"
+    sql = (
+        f"SELECT {', '.join(columns)}, item, size FROM {source}"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + f" ORDER BY {', '.join(f'{c} {direction}' for c in columns)}"
+    )
+    width = len(columns)
+    for row in conn.execute(sql, args):
+        yield tuple(row[:width]), load_item(row[width]), row[width + 1]
