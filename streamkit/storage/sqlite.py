@@ -1,4 +1,4 @@
-"""The SQLite store: one writer with group commit, and a reader, each a single aiosqlite thread.
+"""The SQLite store: one writer with group commit and a small pool of readers, one thread each.
 
 Every operation is a plain synchronous function ``fn(conn) -> T`` that runs whole on the
 connection's worker thread, so an operation costs one thread hop however many statements it runs
@@ -18,9 +18,10 @@ and has been stable since 0.16. It is used here and nowhere else, and pyproject 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, TypeVar
@@ -93,13 +94,25 @@ def _run_batch(conn: sqlite3.Connection, ops: list[_Op]) -> None:
 class Store:
     """Owns the SQLite connections; a passive object that never starts tasks."""
 
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection | None) -> None:
+    def __init__(
+        self, writer: aiosqlite.Connection, readers: Sequence[aiosqlite.Connection] = ()
+    ) -> None:
         self._writer = writer
-        self._reader = reader
+        self._readers = list(readers) or [writer]
+        self._reading = [0] * len(self._readers)
         self._queue: list[_Op] = []
         self._busy = False
         self._commits = 0
         self._writes = 0
+        self._commit_hooks: list[Callable[[], None]] = []
+
+    def add_commit_hook(self, hook: Callable[[], None]) -> None:
+        """Call ``hook()`` on the event loop after every write batch (committed or not).
+
+        Hooks run after the batch's writers have their results; they must be quick and must
+        not raise (the change log uses one to wake stream readers).
+        """
+        self._commit_hooks.append(hook)
 
     def statistics(self) -> StoreStatistics:
         """Return how many transactions and write operations the store has run."""
@@ -107,8 +120,13 @@ class Store:
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` on a read connection, outside any write transaction, in one hop."""
-        conn = self._reader or self._writer
-        return await _call(conn, fn, _raw(conn))
+        slot = min(range(len(self._readers)), key=self._reading.__getitem__)
+        conn = self._readers[slot]
+        self._reading[slot] += 1
+        try:
+            return await _call(conn, fn, _raw(conn))
+        finally:
+            self._reading[slot] -= 1
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` atomically in a write transaction shared with concurrent writers.
@@ -175,6 +193,8 @@ class Store:
                     op.future.set_result(value)
                 else:
                     op.future.set_exception(value)
+            for hook in self._commit_hooks:
+                hook()
         finally:
             self._hand_off()
 
@@ -195,6 +215,7 @@ async def open_store(
     *,
     durability: Durability = "normal",
     setup: Callable[[sqlite3.Connection], None] | None = None,
+    readers_count: int = 2,
 ) -> AsyncIterator[Store]:
     """Open the SQLite store at ``path`` (``None`` or ``":memory:"``: in memory).
 
@@ -203,6 +224,7 @@ async def open_store(
         durability: ``"normal"`` (WAL, synchronous=NORMAL: a power cut may lose the last
             commits, never corrupt) or ``"full"`` (synchronous=FULL: every commit is durable).
         setup: run once on the writer connection before use (schema migrations).
+        readers_count: read connections (on disk); each read goes to the least busy one.
     """
     target, on_disk = _connect_args(None if path is None else os.fspath(path))
     if on_disk:
@@ -215,11 +237,15 @@ async def open_store(
         if setup is not None:
             await _call(writer, setup, _raw(writer))
         if not on_disk:
-            yield Store(writer, None)
+            yield Store(writer)
             return
-        async with aiosqlite.connect(
-            target, isolation_level=None, check_same_thread=False
-        ) as reader:
-            await reader.execute("PRAGMA busy_timeout=5000")
-            await reader.execute("PRAGMA query_only=1")
-            yield Store(writer, reader)
+        async with contextlib.AsyncExitStack() as stack:
+            readers = []
+            for _ in range(readers_count):
+                reader = await stack.enter_async_context(
+                    aiosqlite.connect(target, isolation_level=None, check_same_thread=False)
+                )
+                await reader.execute("PRAGMA busy_timeout=5000")
+                await reader.execute("PRAGMA query_only=1")
+                readers.append(reader)
+            yield Store(writer, readers)
