@@ -5,6 +5,8 @@ Usage: python bench/engine.py [--seconds 2] [--repeats 3] [--durability normal|f
 Prints ops/s (median of the repeats) for put_item, get_item and update_item (ADD counter) on
 ~200-byte items at concurrency 1 and 64, on a SQLite file in a temporary folder, and the
 baseline: raw aiosqlite doing one upsert per transaction (execute + commit) at concurrency 1.
+Also BatchWriteItem in items/s (25 puts per call) and TransactWriteItems of 10 puts per second,
+both at concurrency 1.
 """
 
 from __future__ import annotations
@@ -92,6 +94,21 @@ async def engine_rates(folder: str, seconds: float, durability: str) -> dict[str
             rates[f"put_item c={concurrency}"] = await _run_for(seconds, concurrency, put)
             rates[f"get_item c={concurrency}"] = await _run_for(seconds, concurrency, get)
             rates[f"update_item c={concurrency}"] = await _run_for(seconds, concurrency, update)
+
+        def item(n: int) -> dict[str, object]:
+            return {"pk": {"S": f"k{n % KEYS}"}, "payload": {"S": PAYLOAD}, "n": {"N": str(n)}}
+
+        async def batch_write(i: int) -> object:
+            requests = [{"PutRequest": {"Item": item(i * 25 + j)}} for j in range(25)]
+            return await db.batch_write_item(RequestItems={"bench": requests})
+
+        async def transact(i: int) -> object:
+            puts = [{"Put": {"TableName": "bench", "Item": item(i * 10 + j)}} for j in range(10)]
+            return await db.transact_write_items(TransactItems=puts)
+
+        batches = await _run_for(seconds, 1, batch_write)
+        rates["batch_write_item items/s (25/call) c=1"] = batches * 25
+        rates["transact_write_items (10 puts) c=1"] = await _run_for(seconds, 1, transact)
     return rates
 
 
@@ -110,10 +127,10 @@ async def main() -> None:
                 results.setdefault(name, []).append(rate)
     baseline = statistics.median(results["raw aiosqlite upsert+commit c=1"])
     print(f"durability={args.durability} seconds={args.seconds} repeats={args.repeats}")
-    print(f"{'case':36} {'ops/s (median)':>15} {'vs raw':>8}")
+    print(f"{'case':40} {'ops/s (median)':>15} {'vs raw':>8}")
     for name, rates in results.items():
         median = statistics.median(rates)
-        print(f"{name:36} {median:15,.0f} {median / baseline:8.2f}")
+        print(f"{name:40} {median:15,.0f} {median / baseline:8.2f}")
 
 
 if __name__ == "__main__":

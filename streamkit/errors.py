@@ -253,6 +253,15 @@ class ProvisionedThroughputExceededException(DynamoDBError):
         "Consider increasing your provisioning level with the UpdateTable API."
     )
 
+    def __init__(
+        self, message: str | None = None, *, reasons: list[dict[str, str]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reasons = reasons or []
+
+    def extra(self) -> dict[str, Any]:
+        return {"ThrottlingReasons": self.reasons} if self.reasons else {}
+
 
 class ThrottlingException(DynamoDBError):
     """Raised when control-plane calls come too fast or an on-demand table is throttled."""

@@ -3,7 +3,7 @@ per-table capacity lists and the request validator's shape messages."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from streamkit.engine import capacity
@@ -25,10 +25,19 @@ def check_condition(condition: Condition | None, old: Item | None, on_fail: str)
         raise ConditionalCheckFailedException(item=old if on_fail == "ALL_OLD" and old else None)
 
 
-def updated_image(plan: UpdatePlan | None, old: Item | None, key_item: Item) -> tuple[Item, int]:
-    """Return the item UpdateItem leaves behind and its size (400 KB limit checked)."""
+def updated_image(
+    plan: UpdatePlan | None,
+    old: Item | None,
+    key_item: Item,
+    apply: Callable[[UpdatePlan, Item], Item] = apply_update,
+) -> tuple[Item, int]:
+    """Return the item UpdateItem leaves behind and its size (400 KB limit checked).
+
+    ``apply`` is :func:`apply_update`, or ``apply_attribute_updates`` for the legacy
+    AttributeUpdates (the same updates, with the legacy error wording).
+    """
     base = old if old is not None else dict(key_item)
-    new = base if plan is None else apply_update(plan, base)
+    new = base if plan is None else apply(plan, base)
     return new, check_size(new, UPDATE_TOO_LARGE)
 
 

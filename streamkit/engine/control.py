@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import structlog
 
 from streamkit.engine.core import EngineCore, on_table
+from streamkit.engine.gsi import apply_index_changes, backfill_step
 from streamkit.engine.params import Params
 from streamkit.engine.tables import (
     CREATE_TABLE_PARAMS,
@@ -17,7 +18,8 @@ from streamkit.engine.tables import (
     build_table_spec,
 )
 from streamkit.errors import ResourceInUseException, ResourceNotFoundException, ValidationException
-from streamkit.storage import select, tables as sql
+from streamkit.model.schema import TableSpec
+from streamkit.storage import select, tables as sql, ttl as ttl_sql
 
 __all__ = ["ControlMixin"]
 
@@ -39,19 +41,22 @@ class ControlMixin(EngineCore):
         """Create a table (CreateTable)."""
         p = Params("CreateTable", params, CREATE_TABLE_PARAMS)
         name = p.table_name()
-        spec = build_table_spec(params, name, self.clock.now())
+        built = build_table_spec(params, name, self.clock.now())
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: sqlite3.Connection) -> TableSpec:
             exists = conn.execute("SELECT 1 FROM sk_tables WHERE name = ?", (name,)).fetchone()
             if exists:
                 raise ResourceInUseException(f"Table already exists: {name}")
+            spec = self._stream_change(conn, None, built)
+            assert spec is not None
             sql.create_table(conn, spec)
             for idx in spec.indexes:
                 select.create_index(conn, spec, idx)
+            return spec
 
         if name in self._tables:
             raise ResourceInUseException(f"Table already exists: {name}")
-        await self._store.write(run)
+        spec = await self._store.write(run)
         self._tables[name] = spec
         log.info("table_created", table=name)
         return {"TableDescription": self._describe(spec, "CREATING", (0, 0))}
@@ -65,8 +70,17 @@ class ControlMixin(EngineCore):
             raise ResourceNotFoundException(
                 f"Requested resource not found: Table: {name} not found"
             )
+        if any(i.status == "CREATING" for i in spec.global_indexes):
+            spec = await self._backfill(spec)
         count = await self._store.read(on_table(spec, lambda c: sql.count_items(c, spec)))
         return {"Table": self._describe(spec, "ACTIVE", count)}
+
+    async def _backfill(self, spec: TableSpec) -> TableSpec:
+        """Advance the backfill of CREATING indexes by one bounded chunk (see engine/gsi.py)."""
+        new = await self._store.write(on_table(spec, lambda c: backfill_step(c, spec)))
+        if self._tables.get(spec.name) is spec:
+            self._tables[spec.name] = new
+        return new
 
     async def list_tables(self, **params: Any) -> dict[str, Any]:
         """List table names in order (ListTables)."""
@@ -91,8 +105,16 @@ class ControlMixin(EngineCore):
         p = Params("UpdateTable", params, UPDATE_TABLE_PARAMS)
         name = p.table_name()
         spec = self._spec(name)
-        new = apply_table_update(spec, params, self.clock.now())
-        await self._store.write(on_table(spec, lambda c: sql.save_spec(c, new)))
+        updated = apply_table_update(spec, params, self.clock.now())
+
+        def save(conn: sqlite3.Connection) -> TableSpec:
+            new = self._stream_change(conn, spec, updated)
+            assert new is not None
+            apply_index_changes(conn, spec, new)
+            sql.save_spec(conn, new)
+            return new
+
+        new = await self._store.write(on_table(spec, save))
         self._tables[name] = new
         count = await self._store.read(on_table(new, lambda c: sql.count_items(c, new)))
         return {"TableDescription": self._describe(new, "UPDATING", count)}
@@ -117,9 +139,33 @@ class ControlMixin(EngineCore):
             for idx in spec.indexes:
                 select.drop_index(conn, spec, idx)
             sql.drop_table(conn, spec)
+            self._stream_change(conn, spec, None)
+            ttl_sql.delete_setting(conn, name)
             return count
 
         count = await self._store.write(on_table(spec, run))
         self._tables.pop(name, None)
+        self._ttl_attributes.pop(name, None)
         log.info("table_deleted", table=name)
         return {"TableDescription": self._describe(spec, "DELETING", count)}
+
+    def _stream_change(
+        self, conn: sqlite3.Connection, old: TableSpec | None, new: TableSpec | None
+    ) -> TableSpec | None:
+        """Create or disable streams as a spec change demands; return the spec to save.
+
+        Runs on the writer thread in the control operation's transaction. A disabled stream
+        (or the stream of a deleted table) stays readable until retention removes it.
+        """
+        now = self.clock.now()
+        was_on = old is not None and old.stream_view_type is not None
+        is_on = new is not None and new.stream_view_type is not None
+        if old is not None and was_on and not is_on:
+            arn = old.stream_arn(self.region, self.account)
+            assert arn is not None
+            self._changes.disable_stream(conn, arn, now)
+        if new is not None and is_on and not was_on:
+            new = self._changes.create_stream(
+                conn, new, region=self.region, account=self.account, now=now
+            )
+        return new

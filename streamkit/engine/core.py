@@ -11,29 +11,40 @@ from streamkit.engine import capacity
 from streamkit.engine.indexes import maintain_indexes
 from streamkit.engine.keys import EncodedKey
 from streamkit.engine.params import Params
+from streamkit.engine.retry import RetryPolicy
+from streamkit.engine.throttle import Throttle
 from streamkit.errors import ResourceNotFoundException, ValidationException
-from streamkit.expressions import Condition, ExpressionContext, parse_condition
+from streamkit.expressions import (
+    Condition,
+    ExpressionContext,
+    Path,
+    check_mixing,
+    condition_from_expected,
+    parse_condition,
+    parse_projection,
+    projection_from_attributes_to_get,
+)
 from streamkit.model.attributes import Item, item_size
 from streamkit.model.schema import TableSpec
 from streamkit.storage import tables as sql
+from streamkit.storage.changes import ChangeLog
 from streamkit.storage.sqlite import Store
 
-__all__ = ["RCC", "EngineCore", "check_size", "on_table", "reject_legacy"]
+__all__ = ["RCC", "EngineCore", "check_legacy", "check_size", "on_table"]
 
 T = TypeVar("T")
 
 MAX_ITEM_SIZE = 400 * 1024
 RCC = ("INDEXES", "TOTAL", "NONE")
-_LEGACY = ("Expected", "ConditionalOperator", "AttributeUpdates", "AttributesToGet")
 
 
-def reject_legacy(p: Params) -> None:
-    for name in _LEGACY:
-        if p.has(name):
-            raise ValidationException(
-                f"The legacy parameter {name} is not supported by this version of streamkit; "
-                "use the expression parameters instead"
-            )
+def check_legacy(p: Params) -> None:
+    """Refuse a request that mixes legacy and expression parameters, as DynamoDB does."""
+    check_mixing(p.members, p.operation)
+
+
+def _null_members(members: list[str]) -> str:
+    return " and ".join(members) + (" are null" if len(members) > 1 else " is null")
 
 
 def on_table(
@@ -78,6 +89,10 @@ class EngineCore:
         self.region = region
         self.account = account
         self.clock = clock
+        self._changes = ChangeLog()  # streams; open_engine installs the configured one
+        self.throttle = Throttle(clock)  # off unless open_engine(throttling=True) or set_table
+        self.retry_policy = RetryPolicy()
+        self._ttl_attributes: dict[str, str] = {}  # table -> TTL attribute, while enabled
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -97,8 +112,20 @@ class EngineCore:
         )
 
     def _condition(self, p: Params, ctx: ExpressionContext) -> Condition | None:
+        """Return the ConditionExpression, or the legacy Expected translated, or None."""
         text = p.string("ConditionExpression")
-        return None if text is None else parse_condition(text, ctx, kind="ConditionExpression")
+        if text is not None:
+            return parse_condition(text, ctx, kind="ConditionExpression")
+        return condition_from_expected(p.raw("Expected"), p.raw("ConditionalOperator"))
+
+    @staticmethod
+    def _projection(p: Params, ctx: ExpressionContext) -> tuple[Path, ...] | None:
+        """Return the ProjectionExpression's paths, or the legacy AttributesToGet, or None."""
+        text = p.string("ProjectionExpression")
+        if text is not None:
+            return parse_projection(text, ctx)
+        names = p.raw("AttributesToGet")
+        return None if names is None else projection_from_attributes_to_get(names)
 
     @staticmethod
     def _context(p: Params, *expression_members: str) -> ExpressionContext:
@@ -111,8 +138,7 @@ class EngineCore:
         if values is not None and not used:
             raise ValidationException(
                 "ExpressionAttributeValues can only be specified when using expressions: "
-                + " and ".join(m for m in expression_members if m != "ProjectionExpression")
-                + " is null"
+                + _null_members([m for m in expression_members if m != "ProjectionExpression"])
             )
         return ExpressionContext(names, values)
 
@@ -126,21 +152,45 @@ class EngineCore:
         old: Item | None,
         new: Item | None,
         size: int,
+        *,
+        now: float | None = None,
+        service: bool = False,
     ) -> dict[str, float]:
         """Store one item change; runs on the writer thread inside the operation's savepoint.
 
         Maintains every secondary index in the same transaction and returns the write units
-        each index consumed (for ReturnConsumedCapacity=INDEXES).
+        each index consumed (for ReturnConsumedCapacity=INDEXES). With a stream enabled,
+        appends the change's stream record in the same transaction (``service``: a TTL
+        deletion, recorded with the service's userIdentity).
         """
         index_units = maintain_indexes(conn, spec, key, old, new) if spec.has_indexes else {}
         if new is None:
             sql.delete_row(conn, spec, *key)
         else:
-            sql.put_row(conn, spec, *key, new, size)
+            sql.put_row(
+                conn, spec, *key, new, size, ttl_attribute=self._ttl_attributes.get(spec.name)
+            )
+        if spec.stream_view_type is not None:
+            self._changes.append(
+                conn,
+                arn=f"{spec.arn(self.region, self.account)}/stream/{spec.stream_label}",
+                view=spec.stream_view_type,
+                key_names=spec.key.names,
+                partition=key[0],
+                old=old,
+                new=new,
+                now=self.clock.now() if now is None else now,
+                service=service,
+            )
         return index_units
 
-    @staticmethod
+    def _admit(self, spec: TableSpec, *, read: bool, hk: bytes | None = None) -> None:
+        """Refuse, before it runs, a request the throttling simulator has no capacity for."""
+        gsis = () if read else tuple(i.name for i in spec.global_indexes)
+        self.throttle.check(spec, read=read, hk=hk, indexes=gsis)
+
     def _add_capacity(
+        self,
         out: dict[str, Any],
         mode: str,
         spec: TableSpec,
@@ -148,7 +198,10 @@ class EngineCore:
         *,
         read: bool,
         indexes: Mapping[str, float] | None = None,
+        hk: bytes | None = None,
     ) -> None:
+        """Charge the consumed units to the throttling simulator and report them if asked."""
+        self.throttle.charge(spec, units, read=read, hk=hk, index_units=indexes)
         local = {n: u for n, u in (indexes or {}).items() if not _is_global(spec, n)}
         global_ = {n: u for n, u in (indexes or {}).items() if _is_global(spec, n)}
         consumed = capacity.consumed_capacity(

@@ -2,23 +2,48 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol
 
 from streamkit.clock import Clock, SystemClock
+from streamkit.engine.batch import BatchMixin
 from streamkit.engine.control import ControlMixin
 from streamkit.engine.items import ItemsMixin
 from streamkit.engine.query import QueryMixin
 from streamkit.engine.resource import Table
-from streamkit.storage import tables as sql
-from streamkit.storage.sqlite import Durability, open_store
+from streamkit.engine.retry import RetryPolicy
+from streamkit.engine.throttle import Throttle
+from streamkit.engine.transactions import TransactionsMixin
+from streamkit.engine.ttl import TtlMixin
+from streamkit.storage import tables as sql, ttl as ttl_sql
+from streamkit.storage.changes import ChangeLog, StreamSettings
+from streamkit.storage.sqlite import Durability, Store, open_store
 
-__all__ = ["Engine", "open_engine"]
+__all__ = ["Engine", "StreamsApi", "open_engine"]
 
 
-class Engine(QueryMixin, ItemsMixin, ControlMixin):
+class StreamsApi(Protocol):
+    """The DynamoDB Streams API an engine carries as ``engine.streams``.
+
+    Declared here so the engine layer can name it; the implementation lives one layer up in
+    :mod:`streamkit.streams` (``streamkit.open_engine`` attaches it).
+    """
+
+    OPERATIONS: ClassVar[Mapping[str, str]]
+
+    async def list_streams(self, **params: Any) -> dict[str, Any]: ...
+
+    async def describe_stream(self, **params: Any) -> dict[str, Any]: ...
+
+    async def get_shard_iterator(self, **params: Any) -> dict[str, Any]: ...
+
+    async def get_records(self, **params: Any) -> dict[str, Any]: ...
+
+
+class Engine(QueryMixin, ItemsMixin, BatchMixin, TransactionsMixin, ControlMixin, TtlMixin):
     """DynamoDB's data plane and control plane, with boto3's method names and dict shapes.
 
     Every method takes the request's members as keyword arguments (``TableName=...``,
@@ -33,12 +58,41 @@ class Engine(QueryMixin, ItemsMixin, ControlMixin):
     OPERATIONS: ClassVar[Mapping[str, str]] = {
         **ControlMixin.OPERATIONS,
         **ItemsMixin.OPERATIONS,
+        **BatchMixin.OPERATIONS,
+        **TransactionsMixin.OPERATIONS,
         **QueryMixin.OPERATIONS,
+        **TtlMixin.OPERATIONS,
     }
+
+    #: DynamoDB Streams (ListStreams, DescribeStream, GetShardIterator, GetRecords); set by
+    #: ``streamkit.open_engine``, absent on an engine from ``streamkit.engine.open_engine``.
+    streams: StreamsApi
+
+    @property
+    def store(self) -> Store:
+        """The SQLite store (for the layers above: streams, TTL, runtime)."""
+        return self._store
+
+    @property
+    def change_log(self) -> ChangeLog:
+        """The stream change log: settings, and the post-commit notification of readers."""
+        return self._changes
 
     def table(self, name: str) -> Table:
         """Return a boto3-resource-style Table that takes and returns native Python values."""
         return Table(self, name)
+
+
+def _retrying(method: Callable[..., Awaitable[dict[str, Any]]]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    async def call(self: Engine, **params: Any) -> dict[str, Any]:
+        return await self.retry_policy.call(self.clock, functools.partial(method, self), params)
+
+    return call
+
+
+for _method in set(Engine.OPERATIONS.values()):
+    setattr(Engine, _method, _retrying(getattr(Engine, _method)))
 
 
 @asynccontextmanager
@@ -49,6 +103,13 @@ async def open_engine(
     account: str = "000000000000",
     clock: Clock | None = None,
     durability: Durability = "normal",
+    stream_shards: int = 4,
+    shard_rollover_seconds: float = 4 * 3600.0,
+    stream_retention_seconds: float = 24 * 3600.0,
+    ttl_delay_seconds: float = 0.0,
+    ttl_cooldown_seconds: float = 0.0,
+    throttling: bool = False,
+    max_attempts: int = 3,
 ) -> AsyncIterator[Engine]:
     """Open an engine on a SQLite file (``None`` or ``":memory:"``: in memory).
 
@@ -59,9 +120,34 @@ async def open_engine(
         clock: the time source for every time-dependent rule; the system clock by default.
         durability: ``"normal"`` (default) or ``"full"``; see
             :func:`streamkit.storage.sqlite.open_store`.
+        stream_shards: open shards per new stream; a key's changes always go to one of them.
+        shard_rollover_seconds: an open shard is closed and continued by a child shard after
+            this long (DynamoDB: about 4 hours).
+        stream_retention_seconds: how long stream records, and disabled streams, are kept
+            (DynamoDB: 24 hours); trimming is done by the runtime's retention worker.
+        ttl_delay_seconds: how long after its TTL an item becomes eligible for deletion
+            (default 0: the sweeper deletes it on its next pass; AWS takes minutes to days).
+        ttl_cooldown_seconds: how long after an UpdateTimeToLive another one is refused
+            (default 0; AWS: up to an hour).
+        throttling: enforce provisioned throughput with DynamoDB's token buckets (see
+            :mod:`streamkit.engine.throttle`); per table with ``engine.throttle.set_table``.
+        max_attempts: tries per call for throttled, conflicted and failed calls, with
+            exponential back-off and jitter as the AWS SDKs do (1: no retries).
     """
     if durability not in ("normal", "full"):
         raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
+    settings = StreamSettings(
+        shards=stream_shards,
+        rollover_seconds=shard_rollover_seconds,
+        retention_seconds=stream_retention_seconds,
+    )
     async with open_store(path, durability=durability, setup=sql.migrate) as store:
         specs = await store.read(sql.load_specs)
-        yield Engine(store, specs, region=region, account=account, clock=clock or SystemClock())
+        ttl = await store.read(ttl_sql.load_settings)
+        engine = Engine(store, specs, region=region, account=account, clock=clock or SystemClock())
+        engine._changes = ChangeLog(settings)
+        engine.throttle = Throttle(engine.clock, enabled=throttling)
+        engine.retry_policy = RetryPolicy(max_attempts=max_attempts)
+        engine._configure_ttl(ttl, delay=ttl_delay_seconds, cooldown=ttl_cooldown_seconds)
+        store.add_commit_hook(engine._changes.flush)
+        yield engine

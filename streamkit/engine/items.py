@@ -8,11 +8,18 @@ from typing import Any, ClassVar
 
 from streamkit.engine import capacity
 from streamkit.engine.actions import check_condition, updated_image
-from streamkit.engine.core import RCC, EngineCore, check_size, on_table, reject_legacy
+from streamkit.engine.core import RCC, EngineCore, check_legacy, check_size, on_table
 from streamkit.engine.keys import key_from_item, key_from_request
 from streamkit.engine.params import Params
 from streamkit.errors import ValidationException
-from streamkit.expressions import UpdatePlan, parse_projection, parse_update, project
+from streamkit.expressions import (
+    UpdatePlan,
+    apply_attribute_updates,
+    apply_update,
+    parse_update,
+    plan_from_attribute_updates,
+    project,
+)
 from streamkit.model.attributes import Item, item_size
 from streamkit.storage import tables as sql
 
@@ -61,7 +68,7 @@ class ItemsMixin(EngineCore):
     async def put_item(self, **params: Any) -> dict[str, Any]:
         """Create or replace an item (PutItem)."""
         p = Params("PutItem", params, PUT_ITEM_PARAMS)
-        reject_legacy(p)
+        check_legacy(p)
         name = p.table_name()
         item = p.item()
         ctx = self._context(p, "ConditionExpression")
@@ -84,43 +91,50 @@ class ItemsMixin(EngineCore):
             indexes.update(self._write(conn, spec, key, old, item, size))
             return old
 
+        self._admit(spec, read=False, hk=key[0])
         old = await self._store.write(on_table(spec, run))
         out: dict[str, Any] = {}
         if returns == "ALL_OLD" and old:
             out["Attributes"] = old
         units = capacity.write_units(max(size, item_size(old) if old else 0))
-        self._add_capacity(out, rcc, spec, units, read=False, indexes=indexes)
+        self._add_capacity(out, rcc, spec, units, read=False, indexes=indexes, hk=key[0])
         return out
 
     async def get_item(self, **params: Any) -> dict[str, Any]:
         """Read one item by its key (GetItem)."""
         p = Params("GetItem", params, GET_ITEM_PARAMS)
-        reject_legacy(p)
+        check_legacy(p)
         name = p.table_name()
         ctx = self._context(p, "ProjectionExpression")
-        text = p.string("ProjectionExpression")
-        paths = None if text is None else parse_projection(text, ctx)
+        paths = self._projection(p, ctx)
         ctx.check_unused()
         consistent = p.boolean("ConsistentRead")
         rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
         spec = self._spec(name)
         _, key = key_from_request(spec.key, p.raw("Key"))
+        self._admit(spec, read=True, hk=key[0])
         item = await self._store.read(on_table(spec, lambda c: sql.get_row(c, spec, *key)))
         out: dict[str, Any] = {}
         if item is not None:
             out["Item"] = item if paths is None else project(item, paths)
         units = capacity.read_units(item_size(item) if item else 0, consistent=consistent)
-        self._add_capacity(out, rcc, spec, units, read=True)
+        self._add_capacity(out, rcc, spec, units, read=True, hk=key[0])
         return out
 
     async def update_item(self, **params: Any) -> dict[str, Any]:
         """Edit an item's attributes, creating the item if needed (UpdateItem)."""
         p = Params("UpdateItem", params, UPDATE_ITEM_PARAMS)
-        reject_legacy(p)
+        check_legacy(p)
         name = p.table_name()
         ctx = self._context(p, "UpdateExpression", "ConditionExpression")
         text = p.string("UpdateExpression")
-        plan: UpdatePlan | None = None if text is None else parse_update(text, ctx)
+        apply = apply_update
+        plan: UpdatePlan | None = None
+        if text is not None:
+            plan = parse_update(text, ctx)
+        elif p.has("AttributeUpdates"):
+            plan = plan_from_attribute_updates(p.raw("AttributeUpdates"))
+            apply = apply_attribute_updates
         condition = self._condition(p, ctx)
         ctx.check_unused()
         returns = p.enum(
@@ -138,11 +152,12 @@ class ItemsMixin(EngineCore):
         def run(conn: sqlite3.Connection) -> tuple[Item | None, Item, int]:
             old = sql.get_row(conn, spec, *key)
             check_condition(condition, old, on_fail)
-            new, size = updated_image(plan, old, key_item)
+            new, size = updated_image(plan, old, key_item, apply)
             if new != old:
                 indexes.update(self._write(conn, spec, key, old, new, size))
             return old, new, size
 
+        self._admit(spec, read=False, hk=key[0])
         old, new, size = await self._store.write(on_table(spec, run))
         out: dict[str, Any] = {}
         attributes: Item | None = None
@@ -157,13 +172,13 @@ class ItemsMixin(EngineCore):
         if attributes:
             out["Attributes"] = attributes
         units = capacity.write_units(max(size, item_size(old) if old else 0))
-        self._add_capacity(out, rcc, spec, units, read=False, indexes=indexes)
+        self._add_capacity(out, rcc, spec, units, read=False, indexes=indexes, hk=key[0])
         return out
 
     async def delete_item(self, **params: Any) -> dict[str, Any]:
         """Delete one item by its key (DeleteItem)."""
         p = Params("DeleteItem", params, DELETE_ITEM_PARAMS)
-        reject_legacy(p)
+        check_legacy(p)
         name = p.table_name()
         ctx = self._context(p, "ConditionExpression")
         condition = self._condition(p, ctx)
@@ -185,10 +200,11 @@ class ItemsMixin(EngineCore):
                 indexes.update(self._write(conn, spec, key, old, None, 0))
             return old
 
+        self._admit(spec, read=False, hk=key[0])
         old = await self._store.write(on_table(spec, run))
         out: dict[str, Any] = {}
         if returns == "ALL_OLD" and old:
             out["Attributes"] = old
         units = capacity.write_units(item_size(old) if old else 0)
-        self._add_capacity(out, rcc, spec, units, read=False, indexes=indexes)
+        self._add_capacity(out, rcc, spec, units, read=False, indexes=indexes, hk=key[0])
         return out

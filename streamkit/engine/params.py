@@ -42,6 +42,11 @@ class Params:
     def has(self, name: str) -> bool:
         return self._params.get(name) is not None
 
+    @property
+    def members(self) -> Mapping[str, Any]:
+        """The request's members as given."""
+        return self._params
+
     def raw(self, name: str) -> Any:
         return self._params.get(name)
 

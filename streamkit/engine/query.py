@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from streamkit.engine import capacity
-from streamkit.engine.core import RCC, EngineCore, on_table, reject_legacy
+from streamkit.engine.core import RCC, EngineCore, check_legacy, on_table
 from streamkit.engine.keys import encode_partition
 from streamkit.engine.params import Params
 from streamkit.errors import ValidationException
@@ -17,10 +17,12 @@ from streamkit.expressions import (
     ExpressionContext,
     KeyPredicate,
     Path,
+    check_query_filter_keys,
+    condition_from_filter,
     evaluate,
+    key_condition_from_legacy,
     parse_condition,
     parse_key_condition,
-    parse_projection,
     project,
 )
 from streamkit.model.attributes import Item, type_of, validate_value
@@ -57,7 +59,6 @@ QUERY_PARAMS = _COMMON | {
     "KeyConditionExpression",
 }
 SCAN_PARAMS = _COMMON | {"ScanFilter", "TotalSegments", "Segment"}
-_LEGACY_READ = ("KeyConditions", "QueryFilter", "ScanFilter")
 
 
 @dataclass(slots=True)
@@ -168,20 +169,25 @@ class QueryMixin(EngineCore):
     async def query(self, **params: Any) -> dict[str, Any]:
         """Read the items of one partition in sort-key order (Query)."""
         p = Params("Query", params, QUERY_PARAMS)
-        self._reject_legacy_reads(p)
+        check_legacy(p)
         name = p.table_name()
         ctx = self._context(p, "KeyConditionExpression", "FilterExpression", "ProjectionExpression")
         text = p.string("KeyConditionExpression")
-        if text is None:
+        if text is not None:
+            key_condition = parse_key_condition(text, ctx)
+        elif p.has("KeyConditions"):
+            key_condition = key_condition_from_legacy(p.raw("KeyConditions"))
+        else:
             raise ValidationException(
                 "Either the KeyConditions or KeyConditionExpression parameter must be specified "
                 "in the request."
             )
-        key_condition = parse_key_condition(text, ctx)
-        condition, paths = self._filter_and_projection(p, ctx)
+        condition, paths = self._filter_and_projection(p, ctx, "QueryFilter")
         ctx.check_unused()
         forward = p.boolean("ScanIndexForward", default=True)
         spec, idx, schema = self._target(p, name)
+        if p.has("QueryFilter"):
+            check_query_filter_keys(p.raw("QueryFilter"), schema.names)
         bound = key_condition.bind(schema.hash_name, schema.range_name)
         if type_of(bound.partition_value) != schema.hash_type:
             raise invalid("Condition parameter type does not match schema type")
@@ -195,10 +201,10 @@ class QueryMixin(EngineCore):
     async def scan(self, **params: Any) -> dict[str, Any]:
         """Read every item of a table or index, one page at a time (Scan)."""
         p = Params("Scan", params, SCAN_PARAMS)
-        self._reject_legacy_reads(p)
+        check_legacy(p)
         name = p.table_name()
         ctx = self._context(p, "FilterExpression", "ProjectionExpression")
-        condition, paths = self._filter_and_projection(p, ctx)
+        condition, paths = self._filter_and_projection(p, ctx, "ScanFilter")
         ctx.check_unused()
         segment, total = p.integer("Segment"), p.integer("TotalSegments")
         bounds: list[select.Bound] = []
@@ -211,25 +217,19 @@ class QueryMixin(EngineCore):
 
     # -- shared steps ------------------------------------------------------------------------
 
-    @staticmethod
-    def _reject_legacy_reads(p: Params) -> None:
-        reject_legacy(p)
-        for name in _LEGACY_READ:
-            if p.has(name):
-                raise ValidationException(
-                    f"The legacy parameter {name} is not supported by this version of "
-                    "streamkit; use the expression parameters instead"
-                )
-
-    @staticmethod
     def _filter_and_projection(
-        p: Params, ctx: ExpressionContext
+        self, p: Params, ctx: ExpressionContext, legacy_filter: str
     ) -> tuple[Condition | None, tuple[Path, ...] | None]:
+        """Return the filter (FilterExpression, or the legacy QueryFilter/ScanFilter) and paths."""
         text = p.string("FilterExpression")
-        condition = None if text is None else parse_condition(text, ctx, kind="FilterExpression")
-        projection = p.string("ProjectionExpression")
-        paths = None if projection is None else parse_projection(projection, ctx)
-        return condition, paths
+        condition: Condition | None
+        if text is not None:
+            condition = parse_condition(text, ctx, kind="FilterExpression")
+        else:
+            condition = condition_from_filter(
+                p.raw(legacy_filter), p.raw("ConditionalOperator"), kind=legacy_filter
+            )
+        return condition, self._projection(p, ctx)
 
     @staticmethod
     def _segments(segment: int | None, total: int | None) -> tuple[int, int]:
@@ -267,6 +267,10 @@ class QueryMixin(EngineCore):
         idx = spec.index(index_name)
         if idx is None:
             raise ValidationException(f"The table does not have the specified index: {index_name}")
+        if idx.status == "CREATING":
+            raise ValidationException(
+                f"Cannot read from backfilling global secondary index: {index_name}"
+            )
         return spec, idx, idx.key
 
     def _start_key(
@@ -339,6 +343,9 @@ class QueryMixin(EngineCore):
             and (chosen != "ALL_PROJECTED_ATTRIBUTES" or condition is not None),
             key_names=key_names,
         )
+        partition = next((b.value for b in bounds if b.op == "=" and b.column == "hk"), None)
+        if idx is None or not idx.is_global:
+            self._admit(spec, read=True, hk=partition)
         page = await self._store.read(on_table(spec, lambda conn: _run(conn, plan)))
         out: dict[str, Any] = {}
         if not plan.count_only:
@@ -348,6 +355,8 @@ class QueryMixin(EngineCore):
         if page.last_key is not None:
             out["LastEvaluatedKey"] = page.last_key
         units = capacity.read_units(page.read_bytes, consistent=consistent)
+        if idx is None or not idx.is_global:
+            self.throttle.charge(spec, units, read=True, hk=partition)
         consumed = self._read_capacity(rcc, spec, idx, units)
         if consumed is not None:
             out["ConsumedCapacity"] = consumed
@@ -365,9 +374,8 @@ class QueryMixin(EngineCore):
         chosen = p.enum("Select", _SELECTS, default)
         if paths is not None and chosen != "SPECIFIC_ATTRIBUTES":
             what = "only the Count" if chosen == "COUNT" else chosen
-            raise ValidationException(
-                f"Cannot specify the ProjectionExpression when choosing to get {what}"
-            )
+            given = "ProjectionExpression" if p.has("ProjectionExpression") else "AttributesToGet"
+            raise ValidationException(f"Cannot specify the {given} when choosing to get {what}")
         if chosen == "SPECIFIC_ATTRIBUTES" and paths is None:
             raise ValidationException(
                 "Must specify the AttributesToGet or ProjectionExpression when choosing to get "

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from streamkit.errors import ValidationException
+from streamkit.errors import LimitExceededException, ResourceNotFoundException, ValidationException
 from streamkit.model.schema import (
     STREAM_VIEW_TYPES,
     IndexSpec,
@@ -237,9 +238,7 @@ def apply_table_update(spec: TableSpec, params: Mapping[str, Any], now: float) -
     """Validate UpdateTable's members against the current spec and return the new spec."""
     changes: dict[str, Any] = {}
     if params.get("GlobalSecondaryIndexUpdates") is not None:
-        raise ValidationException(
-            "GlobalSecondaryIndexUpdates are not supported by this version of streamkit"
-        )
+        changes.update(_gsi_updates(spec, params))
     if params.get("ReplicaUpdates") is not None:
         raise ValidationException("ReplicaUpdates are not supported by this version of streamkit")
     if params.get("BillingMode") is not None or params.get("ProvisionedThroughput") is not None:
@@ -292,3 +291,69 @@ def apply_table_update(spec: TableSpec, params: Mapping[str, Any], now: float) -
             "GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required"
         )
     return spec.with_changes(**changes)
+
+
+def _gsi_updates(spec: TableSpec, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate GlobalSecondaryIndexUpdates; return the new attribute types and GSI list."""
+    updates = _index_list(params, "GlobalSecondaryIndexUpdates")
+    types = dict(spec.attribute_types)
+    if params.get("AttributeDefinitions") is not None:
+        for attr, kind in parse_attribute_definitions(params["AttributeDefinitions"]).items():
+            if types.get(attr, kind) != kind:
+                raise invalid(
+                    f"Cannot change the type of attribute {attr} from {types[attr]} to {kind}"
+                )
+            types[attr] = kind
+    indexes = {i.name: i for i in spec.global_indexes}
+    structural = 0
+    for update in updates:
+        if len(update) != 1 or next(iter(update)) not in ("Create", "Update", "Delete"):
+            raise invalid(
+                "One or more parameter values were invalid: exactly one of Create, Update or "
+                "Delete must be given per GlobalSecondaryIndexUpdate"
+            )
+        ((action, body),) = update.items()
+        if not isinstance(body, Mapping):
+            raise ValidationException(f"Invalid type for parameter {action}, expected a structure")
+        name = body.get("IndexName")
+        if action == "Create":
+            structural += 1
+            if spec.index(str(name)) is not None:
+                raise invalid(f"Index already exists: {name}")
+            created = parse_index(
+                body, types, is_global=True, billing_mode=spec.billing_mode, table_key=spec.key
+            )
+            indexes[created.name] = replace(created, status="CREATING")
+        elif action == "Delete":
+            structural += 1
+            if name not in indexes:
+                raise ResourceNotFoundException(
+                    f"Requested resource not found: Index: {name} not found"
+                )
+            del indexes[str(name)]
+        else:
+            if name not in indexes:
+                raise ResourceNotFoundException(
+                    f"Requested resource not found: Index: {name} not found"
+                )
+            read, write = parse_throughput(
+                body.get("ProvisionedThroughput"),
+                "globalSecondaryIndexUpdate.update.provisionedThroughput",
+            )
+            indexes[str(name)] = replace(
+                indexes[str(name)], read_capacity=read, write_capacity=write
+            )
+    if structural > 1:
+        raise LimitExceededException(
+            "Subscriber limit exceeded: Only 1 online index can be created or deleted "
+            "simultaneously per table"
+        )
+    if len(indexes) > MAX_GSI:
+        raise invalid(f"GlobalSecondaryIndex count exceeds the per-table limit of {MAX_GSI}")
+    used = set(spec.key.names)
+    for idx in (*spec.local_indexes, *indexes.values()):
+        used.update(idx.key.names)
+    return {
+        "global_indexes": tuple(indexes.values()),
+        "attribute_types": {n: t for n, t in types.items() if n in used},
+    }

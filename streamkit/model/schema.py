@@ -98,6 +98,7 @@ class IndexSpec:
     read_capacity: int = 0
     write_capacity: int = 0
     status: str = "ACTIVE"
+    cursor: tuple[str, str] | None = None  # backfill position (hex hk, hex rk) while CREATING
 
     def projection_wire(self) -> dict[str, Any]:
         out: dict[str, Any] = {"ProjectionType": self.projection_type}
@@ -247,6 +248,7 @@ class TableSpec:
                     "KeySchema": i.key.to_wire(),
                     "Projection": i.projection_wire(),
                     "IndexStatus": i.status,
+                    **({"Backfilling": True} if i.status == "CREATING" else {}),
                     "ProvisionedThroughput": {
                         "NumberOfDecreasesToday": 0,
                         "ReadCapacityUnits": i.read_capacity,
@@ -279,6 +281,7 @@ def _index_json(idx: IndexSpec) -> dict[str, Any]:
         "read_capacity": idx.read_capacity,
         "write_capacity": idx.write_capacity,
         "status": idx.status,
+        "cursor": None if idx.cursor is None else list(idx.cursor),
     }
 
 
@@ -292,6 +295,7 @@ def _index_from_json(data: Mapping[str, Any]) -> IndexSpec:
         read_capacity=data["read_capacity"],
         write_capacity=data["write_capacity"],
         status=data["status"],
+        cursor=None if data.get("cursor") is None else (data["cursor"][0], data["cursor"][1]),
     )
 
 

@@ -7,6 +7,7 @@ hash-only table), so point reads and sort-key ranges are answered by SQLite's B-
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 
@@ -14,6 +15,7 @@ import orjson
 
 from streamkit.model.attributes import Item
 from streamkit.model.schema import TableSpec
+from streamkit.storage import changes
 from streamkit.storage.codec import dump_item, load_item
 
 __all__ = [
@@ -28,9 +30,10 @@ __all__ = [
     "put_row",
     "rows",
     "save_spec",
+    "ttl_value",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -52,10 +55,44 @@ def migrate(conn: sqlite3.Connection) -> None:
             COMMIT;
             """
         )
+    if version < 2:
+        # 2: stream change log, TTL settings, and a ``ttl`` column (with a partial index) on
+        # every items table so the TTL sweeper finds expired items without scanning.
+        conn.execute("BEGIN")
+        changes.create_schema(conn)
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS sk_ttl (name TEXT PRIMARY KEY, attribute TEXT, "
+            "enabled INTEGER NOT NULL, changed_at REAL NOT NULL)"
+        )
+        conn.execute(
+            "INSERT OR IGNORE INTO sk_meta(name, value) VALUES ('iterator_secret', ?)",
+            (os.urandom(32),),
+        )
+        for spec in load_specs(conn):
+            conn.execute(f"ALTER TABLE {_items_table(spec)} ADD COLUMN ttl REAL")
+            conn.execute(_ttl_index(spec))
+        conn.execute("PRAGMA user_version = 2")
+        conn.execute("COMMIT")
 
 
 def _items_table(spec: TableSpec) -> str:
     return f'"t_{spec.table_id.replace("-", "")}"'
+
+
+def _ttl_index(spec: TableSpec) -> str:
+    name = f'"x_{spec.table_id.replace("-", "")}_ttl"'
+    return f"CREATE INDEX IF NOT EXISTS {name} ON {_items_table(spec)}(ttl) WHERE ttl IS NOT NULL"
+
+
+def ttl_value(item: Item, attribute: str | None) -> float | None:
+    """Return the value of an item's TTL attribute when it is a Number, else None."""
+    if attribute is None:
+        return None
+    value = item.get(attribute)
+    if value is None:
+        return None
+    number = value.get("N")
+    return None if number is None else float(number)
 
 
 def load_specs(conn: sqlite3.Connection) -> list[TableSpec]:
@@ -80,8 +117,9 @@ def create_table(conn: sqlite3.Connection, spec: TableSpec) -> None:
     conn.execute(
         f"CREATE TABLE {_items_table(spec)} ("
         "hk BLOB NOT NULL, rk BLOB NOT NULL, item BLOB NOT NULL, size INTEGER NOT NULL, "
-        "PRIMARY KEY (hk, rk)) WITHOUT ROWID"
+        "ttl REAL, PRIMARY KEY (hk, rk)) WITHOUT ROWID"
     )
+    conn.execute(_ttl_index(spec))
 
 
 def drop_table(conn: sqlite3.Connection, spec: TableSpec) -> None:
@@ -99,12 +137,24 @@ def get_row(conn: sqlite3.Connection, spec: TableSpec, hk: bytes, rk: bytes) -> 
 
 
 def put_row(
-    conn: sqlite3.Connection, spec: TableSpec, hk: bytes, rk: bytes, item: Item, size: int
+    conn: sqlite3.Connection,
+    spec: TableSpec,
+    hk: bytes,
+    rk: bytes,
+    item: Item,
+    size: int,
+    *,
+    ttl_attribute: str | None = None,
 ) -> None:
-    """Insert or replace the item stored under the encoded key."""
+    """Insert or replace the item stored under the encoded key.
+
+    ``ttl_attribute`` is the table's TTL attribute when TTL is enabled: its Number value goes
+    to the indexed ``ttl`` column the sweeper reads.
+    """
     conn.execute(
-        f"INSERT OR REPLACE INTO {_items_table(spec)}(hk, rk, item, size) VALUES (?, ?, ?, ?)",
-        (hk, rk, dump_item(item), size),
+        f"INSERT OR REPLACE INTO {_items_table(spec)}(hk, rk, item, size, ttl) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (hk, rk, dump_item(item), size, ttl_value(item, ttl_attribute)),
     )
 
 

@@ -105,7 +105,8 @@ class TestKeyConditions:
         for sk in ("a", "ab", "abc", "abd", "b", "a\uffff", "ac"):
             await memory_engine.put_item(TableName="str", Item={"pk": {"S": "p"}, "sk": {"S": sk}})
         out = await memory_engine.query(
-            TableName="str", KeyConditionExpression="pk = :p AND begins_with(sk, :b)",
+            TableName="str",
+            KeyConditionExpression="pk = :p AND begins_with(sk, :b)",
             ExpressionAttributeValues={":p": {"S": "p"}, ":b": {"S": "ab"}},
         )
         assert [i["sk"]["S"] for i in out["Items"]] == ["ab", "abc", "abd"]
@@ -145,8 +146,11 @@ class TestPagingAndFilters:
         for n in range(6):
             await _put(db, "a", str(n), odd={"BOOL": n % 2 == 1})
         out = await db.query(
-            TableName=T, KeyConditionExpression="pk = :p", FilterExpression="odd = :t",
-            ExpressionAttributeValues={":p": {"S": "a"}, ":t": {"BOOL": True}}, Limit=1,
+            TableName=T,
+            KeyConditionExpression="pk = :p",
+            FilterExpression="odd = :t",
+            ExpressionAttributeValues={":p": {"S": "a"}, ":t": {"BOOL": True}},
+            Limit=1,
         )
         assert out["Count"] == 0
         assert out["ScannedCount"] == 1
@@ -158,15 +162,20 @@ class TestPagingAndFilters:
         for n in range(5):
             await _put(db, "a", str(n), blob=blob)
         out = await db.query(
-            TableName=T, KeyConditionExpression="pk = :p",
-            ExpressionAttributeValues={":p": {"S": "a"}}, Select="COUNT",
+            TableName=T,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "a"}},
+            Select="COUNT",
         )
         assert out["Count"] == 4  # the 4th item crosses 1 MB and ends the page
         assert "Items" not in out
         assert out["LastEvaluatedKey"]["n"] == {"N": "3"}
 
     async def test_select_rules(self, db: streamkit.Engine) -> None:
-        base = {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}}}
+        base = {
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": "a"}},
+        }
         with pytest.raises(ValidationException, match="when choosing to get only the Count"):
             await db.query(TableName=T, Select="COUNT", ProjectionExpression="pk", **base)
         with pytest.raises(ValidationException, match="Must specify the AttributesToGet"):
@@ -189,7 +198,9 @@ class TestIndexes:
         await _put(db, "b", "2", g={"S": "red"}, tag={"S": "t2"})
         await _put(db, "c", "3")  # no g: not in the index
         out = await db.query(
-            TableName=T, IndexName="by_g", KeyConditionExpression="g = :g",
+            TableName=T,
+            IndexName="by_g",
+            KeyConditionExpression="g = :g",
             ExpressionAttributeValues={":g": {"S": "red"}},
         )
         assert out["Items"] == [
@@ -202,14 +213,19 @@ class TestIndexes:
     async def test_gsi_follows_updates_and_deletes(self, db: streamkit.Engine) -> None:
         await _put(db, "a", "1", g={"S": "red"})
         await db.update_item(
-            TableName=T, Key={"pk": {"S": "a"}, "n": {"N": "1"}}, UpdateExpression="SET g = :b",
+            TableName=T,
+            Key={"pk": {"S": "a"}, "n": {"N": "1"}},
+            UpdateExpression="SET g = :b",
             ExpressionAttributeValues={":b": {"S": "blue"}},
         )
 
         async def colour(c: str) -> int:
             out = await db.query(
-                TableName=T, IndexName="by_g", KeyConditionExpression="g = :g",
-                ExpressionAttributeValues={":g": {"S": c}}, Select="COUNT",
+                TableName=T,
+                IndexName="by_g",
+                KeyConditionExpression="g = :g",
+                ExpressionAttributeValues={":g": {"S": c}},
+                Select="COUNT",
             )
             return int(out["Count"])
 
@@ -224,12 +240,15 @@ class TestIndexes:
 
     async def test_gsi_rules(self, db: streamkit.Engine) -> None:
         base = {
-            "IndexName": "by_g", "KeyConditionExpression": "g = :g",
+            "IndexName": "by_g",
+            "KeyConditionExpression": "g = :g",
             "ExpressionAttributeValues": {":g": {"S": "red"}},
         }
         with pytest.raises(ValidationException, match="Consistent reads are not supported"):
             await db.query(TableName=T, ConsistentRead=True, **base)
-        with pytest.raises(ValidationException, match="Select type ALL_ATTRIBUTES is not supported"):
+        with pytest.raises(
+            ValidationException, match="Select type ALL_ATTRIBUTES is not supported"
+        ):
             await db.query(TableName=T, Select="ALL_ATTRIBUTES", **base)
         with pytest.raises(ValidationException, match="does not have the specified index: nope"):
             await db.query(TableName=T, **{**base, "IndexName": "nope"})
@@ -238,21 +257,42 @@ class TestIndexes:
         await _put(db, "a", "1", l={"S": "z"}, extra={"S": "e"})
         await _put(db, "a", "2", l={"S": "y"})
         keys_only = await db.query(
-            TableName=T, IndexName="by_l", KeyConditionExpression="pk = :p",
+            TableName=T,
+            IndexName="by_l",
+            KeyConditionExpression="pk = :p",
             ExpressionAttributeValues={":p": {"S": "a"}},
         )
         assert [i["l"]["S"] for i in keys_only["Items"]] == ["y", "z"]
         assert "extra" not in keys_only["Items"][1]
         full = await db.query(
-            TableName=T, IndexName="by_l", KeyConditionExpression="pk = :p",
-            ExpressionAttributeValues={":p": {"S": "a"}}, Select="ALL_ATTRIBUTES",
+            TableName=T,
+            IndexName="by_l",
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "a"}},
+            Select="ALL_ATTRIBUTES",
         )
         assert full["Items"][1]["extra"] == {"S": "e"}
-        assert set(full["LastEvaluatedKey"] if "LastEvaluatedKey" in full else {}) <= {"pk", "n", "l"}
+        page = await db.query(
+            TableName=T,
+            IndexName="by_l",
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "a"}},
+            Limit=1,
+        )
+        assert page["LastEvaluatedKey"] == {"pk": {"S": "a"}, "n": {"N": "2"}, "l": {"S": "y"}}
+        rest = await db.query(
+            TableName=T,
+            IndexName="by_l",
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "a"}},
+            ExclusiveStartKey=page["LastEvaluatedKey"],
+        )
+        assert [i["l"]["S"] for i in rest["Items"]] == ["z"]
 
     async def test_index_capacity(self, db: streamkit.Engine) -> None:
         out = await db.put_item(
-            TableName=T, Item={"pk": {"S": "a"}, "n": {"N": "1"}, "g": {"S": "x"}},
+            TableName=T,
+            Item={"pk": {"S": "a"}, "n": {"N": "1"}, "g": {"S": "x"}},
             ReturnConsumedCapacity="INDEXES",
         )
         assert out["ConsumedCapacity"]["GlobalSecondaryIndexes"] == {
@@ -314,7 +354,9 @@ async def test_paged_parallel_scan_matches_model(
 
 
 @settings(max_examples=25)
-@given(values=st.lists(st.decimals(-(10**6), 10**6, places=3), min_size=1, max_size=25, unique=True))
+@given(
+    values=st.lists(st.decimals(-(10**6), 10**6, places=3), min_size=1, max_size=25, unique=True)
+)
 async def test_numeric_sort_order_matches_decimal_order(
     memory_engine: streamkit.Engine, values: list[Decimal]
 ) -> None:

@@ -202,8 +202,12 @@ class TestLaws:
         out = project(item, resolved)
         assert set(out) <= set(item)
         for path in resolved:
-            if get_path(item, path) is not None and not any(
-                _related(path, q) and len(q) < len(path) for q in resolved
+            # Selected list elements are compacted (a[1] of [x, y] comes back as [y]), as in
+            # DynamoDB, so only paths without list indexes keep their address.
+            if (
+                all(isinstance(step, str) for step in path)
+                and get_path(item, path) is not None
+                and not any(_related(path, q) and len(q) < len(path) for q in resolved)
             ):
                 assert get_path(out, path) is not None
 

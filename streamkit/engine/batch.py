@@ -1,0 +1,276 @@
+"""BatchGetItem and BatchWriteItem: many items in one call, each item atomic by itself."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+from streamkit.engine import capacity
+from streamkit.engine.actions import CapacityTally, length_error, null_error
+from streamkit.engine.core import RCC, EngineCore, check_legacy, on_table
+from streamkit.engine.keys import EncodedKey, key_from_item, key_from_request
+from streamkit.engine.params import Params
+from streamkit.errors import (
+    DynamoDBError,
+    ProvisionedThroughputExceededException,
+    ThrottlingException,
+    ValidationException,
+)
+from streamkit.expressions import Path, project
+from streamkit.model.attributes import Item, item_size
+from streamkit.model.schema import TableSpec, validate_name
+from streamkit.storage import tables as sql
+
+__all__ = ["MAX_BATCH_GET_KEYS", "MAX_BATCH_RESPONSE", "MAX_BATCH_WRITES", "BatchMixin"]
+
+MAX_BATCH_WRITES = 25
+MAX_BATCH_GET_KEYS = 100
+MAX_BATCH_RESPONSE = 16 * 1024 * 1024
+DUPLICATES = "Provided list of item keys contains duplicates"
+_ONE_REQUEST = (
+    "Supplied AttributeValue has more than one datatypes set, "
+    "must contain exactly one of the supported datatypes"
+)
+BATCH_WRITE_PARAMS = frozenset(
+    {"RequestItems", "ReturnConsumedCapacity", "ReturnItemCollectionMetrics"}
+)
+BATCH_GET_PARAMS = frozenset({"RequestItems", "ReturnConsumedCapacity"})
+KEYS_AND_ATTRIBUTES = frozenset(
+    {
+        "Keys",
+        "ConsistentRead",
+        "ProjectionExpression",
+        "ExpressionAttributeNames",
+        "AttributesToGet",
+    }
+)
+
+
+def _request_items(p: Params) -> Mapping[str, Any]:
+    value = p.mapping("RequestItems")
+    if value is None:
+        raise null_error("requestItems")
+    if not value:
+        raise length_error("requestItems", "Member must have length greater than or equal to 1")
+    for name in value:
+        validate_name(name, "requestItems")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """One PutRequest (``item`` set) or DeleteRequest (``item`` None), validated."""
+
+    spec: TableSpec
+    key: EncodedKey
+    item: Item | None
+    size: int
+    request: Any  # echoed in UnprocessedItems when throttled
+
+
+@dataclass(frozen=True, slots=True)
+class _Get:
+    """One table's KeysAndAttributes, validated; ``request`` is echoed in UnprocessedKeys."""
+
+    spec: TableSpec
+    request: Mapping[str, Any]
+    keys: list[tuple[Any, EncodedKey]]
+    paths: tuple[Path, ...] | None
+    consistent: bool
+
+
+class BatchMixin(EngineCore):
+    """BatchGetItem and BatchWriteItem."""
+
+    OPERATIONS: ClassVar[Mapping[str, str]] = {
+        "BatchGetItem": "batch_get_item",
+        "BatchWriteItem": "batch_write_item",
+    }
+
+    async def batch_write_item(self, **params: Any) -> dict[str, Any]:
+        """Put or delete up to 25 items in one or more tables (BatchWriteItem).
+
+        Every request is validated before anything is written; then all of them are applied in
+        one store hop. Each item is written whole; the batch is not a transaction (use
+        TransactWriteItems for that). ``UnprocessedItems`` is always present.
+        """
+        p = Params("BatchWriteItem", params, BATCH_WRITE_PARAMS)
+        request_items = _request_items(p)
+        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
+        p.enum("ReturnItemCollectionMetrics", ("SIZE", "NONE"), "NONE")
+        total = 0
+        for requests in request_items.values():
+            if not isinstance(requests, list) or not 1 <= len(requests) <= MAX_BATCH_WRITES:
+                raise length_error(
+                    "requestItems",
+                    "Map value must satisfy constraint: [Member must have length less than or "
+                    f"equal to {MAX_BATCH_WRITES}, Member must have length greater than or "
+                    "equal to 1]",
+                )
+            total += len(requests)
+        if total > MAX_BATCH_WRITES:
+            raise ValidationException("Too many items requested for the BatchWriteItem call")
+        writes: list[_Write] = []
+        for name, requests in request_items.items():
+            spec = self._spec(name)
+            seen: set[EncodedKey] = set()
+            for request in requests:
+                write = _write_request(spec, request)
+                if write.key in seen:
+                    raise ValidationException(DUPLICATES)
+                seen.add(write.key)
+                writes.append(write)
+
+        unprocessed: dict[str, list[Any]] = {}
+        admitted: list[_Write] = []
+        refusal: DynamoDBError | None = None
+        for w in writes:
+            try:
+                self._admit(w.spec, read=False, hk=w.key[0])
+            except (ProvisionedThroughputExceededException, ThrottlingException) as exc:
+                refusal = exc
+                unprocessed.setdefault(w.spec.name, []).append(w.request)
+            else:
+                admitted.append(w)
+        if refusal is not None and not admitted:
+            raise refusal
+        writes = admitted
+
+        def run(conn: sqlite3.Connection) -> list[tuple[int, dict[str, float]]]:
+            done: list[tuple[int, dict[str, float]]] = []
+            for w in writes:
+                old = sql.get_row(conn, w.spec, *w.key)
+                indexes: dict[str, float] = {}
+                if w.item is not None or old is not None:
+                    indexes = self._write(conn, w.spec, w.key, old, w.item, w.size)
+                done.append((item_size(old) if old else 0, indexes))
+            return done
+
+        done = await self._store.write(on_table(writes[0].spec, run))
+        out: dict[str, Any] = {"UnprocessedItems": unprocessed}
+        tally = CapacityTally(read=False)
+        for w, (old_size, indexes) in zip(writes, done, strict=True):
+            units = capacity.write_units(max(old_size, w.size))
+            self.throttle.charge(w.spec, units, read=False, hk=w.key[0], index_units=indexes)
+            tally.add(w.spec, units, indexes)
+        if rcc != "NONE":
+            out["ConsumedCapacity"] = tally.as_list(rcc)
+        return out
+
+    async def batch_get_item(self, **params: Any) -> dict[str, Any]:
+        """Read up to 100 items from one or more tables (BatchGetItem), in one store hop.
+
+        ``Responses`` has an entry (maybe empty) for every table asked; missing items are left
+        out. When the items found exceed 16 MB, the keys not read come back in
+        ``UnprocessedKeys`` with the table's other parameters; that member is always present.
+        """
+        p = Params("BatchGetItem", params, BATCH_GET_PARAMS)
+        request_items = _request_items(p)
+        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
+        parsed = [self._keys_and_attributes(name, r) for name, r in request_items.items()]
+        if sum(len(raw_keys) for _, _, raw_keys in parsed) > MAX_BATCH_GET_KEYS:
+            raise ValidationException("Too many items requested for the BatchGetItem call")
+        gets: list[_Get] = []
+        for (name, request), (paths, consistent, raw_keys) in zip(
+            request_items.items(), parsed, strict=True
+        ):
+            spec = self._spec(name)
+            keys = [(raw, key_from_request(spec.key, raw)[1]) for raw in raw_keys]
+            if len({key for _, key in keys}) != len(keys):
+                raise ValidationException(DUPLICATES)
+            gets.append(_Get(spec, request, keys, paths, consistent))
+        throttled: dict[str, list[Any]] = {}
+        refusal: DynamoDBError | None = None
+        for position, g in enumerate(gets):
+            allowed = []
+            for raw, key in g.keys:
+                try:
+                    self._admit(g.spec, read=True, hk=key[0])
+                except (ProvisionedThroughputExceededException, ThrottlingException) as exc:
+                    refusal = exc
+                    throttled.setdefault(g.spec.name, []).append(raw)
+                else:
+                    allowed.append((raw, key))
+            gets[position] = replace(g, keys=allowed)
+        if refusal is not None and not any(g.keys for g in gets):
+            raise refusal
+
+        def run(conn: sqlite3.Connection) -> list[list[tuple[Item | None, int]]]:
+            budget = MAX_BATCH_RESPONSE
+            found: list[list[tuple[Item | None, int]]] = []
+            for g in gets:
+                rows: list[tuple[Item | None, int]] = []
+                found.append(rows)
+                for _, key in g.keys:
+                    item = sql.get_row(conn, g.spec, *key)
+                    size = item_size(item) if item else 0
+                    if size > budget:
+                        return found
+                    budget -= size
+                    rows.append((item, size))
+            return found
+
+        found = await self._store.read(on_table(gets[0].spec, run))
+        responses: dict[str, list[Item]] = {}
+        unprocessed: dict[str, Any] = {}
+        tally = CapacityTally(read=True)
+        for index, g in enumerate(gets):
+            rows = found[index] if index < len(found) else []
+            responses[g.spec.name] = [
+                item if g.paths is None else project(item, g.paths)
+                for item, _ in rows
+                if item is not None
+            ]
+            for (_, key), (_, size) in zip(g.keys, rows, strict=False):
+                units = capacity.read_units(size, consistent=g.consistent)
+                self.throttle.charge(g.spec, units, read=True, hk=key[0])
+                tally.add(g.spec, units)
+            left = [raw for raw, _ in g.keys[len(rows) :]] + throttled.get(g.spec.name, [])
+            if left:
+                unprocessed[g.spec.name] = {**g.request, "Keys": left}
+        out: dict[str, Any] = {"Responses": responses, "UnprocessedKeys": unprocessed}
+        if rcc != "NONE":
+            out["ConsumedCapacity"] = tally.as_list(rcc)
+        return out
+
+    def _keys_and_attributes(
+        self, name: str, request: object
+    ) -> tuple[tuple[Path, ...] | None, bool, list[Any]]:
+        """Validate one table's KeysAndAttributes (shape and expressions, not the keys)."""
+        wrapper = Params("BatchGetItem", {"RequestItems": request}, ("RequestItems",))
+        p = Params("BatchGetItem", wrapper.mapping("RequestItems") or {}, KEYS_AND_ATTRIBUTES)
+        check_legacy(p)
+        member = f"requestItems.{name}.member.keys"
+        raw_keys = p.raw("Keys")
+        if raw_keys is None:
+            raise null_error(member)
+        if not isinstance(raw_keys, list) or not raw_keys:
+            raise length_error(member, "Member must have length greater than or equal to 1")
+        if len(raw_keys) > MAX_BATCH_GET_KEYS:
+            raise length_error(
+                member, f"Member must have length less than or equal to {MAX_BATCH_GET_KEYS}"
+            )
+        ctx = self._context(p, "ProjectionExpression")
+        paths = self._projection(p, ctx)
+        ctx.check_unused()
+        return paths, p.boolean("ConsistentRead"), raw_keys
+
+
+def _write_request(spec: TableSpec, request: object) -> _Write:
+    """Validate one WriteRequest against its table."""
+    if not isinstance(request, Mapping):
+        raise ValidationException(_ONE_REQUEST)
+    p = Params("BatchWriteItem", request, ("PutRequest", "DeleteRequest"))
+    put, delete = p.mapping("PutRequest"), p.mapping("DeleteRequest")
+    if (put is None) == (delete is None):
+        raise ValidationException(_ONE_REQUEST)
+    if put is not None:
+        item = Params("BatchWriteItem", put, ("Item",)).item()
+        return _Write(spec, key_from_item(spec.key, item), item, item_size(item), request)
+    assert delete is not None
+    raw_key = Params("BatchWriteItem", delete, ("Key",)).raw("Key")
+    if raw_key is None:
+        raise null_error("requestItems.member.deleteRequest.key")
+    return _Write(spec, key_from_request(spec.key, raw_key)[1], None, 0, request)

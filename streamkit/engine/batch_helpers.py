@@ -1,0 +1,147 @@
+"""Client-side helpers: write or read any number of items, retrying what a batch left over.
+
+DynamoDB may answer a batch call with ``UnprocessedItems``/``UnprocessedKeys`` (throttling, the
+16 MB response limit) or refuse it whole with a retryable error; the AWS SDKs then re-send the
+rest with exponential back-off and full jitter. These helpers do the same for any object with
+``batch_write_item``/``batch_get_item`` coroutines (an :class:`~streamkit.Engine`, a client).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+import anyio
+
+from streamkit.errors import DynamoDBError
+
+__all__ = ["batch_get_all", "batch_write_all"]
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class BatchClient(Protocol):
+    async def batch_write_item(self, **params: Any) -> dict[str, Any]: ...
+
+    async def batch_get_item(self, **params: Any) -> dict[str, Any]: ...
+
+
+def _delay(attempt: int, base: float, cap: float) -> float:
+    return random.uniform(0, min(cap, base * 2**attempt))
+
+
+async def _call_with_retries(
+    call: Callable[[Any], Awaitable[dict[str, Any]]],
+    request: Any,
+    unprocessed: str,
+    *,
+    attempts: int,
+    base_delay: float,
+    max_delay: float,
+    sleep: Sleep,
+    responses: list[dict[str, Any]],
+) -> Any:
+    """Send ``request``, re-sending what comes back unprocessed; return what is left."""
+    for attempt in range(attempts):
+        if attempt:
+            await sleep(_delay(attempt, base_delay, max_delay))
+        try:
+            response = await call(request)
+        except DynamoDBError as exc:
+            if not exc.retryable or attempt == attempts - 1:
+                raise
+            continue
+        responses.append(response)
+        request = response.get(unprocessed) or {}
+        if not request:
+            break
+    return request
+
+
+async def batch_write_all(
+    client: BatchClient,
+    request_items: Mapping[str, list[dict[str, Any]]],
+    *,
+    attempts: int = 8,
+    base_delay: float = 0.05,
+    max_delay: float = 5.0,
+    sleep: Sleep = anyio.sleep,
+    **params: Any,
+) -> dict[str, Any]:
+    """Apply every write request, 25 per BatchWriteItem call, retrying unprocessed ones.
+
+    Returns ``{"UnprocessedItems": ...}`` (empty when everything was written within
+    ``attempts`` calls per chunk) and, if asked with ``ReturnConsumedCapacity``, the
+    ``ConsumedCapacity`` entries of every call. Other ``params`` go to every call.
+    """
+    flat = [(table, request) for table, requests in request_items.items() for request in requests]
+    left_over: dict[str, list[dict[str, Any]]] = {}
+    responses: list[dict[str, Any]] = []
+    for start in range(0, len(flat), 25):
+        chunk: dict[str, list[dict[str, Any]]] = {}
+        for table, request in flat[start : start + 25]:
+            chunk.setdefault(table, []).append(request)
+        left = await _call_with_retries(
+            lambda r: client.batch_write_item(RequestItems=r, **params),
+            chunk,
+            "UnprocessedItems",
+            attempts=attempts,
+            base_delay=base_delay,
+            max_delay=max_delay,
+            sleep=sleep,
+            responses=responses,
+        )
+        for table, requests in left.items():
+            left_over.setdefault(table, []).extend(requests)
+    out: dict[str, Any] = {"UnprocessedItems": left_over}
+    consumed = [c for r in responses for c in r.get("ConsumedCapacity", [])]
+    if consumed:
+        out["ConsumedCapacity"] = consumed
+    return out
+
+
+async def batch_get_all(
+    client: BatchClient,
+    request_items: Mapping[str, Mapping[str, Any]],
+    *,
+    attempts: int = 8,
+    base_delay: float = 0.05,
+    max_delay: float = 5.0,
+    sleep: Sleep = anyio.sleep,
+    **params: Any,
+) -> dict[str, Any]:
+    """Read every key, 100 per BatchGetItem call, retrying unprocessed keys.
+
+    Returns ``{"Responses": {table: [items]}, "UnprocessedKeys": ...}`` merged over all calls
+    (``UnprocessedKeys`` empty on success) and the ``ConsumedCapacity`` entries if asked.
+    """
+    flat = [(table, key) for table, request in request_items.items() for key in request["Keys"]]
+    items: dict[str, list[dict[str, Any]]] = {table: [] for table in request_items}
+    left_over: dict[str, Any] = {}
+    responses: list[dict[str, Any]] = []
+    for start in range(0, len(flat), 100):
+        chunk: dict[str, Any] = {}
+        for table, key in flat[start : start + 100]:
+            chunk.setdefault(table, {**request_items[table], "Keys": []})["Keys"].append(key)
+        seen = len(responses)
+        left = await _call_with_retries(
+            lambda r: client.batch_get_item(RequestItems=r, **params),
+            chunk,
+            "UnprocessedKeys",
+            attempts=attempts,
+            base_delay=base_delay,
+            max_delay=max_delay,
+            sleep=sleep,
+            responses=responses,
+        )
+        for response in responses[seen:]:
+            for table, found in response.get("Responses", {}).items():
+                items.setdefault(table, []).extend(found)
+        for table, request in left.items():
+            left_over.setdefault(table, {**request, "Keys": []})["Keys"].extend(request["Keys"])
+    out: dict[str, Any] = {"Responses": items, "UnprocessedKeys": left_over}
+    consumed = [c for r in responses for c in r.get("ConsumedCapacity", [])]
+    if consumed:
+        out["ConsumedCapacity"] = consumed
+    return out

@@ -1,0 +1,364 @@
+"""The WRITE side of the change log: streams, shards and records, appended inside the caller's
+transaction so a change and its stream record always commit (or roll back) together.
+
+Everything here runs on the writer thread inside a store hop, except :meth:`ChangeLog.flush`
+and :meth:`ChangeLog.waiter`, which run on the event loop (the store calls ``flush`` after each
+commit). The read side (iterators, GetRecords, retention) lives in :mod:`streamkit.streams`.
+
+Layout
+    ``sk_streams``: one row per stream (enabled or disabled but still retained).
+    ``sk_shards``: one row per shard; a stream has ``shards`` slots, each with exactly one open
+    shard (``end_seq IS NULL``); a key always maps to the same slot (hash of its partition key).
+    ``sk_records``: ``(sid, seq)`` keyed records; ``data`` is ``marshal((keys, old, new))`` with
+    only the images the view type keeps.
+
+Sequence numbers are one counter per stream (so unique per stream and increasing per shard);
+on the wire they are ``SEQUENCE_BASE + n`` in decimal: 21 digits. The counter lives in memory,
+initialised from the database on first use, and only ever moves up, so a rolled-back append
+leaves a gap (gaps are normal in DynamoDB too) and never a reused number.
+"""
+
+from __future__ import annotations
+
+import marshal
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+import anyio
+import orjson
+
+from streamkit.model.attributes import Item, values_equal
+from streamkit.model.schema import TableSpec
+
+__all__ = [
+    "INSERT",
+    "MODIFY",
+    "REMOVE",
+    "SEQUENCE_BASE",
+    "SERVICE",
+    "ChangeLog",
+    "StreamSettings",
+    "create_schema",
+    "items_equal",
+    "load_secret",
+    "shard_id_for",
+]
+
+SEQUENCE_BASE: Final = 10**20  # wire sequence number = SEQUENCE_BASE + n: 21 decimal digits
+INSERT: Final = 1
+MODIFY: Final = 2
+REMOVE: Final = 3
+SERVICE: Final = 4  # flag on ``kind``: a TTL deletion made by the service
+
+_KEEP_NEW: Final = frozenset({"NEW_IMAGE", "NEW_AND_OLD_IMAGES"})
+_KEEP_OLD: Final = frozenset({"OLD_IMAGE", "NEW_AND_OLD_IMAGES"})
+
+_OPEN_SHARD: Final = (
+    "SELECT st.stid, sh.sid, sh.created, sh.slot FROM sk_streams st "
+    "JOIN sk_shards sh ON sh.stid = st.stid AND sh.slot = (? % st.shards) "
+    "AND sh.end_seq IS NULL WHERE st.arn = ?"
+)
+_INSERT_RECORD: Final = (
+    "INSERT INTO sk_records(sid, seq, created, kind, data) VALUES (?, ?, ?, ?, ?)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    """How streams are laid out; fixed per engine (``open_engine`` keyword arguments).
+
+    Attributes:
+        shards: open shards per stream (a new stream's slot count; existing streams keep theirs).
+        rollover_seconds: an open shard older than this is closed and continued by a child.
+        retention_seconds: how long records (and disabled streams) stay readable.
+    """
+
+    shards: int = 4
+    rollover_seconds: float = 4 * 3600.0
+    retention_seconds: float = 24 * 3600.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.shards <= 1000:
+            raise ValueError("stream_shards must be between 1 and 1000")
+        if self.rollover_seconds <= 0:
+            raise ValueError("shard_rollover_seconds must be positive")
+        if self.retention_seconds <= 0:
+            raise ValueError("stream_retention_seconds must be positive")
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    """Create the change-log tables (called by the schema migration, inside its transaction)."""
+    for statement in (
+        "CREATE TABLE IF NOT EXISTS sk_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL)",
+        """CREATE TABLE IF NOT EXISTS sk_streams (
+            stid INTEGER PRIMARY KEY,
+            arn TEXT NOT NULL UNIQUE,
+            table_name TEXT NOT NULL,
+            label TEXT NOT NULL,
+            view TEXT NOT NULL,
+            key_schema BLOB NOT NULL,
+            created REAL NOT NULL,
+            shards INTEGER NOT NULL,
+            disabled_at REAL,
+            seq_floor INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE IF NOT EXISTS sk_shards (
+            sid INTEGER PRIMARY KEY,
+            stid INTEGER NOT NULL,
+            shard_id TEXT NOT NULL,
+            slot INTEGER NOT NULL,
+            parent TEXT,
+            created REAL NOT NULL,
+            start_seq INTEGER NOT NULL,
+            end_seq INTEGER,
+            closed_at REAL,
+            trimmed_to INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE UNIQUE INDEX IF NOT EXISTS sk_shards_id ON sk_shards(stid, shard_id)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS sk_shards_open ON sk_shards(stid, slot) "
+        "WHERE end_seq IS NULL",
+        """CREATE TABLE IF NOT EXISTS sk_records (
+            sid INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            created REAL NOT NULL,
+            kind INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (sid, seq)
+        ) WITHOUT ROWID""",
+    ):
+        conn.execute(statement)
+
+
+def load_secret(conn: sqlite3.Connection) -> bytes:
+    """Return the per-database secret that signs shard iterators, creating it on first use."""
+    row = conn.execute("SELECT value FROM sk_meta WHERE name = 'iterator_secret'").fetchone()
+    if row is None:  # pragma: no cover - the migration creates it
+        raise RuntimeError("the iterator secret is missing; the schema was not migrated")
+    return bytes(row[0])
+
+
+def items_equal(old: Item, new: Item) -> bool:
+    """Return whether two items are equal as DynamoDB compares them (numbers by value, sets
+    ignoring order), i.e. whether a write from ``old`` to ``new`` changed nothing."""
+    if old == new:
+        return True
+    if old.keys() != new.keys():
+        return False
+    return all(values_equal(value, new[name]) for name, value in old.items())
+
+
+def shard_id_for(now: float, start_seq: int) -> str:
+    """Return a ShardId: ``shardId-<creation epoch ms, 20 digits>-<8 hex>``.
+
+    Sorting ids as strings sorts shards by creation (ties broken by their first sequence
+    number), so parents come before their children, as DynamoDB lists them.
+    """
+    return f"shardId-{int(now * 1000):020d}-{start_seq % 2**32:08x}"
+
+
+class ChangeLog:
+    """Appends stream records on the writer thread and wakes readers after each commit."""
+
+    def __init__(self, settings: StreamSettings | None = None) -> None:
+        self.settings = settings or StreamSettings()
+        self._counters: dict[int, int] = {}
+        self._dirty: set[int] = set()
+        self._events: dict[int, anyio.Event] = {}
+
+    # -- on the writer thread --------------------------------------------------------------
+
+    def append(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        arn: str,
+        view: str,
+        key_names: Sequence[str],
+        partition: bytes,
+        old: Item | None,
+        new: Item | None,
+        now: float,
+        service: bool = False,
+    ) -> bool:
+        """Append the record of one item change; return False when it is no change at all.
+
+        ``partition`` is the stored partition key; its 4-byte hash prefix picks the slot, so
+        every change of one item lands in the same shard (or its children), in order.
+        """
+        if new is None:
+            if old is None:
+                return False
+            kind = REMOVE
+        elif old is None:
+            kind = INSERT
+        elif items_equal(old, new):
+            return False
+        else:
+            kind = MODIFY
+        row = conn.execute(_OPEN_SHARD, (int.from_bytes(partition[:4], "big"), arn)).fetchone()
+        if row is None:  # no enabled stream under this ARN (it is being disabled)
+            return False
+        stid, sid, created, slot = row
+        if now - created >= self.settings.rollover_seconds:
+            sid = self._roll(conn, stid, sid, slot, now)
+        source = new if new is not None else old
+        assert source is not None
+        keys = {name: source[name] for name in key_names}
+        data = marshal.dumps(
+            (
+                keys,
+                old if view in _KEEP_OLD else None,
+                new if view in _KEEP_NEW else None,
+            )
+        )
+        seq = self._next(conn, stid)
+        conn.execute(_INSERT_RECORD, (sid, seq, now, kind | (SERVICE if service else 0), data))
+        self._dirty.add(sid)
+        return True
+
+    def create_stream(
+        self, conn: sqlite3.Connection, spec: TableSpec, *, region: str, account: str, now: float
+    ) -> TableSpec:
+        """Create the stream a spec enables, with its open shards; return the spec.
+
+        A stream's label is a millisecond timestamp; when a stream with the same ARN still
+        exists (re-enabled within the same millisecond), the label moves on by a millisecond so
+        every stream keeps its own ARN.
+        """
+        assert spec.stream_label is not None
+        assert spec.stream_view_type is not None
+        while True:
+            arn = spec.stream_arn(region, account)
+            if conn.execute("SELECT 1 FROM sk_streams WHERE arn = ?", (arn,)).fetchone() is None:
+                break
+            spec = spec.with_changes(stream_label=_next_label(spec.stream_label))
+        assert spec.stream_label is not None
+        key_schema = orjson.dumps(spec.key.to_wire())
+        stid = conn.execute(
+            "INSERT INTO sk_streams(arn, table_name, label, view, key_schema, created, shards) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                arn,
+                spec.name,
+                spec.stream_label,
+                spec.stream_view_type,
+                key_schema,
+                now,
+                self.settings.shards,
+            ),
+        ).lastrowid
+        assert stid is not None
+        for slot in range(self.settings.shards):
+            self._open_shard(conn, stid, slot, None, now)
+        return spec
+
+    def disable_stream(self, conn: sqlite3.Connection, arn: str, now: float) -> None:
+        """Mark a stream DISABLED and close its open shards (it stays readable until trimmed)."""
+        row = conn.execute(
+            "SELECT stid FROM sk_streams WHERE arn = ? AND disabled_at IS NULL", (arn,)
+        ).fetchone()
+        if row is None:
+            return
+        conn.execute("UPDATE sk_streams SET disabled_at = ? WHERE stid = ?", (now, row[0]))
+        for (sid,) in conn.execute(
+            "SELECT sid FROM sk_shards WHERE stid = ? AND end_seq IS NULL", (row[0],)
+        ).fetchall():
+            self._close(conn, sid, now)
+
+    def roll_over_due(self, conn: sqlite3.Connection, now: float) -> int:
+        """Close every open shard older than the rollover interval and open its child."""
+        cutoff = now - self.settings.rollover_seconds
+        due = conn.execute(
+            "SELECT sh.stid, sh.sid, sh.slot FROM sk_shards sh JOIN sk_streams st "
+            "ON st.stid = sh.stid WHERE sh.end_seq IS NULL AND st.disabled_at IS NULL "
+            "AND sh.created <= ?",
+            (cutoff,),
+        ).fetchall()
+        for stid, sid, slot in due:
+            self._roll(conn, stid, sid, slot, now)
+        return len(due)
+
+    def forget_stream(self, stid: int) -> None:
+        """Drop the in-memory counter of a deleted stream."""
+        self._counters.pop(stid, None)
+
+    def _roll(self, conn: sqlite3.Connection, stid: int, sid: int, slot: int, now: float) -> int:
+        parent = self._close(conn, sid, now)
+        return self._open_shard(conn, stid, slot, parent, now)
+
+    def _close(self, conn: sqlite3.Connection, sid: int, now: float) -> str:
+        shard_id, start, last = conn.execute(
+            "SELECT shard_id, start_seq, (SELECT max(seq) FROM sk_records WHERE sid = ?1) "
+            "FROM sk_shards WHERE sid = ?1",
+            (sid,),
+        ).fetchone()
+        end = start if last is None else last
+        conn.execute(
+            "UPDATE sk_shards SET end_seq = ?, closed_at = ? WHERE sid = ?", (end, now, sid)
+        )
+        self._dirty.add(sid)
+        return str(shard_id)
+
+    def _open_shard(
+        self, conn: sqlite3.Connection, stid: int, slot: int, parent: str | None, now: float
+    ) -> int:
+        start = self._next(conn, stid)
+        sid = conn.execute(
+            "INSERT INTO sk_shards(stid, shard_id, slot, parent, created, start_seq) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (stid, shard_id_for(now, start), slot, parent, now, start),
+        ).lastrowid
+        assert sid is not None
+        return sid
+
+    def _next(self, conn: sqlite3.Connection, stid: int) -> int:
+        current = self._counters.get(stid)
+        if current is None:
+            current = _highest(conn, stid)
+        current += 1
+        self._counters[stid] = current
+        return current
+
+    # -- on the event loop -----------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Wake every reader waiting on a shard that changed in the last commit."""
+        if not self._dirty:
+            return
+        dirty, self._dirty = self._dirty, set()
+        for sid in dirty:
+            event = self._events.pop(sid, None)
+            if event is not None:
+                event.set()
+
+    def waiter(self, sid: int) -> anyio.Event:
+        """Return an event set after the next commit that touches shard ``sid``.
+
+        Take the event *before* checking for records, then wait on it if there were none: a
+        commit in between sets it, so no wake-up is lost.
+        """
+        event = self._events.get(sid)
+        if event is None:
+            event = self._events[sid] = anyio.Event()
+        return event
+
+
+def _highest(conn: sqlite3.Connection, stid: int) -> int:
+    """Return the highest sequence number a stream has ever used (records, shards, floor)."""
+    row = conn.execute(
+        "SELECT max(coalesce((SELECT max(seq) FROM sk_records r WHERE r.sid = sh.sid), 0), "
+        "sh.start_seq, coalesce(sh.end_seq, 0)) FROM sk_shards sh WHERE sh.stid = ?",
+        (stid,),
+    ).fetchall()
+    floor = conn.execute("SELECT seq_floor FROM sk_streams WHERE stid = ?", (stid,)).fetchone()
+    values = [int(r[0]) for r in row if r[0] is not None]
+    values.append(int(floor[0]) if floor else 0)
+    return max(values)
+
+
+def _next_label(label: str) -> str:
+    moment = datetime.strptime(label, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
+    return (moment + timedelta(milliseconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
