@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from streamkit import errors as errors
 from streamkit.clock import Clock as Clock, SystemClock as SystemClock
-from streamkit.engine import Engine as Engine, Table as Table, open_engine as open_engine
+from streamkit.engine import Engine as Engine, Table as Table
+from streamkit.streams import open_engine as open_engine
 
 __version__ = "0.1.0"
 

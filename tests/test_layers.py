@@ -14,6 +14,10 @@ LAYERS: list[set[str]] = [
     {"expressions"},
     {"storage"},
     {"engine"},
+    {"streams"},
+    {"ttl"},
+    {"mappings"},  # issue 5: stream mappings sit between ttl and runtime
+    {"runtime"},
     {"testing"},
     {"server"},
     {"cli", "__main__", "__init__"},

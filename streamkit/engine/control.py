@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import structlog
 
-from streamkit.engine.core import EngineCore, on_table
+from streamkit.engine.core import EngineCore, on_table, table_counts
 from streamkit.engine.gsi import apply_index_changes, backfill_step
 from streamkit.engine.params import Params
 from streamkit.engine.tables import (
@@ -59,7 +59,7 @@ class ControlMixin(EngineCore):
         spec = await self._store.write(run)
         self._tables[name] = spec
         log.info("table_created", table=name)
-        return {"TableDescription": self._describe(spec, "CREATING", (0, 0))}
+        return {"TableDescription": self._describe(spec, "CREATING", {})}
 
     async def describe_table(self, **params: Any) -> dict[str, Any]:
         """Describe a table (DescribeTable)."""
@@ -72,7 +72,7 @@ class ControlMixin(EngineCore):
             )
         if any(i.status == "CREATING" for i in spec.global_indexes):
             spec = await self._backfill(spec)
-        count = await self._store.read(on_table(spec, lambda c: sql.count_items(c, spec)))
+        count = await self._store.read(on_table(spec, lambda c: table_counts(c, spec)))
         return {"Table": self._describe(spec, "ACTIVE", count)}
 
     async def _backfill(self, spec: TableSpec) -> TableSpec:
@@ -116,7 +116,7 @@ class ControlMixin(EngineCore):
 
         new = await self._store.write(on_table(spec, save))
         self._tables[name] = new
-        count = await self._store.read(on_table(new, lambda c: sql.count_items(c, new)))
+        count = await self._store.read(on_table(new, lambda c: table_counts(c, new)))
         return {"TableDescription": self._describe(new, "UPDATING", count)}
 
     async def delete_table(self, **params: Any) -> dict[str, Any]:
@@ -134,8 +134,8 @@ class ControlMixin(EngineCore):
                 "Disable deletion protection first."
             )
 
-        def run(conn: sqlite3.Connection) -> tuple[int, int]:
-            count = sql.count_items(conn, spec)
+        def run(conn: sqlite3.Connection) -> dict[str | None, tuple[int, int]]:
+            count = table_counts(conn, spec)
             for idx in spec.indexes:
                 select.drop_index(conn, spec, idx)
             sql.drop_table(conn, spec)

@@ -26,11 +26,11 @@ from streamkit.expressions import (
 )
 from streamkit.model.attributes import Item, item_size
 from streamkit.model.schema import TableSpec
-from streamkit.storage import tables as sql
+from streamkit.storage import select, tables as sql
 from streamkit.storage.changes import ChangeLog
 from streamkit.storage.sqlite import Store
 
-__all__ = ["RCC", "EngineCore", "check_legacy", "check_size", "on_table"]
+__all__ = ["RCC", "EngineCore", "check_legacy", "check_size", "on_table", "table_counts"]
 
 T = TypeVar("T")
 
@@ -45,6 +45,16 @@ def check_legacy(p: Params) -> None:
 
 def _null_members(members: list[str]) -> str:
     return " and ".join(members) + (" are null" if len(members) > 1 else " is null")
+
+
+def table_counts(conn: sqlite3.Connection, spec: TableSpec) -> dict[str | None, tuple[int, int]]:
+    """Return (item count, bytes) of a table (key None) and of each of its indexes."""
+    counts: dict[str | None, tuple[int, int]] = {
+        None: select.count_entries(conn, select.items_table(spec))
+    }
+    for idx in spec.indexes:
+        counts[idx.name] = select.count_entries(conn, select.index_table(spec, idx))
+    return counts
 
 
 def on_table(
@@ -102,13 +112,14 @@ class EngineCore:
             raise ResourceNotFoundException()
         return spec
 
-    def _describe(self, spec: TableSpec, status: str, count: tuple[int, int]) -> dict[str, Any]:
+    def _describe(
+        self, spec: TableSpec, status: str, counts: Mapping[str | None, tuple[int, int]]
+    ) -> dict[str, Any]:
         return spec.describe(
             region=self.region,
             account=self.account,
             status=status,
-            item_count=count[0],
-            size_bytes=count[1],
+            counts=counts,
         )
 
     def _condition(self, p: Params, ctx: ExpressionContext) -> Condition | None:

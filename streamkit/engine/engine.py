@@ -42,6 +42,8 @@ class StreamsApi(Protocol):
 
     async def get_records(self, **params: Any) -> dict[str, Any]: ...
 
+    async def wait_for_records(self, ShardIterator: str) -> None: ...  # noqa: N803
+
 
 class Engine(QueryMixin, ItemsMixin, BatchMixin, TransactionsMixin, ControlMixin, TtlMixin):
     """DynamoDB's data plane and control plane, with boto3's method names and dict shapes.

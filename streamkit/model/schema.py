@@ -198,9 +198,18 @@ class TableSpec:
         )
 
     def describe(
-        self, *, region: str, account: str, status: str, item_count: int, size_bytes: int
+        self,
+        *,
+        region: str,
+        account: str,
+        status: str,
+        counts: Mapping[str | None, tuple[int, int]],
     ) -> dict[str, Any]:
-        """Return DynamoDB's TableDescription for this table."""
+        """Return DynamoDB's TableDescription for this table.
+
+        ``counts`` maps None (the table) and index names to (item count, size in bytes).
+        """
+        item_count, size_bytes = counts.get(None, (0, 0))
         arn = self.arn(region, account)
         definitions = [
             {"AttributeName": n, "AttributeType": t} for n, t in self.attribute_types.items()
@@ -235,8 +244,8 @@ class TableSpec:
                     "IndexName": i.name,
                     "KeySchema": i.key.to_wire(),
                     "Projection": i.projection_wire(),
-                    "IndexSizeBytes": 0,
-                    "ItemCount": 0,
+                    "IndexSizeBytes": counts.get(i.name, (0, 0))[1],
+                    "ItemCount": counts.get(i.name, (0, 0))[0],
                     "IndexArn": f"{arn}/index/{i.name}",
                 }
                 for i in self.local_indexes
@@ -254,8 +263,8 @@ class TableSpec:
                         "ReadCapacityUnits": i.read_capacity,
                         "WriteCapacityUnits": i.write_capacity,
                     },
-                    "IndexSizeBytes": 0,
-                    "ItemCount": 0,
+                    "IndexSizeBytes": counts.get(i.name, (0, 0))[1],
+                    "ItemCount": counts.get(i.name, (0, 0))[0],
                     "IndexArn": f"{arn}/index/{i.name}",
                 }
                 for i in self.global_indexes

@@ -20,6 +20,7 @@ __all__ = [
     "INDEX_COLUMNS",
     "TABLE_COLUMNS",
     "Bound",
+    "count_entries",
     "create_index",
     "delete_entry",
     "drop_index",
@@ -81,6 +82,12 @@ def delete_entry(
         f"DELETE FROM {index_table(spec, idx)} WHERE ihk = ? AND irk = ? AND hk = ? AND rk = ?",
         keys,
     )
+
+
+def count_entries(conn: sqlite3.Connection, source: str) -> tuple[int, int]:
+    """Return (rows, total item bytes) of an items or index table."""
+    count, size = conn.execute(f"SELECT count(*), coalesce(sum(size), 0) FROM {source}").fetchone()
+    return int(count), int(size)
 
 
 @dataclass(frozen=True, slots=True)

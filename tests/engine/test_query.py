@@ -209,6 +209,11 @@ class TestIndexes:
         ]
         scan = await db.scan(TableName=T, IndexName="by_g")
         assert scan["Count"] == 2
+        table = (await db.describe_table(TableName=T))["Table"]
+        assert table["ItemCount"] == 3
+        gsi = table["GlobalSecondaryIndexes"][0]
+        assert gsi["ItemCount"] == 2  # sparse: item c has no g
+        assert 0 < gsi["IndexSizeBytes"] < table["TableSizeBytes"]
 
     async def test_gsi_follows_updates_and_deletes(self, db: streamkit.Engine) -> None:
         await _put(db, "a", "1", g={"S": "red"})

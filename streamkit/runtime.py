@@ -1,0 +1,123 @@
+"""The runtime: the one owner of background tasks (TTL sweeper, stream retention/rollover).
+
+``open_runtime`` enters an anyio task group, starts each worker with ``tg.start`` (so startup
+errors surface before the caller continues), yields, and cancels the workers on exit.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup
+
+from streamkit.clock import Clock
+from streamkit.engine import Engine
+from streamkit.streams import run_retention
+from streamkit.ttl import run_ttl_sweeper
+
+__all__ = ["Runtime", "Worker", "open_runtime"]
+
+log = structlog.get_logger(__name__)
+
+#: A worker: an anyio ``TaskGroup.start`` target taking only ``task_status``.
+Worker = Callable[..., Coroutine[Any, Any, None]]
+
+
+@dataclass(eq=False)
+class Runtime:
+    """A running runtime: the engine, its clock, and the task group its workers run in."""
+
+    engine: Engine
+    clock: Clock
+    task_group: TaskGroup
+    workers: list[str] = field(default_factory=list)
+    _passes: dict[str, anyio.Event] = field(default_factory=dict)
+
+    def next_pass(self, name: str) -> anyio.Event:
+        """Return an event set when worker ``name`` (``"ttl_sweeper"``, ``"stream_retention"``)
+        next finishes a pass. Take it *before* advancing a manual clock, then wait on it."""
+        event = self._passes.get(name)
+        if event is None:
+            event = self._passes[name] = anyio.Event()
+        return event
+
+    def pass_done(self, name: str) -> None:
+        """Signal that worker ``name`` finished a pass (workers' ``on_pass`` callback)."""
+        event = self._passes.pop(name, None)
+        if event is not None:
+            event.set()
+
+    async def start(self, name: str, worker: Worker) -> None:
+        """Start another worker (``worker(task_status=...)``) in the runtime's task group.
+
+        This is how later layers (stream mappings) add their pollers.
+        """
+        await self.task_group.start(worker, name=name)
+        self.workers.append(name)
+
+
+@asynccontextmanager
+async def open_runtime(
+    engine: Engine,
+    *,
+    clock: Clock | None = None,
+    ttl_interval: float = 1.0,
+    ttl_batch_size: int = 100,
+    ttl_max_rate: float = 2000.0,
+    retention_interval: float | None = None,
+) -> AsyncIterator[Runtime]:
+    """Run the engine's background workers until the block exits.
+
+    Args:
+        engine: the engine whose tables and streams the workers maintain.
+        clock: the time source; the engine's clock by default.
+        ttl_interval: seconds between TTL sweeps (an expired item is deleted within about
+            this long, plus the engine's ``ttl_delay_seconds``).
+        ttl_batch_size: expired items deleted per transaction.
+        ttl_max_rate: the sweeper's ceiling in deletes per second.
+        retention_interval: seconds between stream upkeep passes (rollover, trimming);
+            default: a tenth of the shard rollover interval, at most 60.
+
+    Raises:
+        ExceptionGroup: a worker failed (its error is inside).
+    """
+    clock = clock or engine.clock
+    settings = engine.change_log.settings
+    if retention_interval is None:
+        retention_interval = min(60.0, settings.rollover_seconds / 10)
+    async with anyio.create_task_group() as tg:
+        runtime = Runtime(engine, clock, tg)
+        await runtime.start(
+            "ttl_sweeper",
+            functools.partial(
+                run_ttl_sweeper,
+                engine,
+                clock=clock,
+                interval=ttl_interval,
+                batch_size=ttl_batch_size,
+                max_rate=ttl_max_rate,
+                on_pass=functools.partial(runtime.pass_done, "ttl_sweeper"),
+            ),
+        )
+        await runtime.start(
+            "stream_retention",
+            functools.partial(
+                run_retention,
+                engine,
+                clock=clock,
+                interval=retention_interval,
+                on_pass=functools.partial(runtime.pass_done, "stream_retention"),
+            ),
+        )
+        log.info("runtime_started", workers=len(runtime.workers))
+        try:
+            yield runtime
+        finally:
+            tg.cancel_scope.cancel()
+            log.info("runtime_stopped")

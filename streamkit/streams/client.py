@@ -1,0 +1,414 @@
+"""The DynamoDB Streams API over the change log: ListStreams, DescribeStream, GetShardIterator,
+GetRecords, plus an in-process wait for new records. Reads only; never imports ttl/runtime."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
+
+import orjson
+
+from streamkit.engine import Engine
+from streamkit.engine.params import Params
+from streamkit.errors import (
+    ResourceNotFoundException,
+    TrimmedDataAccessException,
+    ValidationException,
+)
+from streamkit.storage.changes import load_secret
+from streamkit.streams.iterators import Position, decode_iterator, encode_iterator
+from streamkit.streams.records import format_record, parse_sequence_number, sequence_number
+
+__all__ = ["StreamsClient"]
+
+MAX_PAGE_BYTES: Final = 1024 * 1024
+ITERATOR_TYPES: Final = ("AFTER_SEQUENCE_NUMBER", "AT_SEQUENCE_NUMBER", "LATEST", "TRIM_HORIZON")
+_ARN: Final = re.compile(
+    r"arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[a-zA-Z0-9_.-]{3,255}/stream/"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}",
+    re.ASCII,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Stream:
+    stid: int
+    arn: str
+    table: str
+    label: str
+    view: str
+    key_schema: list[dict[str, str]]
+    created: float
+    disabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Shard:
+    sid: int
+    shard_id: str
+    parent: str | None
+    start: int
+    end: int | None
+    trimmed_to: int
+
+
+_STREAM_COLUMNS: Final = "stid, arn, table_name, label, view, key_schema, created, disabled_at"
+_SHARD_COLUMNS: Final = "sid, shard_id, parent, start_seq, end_seq, trimmed_to"
+_SHARD_COLUMNS_SH: Final = ", ".join("sh." + c for c in _SHARD_COLUMNS.split(", "))
+
+
+def _stream(row: Any) -> _Stream:
+    stid, arn, table, label, view, key_schema, created, disabled_at = row
+    return _Stream(
+        stid, arn, table, label, view, orjson.loads(key_schema), created, disabled_at is not None
+    )
+
+
+def _length(member: str, value: str, low: int, high: int) -> None:
+    if not low <= len(value) <= high:
+        rule = (
+            f"greater than or equal to {low}"
+            if len(value) < low
+            else f"less than or equal to {high}"
+        )
+        raise ValidationException(
+            f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
+            f"constraint: Member must have length {rule}"
+        )
+
+
+def _check_arn(value: object, member: str = "streamArn") -> str:
+    if value is None:
+        raise ValidationException(
+            f"1 validation error detected: Value null at '{member}' failed to satisfy "
+            "constraint: Member must not be null"
+        )
+    if not isinstance(value, str):
+        raise ValidationException(f"Invalid type for parameter {member}, expected a string")
+    _length(member, value, 37, 1024)
+    if not _ARN.fullmatch(value):
+        raise ValidationException(f"Invalid StreamArn: {value}")
+    return value
+
+
+def _limit(value: int | None, high: int, default: int) -> int:
+    if value is None:
+        return default
+    if not 1 <= value <= high:
+        rule = "greater than or equal to 1" if value < 1 else f"less than or equal to {high}"
+        raise ValidationException(
+            f"1 validation error detected: Value '{value}' at 'limit' failed to satisfy "
+            f"constraint: Member must have value {rule}"
+        )
+    return value
+
+
+def _not_found(arn: str) -> ResourceNotFoundException:
+    return ResourceNotFoundException(f"Requested resource not found: Stream: {arn} not found")
+
+
+def _find_stream(conn: sqlite3.Connection, arn: str) -> _Stream:
+    row = conn.execute(f"SELECT {_STREAM_COLUMNS} FROM sk_streams WHERE arn = ?", (arn,)).fetchone()
+    if row is None:
+        raise _not_found(arn)
+    return _stream(row)
+
+
+def _find_shard(conn: sqlite3.Connection, stream: _Stream, shard_id: str) -> _Shard:
+    row = conn.execute(
+        f"SELECT {_SHARD_COLUMNS} FROM sk_shards WHERE stid = ? AND shard_id = ?",
+        (stream.stid, shard_id),
+    ).fetchone()
+    if row is None:
+        raise ResourceNotFoundException(
+            f"Requested resource not found: Shard: {shard_id} in Stream: {stream.arn} not found"
+        )
+    return _Shard(*row)
+
+
+def _shard_wire(shard: _Shard) -> dict[str, Any]:
+    numbers = {"StartingSequenceNumber": sequence_number(shard.start)}
+    if shard.end is not None:
+        numbers["EndingSequenceNumber"] = sequence_number(shard.end)
+    out: dict[str, Any] = {"ShardId": shard.shard_id, "SequenceNumberRange": numbers}
+    if shard.parent is not None:
+        out["ParentShardId"] = shard.parent
+    return out
+
+
+class StreamsClient:
+    """DynamoDB Streams with ``boto3.client("dynamodbstreams")``'s method names and shapes.
+
+    Reached as ``engine.streams``. Methods take the request members as keyword arguments and
+    return the response dict without ``ResponseMetadata``; timestamps are epoch seconds.
+    """
+
+    OPERATIONS: ClassVar[Mapping[str, str]] = {
+        "ListStreams": "list_streams",
+        "DescribeStream": "describe_stream",
+        "GetShardIterator": "get_shard_iterator",
+        "GetRecords": "get_records",
+    }
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._store = engine.store
+        self._secret: bytes | None = None
+
+    async def _key(self) -> bytes:
+        if self._secret is None:
+            self._secret = await self._store.read(load_secret)
+        return self._secret
+
+    # -- ListStreams / DescribeStream ------------------------------------------------------
+
+    async def list_streams(self, **params: Any) -> dict[str, Any]:
+        """List streams, enabled or disabled-but-retained, optionally of one table."""
+        p = Params("ListStreams", params, {"TableName", "Limit", "ExclusiveStartStreamArn"})
+        table = p.table_name() if p.has("TableName") else None
+        limit = _limit(p.integer("Limit"), 100, 100)
+        start = p.raw("ExclusiveStartStreamArn")
+        if start is not None:
+            start = _check_arn(start, "exclusiveStartStreamArn")
+
+        def run(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+            sql = "SELECT arn, table_name, label FROM sk_streams WHERE arn > ?"
+            args: list[Any] = [start or ""]
+            if table is not None:
+                sql += " AND table_name = ?"
+                args.append(table)
+            return conn.execute(sql + " ORDER BY arn LIMIT ?", (*args, limit + 1)).fetchall()
+
+        rows = await self._store.read(run)
+        if table is not None and not rows and table not in self._engine._tables and start is None:
+            raise ResourceNotFoundException(
+                f"Requested resource not found: Table: {table} not found"
+            )
+        page = rows[:limit]
+        out: dict[str, Any] = {
+            "Streams": [{"StreamArn": a, "TableName": t, "StreamLabel": lb} for a, t, lb in page]
+        }
+        if len(rows) > limit:
+            out["LastEvaluatedStreamArn"] = page[-1][0]
+        return out
+
+    async def describe_stream(self, **params: Any) -> dict[str, Any]:
+        """Describe a stream and list its shards with their lineage, ascending by ShardId."""
+        p = Params(
+            "DescribeStream", params, {"StreamArn", "Limit", "ExclusiveStartShardId", "ShardFilter"}
+        )
+        arn = _check_arn(p.raw("StreamArn"))
+        limit = _limit(p.integer("Limit"), 100, 100)
+        start = p.string("ExclusiveStartShardId")
+        if start is not None:
+            _length("exclusiveStartShardId", start, 28, 65)
+        parent = _shard_filter(p.raw("ShardFilter"))
+
+        def run(conn: sqlite3.Connection) -> tuple[_Stream, list[_Shard]]:
+            stream = _find_stream(conn, arn)
+            sql = f"SELECT {_SHARD_COLUMNS} FROM sk_shards WHERE stid = ? AND shard_id > ?"
+            args: list[Any] = [stream.stid, start or ""]
+            if parent is not None:
+                sql += " AND parent = ?"
+                args.append(parent)
+            rows = conn.execute(sql + " ORDER BY shard_id LIMIT ?", (*args, limit + 1))
+            return stream, [_Shard(*r) for r in rows]
+
+        stream, shards = await self._store.read(run)
+        page = shards[:limit]
+        description: dict[str, Any] = {
+            "StreamArn": stream.arn,
+            "StreamLabel": stream.label,
+            "StreamStatus": "DISABLED" if stream.disabled else "ENABLED",
+            "StreamViewType": stream.view,
+            "CreationRequestDateTime": stream.created,
+            "TableName": stream.table,
+            "KeySchema": stream.key_schema,
+            "Shards": [_shard_wire(s) for s in page],
+        }
+        if len(shards) > limit:
+            description["LastEvaluatedShardId"] = page[-1].shard_id
+        return {"StreamDescription": description}
+
+    # -- GetShardIterator / GetRecords -----------------------------------------------------
+
+    async def get_shard_iterator(self, **params: Any) -> dict[str, Any]:
+        """Return an iterator at a position of a shard (valid for 15 minutes)."""
+        p = Params(
+            "GetShardIterator",
+            params,
+            {"StreamArn", "ShardId", "ShardIteratorType", "SequenceNumber"},
+        )
+        arn = _check_arn(p.raw("StreamArn"))
+        shard_id = p.string("ShardId")
+        if shard_id is None:
+            raise ValidationException(
+                "1 validation error detected: Value null at 'shardId' failed to satisfy "
+                "constraint: Member must not be null"
+            )
+        _length("shardId", shard_id, 28, 65)
+        kind = p.string("ShardIteratorType")
+        if kind is None:
+            raise ValidationException(
+                "1 validation error detected: Value null at 'shardIteratorType' failed to "
+                "satisfy constraint: Member must not be null"
+            )
+        kind = p.enum("ShardIteratorType", ITERATOR_TYPES, kind)
+        raw_seq = p.raw("SequenceNumber")
+        seq: int | None = None
+        if kind in ("AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"):
+            if raw_seq is None:
+                raise ValidationException(
+                    f"Must specify a sequence number for iterator type {kind}"
+                )
+            seq = parse_sequence_number(raw_seq)
+        elif raw_seq is not None:
+            raise ValidationException(
+                f"Sequence number must not be specified for iterator type {kind}"
+            )
+
+        def run(conn: sqlite3.Connection) -> Position:
+            stream = _find_stream(conn, arn)
+            shard = _find_shard(conn, stream, shard_id)
+            now = self._engine.clock.now()
+            if kind == "TRIM_HORIZON":
+                return Position(arn, shard.sid, shard.start, True, now)
+            if kind == "LATEST":
+                (last,) = conn.execute(
+                    "SELECT max(seq) FROM sk_records WHERE sid = ?", (shard.sid,)
+                ).fetchone()
+                return Position(arn, shard.sid, shard.start if last is None else last, False, now)
+            assert seq is not None
+            if seq <= shard.trimmed_to:
+                raise TrimmedDataAccessException(
+                    f"Sequence number {raw_seq} is beyond the trim horizon of shard {shard_id}"
+                )
+            if seq < shard.start:
+                raise ValidationException(
+                    f"Invalid SequenceNumber {raw_seq} for shard {shard_id}: it is before the "
+                    "shard's StartingSequenceNumber"
+                )
+            after = seq - 1 if kind == "AT_SEQUENCE_NUMBER" else seq
+            return Position(arn, shard.sid, after, False, now)
+
+        position = await self._store.read(run)
+        return {"ShardIterator": encode_iterator(await self._key(), position)}
+
+    async def get_records(self, **params: Any) -> dict[str, Any]:
+        """Return up to ``Limit`` (1-1000, default 1000) records or 1 MB from an iterator.
+
+        ``NextShardIterator`` is present unless the shard is closed and fully read; an open
+        shard always gives one, even on an empty page.
+        """
+        p = Params("GetRecords", params, {"ShardIterator", "Limit"})
+        token = p.raw("ShardIterator")
+        if token is None:
+            raise ValidationException(
+                "1 validation error detected: Value null at 'shardIterator' failed to satisfy "
+                "constraint: Member must not be null"
+            )
+        limit = _limit(p.integer("Limit"), 1000, 1000)
+        now = self._engine.clock.now()
+        pos = decode_iterator(await self._key(), token, now=now)
+
+        def run(
+            conn: sqlite3.Connection,
+        ) -> tuple[str, _Shard, int, list[tuple[int, float, int, bytes]]]:
+            row = conn.execute(
+                f"SELECT st.arn, st.view, {_SHARD_COLUMNS_SH} FROM sk_shards sh "
+                " JOIN sk_streams st ON st.stid = sh.stid WHERE sh.sid = ?",
+                (pos.sid,),
+            ).fetchone()
+            if row is None or row[0] != pos.arn:
+                raise TrimmedDataAccessException(
+                    "The shard of this iterator has been trimmed: all its records expired"
+                )
+            shard = _Shard(*row[2:])
+            if not pos.horizon and pos.after < shard.trimmed_to:
+                raise TrimmedDataAccessException(
+                    "The iterator points at records that were trimmed (older than the "
+                    "stream's retention period)"
+                )
+            after = max(pos.after, shard.start, shard.trimmed_to)
+            records = conn.execute(
+                "SELECT seq, created, kind, data FROM sk_records WHERE sid = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (pos.sid, after, limit),
+            ).fetchall()
+            return row[1], shard, after, records
+
+        view, shard, after, rows = await self._store.read(run)
+        region = self._engine.region
+        records: list[dict[str, Any]] = []
+        total = 0
+        for seq, created, kind, data in rows:
+            record = format_record(
+                arn=pos.arn,
+                region=region,
+                view=view,
+                seq=seq,
+                created=created,
+                kind=kind,
+                data=data,
+            )
+            total += record["dynamodb"]["SizeBytes"]
+            if records and total > MAX_PAGE_BYTES:
+                break
+            records.append(record)
+            after = seq
+        out: dict[str, Any] = {"Records": records}
+        if shard.end is None or after < shard.end:
+            horizon = pos.horizon and not records
+            nxt = Position(pos.arn, pos.sid, pos.after if horizon else after, horizon, now)
+            out["NextShardIterator"] = encode_iterator(await self._key(), nxt)
+        return out
+
+    async def wait_for_records(self, ShardIterator: str) -> None:  # noqa: N803 - boto3 casing
+        """Return once the iterator's shard has records past its position, or is closed.
+
+        The in-process way to consume without polling: readers are woken right after the
+        commit that appended to their shard. The iterator is not checked for expiry here (a
+        wait can be long); the following ``get_records`` call checks it. Wrap the call in
+        ``anyio.move_on_after`` to bound the wait.
+        """
+        pos = decode_iterator(await self._key(), ShardIterator)
+        event = self._engine.change_log.waiter(pos.sid)
+
+        def ready(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT start_seq, end_seq, trimmed_to FROM sk_shards WHERE sid = ?", (pos.sid,)
+            ).fetchone()
+            if row is None or row[1] is not None:
+                return True
+            after = max(pos.after, row[0], row[2])
+            found = conn.execute(
+                "SELECT 1 FROM sk_records WHERE sid = ? AND seq > ? LIMIT 1", (pos.sid, after)
+            ).fetchone()
+            return found is not None
+
+        if await self._store.read(ready):
+            return
+        await event.wait()
+
+
+def _shard_filter(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValidationException("Invalid type for parameter ShardFilter, expected a structure")
+    if value.get("Type") != "CHILD_SHARDS":
+        raise ValidationException(
+            f"1 validation error detected: Value '{value.get('Type')}' at 'shardFilter.type' "
+            "failed to satisfy constraint: Member must satisfy enum value set: [CHILD_SHARDS]"
+        )
+    shard_id = value.get("ShardId")
+    if not isinstance(shard_id, str):
+        raise ValidationException(
+            "1 validation error detected: Value null at 'shardFilter.shardId' failed to "
+            "satisfy constraint: Member must not be null"
+        )
+    _length("shardFilter.shardId", shard_id, 28, 65)
+    return shard_id
