@@ -68,7 +68,11 @@ async def rate(seconds: float, op: Callable[[], Awaitable[object]]) -> float:
 async def scan_rate(db: streamkit.Engine, segments: int) -> float:
     async def one(segment: int) -> int:
         seen = 0
-        kwargs: dict[str, Any] = {"TableName": "bench", "Segment": segment, "TotalSegments": segments}
+        kwargs: dict[str, Any] = {
+            "TableName": "bench",
+            "Segment": segment,
+            "TotalSegments": segments,
+        }
         while True:
             page = await db.scan(**kwargs)
             seen += page["Count"]
@@ -102,7 +106,9 @@ async def measure(folder: Path, count: int, seconds: float) -> dict[str, float]:
 
         async def get() -> object:
             i = rng.randrange(count)
-            return await db.get_item(TableName="bench", Key={k: v for k, v in _item(i).items() if k != "payload"})
+            return await db.get_item(
+                TableName="bench", Key={k: v for k, v in _item(i).items() if k != "payload"}
+            )
 
         async def query() -> object:
             page = await db.query(

@@ -258,7 +258,9 @@ class TestBatchGet:
 
     async def test_legacy_attributes_to_get(self, db: streamkit.Engine) -> None:
         await db.batch_write_item(RequestItems={T: [put("a", x="1", y="2")]})
-        out = await db.batch_get_item(RequestItems={T: {"Keys": [k("a")], "AttributesToGet": ["x"]}})
+        out = await db.batch_get_item(
+            RequestItems={T: {"Keys": [k("a")], "AttributesToGet": ["x"]}}
+        )
         assert out["Responses"] == {T: [{"x": {"S": "1"}}]}
 
     async def test_capacity_each_item_rounded(self, db: streamkit.Engine) -> None:

@@ -1,0 +1,295 @@
+"""HTTP throughput of a DynamoDB endpoint: PutItem, GetItem, UpdateItem (ADD), BatchWriteItem(25),
+Query(100), at concurrency 1 and 16.
+
+By default it starts ``streamkit serve`` (data on disk, a NEW_AND_OLD_IMAGES stream on the table
+when the engine supports streams) and measures that; ``--endpoint URL`` measures any other
+endpoint instead (moto_server, dynalite, DynamoDB Local) with the same client, for ratios.
+
+The client is a small keep-alive HTTP/1.1 client on asyncio + httptools (one connection per
+in-flight request) so that it costs far less than the server it measures; boto3 would be the
+bottleneck. Requests carry a well-formed but unverified SigV4 header, as every endpoint here
+runs without auth.
+
+    python bench/http.py [--endpoint URL] [--seconds 2] [--runs 3] [--concurrency 1 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import httptools
+import orjson
+
+TABLE = "bench_http"
+Body = Callable[[int], bytes]
+
+
+class _Client(asyncio.Protocol):
+    """One keep-alive connection; ``request()`` sends a POST and waits for the whole reply."""
+
+    def __init__(self) -> None:
+        self._parser = httptools.HttpResponseParser(self)
+        self._done: asyncio.Future[tuple[int, bytes]] | None = None
+        self._body: list[bytes] = []
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._parser.feed_data(data)
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        assert self._done is not None
+        if not self._parser.should_keep_alive() and self.transport is not None:
+            self.closed = True
+            self.transport.close()
+        self._done.set_result((self._parser.get_status_code(), b"".join(self._body)))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._done is not None and not self._done.done():
+            self._done.set_exception(ConnectionError("server closed the connection"))
+
+    async def request(self, head: bytes, body: bytes) -> tuple[int, bytes]:
+        assert self.transport is not None
+        if self.closed:
+            raise ConnectionError("server closed the connection")
+        self._body = []
+        self._done = asyncio.get_running_loop().create_future()
+        self.transport.write(head % len(body) + body)
+        return await self._done
+
+
+def _head(host: str, target: str) -> bytes:
+    amz_date = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    auth = (
+        f"AWS4-HMAC-SHA256 Credential=bench/{amz_date[:8]}/us-east-1/dynamodb/aws4_request, "
+        f"SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature={'0' * 64}"
+    )
+    lines = [
+        "POST / HTTP/1.1",
+        f"Host: {host}",
+        "Content-Type: application/x-amz-json-1.0",
+        f"X-Amz-Target: {target}",
+        f"X-Amz-Date: {amz_date}",
+        f"Authorization: {auth}",
+        "Content-Length: %d",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def _connect(host: str, port: int) -> _Client:
+    loop = asyncio.get_running_loop()
+    _, client = await loop.create_connection(_Client, host, port)
+    return client
+
+
+async def call(endpoint: str, operation: str, body: dict[str, object]) -> tuple[int, dict]:
+    """Send one request on a fresh connection (setup and probing)."""
+    parts = urlsplit(endpoint)
+    client = await _connect(parts.hostname or "127.0.0.1", parts.port or 80)
+    try:
+        status, raw = await client.request(
+            _head(parts.netloc, f"DynamoDB_20120810.{operation}"), orjson.dumps(body)
+        )
+    finally:
+        assert client.transport is not None
+        client.transport.close()
+    return status, orjson.loads(raw) if raw else {}
+
+
+async def measure(
+    endpoint: str, operation: str, body: Body, concurrency: int, seconds: float
+) -> float:
+    """Run ``operation`` with ``concurrency`` requests in flight for ``seconds``; return ops/s."""
+    parts = urlsplit(endpoint)
+    head = _head(parts.netloc, f"DynamoDB_20120810.{operation}")
+    clients = [
+        await _connect(parts.hostname or "127.0.0.1", parts.port or 80) for _ in range(concurrency)
+    ]
+    counter = itertools.count()
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(client: _Client) -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            if client.closed:  # servers without keep-alive close after each reply
+                client = await _connect(parts.hostname or "127.0.0.1", parts.port or 80)
+                clients.append(client)
+            status, raw = await client.request(head, body(next(counter)))
+            if status != 200:
+                raise RuntimeError(f"{operation}: HTTP {status}: {raw[:300]!r}")
+            done += 1
+
+    start = time.perf_counter()
+    try:
+        async with asyncio.timeout(seconds + 60):  # a stalled endpoint fails the run, not hangs it
+            await asyncio.gather(*(worker(c) for c in clients))
+    except TimeoutError:
+        raise RuntimeError(f"{operation}: no reply for 60 s at concurrency {concurrency}") from None
+    elapsed = time.perf_counter() - start
+    for client in clients:
+        assert client.transport is not None
+        client.transport.close()
+    return done / elapsed
+
+
+def _key(i: int) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": f"user#{i % 5000}"}, "sk": {"N": "0"}}
+
+
+def _item(i: int) -> dict[str, dict[str, str]]:
+    return {
+        **_key(i),
+        "name": {"S": f"name {i}"},
+        "email": {"S": f"user{i}@example.com"},
+        "count": {"N": str(i)},
+        "tags": {"SS": ["a", "b", "c"]},
+    }
+
+
+BODIES: dict[str, Body] = {
+    "PutItem": lambda i: orjson.dumps({"TableName": TABLE, "Item": _item(i)}),
+    "GetItem": lambda i: orjson.dumps({"TableName": TABLE, "Key": _key(i % 1000)}),
+    "UpdateItem": lambda i: orjson.dumps(
+        {
+            "TableName": TABLE,
+            "Key": _key(i % 1000),
+            "UpdateExpression": "ADD #c :one",
+            "ExpressionAttributeNames": {"#c": "count"},
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+        }
+    ),
+    "BatchWriteItem": lambda i: orjson.dumps(
+        {
+            "RequestItems": {
+                TABLE: [{"PutRequest": {"Item": _item(100_000 + i * 25 + j)}} for j in range(25)]
+            }
+        }
+    ),
+    "Query": lambda i: orjson.dumps(
+        {
+            "TableName": TABLE,
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": "query#100"}},
+        }
+    ),
+}
+ITEMS_PER_REQUEST = {"BatchWriteItem": 25, "Query": 100}
+
+
+async def setup(endpoint: str) -> tuple[list[str], bool]:
+    """Create the table (with a stream if possible), preload it; return runnable ops."""
+    await call(endpoint, "DeleteTable", {"TableName": TABLE})
+    table = {
+        "TableName": TABLE,
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "N"},
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    status, reply = await call(
+        endpoint,
+        "CreateTable",
+        {
+            **table,
+            "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        },
+    )
+    stream = status == 200 and "LatestStreamArn" in reply.get("TableDescription", {})
+    if status != 200:
+        status, reply = await call(endpoint, "CreateTable", table)
+        if status != 200:
+            raise RuntimeError(f"CreateTable failed: {reply}")
+    for i in range(1000):
+        await call(endpoint, "PutItem", {"TableName": TABLE, "Item": _item(i)})
+    for sk in range(100):
+        item = {"pk": {"S": "query#100"}, "sk": {"N": str(sk)}, "payload": {"S": "x" * 100}}
+        await call(endpoint, "PutItem", {"TableName": TABLE, "Item": item})
+    runnable = []
+    for operation, body in BODIES.items():
+        status, reply = await call(endpoint, operation, orjson.loads(body(0)))
+        if status == 200:
+            runnable.append(operation)
+        else:
+            print(f"  skip {operation}: {reply.get('__type', status)} {reply.get('message', '')}")
+    return runnable, stream
+
+
+def start_server(data_dir: str) -> tuple[subprocess.Popen[str], str, float]:
+    """Start ``streamkit serve`` on a free port; return it, its URL and seconds to first reply."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamkit", "serve", "--port", "0", "--data", data_dir],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    url = line.split(" on ", 1)[1].split()[0]
+    asyncio.run(call(url, "ListTables", {}))
+    return process, url, time.perf_counter() - started
+
+
+async def run(endpoint: str, concurrencies: list[int], seconds: float, runs: int) -> None:
+    operations, stream = await setup(endpoint)
+    print(f"endpoint {endpoint}; table stream: {'NEW_AND_OLD_IMAGES' if stream else 'none'}")
+    print(f"{'operation':<16}" + "".join(f"{f'c={c} ops/s':>22}" for c in concurrencies))
+    for operation in operations:
+        cells = []
+        for concurrency in concurrencies:
+            rates = [
+                await measure(endpoint, operation, BODIES[operation], concurrency, seconds)
+                for _ in range(runs)
+            ]
+            rate = statistics.median(rates)
+            per = ITEMS_PER_REQUEST.get(operation)
+            cells.append(f"{rate:,.0f}" + (f" ({rate * per:,.0f} it)" if per else ""))
+        print(f"{operation:<16}" + "".join(f"{c:>22}" for c in cells), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--endpoint", help="measure this endpoint instead of starting streamkit")
+    parser.add_argument("--seconds", type=float, default=2.0, help="length of one run")
+    parser.add_argument("--runs", type=int, default=3, help="runs per cell; the median is shown")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    args = parser.parse_args()
+    if args.endpoint:
+        asyncio.run(run(args.endpoint, args.concurrency, args.seconds, args.runs))
+        return
+    with tempfile.TemporaryDirectory() as data_dir:
+        process, url, ready = start_server(os.path.join(data_dir, "data"))
+        print(f"streamkit serve: first reply {ready * 1000:.0f} ms after start")
+        try:
+            asyncio.run(run(url, args.concurrency, args.seconds, args.runs))
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

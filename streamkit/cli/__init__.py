@@ -1,0 +1,54 @@
+"""The ``streamkit`` command: ``main(argv) -> exit status`` (0 ok, 2 usage, 1 anything else).
+
+This package is the only caller of :func:`streamkit.cli.logs.configure_logging`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import anyio
+
+from streamkit.cli.inputs import UsageError
+from streamkit.cli.logs import configure_logging
+from streamkit.cli.parser import build_parser
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) and usage errors (2)
+        return exc.code if isinstance(exc.code, int) else 2
+    configure_logging(args.log_level)
+    try:
+        return _run(args)
+    except UsageError as exc:
+        print(f"streamkit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        print(f"streamkit: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    handler = getattr(args, "handler", None)
+    if handler == "version":
+        from streamkit import __version__
+
+        print(f"streamkit {__version__}")
+        return 0
+    if handler == "serve":
+        from streamkit.cli.serve import run_serve
+
+        return run_serve(args)
+    from streamkit.cli.data import run_data_command
+
+    return anyio.run(run_data_command, args, backend="asyncio")

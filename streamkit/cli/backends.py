@@ -1,0 +1,113 @@
+"""Where CLI requests go: the local data folder (an engine, in process) or any endpoint (boto3)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+
+from streamkit.engine import open_engine
+from streamkit.errors import DynamoDBError
+
+__all__ = ["Backend", "BackendError", "open_backend"]
+
+
+class BackendError(Exception):
+    """A request failed; carries DynamoDB's error code, as the aws CLI prints it."""
+
+    def __init__(self, operation: str, code: str, message: str) -> None:
+        super().__init__(
+            f"An error occurred ({code}) when calling the {operation} operation: {message}"
+        )
+        self.operation = operation
+        self.code = code
+
+
+class Backend(Protocol):
+    """Runs DynamoDB operations by their wire names with wire-shaped members."""
+
+    def supports(self, operation: str) -> bool:
+        """Return whether ``operation`` (e.g. ``"Query"``) can be called."""
+        ...
+
+    async def call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Run one operation and return its response (binary values as ``bytes``).
+
+        Raises:
+            BackendError: the service refused the request.
+        """
+        ...
+
+
+@asynccontextmanager
+async def open_backend(
+    *,
+    endpoint_url: str | None,
+    region: str,
+    data_dir: str | os.PathLike[str],
+    profile: str | None = None,
+) -> AsyncIterator[Backend]:
+    """Open the local data folder's region, or a boto3 client for ``endpoint_url``."""
+    if endpoint_url is not None:
+        yield _Remote(endpoint_url, region, profile)
+        return
+    folder = Path(data_dir)
+    await anyio.Path(folder).mkdir(parents=True, exist_ok=True)
+    async with open_engine(folder / f"{region}.sqlite3", region=region) as engine:
+        yield _Local(engine)
+
+
+class _Local:
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+
+    def supports(self, operation: str) -> bool:
+        return operation in self._engine.OPERATIONS
+
+    async def call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        method = getattr(self._engine, self._engine.OPERATIONS[operation])
+        try:
+            result: dict[str, Any] = await method(**params)
+        except DynamoDBError as exc:
+            raise BackendError(operation, exc.code, exc.message) from None
+        return result
+
+
+class _Remote:
+    def __init__(self, endpoint_url: str, region: str, profile: str | None) -> None:
+        try:
+            import boto3  # optional: only --endpoint-url needs it
+        except ImportError:
+            raise BackendError(
+                "connect", "MissingDependency", "--endpoint-url needs boto3 (pip install boto3)"
+            ) from None
+        session = boto3.Session(profile_name=profile, region_name=region)
+        extra: dict[str, str] = {}
+        if session.get_credentials() is None:
+            # A local endpoint does not check keys; AWS itself will say the keys are wrong.
+            extra = {"aws_access_key_id": "streamkit", "aws_secret_access_key": "streamkit"}
+        self._client = session.client("dynamodb", endpoint_url=endpoint_url, **extra)
+        self._names = {v: k for k, v in self._client.meta.method_to_api_mapping.items()}
+
+    def supports(self, operation: str) -> bool:
+        return operation in self._names
+
+    async def call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        method = getattr(self._client, self._names[operation])
+        try:
+            result: dict[str, Any] = await anyio.to_thread.run_sync(lambda: method(**params))
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise BackendError(
+                operation, error.get("Code", "Unknown"), error.get("Message", "")
+            ) from None
+        except BotoCoreError as exc:
+            raise BackendError(operation, type(exc).__name__, str(exc)) from None
+        result.pop("ResponseMetadata", None)
+        return result

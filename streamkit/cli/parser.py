@@ -1,0 +1,275 @@
+"""The argparse tree of the ``streamkit`` command."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["build_parser"]
+
+_DESCRIPTION = (
+    "streamkit: DynamoDB's tables, streams and TTL on SQLite, as a library, a CLI and a "
+    "DynamoDB-compatible local endpoint."
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser for every subcommand (each has ``--help``)."""
+    parser = argparse.ArgumentParser(prog="streamkit", description=_DESCRIPTION)
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="log events at this level and above to stderr (default: warning)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _serve(commands)
+    version = commands.add_parser("version", help="print the streamkit version")
+    version.set_defaults(handler="version")
+    _tables(commands)
+    _items(commands)
+    return parser
+
+
+def _serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="serve the DynamoDB and DynamoDB Streams APIs over HTTP",
+        description=(
+            "Serve DynamoDB's JSON API (and DynamoDB Streams') on one port. Point boto3, the aws "
+            "CLI or any SDK at the printed URL. The region in each request's signature selects "
+            "an isolated set of tables. Ctrl-C or SIGTERM stops it cleanly."
+        ),
+    )
+    serve.set_defaults(handler="serve")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port to bind; 0 picks a free one (default: 8000)"
+    )
+    where = serve.add_mutually_exclusive_group()
+    where.add_argument(
+        "--data",
+        metavar="DIR",
+        default=None,
+        help="folder for the region files DIR/<region>.sqlite3 (default: .streamkit)",
+    )
+    where.add_argument(
+        "--memory", action="store_true", help="keep everything in memory (lost on exit)"
+    )
+    serve.add_argument(
+        "--app",
+        metavar="MODULE:APP",
+        action="append",
+        default=[],
+        help="an app whose stream handlers to run (accepted, not run yet: see the notice)",
+    )
+    serve.add_argument(
+        "--auth",
+        metavar="KEY:SECRET",
+        action="append",
+        default=[],
+        help="verify SigV4 signatures and accept this access key (repeatable)",
+    )
+    serve.add_argument(
+        "--auth-file",
+        metavar="PATH",
+        help="verify SigV4 signatures with the keys of an AWS credentials file "
+        "(aws_access_key_id / aws_secret_access_key per profile) or KEY:SECRET lines",
+    )
+    serve.add_argument(
+        "--durability",
+        choices=["normal", "full"],
+        default="normal",
+        help="SQLite synchronous mode: 'full' survives power loss (default: normal)",
+    )
+    serve.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="close keep-alive connections idle this long (default: 120)",
+    )
+    serve.add_argument(
+        "--request-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="drop clients that take longer to send a request or read a reply (default: 60)",
+    )
+
+
+def _connection(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("where")
+    group.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="talk to this endpoint with boto3 (a `streamkit serve`, or AWS itself) instead of "
+        "opening the local data folder",
+    )
+    group.add_argument(
+        "--data",
+        metavar="DIR",
+        default=".streamkit",
+        help="local data folder (default: .streamkit)",
+    )
+    group.add_argument("--region", default="us-east-1", help="region (default: us-east-1)")
+    group.add_argument("--profile", help="boto3 profile for --endpoint-url")
+    group.add_argument(
+        "--output",
+        choices=["json", "native", "table"],
+        default="json",
+        help="json: DynamoDB JSON like the aws CLI (default); native: plain JSON values; "
+        "table: a text table",
+    )
+
+
+def _tables(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    tables = commands.add_parser("tables", help="create, list, describe and delete tables")
+    actions = tables.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    create = actions.add_parser(
+        "create",
+        help="create a table (CreateTable)",
+        description="Create a table. Either give --key-schema and --attribute-definitions as "
+        "the aws CLI takes them (JSON or shorthand), or the shortcuts --hash-key/--range-key.",
+    )
+    create.set_defaults(handler="tables_create")
+    create.add_argument("--table-name", required=True)
+    create.add_argument(
+        "--attribute-definitions",
+        nargs="+",
+        metavar="DEF",
+        help="AttributeName=pk,AttributeType=S ... or a JSON array",
+    )
+    create.add_argument(
+        "--key-schema", nargs="+", metavar="KEY", help="AttributeName=pk,KeyType=HASH ... or JSON"
+    )
+    create.add_argument(
+        "--hash-key", metavar="NAME:TYPE", help="shortcut: partition key, e.g. pk:S"
+    )
+    create.add_argument("--range-key", metavar="NAME:TYPE", help="shortcut: sort key, e.g. sk:N")
+    create.add_argument(
+        "--billing-mode", choices=["PAY_PER_REQUEST", "PROVISIONED"], default="PAY_PER_REQUEST"
+    )
+    create.add_argument(
+        "--provisioned-throughput", metavar="SPEC", help="ReadCapacityUnits=5,WriteCapacityUnits=5"
+    )
+    create.add_argument(
+        "--stream-specification",
+        metavar="SPEC",
+        help="StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES",
+    )
+    create.add_argument("--global-secondary-indexes", metavar="JSON", help="JSON array")
+    create.add_argument("--local-secondary-indexes", metavar="JSON", help="JSON array")
+    _connection(create)
+
+    listing = actions.add_parser("list", help="list table names (ListTables)")
+    listing.set_defaults(handler="tables_list")
+    _connection(listing)
+
+    describe = actions.add_parser("describe", help="describe a table (DescribeTable)")
+    describe.set_defaults(handler="tables_describe")
+    describe.add_argument("--table-name", required=True)
+    _connection(describe)
+
+    delete = actions.add_parser("delete", help="delete a table (DeleteTable)")
+    delete.set_defaults(handler="tables_delete")
+    delete.add_argument("--table-name", required=True)
+    _connection(delete)
+
+
+def _expressions(parser: argparse.ArgumentParser, *, condition: bool = False) -> None:
+    if condition:
+        parser.add_argument("--condition-expression", metavar="EXPR")
+    parser.add_argument("--expression-attribute-names", metavar="JSON", help='e.g. {"#n": "name"}')
+    parser.add_argument(
+        "--expression-attribute-values",
+        metavar="JSON",
+        help='e.g. {":v": {"S": "x"}} or plain JSON {":v": "x"}',
+    )
+
+
+def _input_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--input-format",
+        choices=["auto", "dynamodb", "native"],
+        default="auto",
+        help="how to read items, keys and values: DynamoDB JSON, plain JSON, or auto (DynamoDB "
+        "JSON when every value is a one-key {TYPE: value} object; default)",
+    )
+
+
+def _items(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    put = commands.add_parser("put", help="write an item (PutItem)")
+    put.set_defaults(handler="put")
+    put.add_argument("--table-name", required=True)
+    put.add_argument("--item", required=True, metavar="JSON", help="the item (or file://path)")
+    _expressions(put, condition=True)
+    put.add_argument("--return-values", choices=["NONE", "ALL_OLD"])
+    _input_format(put)
+    _connection(put)
+
+    get = commands.add_parser("get", help="read an item (GetItem)")
+    get.set_defaults(handler="get")
+    get.add_argument("--table-name", required=True)
+    get.add_argument("--key", required=True, metavar="JSON")
+    get.add_argument("--projection-expression", metavar="EXPR")
+    get.add_argument("--expression-attribute-names", metavar="JSON")
+    get.add_argument("--consistent-read", action="store_true")
+    _input_format(get)
+    _connection(get)
+
+    update = commands.add_parser("update", help="change an item (UpdateItem)")
+    update.set_defaults(handler="update")
+    update.add_argument("--table-name", required=True)
+    update.add_argument("--key", required=True, metavar="JSON")
+    update.add_argument("--update-expression", metavar="EXPR", required=True)
+    _expressions(update, condition=True)
+    update.add_argument(
+        "--return-values", choices=["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"]
+    )
+    _input_format(update)
+    _connection(update)
+
+    delete = commands.add_parser("delete", help="delete an item (DeleteItem)")
+    delete.set_defaults(handler="delete")
+    delete.add_argument("--table-name", required=True)
+    delete.add_argument("--key", required=True, metavar="JSON")
+    _expressions(delete, condition=True)
+    delete.add_argument("--return-values", choices=["NONE", "ALL_OLD"])
+    _input_format(delete)
+    _connection(delete)
+
+    for name, operation in (("query", "Query"), ("scan", "Scan")):
+        read = commands.add_parser(name, help=f"read many items ({operation}), paginated")
+        read.set_defaults(handler=name)
+        read.add_argument("--table-name", required=True)
+        read.add_argument("--index-name")
+        if name == "query":
+            read.add_argument("--key-condition-expression", metavar="EXPR", required=True)
+            read.add_argument(
+                "--no-scan-index-forward",
+                dest="scan_index_forward",
+                action="store_false",
+                help="return items in descending sort-key order",
+            )
+        else:
+            read.add_argument("--segment", type=int)
+            read.add_argument("--total-segments", type=int)
+        read.add_argument("--filter-expression", metavar="EXPR")
+        read.add_argument("--projection-expression", metavar="EXPR")
+        _expressions(read)
+        read.add_argument(
+            "--select",
+            choices=["ALL_ATTRIBUTES", "ALL_PROJECTED_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", "COUNT"],
+        )
+        read.add_argument("--consistent-read", action="store_true")
+        pages = read.add_argument_group("pagination (as the aws CLI)")
+        pages.add_argument(
+            "--page-size", type=int, metavar="N", help="items evaluated per request (Limit)"
+        )
+        pages.add_argument(
+            "--max-items", type=int, metavar="N", help="stop after N items and print a NextToken"
+        )
+        pages.add_argument("--starting-token", metavar="TOKEN", help="a NextToken to resume from")
+        _input_format(read)
+        _connection(read)

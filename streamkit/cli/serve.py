@@ -1,0 +1,105 @@
+"""``streamkit serve``: run the endpoint until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import signal
+import sys
+from pathlib import Path
+
+import anyio
+
+from streamkit.cli.inputs import UsageError
+from streamkit.server import DEFAULT_DATA_DIR, Limits, open_server
+
+__all__ = ["load_credentials", "run_serve"]
+
+
+def load_credentials(pairs: list[str], path: str | None) -> dict[str, str] | None:
+    """Return access key -> secret from ``--auth`` values and ``--auth-file``; None if neither.
+
+    Raises:
+        UsageError: a value or the file is malformed.
+    """
+    if not pairs and path is None:
+        return None
+    credentials: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, secret = pair.partition(":")
+        if not sep or not key or not secret:
+            raise UsageError(f"--auth: expected ACCESS_KEY:SECRET, got {pair!r}")
+        credentials[key] = secret
+    if path is not None:
+        credentials.update(_read_credentials_file(path))
+    return credentials
+
+
+def _read_credentials_file(path: str) -> dict[str, str]:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise UsageError(f"--auth-file: cannot read {path}: {exc.strerror}") from None
+    found: dict[str, str] = {}
+    if "[" in text:
+        config = configparser.ConfigParser(interpolation=None)
+        try:
+            config.read_string(text, source=path)
+        except configparser.Error as exc:
+            raise UsageError(f"--auth-file: {exc}") from None
+        for section in config.sections():
+            key = config.get(section, "aws_access_key_id", fallback=None)
+            secret = config.get(section, "aws_secret_access_key", fallback=None)
+            if key and secret:
+                found[key.strip()] = secret.strip()
+    else:
+        for number, line in enumerate(text.splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            key, sep, secret = line.partition(":")
+            if not sep or not key or not secret:
+                raise UsageError(f"--auth-file: line {number}: expected ACCESS_KEY:SECRET")
+            found[key.strip()] = secret.strip()
+    if not found:
+        raise UsageError(f"--auth-file: no credentials found in {path}")
+    return found
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve until interrupted; return the exit status."""
+    credentials = load_credentials(args.auth, args.auth_file)
+    for app in args.app:
+        if ":" not in app:
+            raise UsageError(f"--app: expected MODULE:APP, got {app!r}")
+    if args.idle_timeout <= 0 or args.request_timeout <= 0:
+        raise UsageError("timeouts must be positive")
+    anyio.run(_serve, args, credentials, backend="asyncio")
+    return 0
+
+
+async def _serve(args: argparse.Namespace, credentials: dict[str, str] | None) -> None:
+    data_dir = None if args.memory else (args.data or DEFAULT_DATA_DIR)
+    limits = Limits(idle_timeout=args.idle_timeout, request_timeout=args.request_timeout)
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with open_server(
+            host=args.host,
+            port=args.port,
+            data_dir=data_dir,
+            credentials=credentials,
+            limits=limits,
+            durability=args.durability,
+        ) as server:
+            where = "in memory" if data_dir is None else f"data in {data_dir}/"
+            auth = "SigV4 verified" if credentials else "auth off"
+            print(f"streamkit serving DynamoDB on {server.url} ({where}, {auth})", flush=True)
+            for app in args.app:
+                print(
+                    f"streamkit: --app {app} noted but not run: stream handlers (event-source "
+                    "mappings) are not implemented yet",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            async for _ in signals:
+                print("streamkit: shutting down", file=sys.stderr, flush=True)
+                break

@@ -1,0 +1,137 @@
+"""The endpoint as one async context manager: regions of engines plus the HTTP listener."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import structlog
+
+from streamkit.clock import Clock
+from streamkit.engine import Engine
+from streamkit.runtime import open_runtime
+from streamkit.server.http import Connection, ConnectionSet, Limits
+from streamkit.server.protocol import DEFAULT_REGION, Dispatcher
+from streamkit.server.regions import Regions
+from streamkit.server.sigv4 import Verifier
+from streamkit.storage.sqlite import Durability
+from streamkit.streams import open_engine
+
+__all__ = ["DEFAULT_DATA_DIR", "Server", "open_server"]
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_DATA_DIR = ".streamkit"
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    """A running endpoint.
+
+    Attributes:
+        host: the address the listener is bound to.
+        port: the bound port (the real one when 0 was asked for).
+        dispatcher: the socket-free protocol handler (usable directly in tests).
+        regions: the per-region engines.
+        data_dir: where region files live, or ``None`` in memory.
+    """
+
+    host: str
+    port: int
+    dispatcher: Dispatcher
+    regions: Regions
+    data_dir: Path | None
+
+    @property
+    def url(self) -> str:
+        """Return the endpoint URL to give to boto3's ``endpoint_url``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+@asynccontextmanager
+async def open_server(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    data_dir: str | os.PathLike[str] | None = DEFAULT_DATA_DIR,
+    credentials: Mapping[str, str] | None = None,
+    clock: Clock | None = None,
+    limits: Limits | None = None,
+    durability: Durability = "normal",
+    preopen: Sequence[str] = (DEFAULT_REGION,),
+) -> AsyncIterator[Server]:
+    """Serve DynamoDB and DynamoDB Streams over HTTP until the block exits.
+
+    Args:
+        host: the address to bind; loopback by default.
+        port: the port to bind; 0 picks a free one (see :attr:`Server.port`).
+        data_dir: the folder holding ``<region>.sqlite3`` files; ``None`` keeps every region
+            in memory.
+        credentials: access key id -> secret; when given, SigV4 signatures are verified.
+        clock: time for the engines and for signature freshness.
+        limits: per-connection limits and timeouts.
+        durability: passed to :func:`streamkit.open_engine`.
+        preopen: regions to open before listening, so the first request is fast and a bad
+            data folder fails at start.
+    """
+    folder = None if data_dir is None else Path(data_dir)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+
+    @asynccontextmanager
+    async def opener(region: str) -> AsyncIterator[Engine]:
+        """One region: its engine (with engine.streams) and the runtime running its workers.
+
+        The server never retries on the client's behalf (``max_attempts=1``): the caller's
+        SDK does, as it would against AWS.
+        """
+        path = None if folder is None else folder / f"{region}.sqlite3"
+        async with (
+            open_engine(
+                path, region=region, clock=clock, durability=durability, max_attempts=1
+            ) as engine,
+            open_runtime(engine, clock=clock),
+        ):
+            yield engine
+
+    verifier = None if credentials is None else Verifier(credentials)
+    error: BaseException | None = None
+    async with anyio.create_task_group() as region_group:
+        regions = Regions(region_group, opener)
+        dispatcher = Dispatcher(regions, verifier=verifier, clock=clock)
+        try:
+            for region in preopen:
+                await regions.engine(region)
+            connections = ConnectionSet(limits or Limits())
+            loop = asyncio.get_running_loop()
+            listener = await loop.create_server(
+                lambda: Connection(dispatcher.handle, connections),
+                host,
+                port,
+                reuse_address=True,
+                backlog=1024,
+            )
+            connections.start_sweeping()
+            bound = listener.sockets[0].getsockname()
+            server = Server(bound[0], bound[1], dispatcher, regions, folder)
+            log.info("server_started", url=server.url)
+            try:
+                yield server
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, outside the task group
+                error = exc
+            finally:
+                listener.close()
+                connections.close_all()
+                with anyio.CancelScope(shield=True):
+                    await connections.wait_closed()
+        finally:
+            regions.close()
+    log.info("server_stopped")
+    if error is not None:
+        raise error

@@ -1,0 +1,383 @@
+"""HTTP/1.1 for the endpoint: httptools' parser under an asyncio.Protocol.
+
+One task per connection answers its requests in order (keep-alive and pipelining); a single
+periodic sweep closes connections whose deadline passed (idle, slow to send, slow to read).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from email.utils import formatdate
+from typing import Any, Final
+
+import httptools
+import structlog
+
+__all__ = ["Connection", "ConnectionSet", "Handler", "Limits"]
+
+log = structlog.get_logger(__name__)
+
+#: ``handler(method, target, headers, body) -> (status, headers, body)``; header names lower-case.
+Handler = Callable[
+    [str, str, Sequence[tuple[str, str]], bytes],
+    Awaitable[tuple[int, list[tuple[str, str]], bytes]],
+]
+
+_REASONS: Final = {
+    100: "Continue",
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    408: "Request Timeout",
+    413: "Request Entity Too Large",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+_INTERNAL_ERROR: Final = (
+    500,
+    [("Content-Type", "application/x-amz-json-1.0")],
+    b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError",'
+    b'"message":"Internal server error"}',
+)
+_PIPELINE_HIGH: Final = 16  # queued requests before we stop reading from a connection
+_PIPELINE_LOW: Final = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one client may cost the server.
+
+    Attributes:
+        max_body: largest request body in bytes (DynamoDB's 16 MB); larger gets 413.
+        max_header_bytes: total size of the request line and headers; larger gets 431.
+        max_headers: number of request headers; more gets 431.
+        idle_timeout: seconds a keep-alive connection may sit without a request.
+        request_timeout: seconds from a request's first byte to its last, and seconds a
+            client may take to read a response.
+        max_connections: open connections; further ones are closed on arrival.
+    """
+
+    max_body: int = 16 * 1024 * 1024
+    max_header_bytes: int = 64 * 1024
+    max_headers: int = 128
+    idle_timeout: float = 120.0
+    request_timeout: float = 60.0
+    max_connections: int = 4096
+
+
+class _Request:
+    __slots__ = ("body", "headers", "keep_alive", "method", "target")
+
+    def __init__(
+        self,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        keep_alive: bool,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.body = body
+        self.keep_alive = keep_alive
+
+
+class ConnectionSet:
+    """The open connections of one listener, their tasks, and the sweep enforcing deadlines.
+
+    Connection tasks are plain asyncio tasks owned here (created from protocol callbacks,
+    where no anyio task group can be entered); :meth:`close_all` cancels them and
+    :meth:`wait_closed` waits for them, so none outlives the server.
+    """
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.connections: set[Connection] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.draining = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._interval = min(1.0, max(0.01, min(limits.idle_timeout, limits.request_timeout) / 4))
+
+    def start_sweeping(self) -> None:
+        """Start the periodic deadline check (call from the event loop)."""
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self._interval, self._sweep, loop)
+
+    def close_all(self) -> None:
+        """Stop sweeping and close every connection (server shutdown)."""
+        self.draining = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for connection in list(self.connections):
+            connection.close()
+        for task in self.tasks:
+            task.cancel()
+
+    async def wait_closed(self) -> None:
+        """Wait until every connection task has finished (after :meth:`close_all`)."""
+        while self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    def spawn(self, serve: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run a connection's task, owned by this set."""
+        task = asyncio.get_running_loop().create_task(serve())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for connection in list(self.connections):
+            if connection.deadline < now:
+                connection.expire()
+        self._timer = loop.call_later(self._interval, self._sweep, loop)
+
+
+class Connection(asyncio.Protocol):
+    """One client connection: parses requests, queues them, and writes replies in order."""
+
+    def __init__(self, handler: Handler, connections: ConnectionSet) -> None:
+        self._handler = handler
+        self._set = connections
+        self._limits = connections.limits
+        self._loop = asyncio.get_running_loop()
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._queue: deque[_Request] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._drain: asyncio.Future[None] | None = None
+        self._closed = False
+        self._busy = False
+        self._in_message = False
+        self._read_paused = False
+        self._write_paused = False
+        self._url = b""
+        self._headers: list[tuple[str, str]] = []
+        self._header_bytes = 0
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self.deadline = math.inf
+
+    # -- asyncio.Protocol ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        if len(self._set.connections) >= self._limits.max_connections or self._set.draining:
+            self._closed = True
+            transport.close()
+            return
+        self._set.connections.add(self)
+        self.deadline = self._loop.time() + self._limits.idle_timeout
+        self._set.spawn(self._serve)
+
+    def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(400)
+        except httptools.HttpParserError:
+            if not self._closed:
+                self._fail(400)
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too once the reply, if any, is written
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._set.connections.discard(self)
+        self._wake()
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        self._drain = self._loop.create_future()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+
+    # -- httptools callbacks -------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._in_message = True
+        self._url = b""
+        self._headers = []
+        self._header_bytes = 0
+        self._body = []
+        self._body_size = 0
+        self.deadline = self._loop.time() + self._limits.request_timeout
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._header_bytes += len(url)
+        if self._header_bytes > self._limits.max_header_bytes:
+            self._fail(431)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value) + 4
+        if (
+            self._header_bytes > self._limits.max_header_bytes
+            or len(self._headers) >= self._limits.max_headers
+        ):
+            self._fail(431)
+            return
+        self._headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        for name, value in self._headers:
+            if name == "content-length":
+                if value.strip().isdigit() and int(value) > self._limits.max_body:
+                    self._fail(413)
+                    return
+            elif name == "expect" and value.lower() == "100-continue" and self._transport:
+                self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        if self._body_size > self._limits.max_body:
+            self._fail(413)
+            return
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._closed:
+            return
+        self._in_message = False
+        method = self._parser.get_method().decode("latin-1")
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        request = _Request(
+            method,
+            self._url.decode("latin-1"),
+            self._headers,
+            body,
+            self._parser.should_keep_alive(),
+        )
+        self._queue.append(request)
+        self.deadline = math.inf
+        if len(self._queue) >= _PIPELINE_HIGH and self._transport and not self._read_paused:
+            self._read_paused = True
+            self._transport.pause_reading()
+        self._wake()
+
+    # -- the connection's task -----------------------------------------------------------
+
+    async def _serve(self) -> None:
+        try:
+            while not self._closed:
+                if not self._queue:
+                    self._waiter = self._loop.create_future()
+                    await self._waiter
+                    continue
+                request = self._queue.popleft()
+                if self._read_paused and len(self._queue) <= _PIPELINE_LOW and self._transport:
+                    self._read_paused = False
+                    self._transport.resume_reading()
+                self._busy = True
+                try:
+                    reply = await self._handler(
+                        request.method, request.target, request.headers, request.body
+                    )
+                except Exception:
+                    log.exception("request_failed", operation=request.target)
+                    reply = _INTERNAL_ERROR
+                finally:
+                    self._busy = False
+                if self.closed:
+                    return
+                keep_alive = request.keep_alive and not self._set.draining
+                self._write(*reply, keep_alive=keep_alive, head=request.method == "HEAD")
+                if not keep_alive:
+                    self.close()
+                    return
+                if self._write_paused and self._drain is not None:
+                    self.deadline = self._loop.time() + self._limits.request_timeout
+                    await self._drain
+                if not self._queue and not self._in_message:
+                    self.deadline = self._loop.time() + self._limits.idle_timeout
+        finally:
+            self._busy = False
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Return whether the connection is closed or closing."""
+        return self._closed
+
+    def close(self) -> None:
+        """Close the connection after whatever is already written."""
+        self._closed = True
+        self._set.connections.discard(self)
+        if self._transport is not None:
+            self._transport.close()
+        self._wake()
+
+    def expire(self) -> None:
+        """Drop a connection whose deadline passed (idle, slow request or slow reader)."""
+        log.debug("connection_timed_out")
+        if self._in_message and not self._busy:
+            self._fail(408)
+        elif self._write_paused and self._transport is not None:
+            self._closed = True
+            self._transport.abort()
+        else:
+            self.close()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _fail(self, status: int) -> None:
+        """Answer a request the parser or limits refused, then close."""
+        if self._closed:
+            return
+        self._write(status, [], b"", keep_alive=False, head=False)
+        self.close()
+
+    def _write(
+        self,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        *,
+        keep_alive: bool,
+        head: bool,
+    ) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
+        lines.extend(f"{name}: {value}" for name, value in headers)
+        lines.append(f"Content-Length: {len(body)}")
+        lines.append(f"Date: {_http_date()}")
+        if not keep_alive:
+            lines.append("Connection: close")
+        lines.append("\r\n")
+        head_bytes = "\r\n".join(lines).encode("latin-1")
+        if head or not body:
+            transport.write(head_bytes)
+        else:
+            transport.write(head_bytes + body)
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _http_date() -> str:
+    global _date_cache  # a one-entry cache, refreshed once a second
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, usegmt=True))
+    return _date_cache[1]

@@ -1,0 +1,263 @@
+"""DynamoDB's JSON 1.0 protocol with no socket in it: route, authenticate, call, serialise.
+
+:meth:`Dispatcher.handle` takes one parsed HTTP request and returns the response to send;
+:meth:`Dispatcher.dispatch` is the part after authentication (region, target, body).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, Protocol
+
+import structlog
+
+from streamkit.clock import Clock, SystemClock
+from streamkit.errors import (
+    DynamoDBError,
+    InternalServerError,
+    UnknownOperationException,
+    ValidationException,
+)
+from streamkit.server import sigv4, wire
+
+__all__ = ["CONTENT_TYPE", "DEFAULT_REGION", "Dispatcher", "EngineSource", "Reply"]
+
+log = structlog.get_logger(__name__)
+
+CONTENT_TYPE: Final = "application/x-amz-json-1.0"
+DEFAULT_REGION: Final = "us-east-1"
+DYNAMODB_PREFIX: Final = "DynamoDB_20120810"
+STREAMS_PREFIX: Final = "DynamoDBStreams_20120810"
+
+#: Every operation the real services define (botocore's service models), so that one the
+#: engine lacks gets a clear "not implemented" message instead of a bare unknown-operation.
+AWS_OPERATIONS: Final = {
+    DYNAMODB_PREFIX: frozenset(
+        [
+            "BatchExecuteStatement",
+            "BatchGetItem",
+            "BatchWriteItem",
+            "CreateBackup",
+            "CreateGlobalTable",
+            "CreateTable",
+            "DeleteBackup",
+            "DeleteItem",
+            "DeleteResourcePolicy",
+            "DeleteTable",
+            "DescribeBackup",
+            "DescribeContinuousBackups",
+            "DescribeContributorInsights",
+            "DescribeEndpoints",
+            "DescribeExport",
+            "DescribeGlobalTable",
+            "DescribeGlobalTableSettings",
+            "DescribeImport",
+            "DescribeKinesisStreamingDestination",
+            "DescribeLimits",
+            "DescribeTable",
+            "DescribeTableReplicaAutoScaling",
+            "DescribeTimeToLive",
+            "DisableKinesisStreamingDestination",
+            "EnableKinesisStreamingDestination",
+            "ExecuteStatement",
+            "ExecuteTransaction",
+            "ExportTableToPointInTime",
+            "GetItem",
+            "GetResourcePolicy",
+            "ImportTable",
+            "ListBackups",
+            "ListContributorInsights",
+            "ListExports",
+            "ListGlobalTables",
+            "ListImports",
+            "ListTables",
+            "ListTagsOfResource",
+            "PutItem",
+            "PutResourcePolicy",
+            "Query",
+            "RestoreTableFromBackup",
+            "RestoreTableToPointInTime",
+            "Scan",
+            "TagResource",
+            "TransactGetItems",
+            "TransactWriteItems",
+            "UntagResource",
+            "UpdateContinuousBackups",
+            "UpdateContributorInsights",
+            "UpdateGlobalTable",
+            "UpdateGlobalTableSettings",
+            "UpdateItem",
+            "UpdateKinesisStreamingDestination",
+            "UpdateTable",
+            "UpdateTableReplicaAutoScaling",
+            "UpdateTimeToLive",
+        ]
+    ),
+    STREAMS_PREFIX: frozenset(["DescribeStream", "GetRecords", "GetShardIterator", "ListStreams"]),
+}
+
+_ACCEPTED_TYPES: Final = frozenset([CONTENT_TYPE, "application/json"])
+_NOT_FOUND_BODY: Final = b"<UnknownOperationException/>\n"
+
+#: (status, headers, body) as handed to the HTTP layer, which adds framing headers.
+Reply = tuple[int, list[tuple[str, str]], bytes]
+
+
+class EngineSource(Protocol):
+    """Where the dispatcher gets the engine of a region (opened on first use)."""
+
+    async def engine(self, region: str) -> Any:
+        """Return the engine serving ``region``."""
+        ...
+
+
+class Dispatcher:
+    """Turns DynamoDB / DynamoDB Streams JSON requests into engine calls.
+
+    Args:
+        regions: gives the engine of each region.
+        verifier: checks SigV4 signatures; ``None`` turns authentication off (the
+            credential scope is still read for the region).
+        clock: the time used to judge signature freshness.
+        default_region: the region of requests that carry no credential scope.
+    """
+
+    def __init__(
+        self,
+        regions: EngineSource,
+        *,
+        verifier: sigv4.Verifier | None = None,
+        clock: Clock | None = None,
+        default_region: str = DEFAULT_REGION,
+    ) -> None:
+        self._regions = regions
+        self._verifier = verifier
+        self._clock = clock or SystemClock()
+        self._default_region = default_region
+        self._methods: dict[tuple[Any, str], Callable[..., Any]] = {}
+        self._accepts: dict[Callable[..., Any], frozenset[str] | None] = {}
+
+    async def handle(
+        self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes
+    ) -> Reply:
+        """Answer one HTTP request (header names lower-case), authentication included."""
+        if method != "POST":
+            if method in ("GET", "HEAD") and target.partition("?")[0] == "/":
+                text = f"healthy: dynamodb.{self._default_region}.amazonaws.com "
+                return 200, [("content-type", "text/plain")], text.encode()
+            return _not_found()
+        amz_target = ""
+        content_type = ""
+        authorization = None
+        for name, value in headers:
+            if name == "x-amz-target":
+                amz_target = value
+            elif name == "content-type":
+                content_type = value
+            elif name == "authorization":
+                authorization = value
+        if body and content_type.partition(";")[0].strip().lower() not in _ACCEPTED_TYPES:
+            return _not_found()
+        try:
+            if self._verifier is not None:
+                region = self._verifier.verify(
+                    method=method, target=target, headers=headers, body=body, now=self._clock.now()
+                )
+            else:
+                region = sigv4.region_of(authorization, self._default_region)
+        except DynamoDBError as exc:
+            return _error_reply(exc, wire.new_request_id())
+        return await self.dispatch(region, amz_target, body)
+
+    async def dispatch(self, region: str, target: str, body: bytes) -> Reply:
+        """Run one already-authenticated request against ``region``'s engine."""
+        request_id = wire.new_request_id()
+        try:
+            method = await self._resolve(region, target)
+            params = wire.loads(body)
+            self._check_members(method, params)
+            result = await method(**params)
+            payload = wire.dumps(result)
+        except DynamoDBError as exc:
+            return _error_reply(exc, request_id)
+        except Exception:
+            log.exception("request_failed", operation=target, request_id=request_id)
+            return _error_reply(InternalServerError(), request_id)
+        return 200, _headers(request_id, payload), payload
+
+    async def _resolve(self, region: str, target: str) -> Callable[..., Any]:
+        prefix, _, operation = target.partition(".")
+        if prefix not in AWS_OPERATIONS or not operation:
+            raise UnknownOperationException()
+        engine = await self._regions.engine(region)
+        key = (engine, target)
+        found = self._methods.get(key)
+        if found is not None:
+            return found
+        api = engine if prefix == DYNAMODB_PREFIX else getattr(engine, "streams", None)
+        operations: Mapping[str, str] = getattr(api, "OPERATIONS", {})
+        name = operations.get(operation)
+        if name is None:
+            if operation in AWS_OPERATIONS[prefix]:
+                raise UnknownOperationException(f"streamkit does not implement {operation} yet")
+            raise UnknownOperationException()
+        bound: object = getattr(api, name, None)
+        if not callable(bound):
+            raise UnknownOperationException()
+        self._methods[key] = bound
+        return bound
+
+    def _check_members(self, method: Callable[..., Any], params: Mapping[str, Any]) -> None:
+        # An engine method with **kwargs validates its own members; one with named parameters
+        # would raise TypeError (a 500) for an unknown member, so report it as DynamoDB does.
+        if method not in self._accepts:
+            self._accepts[method] = _named_parameters(method)
+        accepted = self._accepts[method]
+        if accepted is None:
+            return
+        for name in params:
+            if name not in accepted:
+                raise ValidationException(
+                    f'Unknown parameter in input: "{name}", must be one of: '
+                    + ", ".join(sorted(accepted))
+                )
+
+
+def _named_parameters(method: Callable[..., Any]) -> frozenset[str] | None:
+    try:
+        parameters = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return frozenset(
+        p.name
+        for p in parameters
+        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    )
+
+
+def _headers(request_id: str, payload: bytes) -> list[tuple[str, str]]:
+    return [
+        ("Content-Type", CONTENT_TYPE),
+        ("x-amzn-RequestId", request_id),
+        ("x-amz-crc32", wire.crc32(payload)),
+    ]
+
+
+def _error_reply(exc: DynamoDBError, request_id: str) -> Reply:
+    status, body = exc.to_wire()
+    if body.get(exc.message_key) == "":
+        del body[exc.message_key]  # DynamoDB sends protocol errors without a message
+    payload = wire.dumps(body)
+    return status, _headers(request_id, payload), payload
+
+
+def _not_found() -> Reply:
+    request_id = wire.new_request_id()
+    headers = [
+        ("x-amzn-RequestId", request_id),
+        ("x-amz-crc32", wire.crc32(_NOT_FOUND_BODY)),
+    ]
+    return 404, headers, _NOT_FOUND_BODY
