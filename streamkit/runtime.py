@@ -1,4 +1,4 @@
-"""The runtime: the one owner of background tasks (TTL sweeper, stream retention/rollover).
+"""The runtime: the one owner of background tasks (TTL sweeper, stream upkeep, mappings).
 
 ``open_runtime`` enters an anyio task group, starts each worker with ``tg.start`` (so startup
 errors surface before the caller continues), yields, and cancels the workers on exit.
@@ -18,6 +18,8 @@ from anyio.abc import TaskGroup
 
 from streamkit.clock import Clock
 from streamkit.engine import Engine
+from streamkit.mappings.app import App
+from streamkit.mappings.poller import MappingRunner, Signal
 from streamkit.streams import run_retention
 from streamkit.ttl import run_ttl_sweeper
 
@@ -37,6 +39,9 @@ class Runtime:
     clock: Clock
     task_group: TaskGroup
     workers: list[str] = field(default_factory=list)
+    mappings: dict[str, MappingRunner] = field(default_factory=dict)
+    #: fired whenever a mapping's shard worker changes phase (the test harness waits on it)
+    activity: Signal = field(default_factory=Signal)
     _passes: dict[str, anyio.Event] = field(default_factory=dict)
 
     def next_pass(self, name: str) -> anyio.Event:
@@ -65,6 +70,7 @@ class Runtime:
 @asynccontextmanager
 async def open_runtime(
     engine: Engine,
+    app: App | None = None,
     *,
     clock: Clock | None = None,
     ttl_interval: float = 1.0,
@@ -76,6 +82,8 @@ async def open_runtime(
 
     Args:
         engine: the engine whose tables and streams the workers maintain.
+        app: the event-source mappings to run (``@app.on_stream`` handlers), each following
+            its table's stream; see :class:`streamkit.mappings.poller.MappingRunner`.
         clock: the time source; the engine's clock by default.
         ttl_interval: seconds between TTL sweeps (an expired item is deleted within about
             this long, plus the engine's ``ttl_delay_seconds``).
@@ -115,6 +123,10 @@ async def open_runtime(
                 on_pass=functools.partial(runtime.pass_done, "stream_retention"),
             ),
         )
+        for config in app.mappings if app is not None else ():
+            runner = MappingRunner(engine, config, clock, changed=runtime.activity)
+            runtime.mappings[config.name] = runner
+            await runtime.start(f"mapping:{config.name}", runner.run)
         log.info("runtime_started", workers=len(runtime.workers))
         try:
             yield runtime

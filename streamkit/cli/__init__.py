@@ -49,6 +49,18 @@ def _run(args: argparse.Namespace) -> int:
         from streamkit.cli.serve import run_serve
 
         return run_serve(args)
+    if handler == "run":
+        from streamkit.cli.run import run_app
+
+        return run_app(args)
+    if handler == "replay":
+        from streamkit.cli.replay import run_replay
+
+        return anyio.run(run_replay, args, backend="asyncio")
+    if handler == "streams":
+        from streamkit.cli.streams import run_streams_command
+
+        return anyio.run(run_streams_command, args, backend="asyncio")
     from streamkit.cli.data import run_data_command
 
     return anyio.run(run_data_command, args, backend="asyncio")

@@ -10,8 +10,8 @@ from typing import Any, Protocol
 
 import anyio
 
-from streamkit.engine import open_engine
 from streamkit.errors import DynamoDBError
+from streamkit.streams import open_engine
 
 __all__ = ["Backend", "BackendError", "open_backend"]
 

@@ -10,6 +10,17 @@ import structlog
 __all__ = ["configure_logging"]
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is now: loggers are cached on first use, and a cached
+    logger must not keep a stream that was swapped out (by a test runner) and closed."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "info") -> None:
     """Send structlog events at ``level`` and above to stderr (console or JSON lines)."""
     processors: list[structlog.typing.Processor] = [
@@ -29,6 +40,8 @@ def configure_logging(level: str = "info") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        logger_factory=structlog.WriteLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
+        # Not cached: a cached logger ignores later (re)configuration, such as a test's
+        # capture_logs after an in-process main(); our log calls are per batch, not per item.
+        cache_logger_on_first_use=False,
     )

@@ -23,11 +23,100 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _serve(commands)
+    _run(commands)
+    _replay(commands)
+    _streams(commands)
     version = commands.add_parser("version", help="print the streamkit version")
     version.set_defaults(handler="version")
     _tables(commands)
     _items(commands)
     return parser
+
+
+def _range(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--from",
+        dest="start",
+        metavar="WHERE",
+        default="TRIM_HORIZON",
+        help="TRIM_HORIZON (default), a sequence number, or an ISO-8601 time",
+    )
+    parser.add_argument(
+        "--to",
+        dest="end",
+        metavar="WHERE",
+        default=None,
+        help="a sequence number or ISO-8601 time to stop after (default: the records present now)",
+    )
+
+
+def _stream_target(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--table-name", help="the table whose latest stream to use")
+    which.add_argument("--stream-arn", help="the stream to use")
+
+
+def _replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    replay = commands.add_parser(
+        "replay",
+        help="run an app's mapping over a stream range or an exported file",
+        description=(
+            "Replay stream records into a mapping's handler (with the mapping's options: "
+            "filters, retries, bisect, on_failure) without touching its live checkpoint. "
+            "Reads the local data folder's stream, or a JSON Lines file made by "
+            "'streamkit streams export'."
+        ),
+    )
+    replay.set_defaults(handler="replay")
+    replay.add_argument("app", metavar="MODULE:APP", help="the app holding the mapping")
+    replay.add_argument("--mapping", help="the mapping's name (needed when the app has several)")
+    _stream_target(replay)
+    replay.add_argument("--file", help="replay this exported JSON Lines file instead")
+    _range(replay)
+    replay.add_argument("--batch-size", type=int, default=None, help="records per invocation")
+    replay.add_argument("--data", metavar="DIR", default=".streamkit", help="local data folder")
+    replay.add_argument("--region", default="us-east-1", help="region (default: us-east-1)")
+
+
+def _streams(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    streams = commands.add_parser("streams", help="list, describe, follow or export streams")
+    actions = streams.add_subparsers(dest="streams_command", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="ListStreams")
+    listing.add_argument("--table-name", help="only this table's streams")
+    describe = actions.add_parser("describe", help="DescribeStream (shards and lineage)")
+    tail = actions.add_parser("tail", help="print records as they are committed, like tail -f")
+    tail.add_argument(
+        "--from-start", action="store_true", help="start at TRIM_HORIZON instead of LATEST"
+    )
+    tail.add_argument("--max-records", type=int, default=0, help="stop after this many records")
+    export = actions.add_parser("export", help="write a stream range to a JSON Lines file")
+    export.add_argument("--out", required=True, help="the file to write")
+    _range(export)
+    for action in (listing, describe, tail, export):
+        action.set_defaults(handler="streams")
+        if action is not listing:
+            _stream_target(action)
+        _connection(action)
+
+
+def _run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = commands.add_parser(
+        "run",
+        help="run an app's stream handlers against the local data dir until Ctrl-C",
+        description=(
+            "Run the event-source mappings of one or more apps (MODULE:APP, e.g. "
+            "handlers.audit:app), the TTL sweeper and stream upkeep against the embedded "
+            "database DIR/<region>.sqlite3. In-flight batches finish or are retried after the "
+            "next start; checkpoints are kept in the database. Do not run it at the same time "
+            "as 'streamkit serve' on the same data dir: use 'serve --app' instead."
+        ),
+    )
+    run.set_defaults(handler="run")
+    run.add_argument("app", metavar="MODULE:APP", nargs="+", help="the app(s) to run")
+    run.add_argument(
+        "--data", metavar="DIR", default=None, help="the data dir (default: .streamkit)"
+    )
+    run.add_argument("--region", default="us-east-1", help="the region's file to use")
 
 
 def _serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,7 +149,7 @@ def _serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         metavar="MODULE:APP",
         action="append",
         default=[],
-        help="an app whose stream handlers to run (accepted, not run yet: see the notice)",
+        help="an app whose stream handlers (@app.on_stream) run in every region (repeatable)",
     )
     serve.add_argument(
         "--auth",

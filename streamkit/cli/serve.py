@@ -10,7 +10,9 @@ from pathlib import Path
 
 import anyio
 
+from streamkit.cli.apps import load_apps
 from streamkit.cli.inputs import UsageError
+from streamkit.mappings.app import App
 from streamkit.server import DEFAULT_DATA_DIR, Limits, open_server
 
 __all__ = ["load_credentials", "run_serve"]
@@ -69,16 +71,16 @@ def _read_credentials_file(path: str) -> dict[str, str]:
 def run_serve(args: argparse.Namespace) -> int:
     """Serve until interrupted; return the exit status."""
     credentials = load_credentials(args.auth, args.auth_file)
-    for app in args.app:
-        if ":" not in app:
-            raise UsageError(f"--app: expected MODULE:APP, got {app!r}")
+    app = load_apps(args.app)
     if args.idle_timeout <= 0 or args.request_timeout <= 0:
         raise UsageError("timeouts must be positive")
-    anyio.run(_serve, args, credentials, backend="asyncio")
+    anyio.run(_serve, args, credentials, app, backend="asyncio")
     return 0
 
 
-async def _serve(args: argparse.Namespace, credentials: dict[str, str] | None) -> None:
+async def _serve(
+    args: argparse.Namespace, credentials: dict[str, str] | None, app: App | None
+) -> None:
     data_dir = None if args.memory else (args.data or DEFAULT_DATA_DIR)
     limits = Limits(idle_timeout=args.idle_timeout, request_timeout=args.request_timeout)
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -89,17 +91,14 @@ async def _serve(args: argparse.Namespace, credentials: dict[str, str] | None) -
             credentials=credentials,
             limits=limits,
             durability=args.durability,
+            app=app,
         ) as server:
             where = "in memory" if data_dir is None else f"data in {data_dir}/"
             auth = "SigV4 verified" if credentials else "auth off"
             print(f"streamkit serving DynamoDB on {server.url} ({where}, {auth})", flush=True)
-            for app in args.app:
-                print(
-                    f"streamkit: --app {app} noted but not run: stream handlers (event-source "
-                    "mappings) are not implemented yet",
-                    file=sys.stderr,
-                    flush=True,
-                )
+            if app is not None:
+                names = ", ".join(c.name for c in app.mappings)
+                print(f"streamkit: running mappings [{names}] in every region", flush=True)
             async for _ in signals:
                 print("streamkit: shutting down", file=sys.stderr, flush=True)
                 break

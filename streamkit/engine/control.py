@@ -58,6 +58,7 @@ class ControlMixin(EngineCore):
             raise ResourceInUseException(f"Table already exists: {name}")
         spec = await self._store.write(run)
         self._tables[name] = spec
+        self._catalog_changed()
         log.info("table_created", table=name)
         return {"TableDescription": self._describe(spec, "CREATING", {})}
 
@@ -116,6 +117,7 @@ class ControlMixin(EngineCore):
 
         new = await self._store.write(on_table(spec, save))
         self._tables[name] = new
+        self._catalog_changed()
         count = await self._store.read(on_table(new, lambda c: table_counts(c, new)))
         return {"TableDescription": self._describe(new, "UPDATING", count)}
 
@@ -145,6 +147,7 @@ class ControlMixin(EngineCore):
 
         count = await self._store.write(on_table(spec, run))
         self._tables.pop(name, None)
+        self._catalog_changed()
         self._ttl_attributes.pop(name, None)
         log.info("table_deleted", table=name)
         return {"TableDescription": self._describe(spec, "DELETING", count)}

@@ -6,6 +6,8 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
+import anyio
+
 from streamkit.clock import Clock
 from streamkit.engine import capacity
 from streamkit.engine.indexes import maintain_indexes
@@ -102,7 +104,29 @@ class EngineCore:
         self._changes = ChangeLog()  # streams; open_engine installs the configured one
         self.throttle = Throttle(clock)  # off unless open_engine(throttling=True) or set_table
         self.retry_policy = RetryPolicy()
+        self._catalog_event: anyio.Event | None = None
         self._ttl_attributes: dict[str, str] = {}  # table -> TTL attribute, while enabled
+
+    def catalog_waiter(self) -> anyio.Event:
+        """Return an event set after the next CreateTable, UpdateTable or DeleteTable.
+
+        Take it *before* looking at the catalog, then wait on it: no change is missed.
+        """
+        if self._catalog_event is None:
+            self._catalog_event = anyio.Event()
+        return self._catalog_event
+
+    def _catalog_changed(self) -> None:
+        event, self._catalog_event = self._catalog_event, None
+        if event is not None:
+            event.set()
+
+    def stream_arn(self, table: str) -> str | None:
+        """Return the ARN of a table's enabled stream, or None (no table, or no stream)."""
+        spec = self._tables.get(table)
+        if spec is None or spec.stream_view_type is None:
+            return None
+        return spec.stream_arn(self.region, self.account)
 
     # -- helpers -------------------------------------------------------------------------
 

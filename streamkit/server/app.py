@@ -14,6 +14,7 @@ import structlog
 
 from streamkit.clock import Clock
 from streamkit.engine import Engine
+from streamkit.mappings.app import App
 from streamkit.runtime import open_runtime
 from streamkit.server.http import Connection, ConnectionSet, Limits
 from streamkit.server.protocol import DEFAULT_REGION, Dispatcher
@@ -65,6 +66,7 @@ async def open_server(
     limits: Limits | None = None,
     durability: Durability = "normal",
     preopen: Sequence[str] = (DEFAULT_REGION,),
+    app: App | None = None,
 ) -> AsyncIterator[Server]:
     """Serve DynamoDB and DynamoDB Streams over HTTP until the block exits.
 
@@ -79,6 +81,7 @@ async def open_server(
         durability: passed to :func:`streamkit.open_engine`.
         preopen: regions to open before listening, so the first request is fast and a bad
             data folder fails at start.
+        app: stream handlers to run; each region runs the app's mappings on its own tables.
     """
     folder = None if data_dir is None else Path(data_dir)
     if folder is not None:
@@ -96,7 +99,7 @@ async def open_server(
             open_engine(
                 path, region=region, clock=clock, durability=durability, max_attempts=1
             ) as engine,
-            open_runtime(engine, clock=clock),
+            open_runtime(engine, app, clock=clock),
         ):
             yield engine
 

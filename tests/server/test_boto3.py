@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 import streamkit
-from tests.server.serving import start_serve, stderr_of, stop
+from tests.server.serving import start_serve, stop
 
 _tables = itertools.count()
 
@@ -319,7 +319,31 @@ def test_starts_fast_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     assert ready < 3.0  # the goal is < 0.5 s; bound loosely so a loaded CI box does not flake
 
 
-def test_app_option_is_noted_not_faked() -> None:
-    process, _, _ = start_serve("--memory", "--app", "handlers.audit:app")
-    assert stop(process) == 0
-    assert "--app handlers.audit:app noted but not run" in stderr_of(process)
+def test_served_app_handlers_fire_on_boto3_writes(tmp_path: Path) -> None:
+    """`serve --app`: a write made with boto3 reaches the app's handler in the server."""
+    log = tmp_path / "served.jsonl"
+    os.environ["STREAMKIT_SERVED_LOG"] = str(log)
+    try:
+        process, url, _ = start_serve("--memory", "--app", "tests.server.served_app:app")
+    finally:
+        del os.environ["STREAMKIT_SERVED_LOG"]
+    try:
+        client = boto3.client("dynamodb", **session_kwargs(url))
+        client.create_table(
+            TableName="served",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
+        )
+        client.put_item(TableName="served", Item={"pk": {"S": "hello"}})
+        client.delete_item(TableName="served", Key={"pk": {"S": "hello"}})
+        deadline = time.monotonic() + 20  # a real server: bounded wait for its handler
+        while time.monotonic() < deadline:
+            if log.exists() and len(log.read_text().splitlines()) >= 2:
+                break
+            time.sleep(0.02)
+    finally:
+        assert stop(process) == 0
+    events = [tuple(orjson.loads(line)) for line in log.read_text().splitlines()]
+    assert events == [("INSERT", {"pk": {"S": "hello"}}), ("REMOVE", {"pk": {"S": "hello"}})]

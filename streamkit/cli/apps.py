@@ -1,0 +1,45 @@
+"""Loading users' apps named as ``MODULE:APP`` on the command line."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from streamkit.cli.inputs import UsageError
+from streamkit.errors import ConfigurationError
+from streamkit.mappings.app import App
+
+__all__ = ["load_apps"]
+
+
+def load_apps(specs: Sequence[str]) -> App | None:
+    """Import each ``MODULE:APP`` and merge them into one App; None when none are named.
+
+    The working directory is importable, as with ``python -m``.
+
+    Raises:
+        UsageError: a spec is malformed, its module cannot be imported, or it names no App.
+    """
+    if not specs:
+        return None
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    merged = App()
+    for spec in specs:
+        module_name, sep, attribute = spec.partition(":")
+        if not sep or not module_name or not attribute:
+            raise UsageError(f"expected MODULE:APP, got {spec!r}")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise UsageError(f"cannot import {module_name}: {exc}") from None
+        app = getattr(module, attribute, None)
+        if not isinstance(app, App):
+            raise UsageError(f"{spec} is not a streamkit.App")
+        try:
+            merged.include(app)
+        except ConfigurationError as exc:
+            raise UsageError(str(exc)) from None
+    return merged

@@ -1,0 +1,40 @@
+"""``streamkit run MODULE:APP``: run an app's stream handlers against the local data dir."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+import anyio
+
+from streamkit.cli.apps import load_apps
+from streamkit.mappings.app import App
+from streamkit.runtime import open_runtime
+from streamkit.server import DEFAULT_DATA_DIR
+from streamkit.streams import open_engine
+
+__all__ = ["run_app"]
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Run the apps until Ctrl-C or SIGTERM; return the exit status."""
+    app = load_apps(args.app)
+    assert app is not None  # argparse requires at least one
+    anyio.run(_run, args, app, backend="asyncio")
+    return 0
+
+
+async def _run(args: argparse.Namespace, app: App) -> None:
+    path = Path(args.data or DEFAULT_DATA_DIR) / f"{args.region}.sqlite3"
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with (
+            open_engine(path, region=args.region) as engine,
+            open_runtime(engine, app) as runtime,
+        ):
+            names = ", ".join(runtime.mappings) or "none"
+            print(f"streamkit running mappings [{names}] on {path}", flush=True)
+            async for _ in signals:
+                print("streamkit: shutting down", file=sys.stderr, flush=True)
+                break

@@ -1,0 +1,1 @@
+"""Event-source mappings: Lambda's contract for DynamoDB streams, run in-process."""

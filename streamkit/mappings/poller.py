@@ -1,0 +1,389 @@
+"""Pollers: one supervisor per mapping following its table's stream, one worker per shard.
+
+A :class:`MappingRunner` attaches to its table's current stream as soon as the table has one
+(also when the table is created, or its stream re-enabled, after the runner started), starts a
+worker for every shard whose parent is finished (shard lineage), and stops following a stream
+once every shard of it is finished. A shard worker reads the records after its checkpoint, waits
+for new commits instead of polling, hands each batch to the :class:`ShardProcessor` (Lambda's
+retry, bisect and partial-failure rules) and persists the checkpoint it returns, so a restart
+resumes where the last commit left off: at-least-once, in order per shard.
+
+Where a shard starts the first time: ``starting_position`` applies to the shards of a stream
+that already existed when the mapping started; a stream enabled later, and every child shard,
+is read from its beginning (Lambda also reads child shards from TRIM_HORIZON).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import anyio
+import structlog
+from anyio.abc import TaskStatus
+from structlog.contextvars import bound_contextvars
+
+from streamkit.clock import Clock
+from streamkit.engine import Engine
+from streamkit.engine.tables import stream_label
+from streamkit.errors import ResourceNotFoundException, TrimmedDataAccessException
+from streamkit.mappings.config import MappingConfig
+from streamkit.mappings.processor import ProcessorMetrics, ShardProcessor
+from streamkit.storage import checkpoints
+from streamkit.streams import lambda_record
+from streamkit.streams.records import sequence_number
+
+__all__ = ["MappingRunner", "ShardStatus", "Signal", "base64_binaries"]
+
+log = structlog.get_logger(__name__)
+
+
+class Signal:
+    """A broadcast "something changed": take :meth:`waiter` first, then check, then wait."""
+
+    def __init__(self) -> None:
+        self._event: anyio.Event | None = None
+
+    def waiter(self) -> anyio.Event:
+        if self._event is None:
+            self._event = anyio.Event()
+        return self._event
+
+    def fire(self) -> None:
+        event, self._event = self._event, None
+        if event is not None:
+            event.set()
+
+
+@dataclass(slots=True)
+class ShardStatus:
+    """What one shard worker is doing (the test harness's drain reads it)."""
+
+    stream_arn: str
+    shard_id: str
+    checkpoint: str | None = None
+    phase: str = "starting"  # starting | reading | invoking | idle | sleeping | done
+    wake_at: float | None = None  # while sleeping on the clock (retry back-off, window)
+    processor: ShardProcessor | None = None
+
+
+class _ObservedClock:
+    """The runner's clock, telling the shard status while the processor sleeps on it."""
+
+    def __init__(self, clock: Clock, status: ShardStatus, changed: Signal) -> None:
+        self._clock = clock
+        self._status = status
+        self._changed = changed
+
+    def now(self) -> float:
+        return self._clock.now()
+
+    async def sleep(self, seconds: float) -> None:
+        previous = self._status.phase
+        self._status.phase, self._status.wake_at = "sleeping", self._clock.now() + seconds
+        self._changed.fire()
+        try:
+            await self._clock.sleep(seconds)
+        finally:
+            self._status.phase, self._status.wake_at = previous, None
+            self._changed.fire()
+
+
+def base64_binaries(value: Any) -> Any:
+    """Return a record with B/BS values as base64 text, as Lambda's JSON event carries them."""
+    if isinstance(value, dict):
+        if len(value) == 1:
+            ((tag, payload),) = value.items()
+            if tag == "B" and isinstance(payload, bytes):
+                return {"B": base64.b64encode(payload).decode()}
+            if tag == "BS" and isinstance(payload, list):
+                return {"BS": [base64.b64encode(b).decode() for b in payload]}
+        return {k: base64_binaries(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [base64_binaries(v) for v in value]
+    return value
+
+
+@dataclass(eq=False)
+class MappingRunner:
+    """Runs one event-source mapping for as long as the runtime runs."""
+
+    engine: Engine
+    config: MappingConfig
+    clock: Clock
+    state: str = "Creating"
+    shards: dict[tuple[str, str], ShardStatus] = field(default_factory=dict)
+    changed: Signal = field(default_factory=Signal)
+    _reconfigured: Signal = field(default_factory=Signal)
+    _scope: anyio.CancelScope | None = None
+    _started_at: float = 0.0
+    _following: set[str] = field(default_factory=set)
+
+    # -- control ---------------------------------------------------------------------------
+
+    def disable(self) -> None:
+        """Stop invoking the handler; the position is kept (state Disabled)."""
+        self.update(enabled=False)
+
+    def enable(self) -> None:
+        """Resume from the kept position (state Enabled)."""
+        self.update(enabled=True)
+
+    def update(self, **options: Any) -> None:
+        """Change the mapping's options (MappingConfig field names); workers restart with them."""
+        self.config = replace(self.config, **options)
+        self.state = "Updating" if self.config.enabled else "Disabling"
+        if self._scope is not None:
+            self._scope.cancel()
+        self._reconfigured.fire()
+        self.changed.fire()
+
+    def metrics(self) -> ProcessorMetrics:
+        """Return the mapping's counters summed over its shards (iterator age: the largest)."""
+        total = ProcessorMetrics()
+        for status in self.shards.values():
+            if status.processor is None:
+                continue
+            m = status.processor.metrics
+            for name in (
+                "batches",
+                "invocations",
+                "records",
+                "filtered",
+                "errors",
+                "retries",
+                "records_discarded",
+                "failures_sent",
+            ):
+                setattr(total, name, getattr(total, name) + getattr(m, name))
+            if m.iterator_age is not None:
+                total.iterator_age = max(total.iterator_age or 0.0, m.iterator_age)
+        return total
+
+    # -- the supervisor --------------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Follow the mapping's table until cancelled (an anyio ``TaskGroup.start`` target)."""
+        with bound_contextvars(mapping=self.config.name):
+            await self.engine.store.write(checkpoints.ensure_schema)
+            self._started_at = self.clock.now()
+            task_status.started()
+            while True:
+                waiter = self._reconfigured.waiter()
+                if self.config.enabled:
+                    with anyio.CancelScope() as scope:
+                        self._scope = scope
+                        self.state = "Enabled"
+                        self.changed.fire()
+                        log.info("mapping_enabled", table=self.config.table)
+                        await self._attach()
+                    self._scope = None
+                    self._following.clear()
+                    for status in self.shards.values():
+                        if status.phase != "done":
+                            status.phase = "starting"
+                else:
+                    self.state = "Disabled"
+                    self.changed.fire()
+                    await waiter.wait()
+
+    async def _attach(self) -> None:
+        async with anyio.create_task_group() as tg:
+            while True:
+                waiter = self.engine.catalog_waiter()
+                arn = self.engine.stream_arn(self.config.table)
+                if arn is not None and arn not in self._following:
+                    self._following.add(arn)
+                    tg.start_soon(self._follow_stream, arn)
+                    self.changed.fire()
+                await waiter.wait()
+
+    @property
+    def following(self) -> frozenset[str]:
+        """The ARNs of the streams this runner reads."""
+        return frozenset(self._following)
+
+    def attached_to(self, stream_arn: str | None) -> bool:
+        """Whether the runner is following ``stream_arn`` (for the harness's drain)."""
+        return stream_arn is None or stream_arn in self._following or not self.config.enabled
+
+    async def _describe(self, arn: str) -> list[dict[str, Any]]:
+        shards: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"StreamArn": arn}
+        while True:
+            page = (await self.engine.streams.describe_stream(**params))["StreamDescription"]
+            shards.extend(page["Shards"])
+            if "LastEvaluatedShardId" not in page:
+                return shards
+            params["ExclusiveStartShardId"] = page["LastEvaluatedShardId"]
+
+    async def _follow_stream(self, arn: str) -> None:
+        """Run a worker per shard of one stream, parents before children, until all are done."""
+
+        def load(conn: Any) -> dict[str, tuple[str | None, bool]]:
+            return checkpoints.load(conn, self.config.name, arn)
+
+        known = await self.engine.store.read(load)
+        first_attach = not known
+        stream_is_old = arn.rsplit("/", 1)[-1] < stream_label(self._started_at)
+        finished = Signal()
+        async with anyio.create_task_group() as tg:
+            while True:
+                waiter = finished.waiter()
+                try:
+                    shards = await self._describe(arn)
+                except ResourceNotFoundException:
+                    return  # the stream expired
+                present = {s["ShardId"] for s in shards}
+                done = {
+                    sid for (a, sid), st in self.shards.items() if a == arn and st.phase == "done"
+                }
+                done |= {sid for sid, (_, is_done) in known.items() if is_done}
+                for shard in shards:
+                    sid = shard["ShardId"]
+                    key = (arn, sid)
+                    parent = shard.get("ParentShardId")
+                    if sid in done or (key in self.shards and self.shards[key].phase != "starting"):
+                        continue
+                    if parent is not None and parent in present and parent not in done:
+                        continue
+                    seq, _ = known.get(sid, (None, False))
+                    latest = (
+                        first_attach
+                        and stream_is_old
+                        and parent is None
+                        and self.config.starting_position == "LATEST"
+                        and sid not in known
+                    )
+                    status = ShardStatus(arn, sid, checkpoint=seq, phase="reading")
+                    self.shards[key] = status
+                    tg.start_soon(self._shard_worker, status, latest, finished)
+                ended = all(
+                    s.get("SequenceNumberRange", {}).get("EndingSequenceNumber") for s in shards
+                )
+                if ended and present <= done:
+                    return
+                self.changed.fire()
+                await waiter.wait()
+
+    # -- one shard -------------------------------------------------------------------------
+
+    async def _shard_worker(self, status: ShardStatus, latest: bool, finished: Signal) -> None:
+        with bound_contextvars(shard_id=status.shard_id):
+            processor = ShardProcessor(
+                self.config,
+                stream_arn=status.stream_arn,
+                shard_id=status.shard_id,
+                clock=_ObservedClock(self.clock, status, self.changed),
+                region=self.engine.region,
+                account=self.engine.account,
+            )
+            status.processor = processor
+            if latest:
+                head = await self.engine.store.read(
+                    functools.partial(
+                        checkpoints.shard_head,
+                        stream_arn=status.stream_arn,
+                        shard_id=status.shard_id,
+                    )
+                )
+                await self._save(status, None if head is None else sequence_number(head))
+            try:
+                await self._read_shard(status, processor)
+            finally:
+                finished.fire()
+                self.changed.fire()
+
+    async def _save(self, status: ShardStatus, seq: str | None) -> None:
+        name, arn, sid = self.config.name, status.stream_arn, status.shard_id
+        await self.engine.store.write(lambda c: checkpoints.save(c, name, arn, sid, seq))
+        status.checkpoint = seq
+
+    async def _iterator(self, status: ShardStatus) -> str:
+        streams = self.engine.streams
+        params: dict[str, Any] = {"StreamArn": status.stream_arn, "ShardId": status.shard_id}
+        if status.checkpoint is None:
+            params["ShardIteratorType"] = "TRIM_HORIZON"
+        else:
+            params["ShardIteratorType"] = "AFTER_SEQUENCE_NUMBER"
+            params["SequenceNumber"] = status.checkpoint
+        try:
+            return str((await streams.get_shard_iterator(**params))["ShardIterator"])
+        except TrimmedDataAccessException:
+            log.warning("checkpoint_trimmed", checkpoint=status.checkpoint)
+            params = {**params, "ShardIteratorType": "TRIM_HORIZON"}
+            params.pop("SequenceNumber")
+            return str((await streams.get_shard_iterator(**params))["ShardIterator"])
+
+    async def _read_shard(self, status: ShardStatus, processor: ShardProcessor) -> None:
+        streams = self.engine.streams
+        config = self.config
+        while True:
+            status.phase = "reading"
+            iterator = await self._iterator(status)
+            try:
+                page = await streams.get_records(ShardIterator=iterator, Limit=config.batch_size)
+            except TrimmedDataAccessException:
+                await self._save(status, None)
+                continue
+            records = page["Records"]
+            if not records:
+                if "NextShardIterator" not in page:
+                    await processor.finish()
+                    await self.engine.store.write(
+                        functools.partial(
+                            checkpoints.mark_done,
+                            mapping=config.name,
+                            stream_arn=status.stream_arn,
+                            shard_id=status.shard_id,
+                        )
+                    )
+                    status.phase = "done"
+                    log.info("shard_finished")
+                    return
+                await self._idle(status, processor, page["NextShardIterator"])
+                continue
+            window = config.maximum_batching_window_in_seconds
+            if window and len(records) < config.batch_size:
+                status.phase, status.wake_at = "sleeping", self.clock.now() + window
+                self.changed.fire()
+                await self.clock.sleep(window)
+                status.wake_at = None
+                page = await streams.get_records(ShardIterator=iterator, Limit=config.batch_size)
+                records = page["Records"]
+            status.phase = "invoking"
+            self.changed.fire()
+            batch = [base64_binaries(lambda_record(r, status.stream_arn)) for r in records]
+            outcome = await processor.process(batch)
+            if outcome.checkpoint is not None and outcome.checkpoint != status.checkpoint:
+                await self._save(status, outcome.checkpoint)
+
+    async def _idle(self, status: ShardStatus, processor: ShardProcessor, iterator: str) -> None:
+        """Wait for the shard's next commit (and, with tumbling windows, the window's end)."""
+        status.phase = "idle"
+        self.changed.fire()
+        window = processor.window_end
+        if window is None:
+            await self.engine.streams.wait_for_records(ShardIterator=iterator)
+            return
+        async with anyio.create_task_group() as tg:
+
+            async def records() -> None:
+                await self.engine.streams.wait_for_records(ShardIterator=iterator)
+                tg.cancel_scope.cancel()
+
+            async def window_closes() -> None:
+                status.wake_at = window
+                try:
+                    await self.clock.sleep(max(0.0, window - self.clock.now()))
+                    status.phase = "invoking"
+                    self.changed.fire()
+                    await processor.tick()
+                finally:
+                    status.wake_at = None
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(records)
+            tg.start_soon(window_closes)

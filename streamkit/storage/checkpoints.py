@@ -1,0 +1,64 @@
+"""Mapping checkpoints: how far each event-source mapping has processed each shard.
+
+One row per (mapping, stream, shard): the sequence number of the last record that is done
+(invoked successfully, filtered out, or sent to the failure destination), and whether the
+shard is finished (closed and read to its end). Written in the store's transactions like every
+other change, so after a crash a mapping resumes where its last commit left it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+__all__ = ["ensure_schema", "load", "mark_done", "save", "shard_head"]
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the checkpoints table if this database has none yet."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS sk_checkpoints ("
+        "mapping TEXT NOT NULL, stream_arn TEXT NOT NULL, shard_id TEXT NOT NULL, "
+        "seq TEXT, done INTEGER NOT NULL DEFAULT 0, "
+        "PRIMARY KEY (mapping, stream_arn, shard_id)) WITHOUT ROWID"
+    )
+
+
+def load(
+    conn: sqlite3.Connection, mapping: str, stream_arn: str
+) -> dict[str, tuple[str | None, bool]]:
+    """Return shard id -> (checkpointed sequence number, finished) for one mapping's stream."""
+    rows = conn.execute(
+        "SELECT shard_id, seq, done FROM sk_checkpoints WHERE mapping = ? AND stream_arn = ?",
+        (mapping, stream_arn),
+    )
+    return {shard: (seq, bool(done)) for shard, seq, done in rows}
+
+
+def save(
+    conn: sqlite3.Connection, mapping: str, stream_arn: str, shard_id: str, seq: str | None
+) -> None:
+    """Record that ``mapping`` has processed ``shard_id`` up to and including ``seq``."""
+    conn.execute(
+        "INSERT INTO sk_checkpoints (mapping, stream_arn, shard_id, seq) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (mapping, stream_arn, shard_id) DO UPDATE SET seq = excluded.seq",
+        (mapping, stream_arn, shard_id, seq),
+    )
+
+
+def mark_done(conn: sqlite3.Connection, mapping: str, stream_arn: str, shard_id: str) -> None:
+    """Record that ``mapping`` has read ``shard_id`` to the end of the closed shard."""
+    conn.execute(
+        "INSERT INTO sk_checkpoints (mapping, stream_arn, shard_id, done) VALUES (?, ?, ?, 1) "
+        "ON CONFLICT (mapping, stream_arn, shard_id) DO UPDATE SET done = 1",
+        (mapping, stream_arn, shard_id),
+    )
+
+
+def shard_head(conn: sqlite3.Connection, stream_arn: str, shard_id: str) -> int | None:
+    """Return the sequence number (as stored) of a shard's newest record, or None if none."""
+    row = conn.execute(
+        "SELECT max(r.seq) FROM sk_records r JOIN sk_shards sh ON sh.sid = r.sid "
+        "JOIN sk_streams st ON st.stid = sh.stid WHERE st.arn = ? AND sh.shard_id = ?",
+        (stream_arn, shard_id),
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
