@@ -30,6 +30,7 @@ from streamkit.engine import Engine
 from streamkit.engine.tables import stream_label
 from streamkit.errors import ResourceNotFoundException, TrimmedDataAccessException
 from streamkit.mappings.config import MappingConfig
+from streamkit.mappings.current import engine_var
 from streamkit.mappings.processor import ProcessorMetrics, ShardProcessor
 from streamkit.storage import checkpoints
 from streamkit.streams import lambda_record
@@ -166,6 +167,7 @@ class MappingRunner:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Follow the mapping's table until cancelled (an anyio ``TaskGroup.start`` target)."""
+        engine_var.set(self.engine)  # current_engine() for every handler this task runs
         with bound_contextvars(mapping=self.config.name):
             await self.engine.store.write(checkpoints.ensure_schema)
             self._started_at = self.clock.now()

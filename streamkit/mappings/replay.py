@@ -28,6 +28,7 @@ from streamkit.clock import Clock, SystemClock
 from streamkit.engine import Engine
 from streamkit.errors import ConfigurationError
 from streamkit.mappings.config import Handler, MappingConfig
+from streamkit.mappings.current import engine_var
 from streamkit.mappings.poller import base64_binaries
 from streamkit.mappings.processor import ShardProcessor
 from streamkit.streams import lambda_record
@@ -200,6 +201,21 @@ async def replay(
     window = _range(start, end)
     arn = await _stream_arn(engine, table, stream_arn)
     clock = clock or SystemClock()
+    token = engine_var.set(engine)
+    try:
+        return await _replay_shards(engine, config, arn, window, clock, progress)
+    finally:
+        engine_var.reset(token)
+
+
+async def _replay_shards(
+    engine: Engine,
+    config: MappingConfig,
+    arn: str,
+    window: _Range,
+    clock: Clock,
+    progress: Progress | None,
+) -> ReplayResult:
     total = shards = failures = 0
     for shard in await _shards_in_order(engine, arn):
         processor = ShardProcessor(

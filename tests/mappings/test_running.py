@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 
 import streamkit
 from streamkit.testing import ManualClock, open_harness
@@ -252,3 +253,33 @@ class TestControl:
         ):
             await streamkit.testing.Harness(db, runtime, clock).drain()
         assert seen == ["0", "1", "2", "3", "4", "5"]
+
+
+async def test_handlers_write_through_current_engine() -> None:
+    """A derived table maintained by a handler, through streamkit.current_engine()."""
+    app = streamkit.App()
+
+    @app.on_stream("orders", name="totals", starting_position="TRIM_HORIZON")
+    async def totals(event: dict[str, Any], context: Any) -> None:
+        db = streamkit.current_engine()
+        for record in event["Records"]:
+            if record["eventName"] == "INSERT":
+                await db.update_item(
+                    TableName="totals",
+                    Key={"pk": {"S": "all"}},
+                    UpdateExpression="ADD n :one",
+                    ExpressionAttributeValues={":one": {"N": "1"}},
+                )
+
+    with pytest.raises(streamkit.errors.ConfigurationError, match="only available inside"):
+        streamkit.current_engine()
+    async with open_harness(app) as h:
+        await h.engine.create_table(TableName="orders", **TABLE)
+        await h.engine.create_table(
+            TableName="totals", **{k: v for k, v in TABLE.items() if k != "StreamSpecification"}
+        )
+        for pk in "abc":
+            await _put(h.engine, pk)
+        await h.drain()
+        got = await h.engine.get_item(TableName="totals", Key={"pk": {"S": "all"}})
+    assert got["Item"]["n"] == {"N": "3"}
