@@ -19,7 +19,7 @@ from streamkit.errors import (
     ValidationException,
 )
 from streamkit.expressions import Path, project
-from streamkit.model.attributes import Item, item_size
+from streamkit.model.attributes import Item
 from streamkit.model.schema import TableSpec, validate_name
 from streamkit.storage import tables as sql
 
@@ -141,11 +141,11 @@ class BatchMixin(EngineCore):
         def run(conn: sqlite3.Connection) -> list[tuple[int, dict[str, float]]]:
             done: list[tuple[int, dict[str, float]]] = []
             for w in writes:
-                old = sql.get_row(conn, w.spec, *w.key)
+                old, old_size = sql.get_sized_row(conn, w.spec, *w.key)
                 indexes: dict[str, float] = {}
                 if w.item is not None or old is not None:
                     indexes = self._write(conn, w.spec, w.key, old, w.item, w.size)
-                done.append((item_size(old) if old else 0, indexes))
+                done.append((old_size, indexes))
             return done
 
         done = await self._store.write(on_table(writes[0].spec, run))
@@ -204,8 +204,7 @@ class BatchMixin(EngineCore):
                 rows: list[tuple[Item | None, int]] = []
                 found.append(rows)
                 for _, key in g.keys:
-                    item = sql.get_row(conn, g.spec, *key)
-                    size = item_size(item) if item else 0
+                    item, size = sql.get_sized_row(conn, g.spec, *key)
                     if size > budget:
                         return found
                     budget -= size
@@ -267,8 +266,8 @@ def _write_request(spec: TableSpec, request: object) -> _Write:
     if (put is None) == (delete is None):
         raise ValidationException(_ONE_REQUEST)
     if put is not None:
-        item = Params("BatchWriteItem", put, ("Item",)).item()
-        return _Write(spec, key_from_item(spec.key, item), item, item_size(item), request)
+        item, size = Params("BatchWriteItem", put, ("Item",)).sized_item()
+        return _Write(spec, key_from_item(spec.key, item), item, size, request)
     assert delete is not None
     raw_key = Params("BatchWriteItem", delete, ("Key",)).raw("Key")
     if raw_key is None:

@@ -88,7 +88,10 @@ class Engine(QueryMixin, ItemsMixin, BatchMixin, TransactionsMixin, ControlMixin
 def _retrying(method: Callable[..., Awaitable[dict[str, Any]]]) -> Callable[..., Any]:
     @functools.wraps(method)
     async def call(self: Engine, **params: Any) -> dict[str, Any]:
-        return await self.retry_policy.call(self.clock, functools.partial(method, self), params)
+        policy = self.retry_policy
+        if policy.max_attempts <= 1 and type(policy) is RetryPolicy:
+            return await method(self, **params)  # no retries (the server): skip the wrapper
+        return await policy.call(self.clock, functools.partial(method, self), params)
 
     return call
 

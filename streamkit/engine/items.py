@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from streamkit.engine import capacity
 from streamkit.engine.actions import check_condition, updated_image
-from streamkit.engine.core import RCC, EngineCore, check_legacy, check_size, on_table
+from streamkit.engine.core import RCC, EngineCore, check_legacy, on_table
 from streamkit.engine.keys import key_from_item, key_from_request
 from streamkit.engine.params import Params
 from streamkit.errors import ValidationException
@@ -20,7 +20,7 @@ from streamkit.expressions import (
     plan_from_attribute_updates,
     project,
 )
-from streamkit.model.attributes import Item, item_size
+from streamkit.model.attributes import Item
 from streamkit.storage import tables as sql
 
 __all__ = ["ItemsMixin"]
@@ -70,7 +70,7 @@ class ItemsMixin(EngineCore):
         p = Params("PutItem", params, PUT_ITEM_PARAMS)
         check_legacy(p)
         name = p.table_name()
-        item = p.item()
+        item, size = p.sized_item()  # 400 KB limit checked
         ctx = self._context(p, "ConditionExpression")
         condition = self._condition(p, ctx)
         ctx.check_unused()
@@ -81,22 +81,21 @@ class ItemsMixin(EngineCore):
         on_fail = p.enum("ReturnValuesOnConditionCheckFailure", ("ALL_OLD", "NONE"), "NONE")
         spec = self._spec(name)
         key = key_from_item(spec.key, item)
-        size = check_size(item, "Item size has exceeded the maximum allowed size")
 
         indexes: dict[str, float] = {}
 
-        def run(conn: sqlite3.Connection) -> Item | None:
-            old = sql.get_row(conn, spec, *key)
+        def run(conn: sqlite3.Connection) -> tuple[Item | None, int]:
+            old, old_size = sql.get_sized_row(conn, spec, *key)
             check_condition(condition, old, on_fail)
             indexes.update(self._write(conn, spec, key, old, item, size))
-            return old
+            return old, old_size
 
         self._admit(spec, read=False, hk=key[0])
-        old = await self._store.write(on_table(spec, run))
+        old, old_size = await self._store.write(on_table(spec, run))
         out: dict[str, Any] = {}
         if returns == "ALL_OLD" and old:
             out["Attributes"] = old
-        units = capacity.write_units(max(size, item_size(old) if old else 0))
+        units = capacity.write_units(max(size, old_size))
         self._add_capacity(out, rcc, spec, units, read=False, indexes=indexes, hk=key[0])
         return out
 
@@ -113,11 +112,13 @@ class ItemsMixin(EngineCore):
         spec = self._spec(name)
         _, key = key_from_request(spec.key, p.raw("Key"))
         self._admit(spec, read=True, hk=key[0])
-        item = await self._store.read(on_table(spec, lambda c: sql.get_row(c, spec, *key)))
+        item, size = await self._store.read(
+            on_table(spec, lambda c: sql.get_sized_row(c, spec, *key))
+        )
         out: dict[str, Any] = {}
         if item is not None:
             out["Item"] = item if paths is None else project(item, paths)
-        units = capacity.read_units(item_size(item) if item else 0, consistent=consistent)
+        units = capacity.read_units(size, consistent=consistent)
         self._add_capacity(out, rcc, spec, units, read=True, hk=key[0])
         return out
 
@@ -149,16 +150,16 @@ class ItemsMixin(EngineCore):
 
         indexes: dict[str, float] = {}
 
-        def run(conn: sqlite3.Connection) -> tuple[Item | None, Item, int]:
-            old = sql.get_row(conn, spec, *key)
+        def run(conn: sqlite3.Connection) -> tuple[Item | None, int, Item, int]:
+            old, old_size = sql.get_sized_row(conn, spec, *key)
             check_condition(condition, old, on_fail)
             new, size = updated_image(plan, old, key_item, apply)
             if new != old:
                 indexes.update(self._write(conn, spec, key, old, new, size))
-            return old, new, size
+            return old, old_size, new, size
 
         self._admit(spec, read=False, hk=key[0])
-        old, new, size = await self._store.write(on_table(spec, run))
+        old, old_size, new, size = await self._store.write(on_table(spec, run))
         out: dict[str, Any] = {}
         attributes: Item | None = None
         if returns == "ALL_OLD":
@@ -171,7 +172,7 @@ class ItemsMixin(EngineCore):
             attributes = project(new, plan.updated_paths)
         if attributes:
             out["Attributes"] = attributes
-        units = capacity.write_units(max(size, item_size(old) if old else 0))
+        units = capacity.write_units(max(size, old_size))
         self._add_capacity(out, rcc, spec, units, read=False, indexes=indexes, hk=key[0])
         return out
 
@@ -193,18 +194,18 @@ class ItemsMixin(EngineCore):
 
         indexes: dict[str, float] = {}
 
-        def run(conn: sqlite3.Connection) -> Item | None:
-            old = sql.get_row(conn, spec, *key)
+        def run(conn: sqlite3.Connection) -> tuple[Item | None, int]:
+            old, old_size = sql.get_sized_row(conn, spec, *key)
             check_condition(condition, old, on_fail)
             if old is not None:
                 indexes.update(self._write(conn, spec, key, old, None, 0))
-            return old
+            return old, old_size
 
         self._admit(spec, read=False, hk=key[0])
-        old = await self._store.write(on_table(spec, run))
+        old, old_size = await self._store.write(on_table(spec, run))
         out: dict[str, Any] = {}
         if returns == "ALL_OLD" and old:
             out["Attributes"] = old
-        units = capacity.write_units(item_size(old) if old else 0)
+        units = capacity.write_units(old_size)
         self._add_capacity(out, rcc, spec, units, read=False, indexes=indexes, hk=key[0])
         return out

@@ -6,7 +6,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from streamkit.errors import SerializationException, ValidationException
-from streamkit.model.attributes import AttributeValue, Item, validate_item, validate_value
+from streamkit.model.attributes import AttributeValue, Item, validate_sized_item, validate_value
 from streamkit.model.schema import validate_name
 
 __all__ = ["Params"]
@@ -107,6 +107,10 @@ class Params:
         return value
 
     def item(self, name: str = "Item") -> Item:
+        return self.sized_item(name)[0]
+
+    def sized_item(self, name: str = "Item") -> tuple[Item, int]:
+        """Return the validated item and its size (400 KB limit checked)."""
         value = self._params.get(name)
         if value is None:
             member = name[0].lower() + name[1:]
@@ -116,7 +120,7 @@ class Params:
             )
         if not isinstance(value, Mapping):
             raise _wrong_type(name, value, "Map")
-        return validate_item(value)
+        return validate_sized_item(value)
 
     def names(self) -> Mapping[str, str] | None:
         value = self.mapping("ExpressionAttributeNames")

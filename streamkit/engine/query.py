@@ -98,19 +98,25 @@ def _run(conn: sqlite3.Connection, plan: _Plan) -> _Page:
     rows = select.select_rows(
         conn, source, columns, plan.bounds, after=plan.after, forward=plan.forward
     )
+    # The loop runs once per row read: keep its state in locals.
+    condition, paths, fetch_base = plan.condition, plan.paths, plan.fetch_base
+    limit, keep = plan.limit, not plan.count_only
+    items = page.items
+    scanned = count = read_bytes = 0
     for keys, stored, size in rows:
         item = stored
-        if plan.fetch_base:
+        if fetch_base:
             item = sql.get_row(conn, spec, keys[-2], keys[-1]) or stored
-        page.scanned += 1
-        page.read_bytes += size
-        if plan.condition is None or evaluate(plan.condition, item):
-            page.count += 1
-            if not plan.count_only:
-                page.items.append(item if plan.paths is None else project(item, plan.paths))
-        if page.scanned == plan.limit or page.read_bytes >= PAGE_BYTES:
+        scanned += 1
+        read_bytes += size
+        if condition is None or evaluate(condition, item):
+            count += 1
+            if keep:
+                items.append(item if paths is None else project(item, paths))
+        if scanned == limit or read_bytes >= PAGE_BYTES:
             page.last_key = {n: item[n] for n in plan.key_names if n in item}
             break
+    page.scanned, page.count, page.read_bytes = scanned, count, read_bytes
     return page
 
 

@@ -7,6 +7,7 @@ how DynamoDB picks the message when an expression has several faults.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from streamkit.errors import ExpressionSyntaxError, ValidationException
@@ -148,6 +149,17 @@ def parse_projection(text: str, ctx: ExpressionContext) -> tuple[Path, ...]:
     return parse_projection_expr(text, ctx).resolved
 
 
+@functools.lru_cache(maxsize=256)
+def _cached_tokens(text: str) -> tuple[Token, ...]:
+    return tuple(tokenize(text))
+
+
+def _tokens(text: str) -> Sequence[Token]:
+    """Tokenize ``text``; the tokens of short texts (the same few, request after request) are
+    cached. Tokens are immutable and depend on the text alone, never on the placeholders."""
+    return _cached_tokens(text) if len(text) <= 512 else tokenize(text)
+
+
 def _static_type(operand: Operand) -> str | None:
     """The type an operand is known to have before evaluation (literal values only)."""
     if isinstance(operand, ValueRef):
@@ -186,7 +198,7 @@ class _Parser:
             raise ValidationException(
                 f"Invalid {kind}: Expression size has exceeded the maximum allowed size;{suffix}"
             )
-        self.tokens = tokenize(text)
+        self.tokens = _tokens(text)
         self.pos = 0
 
     # -- token helpers ---------------------------------------------------------------------

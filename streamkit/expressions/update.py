@@ -81,16 +81,43 @@ def apply_update(plan: UpdatePlan, item: Mapping[str, AttributeValue]) -> Item:
             else:
                 writes.append((path, remaining))
 
-    result: dict[str, Any] = copy.deepcopy(dict(item))
+    result: dict[str, Any] = {name: _copy(value) for name, value in item.items()}
     edit = _Edit(result)
     for path in checks:
         edit.parent(path)
     for path, value in writes:
-        edit.write(path, copy.deepcopy(value))
+        edit.write(path, _copy(value))
     for path in removes:
         edit.remove(path)
     edit.finish()
     return result
+
+
+_SCALAR_TAGS = frozenset({"S", "N", "B", "BOOL", "NULL"})
+_IMMUTABLE = (str, bytes, bool)
+
+
+def _copy(value: AttributeValue) -> AttributeValue:
+    """Return a deep copy of an AttributeValue (what ``copy.deepcopy`` gives, much faster).
+
+    Scalars are immutable (str, bytes, bool) and are shared; maps, lists and sets are copied.
+    Anything unexpected falls back to ``copy.deepcopy``.
+    """
+    if len(value) == 1:
+        for tag, payload in value.items():
+            if tag in _SCALAR_TAGS and type(payload) in _IMMUTABLE:
+                return {tag: payload}
+            if tag == "M" and type(payload) is dict:
+                return {tag: {k: _copy(v) for k, v in payload.items()}}
+            if tag == "L" and type(payload) is list:
+                return {tag: [_copy(v) for v in payload]}
+            if (
+                tag in SET_TYPES
+                and type(payload) is list
+                and all(type(member) in _IMMUTABLE for member in payload)
+            ):
+                return {tag: payload.copy()}
+    return copy.deepcopy(value)
 
 
 def _operand(operand: Operand, item: Mapping[str, AttributeValue]) -> AttributeValue:

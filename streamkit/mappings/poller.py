@@ -28,7 +28,11 @@ from structlog.contextvars import bound_contextvars
 from streamkit.clock import Clock
 from streamkit.engine import Engine
 from streamkit.engine.tables import stream_label
-from streamkit.errors import ResourceNotFoundException, TrimmedDataAccessException
+from streamkit.errors import (
+    ExpiredIteratorException,
+    ResourceNotFoundException,
+    TrimmedDataAccessException,
+)
 from streamkit.mappings.config import MappingConfig
 from streamkit.mappings.current import engine_var
 from streamkit.mappings.processor import ProcessorMetrics, ShardProcessor
@@ -39,6 +43,9 @@ from streamkit.streams.records import sequence_number
 __all__ = ["MappingRunner", "ShardStatus", "Signal", "base64_binaries"]
 
 log = structlog.get_logger(__name__)
+
+PERSIST_RECORDS = 1000  # write a busy shard's checkpoint at least this often (records) ...
+PERSIST_SECONDS = 1.0  # ... or this often (seconds on the runtime's clock)
 
 
 class Signal:
@@ -64,7 +71,8 @@ class ShardStatus:
 
     stream_arn: str
     shard_id: str
-    checkpoint: str | None = None
+    checkpoint: str | None = None  # processed up to here (in memory)
+    persisted: str | None = None  # the checkpoint as last written to the store
     phase: str = "starting"  # starting | reading | invoking | idle | sleeping | done
     wake_at: float | None = None  # while sleeping on the clock (retry back-off, window)
     processor: ShardProcessor | None = None
@@ -259,7 +267,7 @@ class MappingRunner:
                         and self.config.starting_position == "LATEST"
                         and sid not in known
                     )
-                    status = ShardStatus(arn, sid, checkpoint=seq, phase="reading")
+                    status = ShardStatus(arn, sid, checkpoint=seq, persisted=seq, phase="reading")
                     self.shards[key] = status
                     tg.start_soon(self._shard_worker, status, latest, finished)
                 ended = all(
@@ -301,7 +309,7 @@ class MappingRunner:
     async def _save(self, status: ShardStatus, seq: str | None) -> None:
         name, arn, sid = self.config.name, status.stream_arn, status.shard_id
         await self.engine.store.write(lambda c: checkpoints.save(c, name, arn, sid, seq))
-        status.checkpoint = seq
+        status.checkpoint = status.persisted = seq
 
     async def _iterator(self, status: ShardStatus) -> str:
         streams = self.engine.streams
@@ -319,48 +327,85 @@ class MappingRunner:
             params.pop("SequenceNumber")
             return str((await streams.get_shard_iterator(**params))["ShardIterator"])
 
+    async def _persist(self, status: ShardStatus) -> None:
+        """Write the in-memory checkpoint to the store if it moved since the last write."""
+        if status.checkpoint != status.persisted:
+            await self._save(status, status.checkpoint)
+
     async def _read_shard(self, status: ShardStatus, processor: ShardProcessor) -> None:
+        """Read, invoke and checkpoint until the shard is finished (or the task is cancelled).
+
+        The iterator of a page is reused while every batch completes, and the checkpoint is
+        written when the shard goes idle, every ``PERSIST_RECORDS`` records or
+        ``PERSIST_SECONDS``, and on shutdown: a crash redelivers at most that much (Lambda's
+        at-least-once), never skips.
+        """
         streams = self.engine.streams
         config = self.config
-        while True:
-            status.phase = "reading"
-            iterator = await self._iterator(status)
-            try:
-                page = await streams.get_records(ShardIterator=iterator, Limit=config.batch_size)
-            except TrimmedDataAccessException:
-                await self._save(status, None)
-                continue
-            records = page["Records"]
-            if not records:
-                if "NextShardIterator" not in page:
-                    await processor.finish()
-                    await self.engine.store.write(
-                        functools.partial(
-                            checkpoints.mark_done,
-                            mapping=config.name,
-                            stream_arn=status.stream_arn,
-                            shard_id=status.shard_id,
-                        )
+        iterator: str | None = None
+        unsaved = 0
+        saved_at = self.clock.now()
+        try:
+            while True:
+                status.phase = "reading"
+                if iterator is None:
+                    iterator = await self._iterator(status)
+                try:
+                    page = await streams.get_records(
+                        ShardIterator=iterator, Limit=config.batch_size
                     )
-                    status.phase = "done"
-                    log.info("shard_finished")
-                    return
-                await self._idle(status, processor, page["NextShardIterator"])
-                continue
-            window = config.maximum_batching_window_in_seconds
-            if window and len(records) < config.batch_size:
-                status.phase, status.wake_at = "sleeping", self.clock.now() + window
-                self.changed.fire()
-                await self.clock.sleep(window)
-                status.wake_at = None
-                page = await streams.get_records(ShardIterator=iterator, Limit=config.batch_size)
+                except TrimmedDataAccessException:
+                    status.checkpoint, iterator = None, None
+                    continue
+                except ExpiredIteratorException:
+                    iterator = None
+                    continue
                 records = page["Records"]
-            status.phase = "invoking"
-            self.changed.fire()
-            batch = [base64_binaries(lambda_record(r, status.stream_arn)) for r in records]
-            outcome = await processor.process(batch)
-            if outcome.checkpoint is not None and outcome.checkpoint != status.checkpoint:
-                await self._save(status, outcome.checkpoint)
+                if not records:
+                    await self._persist(status)
+                    if "NextShardIterator" not in page:
+                        await self._finish(status, processor)
+                        return
+                    iterator = page["NextShardIterator"]
+                    await self._idle(status, processor, iterator)
+                    continue
+                window = config.maximum_batching_window_in_seconds
+                if window and len(records) < config.batch_size:
+                    status.phase, status.wake_at = "sleeping", self.clock.now() + window
+                    self.changed.fire()
+                    await self.clock.sleep(window)
+                    status.wake_at = None
+                    page = await streams.get_records(
+                        ShardIterator=iterator, Limit=config.batch_size
+                    )
+                    records = page["Records"]
+                status.phase = "invoking"
+                self.changed.fire()
+                batch = [base64_binaries(lambda_record(r, status.stream_arn)) for r in records]
+                outcome = await processor.process(batch)
+                if outcome.checkpoint is not None:
+                    status.checkpoint = outcome.checkpoint
+                iterator = page.get("NextShardIterator") if outcome.complete else None
+                unsaved += len(records)
+                if unsaved >= PERSIST_RECORDS or self.clock.now() - saved_at >= PERSIST_SECONDS:
+                    await self._persist(status)
+                    unsaved, saved_at = 0, self.clock.now()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._persist(status)
+
+    async def _finish(self, status: ShardStatus, processor: ShardProcessor) -> None:
+        await processor.finish()
+        await self.engine.store.write(
+            functools.partial(
+                checkpoints.mark_done,
+                mapping=self.config.name,
+                stream_arn=status.stream_arn,
+                shard_id=status.shard_id,
+            )
+        )
+        status.phase = "done"
+        log.info("shard_finished")
 
     async def _idle(self, status: ShardStatus, processor: ShardProcessor, iterator: str) -> None:
         """Wait for the shard's next commit (and, with tumbling windows, the window's end)."""

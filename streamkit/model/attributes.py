@@ -41,6 +41,7 @@ __all__ = [
     "type_of",
     "validate_item",
     "validate_key_value",
+    "validate_sized_item",
     "validate_value",
     "value_size",
     "values_equal",
@@ -414,6 +415,11 @@ def validate_item(item: object, *, key_names: Collection[str] = ()) -> Item:
         ValidationException: A value breaks a DynamoDB rule, a key attribute is missing, or
             the item is larger than 400 KB.
     """
+    return validate_sized_item(item, key_names=key_names)[0]
+
+
+def validate_sized_item(item: object, *, key_names: Collection[str] = ()) -> tuple[Item, int]:
+    """Like :func:`validate_item`, and also return the item's size (computed once)."""
     members = _expect_map(item)
     result: Item = {}
     for name, value in members.items():
@@ -421,9 +427,10 @@ def validate_item(item: object, *, key_names: Collection[str] = ()) -> Item:
     for key in key_names:
         if key not in result:
             raise ValidationException(f"{_INVALID}Missing the key {key} in the item")
-    if item_size(result) > MAX_ITEM_SIZE:
+    size = item_size(result)
+    if size > MAX_ITEM_SIZE:
         raise ValidationException(MSG_ITEM_TOO_LARGE)
-    return result
+    return result, size
 
 
 def validate_key_value(

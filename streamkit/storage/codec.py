@@ -146,7 +146,7 @@ def load_item(data: bytes) -> Item:
     if not data or data[0] != _MARSHAL_TAG:
         raise InternalServerError("Corrupt item record: unknown format")
     try:
-        item = marshal.loads(memoryview(data)[1:])
+        item = marshal.loads(data[1:])  # slicing copies, but beats a memoryview for most rows
     except (EOFError, ValueError, TypeError) as exc:
         raise InternalServerError("Corrupt item record") from exc
     if not isinstance(item, dict):

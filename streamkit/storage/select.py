@@ -132,5 +132,6 @@ def select_rows(
         + f" ORDER BY {', '.join(f'{c} {direction}' for c in columns)}"
     )
     width = len(columns)
-    for row in conn.execute(sql, args):
-        yield tuple(row[:width]), load_item(row[width]), row[width + 1]
+    load = load_item
+    for row in conn.execute(sql, args):  # rows are tuples: a slice of one is a tuple
+        yield row[:width], load(row[width]), row[width + 1]

@@ -25,6 +25,7 @@ __all__ = [
     "delete_row",
     "drop_table",
     "get_row",
+    "get_sized_row",
     "load_specs",
     "migrate",
     "put_row",
@@ -75,8 +76,14 @@ def migrate(conn: sqlite3.Connection) -> None:
         conn.execute("COMMIT")
 
 
+_TABLE_NAMES: dict[str, str] = {}  # table id -> quoted items-table name (ids are never reused)
+
+
 def _items_table(spec: TableSpec) -> str:
-    return f'"t_{spec.table_id.replace("-", "")}"'
+    name = _TABLE_NAMES.get(spec.table_id)
+    if name is None:
+        name = _TABLE_NAMES[spec.table_id] = f'"t_{spec.table_id.replace("-", "")}"'
+    return name
 
 
 def _ttl_index(spec: TableSpec) -> str:
@@ -134,6 +141,20 @@ def get_row(conn: sqlite3.Connection, spec: TableSpec, hk: bytes, rk: bytes) -> 
         f"SELECT item FROM {_items_table(spec)} WHERE hk = ? AND rk = ?", (hk, rk)
     ).fetchone()
     return None if row is None else load_item(row[0])
+
+
+def get_sized_row(
+    conn: sqlite3.Connection, spec: TableSpec, hk: bytes, rk: bytes
+) -> tuple[Item | None, int]:
+    """Return the item stored under the encoded key and its stored size, or (None, 0).
+
+    The ``size`` column is the item's DynamoDB size as computed when it was written, so
+    callers need not walk the item again to compute capacity.
+    """
+    row = conn.execute(
+        f"SELECT item, size FROM {_items_table(spec)} WHERE hk = ? AND rk = ?", (hk, rk)
+    ).fetchone()
+    return (None, 0) if row is None else (load_item(row[0]), row[1])
 
 
 def put_row(

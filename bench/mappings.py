@@ -1,0 +1,159 @@
+"""Event-source mapping figures: handler latency, replay throughput, overhead on writers.
+
+Usage: python bench/mappings.py [--seconds 3] [--repeats 3] [--records 100000]
+
+- latency: a batch_size=1 mapping with a no-op async handler while a writer puts items at a
+  steady 1,000 per second; time from just before put_item to the handler holding the record
+  (p50, p99), on a SQLite file with a NEW_AND_OLD_IMAGES stream.
+- replay: records/s replaying --records records into a no-op async handler, batch_size 1000.
+- overhead: put_item ops/s at concurrency 16 with 3 mappings running, against the same with
+  none, measured in the same run (ratio).
+All figures are medians over the repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+import streamkit
+from streamkit.mappings.replay import replay
+from streamkit.runtime import open_runtime
+
+TABLE: dict[str, Any] = {
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+    "BillingMode": "PAY_PER_REQUEST",
+    "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+}
+PAYLOAD = "x" * 150
+
+
+def _item(i: int) -> dict[str, Any]:
+    return {"pk": {"S": f"k{i}"}, "payload": {"S": PAYLOAD}, "n": {"N": str(i)}}
+
+
+async def latency(folder: Path, seconds: float) -> tuple[float, float]:
+    sent: dict[str, float] = {}
+    delays: list[float] = []
+    expected = [1 << 62]  # set to the number of writes once the writer stops
+    caught_up = asyncio.Event()
+    app = streamkit.App()
+
+    @app.on_stream("bench", name="noop", starting_position="TRIM_HORIZON", batch_size=1)
+    async def noop(event: dict[str, Any], context: Any) -> None:
+        now = time.perf_counter()
+        delays.extend(now - sent[r["dynamodb"]["Keys"]["pk"]["S"]] for r in event["Records"])
+        if len(delays) >= expected[0]:
+            caught_up.set()
+
+    async with streamkit.open_engine(folder / "latency.sqlite3") as db:
+        await db.create_table(TableName="bench", **TABLE)
+        async with open_runtime(db, app):
+            start = time.perf_counter()
+            i = 0
+            while time.perf_counter() - start < seconds:
+                due = start + i / 1000.0  # a steady 1,000 writes per second
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                key = f"k{i}"
+                sent[key] = time.perf_counter()
+                await db.put_item(TableName="bench", Item=_item(i))
+                i += 1
+            expected[0] = i
+            if len(delays) < i:
+                await caught_up.wait()
+    delays.sort()
+    return delays[len(delays) // 2] * 1000, delays[int(len(delays) * 0.99)] * 1000
+
+
+async def replay_rate(folder: Path, records: int) -> float:
+    async def noop(event: dict[str, Any], context: Any) -> None:
+        return None
+
+    async with streamkit.open_engine(folder / "replay.sqlite3", stream_shards=1) as db:
+        await db.create_table(TableName="bench", **TABLE)
+        for start in range(0, records, 25):
+            await db.batch_write_item(
+                RequestItems={
+                    "bench": [{"PutRequest": {"Item": _item(i)}} for i in range(start, start + 25)]
+                }
+            )
+        begin = time.perf_counter()
+        result = await replay(db, noop, table="bench", batch_size=1000)
+        elapsed = time.perf_counter() - begin
+        assert result.records == records, result
+    return records / elapsed
+
+
+async def put_rate(folder: Path, name: str, seconds: float, mappings: int) -> float:
+    app = streamkit.App()
+    for m in range(mappings):
+
+        async def noop(event: dict[str, Any], context: Any) -> None:
+            return None
+
+        app.on_stream("bench", name=f"m{m}", starting_position="TRIM_HORIZON")(noop)
+    async with streamkit.open_engine(folder / f"{name}.sqlite3") as db:
+        await db.create_table(TableName="bench", **TABLE)
+        async with open_runtime(db, app):
+            done = 0
+            deadline = time.perf_counter() + seconds
+
+            async def writer(w: int) -> None:
+                nonlocal done
+                i = w
+                while time.perf_counter() < deadline:
+                    await db.put_item(TableName="bench", Item=_item(i % 10_000))
+                    i += 16
+                    done += 1
+
+            begin = time.perf_counter()
+            async with anyio.create_task_group() as tg:
+                for w in range(16):
+                    tg.start_soon(writer, w)
+            return done / (time.perf_counter() - begin)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--records", type=int, default=100_000)
+    args = parser.parse_args()
+    p50s, p99s, replays, none, three = [], [], [], [], []
+    for r in range(args.repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            p50, p99 = await latency(folder, args.seconds)
+            p50s.append(p50)
+            p99s.append(p99)
+            replays.append(await replay_rate(folder, args.records))
+            none.append(await put_rate(folder, f"none{r}", args.seconds, 0))
+            three.append(await put_rate(folder, f"three{r}", args.seconds, 3))
+    med = statistics.median
+    print(f"repeats={args.repeats} seconds={args.seconds} records={args.records}")
+    print(
+        "commit-to-handler latency at 1,000 writes/s: "
+        f"p50 {med(p50s):.2f} ms, p99 {med(p99s):.2f} ms"
+    )
+    print(f"replay into a no-op handler, batch 1000: {med(replays):,.0f} records/s")
+    print(
+        f"put_item c=16: no mappings {med(none):,.0f}/s, 3 mappings {med(three):,.0f}/s, "
+        f"ratio {med(three) / med(none):.2f}"
+    )
+
+
+if __name__ == "__main__":
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
+    asyncio.run(main())
