@@ -17,7 +17,7 @@ from streamkit.engine.tables import (
     apply_table_update,
     build_table_spec,
 )
-from streamkit.errors import ResourceInUseException, ResourceNotFoundException, ValidationException
+from streamkit.errors import ResourceInUseException, ValidationException
 from streamkit.model.schema import TableSpec
 from streamkit.storage import select, tables as sql, ttl as ttl_sql
 
@@ -66,11 +66,7 @@ class ControlMixin(EngineCore):
         """Describe a table (DescribeTable)."""
         p = Params("DescribeTable", params, {"TableName"})
         name = p.table_name()
-        spec = self._tables.get(name)
-        if spec is None:
-            raise ResourceNotFoundException(
-                f"Requested resource not found: Table: {name} not found"
-            )
+        spec = self._spec(name, named=True)
         if any(i.status == "CREATING" for i in spec.global_indexes):
             spec = await self._backfill(spec)
         count = await self._store.read(on_table(spec, lambda c: table_counts(c, spec)))
@@ -125,11 +121,7 @@ class ControlMixin(EngineCore):
         """Delete a table and all its items (DeleteTable)."""
         p = Params("DeleteTable", params, {"TableName"})
         name = p.table_name()
-        spec = self._tables.get(name)
-        if spec is None:
-            raise ResourceNotFoundException(
-                f"Requested resource not found: Table: {name} not found"
-            )
+        spec = self._spec(name, named=True)
         if spec.deletion_protection:
             raise ValidationException(
                 "Resource cannot be deleted as it is currently protected against deletion. "

@@ -130,9 +130,14 @@ class EngineCore:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _spec(self, name: str) -> TableSpec:
+    def _spec(self, name: str, *, named: bool = False) -> TableSpec:
+        """Return a table's spec; ResourceNotFoundException (naming it if ``named``) if none."""
         spec = self._tables.get(name)
         if spec is None:
+            if named:
+                raise ResourceNotFoundException(
+                    f"Requested resource not found: Table: {name} not found"
+                )
             raise ResourceNotFoundException()
         return spec
 

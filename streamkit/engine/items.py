@@ -13,6 +13,7 @@ from streamkit.engine.keys import key_from_item, key_from_request
 from streamkit.engine.params import Params
 from streamkit.errors import ValidationException
 from streamkit.expressions import (
+    Condition,
     UpdatePlan,
     apply_attribute_updates,
     apply_update,
@@ -71,14 +72,7 @@ class ItemsMixin(EngineCore):
         check_legacy(p)
         name = p.table_name()
         item, size = p.sized_item()  # 400 KB limit checked
-        ctx = self._context(p, "ConditionExpression")
-        condition = self._condition(p, ctx)
-        ctx.check_unused()
-        returns = p.string("ReturnValues", default="NONE")
-        if returns not in ("NONE", "ALL_OLD"):
-            raise ValidationException("ReturnValues can only be ALL_OLD or NONE")
-        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
-        on_fail = p.enum("ReturnValuesOnConditionCheckFailure", ("ALL_OLD", "NONE"), "NONE")
+        condition, returns, rcc, on_fail = self._put_or_delete_options(p)
         spec = self._spec(name)
         key = key_from_item(spec.key, item)
 
@@ -98,6 +92,18 @@ class ItemsMixin(EngineCore):
         units = capacity.write_units(max(size, old_size))
         self._add_capacity(out, rcc, spec, units, read=False, indexes=indexes, hk=key[0])
         return out
+
+    def _put_or_delete_options(self, p: Params) -> tuple[Condition | None, str, str, str]:
+        """Parse what PutItem and DeleteItem share: condition, ReturnValues and friends."""
+        ctx = self._context(p, "ConditionExpression")
+        condition = self._condition(p, ctx)
+        ctx.check_unused()
+        returns = p.string("ReturnValues", default="NONE")
+        if returns not in ("NONE", "ALL_OLD"):
+            raise ValidationException("ReturnValues can only be ALL_OLD or NONE")
+        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
+        on_fail = p.enum("ReturnValuesOnConditionCheckFailure", ("ALL_OLD", "NONE"), "NONE")
+        return condition, returns, rcc, on_fail
 
     async def get_item(self, **params: Any) -> dict[str, Any]:
         """Read one item by its key (GetItem)."""
@@ -181,14 +187,7 @@ class ItemsMixin(EngineCore):
         p = Params("DeleteItem", params, DELETE_ITEM_PARAMS)
         check_legacy(p)
         name = p.table_name()
-        ctx = self._context(p, "ConditionExpression")
-        condition = self._condition(p, ctx)
-        ctx.check_unused()
-        returns = p.string("ReturnValues", default="NONE")
-        if returns not in ("NONE", "ALL_OLD"):
-            raise ValidationException("ReturnValues can only be ALL_OLD or NONE")
-        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
-        on_fail = p.enum("ReturnValuesOnConditionCheckFailure", ("ALL_OLD", "NONE"), "NONE")
+        condition, returns, rcc, on_fail = self._put_or_delete_options(p)
         spec = self._spec(name)
         _, key = key_from_request(spec.key, p.raw("Key"))
 

@@ -36,7 +36,6 @@ import math
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Final, final
 
 import anyio
@@ -46,6 +45,7 @@ import structlog
 from streamkit.clock import Clock
 from streamkit.mappings.config import MappingConfig
 from streamkit.mappings.context import LambdaContext
+from streamkit.mappings.events import deserialize_record
 from streamkit.mappings.failures import (
     FailureCondition,
     build_failure_record,
@@ -384,7 +384,7 @@ class ShardProcessor:
 
     async def _invoke(self, batch: Sequence[Mapping[str, Any]], attempt: int) -> _Invocation:
         if self.config.deserialize:
-            delivered = [_native_record(r) for r in batch]
+            delivered = [deserialize_record(_copy(dict(r))) for r in batch]
         else:
             delivered = _copy_records(batch)
         event: dict[str, Any] = {"Records": delivered}
@@ -644,43 +644,3 @@ def _copy(value: Any) -> Any:
     if isinstance(value, list):
         return [_copy(v) for v in value]
     return value
-
-
-def _native_record(record: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a copy of a Lambda record with ``Keys``/``NewImage``/``OldImage`` as native values."""
-    out: dict[str, Any] = _copy(dict(record))
-    body = out.get("dynamodb")
-    if isinstance(body, dict):
-        for name in ("Keys", "NewImage", "OldImage"):
-            image = body.get(name)
-            if isinstance(image, Mapping):
-                body[name] = {attr: _native(value) for attr, value in image.items()}
-    return out
-
-
-def _native(value: Mapping[str, Any]) -> Any:
-    """Convert one AttributeValue to a plain value (``B`` may be bytes or base64 text)."""
-    ((tag, payload),) = value.items()
-    if tag in ("S", "BOOL"):
-        return payload
-    if tag == "N":
-        return Decimal(payload)
-    if tag == "B":
-        return _binary(payload)
-    if tag == "NULL":
-        return None
-    if tag == "M":
-        return {k: _native(v) for k, v in payload.items()}
-    if tag == "L":
-        return [_native(v) for v in payload]
-    if tag == "SS":
-        return set(payload)
-    if tag == "NS":
-        return {Decimal(n) for n in payload}
-    if tag == "BS":
-        return {_binary(b) for b in payload}
-    raise ValueError(f"unknown AttributeValue type {tag!r}")
-
-
-def _binary(payload: str | bytes) -> bytes:
-    return base64.b64decode(payload) if isinstance(payload, str) else bytes(payload)

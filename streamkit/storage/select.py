@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from streamkit.model.attributes import Item
 from streamkit.model.schema import IndexSpec, TableSpec
 from streamkit.storage.codec import dump_item, load_item
+from streamkit.storage.tables import items_table
 
 __all__ = [
     "INDEX_COLUMNS",
@@ -37,11 +38,6 @@ INDEX_COLUMNS: tuple[str, ...] = ("ihk", "irk", "hk", "rk")
 def index_table(spec: TableSpec, idx: IndexSpec) -> str:
     """Return the quoted SQLite name of an index's table."""
     return f'"x_{spec.table_id.replace("-", "")}_{idx.name}"'
-
-
-def items_table(spec: TableSpec) -> str:
-    """Return the quoted SQLite name of a table's items table."""
-    return f'"t_{spec.table_id.replace("-", "")}"'
 
 
 def create_index(conn: sqlite3.Connection, spec: TableSpec, idx: IndexSpec) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
 
 import orjson
 
@@ -20,16 +19,15 @@ from streamkit.storage.codec import dump_item, load_item
 
 __all__ = [
     "SCHEMA_VERSION",
-    "count_items",
     "create_table",
     "delete_row",
     "drop_table",
     "get_row",
     "get_sized_row",
+    "items_table",
     "load_specs",
     "migrate",
     "put_row",
-    "rows",
     "save_spec",
     "ttl_value",
 ]
@@ -70,7 +68,7 @@ def migrate(conn: sqlite3.Connection) -> None:
             (os.urandom(32),),
         )
         for spec in load_specs(conn):
-            conn.execute(f"ALTER TABLE {_items_table(spec)} ADD COLUMN ttl REAL")
+            conn.execute(f"ALTER TABLE {items_table(spec)} ADD COLUMN ttl REAL")
             conn.execute(_ttl_index(spec))
         conn.execute("PRAGMA user_version = 2")
         conn.execute("COMMIT")
@@ -79,7 +77,8 @@ def migrate(conn: sqlite3.Connection) -> None:
 _TABLE_NAMES: dict[str, str] = {}  # table id -> quoted items-table name (ids are never reused)
 
 
-def _items_table(spec: TableSpec) -> str:
+def items_table(spec: TableSpec) -> str:
+    """Return the quoted SQLite name of a table's items table (computed once per table)."""
     name = _TABLE_NAMES.get(spec.table_id)
     if name is None:
         name = _TABLE_NAMES[spec.table_id] = f'"t_{spec.table_id.replace("-", "")}"'
@@ -87,8 +86,9 @@ def _items_table(spec: TableSpec) -> str:
 
 
 def _ttl_index(spec: TableSpec) -> str:
-    name = f'"x_{spec.table_id.replace("-", "")}_ttl"'
-    return f"CREATE INDEX IF NOT EXISTS {name} ON {_items_table(spec)}(ttl) WHERE ttl IS NOT NULL"
+    # "ttl_" + id: index tables are "x_<id>_<index name>", and a GSI may be named "ttl"
+    name = f'"ttl_{spec.table_id.replace("-", "")}"'
+    return f"CREATE INDEX IF NOT EXISTS {name} ON {items_table(spec)}(ttl) WHERE ttl IS NOT NULL"
 
 
 def ttl_value(item: Item, attribute: str | None) -> float | None:
@@ -122,7 +122,7 @@ def create_table(conn: sqlite3.Connection, spec: TableSpec) -> None:
     """Create a table's catalog row and its items table."""
     save_spec(conn, spec)
     conn.execute(
-        f"CREATE TABLE {_items_table(spec)} ("
+        f"CREATE TABLE {items_table(spec)} ("
         "hk BLOB NOT NULL, rk BLOB NOT NULL, item BLOB NOT NULL, size INTEGER NOT NULL, "
         "ttl REAL, PRIMARY KEY (hk, rk)) WITHOUT ROWID"
     )
@@ -132,13 +132,13 @@ def create_table(conn: sqlite3.Connection, spec: TableSpec) -> None:
 def drop_table(conn: sqlite3.Connection, spec: TableSpec) -> None:
     """Remove a table's catalog row and all its items."""
     conn.execute("DELETE FROM sk_tables WHERE name = ?", (spec.name,))
-    conn.execute(f"DROP TABLE IF EXISTS {_items_table(spec)}")
+    conn.execute(f"DROP TABLE IF EXISTS {items_table(spec)}")
 
 
 def get_row(conn: sqlite3.Connection, spec: TableSpec, hk: bytes, rk: bytes) -> Item | None:
     """Return the item stored under the encoded key, or None."""
     row = conn.execute(
-        f"SELECT item FROM {_items_table(spec)} WHERE hk = ? AND rk = ?", (hk, rk)
+        f"SELECT item FROM {items_table(spec)} WHERE hk = ? AND rk = ?", (hk, rk)
     ).fetchone()
     return None if row is None else load_item(row[0])
 
@@ -152,7 +152,7 @@ def get_sized_row(
     callers need not walk the item again to compute capacity.
     """
     row = conn.execute(
-        f"SELECT item, size FROM {_items_table(spec)} WHERE hk = ? AND rk = ?", (hk, rk)
+        f"SELECT item, size FROM {items_table(spec)} WHERE hk = ? AND rk = ?", (hk, rk)
     ).fetchone()
     return (None, 0) if row is None else (load_item(row[0]), row[1])
 
@@ -173,7 +173,7 @@ def put_row(
     to the indexed ``ttl`` column the sweeper reads.
     """
     conn.execute(
-        f"INSERT OR REPLACE INTO {_items_table(spec)}(hk, rk, item, size, ttl) "
+        f"INSERT OR REPLACE INTO {items_table(spec)}(hk, rk, item, size, ttl) "
         "VALUES (?, ?, ?, ?, ?)",
         (hk, rk, dump_item(item), size, ttl_value(item, ttl_attribute)),
     )
@@ -181,18 +181,4 @@ def put_row(
 
 def delete_row(conn: sqlite3.Connection, spec: TableSpec, hk: bytes, rk: bytes) -> None:
     """Delete the item stored under the encoded key (no-op when absent)."""
-    conn.execute(f"DELETE FROM {_items_table(spec)} WHERE hk = ? AND rk = ?", (hk, rk))
-
-
-def count_items(conn: sqlite3.Connection, spec: TableSpec) -> tuple[int, int]:
-    """Return (item count, total item bytes) of a table."""
-    count, size = conn.execute(
-        f"SELECT count(*), coalesce(sum(size), 0) FROM {_items_table(spec)}"
-    ).fetchone()
-    return int(count), int(size)
-
-
-def rows(conn: sqlite3.Connection, spec: TableSpec) -> Iterator[Item]:
-    """Yield every item of a table in key order."""
-    for (blob,) in conn.execute(f"SELECT item FROM {_items_table(spec)} ORDER BY hk, rk"):
-        yield load_item(blob)
+    conn.execute(f"DELETE FROM {items_table(spec)} WHERE hk = ? AND rk = ?", (hk, rk))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from streamkit.model.schema import TableSpec
 from streamkit.storage.codec import load_item
-from streamkit.storage.tables import _items_table, ttl_value
+from streamkit.storage.tables import items_table, ttl_value
 
 __all__ = [
     "TtlSetting",
@@ -62,7 +62,7 @@ def fill_column(conn: sqlite3.Connection, spec: TableSpec, attribute: str) -> in
 
     This is the one full pass TTL makes, once per enable; sweeps only use the index.
     """
-    table = _items_table(spec)
+    table = items_table(spec)
     updates = []
     for hk, rk, blob in conn.execute(f"SELECT hk, rk, item FROM {table}"):
         value = ttl_value(load_item(blob), attribute)
@@ -74,7 +74,7 @@ def fill_column(conn: sqlite3.Connection, spec: TableSpec, attribute: str) -> in
 
 def clear_column(conn: sqlite3.Connection, spec: TableSpec) -> None:
     """Empty the ``ttl`` column (TTL was disabled)."""
-    conn.execute(f"UPDATE {_items_table(spec)} SET ttl = NULL WHERE ttl IS NOT NULL")
+    conn.execute(f"UPDATE {items_table(spec)} SET ttl = NULL WHERE ttl IS NOT NULL")
 
 
 def expired_keys(
@@ -82,7 +82,7 @@ def expired_keys(
 ) -> list[tuple[bytes, bytes]]:
     """Return up to ``limit`` keys whose TTL lies in ``[not_before, before)``, oldest first."""
     return conn.execute(
-        f"SELECT hk, rk FROM {_items_table(spec)} WHERE ttl IS NOT NULL AND ttl < ? "
+        f"SELECT hk, rk FROM {items_table(spec)} WHERE ttl IS NOT NULL AND ttl < ? "
         "AND ttl >= ? ORDER BY ttl LIMIT ?",
         (before, not_before, limit),
     ).fetchall()

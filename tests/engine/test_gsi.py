@@ -106,3 +106,39 @@ async def test_create_rules(db: streamkit.Engine) -> None:
         )
     with pytest.raises(ValidationException, match="exactly one of Create, Update or Delete"):
         await db.update_table(TableName=T, GlobalSecondaryIndexUpdates=[{"Nope": {}}])
+
+
+async def test_index_named_ttl_with_ttl_enabled(memory_engine: streamkit.Engine) -> None:
+    """An index called "ttl" and the TTL attribute's own SQLite index do not collide."""
+    await memory_engine.create_table(
+        TableName="sessions",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "user", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "ttl",
+                "KeySchema": [{"AttributeName": "user", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+    )
+    await memory_engine.update_time_to_live(
+        TableName="sessions",
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"},
+    )
+    await memory_engine.put_item(
+        TableName="sessions",
+        Item={"pk": {"S": "s1"}, "user": {"S": "u1"}, "expires": {"N": "1"}},
+    )
+    out = await memory_engine.query(
+        TableName="sessions",
+        IndexName="ttl",
+        KeyConditionExpression="#u = :u",
+        ExpressionAttributeNames={"#u": "user"},
+        ExpressionAttributeValues={":u": {"S": "u1"}},
+    )
+    assert out["Count"] == 1

@@ -175,15 +175,15 @@ class TestSweeper:
     async def test_uses_the_index(self, engine: streamkit.Engine) -> None:
         await engine.create_table(TableName="orders", **key_schema())
         spec = engine._tables["orders"]
-        from streamkit.storage.tables import _items_table
+        from streamkit.storage.tables import items_table
 
         plan = await engine.store.read(
             lambda c: c.execute(
-                f"EXPLAIN QUERY PLAN SELECT hk, rk FROM {_items_table(spec)} "
+                f"EXPLAIN QUERY PLAN SELECT hk, rk FROM {items_table(spec)} "
                 "WHERE ttl IS NOT NULL AND ttl < 1 AND ttl >= 0 ORDER BY ttl LIMIT 5"
             ).fetchall()
         )
-        assert any("INDEX" in row[-1] and "_ttl" in row[-1] for row in plan), plan
+        assert any("INDEX" in row[-1] and "ttl_" in row[-1] for row in plan), plan
 
     async def test_batches_are_bounded_and_paced(
         self, engine: streamkit.Engine, clock: ManualClock
