@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import statistics
 import tempfile
@@ -20,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import aiosqlite
+import structlog
 
 import streamkit
 
@@ -134,4 +136,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     asyncio.run(main())

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import statistics
 import tempfile
@@ -25,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+import structlog
 
 import streamkit
 from streamkit.runtime import open_runtime
@@ -248,4 +250,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     asyncio.run(main())
