@@ -6,7 +6,6 @@ import asyncio
 import sys
 
 import streamkit
-from streamkit.errors import ConditionalCheckFailedException
 
 
 async def main(path: str) -> None:
@@ -29,7 +28,7 @@ async def main(path: str) -> None:
         print(await orders.get_item(Key={"pk": "o1"}))
         try:
             await orders.put_item(Item={"pk": "o1"}, ConditionExpression="attribute_not_exists(pk)")
-        except ConditionalCheckFailedException as exc:
+        except streamkit.errors.ConditionalCheckFailedException as exc:
             print("refused:", exc.code, exc.message)
 
 

@@ -32,13 +32,22 @@ import anyio
 
 from streamkit.engine import Engine
 from streamkit.mappings.app import App
-from streamkit.mappings.events import make_event, make_stream_record
+from streamkit.mappings.context import LambdaContext
+from streamkit.mappings.events import deserialize_event, make_event, make_stream_record
 from streamkit.mappings.poller import MappingRunner, ShardStatus
 from streamkit.runtime import Runtime, open_runtime
 from streamkit.storage import checkpoints
 from streamkit.streams import open_engine
 
-__all__ = ["Harness", "ManualClock", "make_event", "make_stream_record", "open_harness"]
+__all__ = [
+    "Harness",
+    "LambdaContext",
+    "ManualClock",
+    "deserialize_event",
+    "make_event",
+    "make_stream_record",
+    "open_harness",
+]
 
 
 class ManualClock:

@@ -69,3 +69,31 @@ def test_only_storage_imports_aiosqlite() -> None:
         and path.relative_to(PACKAGE).parts[0] != "storage"
     ]
     assert offenders == []
+
+
+def test_handlers_and_examples_use_only_the_public_api() -> None:
+    """handlers/ and examples/ import ``streamkit`` (its ``__all__``) and ``streamkit.testing``."""
+    import streamkit
+
+    root = PACKAGE.parent
+    public = set(streamkit.__all__) | {"testing"}
+    wrong: list[str] = []
+    for path in sorted([*root.glob("handlers/**/*.py"), *root.glob("examples/**/*.py")]):
+        where = path.relative_to(root)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                wrong.extend(
+                    f"{where}: import {alias.name}"
+                    for alias in node.names
+                    if alias.name.startswith("streamkit.") and alias.name != "streamkit.testing"
+                )
+            elif isinstance(node, ast.ImportFrom) and node.module is not None:
+                if node.module.startswith("streamkit.") and node.module != "streamkit.testing":
+                    wrong.append(f"{where}: from {node.module} import ...")
+                elif node.module == "streamkit":
+                    wrong.extend(
+                        f"{where}: from streamkit import {alias.name}"
+                        for alias in node.names
+                        if alias.name not in public
+                    )
+    assert not wrong, "\n".join(wrong)

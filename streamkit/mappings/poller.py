@@ -33,6 +33,7 @@ from streamkit.errors import (
     ResourceNotFoundException,
     TrimmedDataAccessException,
 )
+from streamkit.mappings.app import validate_config
 from streamkit.mappings.config import MappingConfig
 from streamkit.mappings.current import engine_var
 from streamkit.mappings.processor import ProcessorMetrics, ShardProcessor
@@ -141,8 +142,12 @@ class MappingRunner:
         self.update(enabled=True)
 
     def update(self, **options: Any) -> None:
-        """Change the mapping's options (MappingConfig field names); workers restart with them."""
-        self.config = replace(self.config, **options)
+        """Change the mapping's options (MappingConfig field names); workers restart with them.
+
+        Raises:
+            ConfigurationError: an option is out of Lambda's range (nothing changes).
+        """
+        self.config = validate_config(replace(self.config, **options))
         self.state = "Updating" if self.config.enabled else "Disabling"
         if self._scope is not None:
             self._scope.cancel()
@@ -350,6 +355,7 @@ class MappingRunner:
                 status.phase = "reading"
                 if iterator is None:
                     iterator = await self._iterator(status)
+                committed = await streams.commit_event(ShardIterator=iterator)
                 try:
                     page = await streams.get_records(
                         ShardIterator=iterator, Limit=config.batch_size
@@ -367,7 +373,7 @@ class MappingRunner:
                         await self._finish(status, processor)
                         return
                     iterator = page["NextShardIterator"]
-                    await self._idle(status, processor, iterator)
+                    await self._idle(status, processor, committed)
                     continue
                 window = config.maximum_batching_window_in_seconds
                 if window and len(records) < config.batch_size:
@@ -407,18 +413,23 @@ class MappingRunner:
         status.phase = "done"
         log.info("shard_finished")
 
-    async def _idle(self, status: ShardStatus, processor: ShardProcessor, iterator: str) -> None:
-        """Wait for the shard's next commit (and, with tumbling windows, the window's end)."""
+    async def _idle(
+        self, status: ShardStatus, processor: ShardProcessor, committed: anyio.Event
+    ) -> None:
+        """Wait for the shard's next commit (and, with tumbling windows, the window's end).
+
+        ``committed`` was taken before the read that found nothing, so no commit is missed.
+        """
         status.phase = "idle"
         self.changed.fire()
         window = processor.window_end
         if window is None:
-            await self.engine.streams.wait_for_records(ShardIterator=iterator)
+            await committed.wait()
             return
         async with anyio.create_task_group() as tg:
 
             async def records() -> None:
-                await self.engine.streams.wait_for_records(ShardIterator=iterator)
+                await committed.wait()
                 tg.cancel_scope.cancel()
 
             async def window_closes() -> None:

@@ -287,11 +287,34 @@ async def replay_file(
     region: str = "us-east-1",
     account: str = "000000000000",
     progress: Progress | None = None,
+    engine: Engine | None = None,
 ) -> ReplayResult:
     """Replay an exported JSON Lines file (see :func:`export_stream`) into a handler or mapping.
 
-    Records keep the order of the file; each ``shardId`` gets its own processor.
+    Records keep the order of the file; each ``shardId`` gets its own processor. Give
+    ``engine`` when the handler writes tables through :func:`streamkit.current_engine`.
     """
+    token = engine_var.set(engine) if engine is not None else None
+    try:
+        return await _replay_lines(
+            path, target, start, end, batch_size, clock, region, account, progress
+        )
+    finally:
+        if token is not None:
+            engine_var.reset(token)
+
+
+async def _replay_lines(
+    path: str | Path,
+    target: MappingConfig | Handler,
+    start: Position | None,
+    end: Position | None,
+    batch_size: int | None,
+    clock: Clock | None,
+    region: str,
+    account: str,
+    progress: Progress | None,
+) -> ReplayResult:
     config = _config(target, batch_size)
     window = _range(start, end)
     clock = clock or SystemClock()

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
+import anyio
 import orjson
 
 from streamkit.engine import Engine
@@ -365,6 +366,16 @@ class StreamsClient:
             nxt = Position(pos.arn, pos.sid, pos.after if horizon else after, horizon, now)
             out["NextShardIterator"] = encode_iterator(await self._key(), nxt)
         return out
+
+    async def commit_event(self, ShardIterator: str) -> anyio.Event:  # noqa: N803 - boto3 casing
+        """Return an event set after the next commit that appends to the iterator's shard.
+
+        Take it *before* a ``get_records`` call; if that call finds nothing, wait on the event:
+        a commit in between sets it, so nothing is missed, and no extra read is needed (what
+        :meth:`wait_for_records` does in one call, at the cost of a readiness check).
+        """
+        pos = decode_iterator(await self._key(), ShardIterator)
+        return self._engine.change_log.waiter(pos.sid)
 
     async def wait_for_records(self, ShardIterator: str) -> None:  # noqa: N803 - boto3 casing
         """Return once the iterator's shard has records past its position, or is closed.

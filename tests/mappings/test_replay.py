@@ -131,3 +131,16 @@ async def test_bad_inputs(db: streamkit.Engine, tmp_path: Path) -> None:
             TableName="plain", **{k: v for k, v in TABLE.items() if k != "StreamSpecification"}
         )
         await replay(db, Collector(), table="plain")
+
+
+async def test_replay_file_gives_handlers_the_engine(db: streamkit.Engine, tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    await export_stream(db, path, table="events")
+    engines: list[streamkit.Engine] = []
+
+    async def uses_engine(event: dict[str, Any], context: Any) -> None:
+        engines.append(streamkit.current_engine())
+
+    await replay_file(path, uses_engine, engine=db)
+    assert engines
+    assert all(e is db for e in engines)

@@ -224,6 +224,17 @@ class TestControl:
             assert runner.state == "Enabled"
         assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in seen] == ["a", "b"]
 
+    async def test_update_validates_options(self) -> None:
+        async with open_harness(_app([])) as h:
+            runner = h.runtime.mappings["collect"]
+            with pytest.raises(streamkit.errors.ConfigurationError, match="batchSize"):
+                runner.update(batch_size=0)
+            assert runner.config.batch_size == 100
+            runner.update(batch_size=10)
+            await h.drain()
+            assert runner.config.batch_size == 10
+            assert runner.state == "Enabled"
+
     async def test_restart_resumes_from_checkpoint(self, tmp_path: Path) -> None:
         """Stopping mid-batch and starting again: no record skipped, order kept per key."""
         path = tmp_path / "db.sqlite3"
