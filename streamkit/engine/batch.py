@@ -144,7 +144,9 @@ class BatchMixin(EngineCore):
                 old, old_size = sql.get_sized_row(conn, w.spec, *w.key)
                 indexes: dict[str, float] = {}
                 if w.item is not None or old is not None:
-                    indexes = self._write(conn, w.spec, w.key, old, w.item, w.size)
+                    indexes = self._write(
+                        conn, w.spec, w.key, old, w.item, w.size, old_size=old_size
+                    )
                 done.append((old_size, indexes))
             return done
 

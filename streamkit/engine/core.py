@@ -195,13 +195,15 @@ class EngineCore:
         *,
         now: float | None = None,
         service: bool = False,
+        old_size: int | None = None,
     ) -> dict[str, float]:
         """Store one item change; runs on the writer thread inside the operation's savepoint.
 
         Maintains every secondary index in the same transaction and returns the write units
         each index consumed (for ReturnConsumedCapacity=INDEXES). With a stream enabled,
         appends the change's stream record in the same transaction (``service``: a TTL
-        deletion, recorded with the service's userIdentity).
+        deletion, recorded with the service's userIdentity). ``old_size``, when the caller
+        read it with the old item, saves the change log from measuring the old image again.
         """
         index_units = maintain_indexes(conn, spec, key, old, new) if spec.has_indexes else {}
         if new is None:
@@ -221,6 +223,7 @@ class EngineCore:
                 new=new,
                 now=self.clock.now() if now is None else now,
                 service=service,
+                sizes=(old_size, size if new is not None else None),
             )
         return index_units
 

@@ -81,7 +81,7 @@ class ItemsMixin(EngineCore):
         def run(conn: sqlite3.Connection) -> tuple[Item | None, int]:
             old, old_size = sql.get_sized_row(conn, spec, *key)
             check_condition(condition, old, on_fail)
-            indexes.update(self._write(conn, spec, key, old, item, size))
+            indexes.update(self._write(conn, spec, key, old, item, size, old_size=old_size))
             return old, old_size
 
         self._admit(spec, read=False, hk=key[0])
@@ -161,7 +161,7 @@ class ItemsMixin(EngineCore):
             check_condition(condition, old, on_fail)
             new, size = updated_image(plan, old, key_item, apply)
             if new != old:
-                indexes.update(self._write(conn, spec, key, old, new, size))
+                indexes.update(self._write(conn, spec, key, old, new, size, old_size=old_size))
             return old, old_size, new, size
 
         self._admit(spec, read=False, hk=key[0])
@@ -197,7 +197,7 @@ class ItemsMixin(EngineCore):
             old, old_size = sql.get_sized_row(conn, spec, *key)
             check_condition(condition, old, on_fail)
             if old is not None:
-                indexes.update(self._write(conn, spec, key, old, None, 0))
+                indexes.update(self._write(conn, spec, key, old, None, 0, old_size=old_size))
             return old, old_size
 
         self._admit(spec, read=False, hk=key[0])

@@ -101,19 +101,35 @@ class _ObservedClock:
             self._changed.fire()
 
 
-def base64_binaries(value: Any) -> Any:
-    """Return a record with B/BS values as base64 text, as Lambda's JSON event carries them."""
-    if isinstance(value, dict):
-        if len(value) == 1:
-            ((tag, payload),) = value.items()
-            if tag == "B" and isinstance(payload, bytes):
-                return {"B": base64.b64encode(payload).decode()}
-            if tag == "BS" and isinstance(payload, list):
-                return {"BS": [base64.b64encode(b).decode() for b in payload]}
-        return {k: base64_binaries(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [base64_binaries(v) for v in value]
-    return value
+def base64_binaries(record: dict[str, Any]) -> dict[str, Any]:
+    """Turn a fresh record's B/BS values into base64 text, in place, as Lambda's JSON carries them.
+
+    Only the images (Keys, NewImage, OldImage) are visited, and only M/L values are descended
+    into: the record must be one the caller owns (as GetRecords returns them, freshly built).
+    """
+    body = record.get("dynamodb")
+    if isinstance(body, dict):
+        for name in ("Keys", "NewImage", "OldImage"):
+            image = body.get(name)
+            if image:
+                for value in image.values():
+                    _base64_value(value)
+    return record
+
+
+def _base64_value(value: dict[str, Any]) -> None:
+    ((tag, payload),) = value.items()
+    if tag == "B":
+        if isinstance(payload, bytes):
+            value["B"] = base64.b64encode(payload).decode()
+    elif tag == "M":
+        for member in payload.values():
+            _base64_value(member)
+    elif tag == "L":
+        for member in payload:
+            _base64_value(member)
+    elif tag == "BS":
+        value["BS"] = [base64.b64encode(b).decode() if isinstance(b, bytes) else b for b in payload]
 
 
 @dataclass(eq=False)

@@ -30,7 +30,7 @@ from typing import Final
 import anyio
 import orjson
 
-from streamkit.model.attributes import Item, values_equal
+from streamkit.model.attributes import Item, item_size, values_equal
 from streamkit.model.schema import TableSpec
 
 __all__ = [
@@ -182,8 +182,12 @@ class ChangeLog:
         new: Item | None,
         now: float,
         service: bool = False,
+        sizes: tuple[int | None, int | None] = (None, None),
     ) -> bool:
         """Append the record of one item change; return False when it is no change at all.
+
+        ``sizes`` are the old and new items' sizes when the caller knows them; the record's
+        SizeBytes (keys plus the images its view keeps) is computed here, once, and stored.
 
         ``partition`` is the stored partition key; its 4-byte hash prefix picks the slot, so
         every change of one item lands in the same shard (or its children), in order.
@@ -207,13 +211,14 @@ class ChangeLog:
         source = new if new is not None else old
         assert source is not None
         keys = {name: source[name] for name in key_names}
-        data = marshal.dumps(
-            (
-                keys,
-                old if view in _KEEP_OLD else None,
-                new if view in _KEEP_NEW else None,
-            )
-        )
+        kept_old = old if view in _KEEP_OLD else None
+        kept_new = new if view in _KEEP_NEW else None
+        size_bytes = item_size(keys)
+        if kept_old is not None:
+            size_bytes += item_size(kept_old) if sizes[0] is None else sizes[0]
+        if kept_new is not None:
+            size_bytes += item_size(kept_new) if sizes[1] is None else sizes[1]
+        data = marshal.dumps((keys, kept_old, kept_new, size_bytes))
         seq = self._next(conn, stid)
         conn.execute(_INSERT_RECORD, (sid, seq, now, kind | (SERVICE if service else 0), data))
         self._dirty.add(sid)

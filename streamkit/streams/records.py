@@ -55,15 +55,16 @@ def format_record(
     data: bytes,
 ) -> dict[str, Any]:
     """Return one GetRecords record (Streams API casing) from a stored row."""
-    keys, old, new = marshal.loads(data)
-    size = item_size(keys)
+    keys, old, new, *stored = marshal.loads(data)
     body: dict[str, Any] = {"ApproximateCreationDateTime": float(int(created)), "Keys": keys}
     if new is not None:
         body["NewImage"] = new
-        size += item_size(new)
     if old is not None:
         body["OldImage"] = old
-        size += item_size(old)
+    if stored:
+        size = stored[0]
+    else:  # a record written before SizeBytes was stored with it
+        size = item_size(keys) + sum(item_size(i) for i in (old, new) if i is not None)
     wire_seq = sequence_number(seq)
     body["SequenceNumber"] = wire_seq
     body["SizeBytes"] = size
