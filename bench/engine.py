@@ -17,35 +17,14 @@ import logging
 import os
 import statistics
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
 
 import aiosqlite
 import structlog
+from _load import KEYS, run_for  # bench/ is on sys.path when a script runs
 
 import streamkit
 
 PAYLOAD = "x" * 150  # with key and attribute names the item is ~200 bytes
-KEYS = 10_000
-
-
-async def _run_for(
-    seconds: float, concurrency: int, op: Callable[[int], Awaitable[object]]
-) -> float:
-    done = 0
-    deadline = time.perf_counter() + seconds
-
-    async def worker(wid: int) -> None:
-        nonlocal done
-        i = wid
-        while time.perf_counter() < deadline:
-            await op(i % KEYS)
-            i += concurrency
-            done += 1
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker(w) for w in range(concurrency)))
-    return done / (time.perf_counter() - start)
 
 
 async def raw_baseline(folder: str, seconds: float, durability: str) -> float:
@@ -61,7 +40,7 @@ async def raw_baseline(folder: str, seconds: float, durability: str) -> float:
             await db.execute("INSERT OR REPLACE INTO t VALUES (?, ?)", (str(i).encode(), blob))
             await db.commit()
 
-        return await _run_for(seconds, 1, op)
+        return await run_for(seconds, 1, op)
 
 
 async def engine_rates(folder: str, seconds: float, durability: str) -> dict[str, float]:
@@ -93,9 +72,9 @@ async def engine_rates(folder: str, seconds: float, durability: str) -> dict[str
             )
 
         for concurrency in (1, 64):
-            rates[f"put_item c={concurrency}"] = await _run_for(seconds, concurrency, put)
-            rates[f"get_item c={concurrency}"] = await _run_for(seconds, concurrency, get)
-            rates[f"update_item c={concurrency}"] = await _run_for(seconds, concurrency, update)
+            rates[f"put_item c={concurrency}"] = await run_for(seconds, concurrency, put)
+            rates[f"get_item c={concurrency}"] = await run_for(seconds, concurrency, get)
+            rates[f"update_item c={concurrency}"] = await run_for(seconds, concurrency, update)
 
         def item(n: int) -> dict[str, object]:
             return {"pk": {"S": f"k{n % KEYS}"}, "payload": {"S": PAYLOAD}, "n": {"N": str(n)}}
@@ -108,9 +87,9 @@ async def engine_rates(folder: str, seconds: float, durability: str) -> dict[str
             puts = [{"Put": {"TableName": "bench", "Item": item(i * 10 + j)}} for j in range(10)]
             return await db.transact_write_items(TransactItems=puts)
 
-        batches = await _run_for(seconds, 1, batch_write)
+        batches = await run_for(seconds, 1, batch_write)
         rates["batch_write_item items/s (25/call) c=1"] = batches * 25
-        rates["transact_write_items (10 puts) c=1"] = await _run_for(seconds, 1, transact)
+        rates["transact_write_items (10 puts) c=1"] = await run_for(seconds, 1, transact)
     return rates
 
 

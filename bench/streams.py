@@ -22,18 +22,17 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 import structlog
+from _load import run_for  # bench/ is on sys.path when a script runs
 
 import streamkit
 from streamkit.runtime import open_runtime
 from streamkit.ttl import sweep_once
 
 PAYLOAD = "x" * 150
-KEYS = 10_000
 
 
 def schema(name: str, view: str | None) -> dict[str, Any]:
@@ -50,27 +49,6 @@ def schema(name: str, view: str | None) -> dict[str, Any]:
 
 def item(i: int, **extra: Any) -> dict[str, Any]:
     return {"pk": {"S": f"key-{i}"}, "payload": {"S": PAYLOAD}, "n": {"N": str(i)}, **extra}
-
-
-async def run_for(
-    seconds: float, concurrency: int, op: Callable[[int], Awaitable[object]]
-) -> float:
-    done = 0
-    deadline = time.perf_counter() + seconds
-
-    async def worker(wid: int) -> None:
-        nonlocal done
-        i = wid
-        while time.perf_counter() < deadline:
-            await op(i % KEYS)
-            i += concurrency
-            done += 1
-
-    start = time.perf_counter()
-    async with anyio.create_task_group() as tg:
-        for w in range(concurrency):
-            tg.start_soon(worker, w)
-    return done / (time.perf_counter() - start)
 
 
 async def bench_throughput(folder: str, seconds: float, repeats: int) -> None:
