@@ -118,7 +118,7 @@ class ItemsMixin(EngineCore):
         spec = self._spec(name)
         _, key = key_from_request(spec.key, p.raw("Key"))
         self._admit(spec, read=True, hk=key[0])
-        item, size = await self._store.read(
+        item, size = await self._store.read_point(
             on_table(spec, lambda c: sql.get_sized_row(c, spec, *key))
         )
         out: dict[str, Any] = {}

@@ -155,3 +155,24 @@ async def test_durability_full(tmp_path: Path) -> None:
         assert mode == "wal"
     async with open_store(tmp_path / "f.sqlite3", setup=_setup) as store:
         assert await store.read(_all) == {"k": 1}
+
+
+async def test_point_reads_see_committed_writes(location: Path | None) -> None:
+    """read_point runs inline on a file (its own connection) and falls back to read in memory."""
+    async with open_store(location, setup=_setup) as store:
+        assert await store.read_point(_all) == {}
+        await store.write(_put("k", 1))
+        assert await store.read_point(_all) == {"k": 1}
+        gate = threading.Event()
+
+        def slow(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO kv VALUES ('k', 2)")
+            gate.wait(10)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(store.write, slow)
+            await anyio.wait_all_tasks_blocked()
+            if location is not None:  # WAL: the open write transaction is invisible, no wait
+                assert await store.read_point(_all) == {"k": 1}
+            gate.set()
+        assert await store.read_point(_all) == {"k": 2}
