@@ -10,6 +10,7 @@
     │   ├── UnknownOperationException            400  bad X-Amz-Target
     │   ├── UnrecognizedClientException          400  unknown access key
     │   ├── InvalidSignatureException            400  SigV4 signature mismatch / expired
+    │   ├── IncompleteSignatureException         400  malformed Authorization header
     │   ├── MissingAuthenticationTokenException  400  no Authorization when auth is on
     │   ├── ResourceNotFoundException            400
     │   ├── ResourceInUseException               400
@@ -40,6 +41,7 @@ __all__ = [
     "ExpiredIteratorException",
     "ExpressionSyntaxError",
     "IdempotentParameterMismatchException",
+    "IncompleteSignatureException",
     "InternalServerError",
     "InvalidSignatureException",
     "ItemCollectionSizeLimitExceededException",
@@ -154,6 +156,13 @@ class InvalidSignatureException(DynamoDBError):
     """Raised when auth is on and the SigV4 signature does not match or has expired."""
 
     code = "InvalidSignatureException"
+    namespace = _CORAL_SERVICE
+
+
+class IncompleteSignatureException(DynamoDBError):
+    """Raised when auth is on and the Authorization header misses a part or is malformed."""
+
+    code = "IncompleteSignatureException"
     namespace = _CORAL_SERVICE
 
 

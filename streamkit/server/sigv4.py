@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, quote
 
 from streamkit.errors import (
-    DynamoDBError,
+    IncompleteSignatureException,
     InvalidSignatureException,
     MissingAuthenticationTokenException,
     UnrecognizedClientException,
@@ -25,7 +25,6 @@ from streamkit.errors import (
 __all__ = [
     "ALGORITHM",
     "Authorization",
-    "IncompleteSignatureException",
     "Verifier",
     "parse_authorization",
     "region_of",
@@ -39,13 +38,6 @@ MAX_SKEW = timedelta(minutes=5)
 _REGION = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*\Z")
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-
-
-class IncompleteSignatureException(DynamoDBError):
-    """Raised when auth is on and the Authorization header misses a part or is malformed."""
-
-    code = "IncompleteSignatureException"
-    namespace = "com.amazon.coral.service"
 
 
 @dataclass(frozen=True, slots=True)

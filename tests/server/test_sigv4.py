@@ -13,12 +13,12 @@ from hypothesis import given, strategies as st
 
 from streamkit.errors import (
     DynamoDBError,
+    IncompleteSignatureException,
     InvalidSignatureException,
     MissingAuthenticationTokenException,
     UnrecognizedClientException,
 )
 from streamkit.server.sigv4 import (
-    IncompleteSignatureException,
     Verifier,
     parse_authorization,
     region_of,
