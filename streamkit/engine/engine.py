@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar, Protocol
 
-import anyio
-
 from streamkit.clock import Clock, SystemClock
 from streamkit.engine.batch import BatchMixin
 from streamkit.engine.control import ControlMixin
@@ -45,7 +43,6 @@ class StreamsApi(Protocol):
     async def get_records(self, **params: Any) -> dict[str, Any]: ...
 
     async def wait_for_records(self, ShardIterator: str) -> None: ...  # noqa: N803
-    async def commit_event(self, ShardIterator: str) -> anyio.Event: ...  # noqa: N803
 
 
 class Engine(QueryMixin, ItemsMixin, BatchMixin, TransactionsMixin, ControlMixin, TtlMixin):

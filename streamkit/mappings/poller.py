@@ -29,7 +29,6 @@ from streamkit.clock import Clock
 from streamkit.engine import Engine
 from streamkit.engine.tables import stream_label
 from streamkit.errors import (
-    ExpiredIteratorException,
     ResourceNotFoundException,
     TrimmedDataAccessException,
 )
@@ -38,7 +37,7 @@ from streamkit.mappings.config import MappingConfig
 from streamkit.mappings.current import engine_var
 from streamkit.mappings.processor import ProcessorMetrics, ShardProcessor
 from streamkit.storage import checkpoints
-from streamkit.streams import lambda_record
+from streamkit.streams import StreamsClient, lambda_record
 from streamkit.streams.records import sequence_number
 
 __all__ = ["MappingRunner", "ShardStatus", "Signal", "base64_binaries"]
@@ -332,22 +331,6 @@ class MappingRunner:
         await self.engine.store.write(lambda c: checkpoints.save(c, name, arn, sid, seq))
         status.checkpoint = status.persisted = seq
 
-    async def _iterator(self, status: ShardStatus) -> str:
-        streams = self.engine.streams
-        params: dict[str, Any] = {"StreamArn": status.stream_arn, "ShardId": status.shard_id}
-        if status.checkpoint is None:
-            params["ShardIteratorType"] = "TRIM_HORIZON"
-        else:
-            params["ShardIteratorType"] = "AFTER_SEQUENCE_NUMBER"
-            params["SequenceNumber"] = status.checkpoint
-        try:
-            return str((await streams.get_shard_iterator(**params))["ShardIterator"])
-        except TrimmedDataAccessException:
-            log.warning("checkpoint_trimmed", checkpoint=status.checkpoint)
-            params = {**params, "ShardIteratorType": "TRIM_HORIZON"}
-            params.pop("SequenceNumber")
-            return str((await streams.get_shard_iterator(**params))["ShardIterator"])
-
     async def _persist(self, status: ShardStatus) -> None:
         """Write the in-memory checkpoint to the store if it moved since the last write."""
         if status.checkpoint != status.persisted:
@@ -356,58 +339,57 @@ class MappingRunner:
     async def _read_shard(self, status: ShardStatus, processor: ShardProcessor) -> None:
         """Read, invoke and checkpoint until the shard is finished (or the task is cancelled).
 
-        The iterator of a page is reused while every batch completes, and the checkpoint is
-        written when the shard goes idle, every ``PERSIST_RECORDS`` records or
+        The checkpoint is written when the shard goes idle, every ``PERSIST_RECORDS`` records or
         ``PERSIST_SECONDS``, and on shutdown: a crash redelivers at most that much (Lambda's
-        at-least-once), never skips.
+        at-least-once), never skips. Reads go through ``StreamsClient.read_shard`` (GetRecords
+        without iterator tokens), and an idle worker waits for the shard's next commit.
         """
-        streams = self.engine.streams
+        streams = self._streams()
         config = self.config
-        iterator: str | None = None
+        sid: int | None = None
+        waited = False  # the batching window has been waited for the records at hand
         unsaved = 0
         saved_at = self.clock.now()
         try:
             while True:
                 status.phase = "reading"
-                if iterator is None:
-                    iterator = await self._iterator(status)
-                committed = await streams.commit_event(ShardIterator=iterator)
+                committed = None if sid is None else streams.shard_event(sid)
                 try:
-                    page = await streams.get_records(
-                        ShardIterator=iterator, Limit=config.batch_size
+                    page = await streams.read_shard(
+                        stream_arn=status.stream_arn,
+                        shard_id=status.shard_id,
+                        after_sequence=status.checkpoint,
+                        limit=config.batch_size,
                     )
                 except TrimmedDataAccessException:
-                    status.checkpoint, iterator = None, None
+                    log.warning("checkpoint_trimmed", checkpoint=status.checkpoint)
+                    status.checkpoint = None
                     continue
-                except ExpiredIteratorException:
-                    iterator = None
-                    continue
-                records = page["Records"]
+                sid = page.sid
+                records = page.records
                 if not records:
                     await self._persist(status)
-                    if "NextShardIterator" not in page:
+                    if page.exhausted:
                         await self._finish(status, processor)
                         return
-                    iterator = page["NextShardIterator"]
-                    await self._idle(status, processor, committed)
+                    if committed is not None:  # taken before this read: no commit is missed
+                        await self._idle(status, processor, committed)
                     continue
                 window = config.maximum_batching_window_in_seconds
-                if window and len(records) < config.batch_size:
+                if window and not waited and len(records) < config.batch_size:
                     status.phase, status.wake_at = "sleeping", self.clock.now() + window
                     self.changed.fire()
                     await self.clock.sleep(window)
                     status.wake_at = None
-                    page = await streams.get_records(
-                        ShardIterator=iterator, Limit=config.batch_size
-                    )
-                    records = page["Records"]
+                    waited = True
+                    continue  # read again: the window's records come with it
+                waited = False
                 status.phase = "invoking"
                 self.changed.fire()
                 batch = [base64_binaries(lambda_record(r, status.stream_arn)) for r in records]
                 outcome = await processor.process(batch)
                 if outcome.checkpoint is not None:
                     status.checkpoint = outcome.checkpoint
-                iterator = page.get("NextShardIterator") if outcome.complete else None
                 unsaved += len(records)
                 if unsaved >= PERSIST_RECORDS or self.clock.now() - saved_at >= PERSIST_SECONDS:
                     await self._persist(status)
@@ -415,6 +397,12 @@ class MappingRunner:
         finally:
             with anyio.CancelScope(shield=True):
                 await self._persist(status)
+
+    def _streams(self) -> StreamsClient:
+        streams = self.engine.streams
+        if not isinstance(streams, StreamsClient):  # an engine opened without streams
+            raise TypeError("mappings need an engine from streamkit.open_engine")
+        return streams
 
     async def _finish(self, status: ShardStatus, processor: ShardProcessor) -> None:
         await processor.finish()

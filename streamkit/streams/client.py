@@ -23,7 +23,7 @@ from streamkit.storage.changes import load_secret
 from streamkit.streams.iterators import Position, decode_iterator, encode_iterator
 from streamkit.streams.records import format_record, parse_sequence_number, sequence_number
 
-__all__ = ["StreamsClient"]
+__all__ = ["ShardPage", "StreamsClient"]
 
 MAX_PAGE_BYTES: Final = 1024 * 1024
 ITERATOR_TYPES: Final = ("AFTER_SEQUENCE_NUMBER", "AT_SEQUENCE_NUMBER", "LATEST", "TRIM_HORIZON")
@@ -59,6 +59,15 @@ class _Shard:
 _STREAM_COLUMNS: Final = "stid, arn, table_name, label, view, key_schema, created, disabled_at"
 _SHARD_COLUMNS: Final = "sid, shard_id, parent, start_seq, end_seq, trimmed_to"
 _SHARD_COLUMNS_SH: Final = ", ".join("sh." + c for c in _SHARD_COLUMNS.split(", "))
+
+
+@dataclass(frozen=True, slots=True)
+class ShardPage:
+    """What :meth:`StreamsClient.read_shard` read."""
+
+    records: list[dict[str, Any]]  #: GetRecords records, in sequence order
+    exhausted: bool  #: the shard is closed and every record of it has been read
+    sid: int  #: the shard's internal id, for :meth:`StreamsClient.shard_event`
 
 
 def _stream(row: Any) -> _Stream:
@@ -342,24 +351,7 @@ class StreamsClient:
             return row[1], shard, after, records
 
         view, shard, after, rows = await self._store.read(run)
-        region = self._engine.region
-        records: list[dict[str, Any]] = []
-        total = 0
-        for seq, created, kind, data in rows:
-            record = format_record(
-                arn=pos.arn,
-                region=region,
-                view=view,
-                seq=seq,
-                created=created,
-                kind=kind,
-                data=data,
-            )
-            total += record["dynamodb"]["SizeBytes"]
-            if records and total > MAX_PAGE_BYTES:
-                break
-            records.append(record)
-            after = seq
+        records, after = self._format_rows(pos.arn, view, rows, after)
         out: dict[str, Any] = {"Records": records}
         if shard.end is None or after < shard.end:
             horizon = pos.horizon and not records
@@ -367,15 +359,74 @@ class StreamsClient:
             out["NextShardIterator"] = encode_iterator(await self._key(), nxt)
         return out
 
-    async def commit_event(self, ShardIterator: str) -> anyio.Event:  # noqa: N803 - boto3 casing
-        """Return an event set after the next commit that appends to the iterator's shard.
+    def _format_rows(
+        self, arn: str, view: str, rows: list[tuple[int, float, int, bytes]], after: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Format stored rows as GetRecords records, at most 1 MB; return them and the last seq."""
+        region = self._engine.region
+        records: list[dict[str, Any]] = []
+        total = 0
+        for seq, created, kind, data in rows:
+            record = format_record(
+                arn=arn, region=region, view=view, seq=seq, created=created, kind=kind, data=data
+            )
+            total += record["dynamodb"]["SizeBytes"]
+            if records and total > MAX_PAGE_BYTES:
+                break
+            records.append(record)
+            after = seq
+        return records, after
 
-        Take it *before* a ``get_records`` call; if that call finds nothing, wait on the event:
-        a commit in between sets it, so nothing is missed, and no extra read is needed (what
-        :meth:`wait_for_records` does in one call, at the cost of a readiness check).
+    async def read_shard(
+        self, *, stream_arn: str, shard_id: str, after_sequence: str | None, limit: int
+    ) -> ShardPage:
+        """Read a shard's records after a sequence number (None: from its start), in one hop.
+
+        The in-process consumer's GetRecords (the mapping pollers use it): the same records,
+        trimming and closed-shard rules, without iterator tokens to sign and check.
+
+        A shard that retention has dropped whole reads as exhausted.
+
+        Raises:
+            TrimmedDataAccessException: records after ``after_sequence`` were trimmed.
         """
-        pos = decode_iterator(await self._key(), ShardIterator)
-        return self._engine.change_log.waiter(pos.sid)
+        after_seq = None if after_sequence is None else parse_sequence_number(after_sequence)
+
+        def run(
+            conn: sqlite3.Connection,
+        ) -> tuple[str, _Shard, int, list[tuple[int, float, int, bytes]]] | None:
+            row = conn.execute(
+                f"SELECT st.view, {_SHARD_COLUMNS_SH} FROM sk_shards sh "
+                " JOIN sk_streams st ON st.stid = sh.stid WHERE st.arn = ? AND sh.shard_id = ?",
+                (stream_arn, shard_id),
+            ).fetchone()
+            if row is None:
+                return None  # retention dropped the whole shard: nothing more to read
+            shard = _Shard(*row[1:])
+            if after_seq is not None and after_seq < shard.trimmed_to:
+                raise TrimmedDataAccessException(
+                    "The records after this sequence number were trimmed"
+                )
+            after = max(after_seq or 0, shard.start, shard.trimmed_to)
+            rows = conn.execute(
+                "SELECT seq, created, kind, data FROM sk_records WHERE sid = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (shard.sid, after, limit),
+            ).fetchall()
+            return row[0], shard, after, rows
+
+        found = await self._store.read(run)
+        if found is None:
+            return ShardPage([], exhausted=True, sid=-1)
+        view, shard, after, rows = found
+        records, after = self._format_rows(stream_arn, view, rows, after)
+        exhausted = shard.end is not None and after >= shard.end
+        return ShardPage(records, exhausted, shard.sid)
+
+    def shard_event(self, sid: int) -> anyio.Event:
+        """Return an event set after the next commit that appends to shard ``sid``
+        (:attr:`ShardPage.sid`); take it before :meth:`read_shard`, wait on it after."""
+        return self._engine.change_log.waiter(sid)
 
     async def wait_for_records(self, ShardIterator: str) -> None:  # noqa: N803 - boto3 casing
         """Return once the iterator's shard has records past its position, or is closed.

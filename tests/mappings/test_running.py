@@ -173,6 +173,32 @@ class TestFailures:
         assert len(calls) == 2
 
 
+class TestBatchingWindow:
+    async def test_records_wait_for_the_window_then_come_together(self) -> None:
+        batches: list[int] = []
+        app = streamkit.App()
+
+        @app.on_stream(
+            "orders",
+            name="windowed",
+            starting_position="TRIM_HORIZON",
+            batch_size=10,
+            maximum_batching_window_in_seconds=5,
+        )
+        async def gather(event: dict[str, Any], context: Any) -> None:
+            batches.append(len(event["Records"]))
+
+        async with open_harness(app, stream_shards=1) as h:
+            await h.engine.create_table(TableName="orders", **TABLE)
+            for pk in "abc":
+                await _put(h.engine, pk)
+            await h.drain()
+            assert batches == []  # waiting out the window on the clock
+            h.clock.advance(5)
+            await h.drain()
+        assert batches == [3]
+
+
 class TestWindows:
     async def test_tumbling_window_state_and_final_invoke(self) -> None:
         events: list[dict[str, Any]] = []
