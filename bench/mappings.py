@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import anyio
 import structlog
+from _load import run_for  # bench/ is on sys.path when a script runs
 
 import streamkit
 from streamkit.mappings.replay import replay
@@ -107,22 +107,11 @@ async def put_rate(folder: Path, name: str, seconds: float, mappings: int) -> fl
     async with streamkit.open_engine(folder / f"{name}.sqlite3") as db:
         await db.create_table(TableName="bench", **TABLE)
         async with open_runtime(db, app):
-            done = 0
-            deadline = time.perf_counter() + seconds
 
-            async def writer(w: int) -> None:
-                nonlocal done
-                i = w
-                while time.perf_counter() < deadline:
-                    await db.put_item(TableName="bench", Item=_item(i % 10_000))
-                    i += 16
-                    done += 1
+            async def put(i: int) -> object:
+                return await db.put_item(TableName="bench", Item=_item(i))
 
-            begin = time.perf_counter()
-            async with anyio.create_task_group() as tg:
-                for w in range(16):
-                    tg.start_soon(writer, w)
-            return done / (time.perf_counter() - begin)
+            return await run_for(seconds, 16, put)
 
 
 async def main() -> None:

@@ -70,6 +70,17 @@ class ShardPage:
     sid: int  #: the shard's internal id, for :meth:`StreamsClient.shard_event`
 
 
+def _rows_after(
+    conn: sqlite3.Connection, sid: int, after: int, limit: int
+) -> list[tuple[int, float, int, bytes]]:
+    """Return up to ``limit`` stored records of shard ``sid`` after sequence ``after``."""
+    return conn.execute(
+        "SELECT seq, created, kind, data FROM sk_records WHERE sid = ? AND seq > ? "
+        "ORDER BY seq LIMIT ?",
+        (sid, after, limit),
+    ).fetchall()
+
+
 def _stream(row: Any) -> _Stream:
     stid, arn, table, label, view, key_schema, created, disabled_at = row
     return _Stream(
@@ -343,12 +354,7 @@ class StreamsClient:
                     "stream's retention period)"
                 )
             after = max(pos.after, shard.start, shard.trimmed_to)
-            records = conn.execute(
-                "SELECT seq, created, kind, data FROM sk_records WHERE sid = ? AND seq > ? "
-                "ORDER BY seq LIMIT ?",
-                (pos.sid, after, limit),
-            ).fetchall()
-            return row[1], shard, after, records
+            return row[1], shard, after, _rows_after(conn, pos.sid, after, limit)
 
         view, shard, after, rows = await self._store.read(run)
         records, after = self._format_rows(pos.arn, view, rows, after)
@@ -408,12 +414,7 @@ class StreamsClient:
                     "The records after this sequence number were trimmed"
                 )
             after = max(after_seq or 0, shard.start, shard.trimmed_to)
-            rows = conn.execute(
-                "SELECT seq, created, kind, data FROM sk_records WHERE sid = ? AND seq > ? "
-                "ORDER BY seq LIMIT ?",
-                (shard.sid, after, limit),
-            ).fetchall()
-            return row[0], shard, after, rows
+            return row[0], shard, after, _rows_after(conn, shard.sid, after, limit)
 
         found = await self._store.read(run)
         if found is None:
