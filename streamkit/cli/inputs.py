@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from streamkit.errors import SerializationException
+from streamkit.errors import DynamoDBError
 from streamkit.model.native import to_attribute_value, to_item
 from streamkit.server.wire import decode_binary
 
@@ -86,6 +86,8 @@ def attribute_map(text: str, flag: str, fmt: InputFormat) -> dict[str, Any]:
         return to_item(value)
     except TypeError as exc:
         raise UsageError(f"{flag}: {exc}") from None
+    except DynamoDBError as exc:  # e.g. a number outside DynamoDB's range
+        raise UsageError(f"{flag}: {exc.message}") from None
 
 
 def attribute_values(text: str, flag: str, fmt: InputFormat) -> dict[str, Any]:
@@ -99,6 +101,8 @@ def attribute_values(text: str, flag: str, fmt: InputFormat) -> dict[str, Any]:
         return {name: to_attribute_value(v) for name, v in value.items()}
     except TypeError as exc:
         raise UsageError(f"{flag}: {exc}") from None
+    except DynamoDBError as exc:
+        raise UsageError(f"{flag}: {exc.message}") from None
 
 
 def structures(values: list[str], flag: str) -> list[dict[str, Any]]:
@@ -142,7 +146,7 @@ def shorthand(text: str, flag: str) -> dict[str, Any]:
 def _typed(value: dict[str, Any], flag: str) -> dict[str, Any]:
     try:
         decoded = decode_binary(_exact_numbers(value))
-    except SerializationException as exc:
+    except DynamoDBError as exc:
         raise UsageError(f"{flag}: {exc.message}") from None
     assert isinstance(decoded, dict)
     return decoded
