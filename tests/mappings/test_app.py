@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import pathlib
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 import pytest
 
 from streamkit.errors import ConfigurationError
+from streamkit.mappings import app as app_module
 from streamkit.mappings.app import App, create_mapping, validate_config
 from streamkit.mappings.config import MappingConfig
 from streamkit.mappings.filters import Pattern
@@ -293,3 +296,25 @@ class TestHelpers:
             validate_config(
                 MappingConfig(name="m", table="orders", handler=handler, filter_patterns=patterns)
             )
+
+
+def test_option_defaults_agree_everywhere() -> None:
+    """on_stream, the option checker and MappingConfig carry one set of defaults."""
+
+    def defaults(fn: object) -> dict[str, object]:
+        return {
+            n: p.default
+            for n, p in inspect.signature(fn).parameters.items()  # type: ignore[arg-type]
+            if p.default is not inspect.Parameter.empty and n != "name"
+        }
+
+    public = defaults(App.on_stream)
+    assert public == defaults(app_module._check_options)
+    fields = {f.name: f.default for f in dataclasses.fields(MappingConfig)}
+    for option, value in public.items():
+        if option == "filter_criteria":
+            assert fields["filter_patterns"] == ()
+        elif option == "function_response_types":
+            assert fields[option] == tuple(value)  # type: ignore[arg-type]
+        else:
+            assert fields[option] == value, option
