@@ -38,6 +38,7 @@ from streamkit.mappings.poller import MappingRunner, ShardStatus
 from streamkit.runtime import Runtime, open_runtime
 from streamkit.storage import checkpoints
 from streamkit.streams import open_engine
+from streamkit.streams.records import parse_sequence_number
 
 __all__ = [
     "Harness",
@@ -145,7 +146,9 @@ class Harness:
                 checkpoints.shard_head, stream_arn=status.stream_arn, shard_id=status.shard_id
             )
         )
-        return head is None or (status.checkpoint is not None and int(status.checkpoint) >= head)
+        if head is None:
+            return True
+        return status.checkpoint is not None and parse_sequence_number(status.checkpoint) >= head
 
     async def _every_shard_started(self, runner: MappingRunner) -> bool:
         """Whether every shard whose parent is finished has a worker (lineage hand-over)."""
