@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import logging
 import statistics
 import tempfile
@@ -107,9 +108,12 @@ async def put_rate(folder: Path, name: str, seconds: float, mappings: int) -> fl
     async with streamkit.open_engine(folder / f"{name}.sqlite3") as db:
         await db.create_table(TableName="bench", **TABLE)
         async with open_runtime(db, app):
+            writes = itertools.count()
 
-            async def put(i: int) -> object:
-                return await db.put_item(TableName="bench", Item=_item(i))
+            async def put(i: int) -> object:  # a new value each time: a no-op put has no record
+                item = _item(i)
+                item["n"] = {"N": str(next(writes))}
+                return await db.put_item(TableName="bench", Item=item)
 
             return await run_for(seconds, 16, put)
 
