@@ -213,7 +213,7 @@ class BatchMixin(EngineCore):
                     rows.append((item, size))
             return found
 
-        found = await self._store.read(on_table(gets[0].spec, run))
+        found = await self._store.read_point(on_table(gets[0].spec, run))
         responses: dict[str, list[Item]] = {}
         unprocessed: dict[str, Any] = {}
         tally = CapacityTally(read=True)

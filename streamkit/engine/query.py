@@ -352,7 +352,7 @@ class QueryMixin(EngineCore):
         partition = next((b.value for b in bounds if b.op == "=" and b.column == "hk"), None)
         if idx is None or not idx.is_global:
             self._admit(spec, read=True, hk=partition)
-        page = await self._store.read(on_table(spec, lambda conn: _run(conn, plan)))
+        page = await self._store.read_point(on_table(spec, lambda conn: _run(conn, plan)))
         out: dict[str, Any] = {}
         if not plan.count_only:
             out["Items"] = page.items

@@ -297,7 +297,7 @@ class TransactionsMixin(EngineCore):
                 if own:
                     conn.execute("COMMIT")
 
-        items = await self._store.read(on_table(gets[0][0], run))
+        items = await self._store.read_point(on_table(gets[0][0], run))
         responses: list[dict[str, Any]] = []
         tally = CapacityTally(read=True)
         for (spec, _, paths), item in zip(gets, items, strict=True):

@@ -1,18 +1,30 @@
-"""The SQLite store: one writer with group commit and a small pool of readers, one thread each.
+"""The SQLite store: one writer with group commit, reads inline or on a small reader pool.
 
-Every operation is a plain synchronous function ``fn(conn) -> T`` that runs whole on the
-connection's worker thread, so an operation costs one thread hop however many statements it runs
-(aiosqlite's per-statement await costs 15-80 us each on this machine).
+Every operation is a plain synchronous function ``fn(conn) -> T`` that runs whole on one
+connection, so it costs one hand-off however many statements it runs (aiosqlite's per-statement
+await costs 15-80 us each on this machine).
 
-Writes go through :meth:`Store.write`. Concurrent writers share commits: the first writer to
-arrive becomes the leader and runs every queued operation in one ``BEGIN IMMEDIATE ... COMMIT``,
-each inside its own SAVEPOINT, so one operation's failure (a failed condition, a bad value)
-rolls back only that operation and every operation's result is what it would be alone. When the
-batch is done, leadership passes to the oldest waiting writer; no task is ever spawned, so the
-engine stays passive.
+Writes go through :meth:`Store.write`. Concurrent writers share commits: every operation queued
+in the same turn of the event loop runs in one ``BEGIN IMMEDIATE ... COMMIT``, each inside its
+own SAVEPOINT, so one operation's failure (a failed condition, a bad value) rolls back only that
+operation and every operation's result is what it would be alone. Where the batch runs depends
+on durability:
 
-aiosqlite has no public call for "run this function on your thread"; ``_execute`` is that call
-and has been stable since 0.16. It is used here and nowhere else, and pyproject pins the range.
+- ``"normal"`` (the default): inline on the event loop, from a callback scheduled by the first
+  writer of the turn. A WAL commit without fsync costs tens of microseconds, less than two
+  thread hand-offs, and the two threads would only take turns on the GIL anyway. Checkpoints,
+  which do sync, run on a thread (:mod:`streamkit.storage.wal`).
+- ``"full"``: every COMMIT syncs (milliseconds), so batches run on aiosqlite's writer thread:
+  the first writer to arrive leads and runs every queued operation; when the batch is done,
+  leadership passes to the oldest waiting writer.
+
+No task is ever spawned either way, so the engine stays passive.
+
+Small reads (:meth:`Store.read_point`: items, Query and Scan pages, stream records) run inline
+on the writer's connection; whole-table reads (:meth:`Store.read`) go to a pool of aiosqlite
+reader threads. aiosqlite has no public call for "run this function on your thread";
+``_execute`` is that call and has been stable since 0.16. It is used here and nowhere else, and
+pyproject pins the range.
 """
 
 from __future__ import annotations
@@ -30,6 +42,8 @@ import aiosqlite
 import anyio
 
 from streamkit.errors import InternalServerError
+from streamkit.storage import wal
+from streamkit.storage.wal import WalCheckpointer
 
 __all__ = ["Durability", "Store", "StoreStatistics", "open_store"]
 
@@ -96,19 +110,33 @@ class Store:
 
     def __init__(
         self,
-        writer: aiosqlite.Connection,
+        writer: sqlite3.Connection | aiosqlite.Connection,
+        *,
         readers: Sequence[aiosqlite.Connection] = (),
         point_reader: sqlite3.Connection | None = None,
+        checkpointer: WalCheckpointer | None = None,
     ) -> None:
-        self._writer = writer
-        self._readers = list(readers) or [writer]
-        self._point_reader = point_reader
+        """``writer``: a plain connection writes inline, an aiosqlite one on its thread (which
+        needs ``point_reader``, a read-only connection for :meth:`read_point`)."""
+        if isinstance(writer, sqlite3.Connection):
+            self._inline: sqlite3.Connection | None = writer
+            self._thread: aiosqlite.Connection | None = None
+            # the writer's connection has the warmest cache: SQLite drops a connection's whole
+            # page cache when another connection has committed, never its own
+            point = writer
+        else:
+            assert point_reader is not None, "a store writing on a thread needs a point reader"
+            self._inline, self._thread, point = None, writer, point_reader
+        self._readers = list(readers)
+        self._point_reader = point
         self._reading = [0] * len(self._readers)
         self._queue: list[_Op] = []
         self._busy = False
         self._commits = 0
         self._writes = 0
         self._commit_hooks: list[Callable[[], None]] = []
+        self._checkpointer = checkpointer
+        self._commit_event: anyio.Event | None = None
 
     def add_commit_hook(self, hook: Callable[[], None]) -> None:
         """Call ``hook()`` on the event loop after every write batch (committed or not).
@@ -118,12 +146,25 @@ class Store:
         """
         self._commit_hooks.append(hook)
 
+    @property
+    def writing(self) -> bool:
+        """Whether writes are queued or running right now."""
+        return bool(self._queue) or self._busy
+
+    def commit_waiter(self) -> anyio.Event:
+        """Return an event set after the next write batch (committed or not)."""
+        if self._commit_event is None:
+            self._commit_event = anyio.Event()
+        return self._commit_event
+
     def statistics(self) -> StoreStatistics:
         """Return how many transactions and write operations the store has run."""
         return StoreStatistics(self._commits, self._writes)
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` on a read connection, outside any write transaction, in one hop."""
+        """Run ``fn`` on a reader thread, outside any write transaction (big reads)."""
+        if not self._readers:  # in memory there is one connection
+            return await self.read_point(fn)
         slot = min(range(len(self._readers)), key=self._reading.__getitem__)
         conn = self._readers[slot]
         self._reading[slot] += 1
@@ -133,15 +174,20 @@ class Store:
             self._reading[slot] -= 1
 
     async def read_point(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run a small read (one key's row) on the event loop's own read connection.
+        """Run a read on the event loop, after a yield: item reads, Query and Scan pages.
 
-        A point read takes a few microseconds, less than a hop to a reader thread and back, so
-        on a database file it runs inline (WAL: it never waits for the writer). In memory there
-        is no second connection, and this is :meth:`read`.
+        A point read takes a few microseconds, less than a hop to a reader thread and back; a
+        page of items is mostly Python decoding, which would hold the GIL on a reader thread
+        anyway. So these run inline: on the writer's own connection (between write batches;
+        its page cache stays warm, while SQLite drops another connection's cache after every
+        commit it did not make), or with ``durability="full"`` on a read-only connection of its
+        own (WAL: it never waits for the writer).
         """
-        if self._point_reader is None:
-            return await self.read(fn)
         await anyio.lowlevel.checkpoint()
+        return fn(self._point_reader)
+
+    def read_now(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """:meth:`read_point` without the yield, for a caller that must not be interleaved."""
         return fn(self._point_reader)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -155,6 +201,10 @@ class Store:
         loop = asyncio.get_running_loop()
         op = _Op(fn, loop.create_future())
         self._queue.append(op)
+        if self._inline is not None:
+            if len(self._queue) == 1:
+                loop.call_soon(self._flush, self._inline)
+            return await op.future  # type: ignore[no-any-return]
         if not self._busy:
             await self._lead()
         while True:
@@ -190,6 +240,32 @@ class Store:
             self._queue.pop(0)
         self._busy = False
 
+    def _flush(self, conn: sqlite3.Connection) -> None:
+        batch = [op for op in self._queue if not op.future.done()]
+        self._queue = []
+        if batch:
+            _run_batch(conn, batch)
+            self._finish(batch)
+            if self._checkpointer is not None and self._commits % wal.CHECKPOINT_COMMITS == 0:
+                self._checkpointer.nudge(conn)
+
+    def _finish(self, batch: list[_Op]) -> None:
+        self._commits += 1
+        self._writes += len(batch)
+        for op in batch:
+            if op.future.done():
+                continue
+            ok, value = op.outcome
+            if ok:
+                op.future.set_result(value)
+            else:
+                op.future.set_exception(value)
+        for hook in self._commit_hooks:
+            hook()
+        event, self._commit_event = self._commit_event, None
+        if event is not None:
+            event.set()
+
     async def _lead(self) -> None:
         self._busy = True
         try:
@@ -197,32 +273,24 @@ class Store:
             self._queue = []
             if not batch:
                 return
+            assert self._thread is not None
             with anyio.CancelScope(shield=True):
-                await _call(self._writer, _run_batch, _raw(self._writer), batch)
-            self._commits += 1
-            self._writes += len(batch)
-            for op in batch:
-                if op.future.done():
-                    continue
-                ok, value = op.outcome
-                if ok:
-                    op.future.set_result(value)
-                else:
-                    op.future.set_exception(value)
-            for hook in self._commit_hooks:
-                hook()
+                await _call(self._thread, _run_batch, _raw(self._thread), batch)
+            self._finish(batch)
         finally:
             self._hand_off()
-
-    async def checkpoint(self) -> None:
-        """Fold the WAL back into the database file (a no-op in memory)."""
-        await _call(self._writer, _raw(self._writer).execute, "PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _connect_args(path: str | None) -> tuple[str, bool]:
     if path is None or path == ":memory:":
         return ":memory:", False
     return path, True
+
+
+def _configure(conn: sqlite3.Connection, on_disk: bool, sync: str) -> None:
+    conn.execute("PRAGMA journal_mode=WAL" if on_disk else "PRAGMA journal_mode=MEMORY")
+    conn.execute(f"PRAGMA synchronous={sync}")
+    conn.execute("PRAGMA busy_timeout=5000")
 
 
 @asynccontextmanager
@@ -246,26 +314,42 @@ async def open_store(
     if on_disk:
         await anyio.Path(target).parent.mkdir(parents=True, exist_ok=True)
     sync = "FULL" if durability == "full" else "NORMAL"
-    async with aiosqlite.connect(target, isolation_level=None, check_same_thread=False) as writer:
-        await writer.execute("PRAGMA journal_mode=WAL" if on_disk else "PRAGMA journal_mode=MEMORY")
-        await writer.execute(f"PRAGMA synchronous={sync}")
-        await writer.execute("PRAGMA busy_timeout=5000")
-        if setup is not None:
-            await _call(writer, setup, _raw(writer))
+    async with contextlib.AsyncExitStack() as stack:
+        writer: aiosqlite.Connection | sqlite3.Connection
+        if durability == "full" and on_disk:  # COMMIT syncs: batches go to a writer thread
+            writer = await stack.enter_async_context(
+                aiosqlite.connect(target, isolation_level=None, check_same_thread=False)
+            )
+            await _call(writer, _configure, _raw(writer), on_disk, sync)
+            if setup is not None:
+                await _call(writer, setup, _raw(writer))
+        else:
+            writer = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+            stack.callback(writer.close)
+            _configure(writer, on_disk, sync)
+            if on_disk:
+                writer.execute("PRAGMA wal_autocheckpoint=0")
+                writer.execute(f"PRAGMA journal_size_limit={wal.WAL_LIMIT}")
+            if setup is not None:
+                setup(writer)
         if not on_disk:
             yield Store(writer)
             return
-        async with contextlib.AsyncExitStack() as stack:
-            readers = []
-            for _ in range(readers_count):
-                reader = await stack.enter_async_context(
-                    aiosqlite.connect(target, isolation_level=None, check_same_thread=False)
-                )
-                await reader.execute("PRAGMA busy_timeout=5000")
-                await reader.execute("PRAGMA query_only=1")
-                readers.append(reader)
-            point = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
-            stack.callback(point.close)
-            point.execute("PRAGMA busy_timeout=5000")
-            point.execute("PRAGMA query_only=1")
-            yield Store(writer, readers, point)
+        readers = []
+        for _ in range(readers_count):
+            reader = await stack.enter_async_context(
+                aiosqlite.connect(target, isolation_level=None, check_same_thread=False)
+            )
+            await reader.execute("PRAGMA busy_timeout=5000")
+            await reader.execute("PRAGMA query_only=1")
+            readers.append(reader)
+        if isinstance(writer, sqlite3.Connection):
+            checkpointer = wal.WalCheckpointer(target)
+            stack.callback(checkpointer.close)
+            yield Store(writer, readers=readers, checkpointer=checkpointer)
+            return
+        point = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+        stack.callback(point.close)
+        point.execute("PRAGMA busy_timeout=5000")
+        point.execute("PRAGMA query_only=1")
+        yield Store(writer, readers=readers, point_reader=point)

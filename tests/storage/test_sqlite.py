@@ -1,17 +1,25 @@
-"""The store: group commit, per-operation atomicity, cancellation, readers."""
+"""The store: group commit, per-operation atomicity, cancellation, readers.
+
+Every test runs against the three ways a store writes: inline on the event loop (a file, and
+memory) and on a writer thread (a file with ``durability="full"``).
+"""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 import pytest
 
 from streamkit.errors import ConditionalCheckFailedException
-from streamkit.storage.sqlite import open_store
+from streamkit.storage import wal
+from streamkit.storage.sqlite import Durability, Store, open_store
 
 
 def _setup(conn: sqlite3.Connection) -> None:
@@ -30,14 +38,28 @@ def _all(conn: sqlite3.Connection) -> dict[str, int]:
     return dict(conn.execute("SELECT k, v FROM kv").fetchall())
 
 
-@pytest.fixture(params=["file", "memory"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> Path | None:
-    return tmp_path / "s.sqlite3" if request.param == "file" else None
+@dataclass
+class Location:
+    path: Path | None
+    durability: Durability
+
+    @property
+    def threaded(self) -> bool:
+        return self.durability == "full" and self.path is not None
+
+    def open(self) -> AbstractAsyncContextManager[Store]:
+        return open_store(self.path, durability=self.durability, setup=_setup)
+
+
+@pytest.fixture(params=["file", "memory", "file-full"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Location:
+    path = None if request.param == "memory" else tmp_path / "s.sqlite3"
+    return Location(path, "full" if request.param == "file-full" else "normal")
 
 
 class TestGroupCommit:
-    async def test_concurrent_writes_share_commits(self, location: Path | None) -> None:
-        async with open_store(location, setup=_setup) as store:
+    async def test_concurrent_writes_share_commits(self, location: Location) -> None:
+        async with location.open() as store:
             results: dict[int, int] = {}
 
             async def one(i: int) -> None:
@@ -52,8 +74,8 @@ class TestGroupCommit:
             assert stats.writes == 64
             assert stats.commits < 64
 
-    async def test_failed_operation_rolls_back_alone(self, location: Path | None) -> None:
-        async with open_store(location, setup=_setup) as store:
+    async def test_failed_operation_rolls_back_alone(self, location: Location) -> None:
+        async with location.open() as store:
 
             def half_then_fail(conn: sqlite3.Connection) -> None:
                 conn.execute("INSERT INTO kv VALUES ('bad', 1)")
@@ -76,8 +98,8 @@ class TestGroupCommit:
             assert outcomes == {"a": 7, "bad": "raised", "b": 7}
             assert await store.read(_all) == {"a": 7, "b": 7}
 
-    async def test_lone_failure_rolls_back(self, location: Path | None) -> None:
-        async with open_store(location, setup=_setup) as store:
+    async def test_lone_failure_rolls_back(self, location: Location) -> None:
+        async with location.open() as store:
 
             def fail(conn: sqlite3.Connection) -> None:
                 conn.execute("INSERT INTO kv VALUES ('x', 1)")
@@ -88,8 +110,10 @@ class TestGroupCommit:
             assert await store.read(_all) == {}
             assert await store.write(_put("y", 2)) == 2
 
-    async def test_cancelled_before_start_never_runs(self, location: Path | None) -> None:
-        async with open_store(location, setup=_setup) as store:
+    async def test_cancelled_before_start_never_runs(self, location: Location) -> None:
+        if not location.threaded:
+            pytest.skip("inline writes run whole in one callback; see the test below")
+        async with location.open() as store:
             gate = threading.Event()
 
             def blocked(conn: sqlite3.Connection) -> None:
@@ -115,16 +139,35 @@ class TestGroupCommit:
             assert await store.read(_all) == {"first": 1}
             assert await store.write(_put("after", 3)) == 3
 
-    async def test_already_cancelled_write_does_not_run(self, location: Path | None) -> None:
-        async with open_store(location, setup=_setup) as store:
+    async def test_cancelled_before_flush_never_runs(self, location: Location) -> None:
+        if location.threaded:
+            pytest.skip("the writer thread's case is the test above")
+        async with location.open() as store:
+            scope = anyio.CancelScope()
+
+            async def victim() -> None:
+                with scope:
+                    await store.write(_put("cancelled", 2))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(victim)
+                await anyio.lowlevel.checkpoint()  # the victim queues its write and the flush
+                scope.cancel()  # before the flush runs
+            assert scope.cancelled_caught
+            assert await store.read(_all) == {}
+            assert store.statistics().writes == 0
+            assert await store.write(_put("after", 3)) == 3
+
+    async def test_already_cancelled_write_does_not_run(self, location: Location) -> None:
+        async with location.open() as store:
             with anyio.CancelScope() as scope:
                 scope.cancel()
                 await store.write(_put("cancelled", 2))
             assert await store.read(_all) == {}
 
-    async def test_sustained_load_never_stalls(self, location: Path | None) -> None:
+    async def test_sustained_load_never_stalls(self, location: Location) -> None:
         """Writers that write again as soon as they are answered: every write completes."""
-        async with open_store(location, setup=_setup) as store:
+        async with location.open() as store:
 
             async def writer(w: int) -> None:
                 for i in range(20):
@@ -136,9 +179,9 @@ class TestGroupCommit:
                         tg.start_soon(writer, w)
             assert store.statistics().writes == 64 * 20
 
-    async def test_leadership_passes_on(self, location: Path | None) -> None:
+    async def test_leadership_passes_on(self, location: Location) -> None:
         """Writers queued behind a batch are run by one of them, with no helper task."""
-        async with open_store(location, setup=_setup) as store:
+        async with location.open() as store:
             async with anyio.create_task_group() as tg:
                 for i in range(10):
                     tg.start_soon(store.write, _put(f"a{i}", i))
@@ -157,12 +200,14 @@ async def test_durability_full(tmp_path: Path) -> None:
         assert await store.read(_all) == {"k": 1}
 
 
-async def test_point_reads_see_committed_writes(location: Path | None) -> None:
-    """read_point runs inline on a file (its own connection) and falls back to read in memory."""
-    async with open_store(location, setup=_setup) as store:
+async def test_point_reads_see_committed_writes(location: Location) -> None:
+    """read_point runs inline: on the writer's connection, or its own beside a writer thread."""
+    async with location.open() as store:
         assert await store.read_point(_all) == {}
         await store.write(_put("k", 1))
         assert await store.read_point(_all) == {"k": 1}
+        if not location.threaded:
+            return
         gate = threading.Event()
 
         def slow(conn: sqlite3.Connection) -> None:
@@ -172,7 +217,24 @@ async def test_point_reads_see_committed_writes(location: Path | None) -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(store.write, slow)
             await anyio.wait_all_tasks_blocked()
-            if location is not None:  # WAL: the open write transaction is invisible, no wait
-                assert await store.read_point(_all) == {"k": 1}
+            # WAL: the open write transaction is invisible, and the read does not wait for it
+            assert await store.read_point(_all) == {"k": 1}
             gate.set()
         assert await store.read_point(_all) == {"k": 2}
+
+
+async def test_checkpointer_keeps_the_wal_small(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inline writes leave checkpoints to a thread, and rewind a WAL past its limit."""
+    monkeypatch.setattr(wal, "CHECKPOINT_COMMITS", 1)
+    monkeypatch.setattr(wal, "WAL_LIMIT", 0)
+    path = tmp_path / "w.sqlite3"
+    async with open_store(path, setup=_setup) as store:
+        for i in range(2000):
+            await store.write(_put(f"k{i}", i))
+        assert len(await store.read(_all)) == 2000
+        assert os.stat(f"{path}-wal").st_size < 4 * 1024 * 1024  # 2,000 commits unfolded: 12 MB
+    assert not any(t.name == "streamkit-checkpoint" for t in threading.enumerate())
+    with sqlite3.connect(path) as conn:  # everything is in the database file
+        assert conn.execute("SELECT count(*) FROM kv").fetchone() == (2000,)

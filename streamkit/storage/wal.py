@@ -1,0 +1,71 @@
+"""Folding the write-ahead log back into the database file, on a thread of its own.
+
+SQLite's automatic checkpoint runs inside the COMMIT that crosses 1,000 WAL pages: it copies
+them into the database file and syncs both files, about 10 ms on this machine. The store's
+writer commits on the event loop, so the store turns the automatic checkpoint off and nudges a
+:class:`WalCheckpointer` instead, whose PASSIVE checkpoints run beside the writer (WAL allows
+it) and never wait for anyone.
+
+A PASSIVE checkpoint cannot rewind the WAL while commits keep landing behind it, so when the
+file passes ``WAL_LIMIT`` the writer runs one itself between two commits: by then nearly every
+page is already copied, and its next transaction starts the WAL from the beginning
+(``journal_size_limit`` then trims the file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+
+__all__ = ["CHECKPOINT_COMMITS", "WAL_LIMIT", "WalCheckpointer"]
+
+CHECKPOINT_COMMITS = 32  # commits between two nudges of the checkpointer thread
+WAL_LIMIT = 32 * 1024 * 1024  # bytes of WAL past which the writer rewinds it itself
+_LIMIT_EVERY = 16  # nudges between two looks at the WAL's size
+
+
+class WalCheckpointer:
+    """A thread with its own connection that runs PASSIVE checkpoints when nudged."""
+
+    def __init__(self, path: str) -> None:
+        self._wal = path + "-wal"
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._wake = threading.Event()
+        self._closed = False
+        self._nudges = 0
+        self._rewind = False
+        self._thread = threading.Thread(target=self._run, name="streamkit-checkpoint", daemon=True)
+        self._thread.start()
+
+    def nudge(self, writer: sqlite3.Connection) -> None:
+        """Ask for a checkpoint; the writer calls this between two transactions."""
+        self._wake.set()
+        self._nudges += 1
+        if self._rewind or (self._nudges % _LIMIT_EVERY == 0 and _size(self._wal) > WAL_LIMIT):
+            busy, _, _ = writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            self._rewind = bool(busy)  # the thread was checkpointing: try again next time
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._closed:
+                return
+            with contextlib.suppress(sqlite3.Error):  # busy: the next nudge tries again
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def close(self) -> None:
+        """Stop the thread (after its current checkpoint) and close its connection."""
+        self._closed = True
+        self._wake.set()
+        self._thread.join()
+        self._conn.close()
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
