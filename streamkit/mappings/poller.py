@@ -15,7 +15,6 @@ is read from its beginning (Lambda also reads child shards from TRIM_HORIZON).
 
 from __future__ import annotations
 
-import base64
 import functools
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -37,14 +36,15 @@ from streamkit.mappings.config import MappingConfig
 from streamkit.mappings.current import engine_var
 from streamkit.mappings.processor import ProcessorMetrics, ShardProcessor
 from streamkit.storage import checkpoints
-from streamkit.streams import StreamsClient, lambda_record
+from streamkit.streams import StreamsClient
 from streamkit.streams.records import sequence_number
 
-__all__ = ["MappingRunner", "ShardStatus", "Signal", "base64_binaries"]
+__all__ = ["MappingRunner", "ShardStatus", "Signal"]
 
 log = structlog.get_logger(__name__)
 
 PERSIST_RECORDS = 1000  # write a busy shard's checkpoint at least this often (records) ...
+GATHER_COMMITS = 32  # commits a caught-up worker lets land while writers are busy
 PERSIST_SECONDS = 1.0  # ... or this often (seconds on the runtime's clock)
 
 
@@ -98,37 +98,6 @@ class _ObservedClock:
         finally:
             self._status.phase, self._status.wake_at = previous, None
             self._changed.fire()
-
-
-def base64_binaries(record: dict[str, Any]) -> dict[str, Any]:
-    """Turn a fresh record's B/BS values into base64 text, in place, as Lambda's JSON carries them.
-
-    Only the images (Keys, NewImage, OldImage) are visited, and only M/L values are descended
-    into: the record must be one the caller owns (as GetRecords returns them, freshly built).
-    """
-    body = record.get("dynamodb")
-    if isinstance(body, dict):
-        for name in ("Keys", "NewImage", "OldImage"):
-            image = body.get(name)
-            if image:
-                for value in image.values():
-                    _base64_value(value)
-    return record
-
-
-def _base64_value(value: dict[str, Any]) -> None:
-    ((tag, payload),) = value.items()
-    if tag == "B":
-        if isinstance(payload, bytes):
-            value["B"] = base64.b64encode(payload).decode()
-    elif tag == "M":
-        for member in payload.values():
-            _base64_value(member)
-    elif tag == "L":
-        for member in payload:
-            _base64_value(member)
-    elif tag == "BS":
-        value["BS"] = [base64.b64encode(b).decode() if isinstance(b, bytes) else b for b in payload]
 
 
 @dataclass(eq=False)
@@ -355,7 +324,7 @@ class MappingRunner:
                 status.phase = "reading"
                 committed = None if sid is None else streams.shard_event(sid)
                 try:
-                    page = await streams.read_shard(
+                    page = await streams.read_lambda_records(
                         stream_arn=status.stream_arn,
                         shard_id=status.shard_id,
                         after_sequence=status.checkpoint,
@@ -374,6 +343,7 @@ class MappingRunner:
                         return
                     if committed is not None:  # taken before this read: no commit is missed
                         await self._idle(status, processor, committed)
+                        await self._gather()
                     continue
                 window = config.maximum_batching_window_in_seconds
                 if window and not waited and len(records) < config.batch_size:
@@ -386,14 +356,15 @@ class MappingRunner:
                 waited = False
                 status.phase = "invoking"
                 self.changed.fire()
-                batch = [base64_binaries(lambda_record(r, status.stream_arn)) for r in records]
-                outcome = await processor.process(batch)
+                outcome = await processor.process(records)
                 if outcome.checkpoint is not None:
                     status.checkpoint = outcome.checkpoint
                 unsaved += len(records)
                 if unsaved >= PERSIST_RECORDS or self.clock.now() - saved_at >= PERSIST_SECONDS:
                     await self._persist(status)
                     unsaved, saved_at = 0, self.clock.now()
+                if len(records) < config.batch_size:
+                    await self._gather()  # caught up: let the next records come as one batch
         finally:
             with anyio.CancelScope(shield=True):
                 await self._persist(status)
@@ -416,6 +387,22 @@ class MappingRunner:
         )
         status.phase = "done"
         log.info("shard_finished")
+
+    async def _gather(self) -> None:
+        """While writers are busy, let a few more commits land before reading.
+
+        Woken by every commit, a worker would read one or two records at a time under a steady
+        write load and pay a whole invocation for each; waiting out up to ``GATHER_COMMITS``
+        commits while more writes are queued makes batches of the load's size instead. An idle
+        store (a quiet table, a test) is read at once, so this adds no latency there.
+        """
+        store = self.engine.store
+        for _ in range(GATHER_COMMITS):
+            if not store.writing:
+                await anyio.lowlevel.checkpoint()  # writers woken with us queue their next writes
+                if not store.writing:
+                    return
+            await store.commit_waiter().wait()
 
     async def _idle(
         self, status: ShardStatus, processor: ShardProcessor, committed: anyio.Event

@@ -29,9 +29,8 @@ from streamkit.engine import Engine
 from streamkit.errors import ConfigurationError
 from streamkit.mappings.config import Handler, MappingConfig
 from streamkit.mappings.current import engine_var
-from streamkit.mappings.poller import base64_binaries
 from streamkit.mappings.processor import ShardProcessor
-from streamkit.streams import lambda_record
+from streamkit.streams import base64_binaries, lambda_record
 
 __all__ = ["Position", "ReplayResult", "export_stream", "replay", "replay_file"]
 

@@ -16,6 +16,7 @@ from streamkit.streams.client import StreamsClient as StreamsClient
 from streamkit.streams.iterators import ITERATOR_LIFETIME as ITERATOR_LIFETIME
 from streamkit.streams.records import (
     SERVICE_IDENTITY as SERVICE_IDENTITY,
+    base64_binaries as base64_binaries,
     lambda_record as lambda_record,
 )
 from streamkit.streams.retention import (
@@ -29,6 +30,7 @@ __all__ = [
     "SERVICE_IDENTITY",
     "StreamsClient",
     "Upkeep",
+    "base64_binaries",
     "lambda_record",
     "maintain_once",
     "open_engine",

@@ -3,6 +3,7 @@ GetRecords, plus an in-process wait for new records. Reads only; never imports t
 
 from __future__ import annotations
 
+import bisect
 import re
 import sqlite3
 from collections.abc import Mapping
@@ -21,11 +22,18 @@ from streamkit.errors import (
 )
 from streamkit.storage.changes import load_secret
 from streamkit.streams.iterators import Position, decode_iterator, encode_iterator
-from streamkit.streams.records import format_record, parse_sequence_number, sequence_number
+from streamkit.streams.records import (
+    base64_binaries,
+    format_record,
+    lambda_record,
+    parse_sequence_number,
+    sequence_number,
+)
 
 __all__ = ["ShardPage", "StreamsClient"]
 
 MAX_PAGE_BYTES: Final = 1024 * 1024
+TAIL_RECORDS: Final = 4096  # Lambda-shaped records kept per shard for readers that follow
 ITERATOR_TYPES: Final = ("AFTER_SEQUENCE_NUMBER", "AT_SEQUENCE_NUMBER", "LATEST", "TRIM_HORIZON")
 _ARN: Final = re.compile(
     r"arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[a-zA-Z0-9_.-]{3,255}/stream/"
@@ -68,6 +76,36 @@ class ShardPage:
     records: list[dict[str, Any]]  #: GetRecords records, in sequence order
     exhausted: bool  #: the shard is closed and every record of it has been read
     sid: int  #: the shard's internal id, for :meth:`StreamsClient.shard_event`
+
+
+@dataclass(slots=True)
+class _Tail:
+    """The newest records read from one shard, as Lambda delivers them.
+
+    Every record with ``floor < seq <= seqs[-1]`` is in ``records``, so a reader whose position
+    lies in that range is served from here without SQL or formatting.
+    """
+
+    sid: int
+    floor: int
+    seqs: list[int]
+    records: list[dict[str, Any]]
+
+    def serve(self, after: int, limit: int) -> list[dict[str, Any]] | None:
+        if not self.seqs or not self.floor <= after < self.seqs[-1]:
+            return None
+        start = bisect.bisect_right(self.seqs, after)
+        return self.records[start : start + limit]
+
+    def add(self, after: int, seqs: list[int], records: list[dict[str, Any]]) -> None:
+        if after != (self.seqs[-1] if self.seqs else self.floor):  # not a continuation: restart
+            self.floor, self.seqs, self.records = after, [], []
+        self.seqs += seqs
+        self.records += records
+        if len(self.seqs) > TAIL_RECORDS:
+            cut = len(self.seqs) - TAIL_RECORDS // 2
+            self.floor = self.seqs[cut - 1]
+            del self.seqs[:cut], self.records[:cut]
 
 
 def _rows_after(
@@ -178,6 +216,7 @@ class StreamsClient:
         self._engine = engine
         self._store = engine.store
         self._secret: bytes | None = None
+        self._tails: dict[tuple[str, str], _Tail] = {}
 
     async def _key(self) -> bytes:
         if self._secret is None:
@@ -396,6 +435,12 @@ class StreamsClient:
         Raises:
             TrimmedDataAccessException: records after ``after_sequence`` were trimmed.
         """
+        await anyio.lowlevel.checkpoint()
+        return self._read_shard_now(stream_arn, shard_id, after_sequence, limit)
+
+    def _read_shard_now(
+        self, stream_arn: str, shard_id: str, after_sequence: str | None, limit: int
+    ) -> ShardPage:
         after_seq = None if after_sequence is None else parse_sequence_number(after_sequence)
 
         def run(
@@ -416,13 +461,46 @@ class StreamsClient:
             after = max(after_seq or 0, shard.start, shard.trimmed_to)
             return row[0], shard, after, _rows_after(conn, shard.sid, after, limit)
 
-        found = await self._store.read(run)
+        found = self._store.read_now(run)
         if found is None:
             return ShardPage([], exhausted=True, sid=-1)
         view, shard, after, rows = found
         records, after = self._format_rows(stream_arn, view, rows, after)
         exhausted = shard.end is not None and after >= shard.end
         return ShardPage(records, exhausted, shard.sid)
+
+    async def read_lambda_records(
+        self, *, stream_arn: str, shard_id: str, after_sequence: str | None, limit: int
+    ) -> ShardPage:
+        """:meth:`read_shard`, with the records shaped as a Lambda function receives them
+        (``eventSourceARN``, binaries in base64) and shared between the in-process readers.
+
+        Several mappings on one stream read the same records at nearly the same time; the
+        newest records of each shard are kept, so each record is read and formatted once.
+        The records are shared: callers must not change them (the mapping processor hands its
+        handler a copy). Records come from the tail only up to its newest one; the next call
+        reads the store again.
+        """
+        key = (stream_arn, shard_id)
+        after = 0 if after_sequence is None else parse_sequence_number(after_sequence)
+        await anyio.lowlevel.checkpoint()
+        tail = self._tails.get(key)  # looked at and filled with no await between: one read each
+        if tail is not None and after_sequence is not None:
+            cached = tail.serve(after, limit)
+            if cached:
+                return ShardPage(cached, exhausted=False, sid=tail.sid)
+        page = self._read_shard_now(stream_arn, shard_id, after_sequence, limit)
+        records = [base64_binaries(lambda_record(r, stream_arn)) for r in page.records]
+        if records:
+            seqs = [parse_sequence_number(r["dynamodb"]["SequenceNumber"]) for r in records]
+            if after_sequence is None:  # read from the shard's start: complete from its first
+                after = seqs[0] - 1
+            if tail is None or tail.sid != page.sid:
+                tail = self._tails[key] = _Tail(page.sid, after, [], [])
+            tail.add(after, seqs, records)
+        elif page.exhausted:
+            self._tails.pop(key, None)
+        return ShardPage(records, page.exhausted, page.sid)
 
     def shard_event(self, sid: int) -> anyio.Event:
         """Return an event set after the next commit that appends to shard ``sid``

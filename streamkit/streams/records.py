@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import marshal
 import re
@@ -14,6 +15,7 @@ from streamkit.storage.changes import INSERT, MODIFY, SEQUENCE_BASE, SERVICE
 
 __all__ = [
     "SERVICE_IDENTITY",
+    "base64_binaries",
     "format_record",
     "lambda_record",
     "parse_sequence_number",
@@ -97,3 +99,34 @@ def lambda_record(record: Mapping[str, Any], stream_arn: str) -> dict[str, Any]:
         }
     out["eventSourceARN"] = stream_arn
     return out
+
+
+def base64_binaries(record: dict[str, Any]) -> dict[str, Any]:
+    """Turn a fresh record's B/BS values into base64 text, in place, as Lambda's JSON carries them.
+
+    Only the images (Keys, NewImage, OldImage) are visited, and only M/L values are descended
+    into: the record must be one the caller owns (as GetRecords returns them, freshly built).
+    """
+    body = record.get("dynamodb")
+    if isinstance(body, dict):
+        for name in ("Keys", "NewImage", "OldImage"):
+            image = body.get(name)
+            if image:
+                for value in image.values():
+                    _base64_value(value)
+    return record
+
+
+def _base64_value(value: dict[str, Any]) -> None:
+    ((tag, payload),) = value.items()
+    if tag == "B":
+        if isinstance(payload, bytes):
+            value["B"] = base64.b64encode(payload).decode()
+    elif tag == "M":
+        for member in payload.values():
+            _base64_value(member)
+    elif tag == "L":
+        for member in payload:
+            _base64_value(member)
+    elif tag == "BS":
+        value["BS"] = [base64.b64encode(b).decode() if isinstance(b, bytes) else b for b in payload]

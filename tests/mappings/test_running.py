@@ -58,6 +58,34 @@ class TestDelivery:
             "k1": ["INSERT", "MODIFY"],
         }
 
+    async def test_busy_writers_make_bigger_batches(self) -> None:
+        """A caught-up worker lets commits land while writers are busy: batches span commits."""
+        batches: list[list[str]] = []
+        app = streamkit.App()
+
+        @app.on_stream("orders", name="collect", starting_position="TRIM_HORIZON")
+        async def collect(event: dict[str, Any], context: Any) -> None:
+            batches.append([r["dynamodb"]["NewImage"]["n"]["S"] for r in event["Records"]])
+
+        async with open_harness(app, stream_shards=1) as h:
+            await h.engine.create_table(TableName="orders", **TABLE)
+            await _put(h.engine, "w0", n="-1")
+            await h.drain()  # the worker is caught up and idle
+
+            async def writer(w: int) -> None:
+                for n in range(25):
+                    await _put(h.engine, f"w{w}", n=str(n))
+
+            async with anyio.create_task_group() as tg:
+                for w in range(4):
+                    tg.start_soon(writer, w)
+            await h.drain()
+            stats = h.engine.store.statistics()
+        delivered = [n for batch in batches for n in batch]
+        assert len(delivered) == 101
+        assert stats.commits >= 25  # four writers: at most four writes a commit
+        assert max(len(b) for b in batches[1:]) > 8  # so a batch spans several commits
+
     async def test_table_created_after_start_and_stream_reenabled(self) -> None:
         seen: list[dict[str, Any]] = []
         async with open_harness(_app(seen)) as h:

@@ -1,0 +1,106 @@
+"""StreamsClient.read_lambda_records: Lambda-shaped records, read once for every mapping."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+import streamkit
+from streamkit.streams import StreamsClient, base64_binaries, lambda_record
+from tests.conftest import key_schema
+
+TABLE = "orders"
+
+
+@pytest.fixture
+async def memory_engine() -> AsyncIterator[streamkit.Engine]:
+    async with streamkit.open_engine(None, stream_shards=1) as db:
+        yield db
+
+
+async def _setup(engine: streamkit.Engine) -> tuple[StreamsClient, str, str]:
+    await engine.create_table(
+        TableName=TABLE,
+        **key_schema(),
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    streams = engine.streams
+    assert isinstance(streams, StreamsClient)
+    arn = engine.stream_arn(TABLE)
+    assert arn is not None
+    described = await streams.describe_stream(StreamArn=arn)
+    shard_id = described["StreamDescription"]["Shards"][0]["ShardId"]
+    return streams, arn, shard_id
+
+
+async def _put(engine: streamkit.Engine, n: int) -> None:
+    item = {"pk": {"S": "k"}, "n": {"N": str(n)}, "blob": {"B": bytes([n])}}
+    await engine.put_item(TableName=TABLE, Item=item)
+
+
+def _seqs(records: list[dict[str, Any]]) -> list[str]:
+    return [r["dynamodb"]["SequenceNumber"] for r in records]
+
+
+async def test_records_as_lambda_delivers_them(memory_engine: streamkit.Engine) -> None:
+    streams, arn, shard = await _setup(memory_engine)
+    for n in range(3):
+        await _put(memory_engine, n)
+    page = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=None, limit=100
+    )
+    plain = await streams.read_shard(stream_arn=arn, shard_id=shard, after_sequence=None, limit=100)
+    assert page.records == [base64_binaries(lambda_record(r, arn)) for r in plain.records]
+    assert page.records[0]["eventSourceARN"] == arn
+    assert page.records[0]["dynamodb"]["NewImage"]["blob"] == {"B": "AA=="}
+
+
+async def test_followers_share_one_read(memory_engine: streamkit.Engine) -> None:
+    """Readers at the same position get the same record objects; later ones come from the tail."""
+    streams, arn, shard = await _setup(memory_engine)
+    await _put(memory_engine, 0)
+    first = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=None, limit=100
+    )
+    start = first.records[0]["dynamodb"]["SequenceNumber"]
+    for n in range(1, 6):
+        await _put(memory_engine, n)
+    leader = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=start, limit=100
+    )
+    follower = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=start, limit=2
+    )
+    assert len(leader.records) == 5
+    assert follower.records == leader.records[:2]
+    assert all(a is b for a, b in zip(follower.records, leader.records, strict=False))
+    rest = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=_seqs(follower.records)[-1], limit=100
+    )
+    assert _seqs(rest.records) == _seqs(leader.records)[2:]
+
+
+async def test_a_reader_behind_the_tail_reads_the_store(memory_engine: streamkit.Engine) -> None:
+    streams, arn, shard = await _setup(memory_engine)
+    for n in range(4):
+        await _put(memory_engine, n)
+    everything = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=None, limit=100
+    )
+    seqs = _seqs(everything.records)
+    await _put(memory_engine, 4)
+    ahead = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[-1], limit=100
+    )
+    behind = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[0], limit=100
+    )
+    assert _seqs(behind.records) == seqs[1:] + _seqs(ahead.records)
+    # a write after the tail's newest record is read from the store, not missed
+    await _put(memory_engine, 5)
+    newest = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=_seqs(behind.records)[-1], limit=100
+    )
+    assert [r["dynamodb"]["NewImage"]["n"] for r in newest.records] == [{"N": "5"}]
