@@ -389,20 +389,14 @@ class MappingRunner:
         log.info("shard_finished")
 
     async def _gather(self) -> None:
-        """While writers are busy, let a few more commits land before reading.
+        """While writers are busy, let up to ``GATHER_COMMITS`` more commits land before reading.
 
         Woken by every commit, a worker would read one or two records at a time under a steady
-        write load and pay a whole invocation for each; waiting out up to ``GATHER_COMMITS``
-        commits while more writes are queued makes batches of the load's size instead. An idle
-        store (a quiet table, a test) is read at once, so this adds no latency there.
+        write load and pay a whole invocation for each; waiting for a lull makes batches of the
+        load's size instead. An idle store (a quiet table, a test) is read again at once, so
+        this adds no latency there.
         """
-        store = self.engine.store
-        for _ in range(GATHER_COMMITS):
-            if not store.writing:
-                await anyio.lowlevel.checkpoint()  # writers woken with us queue their next writes
-                if not store.writing:
-                    return
-            await store.commit_waiter().wait()
+        await self.engine.store.wait_lull(GATHER_COMMITS)
 
     async def _idle(
         self, status: ShardStatus, processor: ShardProcessor, committed: anyio.Event

@@ -136,7 +136,7 @@ class Store:
         self._writes = 0
         self._commit_hooks: list[Callable[[], None]] = []
         self._checkpointer = checkpointer
-        self._commit_event: anyio.Event | None = None
+        self._lulls: list[tuple[int, anyio.Event]] = []  # wait_lull's (target commit, event)
 
     def add_commit_hook(self, hook: Callable[[], None]) -> None:
         """Call ``hook()`` on the event loop after every write batch (committed or not).
@@ -146,16 +146,24 @@ class Store:
         """
         self._commit_hooks.append(hook)
 
-    @property
-    def writing(self) -> bool:
-        """Whether writes are queued or running right now."""
-        return bool(self._queue) or self._busy
+    async def wait_lull(self, batches: int) -> None:
+        """Return after ``batches`` more write batches, or once writers pause, if sooner.
 
-    def commit_waiter(self) -> anyio.Event:
-        """Return an event set after the next write batch (committed or not)."""
-        if self._commit_event is None:
-            self._commit_event = anyio.Event()
-        return self._commit_event
+        Writers "pause" when a turn of the event loop passes with no write queued or running:
+        a task woken by a commit that writes again at once keeps the store busy. Stream
+        readers use this to let records pile up into bigger batches under load only.
+        """
+        event = anyio.Event()
+        self._lulls.append((self._commits + batches, event))
+        if not self._queue and not self._busy:  # else the coming batch looks, after its writers
+            asyncio.get_running_loop().call_soon(self._end_lulls_if_idle)
+        await event.wait()
+
+    def _end_lulls_if_idle(self) -> None:
+        if self._lulls and not self._queue and not self._busy:
+            lulls, self._lulls = self._lulls, []
+            for _, event in lulls:
+                event.set()
 
     def statistics(self) -> StoreStatistics:
         """Return how many transactions and write operations the store has run."""
@@ -262,9 +270,15 @@ class Store:
                 op.future.set_exception(value)
         for hook in self._commit_hooks:
             hook()
-        event, self._commit_event = self._commit_event, None
-        if event is not None:
-            event.set()
+        if self._lulls:
+            waiting = []
+            for target, event in self._lulls:
+                if target <= self._commits:
+                    event.set()
+                else:
+                    waiting.append((target, event))
+            self._lulls = waiting
+            asyncio.get_running_loop().call_soon(self._end_lulls_if_idle)
 
     async def _lead(self) -> None:
         self._busy = True
