@@ -44,8 +44,8 @@ __all__ = ["MappingRunner", "ShardStatus", "Signal"]
 log = structlog.get_logger(__name__)
 
 PERSIST_RECORDS = 1000  # write a busy shard's checkpoint at least this often (records) ...
-GATHER_COMMITS = 32  # commits a caught-up worker lets land while writers are busy
 PERSIST_SECONDS = 1.0  # ... or this often (seconds on the runtime's clock)
+GATHER_COMMITS = 32  # commits a caught-up worker lets land while writers are busy
 
 
 class Signal:
@@ -73,7 +73,7 @@ class ShardStatus:
     shard_id: str
     checkpoint: str | None = None  # processed up to here (in memory)
     persisted: str | None = None  # the checkpoint as last written to the store
-    phase: str = "starting"  # starting | reading | invoking | idle | sleeping | done
+    phase: str = "starting"  # starting | reading | invoking | gathering | idle | sleeping | done
     wake_at: float | None = None  # while sleeping on the clock (retry back-off, window)
     processor: ShardProcessor | None = None
 
@@ -343,7 +343,7 @@ class MappingRunner:
                         return
                     if committed is not None:  # taken before this read: no commit is missed
                         await self._idle(status, processor, committed)
-                        await self._gather()
+                        await self._gather(status)
                     continue
                 window = config.maximum_batching_window_in_seconds
                 if window and not waited and len(records) < config.batch_size:
@@ -364,7 +364,7 @@ class MappingRunner:
                     await self._persist(status)
                     unsaved, saved_at = 0, self.clock.now()
                 if len(records) < config.batch_size:
-                    await self._gather()  # caught up: let the next records come as one batch
+                    await self._gather(status)  # caught up: the next records come as one batch
         finally:
             with anyio.CancelScope(shield=True):
                 await self._persist(status)
@@ -388,7 +388,7 @@ class MappingRunner:
         status.phase = "done"
         log.info("shard_finished")
 
-    async def _gather(self) -> None:
+    async def _gather(self, status: ShardStatus) -> None:
         """While writers are busy, let up to ``GATHER_COMMITS`` more commits land before reading.
 
         Woken by every commit, a worker would read one or two records at a time under a steady
@@ -396,6 +396,7 @@ class MappingRunner:
         load's size instead. An idle store (a quiet table, a test) is read again at once, so
         this adds no latency there.
         """
+        status.phase = "gathering"
         await self.engine.store.wait_lull(GATHER_COMMITS)
 
     async def _idle(

@@ -92,10 +92,19 @@ class _Tail:
     records: list[dict[str, Any]]
 
     def serve(self, after: int, limit: int) -> list[dict[str, Any]] | None:
+        """Return the records after ``after`` (at most ``limit``, and 1 MB as GetRecords), or
+        None when the tail does not hold the position."""
         if not self.seqs or not self.floor <= after < self.seqs[-1]:
             return None
         start = bisect.bisect_right(self.seqs, after)
-        return self.records[start : start + limit]
+        page: list[dict[str, Any]] = []
+        total = 0
+        for record in self.records[start : start + limit]:
+            total += record["dynamodb"]["SizeBytes"]
+            if page and total > MAX_PAGE_BYTES:
+                break
+            page.append(record)
+        return page
 
     def add(self, after: int, seqs: list[int], records: list[dict[str, Any]]) -> None:
         if after != (self.seqs[-1] if self.seqs else self.floor):  # not a continuation: restart
@@ -354,7 +363,7 @@ class StreamsClient:
             after = seq - 1 if kind == "AT_SEQUENCE_NUMBER" else seq
             return Position(arn, shard.sid, after, False, now)
 
-        position = await self._store.read(run)
+        position = await self._store.read_point(run)
         return {"ShardIterator": encode_iterator(await self._key(), position)}
 
     async def get_records(self, **params: Any) -> dict[str, Any]:
@@ -395,7 +404,7 @@ class StreamsClient:
             after = max(pos.after, shard.start, shard.trimmed_to)
             return row[1], shard, after, _rows_after(conn, pos.sid, after, limit)
 
-        view, shard, after, rows = await self._store.read(run)
+        view, shard, after, rows = await self._store.read_point(run)
         records, after = self._format_rows(pos.arn, view, rows, after)
         out: dict[str, Any] = {"Records": records}
         if shard.end is None or after < shard.end:
@@ -425,7 +434,7 @@ class StreamsClient:
     async def read_shard(
         self, *, stream_arn: str, shard_id: str, after_sequence: str | None, limit: int
     ) -> ShardPage:
-        """Read a shard's records after a sequence number (None: from its start), in one hop.
+        """Read a shard's records after a sequence number (None: from its start), inline.
 
         The in-process consumer's GetRecords (the mapping pollers use it): the same records,
         trimming and closed-shard rules, without iterator tokens to sign and check.
@@ -530,7 +539,7 @@ class StreamsClient:
             ).fetchone()
             return found is not None
 
-        if await self._store.read(ready):
+        if await self._store.read_point(ready):
             return
         await event.wait()
 

@@ -238,3 +238,31 @@ async def test_checkpointer_keeps_the_wal_small(
     assert not any(t.name == "streamkit-checkpoint" for t in threading.enumerate())
     with sqlite3.connect(path) as conn:  # everything is in the database file
         assert conn.execute("SELECT count(*) FROM kv").fetchone() == (2000,)
+
+
+class TestWaitLull:
+    async def test_an_idle_store_returns_at_once(self, location: Location) -> None:
+        async with location.open() as store:
+            with anyio.fail_after(5):
+                await store.wait_lull(1000)
+            assert store.statistics().commits == 0
+
+    async def test_busy_writers_hold_it_for_that_many_batches(self, location: Location) -> None:
+        """Writers that write again as soon as answered keep the store busy until the target."""
+        async with location.open() as store:
+            ended_at: list[int] = []
+
+            async def writer(w: int) -> None:
+                for i in range(30):
+                    await store.write(_put(f"w{w}", i))
+
+            async def gatherer() -> None:  # starts after the writers have queued their first writes
+                before = store.statistics().commits
+                await store.wait_lull(5)
+                ended_at.append(store.statistics().commits - before)
+
+            async with anyio.create_task_group() as tg:
+                for w in range(3):
+                    tg.start_soon(writer, w)
+                tg.start_soon(gatherer)
+            assert ended_at == [5]

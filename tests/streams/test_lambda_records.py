@@ -104,3 +104,25 @@ async def test_a_reader_behind_the_tail_reads_the_store(memory_engine: streamkit
         stream_arn=arn, shard_id=shard, after_sequence=_seqs(behind.records)[-1], limit=100
     )
     assert [r["dynamodb"]["NewImage"]["n"] for r in newest.records] == [{"N": "5"}]
+
+
+async def test_pages_from_the_tail_stop_at_one_megabyte(memory_engine: streamkit.Engine) -> None:
+    streams, arn, shard = await _setup(memory_engine)
+    for n in range(5):
+        item = {"pk": {"S": f"k{n}"}, "blob": {"S": "x" * 300_000}}
+        await memory_engine.put_item(TableName=TABLE, Item=item)
+    first = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=None, limit=1
+    )
+    start = _seqs(first.records)[0]
+    position = start
+    for _ in range(2):  # fill the tail with four ~300 KB records past the first, two at a time
+        page = await streams.read_lambda_records(
+            stream_arn=arn, shard_id=shard, after_sequence=position, limit=2
+        )
+        position = _seqs(page.records)[-1]
+    from_tail = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=start, limit=100
+    )
+    assert len(from_tail.records) == 3  # the fourth would pass 1 MB
+    assert sum(r["dynamodb"]["SizeBytes"] for r in from_tail.records) <= 1024 * 1024
