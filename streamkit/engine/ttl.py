@@ -6,6 +6,7 @@ calls :meth:`TtlMixin.expire_items` lives in :mod:`streamkit.ttl`.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -15,6 +16,7 @@ import structlog
 from streamkit.engine.core import EngineCore, on_table
 from streamkit.engine.params import Params
 from streamkit.errors import ResourceNotFoundException, SerializationException, ValidationException
+from streamkit.model.schema import TableSpec
 from streamkit.storage import tables as sql, ttl as ttl_sql
 from streamkit.storage.ttl import TtlSetting
 
@@ -24,6 +26,7 @@ log = structlog.get_logger(__name__)
 
 FIVE_YEARS = 5 * 365 * 86400.0  # items whose TTL is older than this are never deleted
 _SPEC = "timeToLiveSpecification"
+FILL_STEP = 1000  # items indexed per transaction when TTL is enabled on a full table
 
 
 class TtlMixin(EngineCore):
@@ -89,19 +92,37 @@ class TtlMixin(EngineCore):
 
         def run(conn: sqlite3.Connection) -> None:
             ttl_sql.save_setting(conn, name, setting)
-            if enabled:
-                ttl_sql.fill_column(conn, spec, attribute)
-            else:
+            if not enabled:
                 ttl_sql.clear_column(conn, spec)
 
         await self._store.write(on_table(spec, run))
         self._ttl_settings[name] = setting
         if enabled:
-            self._ttl_attributes[name] = attribute
+            self._ttl_attributes[name] = attribute  # from here on, writes fill the column
+            await self._fill_ttl_column(spec, attribute)
         else:
             self._ttl_attributes.pop(name, None)
         log.info("ttl_updated", table=name, enabled=enabled)
         return {"TimeToLiveSpecification": {"Enabled": enabled, "AttributeName": attribute}}
+
+    async def _fill_ttl_column(self, spec: TableSpec, attribute: str) -> None:
+        """Index the TTL attribute of the items already there, in steps of ``FILL_STEP``.
+
+        Writes go on between the steps (each is one short transaction on the event loop, not
+        one long one), and a step stops the pass if TTL was disabled meanwhile.
+        """
+        after: tuple[bytes, bytes] | None = None
+        while True:
+            step = functools.partial(
+                ttl_sql.fill_column,
+                spec=spec,
+                attribute=attribute,
+                after=after,
+                limit=FILL_STEP,
+            )
+            after = await self._store.write(on_table(spec, step))
+            if after is None:
+                return
 
     async def describe_time_to_live(self, **params: Any) -> dict[str, Any]:
         """Return a table's TTL status (DescribeTimeToLive)."""

@@ -57,19 +57,43 @@ def delete_setting(conn: sqlite3.Connection, table: str) -> None:
     conn.execute("DELETE FROM sk_ttl WHERE name = ?", (table,))
 
 
-def fill_column(conn: sqlite3.Connection, spec: TableSpec, attribute: str) -> int:
-    """Compute the ``ttl`` column of every existing item (TTL was just enabled); return count.
+def fill_column(
+    conn: sqlite3.Connection,
+    spec: TableSpec,
+    attribute: str,
+    *,
+    after: tuple[bytes, bytes] | None = None,
+    limit: int = 5000,
+) -> tuple[bytes, bytes] | None:
+    """Compute the ``ttl`` column of up to ``limit`` items past key ``after`` (None: the first).
 
-    This is the one full pass TTL makes, once per enable; sweeps only use the index.
+    TTL was just enabled, so every existing item needs the pass once (later writes fill the
+    column themselves). Returns the last key done, or None when the table is done. The step
+    does nothing and returns None unless the stored setting still enables ``attribute``: a
+    disable (or another attribute) that landed between two steps ends the pass.
     """
+    row = conn.execute("SELECT attribute, enabled FROM sk_ttl WHERE name = ?", (spec.name,))
+    if row.fetchone() != (attribute, 1):
+        return None
     table = items_table(spec)
+    if after is None:
+        rows = conn.execute(f"SELECT hk, rk, item FROM {table} ORDER BY hk, rk LIMIT ?", (limit,))
+    else:
+        rows = conn.execute(
+            f"SELECT hk, rk, item FROM {table} WHERE (hk, rk) > (?, ?) ORDER BY hk, rk LIMIT ?",
+            (*after, limit),
+        )
+    found = rows.fetchall()
     updates = []
-    for hk, rk, blob in conn.execute(f"SELECT hk, rk, item FROM {table}"):
+    for hk, rk, blob in found:
         value = ttl_value(load_item(blob), attribute)
         if value is not None:
             updates.append((value, hk, rk))
     conn.executemany(f"UPDATE {table} SET ttl = ? WHERE hk = ? AND rk = ?", updates)
-    return len(updates)
+    if len(found) < limit:
+        return None
+    last_hk, last_rk, _ = found[-1]
+    return last_hk, last_rk
 
 
 def clear_column(conn: sqlite3.Connection, spec: TableSpec) -> None:

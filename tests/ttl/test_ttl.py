@@ -8,11 +8,15 @@ import anyio
 import pytest
 
 import streamkit
+from streamkit.engine import ttl as engine_ttl
 from streamkit.errors import (
     ResourceNotFoundException,
     SerializationException,
     ValidationException,
 )
+from streamkit.storage import ttl as ttl_sql
+from streamkit.storage.tables import items_table
+from streamkit.storage.ttl import TtlSetting
 from streamkit.testing import ManualClock
 from streamkit.ttl import sweep_once
 from tests.conftest import key_schema
@@ -175,8 +179,6 @@ class TestSweeper:
     async def test_uses_the_index(self, engine: streamkit.Engine) -> None:
         await engine.create_table(TableName="orders", **key_schema())
         spec = engine._tables["orders"]
-        from streamkit.storage.tables import items_table
-
         plan = await engine.store.read(
             lambda c: c.execute(
                 f"EXPLAIN QUERY PLAN SELECT hk, rk FROM {items_table(spec)} "
@@ -209,6 +211,34 @@ class TestSweeper:
         assert done == [10]
         assert clock.now() - start >= 2  # two full batches, 1 s each at 4 deletes/s
         assert engine.store.statistics().commits - commits == 3
+
+    async def test_enabling_indexes_existing_items_in_steps(
+        self, engine: streamkit.Engine, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(engine_ttl, "FILL_STEP", 3)
+        await engine.create_table(TableName="orders", **key_schema())
+        past = {"N": str(clock.now() - 1)}
+        for n in range(10):
+            item = {"pk": {"S": f"k{n}"}, **({"exp": past} if n % 5 else {})}
+            await engine.put_item(TableName="orders", Item=item)
+        commits = engine.store.statistics().commits
+        await engine.update_time_to_live(TableName="orders", TimeToLiveSpecification=_spec())
+        assert engine.store.statistics().commits - commits == 1 + 4  # setting, 4 steps of 3
+        assert await sweep_once(engine, clock=clock) == 8  # k0 and k5 have no TTL attribute
+
+    async def test_a_disable_ends_the_fill(self, engine: streamkit.Engine) -> None:
+        """A fill step after TTL was disabled (or moved to another attribute) writes nothing."""
+        await engine.create_table(TableName="orders", **key_schema())
+        await engine.put_item(TableName="orders", Item={"pk": {"S": "k"}, "exp": {"N": "1"}})
+        spec = engine._tables["orders"]
+        await engine.store.write(
+            lambda c: ttl_sql.save_setting(c, "orders", TtlSetting("x", True, 0))
+        )
+        assert await engine.store.write(lambda c: ttl_sql.fill_column(c, spec, "exp")) is None
+        column = await engine.store.read(
+            lambda c: c.execute(f"SELECT ttl FROM {items_table(spec)}").fetchall()
+        )
+        assert column == [(None,)]
 
     async def test_delay(self, clock: ManualClock) -> None:
         async with streamkit.open_engine(None, clock=clock, ttl_delay_seconds=60) as engine:
