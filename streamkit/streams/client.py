@@ -91,20 +91,15 @@ class _Tail:
     seqs: list[int]
     records: list[dict[str, Any]]
 
-    def serve(self, after: int, limit: int) -> list[dict[str, Any]] | None:
-        """Return the records after ``after`` (at most ``limit``, and 1 MB as GetRecords), or
-        None when the tail does not hold the position."""
+    def serve(self, after: int, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """Return the records after ``after`` that the tail holds (at most ``limit``), and
+        whether that is a whole page (``limit`` records, or 1 MB as GetRecords)."""
         if not self.seqs or not self.floor <= after < self.seqs[-1]:
-            return None
+            return [], False
         start = bisect.bisect_right(self.seqs, after)
-        page: list[dict[str, Any]] = []
-        total = 0
-        for record in self.records[start : start + limit]:
-            total += record["dynamodb"]["SizeBytes"]
-            if page and total > MAX_PAGE_BYTES:
-                break
-            page.append(record)
-        return page
+        records = self.records[start : start + limit]
+        page = _first_megabyte(records)
+        return page, len(page) == limit or len(page) < len(records)
 
     def add(self, after: int, seqs: list[int], records: list[dict[str, Any]]) -> None:
         if after != (self.seqs[-1] if self.seqs else self.floor):  # not a continuation: restart
@@ -115,6 +110,16 @@ class _Tail:
             cut = len(self.seqs) - TAIL_RECORDS // 2
             self.floor = self.seqs[cut - 1]
             del self.seqs[:cut], self.records[:cut]
+
+
+def _first_megabyte(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cut a page where its records pass 1 MB (SizeBytes), as GetRecords does; keep one."""
+    total = 0
+    for index, record in enumerate(records):
+        total += record["dynamodb"]["SizeBytes"]
+        if index and total > MAX_PAGE_BYTES:
+            return records[:index]
+    return records
 
 
 def _rows_after(
@@ -485,31 +490,34 @@ class StreamsClient:
         (``eventSourceARN``, binaries in base64) and shared between the in-process readers.
 
         Several mappings on one stream read the same records at nearly the same time; the
-        newest records of each shard are kept, so each record is read and formatted once.
+        newest records of each shard are kept, so each record is read and formatted once: a
+        page starts from that tail when it holds the position and continues from the store.
         The records are shared: callers must not change them (the mapping processor hands its
-        handler a copy). Records come from the tail only up to its newest one; the next call
-        reads the store again.
+        handler a copy).
         """
         key = (stream_arn, shard_id)
-        after = 0 if after_sequence is None else parse_sequence_number(after_sequence)
         await anyio.lowlevel.checkpoint()
         tail = self._tails.get(key)  # looked at and filled with no await between: one read each
+        records: list[dict[str, Any]] = []
+        position = after_sequence
         if tail is not None and after_sequence is not None:
-            cached = tail.serve(after, limit)
-            if cached:
-                return ShardPage(cached, exhausted=False, sid=tail.sid)
-        page = self._read_shard_now(stream_arn, shard_id, after_sequence, limit)
-        records = [base64_binaries(lambda_record(r, stream_arn)) for r in page.records]
-        if records:
-            seqs = [parse_sequence_number(r["dynamodb"]["SequenceNumber"]) for r in records]
-            if after_sequence is None:  # read from the shard's start: complete from its first
-                after = seqs[0] - 1
+            records, full = tail.serve(parse_sequence_number(after_sequence), limit)
+            if full:
+                return ShardPage(records, exhausted=False, sid=tail.sid)
+            if records:
+                position = records[-1]["dynamodb"]["SequenceNumber"]
+        page = self._read_shard_now(stream_arn, shard_id, position, limit - len(records))
+        fresh = [base64_binaries(lambda_record(r, stream_arn)) for r in page.records]
+        if fresh:
+            seqs = [parse_sequence_number(r["dynamodb"]["SequenceNumber"]) for r in fresh]
+            # read from the shard's start: the page is complete from its first record on
+            after = seqs[0] - 1 if position is None else parse_sequence_number(position)
             if tail is None or tail.sid != page.sid:
                 tail = self._tails[key] = _Tail(page.sid, after, [], [])
-            tail.add(after, seqs, records)
+            tail.add(after, seqs, fresh)
         elif page.exhausted:
             self._tails.pop(key, None)
-        return ShardPage(records, page.exhausted, page.sid)
+        return ShardPage(_first_megabyte(records + fresh), page.exhausted, page.sid)
 
     def shard_event(self, sid: int) -> anyio.Event:
         """Return an event set after the next commit that appends to shard ``sid``
