@@ -11,7 +11,8 @@ operation and every operation's result is what it would be alone. Where the batc
 on durability:
 
 - ``"normal"`` (the default): inline on the event loop, from a callback scheduled by the first
-  writer of the turn. A WAL commit without fsync costs tens of microseconds, less than two
+  writer of the turn (under load, one turn later, so requests read from sockets meanwhile
+  join the batch). A WAL commit without fsync costs tens of microseconds, less than two
   thread hand-offs, and the two threads would only take turns on the GIL anyway. Checkpoints,
   which do sync, run on a thread (:mod:`streamkit.storage.wal`).
 - ``"full"``: every COMMIT syncs (milliseconds), so batches run on aiosqlite's writer thread:
@@ -49,6 +50,7 @@ __all__ = ["Durability", "Store", "StoreStatistics", "open_store"]
 
 T = TypeVar("T")
 Durability = Literal["normal", "full"]
+BUSY_WINDOW = 0.001  # seconds since the last inline batch within which the store counts as busy
 _LEAD: Any = object()  # resolves a waiting writer's future: "you lead the next batch"
 
 
@@ -136,6 +138,7 @@ class Store:
         self._writes = 0
         self._commit_hooks: list[Callable[[], None]] = []
         self._checkpointer = checkpointer
+        self._last_flush = 0.0
         self._lulls: list[tuple[int, anyio.Event]] = []  # wait_lull's (target commit, event)
 
     def add_commit_hook(self, hook: Callable[[], None]) -> None:
@@ -211,7 +214,10 @@ class Store:
         self._queue.append(op)
         if self._inline is not None:
             if len(self._queue) == 1:
-                loop.call_soon(self._flush, self._inline)
+                if loop.time() - self._last_flush < BUSY_WINDOW:  # under load: one more turn,
+                    loop.call_soon(loop.call_soon, self._flush, self._inline)  # for more joiners
+                else:
+                    loop.call_soon(self._flush, self._inline)
             return await op.future  # type: ignore[no-any-return]
         if not self._busy:
             await self._lead()
@@ -249,6 +255,7 @@ class Store:
         self._busy = False
 
     def _flush(self, conn: sqlite3.Connection) -> None:
+        self._last_flush = asyncio.get_running_loop().time()
         batch = [op for op in self._queue if not op.future.done()]
         self._queue = []
         if batch:
