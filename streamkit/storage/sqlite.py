@@ -44,7 +44,6 @@ import anyio
 
 from streamkit.errors import InternalServerError
 from streamkit.storage import wal
-from streamkit.storage.wal import WalCheckpointer
 
 __all__ = ["Durability", "Store", "StoreStatistics", "open_store"]
 
@@ -116,7 +115,7 @@ class Store:
         *,
         readers: Sequence[aiosqlite.Connection] = (),
         point_reader: sqlite3.Connection | None = None,
-        checkpointer: WalCheckpointer | None = None,
+        checkpointer: wal.WalCheckpointer | None = None,
     ) -> None:
         """``writer``: a plain connection writes inline, an aiosqlite one on its thread (which
         needs ``point_reader``, a read-only connection for :meth:`read_point`)."""
