@@ -62,8 +62,8 @@ def fill_column(
     spec: TableSpec,
     attribute: str,
     *,
-    after: tuple[bytes, bytes] | None = None,
-    limit: int = 5000,
+    after: tuple[bytes, bytes] | None,
+    limit: int,
 ) -> tuple[bytes, bytes] | None:
     """Compute the ``ttl`` column of up to ``limit`` items past key ``after`` (None: the first).
 

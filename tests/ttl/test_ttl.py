@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import anyio
@@ -234,7 +235,10 @@ class TestSweeper:
         await engine.store.write(
             lambda c: ttl_sql.save_setting(c, "orders", TtlSetting("x", True, 0))
         )
-        assert await engine.store.write(lambda c: ttl_sql.fill_column(c, spec, "exp")) is None
+        step = functools.partial(
+            ttl_sql.fill_column, spec=spec, attribute="exp", after=None, limit=9
+        )
+        assert await engine.store.write(step) is None
         column = await engine.store.read(
             lambda c: c.execute(f"SELECT ttl FROM {items_table(spec)}").fetchall()
         )
