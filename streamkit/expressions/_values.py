@@ -90,9 +90,16 @@ def canonical_number(value: Decimal) -> str:
 
 def add_numbers(left: str, right: str, *, subtract: bool = False) -> str:
     """Return ``left + right`` (or ``left - right``) as a canonical DynamoDB number."""
+    if _small_int(left) and _small_int(right):  # counters: exact in int, far inside the range
+        return str(int(left) - int(right) if subtract else int(left) + int(right))
     a, b = number_value(left), number_value(right)
     result = _CONTEXT.subtract(a, b) if subtract else _CONTEXT.add(a, b)
     return canonical_number(result)
+
+
+def _small_int(text: str) -> bool:
+    digits = text[1:] if text[:1] == "-" else text
+    return len(digits) <= 18 and digits.isascii() and digits.isdigit()
 
 
 def _set_key(kind: str, element: Any) -> Any:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import marshal
 import re
-from collections.abc import Mapping
-from typing import final
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, final
 
 from streamkit.errors import ValidationException
 
@@ -12,8 +13,12 @@ from ._values import AttributeValue
 
 __all__ = ["ExpressionContext"]
 
+T = TypeVar("T")
 _NAME_KEY = re.compile(r"#[A-Za-z0-9_]+")
 _VALUE_KEY = re.compile(r":[A-Za-z0-9_]+")
+MEMO_ENTRIES = 512  # parsed expressions kept (oldest dropped first)
+MEMO_VALUES_BYTES = 2048  # requests whose values serialise larger are parsed every time
+_memo: dict[tuple[Any, ...], tuple[Any, frozenset[str], frozenset[str]]] = {}
 
 
 @final
@@ -85,6 +90,40 @@ class ExpressionContext:
         if resolved is not None:
             self._used_values.add(placeholder)
         return resolved
+
+    def parse(self, parser: Callable[[ExpressionContext], T], *key: object) -> T:
+        """Return ``parser(context)``, memoized on ``key`` and this request's placeholders.
+
+        Requests repeat their expressions (``ADD #n :one``, ``attribute_not_exists(pk)``), and
+        a parse costs more than the rest of a small write, so results are kept, keyed by
+        ``key`` (what the parser is and the expression text), the names and the values; a
+        hit marks the placeholders the parse used, as the parse would have. The parse runs
+        on a copy of the values, so a caller changing its own later cannot reach a kept
+        result; a failed parse raises and is not kept.
+        """
+        try:
+            # version 0 has no back-references, so equal values give equal bytes whatever
+            # their reference counts (later versions flag objects referenced elsewhere)
+            values = marshal.dumps(self._values, 0) if self._values else b""
+        except ValueError:  # not plain data (never so for values a request validated)
+            return parser(self)
+        if len(values) > MEMO_VALUES_BYTES:
+            return parser(self)
+        memo_key = (*key, tuple(self._names.items()), values)
+        hit = _memo.get(memo_key)
+        if hit is None:
+            scratch = ExpressionContext.__new__(ExpressionContext)  # maps already checked
+            scratch._names = self._names
+            scratch._values = marshal.loads(values) if values else {}
+            scratch._used_names, scratch._used_values = set(), set()
+            result = parser(scratch)
+            hit = (result, frozenset(scratch._used_names), frozenset(scratch._used_values))
+            if len(_memo) >= MEMO_ENTRIES:
+                del _memo[next(iter(_memo))]
+            _memo[memo_key] = hit
+        self._used_names.update(hit[1])
+        self._used_values.update(hit[2])
+        return hit[0]
 
     def check_unused(self) -> None:
         """Raise DynamoDB's error for placeholders no expression used (names are checked first).

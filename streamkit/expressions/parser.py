@@ -110,6 +110,10 @@ def parse_condition(
     Raises:
         ValidationException: Any syntax or validation error, with DynamoDB's message.
     """
+    return ctx.parse(functools.partial(_parse_condition, text, kind), "condition", kind, text)
+
+
+def _parse_condition(text: str, kind: str, ctx: ExpressionContext) -> Condition:
     parser = _Parser(text, ctx, kind, _CONDITION_ORDER, joint_undefined=True)
     node = parser.condition_expression()
     parser.finish()
@@ -122,6 +126,10 @@ def parse_update(text: str, ctx: ExpressionContext) -> UpdatePlan:
     Raises:
         ValidationException: Any syntax or validation error, with DynamoDB's message.
     """
+    return ctx.parse(functools.partial(_parse_update, text), "update", text)
+
+
+def _parse_update(text: str, ctx: ExpressionContext) -> UpdatePlan:
     parser = _Parser(text, ctx, "UpdateExpression", _UPDATE_ORDER, joint_undefined=False)
     plan = parser.update_expression()
     parser.finish()

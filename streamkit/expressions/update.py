@@ -81,7 +81,12 @@ def apply_update(plan: UpdatePlan, item: Mapping[str, AttributeValue]) -> Item:
             else:
                 writes.append((path, remaining))
 
-    result: dict[str, Any] = {name: _copy(value) for name, value in item.items()}
+    # Copy on write: the new item shares the old one's values, except those an action edits
+    # inside of (a path longer than one), which are copied first.
+    result: dict[str, Any] = dict(item)
+    for path in [path for path, _ in writes] + removes:
+        if len(path) > 1 and isinstance(path[0], str) and path[0] in item:
+            result[path[0]] = _copy(item[path[0]])
     edit = _Edit(result)
     for path in checks:
         edit.parent(path)

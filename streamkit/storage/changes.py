@@ -9,8 +9,11 @@ Layout
     ``sk_streams``: one row per stream (enabled or disabled but still retained).
     ``sk_shards``: one row per shard; a stream has ``shards`` slots, each with exactly one open
     shard (``end_seq IS NULL``); a key always maps to the same slot (hash of its partition key).
-    ``sk_records``: ``(sid, seq)`` keyed records; ``data`` is ``marshal((keys, old, new))`` with
-    only the images the view type keeps.
+    ``sk_records``: the records, a rowid table in commit order with a unique ``(sid, seq)``
+    index; ``data`` is ``marshal((keys, old, new, size))`` with only the images the view type
+    keeps. Rowid order puts every append at the right edge of the table's B-tree whichever
+    shard it goes to; keyed by ``(sid, seq)``, appends to a stream's four shards landed in four
+    places, split half-full pages and cost twice as much (schema version 2).
 
 Sequence numbers are one counter per stream (so unique per stream and increasing per shard);
 on the wire they are ``SEQUENCE_BASE + n`` in decimal: 21 digits. The counter lives in memory,
@@ -44,6 +47,7 @@ __all__ = [
     "create_schema",
     "items_equal",
     "load_secret",
+    "rebuild_records",
     "shard_id_for",
 ]
 
@@ -61,6 +65,11 @@ _OPEN_SHARD: Final = (
     "JOIN sk_shards sh ON sh.stid = st.stid AND sh.slot = (? % st.shards) "
     "AND sh.end_seq IS NULL WHERE st.arn = ?"
 )
+_CREATE_RECORDS: Final = (
+    "CREATE TABLE IF NOT EXISTS sk_records (sid INTEGER NOT NULL, seq INTEGER NOT NULL, "
+    "created REAL NOT NULL, kind INTEGER NOT NULL, data BLOB NOT NULL)"
+)
+_INDEX_RECORDS: Final = "CREATE UNIQUE INDEX IF NOT EXISTS sk_records_key ON sk_records(sid, seq)"
 _INSERT_RECORD: Final = (
     "INSERT INTO sk_records(sid, seq, created, kind, data) VALUES (?, ?, ?, ?, ?)"
 )
@@ -120,16 +129,23 @@ def create_schema(conn: sqlite3.Connection) -> None:
         "CREATE UNIQUE INDEX IF NOT EXISTS sk_shards_id ON sk_shards(stid, shard_id)",
         "CREATE UNIQUE INDEX IF NOT EXISTS sk_shards_open ON sk_shards(stid, slot) "
         "WHERE end_seq IS NULL",
-        """CREATE TABLE IF NOT EXISTS sk_records (
-            sid INTEGER NOT NULL,
-            seq INTEGER NOT NULL,
-            created REAL NOT NULL,
-            kind INTEGER NOT NULL,
-            data BLOB NOT NULL,
-            PRIMARY KEY (sid, seq)
-        ) WITHOUT ROWID""",
+        _CREATE_RECORDS,
+        _INDEX_RECORDS,
     ):
         conn.execute(statement)
+
+
+def rebuild_records(conn: sqlite3.Connection) -> None:
+    """Move schema version 2's records (a WITHOUT ROWID table keyed by ``(sid, seq)``) into
+    the rowid table :func:`create_schema` makes now (inside the migration's transaction)."""
+    conn.execute("ALTER TABLE sk_records RENAME TO sk_records_v2")
+    conn.execute(_CREATE_RECORDS)
+    conn.execute(_INDEX_RECORDS)
+    conn.execute(
+        "INSERT INTO sk_records(sid, seq, created, kind, data) "
+        "SELECT sid, seq, created, kind, data FROM sk_records_v2 ORDER BY seq"
+    )
+    conn.execute("DROP TABLE sk_records_v2")
 
 
 def load_secret(conn: sqlite3.Connection) -> bytes:

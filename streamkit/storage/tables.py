@@ -32,7 +32,7 @@ __all__ = [
     "ttl_value",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -70,7 +70,13 @@ def migrate(conn: sqlite3.Connection) -> None:
         for spec in load_specs(conn):
             conn.execute(f"ALTER TABLE {items_table(spec)} ADD COLUMN ttl REAL")
             conn.execute(_ttl_index(spec))
-        conn.execute("PRAGMA user_version = 2")
+        conn.execute("PRAGMA user_version = 3")  # the change log above is version 3's already
+        conn.execute("COMMIT")
+    elif version < 3:
+        # 3: stream records in a rowid table with a (sid, seq) index (see storage.changes)
+        conn.execute("BEGIN")
+        changes.rebuild_records(conn)
+        conn.execute("PRAGMA user_version = 3")
         conn.execute("COMMIT")
 
 

@@ -15,6 +15,8 @@ from streamkit.expressions import (
     Not,
     Or,
     PathExpr,
+    SetAction,
+    UpdatePlan,
     ValueRef,
     parse_condition,
     parse_projection,
@@ -510,3 +512,50 @@ class TestProjectionRules:
             "Invalid ProjectionExpression: Attribute name is a reserved keyword; "
             "reserved keyword: list"
         )
+
+
+def _value_set(plan: UpdatePlan) -> object:
+    (action,) = plan.actions
+    assert isinstance(action, SetAction)
+    assert isinstance(action.value, ValueRef)
+    return action.value.value
+
+
+class TestMemo:
+    """Parses are kept per (text, names, values); a kept one must act like a fresh parse."""
+
+    def test_a_kept_parse_marks_the_placeholders_it_uses(self) -> None:
+        names, values = {"#c": "count"}, {":one": {"N": "1"}}
+        for _ in range(2):
+            ctx = ExpressionContext(names, values)
+            parse_update("ADD #c :one", ctx)
+            ctx.check_unused()
+
+    def test_placeholders_another_expression_used_first(self) -> None:
+        names = {"#c": "count"}
+        values = {":one": {"N": "1"}, ":zero": {"N": "0"}}
+        both = ExpressionContext(names, values)
+        parse_condition("#c > :zero", both)
+        parse_update("ADD #c :one", both)
+        both.check_unused()
+        alone = ExpressionContext(names, {":one": {"N": "1"}})
+        parse_update("ADD #c :one", alone)  # its names were marked by the condition before
+        alone.check_unused()
+
+    def test_values_are_part_of_the_key_and_copied(self) -> None:
+        mine = {":v": {"N": "1"}}
+        first = parse_update("SET a = :v", ExpressionContext(None, mine))
+        mine[":v"]["N"] = "5"  # the caller reuses its dict
+        second = parse_update("SET a = :v", ExpressionContext(None, mine))
+        again = parse_update("SET a = :v", ExpressionContext(None, {":v": {"N": "1"}}))
+        assert again is first
+        assert _value_set(first) == {"N": "1"}
+        assert _value_set(second) == {"N": "5"}
+
+    def test_failures_are_not_kept(self) -> None:
+        with pytest.raises(ValidationException):
+            parse_update("SET a = :late", ExpressionContext(None, {":other": {"N": "1"}}))
+        with pytest.raises(ValidationException):
+            parse_update("SET a = :late", ExpressionContext(None, {":other": {"N": "1"}}))
+        plan = parse_update("SET a = :late", ExpressionContext(None, {":late": {"N": "1"}}))
+        assert len(plan.actions) == 1

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, strategies as st
 
 from streamkit.errors import ValidationException
 from streamkit.expressions import ExpressionContext, apply_update, parse_update
+from streamkit.expressions._values import add_numbers, canonical_number
 
 Item = dict[str, dict[str, Any]]
 
@@ -73,6 +76,16 @@ class TestSet:
         assert update({}, "SET x = :b - :a", values)["x"] == n("9999999999999999999999")
         assert update({}, "SET x = :a - :a", {":a": n("1")})["x"] == n("0")
         assert update({}, "SET x = :a + :c", {":a": n("0.1"), ":c": n("0.2")})["x"] == n("0.3")
+
+    @given(
+        st.integers(min_value=-(10**20), max_value=10**20),
+        st.integers(min_value=-(10**20), max_value=10**20),
+        st.booleans(),
+    )
+    def test_integer_arithmetic_matches_decimal(self, a: int, b: int, subtract: bool) -> None:
+        # integers that fit in 18 digits take a shortcut past Decimal; both give one answer
+        exact = Decimal(a) - Decimal(b) if subtract else Decimal(a) + Decimal(b)
+        assert add_numbers(str(a), str(b), subtract=subtract) == canonical_number(exact)
 
     @pytest.mark.parametrize(
         ("a", "b", "message"),

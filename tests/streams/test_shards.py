@@ -172,3 +172,35 @@ async def test_upgrade_from_schema_1(tmp_path: Path, clock: ManualClock) -> None
         )
         await engine.put_item(TableName="legacy", Item={"pk": {"S": "a"}, "exp": {"N": "1"}})
         assert (await engine.streams.list_streams())["Streams"] == []
+
+
+async def test_upgrade_from_schema_2_keeps_records(tmp_path: Path, clock: ManualClock) -> None:
+    path = tmp_path / "v2.sqlite3"
+    async with streamkit.open_engine(path, clock=clock) as engine:
+        arn = await stream_table(engine)
+        for n in range(30):
+            await engine.put_item(TableName="orders", Item={"pk": {"S": f"k{n}"}})
+        before = await read_stream(engine, arn)
+    with sqlite3.connect(path) as conn:  # rewind the records table to schema 2's layout
+        conn.execute("CREATE TABLE x AS SELECT sid, seq, created, kind, data FROM sk_records")
+        conn.execute("DROP TABLE sk_records")
+        conn.execute(
+            "CREATE TABLE sk_records (sid INTEGER NOT NULL, seq INTEGER NOT NULL, "
+            "created REAL NOT NULL, kind INTEGER NOT NULL, data BLOB NOT NULL, "
+            "PRIMARY KEY (sid, seq)) WITHOUT ROWID"
+        )
+        conn.execute("INSERT INTO sk_records SELECT * FROM x")
+        conn.execute("DROP TABLE x")
+        conn.execute("PRAGMA user_version = 2")
+    conn.close()
+    async with streamkit.open_engine(path, clock=clock) as engine:
+        assert await read_stream(engine, arn) == before
+        await engine.put_item(TableName="orders", Item={"pk": {"S": "k0"}, "n": {"N": "1"}})
+        after = await read_stream(engine, arn)
+        assert [r for r in after if r in before] == before
+        assert [r["eventName"] for r in after if r not in before] == ["MODIFY"]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (3,)
+        indexes = conn.execute("PRAGMA index_list(sk_records)").fetchall()
+        assert [row[1] for row in indexes] == ["sk_records_key"]
+    conn.close()
