@@ -15,6 +15,7 @@ from streamkit.engine.indexes import index_entry
 from streamkit.model.attributes import item_size
 from streamkit.model.schema import TableSpec
 from streamkit.storage import select, tables as sql
+from streamkit.storage.codec import load_item
 
 __all__ = ["BACKFILL_CHUNK", "apply_index_changes", "backfill_step"]
 
@@ -50,7 +51,8 @@ def backfill_step(conn: sqlite3.Connection, spec: TableSpec, chunk: int | None =
         )
         last: tuple[bytes, ...] | None = None
         done = 0
-        for keys, item, _ in rows:
+        for row in rows:
+            item, keys = load_item(row[0]), row[2:]
             entry = index_entry(spec, idx, (keys[0], keys[1]), item)
             if entry is not None:
                 select.put_entry(conn, spec, idx, entry[0], entry[1], item_size(entry[1]))

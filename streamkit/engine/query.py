@@ -28,7 +28,7 @@ from streamkit.expressions import (
 from streamkit.model.attributes import Item, type_of, validate_value
 from streamkit.model.schema import IndexSpec, KeySpec, TableSpec, constraint, invalid
 from streamkit.storage import select, tables as sql
-from streamkit.storage.codec import encode_key
+from streamkit.storage.codec import encode_key, load_item
 
 __all__ = ["PAGE_BYTES", "QueryMixin"]
 
@@ -103,10 +103,12 @@ def _run(conn: sqlite3.Connection, plan: _Plan) -> _Page:
     limit, keep = plan.limit, not plan.count_only
     items = page.items
     scanned = count = read_bytes = 0
-    for keys, stored, size in rows:
-        item = stored
+    load = load_item
+    for row in rows:  # (item blob, size, *key columns): the table's keys are the last two
+        item = load(row[0])
+        size = row[1]
         if fetch_base:
-            item = sql.get_row(conn, spec, keys[-2], keys[-1]) or stored
+            item = sql.get_row(conn, spec, row[-2], row[-1]) or item
         scanned += 1
         read_bytes += size
         if condition is None or evaluate(condition, item):

@@ -9,12 +9,12 @@ projected item (KEYS_ONLY, INCLUDE or ALL), ``size`` its DynamoDB size.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from streamkit.model.attributes import Item
 from streamkit.model.schema import IndexSpec, TableSpec
-from streamkit.storage.codec import dump_item, load_item
+from streamkit.storage.codec import dump_item
 from streamkit.storage.tables import items_table
 
 __all__ = [
@@ -103,15 +103,17 @@ def select_rows(
     *,
     after: Sequence[bytes] | None = None,
     forward: bool = True,
-) -> Iterator[tuple[tuple[bytes, ...], Item, int]]:
-    """Yield ``(key columns, item, size)`` rows of ``source`` in key order.
+) -> sqlite3.Cursor:
+    """Return a cursor over the rows ``(item blob, size, *key columns)`` of ``source`` in key
+    order; :func:`load_item` decodes the blob. (The caller's loop reads the cursor itself:
+    a generator decoding rows in between cost a fifth of a 100-item Query.)
 
     Args:
         source: the quoted table name (:func:`items_table` or :func:`index_table`).
         columns: its key columns in order (:data:`TABLE_COLUMNS` or :data:`INDEX_COLUMNS`).
         bounds: comparisons on key columns, all of which must hold.
         after: a full key; only rows strictly after it (before it when ``forward`` is False)
-            are yielded. This is ExclusiveStartKey.
+            are returned. This is ExclusiveStartKey.
         forward: ascending key order, else descending.
     """
     where = [f"{b.column} {b.op} ?" for b in bounds]
@@ -123,11 +125,8 @@ def select_rows(
         args.extend(after)
     direction = "ASC" if forward else "DESC"
     sql = (
-        f"SELECT {', '.join(columns)}, item, size FROM {source}"
+        f"SELECT item, size, {', '.join(columns)} FROM {source}"
         + (f" WHERE {' AND '.join(where)}" if where else "")
         + f" ORDER BY {', '.join(f'{c} {direction}' for c in columns)}"
     )
-    width = len(columns)
-    load = load_item
-    for row in conn.execute(sql, args):  # rows are tuples: a slice of one is a tuple
-        yield row[:width], load(row[width]), row[width + 1]
+    return conn.execute(sql, args)
