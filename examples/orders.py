@@ -71,7 +71,7 @@ async def main(folder: Path) -> None:
         maximum_retry_attempts=2,
         on_failure=failures,
     )
-    async with open_harness(app, stream_shards=1) as h:  # in memory; one shard: one batch
+    async with open_harness(app) as h:  # in memory; one shard, so one batch
         await h.engine.create_table(
             TableName="orders",
             KeySchema=[{"AttributeName": "order_id", "KeyType": "HASH"}],

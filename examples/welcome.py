@@ -43,7 +43,7 @@ def welcome(user: Mapping[str, Any], table: str, event_id: str) -> tuple[str, st
 async def main() -> None:
     sender = PrintSender()
     app = make_app("users", sender, message=welcome, name="welcome")
-    async with open_harness(app, stream_shards=1) as h:  # in memory; one shard: stable order
+    async with open_harness(app) as h:  # in memory; one shard, so a stable order
         await h.engine.create_table(
             TableName="users",
             KeySchema=[{"AttributeName": "user_id", "KeyType": "HASH"}],

@@ -12,7 +12,11 @@ from tests.conftest import key_schema
 
 async def test_runtime_runs_sweeper_and_retention(clock: ManualClock) -> None:
     async with streamkit.open_engine(
-        None, clock=clock, stream_retention_seconds=600, shard_rollover_seconds=300
+        None,
+        clock=clock,
+        stream_shards=4,
+        stream_retention_seconds=600,
+        shard_rollover_seconds=300,
     ) as engine:
         await engine.create_table(
             TableName="orders",

@@ -108,7 +108,7 @@ async def open_engine(
     account: str = "000000000000",
     clock: Clock | None = None,
     durability: Durability = "normal",
-    stream_shards: int = 4,
+    stream_shards: int = 1,
     shard_rollover_seconds: float = 4 * 3600.0,
     stream_retention_seconds: float = 24 * 3600.0,
     ttl_delay_seconds: float = 0.0,
@@ -125,7 +125,8 @@ async def open_engine(
         clock: the time source for every time-dependent rule; the system clock by default.
         durability: ``"normal"`` (default) or ``"full"``; see
             :func:`streamkit.storage.sqlite.open_store`.
-        stream_shards: open shards per new stream; a key's changes always go to one of them.
+        stream_shards: open shards per new stream (1, as a new DynamoDB table's stream has);
+            a key's changes always go to one of them.
         shard_rollover_seconds: an open shard is closed and continued by a child shard after
             this long (DynamoDB: about 4 hours).
         stream_retention_seconds: how long stream records, and disabled streams, are kept

@@ -85,7 +85,7 @@ class StreamSettings:
         retention_seconds: how long records (and disabled streams) stay readable.
     """
 
-    shards: int = 4
+    shards: int = 1
     rollover_seconds: float = 4 * 3600.0
     retention_seconds: float = 24 * 3600.0
 

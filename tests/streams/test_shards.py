@@ -18,21 +18,27 @@ HOUR = 3600.0
 MINUTE = 60.0
 
 
-async def test_keys_spread_over_shards_and_stay_put(memory_engine: streamkit.Engine) -> None:
+async def test_one_shard_by_default(memory_engine: streamkit.Engine) -> None:
     arn = await stream_table(memory_engine)
-    for round_ in range(2):
-        for n in range(40):
-            await memory_engine.put_item(
-                TableName="orders", Item={"pk": {"S": f"k{n}"}, "r": {"N": str(round_)}}
-            )
-    placement: dict[str, set[str]] = {}
-    used = 0
-    for shard in await shards(memory_engine, arn):
-        records = await read_shard(memory_engine, arn, shard["ShardId"])
-        used += bool(records)
-        for r in records:
-            placement.setdefault(r["dynamodb"]["Keys"]["pk"]["S"], set()).add(shard["ShardId"])
-    assert used == 4  # default: four shards, all in use with 40 keys
+    assert len(await shards(memory_engine, arn)) == 1  # as a new DynamoDB table's stream
+
+
+async def test_keys_spread_over_shards_and_stay_put(clock: ManualClock) -> None:
+    async with streamkit.open_engine(None, clock=clock, stream_shards=4) as engine:
+        arn = await stream_table(engine)
+        for round_ in range(2):
+            for n in range(40):
+                await engine.put_item(
+                    TableName="orders", Item={"pk": {"S": f"k{n}"}, "r": {"N": str(round_)}}
+                )
+        placement: dict[str, set[str]] = {}
+        used = 0
+        for shard in await shards(engine, arn):
+            records = await read_shard(engine, arn, shard["ShardId"])
+            used += bool(records)
+            for r in records:
+                placement.setdefault(r["dynamodb"]["Keys"]["pk"]["S"], set()).add(shard["ShardId"])
+    assert used == 4  # four shards, all in use with 40 keys
     assert all(len(v) == 1 for v in placement.values())
 
 
