@@ -454,6 +454,12 @@ class TestSizes:
         assert item_size(item) == 22
         assert item_size({"\u00e9": {"NULL": True}}) == 3
 
+    @given(items())
+    def test_item_size_is_names_plus_value_sizes(self, item: dict[str, Any]) -> None:
+        # item_size inlines S and N; the rule stays the sum of the parts
+        expected = sum(len(name.encode()) + value_size(value) for name, value in item.items())
+        assert item_size(item) == expected
+
 
 class TestComparison:
     @pytest.mark.parametrize(
