@@ -10,7 +10,10 @@ in-flight request) so that it costs far less than the server it measures; boto3 
 bottleneck. Requests carry a well-formed but unverified SigV4 header, as every endpoint here
 runs without auth.
 
-    python bench/http.py [--endpoint URL] [--seconds 2] [--runs 3] [--concurrency 1 16]
+    python bench/http.py [--endpoint URL [--pid PID]] [--seconds 2] [--runs 3] [--concurrency 1 16]
+
+Each cell is ops/s (items/s in parentheses) and, in brackets, the server's CPU time per request
+(Linux: /proc/PID/stat of the server started here, or of ``--pid``).
 """
 
 from __future__ import annotations
@@ -254,21 +257,40 @@ def start_server(data_dir: str) -> tuple[subprocess.Popen[str], str, float]:
     return process, url, time.perf_counter() - started
 
 
-async def run(endpoint: str, concurrencies: list[int], seconds: float, runs: int) -> None:
+def cpu_seconds(pid: int) -> float | None:
+    """Return the CPU time (user + system) process ``pid`` has used, or None if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run(
+    endpoint: str, concurrencies: list[int], seconds: float, runs: int, pid: int | None = None
+) -> None:
+    """Print ops/s per operation and concurrency (medians of ``runs``); with the server's
+    ``pid``, also its CPU time per request in brackets, the figure noise moves least."""
     operations, stream = await setup(endpoint)
     print(f"endpoint {endpoint}; table stream: {'NEW_AND_OLD_IMAGES' if stream else 'none'}")
-    print(f"{'operation':<16}" + "".join(f"{f'c={c} ops/s':>22}" for c in concurrencies))
+    print(f"{'operation':<16}" + "".join(f"{f'c={c} ops/s':>30}" for c in concurrencies))
     for operation in operations:
         cells = []
         for concurrency in concurrencies:
-            rates = [
-                await measure(endpoint, operation, BODIES[operation], concurrency, seconds)
-                for _ in range(runs)
-            ]
+            rates, costs = [], []
+            for _ in range(runs):
+                cpu, wall = cpu_seconds(pid) if pid else None, time.perf_counter()
+                rate = await measure(endpoint, operation, BODIES[operation], concurrency, seconds)
+                rates.append(rate)
+                after = cpu_seconds(pid) if pid else None
+                if cpu is not None and after is not None:
+                    costs.append((after - cpu) / (rate * (time.perf_counter() - wall)) * 1e6)
             rate = statistics.median(rates)
             per = ITEMS_PER_REQUEST.get(operation)
-            cells.append(f"{rate:,.0f}" + (f" ({rate * per:,.0f} it)" if per else ""))
-        print(f"{operation:<16}" + "".join(f"{c:>22}" for c in cells), flush=True)
+            cell = f"{rate:,.0f}" + (f" ({rate * per:,.0f} it)" if per else "")
+            cells.append(cell + (f" [{statistics.median(costs):,.0f} us]" if costs else ""))
+        print(f"{operation:<16}" + "".join(f"{c:>30}" for c in cells), flush=True)
 
 
 def main() -> None:
@@ -277,15 +299,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="length of one run")
     parser.add_argument("--runs", type=int, default=3, help="runs per cell; the median is shown")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--pid", type=int, help="the endpoint's server process, for its CPU time")
     args = parser.parse_args()
     if args.endpoint:
-        asyncio.run(run(args.endpoint, args.concurrency, args.seconds, args.runs))
+        asyncio.run(run(args.endpoint, args.concurrency, args.seconds, args.runs, args.pid))
         return
     with tempfile.TemporaryDirectory() as data_dir:
         process, url, ready = start_server(os.path.join(data_dir, "data"))
         print(f"streamkit serve: first reply {ready * 1000:.0f} ms after start")
         try:
-            asyncio.run(run(url, args.concurrency, args.seconds, args.runs))
+            asyncio.run(run(url, args.concurrency, args.seconds, args.runs, process.pid))
         finally:
             process.terminate()
             process.wait(timeout=10)

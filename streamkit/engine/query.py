@@ -96,7 +96,13 @@ def _run(conn: sqlite3.Connection, plan: _Plan) -> _Page:
         source, columns = select.index_table(spec, idx), select.INDEX_COLUMNS
     page = _Page()
     rows = select.select_rows(
-        conn, source, columns, plan.bounds, after=plan.after, forward=plan.forward
+        conn,
+        source,
+        columns,
+        plan.bounds,
+        after=plan.after,
+        forward=plan.forward,
+        with_keys=plan.fetch_base,
     )
     # The loop runs once per row read: keep its state in locals.
     condition, paths, fetch_base = plan.condition, plan.paths, plan.fetch_base
@@ -104,7 +110,7 @@ def _run(conn: sqlite3.Connection, plan: _Plan) -> _Page:
     items = page.items
     scanned = count = read_bytes = 0
     load = load_item
-    for row in rows:  # (item blob, size, *key columns): the table's keys are the last two
+    for row in rows:  # (item blob, size), then with fetch_base the keys: the table's last
         item = load(row[0])
         size = row[1]
         if fetch_base:

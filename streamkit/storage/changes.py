@@ -12,8 +12,8 @@ Layout
     ``sk_records``: the records, a rowid table in commit order with a unique ``(sid, seq)``
     index; ``data`` is ``marshal((keys, old, new, size))`` with only the images the view type
     keeps. Rowid order puts every append at the right edge of the table's B-tree whichever
-    shard it goes to; keyed by ``(sid, seq)``, appends to a stream's four shards landed in four
-    places, split half-full pages and cost twice as much (schema version 2).
+    shard it goes to; keyed by ``(sid, seq)`` (schema version 2), the appends to a stream's
+    shards landed in as many places and split pages half-full.
 
 Sequence numbers are one counter per stream (so unique per stream and increasing per shard);
 on the wire they are ``SEQUENCE_BASE + n`` in decimal: 21 digits. The counter lives in memory,
