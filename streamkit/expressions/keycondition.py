@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from streamkit.errors import ValidationException
@@ -100,6 +101,10 @@ def parse_key_condition(text: str, ctx: ExpressionContext) -> KeyCondition:
             key-condition rules (only AND, only ``= < <= > >= BETWEEN begins_with``, one
             top-level attribute compared with values, at most two conditions, one per key).
     """
+    return ctx.parse(functools.partial(_parse_key_condition, text), "key condition", text)
+
+
+def _parse_key_condition(text: str, ctx: ExpressionContext) -> KeyCondition:
     condition = parse_condition(text, ctx, kind=_KIND)
     leaves: list[Condition] = []
     _flatten(condition, leaves)
