@@ -1,13 +1,31 @@
-"""The load loop the benchmark scripts share: N workers calling one operation for S seconds."""
+"""What the benchmark scripts share: the load loop (N workers calling one operation for S
+seconds) and the table they mostly use."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
 
 KEYS = 10_000  # workers cycle through this many item keys
+
+
+def pk_sk_table(name: str) -> dict[str, Any]:
+    """CreateTable parameters for an on-demand table keyed by ``pk`` (S) and ``sk`` (N)."""
+    return {
+        "TableName": name,
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "N"},
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
 
 
 async def run_for(

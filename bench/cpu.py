@@ -22,6 +22,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from _load import pk_sk_table  # bench/ is on sys.path when a script runs
+
 import streamkit
 
 TABLE = "bench_cpu"
@@ -42,18 +44,9 @@ def _key(i: int) -> dict[str, Any]:
     return {"pk": {"S": f"user#{i % 1000}"}, "sk": {"N": "0"}}
 
 
-async def _load(db: streamkit.Engine) -> None:
+async def _fill(db: streamkit.Engine) -> None:
     await db.create_table(
-        TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "N"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
+        **pk_sk_table(TABLE),
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     )
     for i in range(5000):
@@ -110,7 +103,7 @@ async def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         async with streamkit.open_engine(os.path.join(folder, "cpu.sqlite3")) as db:
-            await _load(db)
+            await _fill(db)
             operations = _operations(db)
             print(f"{'operation':<12}{'min us/op':>12}{'median us/op':>15}")
             for name in args.ops:

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 import httptools
 import orjson
+from _load import pk_sk_table  # bench/ is on sys.path when a script runs
 
 TABLE = "bench_http"
 Body = Callable[[int], bytes]
@@ -202,18 +203,7 @@ ITEMS_PER_REQUEST = {"BatchWriteItem": 25, "Query": 100}
 async def setup(endpoint: str) -> tuple[list[str], bool]:
     """Create the table (with a stream if possible), preload it; return runnable ops."""
     await call(endpoint, "DeleteTable", {"TableName": TABLE})
-    table = {
-        "TableName": TABLE,
-        "KeySchema": [
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        "AttributeDefinitions": [
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "N"},
-        ],
-        "BillingMode": "PAY_PER_REQUEST",
-    }
+    table = pk_sk_table(TABLE)
     status, reply = await call(
         endpoint,
         "CreateTable",

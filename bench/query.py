@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from _load import pk_sk_table  # bench/ is on sys.path when a script runs
 
 import streamkit
 
@@ -91,18 +92,7 @@ async def scan_rate(db: streamkit.Engine, segments: int) -> float:
 async def measure(folder: Path, count: int, seconds: float) -> dict[str, float]:
     out: dict[str, float] = {}
     async with streamkit.open_engine(folder / f"q{count}.sqlite3") as db:
-        await db.create_table(
-            TableName="bench",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "N"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        await db.create_table(**pk_sk_table("bench"))
         out["load items/s"] = await load(db, count)
         partitions = count // PER_PARTITION
         rng = random.Random(7)
