@@ -110,7 +110,10 @@ class ExpressionContext:
         if len(values) > MEMO_VALUES_BYTES:
             return parser(self)
         memo_key = (*key, tuple(self._names.items()), values)
-        hit = _memo.get(memo_key)
+        try:
+            hit = _memo.get(memo_key)
+        except TypeError:  # something unhashable (never so in a request the engine checked)
+            return parser(self)
         if hit is None:
             scratch = ExpressionContext.__new__(ExpressionContext)  # maps already checked
             scratch._names = self._names

@@ -552,6 +552,11 @@ class TestMemo:
         assert _value_set(first) == {"N": "1"}
         assert _value_set(second) == {"N": "5"}
 
+    def test_unhashable_input_is_parsed_without_the_memo(self) -> None:
+        names: Any = {"#a": ["not", "a", "str"]}  # the engine refuses these before parsing
+        plan = parse_update("SET #a = :v", ExpressionContext(names, {":v": {"N": "1"}}))
+        assert len(plan.actions) == 1
+
     def test_failures_are_not_kept(self) -> None:
         with pytest.raises(ValidationException):
             parse_update("SET a = :late", ExpressionContext(None, {":other": {"N": "1"}}))
