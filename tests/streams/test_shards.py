@@ -182,8 +182,8 @@ async def test_upgrade_from_schema_1(tmp_path: Path, clock: ManualClock) -> None
 
 async def test_upgrade_from_schema_2_keeps_records(tmp_path: Path, clock: ManualClock) -> None:
     path = tmp_path / "v2.sqlite3"
-    async with streamkit.open_engine(path, clock=clock) as engine:
-        arn = await stream_table(engine)
+    async with streamkit.open_engine(path, clock=clock, stream_shards=4) as engine:
+        arn = await stream_table(engine)  # four shards, as version 2 made by default
         for n in range(30):
             await engine.put_item(TableName="orders", Item={"pk": {"S": f"k{n}"}})
         before = await read_stream(engine, arn)
