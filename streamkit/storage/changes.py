@@ -57,13 +57,13 @@ MODIFY: Final = 2
 REMOVE: Final = 3
 SERVICE: Final = 4  # flag on ``kind``: a TTL deletion made by the service
 
+_SCALARS: Final = frozenset({"S", "N", "B", "BOOL", "NULL"})
 _KEEP_NEW: Final = frozenset({"NEW_IMAGE", "NEW_AND_OLD_IMAGES"})
 _KEEP_OLD: Final = frozenset({"OLD_IMAGE", "NEW_AND_OLD_IMAGES"})
 
+_STREAM: Final = "SELECT stid, shards FROM sk_streams WHERE arn = ?"
 _OPEN_SHARD: Final = (
-    "SELECT st.stid, sh.sid, sh.created, sh.slot FROM sk_streams st "
-    "JOIN sk_shards sh ON sh.stid = st.stid AND sh.slot = (? % st.shards) "
-    "AND sh.end_seq IS NULL WHERE st.arn = ?"
+    "SELECT sid, created FROM sk_shards WHERE stid = ? AND slot = ? AND end_seq IS NULL"
 )
 _CREATE_RECORDS: Final = (
     "CREATE TABLE IF NOT EXISTS sk_records (sid INTEGER NOT NULL, seq INTEGER NOT NULL, "
@@ -158,14 +158,18 @@ def load_secret(conn: sqlite3.Connection) -> bytes:
 
 def items_equal(old: Item, new: Item) -> bool:
     """Return whether two items are equal as DynamoDB compares them (numbers by value, sets
-    ignoring order), i.e. whether a write from ``old`` to ``new`` changed nothing."""
+    ignoring order), i.e. whether a write from ``old`` to ``new`` changed nothing.
+
+    Both are validated items, whose numbers are canonical: one value, one string."""
     if old == new:
         return True
     if old.keys() != new.keys():
         return False
-    for name, value in old.items():  # only values that differ as data can still be equal
+    for name, value in old.items():
         other = new[name]
-        if value != other and not values_equal(value, other):
+        # Numbers are canonical here, so scalars that differ as data differ; sets, lists and
+        # maps may still be equal (set order)
+        if value != other and (next(iter(value)) in _SCALARS or not values_equal(value, other)):
             return False
     return True
 
@@ -187,6 +191,13 @@ class ChangeLog:
         self._counters: dict[int, int] = {}
         self._dirty: set[int] = set()
         self._events: dict[int, anyio.Event] = {}
+        # Where appends go, as read from the database: ARN -> (stid, shards) and
+        # (stid, slot) -> (open sid, created). Every change to streams or shards empties it and
+        # stops it filling until the batch ends (flush), so a rolled-back change never
+        # leaves an entry behind; entries read earlier hold what committed batches left.
+        self._streams: dict[str, tuple[int, int]] = {}
+        self._open: dict[tuple[int, int], tuple[int, float]] = {}
+        self._caching = True
 
     # -- on the writer thread --------------------------------------------------------------
 
@@ -222,10 +233,10 @@ class ChangeLog:
             return False
         else:
             kind = MODIFY
-        row = conn.execute(_OPEN_SHARD, (int.from_bytes(partition[:4], "big"), arn)).fetchone()
-        if row is None:  # no enabled stream under this ARN (it is being disabled)
+        found = self._open_shard_for(conn, arn, int.from_bytes(partition[:4], "big"))
+        if found is None:  # no enabled stream under this ARN (it is being disabled)
             return False
-        stid, sid, created, slot = row
+        stid, slot, sid, created = found
         if now - created >= self.settings.rollover_seconds:
             sid = self._roll(conn, stid, sid, slot, now)
         source = new if new is not None else old
@@ -244,6 +255,33 @@ class ChangeLog:
         self._dirty.add(sid)
         return True
 
+    def _open_shard_for(
+        self, conn: sqlite3.Connection, arn: str, hashed: int
+    ) -> tuple[int, int, int, float] | None:
+        """Return (stid, slot, sid, created) of the open shard a partition hash maps to."""
+        stream = self._streams.get(arn)
+        if stream is None:
+            stream = conn.execute(_STREAM, (arn,)).fetchone()
+            if stream is None:
+                return None
+            if self._caching:
+                self._streams[arn] = stream
+        stid, shards = stream
+        slot = hashed % shards
+        shard = self._open.get((stid, slot))
+        if shard is None:
+            shard = conn.execute(_OPEN_SHARD, (stid, slot)).fetchone()
+            if shard is None:
+                return None
+            if self._caching:
+                self._open[stid, slot] = shard
+        return stid, slot, shard[0], shard[1]
+
+    def _shards_changed(self) -> None:
+        self._streams.clear()
+        self._open.clear()
+        self._caching = False
+
     def create_stream(
         self, conn: sqlite3.Connection, spec: TableSpec, *, region: str, account: str, now: float
     ) -> TableSpec:
@@ -255,6 +293,7 @@ class ChangeLog:
         """
         assert spec.stream_label is not None
         assert spec.stream_view_type is not None
+        self._shards_changed()
         while True:
             arn = spec.stream_arn(region, account)
             if conn.execute("SELECT 1 FROM sk_streams WHERE arn = ?", (arn,)).fetchone() is None:
@@ -282,6 +321,7 @@ class ChangeLog:
 
     def disable_stream(self, conn: sqlite3.Connection, arn: str, now: float) -> None:
         """Mark a stream DISABLED and close its open shards (it stays readable until trimmed)."""
+        self._shards_changed()
         row = conn.execute(
             "SELECT stid FROM sk_streams WHERE arn = ? AND disabled_at IS NULL", (arn,)
         ).fetchone()
@@ -307,14 +347,16 @@ class ChangeLog:
         return len(due)
 
     def forget_stream(self, stid: int) -> None:
-        """Drop the in-memory counter of a deleted stream."""
+        """Drop the in-memory counter and shard entries of a deleted stream."""
         self._counters.pop(stid, None)
+        self._shards_changed()
 
     def _roll(self, conn: sqlite3.Connection, stid: int, sid: int, slot: int, now: float) -> int:
         parent = self._close(conn, sid, now)
         return self._open_shard(conn, stid, slot, parent, now)
 
     def _close(self, conn: sqlite3.Connection, sid: int, now: float) -> str:
+        self._shards_changed()
         shard_id, start, last = conn.execute(
             "SELECT shard_id, start_seq, (SELECT max(seq) FROM sk_records WHERE sid = ?1) "
             "FROM sk_shards WHERE sid = ?1",
@@ -330,6 +372,7 @@ class ChangeLog:
     def _open_shard(
         self, conn: sqlite3.Connection, stid: int, slot: int, parent: str | None, now: float
     ) -> int:
+        self._shards_changed()
         start = self._next(conn, stid)
         sid = conn.execute(
             "INSERT INTO sk_shards(stid, shard_id, slot, parent, created, start_seq) "
@@ -350,7 +393,9 @@ class ChangeLog:
     # -- on the event loop -----------------------------------------------------------------
 
     def flush(self) -> None:
-        """Wake every reader waiting on a shard that changed in the last commit."""
+        """Wake every reader waiting on a shard that changed in the last commit (runs after
+        every batch, committed or not)."""
+        self._caching = True
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, set()

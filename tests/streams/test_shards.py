@@ -9,7 +9,8 @@ import anyio
 import pytest
 
 import streamkit
-from streamkit.errors import TrimmedDataAccessException
+from streamkit.engine.keys import encode_partition
+from streamkit.errors import TrimmedDataAccessException, ValidationException
 from streamkit.streams import maintain_once
 from streamkit.testing import ManualClock
 from tests.streams.helpers import read_shard, read_stream, shards, stream_table
@@ -210,3 +211,34 @@ async def test_upgrade_from_schema_2_keeps_records(tmp_path: Path, clock: Manual
         indexes = conn.execute("PRAGMA index_list(sk_records)").fetchall()
         assert [row[1] for row in indexes] == ["sk_records_key"]
     conn.close()
+
+
+async def test_a_rolled_back_rollover_is_not_remembered(clock: ManualClock) -> None:
+    async with streamkit.open_engine(None, clock=clock, shard_rollover_seconds=300) as engine:
+        arn = await stream_table(engine)
+        await engine.put_item(TableName="orders", Item={"pk": {"S": "a"}})
+        clock.advance(400)  # the open shard rolls over on its next write
+        item = {"pk": {"S": "b"}}
+
+        def roll_then_fail(conn: sqlite3.Connection) -> None:
+            for _ in range(2):  # the first append rolls the shard over, the second finds the child
+                engine.change_log.append(
+                    conn,
+                    arn=arn,
+                    view="NEW_AND_OLD_IMAGES",
+                    key_names=("pk",),
+                    partition=encode_partition(item["pk"]),
+                    old=None,
+                    new=item,
+                    now=clock.now(),
+                )
+            raise ValidationException("rolled back")
+
+        with pytest.raises(ValidationException):
+            await engine.store.write(roll_then_fail)
+        await engine.put_item(TableName="orders", Item={"pk": {"S": "c"}})
+        records = await read_stream(engine, arn)
+        assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in records] == ["a", "c"]
+        listed = await shards(engine, arn)
+        assert len(listed) == 2  # the first shard and the child the last put rolled over to
+        assert sum("EndingSequenceNumber" not in s["SequenceNumberRange"] for s in listed) == 1
