@@ -423,6 +423,15 @@ def validate_sized_item(item: object, *, key_names: Collection[str] = ()) -> tup
     members = _expect_map(item)
     result: Item = {}
     for name, value in members.items():
+        if type(value) is dict and len(value) == 1:  # ASCII strings and integers: inline
+            payload = value.get("S")
+            if type(payload) is str and payload.isascii():
+                result[_expect_name(name)] = {"S": payload}
+                continue
+            payload = value.get("N")
+            if type(payload) is str and _CANONICAL_INT_RE.fullmatch(payload):
+                result[_expect_name(name)] = {"N": payload}
+                continue
         result[_expect_name(name)] = validate_value(value, path=name)
     for key in key_names:
         if key not in result:

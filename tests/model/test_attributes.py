@@ -20,6 +20,7 @@ from streamkit.model.attributes import (
     type_of,
     validate_item,
     validate_key_value,
+    validate_sized_item,
     validate_value,
     value_size,
     values_equal,
@@ -368,6 +369,27 @@ class TestValidateItem:
         with pytest.raises(ValidationException) as exc:
             validate_item({"good": {"S": "x"}, "bad": {"NULL": False}})
         assert exc.value.__notes__ == ["in the attribute value at bad"]
+
+    @given(
+        st.dictionaries(
+            st.text("abcxyz", min_size=1, max_size=3),
+            st.text(max_size=4).map(lambda t: {"S": t})
+            | st.text("0123456789-.eE", min_size=1, max_size=5).map(lambda t: {"N": t})
+            | st.integers().map(lambda n: {"N": n})
+            | attribute_values(),
+            max_size=4,
+        )
+    )
+    def test_inline_scalars_match_the_full_check(self, item: dict[str, Any]) -> None:
+        # validate_sized_item checks ASCII strings and integers inline; the answer, or the
+        # error, must be what validate_value gives for each attribute
+        try:
+            expected = {name: validate_value(value) for name, value in item.items()}
+        except (ValidationException, SerializationException) as exc:
+            with pytest.raises(type(exc)):
+                validate_sized_item(item)
+            return
+        assert validate_sized_item(item) == (expected, item_size(expected))
 
     @given(items())
     def test_valid_items_are_fixed_points(self, item: dict[str, Any]) -> None:
