@@ -129,8 +129,9 @@ def select_rows(
         )
         args.extend(after)
     direction = "ASC" if forward else "DESC"
+    selected = ["item", "size", *columns] if with_keys else ["item", "size"]
     sql = (
-        f"SELECT item, size{''.join(f', {c}' for c in columns) if with_keys else ''} FROM {source}"
+        f"SELECT {', '.join(selected)} FROM {source}"
         + (f" WHERE {' AND '.join(where)}" if where else "")
         + f" ORDER BY {', '.join(f'{c} {direction}' for c in columns)}"
     )
