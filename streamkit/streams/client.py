@@ -6,7 +6,7 @@ from __future__ import annotations
 import bisect
 import re
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
@@ -112,14 +112,19 @@ class _Tail:
             del self.seqs[:cut], self.records[:cut]
 
 
-def _first_megabyte(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Cut a page where its records pass 1 MB (SizeBytes), as GetRecords does; keep one."""
+def _first_megabyte(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Take records up to where they pass 1 MB (SizeBytes), as GetRecords does; at least one.
+
+    Records are taken one by one, so a generator is only run as far as the page goes.
+    """
+    page: list[dict[str, Any]] = []
     total = 0
-    for index, record in enumerate(records):
+    for record in records:
         total += record["dynamodb"]["SizeBytes"]
-        if index and total > MAX_PAGE_BYTES:
-            return records[:index]
-    return records
+        if page and total > MAX_PAGE_BYTES:
+            break
+        page.append(record)
+    return page
 
 
 def _rows_after(
@@ -423,18 +428,13 @@ class StreamsClient:
     ) -> tuple[list[dict[str, Any]], int]:
         """Format stored rows as GetRecords records, at most 1 MB; return them and the last seq."""
         region = self._engine.region
-        records: list[dict[str, Any]] = []
-        total = 0
-        for seq, created, kind, data in rows:
-            record = format_record(
+        records = _first_megabyte(
+            format_record(
                 arn=arn, region=region, view=view, seq=seq, created=created, kind=kind, data=data
             )
-            total += record["dynamodb"]["SizeBytes"]
-            if records and total > MAX_PAGE_BYTES:
-                break
-            records.append(record)
-            after = seq
-        return records, after
+            for seq, created, kind, data in rows
+        )
+        return records, rows[len(records) - 1][0] if records else after
 
     async def read_shard(
         self, *, stream_arn: str, shard_id: str, after_sequence: str | None, limit: int

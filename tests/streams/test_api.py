@@ -182,6 +182,21 @@ class TestIterators:
         late = await _iterator(engine, arn, "LATEST")
         assert (await engine.streams.get_records(ShardIterator=late))["Records"] == []
 
+    async def test_pages_stop_at_one_megabyte(self, one_shard: streamkit.Engine) -> None:
+        engine = one_shard
+        arn = await stream_table(engine)  # NEW_AND_OLD_IMAGES: an INSERT carries its new image
+        for n in range(4):
+            item = {"pk": {"S": f"k{n}"}, "big": {"S": "x" * 350_000}}
+            await engine.put_item(TableName="orders", Item=item)
+        it = await _iterator(engine, arn, "TRIM_HORIZON")
+        first = await engine.streams.get_records(ShardIterator=it)
+        sizes = [r["dynamodb"]["SizeBytes"] for r in first["Records"]]
+        assert len(sizes) == 2  # a third record would pass 1 MB
+        assert sum(sizes) <= 1024 * 1024 < sum(sizes) + sizes[0]
+        second = await engine.streams.get_records(ShardIterator=first["NextShardIterator"])
+        keys = [r["dynamodb"]["Keys"]["pk"]["S"] for r in first["Records"] + second["Records"]]
+        assert keys == ["k0", "k1", "k2", "k3"]
+
     async def test_paging_limits_and_reuse(self, one_shard: streamkit.Engine) -> None:
         engine = one_shard
         arn = await stream_table(engine)
