@@ -7,10 +7,12 @@ items is an index range scan, never a table scan.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from dataclasses import dataclass
 
 from streamkit.model.schema import TableSpec
+from streamkit.storage import select
 from streamkit.storage.codec import load_item
 from streamkit.storage.tables import items_table, ttl_value
 
@@ -76,23 +78,17 @@ def fill_column(
     if row.fetchone() != (attribute, 1):
         return None
     table = items_table(spec)
-    if after is None:
-        rows = conn.execute(f"SELECT hk, rk, item FROM {table} ORDER BY hk, rk LIMIT ?", (limit,))
-    else:
-        rows = conn.execute(
-            f"SELECT hk, rk, item FROM {table} WHERE (hk, rk) > (?, ?) ORDER BY hk, rk LIMIT ?",
-            (*after, limit),
-        )
-    found = rows.fetchall()
+    rows = select.select_rows(conn, table, select.TABLE_COLUMNS, (), after=after)
+    found = list(itertools.islice(rows, limit))
     updates = []
-    for hk, rk, blob in found:
+    for blob, _, hk, rk in found:
         value = ttl_value(load_item(blob), attribute)
         if value is not None:
             updates.append((value, hk, rk))
     conn.executemany(f"UPDATE {table} SET ttl = ? WHERE hk = ? AND rk = ?", updates)
     if len(found) < limit:
         return None
-    last_hk, last_rk, _ = found[-1]
+    _, _, last_hk, last_rk = found[-1]
     return last_hk, last_rk
 
 
