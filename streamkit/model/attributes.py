@@ -530,14 +530,14 @@ _SIZES: Final[dict[str, Callable[[Any], int]]] = {
 def item_size(item: Mapping[str, AttributeValue]) -> int:
     """Return an item's size: the sum of each attribute's UTF-8 name length and value size."""
     total = 0
-    for name, value in item.items():  # S and N inline: most attributes, and every key
-        total += len(name) if name.isascii() else len(name.encode())
+    for name, value in item.items():  # S and N without the table: most attributes, every key
+        total += _text_size(name)
         if len(value) != 1:
             total += value_size(value)  # raises for an empty value
             continue
         for tag, payload in value.items():
             if tag == "S":
-                total += len(payload) if payload.isascii() else len(payload.encode())
+                total += _text_size(payload)
             elif tag == "N":
                 total += _number_size(payload)
             else:

@@ -319,6 +319,11 @@ def _configure(conn: sqlite3.Connection, on_disk: bool, sync: str) -> None:
     conn.execute("PRAGMA busy_timeout=5000")
 
 
+def _read_only(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute("PRAGMA query_only=1")
+
+
 @asynccontextmanager
 async def open_store(
     path: str | os.PathLike[str] | None = None,
@@ -366,8 +371,7 @@ async def open_store(
             reader = await stack.enter_async_context(
                 aiosqlite.connect(target, isolation_level=None, check_same_thread=False)
             )
-            await reader.execute("PRAGMA busy_timeout=5000")
-            await reader.execute("PRAGMA query_only=1")
+            await _call(reader, _read_only, _raw(reader))
             readers.append(reader)
         if isinstance(writer, sqlite3.Connection):
             checkpointer = wal.WalCheckpointer(target)
@@ -376,6 +380,5 @@ async def open_store(
             return
         point = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
         stack.callback(point.close)
-        point.execute("PRAGMA busy_timeout=5000")
-        point.execute("PRAGMA query_only=1")
+        _read_only(point)
         yield Store(writer, readers=readers, point_reader=point)
