@@ -420,7 +420,7 @@ def test_prefix_and_suffix_agree_with_str(prefix: str, value: str) -> None:
     assert passes({"a": [{"suffix": prefix}]}, {"a": value}) is value.endswith(prefix)
 
 
-@given(records, st.text(max_size=4))
+@given(records, st.text(max_size=4).filter(lambda f: f != "$or"))  # "$or" is an operator
 def test_exists_true_and_false_are_complements(record: dict[str, Any], field: str) -> None:
     present = passes({field: [{"exists": True}]}, record)
     assert passes({field: [{"exists": False}]}, record) is not present
