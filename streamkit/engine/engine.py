@@ -65,6 +65,8 @@ class Engine(QueryMixin, ItemsMixin, BatchMixin, TransactionsMixin, ControlMixin
         **QueryMixin.OPERATIONS,
         **TtlMixin.OPERATIONS,
     }
+    #: Operations with a variant for callers that serialise with orjson (see QueryMixin).
+    ENCODED_OPERATIONS: ClassVar[Mapping[str, str]] = QueryMixin.ENCODED_OPERATIONS
 
     #: DynamoDB Streams (ListStreams, DescribeStream, GetShardIterator, GetRecords); set by
     #: ``streamkit.open_engine``, absent on an engine from ``streamkit.engine.open_engine``.
@@ -96,7 +98,7 @@ def _retrying(method: Callable[..., Awaitable[dict[str, Any]]]) -> Callable[...,
     return call
 
 
-for _method in set(Engine.OPERATIONS.values()):
+for _method in {*Engine.OPERATIONS.values(), *Engine.ENCODED_OPERATIONS.values()}:
     setattr(Engine, _method, _retrying(getattr(Engine, _method)))
 
 

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import orjson
+
 from streamkit.engine import capacity
 from streamkit.engine.core import RCC, EngineCore, check_legacy, on_table
 from streamkit.engine.keys import encode_partition
@@ -28,7 +30,7 @@ from streamkit.expressions import (
 from streamkit.model.attributes import Item, type_of, validate_value
 from streamkit.model.schema import IndexSpec, KeySpec, TableSpec, constraint, invalid
 from streamkit.storage import select, tables as sql
-from streamkit.storage.codec import encode_key, load_item
+from streamkit.storage.codec import encode_key, item_fragment, load_item
 
 __all__ = ["PAGE_BYTES", "QueryMixin"]
 
@@ -76,11 +78,12 @@ class _Plan:
     count_only: bool
     fetch_base: bool
     key_names: tuple[str, ...]
+    encoded: bool  # items may be returned as their stored JSON (orjson.Fragment)
 
 
 @dataclass(slots=True)
 class _Page:
-    items: list[Item] = field(default_factory=list)
+    items: list[Item | orjson.Fragment] = field(default_factory=list)
     count: int = 0
     scanned: int = 0
     read_bytes: int = 0
@@ -104,28 +107,44 @@ def _run(conn: sqlite3.Connection, plan: _Plan) -> _Page:
         forward=plan.forward,
         with_keys=plan.fetch_base,
     )
-    # The loop runs once per row read: keep its state in locals.
-    condition, paths, fetch_base = plan.condition, plan.paths, plan.fetch_base
-    limit, keep = plan.limit, not plan.count_only
-    items = page.items
+    # The loops run once per row read: keep their state in locals.
+    limit, items, load = plan.limit, page.items, load_item
     scanned = count = read_bytes = 0
-    load = load_item
-    for row in rows:  # (item blob, size), then with fetch_base the keys: the table's last
-        item = load(row[0])
-        size = row[1]
-        if fetch_base:
-            item = sql.get_row(conn, spec, row[-2], row[-1]) or item
-        scanned += 1
-        read_bytes += size
-        if condition is None or evaluate(condition, item):
-            count += 1
+    lazy = plan.count_only or (plan.encoded and plan.paths is None)
+    if lazy and plan.condition is None and not plan.fetch_base:
+        # Nothing looks inside the items: hand over the stored JSON, decoding only the last.
+        fragment, keep = item_fragment, not plan.count_only
+        for row in rows:  # (item blob, size)
+            scanned += 1
+            read_bytes += row[1]
             if keep:
-                items.append(item if paths is None else project(item, paths))
-        if scanned == limit or read_bytes >= PAGE_BYTES:
-            page.last_key = {n: item[n] for n in plan.key_names if n in item}
-            break
+                items.append(fragment(row[0]) or load(row[0]))
+            if scanned == limit or read_bytes >= PAGE_BYTES:
+                page.last_key = _key_of(load(row[0]), plan.key_names)
+                break
+        count = scanned
+    else:
+        condition, paths, fetch_base = plan.condition, plan.paths, plan.fetch_base
+        keep = not plan.count_only
+        for row in rows:  # (item blob, size), then with fetch_base the keys: the table's last
+            item = load(row[0])
+            if fetch_base:
+                item = sql.get_row(conn, spec, row[-2], row[-1]) or item
+            scanned += 1
+            read_bytes += row[1]
+            if condition is None or evaluate(condition, item):
+                count += 1
+                if keep:
+                    items.append(item if paths is None else project(item, paths))
+            if scanned == limit or read_bytes >= PAGE_BYTES:
+                page.last_key = _key_of(item, plan.key_names)
+                break
     page.scanned, page.count, page.read_bytes = scanned, count, read_bytes
     return page
+
+
+def _key_of(item: Item, names: tuple[str, ...]) -> Item:
+    return {n: item[n] for n in names if n in item}
 
 
 def _prefix_end(prefix: bytes) -> bytes | None:
@@ -179,9 +198,30 @@ class QueryMixin(EngineCore):
     """Query and Scan."""
 
     OPERATIONS: ClassVar[Mapping[str, str]] = {"Query": "query", "Scan": "scan"}
+    #: The same operations for a caller that only serialises the answer with orjson (the
+    #: HTTP endpoint): their ``Items`` may hold ``orjson.Fragment`` objects, the stored JSON.
+    ENCODED_OPERATIONS: ClassVar[Mapping[str, str]] = {
+        "Query": "query_encoded",
+        "Scan": "scan_encoded",
+    }
 
     async def query(self, **params: Any) -> dict[str, Any]:
         """Read the items of one partition in sort-key order (Query)."""
+        return await self._query(params, encoded=False)
+
+    async def query_encoded(self, **params: Any) -> dict[str, Any]:
+        """Query, with items that need no decoding given as ``orjson.Fragment``."""
+        return await self._query(params, encoded=True)
+
+    async def scan(self, **params: Any) -> dict[str, Any]:
+        """Read every item of a table or index, one page at a time (Scan)."""
+        return await self._scan(params, encoded=False)
+
+    async def scan_encoded(self, **params: Any) -> dict[str, Any]:
+        """Scan, with items that need no decoding given as ``orjson.Fragment``."""
+        return await self._scan(params, encoded=True)
+
+    async def _query(self, params: dict[str, Any], *, encoded: bool) -> dict[str, Any]:
         p = Params("Query", params, QUERY_PARAMS)
         check_legacy(p)
         name = p.table_name()
@@ -210,10 +250,11 @@ class QueryMixin(EngineCore):
         if bound.sort is not None:
             assert schema.range_type is not None
             bounds += _sort_bounds("rk" if idx is None else "irk", bound.sort, schema.range_type)
-        return await self._read_page(p, spec, idx, bounds, condition, paths, forward=forward)
+        return await self._read_page(
+            p, spec, idx, bounds, condition, paths, forward=forward, encoded=encoded
+        )
 
-    async def scan(self, **params: Any) -> dict[str, Any]:
-        """Read every item of a table or index, one page at a time (Scan)."""
+    async def _scan(self, params: dict[str, Any], *, encoded: bool) -> dict[str, Any]:
         p = Params("Scan", params, SCAN_PARAMS)
         check_legacy(p)
         name = p.table_name()
@@ -227,7 +268,9 @@ class QueryMixin(EngineCore):
         spec, idx, _ = self._target(p, name)
         if total is not None and segment is not None:
             bounds = _segment_bounds("hk" if idx is None else "ihk", segment, total)
-        return await self._read_page(p, spec, idx, bounds, condition, paths, forward=True)
+        return await self._read_page(
+            p, spec, idx, bounds, condition, paths, forward=True, encoded=encoded
+        )
 
     # -- shared steps ------------------------------------------------------------------------
 
@@ -327,6 +370,7 @@ class QueryMixin(EngineCore):
         paths: tuple[Path, ...] | None,
         *,
         forward: bool,
+        encoded: bool,
     ) -> dict[str, Any]:
         limit = p.integer("Limit")
         if limit is not None and limit < 1:
@@ -356,6 +400,7 @@ class QueryMixin(EngineCore):
             fetch_base=partial_lsi
             and (chosen != "ALL_PROJECTED_ATTRIBUTES" or condition is not None),
             key_names=key_names,
+            encoded=encoded,
         )
         partition = next((b.value for b in bounds if b.op == "=" and b.column == "hk"), None)
         if idx is None or not idx.is_global:

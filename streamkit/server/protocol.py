@@ -197,7 +197,8 @@ class Dispatcher:
             return found
         api = engine if prefix == DYNAMODB_PREFIX else getattr(engine, "streams", None)
         operations: Mapping[str, str] = getattr(api, "OPERATIONS", {})
-        name = operations.get(operation)
+        encoded: Mapping[str, str] = getattr(api, "ENCODED_OPERATIONS", {})
+        name = encoded.get(operation) or operations.get(operation)
         if name is None:
             if operation in AWS_OPERATIONS[prefix]:
                 raise UnknownOperationException(f"streamkit does not implement {operation} yet")

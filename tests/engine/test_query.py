@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -314,6 +315,67 @@ class TestScanSegments:
             await db.scan(TableName=T, Segment=2, TotalSegments=2)
         with pytest.raises(ValidationException, match="less than or equal to 1000000"):
             await db.scan(TableName=T, Segment=0, TotalSegments=1_000_001)
+
+
+class TestEncodedVariants:
+    """query_encoded / scan_encoded serialise to the same JSON as query / scan."""
+
+    @staticmethod
+    def _json(result: dict[str, Any]) -> bytes:
+        return orjson.dumps(result, default=lambda value: value.hex())  # bytes in B values
+
+    @pytest.fixture
+    async def full(self, db: streamkit.Engine) -> streamkit.Engine:
+        for n in range(6):
+            extra: dict[str, Any] = {"l": {"S": f"l{5 - n}"}, "tag": {"SS": ["t", str(n)]}}
+            if n % 2:
+                extra["bin"] = {"B": bytes([n])}  # stored with marshal: no fragment
+            await _put(db, "a", str(n), g={"S": "x"}, **extra)
+        return db
+
+    @pytest.mark.parametrize(
+        ("members", "fragments"),
+        [
+            ({}, True),
+            ({"Limit": 4}, True),
+            ({"ScanIndexForward": False, "Limit": 2}, True),
+            ({"Select": "COUNT", "Limit": 3}, False),
+            ({"FilterExpression": "n > :two"}, False),
+            ({"ProjectionExpression": "n, bin"}, False),
+            ({"IndexName": "by_l"}, True),
+            ({"IndexName": "by_l", "Select": "ALL_ATTRIBUTES", "Limit": 2}, False),
+            ({"IndexName": "by_g", "KeyConditionExpression": "g = :x", "Limit": 5}, True),
+        ],
+    )
+    async def test_query(
+        self, full: streamkit.Engine, members: dict[str, Any], fragments: bool
+    ) -> None:
+        params: dict[str, Any] = {
+            "TableName": T,
+            "KeyConditionExpression": "pk = :a",
+            "ReturnConsumedCapacity": "TOTAL",
+            **members,
+        }
+        used = params["KeyConditionExpression"] + params.get("FilterExpression", "")
+        values = {":a": {"S": "a"}, ":two": {"N": "2"}, ":x": {"S": "x"}}
+        params["ExpressionAttributeValues"] = {k: v for k, v in values.items() if k in used}
+        plain = await full.query(**params)
+        encoded = await full.query_encoded(**params)
+        assert self._json(encoded) == self._json(plain)
+        found = [i for i in encoded.get("Items", []) if isinstance(i, orjson.Fragment)]
+        assert bool(found) == fragments
+
+    async def test_scan(self, full: streamkit.Engine) -> None:
+        for members in (
+            {},
+            {"Limit": 3},
+            {"IndexName": "by_g"},
+            {"Segment": 0, "TotalSegments": 2},
+        ):
+            plain = await full.scan(TableName=T, **members)
+            encoded = await full.scan_encoded(TableName=T, **members)
+            assert self._json(encoded) == self._json(plain)
+            assert plain["Items"]
 
 
 _keys = st.tuples(st.sampled_from(["a", "b", "c", "d", "e"]), st.integers(-50, 50))

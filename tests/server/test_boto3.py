@@ -90,6 +90,17 @@ def test_binary_round_trip(client: Any, table_name: str) -> None:
     got = client.get_item(TableName=table_name, Key={"pk": {"S": "b"}, "sk": {"N": "0"}})["Item"]
     assert got["b"] == {"B": blob}
     assert sorted(got["bs"]["BS"]) == [b"\x00", b"\xff"]
+    # A Query page mixes items stored as JSON (sent as stored) with binary ones (re-encoded).
+    plain = {"pk": {"S": "b"}, "sk": {"N": "1"}, "s": {"S": '\u00e9\n"'}}
+    client.put_item(TableName=table_name, Item=plain)
+    reply = client.query(
+        TableName=table_name,
+        KeyConditionExpression="pk = :b",
+        ExpressionAttributeValues={":b": {"S": "b"}},
+    )
+    assert [i["sk"]["N"] for i in reply["Items"]] == ["0", "1"]
+    assert reply["Items"][0]["b"] == {"B": blob}
+    assert reply["Items"][1] == plain
 
 
 def test_resource_with_native_values(endpoint: str, table_name: str) -> None:

@@ -6,12 +6,13 @@ import marshal
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, strategies as st
 
 from streamkit.errors import InternalServerError
 from streamkit.model.attributes import Item
-from streamkit.storage.codec import decode_key, dump_item, encode_key, load_item
+from streamkit.storage.codec import decode_key, dump_item, encode_key, item_fragment, load_item
 from tests.strategies import items, key_values, numbers, texts
 
 EDGE_NUMBERS = [
@@ -114,17 +115,59 @@ class TestItemBlob:
         assert type(loaded["b"]["B"]) is bytes
         assert loaded["ss"]["SS"] == ["b", "a"]  # order preserved exactly
 
+    def test_items_without_binary_are_stored_as_their_json(self) -> None:
+        item: Item = {"s": {"S": "é"}, "n": {"N": "-1.5"}, "m": {"M": {"b": {"BOOL": True}}}}
+        blob = dump_item(item)
+        assert blob == b"\x02" + orjson.dumps(item)
+        assert load_item(blob) == item
+        fragment = item_fragment(blob)
+        assert fragment is not None
+        assert orjson.dumps([fragment]) == b"[" + orjson.dumps(item) + b"]"
+
+    def test_binary_items_have_no_fragment(self) -> None:
+        assert item_fragment(dump_item({"b": {"B": b"x"}})) is None
+
+    def test_text_json_refuses_falls_back_to_marshal(self) -> None:
+        item: Item = {"s": {"S": "\ud800"}}  # a lone surrogate: valid str, not valid UTF-8
+        blob = dump_item(item)
+        assert blob[0] == 1
+        assert load_item(blob) == item
+
+    def test_marshal_rows_written_before_json_still_load(self) -> None:
+        item: Item = {"a": {"S": "x"}, "n": {"NS": ["1"]}}
+        assert load_item(b"\x01" + marshal.dumps(item, 4)) == item
+
     @given(items(max_depth=3))
     def test_round_trip(self, item: dict[str, Any]) -> None:
         assert load_item(dump_item(item)) == item
 
-    def test_loads_from_memoryview(self) -> None:
-        item = {"a": {"S": "x"}}
+    @pytest.mark.parametrize("item", [{"a": {"S": "x"}}, {"a": {"B": b"x"}}])
+    def test_loads_from_memoryview(self, item: Item) -> None:
         assert load_item(memoryview(dump_item(item))) == item  # type: ignore[arg-type]
+
+    @given(st.binary())
+    def test_garbage_loads_as_a_map_or_fails_cleanly(self, data: bytes) -> None:
+        try:
+            loaded = load_item(data)
+        except InternalServerError as exc:
+            message = str(exc)
+        else:
+            assert isinstance(loaded, dict)
+            return
+        assert message.startswith("Corrupt item record")
 
     @pytest.mark.parametrize(
         "data",
-        [b"", b"\x02abc", b"\x01", b"\x01\xff\xff", b"\x01" + marshal.dumps([1, 2]), b"{}"],
+        [
+            b"",
+            b"\x02abc",
+            b"\x02[1]",
+            b"\x02",
+            b"\x01",
+            b"\x01\xff\xff",
+            b"\x01" + marshal.dumps([1, 2]),
+            b"{}",
+        ],
     )
     def test_corrupt_blobs(self, data: bytes) -> None:
         with pytest.raises(InternalServerError, match="Corrupt item record"):
