@@ -11,9 +11,9 @@ Layout
     shard (``end_seq IS NULL``); a key always maps to the same slot (hash of its partition key).
     ``sk_records``: the records, a rowid table in commit order with a unique ``(sid, seq)``
     index; ``data`` is ``marshal((keys, old, new, size))`` with only the images the view type
-    keeps. Rowid order puts every append at the right edge of the table's B-tree whichever
-    shard it goes to; keyed by ``(sid, seq)`` (schema version 2), the appends to a stream's
-    shards landed in as many places and split pages half-full.
+    keeps (:func:`load_record_data`). Rowid order puts every append at the right edge of the
+    table's B-tree whichever shard it goes to; keyed by ``(sid, seq)`` (schema version 2), the
+    appends to a stream's shards landed in as many places and split pages half-full.
 
 Sequence numbers are one counter per stream (so unique per stream and increasing per shard);
 on the wire they are ``SEQUENCE_BASE + n`` in decimal: 21 digits. The counter lives in memory,
@@ -33,6 +33,7 @@ from typing import Final
 import anyio
 import orjson
 
+from streamkit.errors import InternalServerError
 from streamkit.model.attributes import Item, item_size, values_equal
 from streamkit.model.schema import TableSpec
 
@@ -46,6 +47,7 @@ __all__ = [
     "StreamSettings",
     "create_schema",
     "items_equal",
+    "load_record_data",
     "load_secret",
     "rebuild_records",
     "shard_id_for",
@@ -172,6 +174,33 @@ def items_equal(old: Item, new: Item) -> bool:
         if value != other and (next(iter(value)) in _SCALARS or not values_equal(value, other)):
             return False
     return True
+
+
+def load_record_data(data: bytes) -> tuple[Item, Item | None, Item | None, int | None]:
+    """Return a stored record's (keys, old image, new image, SizeBytes).
+
+    SizeBytes is ``None`` for a record written before it was stored. Records stay in marshal:
+    orjson would write them faster (0.45 against 1.2 us for two small images) but read them
+    slower (1.16 against 0.78 us for an INSERT record), and a record is read at least once
+    per consumer.
+
+    Raises:
+        InternalServerError: the data is corrupt.
+    """
+    try:
+        keys, old, new, *rest = marshal.loads(data)
+    except (EOFError, ValueError, TypeError) as exc:
+        raise InternalServerError("Corrupt stream record") from exc
+    size = rest[0] if rest else None
+    if (
+        not isinstance(keys, dict)
+        or not isinstance(old, dict | None)
+        or not isinstance(new, dict | None)
+        or not isinstance(size, int | None)
+        or len(rest) > 1
+    ):
+        raise InternalServerError("Corrupt stream record")
+    return keys, old, new, size
 
 
 def shard_id_for(now: float, start_seq: int) -> str:

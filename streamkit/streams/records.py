@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import marshal
 import re
 from collections.abc import Mapping
 from typing import Any, Final
 
 from streamkit.errors import ValidationException
 from streamkit.model.attributes import item_size
-from streamkit.storage.changes import INSERT, MODIFY, SEQUENCE_BASE, SERVICE
+from streamkit.storage.changes import INSERT, MODIFY, SEQUENCE_BASE, SERVICE, load_record_data
 
 __all__ = [
     "SERVICE_IDENTITY",
@@ -57,15 +56,13 @@ def format_record(
     data: bytes,
 ) -> dict[str, Any]:
     """Return one GetRecords record (Streams API casing) from a stored row."""
-    keys, old, new, *stored = marshal.loads(data)
+    keys, old, new, size = load_record_data(data)
     body: dict[str, Any] = {"ApproximateCreationDateTime": float(int(created)), "Keys": keys}
     if new is not None:
         body["NewImage"] = new
     if old is not None:
         body["OldImage"] = old
-    if stored:
-        size = stored[0]
-    else:  # a record written before SizeBytes was stored with it
+    if size is None:  # a record written before SizeBytes was stored with it
         size = item_size(keys) + sum(item_size(i) for i in (old, new) if i is not None)
     wire_seq = sequence_number(seq)
     body["SequenceNumber"] = wire_seq
