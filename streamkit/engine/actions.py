@@ -10,7 +10,7 @@ from streamkit.engine import capacity
 from streamkit.engine.core import check_size
 from streamkit.errors import ConditionalCheckFailedException, ValidationException
 from streamkit.expressions import Condition, UpdatePlan, apply_update, evaluate
-from streamkit.model.attributes import Item
+from streamkit.model.attributes import Item, check_nesting
 from streamkit.model.schema import TableSpec
 
 __all__ = ["CapacityTally", "check_condition", "length_error", "null_error", "updated_image"]
@@ -37,7 +37,13 @@ def updated_image(
     AttributeUpdates (the same updates, with the legacy error wording).
     """
     base = old if old is not None else dict(key_item)
-    new = base if plan is None else apply(plan, base)
+    if plan is None:
+        return base, check_size(base, UPDATE_TOO_LARGE)
+    new = apply(plan, base)
+    for name in {path[0] for path in plan.updated_paths}:  # a SET can nest valid parts too deep
+        value = new.get(str(name))  # a path starts with an attribute name, never an index
+        if value is not None:
+            check_nesting(value)
     return new, check_size(new, UPDATE_TOO_LARGE)
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "TYPE_NAMES",
     "AttributeValue",
     "Item",
+    "check_nesting",
     "compare_scalar",
     "item_size",
     "normalize_number",
@@ -349,6 +350,21 @@ def _check_list(payload: object, depth: int) -> list[AttributeValue]:
     if depth >= MAX_NESTING_DEPTH:
         raise ValidationException(MSG_NESTING)
     return [_validate(v, depth + 1) for v in elements]
+
+
+def check_nesting(value: AttributeValue, depth: int = 1) -> None:
+    """Apply :func:`validate_value`'s nesting limit to a validated value (an attribute's is
+    level 1), for values an update built from valid parts, such as ``SET a.b = :deep``.
+
+    Raises:
+        ValidationException: A map or list sits at level 32 or deeper.
+    """
+    for tag, payload in value.items():
+        if tag == "M" or tag == "L":
+            if depth >= MAX_NESTING_DEPTH:
+                raise ValidationException(MSG_NESTING)
+            for member in payload.values() if tag == "M" else payload:
+                check_nesting(member, depth + 1)
 
 
 def _check_ss(payload: object, depth: int) -> list[str]:

@@ -12,6 +12,7 @@ import streamkit
 from streamkit.errors import (
     ConditionalCheckFailedException,
     ResourceNotFoundException,
+    TransactionCanceledException,
     ValidationException,
 )
 from tests.conftest import key_schema
@@ -215,6 +216,26 @@ class TestUpdateItem:
                 ReturnValues="UPDATED_NEW",
             )
         assert out["Attributes"] == {"hits": {"N": "3"}}
+
+    async def test_a_set_cannot_nest_past_the_limit(self, db: streamkit.Engine) -> None:
+        """Each value is valid alone; placed at a.a they would hold a map at level 32."""
+        inner: dict[str, Any] = {"S": "leaf"}
+        for _ in range(31):
+            inner = {"M": {"a": inner}}  # 31 wraps: the most an attribute may hold
+        item = {**k("n"), "a": {"M": {"a": {"S": "x"}}}}
+        await db.put_item(TableName=T, Item=item)
+        update = {"TableName": T, "Key": k("n"), "ExpressionAttributeValues": {":v": inner}}
+        await db.update_item(**update, UpdateExpression="SET a = :v")
+        await db.put_item(TableName=T, Item=item)
+        with pytest.raises(ValidationException, match="Nesting Levels have exceeded"):
+            await db.update_item(**update, UpdateExpression="SET a.a = :v")
+        with pytest.raises(TransactionCanceledException) as cancelled:  # as for a size error
+            await db.transact_write_items(
+                TransactItems=[{"Update": {**update, "UpdateExpression": "SET a.a = :v"}}]
+            )
+        assert cancelled.value.reasons[0]["Code"] == "ValidationError"
+        assert cancelled.value.reasons[0]["Message"].startswith("Nesting Levels have exceeded")
+        assert await _get(db, "n") == item
 
     async def test_without_expression_creates_key_only_item(self, db: streamkit.Engine) -> None:
         assert await db.update_item(TableName=T, Key=k("e"), ReturnValues="ALL_NEW") == {

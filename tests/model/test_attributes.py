@@ -13,6 +13,7 @@ from streamkit.model.attributes import (
     MAX_ITEM_SIZE,
     TYPE_NAMES,
     Item,
+    check_nesting,
     compare_scalar,
     item_size,
     normalize_number,
@@ -287,6 +288,22 @@ class TestValidateValue:
         assert exc.value.message == NESTING
         with pytest.raises(ValidationException, match="Nesting Levels"):
             validate_value(deep(500, container))
+
+    @given(
+        st.lists(st.sampled_from(["M", "L"]), min_size=25, max_size=40),
+        st.booleans(),
+    )
+    def test_check_nesting_draws_the_same_line(self, containers: list[str], empty: bool) -> None:
+        value: dict[str, Any] = {"M": {}} if empty else {"S": "leaf"}
+        for container in containers:
+            value = {"M": {"n": value}} if container == "M" else {"L": [value]}
+        try:
+            validate_value(value)
+        except ValidationException:
+            with pytest.raises(ValidationException, match="Nesting Levels"):
+                check_nesting(value)
+        else:
+            check_nesting(value)
 
     def test_an_empty_container_at_level_32_is_too_deep(self) -> None:
         value: dict[str, Any] = {"M": {}}
