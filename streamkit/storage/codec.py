@@ -58,6 +58,13 @@ _MARSHAL_TAG: Final = 1
 _MARSHAL_PREFIX: Final = bytes([_MARSHAL_TAG])
 _JSON_TAG: Final = 2
 _JSON_PREFIX: Final = bytes([_JSON_TAG])
+# Types JSON would change (a str subclass, a datetime, a dataclass) go to marshal, which
+# refuses them: validated items never hold them, and a bug must not store them silently.
+_JSON_STRICT: Final = (
+    orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
 _NEGATIVE: Final = 0x00
 _ZERO: Final = 0x01
 _POSITIVE: Final = 0x02
@@ -144,8 +151,8 @@ def _decode_number(data: bytes) -> str:
 def dump_item(item: Item) -> bytes:
     """Serialise an internal item for the item BLOB column (JSON, or marshal when binary)."""
     try:
-        return _JSON_PREFIX + orjson.dumps(item)
-    except TypeError:  # bytes (B / BS values), or a str orjson will not encode
+        return _JSON_PREFIX + orjson.dumps(item, option=_JSON_STRICT)
+    except TypeError:  # bytes (B / BS values), or a value orjson will not encode as it is
         return _MARSHAL_PREFIX + marshal.dumps(item, 4)
 
 
@@ -175,5 +182,7 @@ def item_fragment(data: bytes) -> orjson.Fragment | None:
 
     The fragment is the item exactly as DynamoDB's wire carries it: ``orjson.dumps`` copies
     it into a response unparsed. Items stored with marshal (binary values) give ``None``.
+    Unparsed means unchecked: a row corrupted on disk goes out as it is, where
+    :func:`load_item` would raise InternalServerError.
     """
     return orjson.Fragment(data[1:]) if data and data[0] == _JSON_TAG else None

@@ -32,7 +32,7 @@ __all__ = [
     "ttl_value",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -78,6 +78,11 @@ def migrate(conn: sqlite3.Connection) -> None:
         changes.rebuild_records(conn)
         conn.execute("PRAGMA user_version = 3")
         conn.execute("COMMIT")
+    if version < 4:
+        # 4: item rows may be JSON (codec tag 0x02). Nothing to convert: marshal rows still
+        # load. The number only makes an older streamkit refuse the file instead of failing
+        # on every read of a new row.
+        conn.execute("PRAGMA user_version = 4")
 
 
 _TABLE_NAMES: dict[str, str] = {}  # table id -> quoted items-table name (ids are never reused)

@@ -121,6 +121,41 @@ async def test_conditional_failure(dispatcher: Dispatcher) -> None:
     assert for_code(body["__type"]).__name__ == "ConditionalCheckFailedException"
 
 
+@pytest.mark.parametrize(
+    ("operation", "members"),
+    [
+        (
+            "Query",
+            {"KeyConditionExpression": "pk = :a", "ExpressionAttributeValues": {":a": {"S": "a"}}},
+        ),
+        ("Scan", {}),
+    ],
+)
+async def test_reads_send_stored_items_unparsed(
+    dispatcher: Dispatcher,
+    engine: streamkit.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    operation: str,
+    members: dict[str, Any],
+) -> None:
+    await call(dispatcher, "CreateTable", TABLE)
+    item = {"pk": {"S": "a"}, "s": {"S": "\u00e9"}, "n": {"N": "1.5"}}
+    await call(dispatcher, "PutItem", {"TableName": "things", "Item": item})
+    encoded = getattr(engine, engine.ENCODED_OPERATIONS[operation])
+    fragments: list[object] = []
+
+    async def spy(**params: Any) -> dict[str, Any]:
+        out: dict[str, Any] = await encoded(**params)
+        fragments.extend(i for i in out["Items"] if isinstance(i, orjson.Fragment))
+        return out
+
+    monkeypatch.setattr(engine, engine.ENCODED_OPERATIONS[operation], spy)
+    status, _, body = await call(dispatcher, operation, {"TableName": "things", **members})
+    assert status == 200
+    assert body["Items"] == [item]
+    assert len(fragments) == 1
+
+
 async def test_region_is_passed_to_the_source(engine: streamkit.Engine) -> None:
     source = SingleEngine(engine)
     dispatcher = Dispatcher(source)

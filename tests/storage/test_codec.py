@@ -124,6 +124,13 @@ class TestItemBlob:
         assert fragment is not None
         assert orjson.dumps([fragment]) == b"[" + orjson.dumps(item) + b"]"
 
+    def test_values_json_would_change_are_not_stored_as_json(self) -> None:
+        class Text(str):
+            pass
+
+        with pytest.raises(ValueError, match="unmarshallable"):  # marshal refuses it too
+            dump_item({"s": {"S": Text("x")}})
+
     def test_binary_items_have_no_fragment(self) -> None:
         assert item_fragment(dump_item({"b": {"B": b"x"}})) is None
 

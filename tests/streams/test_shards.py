@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 import sqlite3
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import pytest
 import streamkit
 from streamkit.engine.keys import encode_partition
 from streamkit.errors import TrimmedDataAccessException, ValidationException
+from streamkit.storage.tables import SCHEMA_VERSION
 from streamkit.streams import maintain_once
 from streamkit.testing import ManualClock
+from tests.conftest import key_schema
 from tests.streams.helpers import read_shard, read_stream, shards, stream_table
 
 HOUR = 3600.0
@@ -207,10 +210,43 @@ async def test_upgrade_from_schema_2_keeps_records(tmp_path: Path, clock: Manual
         assert [r for r in after if r in before] == before
         assert [r["eventName"] for r in after if r not in before] == ["MODIFY"]
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (3,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         indexes = conn.execute("PRAGMA index_list(sk_records)").fetchall()
         assert [row[1] for row in indexes] == ["sk_records_key"]
     conn.close()
+
+
+async def test_upgrade_from_schema_3_reads_marshal_rows(tmp_path: Path) -> None:
+    path = tmp_path / "v3.sqlite3"
+    item = {"pk": {"S": "a"}, "n": {"N": "1"}}
+    async with streamkit.open_engine(path) as engine:
+        await engine.create_table(TableName="orders", **key_schema())
+        await engine.put_item(TableName="orders", Item=item)
+    with sqlite3.connect(path) as conn:  # rewind to schema 3, which stored items with marshal
+        (table,) = conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 't_%'").fetchone()
+        conn.execute(f'UPDATE "{table}" SET item = ?', (b"\x01" + marshal.dumps(item, 4),))
+        conn.execute("PRAGMA user_version = 3")
+    conn.close()
+    async with streamkit.open_engine(path) as engine:
+        assert (await engine.scan(TableName="orders"))["Items"] == [item]
+        await engine.put_item(TableName="orders", Item={"pk": {"S": "b"}})
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (4,)
+        tags = sorted(row[0][0] for row in conn.execute(f'SELECT item FROM "{table}"'))
+    conn.close()
+    assert tags == [1, 2]  # the old row as it was, the new one as JSON
+
+
+async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.sqlite3"
+    async with streamkit.open_engine(path):
+        pass
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(RuntimeError, match="is newer than this streamkit"):
+        async with streamkit.open_engine(path):
+            pass
 
 
 async def test_a_rolled_back_rollover_is_not_remembered(clock: ManualClock) -> None:
