@@ -438,21 +438,24 @@ def validate_sized_item(item: object, *, key_names: Collection[str] = ()) -> tup
     """Like :func:`validate_item`, and also return the item's size (computed once)."""
     members = _expect_map(item)
     result: Item = {}
+    size = 0  # item_size(result), summed on the way
     for name, value in members.items():
         if type(value) is dict and len(value) == 1:  # ASCII strings and integers: inline
             payload = value.get("S")
             if type(payload) is str and payload.isascii():
                 result[_expect_name(name)] = {"S": payload}
+                size += _text_size(name) + len(payload)
                 continue
             payload = value.get("N")
             if type(payload) is str and _CANONICAL_INT_RE.fullmatch(payload):
                 result[_expect_name(name)] = {"N": payload}
+                size += _text_size(name) + _number_size(payload)
                 continue
-        result[_expect_name(name)] = validate_value(value, path=name)
+        checked = result[_expect_name(name)] = validate_value(value, path=name)
+        size += _text_size(name) + value_size(checked)
     for key in key_names:
         if key not in result:
             raise ValidationException(f"{_INVALID}Missing the key {key} in the item")
-    size = item_size(result)
     if size > MAX_ITEM_SIZE:
         raise ValidationException(MSG_ITEM_TOO_LARGE)
     return result, size
