@@ -16,6 +16,13 @@ EncodedKey = tuple[bytes, bytes]
 _NO_MATCH = "The provided key element does not match the schema"
 
 
+try:  # CPython's own MD5: 0.24 us a key here, against 0.60 for hashlib.md5, whose OpenSSL 3
+    # backend looks the algorithm up on every call. The digest is the same.
+    from _md5 import md5 as _md5  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - CPython builds _md5 unless configured not to
+    _md5 = hashlib.md5
+
+
 def encode_partition(value: AttributeValue) -> bytes:
     """Return the stored partition key: a 4-byte hash of the encoded value, then the value.
 
@@ -24,7 +31,8 @@ def encode_partition(value: AttributeValue) -> bytes:
     the prefix, so segments need no extra index.
     """
     encoded = encode_key(value)
-    return hashlib.md5(encoded, usedforsecurity=False).digest()[:4] + encoded
+    digest: bytes = _md5(encoded).digest()
+    return digest[:4] + encoded
 
 
 def _encode(key: KeySpec, item: Mapping[str, AttributeValue]) -> EncodedKey:
