@@ -317,6 +317,7 @@ def _configure(conn: sqlite3.Connection, on_disk: bool, sync: str) -> None:
     conn.execute("PRAGMA journal_mode=WAL" if on_disk else "PRAGMA journal_mode=MEMORY")
     conn.execute(f"PRAGMA synchronous={sync}")
     conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute("PRAGMA temp_store=MEMORY")
 
 
 def _read_only(conn: sqlite3.Connection) -> None:
