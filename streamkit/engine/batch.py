@@ -29,6 +29,7 @@ MAX_BATCH_WRITES = 25
 MAX_BATCH_GET_KEYS = 100
 MAX_BATCH_RESPONSE = 16 * 1024 * 1024
 DUPLICATES = "Provided list of item keys contains duplicates"
+_ABSENT: tuple[None, int] = (None, 0)
 _ONE_REQUEST = (
     "Supplied AttributeValue has more than one datatypes set, "
     "must contain exactly one of the supported datatypes"
@@ -139,9 +140,15 @@ class BatchMixin(EngineCore):
         writes = admitted
 
         def run(conn: sqlite3.Connection) -> list[tuple[int, dict[str, float]]]:
+            # each table's keys are distinct, so reading every old item first reads what each
+            # write would have found
+            stored = {
+                name: sql.get_sized_rows(conn, spec, keys)
+                for name, (spec, keys) in _keys_by_table(writes).items()
+            }
             done: list[tuple[int, dict[str, float]]] = []
             for w in writes:
-                old, old_size = sql.get_sized_row(conn, w.spec, *w.key)
+                old, old_size = stored[w.spec.name].get(w.key, _ABSENT)
                 indexes: dict[str, float] = {}
                 if w.item is not None or old is not None:
                     indexes = self._write(
@@ -205,8 +212,9 @@ class BatchMixin(EngineCore):
             for g in gets:
                 rows: list[tuple[Item | None, int]] = []
                 found.append(rows)
+                stored = sql.get_sized_rows(conn, g.spec, [key for _, key in g.keys])
                 for _, key in g.keys:
-                    item, size = sql.get_sized_row(conn, g.spec, *key)
+                    item, size = stored.get(key, _ABSENT)
                     if size > budget:
                         return found
                     budget -= size
@@ -257,6 +265,13 @@ class BatchMixin(EngineCore):
         paths = self._projection(p, ctx)
         ctx.check_unused()
         return paths, p.boolean("ConsistentRead"), raw_keys
+
+
+def _keys_by_table(writes: list[_Write]) -> dict[str, tuple[TableSpec, list[EncodedKey]]]:
+    by_table: dict[str, tuple[TableSpec, list[EncodedKey]]] = {}
+    for w in writes:
+        by_table.setdefault(w.spec.name, (w.spec, []))[1].append(w.key)
+    return by_table
 
 
 def _write_request(spec: TableSpec, request: object) -> _Write:

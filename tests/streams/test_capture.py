@@ -76,6 +76,30 @@ class TestWhichWrites:
         assert records[0]["dynamodb"]["NewImage"] == {"pk": S}
         assert records[2]["dynamodb"]["NewImage"] == {"pk": S}
 
+    async def test_batch_old_images_come_from_each_table(self, engine: streamkit.Engine) -> None:
+        """A batch reads every old item up front: same key in two tables, some keys new."""
+        arns = [await stream_table(engine, name) for name in ("one", "two")]
+        for name in ("one", "two"):
+            await engine.put_item(TableName=name, Item={"pk": S, "at": {"S": name}})
+        await engine.batch_write_item(
+            RequestItems={
+                name: [
+                    {"PutRequest": {"Item": {"pk": S, "v": {"N": "2"}}}},
+                    {"PutRequest": {"Item": {"pk": {"S": "new"}}}},
+                    {"DeleteRequest": {"Key": {"pk": {"S": "absent"}}}},
+                ]
+                for name in ("one", "two")
+            },
+        )
+        for name, arn in zip(("one", "two"), arns, strict=True):
+            records = [r["dynamodb"] for r in await read_stream(engine, arn)]
+            changes = [(r["Keys"]["pk"]["S"], r.get("OldImage"), r["NewImage"]) for r in records]
+            assert changes == [
+                ("a", None, {"pk": S, "at": {"S": name}}),
+                ("a", {"pk": S, "at": {"S": name}}, {"pk": S, "v": {"N": "2"}}),
+                ("new", None, {"pk": {"S": "new"}}),
+            ]
+
     async def test_batch_and_transaction_writes(self, engine: streamkit.Engine) -> None:
         arn = await stream_table(engine)
         await engine.batch_write_item(
