@@ -11,9 +11,13 @@ bottleneck. Requests carry a well-formed but unverified SigV4 header, as every e
 runs without auth.
 
     python bench/http.py [--endpoint URL [--pid PID]] [--seconds 2] [--runs 3] [--concurrency 1 16]
+    python bench/http.py --against dynalite http://127.0.0.1:4567 PID [--against NAME URL PID ...]
 
 Each cell is ops/s (items/s in parentheses) and, in brackets, the server's CPU time per request
-(Linux: /proc/PID/stat of the server started here, or of ``--pid``).
+(Linux: /proc/PID/stat of the server started here, or of ``--pid``). With ``--against`` the
+endpoints take turns run by run on each cell, so the ratios compare runs minutes apart at most
+seconds apart: on this shared machine, measuring one server after another let a slow spell
+fall on one of them and move the ratios by 30%.
 """
 
 from __future__ import annotations
@@ -257,6 +261,26 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+async def sample(
+    endpoint: str, operation: str, concurrency: int, seconds: float, pid: int | None
+) -> tuple[float, float | None]:
+    """Measure one run: ops/s, and the server's CPU us per request when ``pid`` is known."""
+    cpu, wall = cpu_seconds(pid) if pid else None, time.perf_counter()
+    rate = await measure(endpoint, operation, BODIES[operation], concurrency, seconds)
+    after = cpu_seconds(pid) if pid else None
+    if cpu is None or after is None:
+        return rate, None
+    return rate, (after - cpu) / (rate * (time.perf_counter() - wall)) * 1e6
+
+
+def _cell(operation: str, runs: list[tuple[float, float | None]]) -> str:
+    rate = statistics.median(r for r, _ in runs)
+    costs = [c for _, c in runs if c is not None]
+    per = ITEMS_PER_REQUEST.get(operation)
+    cell = f"{rate:,.0f}" + (f" ({rate * per:,.0f} it)" if per else "")
+    return cell + (f" [{statistics.median(costs):,.0f} us]" if costs else "")
+
+
 async def run(
     endpoint: str, concurrencies: list[int], seconds: float, runs: int, pid: int | None = None
 ) -> None:
@@ -268,24 +292,72 @@ async def run(
     for operation in operations:
         cells = []
         for concurrency in concurrencies:
-            rates, costs = [], []
-            for _ in range(runs):
-                cpu, wall = cpu_seconds(pid) if pid else None, time.perf_counter()
-                rate = await measure(endpoint, operation, BODIES[operation], concurrency, seconds)
-                rates.append(rate)
-                after = cpu_seconds(pid) if pid else None
-                if cpu is not None and after is not None:
-                    costs.append((after - cpu) / (rate * (time.perf_counter() - wall)) * 1e6)
-            rate = statistics.median(rates)
-            per = ITEMS_PER_REQUEST.get(operation)
-            cell = f"{rate:,.0f}" + (f" ({rate * per:,.0f} it)" if per else "")
-            cells.append(cell + (f" [{statistics.median(costs):,.0f} us]" if costs else ""))
+            samples = [
+                await sample(endpoint, operation, concurrency, seconds, pid) for _ in range(runs)
+            ]
+            cells.append(_cell(operation, samples))
         print(f"{operation:<16}" + "".join(f"{c:>30}" for c in cells), flush=True)
+
+
+def _ratio(ours: list[tuple[float, float | None]], theirs: list[tuple[float, float | None]]) -> str:
+    """Our rate over theirs, run by run (the runs took turns), as min-max; and the same by
+    CPU per request (theirs over ours), when both are known."""
+    rates = [a / b for (a, _), (b, _) in zip(ours, theirs, strict=True)]
+    text = f"{min(rates):.2f}-{max(rates):.2f}"
+    costs = [b / a for (_, a), (_, b) in zip(ours, theirs, strict=True) if a and b]
+    return text + (f" ({min(costs):.2f}-{max(costs):.2f})" if costs else "")
+
+
+async def compare(
+    endpoints: list[tuple[str, str, int | None]],
+    concurrencies: list[int],
+    seconds: float,
+    runs: int,
+) -> None:
+    """Measure every endpoint on the same cell in turns, run by run, so a slow spell of the
+    machine falls on all of them; print each one's medians and the first one's ratios."""
+    runnable = []
+    for name, url, _ in endpoints:
+        operations, stream = await setup(url)
+        print(f"{name}: {url}; table stream: {'NEW_AND_OLD_IMAGES' if stream else 'none'}")
+        runnable.append(operations)
+    operations = [op for op in runnable[0] if all(op in ops for ops in runnable)]
+    for operation in operations:  # warm up first: dynalite's JIT doubles its rate on a new op
+        for _, url, _ in endpoints:
+            await measure(url, operation, BODIES[operation], max(concurrencies), seconds / 2)
+    ours, others = endpoints[0][0], [name for name, _, _ in endpoints[1:]]
+    for concurrency in concurrencies:
+        print(
+            f"\nc={concurrency}: ops/s [server CPU us/request]; {ours} / other by rate, each "
+            "run against the run next to it (by CPU per request in parentheses)"
+        )
+        header = [f"{name:>30}" for name, _, _ in endpoints]
+        header += [f"{f'{ours} / {name}':>26}" for name in others]
+        print(f"{'operation':<16}" + "".join(header))
+        for operation in operations:
+            samples: list[list[tuple[float, float | None]]] = [[] for _ in endpoints]
+            for turn in range(runs):
+                order = list(range(len(endpoints)))
+                order = order[turn % len(order) :] + order[: turn % len(order)]
+                for index in order:
+                    _, url, pid = endpoints[index]
+                    samples[index].append(await sample(url, operation, concurrency, seconds, pid))
+            cells = [f"{_cell(operation, runs_):>30}" for runs_ in samples]
+            cells += [f"{_ratio(samples[0], theirs):>26}" for theirs in samples[1:]]
+            print(f"{operation:<16}" + "".join(cells), flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--endpoint", help="measure this endpoint instead of starting streamkit")
+    parser.add_argument(
+        "--against",
+        nargs=3,
+        action="append",
+        metavar=("NAME", "URL", "PID"),
+        help="also measure this endpoint, in turns with streamkit, and print the ratios (PID of "
+        "its server for CPU time, or -); repeatable",
+    )
     parser.add_argument("--seconds", type=float, default=2.0, help="length of one run")
     parser.add_argument("--runs", type=int, default=3, help="runs per cell; the median is shown")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
@@ -298,7 +370,14 @@ def main() -> None:
         process, url, ready = start_server(os.path.join(data_dir, "data"))
         print(f"streamkit serve: first reply {ready * 1000:.0f} ms after start")
         try:
-            asyncio.run(run(url, args.concurrency, args.seconds, args.runs, process.pid))
+            if args.against:
+                endpoints = [("streamkit", url, process.pid)] + [
+                    (name, other, None if pid == "-" else int(pid))
+                    for name, other, pid in args.against
+                ]
+                asyncio.run(compare(endpoints, args.concurrency, args.seconds, args.runs))
+            else:
+                asyncio.run(run(url, args.concurrency, args.seconds, args.runs, process.pid))
         finally:
             process.terminate()
             process.wait(timeout=10)
