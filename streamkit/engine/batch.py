@@ -212,6 +212,7 @@ class BatchMixin(EngineCore):
             for g in gets:
                 rows: list[tuple[Item | None, int]] = []
                 found.append(rows)
+                # decodes every item found, past the budget too: 40 MB at most (100 keys)
                 stored = sql.get_sized_rows(conn, g.spec, [key for _, key in g.keys])
                 for _, key in g.keys:
                     item, size = stored.get(key, _ABSENT)
