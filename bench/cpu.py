@@ -7,7 +7,7 @@ NEW_AND_OLD_IMAGES stream, 5,000 items that puts overwrite), ``--concurrency`` w
 group commits. To compare two versions, run it in turns with ``PYTHONPATH`` pointing at each
 work tree.
 
-    python bench/cpu.py [--ops put update batch_write query get] [--repeats 7] [--count 6000]
+    python bench/cpu.py [--ops put update batch_write query get batch_get] [--repeats 7]
 """
 
 from __future__ import annotations
@@ -89,13 +89,28 @@ def _operations(db: streamkit.Engine) -> dict[str, tuple[Callable[[int], Awaitab
             20,
         ),
         "get": (lambda i: db.get_item(TableName=TABLE, Key=_key(i)), 1),
+        "batch_get": (  # 100 keys, one in six with no item
+            lambda i: db.batch_get_item(
+                RequestItems={
+                    TABLE: {
+                        "Keys": [
+                            {"pk": {"S": f"user#{(i * 100 + j) % 6000}"}, "sk": {"N": "0"}}
+                            for j in range(100)
+                        ]
+                    }
+                }
+            ),
+            20,
+        ),
     }
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--ops", nargs="+", default=["put", "update", "batch_write", "query", "get"]
+        "--ops",
+        nargs="+",
+        default=["put", "update", "batch_write", "query", "get", "batch_get"],
     )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--count", type=int, default=6000, help="calls per run (see _operations)")

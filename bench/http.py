@@ -14,10 +14,10 @@ runs without auth.
     python bench/http.py --against dynalite http://127.0.0.1:4567 PID [--against NAME URL PID ...]
 
 Each cell is ops/s (items/s in parentheses) and, in brackets, the server's CPU time per request
-(Linux: /proc/PID/stat of the server started here, or of ``--pid``). With ``--against`` the
-endpoints take turns run by run on each cell, so the ratios compare runs minutes apart at most
-seconds apart: on this shared machine, measuring one server after another let a slow spell
-fall on one of them and move the ratios by 30%.
+(Linux: /proc/PID/stat of the server started here, or of ``--pid``). With ``--against`` every
+endpoint measures a cell in turn before the next run of that cell starts, so runs compared
+with each other are seconds apart, not minutes: on this shared machine, measuring one server
+after another let a slow spell fall on one of them and move the ratios by 30%.
 """
 
 from __future__ import annotations
@@ -268,7 +268,7 @@ async def sample(
     cpu, wall = cpu_seconds(pid) if pid else None, time.perf_counter()
     rate = await measure(endpoint, operation, BODIES[operation], concurrency, seconds)
     after = cpu_seconds(pid) if pid else None
-    if cpu is None or after is None:
+    if cpu is None or after is None or not rate:
         return rate, None
     return rate, (after - cpu) / (rate * (time.perf_counter() - wall)) * 1e6
 
@@ -300,9 +300,9 @@ async def run(
 
 
 def _ratio(ours: list[tuple[float, float | None]], theirs: list[tuple[float, float | None]]) -> str:
-    """Our rate over theirs, run by run (the runs took turns), as min-max; and the same by
-    CPU per request (theirs over ours), when both are known."""
-    rates = [a / b for (a, _), (b, _) in zip(ours, theirs, strict=True)]
+    """Our rate over theirs, turn by turn, as min-max; and the same by CPU per request
+    (theirs over ours) where both are known and above zero (the clock ticks every 10 ms)."""
+    rates = [a / b if b else float("inf") for (a, _), (b, _) in zip(ours, theirs, strict=True)]
     text = f"{min(rates):.2f}-{max(rates):.2f}"
     costs = [b / a for (_, a), (_, b) in zip(ours, theirs, strict=True) if a and b]
     return text + (f" ({min(costs):.2f}-{max(costs):.2f})" if costs else "")
@@ -329,7 +329,7 @@ async def compare(
     for concurrency in concurrencies:
         print(
             f"\nc={concurrency}: ops/s [server CPU us/request]; {ours} / other by rate, each "
-            "run against the run next to it (by CPU per request in parentheses)"
+            "turn against the same turn (by CPU per request in parentheses)"
         )
         header = [f"{name:>30}" for name, _, _ in endpoints]
         header += [f"{f'{ours} / {name}':>26}" for name in others]
@@ -363,6 +363,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--pid", type=int, help="the endpoint's server process, for its CPU time")
     args = parser.parse_args()
+    if args.endpoint and args.against:
+        parser.error("--against compares with the streamkit server it starts; drop --endpoint")
     if args.endpoint:
         asyncio.run(run(args.endpoint, args.concurrency, args.seconds, args.runs, args.pid))
         return
