@@ -10,6 +10,7 @@ from pathlib import Path
 import anyio
 
 from streamkit.cli.apps import load_apps
+from streamkit.cli.process import tune_gc
 from streamkit.mappings.app import App
 from streamkit.runtime import open_runtime
 from streamkit.server import DEFAULT_DATA_DIR
@@ -22,6 +23,7 @@ def run_app(args: argparse.Namespace) -> int:
     """Run the apps until Ctrl-C or SIGTERM; return the exit status."""
     app = load_apps(args.app)
     assert app is not None  # argparse requires at least one
+    tune_gc()
     anyio.run(_run, args, app, backend="asyncio")
     return 0
 

@@ -13,6 +13,7 @@ import anyio
 
 from streamkit.cli.apps import load_apps
 from streamkit.cli.inputs import UsageError
+from streamkit.cli.process import tune_gc
 from streamkit.mappings.app import App
 from streamkit.server import DEFAULT_DATA_DIR, Limits, open_server
 
@@ -77,6 +78,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise UsageError("timeouts must be positive")
     # uvloop (a dependency except on Windows) cuts the server's CPU per request by about 10%
     uvloop = importlib.util.find_spec("uvloop") is not None
+    tune_gc()
     anyio.run(
         _serve, args, credentials, app, backend="asyncio", backend_options={"use_uvloop": uvloop}
     )
