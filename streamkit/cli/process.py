@@ -16,10 +16,10 @@ def tune_gc() -> None:
     validated items), so CPython's first threshold of 700 net allocations ran a collection
     every request or two. Each promoted the requests in flight into the older generations,
     whose full collections then walked the ~35,000 objects startup had loaded. Time spent in
-    the collector (``gc.callbacks``) in ``streamkit serve`` over a 5-6 s run at 16 in flight,
-    default against these settings: BatchWriteItem 414 to 35 ms (~90 us a request, 5-6% of
-    its CPU), UpdateItem 195 to 35, PutItem 91 to 38; the 35 include the collection below.
-    Cyclic garbage (an exception and its traceback) now waits up to 10,000 net allocations.
+    the collector (``gc.callbacks``) in ``streamkit serve`` over a 5 s run at 16 in flight,
+    before and after: BatchWriteItem 360 to 30 ms (~80 us a request, ~5% of its CPU),
+    UpdateItem 199 to 34, PutItem 92 to 38; most of what is left ran during imports. Cyclic
+    garbage (an exception and its traceback) now waits for up to 10,000 net allocations.
 
     Only commands that own their process call this; a library user's process keeps its own
     settings.
