@@ -50,6 +50,11 @@ __all__ = ["Durability", "Store", "StoreStatistics", "open_store"]
 T = TypeVar("T")
 Durability = Literal["normal", "full"]
 BUSY_WINDOW = 0.001  # seconds since the last inline batch within which the store counts as busy
+# Prepared statements the writer keeps (sqlite3's default is 128). Each table has its own
+# statements, up to seven of them for many-key reads (storage.tables.get_sized_rows): with 30
+# tables in rotation, 128 re-prepared them and a key cost 5.6 us against 2.9. 210 such
+# statements take ~6.5 MB.
+STATEMENT_CACHE = 512
 _LEAD: Any = object()  # resolves a waiting writer's future: "you lead the next batch"
 
 
@@ -313,6 +318,12 @@ def _connect_args(path: str | None) -> tuple[str, bool]:
     return path, True
 
 
+def _connect(target: str) -> sqlite3.Connection:
+    return sqlite3.connect(
+        target, isolation_level=None, check_same_thread=False, cached_statements=STATEMENT_CACHE
+    )
+
+
 def _configure(conn: sqlite3.Connection, on_disk: bool, sync: str) -> None:
     conn.execute("PRAGMA journal_mode=WAL" if on_disk else "PRAGMA journal_mode=MEMORY")
     conn.execute(f"PRAGMA synchronous={sync}")
@@ -350,13 +361,18 @@ async def open_store(
         writer: aiosqlite.Connection | sqlite3.Connection
         if durability == "full" and on_disk:  # COMMIT syncs: batches go to a writer thread
             writer = await stack.enter_async_context(
-                aiosqlite.connect(target, isolation_level=None, check_same_thread=False)
+                aiosqlite.connect(
+                    target,
+                    isolation_level=None,
+                    check_same_thread=False,
+                    cached_statements=STATEMENT_CACHE,
+                )
             )
             await _call(writer, _configure, _raw(writer), on_disk, sync)
             if setup is not None:
                 await _call(writer, setup, _raw(writer))
         else:
-            writer = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+            writer = _connect(target)
             stack.callback(writer.close)
             _configure(writer, on_disk, sync)
             if on_disk:
@@ -379,7 +395,7 @@ async def open_store(
             stack.callback(checkpointer.close)
             yield Store(writer, readers=readers, checkpointer=checkpointer)
             return
-        point = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+        point = _connect(target)
         stack.callback(point.close)
         _read_only(point)
         yield Store(writer, readers=readers, point_reader=point)
