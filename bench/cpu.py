@@ -40,8 +40,8 @@ def _item(i: int) -> dict[str, Any]:
     }
 
 
-def _key(i: int) -> dict[str, Any]:
-    return {"pk": {"S": f"user#{i % 1000}"}, "sk": {"N": "0"}}
+def _key(i: int, keys: int = 1000) -> dict[str, Any]:
+    return {"pk": {"S": f"user#{i % keys}"}, "sk": {"N": "0"}}
 
 
 async def _fill(db: streamkit.Engine) -> None:
@@ -91,14 +91,7 @@ def _operations(db: streamkit.Engine) -> dict[str, tuple[Callable[[int], Awaitab
         "get": (lambda i: db.get_item(TableName=TABLE, Key=_key(i)), 1),
         "batch_get": (  # 100 keys, one in six with no item
             lambda i: db.batch_get_item(
-                RequestItems={
-                    TABLE: {
-                        "Keys": [
-                            {"pk": {"S": f"user#{(i * 100 + j) % 6000}"}, "sk": {"N": "0"}}
-                            for j in range(100)
-                        ]
-                    }
-                }
+                RequestItems={TABLE: {"Keys": [_key(i * 100 + j, 6000) for j in range(100)]}}
             ),
             20,
         ),
