@@ -138,9 +138,7 @@ class ControlMixin(EngineCore):
             return count
 
         count = await self._store.write(on_table(spec, run))
-        self._tables.pop(name, None)
-        self._catalog_changed()
-        self._ttl_attributes.pop(name, None)
+        self._forget_table(name)
         log.info("table_deleted", table=name)
         return {"TableDescription": self._describe(spec, "DELETING", count)}
 

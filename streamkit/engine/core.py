@@ -116,6 +116,14 @@ class EngineCore:
             self._catalog_event = anyio.Event()
         return self._catalog_event
 
+    def _forget_table(self, name: str) -> None:
+        """Drop every in-memory fact about a deleted table, so a table re-created under the
+        same name starts as a fresh one does. Mixins holding per-table state extend this."""
+        self._tables.pop(name, None)
+        self._ttl_attributes.pop(name, None)
+        self.throttle.forget_table(name)
+        self._catalog_changed()
+
     def _catalog_changed(self) -> None:
         event, self._catalog_event = self._catalog_event, None
         if event is not None:

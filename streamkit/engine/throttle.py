@@ -71,6 +71,13 @@ class Throttle:
     def set_table(self, table: str, enabled: bool) -> None:
         """Switch throttling on or off for one table, whatever the engine default is."""
         self._tables[table] = enabled
+        self.forget_table(table)
+
+    def forget_table(self, table: str) -> None:
+        """Drop a deleted table's buckets: a table re-created under its name starts full.
+
+        A :meth:`set_table` switch is the caller's setting for the name and stays.
+        """
         self._buckets = {k: v for k, v in self._buckets.items() if k[0] != table}
 
     def active(self, spec: TableSpec) -> bool:

@@ -55,6 +55,10 @@ class TtlMixin(EngineCore):
         self.ttl_delay_seconds = delay
         self.ttl_cooldown_seconds = cooldown
 
+    def _forget_table(self, name: str) -> None:
+        super()._forget_table(name)
+        self._ttl_settings.pop(name, None)
+
     async def update_time_to_live(self, **params: Any) -> dict[str, Any]:
         """Enable or disable TTL on a table (UpdateTimeToLive); not idempotent, as in AWS."""
         p = Params("UpdateTimeToLive", params, {"TableName", "TimeToLiveSpecification"})
