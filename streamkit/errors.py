@@ -27,7 +27,9 @@
     │   ├── ExpiredIteratorException             400  streams
     │   ├── TrimmedDataAccessException           400  streams
     │   └── InternalServerError                  500  fault, retryable
-    └── ConfigurationError                       bad configuration or CLI arguments; not wire
+    ├── ConfigurationError                       bad configuration or CLI arguments; not wire
+    └── DatabaseInUseError                       another process (or open) owns the database
+                                                 file; .path, .owner; not wire
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import Any, ClassVar
 __all__ = [
     "ConditionalCheckFailedException",
     "ConfigurationError",
+    "DatabaseInUseError",
     "DynamoDBError",
     "ExpiredIteratorException",
     "ExpressionSyntaxError",
@@ -76,6 +79,20 @@ class StreamkitError(Exception):
 
 class ConfigurationError(StreamkitError):
     """Raised for invalid streamkit configuration (mapping options, CLI arguments)."""
+
+
+class DatabaseInUseError(StreamkitError):
+    """Raised when opening a database file that another process, or another open, owns.
+
+    One process writes a database file at a time (see :mod:`streamkit.storage.owner`). The
+    message is one line naming the owner's role, pid and URL; ``owner`` holds those as a
+    mapping (empty if the owner had not yet written them).
+    """
+
+    def __init__(self, message: str, *, path: str, owner: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.path = path
+        self.owner = owner
 
 
 class DynamoDBError(StreamkitError):

@@ -14,6 +14,7 @@ import anyio
 from streamkit.cli.inputs import UsageError
 from streamkit.cli.logs import configure_logging
 from streamkit.cli.parser import build_parser
+from streamkit.errors import DatabaseInUseError
 
 __all__ = ["main"]
 
@@ -33,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except DatabaseInUseError as exc:  # another process owns the data folder's database
+        print(f"streamkit: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"streamkit: {exc}", file=sys.stderr)
         return 1

@@ -10,10 +10,11 @@ from typing import Any, Protocol
 
 import anyio
 
+from streamkit.engine import Engine
 from streamkit.errors import DynamoDBError
 from streamkit.streams import open_engine
 
-__all__ = ["Backend", "BackendError", "open_backend"]
+__all__ = ["Backend", "BackendError", "open_backend", "open_local_engine"]
 
 
 class BackendError(Exception):
@@ -50,15 +51,41 @@ async def open_backend(
     region: str,
     data_dir: str | os.PathLike[str],
     profile: str | None = None,
+    read_only: bool = False,
 ) -> AsyncIterator[Backend]:
-    """Open the local data folder's region, or a boto3 client for ``endpoint_url``."""
+    """Open the local data folder's region, or a boto3 client for ``endpoint_url``.
+
+    ``read_only``: the command only reads, so it may run beside the folder's owner (see
+    :func:`open_local_engine`).
+    """
     if endpoint_url is not None:
         yield _Remote(endpoint_url, region, profile)
         return
-    folder = Path(data_dir)
-    await anyio.Path(folder).mkdir(parents=True, exist_ok=True)
-    async with open_engine(folder / f"{region}.sqlite3", region=region) as engine:
+    async with open_local_engine(data_dir, region, read_only=read_only) as engine:
         yield _Local(engine)
+
+
+@asynccontextmanager
+async def open_local_engine(
+    data_dir: str | os.PathLike[str], region: str, *, read_only: bool
+) -> AsyncIterator[Engine]:
+    """Open ``<data_dir>/<region>.sqlite3`` for one CLI command.
+
+    A command that writes owns the file while it runs, so it fails at once, naming the owner,
+    if a server or ``streamkit run`` has it. One that only reads opens an existing file
+    read-only beside whoever owns it (a missing file is created, as a writer would).
+
+    Raises:
+        DatabaseInUseError: a writing command found the file owned by another process.
+    """
+    path = Path(data_dir) / f"{region}.sqlite3"
+    if read_only and await anyio.Path(path).is_file():
+        async with open_engine(path, region=region, read_only=True) as engine:
+            yield engine
+        return
+    await anyio.Path(path.parent).mkdir(parents=True, exist_ok=True)
+    async with open_engine(path, region=region, owner_role="cli") as engine:
+        yield engine
 
 
 class _Local:

@@ -40,6 +40,7 @@ _OPERATIONS = {
     "scan": "Scan",
 }
 _KEY_TYPES = frozenset(["S", "N", "B"])
+_READS = frozenset(["ListTables", "DescribeTable", "GetItem", "Query", "Scan"])
 
 
 async def run_data_command(args: argparse.Namespace) -> int:
@@ -51,7 +52,11 @@ async def run_data_command(args: argparse.Namespace) -> int:
     operation = _OPERATIONS[args.handler]
     params = _build(args)
     async with open_backend(
-        endpoint_url=args.endpoint_url, region=args.region, data_dir=args.data, profile=args.profile
+        endpoint_url=args.endpoint_url,
+        region=args.region,
+        data_dir=args.data,
+        profile=args.profile,
+        read_only=operation in _READS,
     ) as backend:
         if not backend.supports(operation):
             print(f"streamkit: {operation} is not supported by the engine yet", file=sys.stderr)

@@ -50,7 +50,7 @@ async def run_replay(args: argparse.Namespace) -> int:
         path = Path(args.data) / f"{args.region}.sqlite3"
         if not path.exists():
             raise UsageError(f"no data in {path}")
-        async with open_engine(path, region=args.region) as engine:
+        async with open_engine(path, region=args.region, owner_role="replay") as engine:
             result = await replay(
                 engine,
                 config,

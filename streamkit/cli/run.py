@@ -32,7 +32,7 @@ async def _run(args: argparse.Namespace, app: App) -> None:
     path = Path(args.data or DEFAULT_DATA_DIR) / f"{args.region}.sqlite3"
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with (
-            open_engine(path, region=args.region) as engine,
+            open_engine(path, region=args.region, owner_role="run") as engine,
             open_runtime(engine, app) as runtime,
         ):
             names = ", ".join(runtime.mappings) or "none"

@@ -8,20 +8,18 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import anyio
 import orjson
 
-from streamkit.cli.backends import BackendError
+from streamkit.cli.backends import BackendError, open_local_engine
 from streamkit.cli.inputs import UsageError
 from streamkit.cli.output import render
 from streamkit.cli.progress import Progress
 from streamkit.engine import Engine
 from streamkit.errors import DynamoDBError
 from streamkit.mappings.replay import export_stream
-from streamkit.streams import open_engine
 
 __all__ = ["position", "run_streams_command"]
 
@@ -75,9 +73,7 @@ async def _open(args: argparse.Namespace) -> AsyncIterator[_Streams]:
         client = session.client("dynamodbstreams", endpoint_url=args.endpoint_url, **extra)
         yield _Streams(None, client)
         return
-    folder = Path(args.data)
-    await anyio.Path(folder).mkdir(parents=True, exist_ok=True)
-    async with open_engine(folder / f"{args.region}.sqlite3", region=args.region) as engine:
+    async with open_local_engine(args.data, args.region, read_only=True) as engine:
         yield _Streams(engine)
 
 

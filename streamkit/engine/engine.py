@@ -20,6 +20,8 @@ from streamkit.engine.transactions import TransactionsMixin
 from streamkit.engine.ttl import TtlMixin
 from streamkit.storage import tables as sql, ttl as ttl_sql
 from streamkit.storage.changes import ChangeLog, StreamSettings
+from streamkit.storage.owner import acquire_owner
+from streamkit.storage.readonly import open_read_only_store
 from streamkit.storage.sqlite import Durability, Store, open_store
 
 __all__ = ["Engine", "StreamsApi", "open_engine"]
@@ -117,6 +119,9 @@ async def open_engine(
     ttl_cooldown_seconds: float = 0.0,
     throttling: bool = False,
     max_attempts: int = 3,
+    read_only: bool = False,
+    owner_role: str = "script",
+    owner_url: str | None = None,
 ) -> AsyncIterator[Engine]:
     """Open an engine on a SQLite file (``None`` or ``":memory:"``: in memory).
 
@@ -141,6 +146,15 @@ async def open_engine(
             :mod:`streamkit.engine.throttle`); per table with ``engine.throttle.set_table``.
         max_attempts: tries per call for throttled, conflicted and failed calls, with
             exponential back-off and jitter as the AWS SDKs do (1: no retries).
+        read_only: read an existing file beside the process that owns it: no lock, no
+            migration, every write refused (see :mod:`streamkit.storage.readonly`).
+        owner_role: who this process is, written beside the database for others' error
+            messages (``"script"``; the CLI says ``"serve"``, ``"run"``, ...).
+        owner_url: the endpoint that serves this database, if any (others are told to use it).
+
+    Raises:
+        DatabaseInUseError: another process, or another ``open_engine`` in this one, has the
+            file open for writing (see :mod:`streamkit.storage.owner`). In memory: never.
     """
     if durability not in ("normal", "full"):
         raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
@@ -149,7 +163,7 @@ async def open_engine(
         rollover_seconds=shard_rollover_seconds,
         retention_seconds=stream_retention_seconds,
     )
-    async with open_store(path, durability=durability, setup=sql.migrate) as store:
+    async with _open_store(path, durability, read_only, owner_role, owner_url) as store:
         specs = await store.read(sql.load_specs)
         ttl = await store.read(ttl_sql.load_settings)
         engine = Engine(store, specs, region=region, account=account, clock=clock or SystemClock())
@@ -159,3 +173,26 @@ async def open_engine(
         engine._configure_ttl(ttl, delay=ttl_delay_seconds, cooldown=ttl_cooldown_seconds)
         store.add_commit_hook(engine._changes.flush)
         yield engine
+
+
+@asynccontextmanager
+async def _open_store(
+    path: str | os.PathLike[str] | None,
+    durability: Durability,
+    read_only: bool,
+    owner_role: str,
+    owner_url: str | None,
+) -> AsyncIterator[Store]:
+    """The engine's store: read-only, or written by this process alone (the lock first)."""
+    if path is None or os.fspath(path) == ":memory:":
+        if read_only:
+            raise ValueError("read_only needs a database file, not memory")
+        async with open_store(path, durability=durability, setup=sql.migrate) as store:
+            yield store
+    elif read_only:
+        async with open_read_only_store(path) as store:
+            yield store
+    else:
+        with acquire_owner(path, owner_role, owner_url):
+            async with open_store(path, durability=durability, setup=sql.migrate) as store:
+                yield store

@@ -86,6 +86,7 @@ async def open_server(
     folder = None if data_dir is None else Path(data_dir)
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
+    url: str | None = None  # set once the listener is bound, before any region opens
 
     @asynccontextmanager
     async def opener(region: str) -> AsyncIterator[Engine]:
@@ -97,7 +98,13 @@ async def open_server(
         path = None if folder is None else folder / f"{region}.sqlite3"
         async with (
             open_engine(
-                path, region=region, clock=clock, durability=durability, max_attempts=1
+                path,
+                region=region,
+                clock=clock,
+                durability=durability,
+                max_attempts=1,
+                owner_role="serve",
+                owner_url=url,
             ) as engine,
             open_runtime(engine, app, clock=clock),
         ):
@@ -109,25 +116,35 @@ async def open_server(
         regions = Regions(region_group, opener)
         dispatcher = Dispatcher(regions, verifier=verifier, clock=clock)
         try:
-            for region in preopen:
-                await regions.engine(region)
             connections = ConnectionSet(limits or Limits())
             loop = asyncio.get_running_loop()
+            # Bound before the regions open, so each region's lock file can name the URL
+            # (storage.owner); connections are accepted once they are open.
             listener = await loop.create_server(
                 lambda: Connection(dispatcher.handle, connections),
                 host,
                 port,
                 reuse_address=True,
                 backlog=1024,
+                start_serving=False,
             )
-            connections.start_sweeping()
-            bound = listener.sockets[0].getsockname()
-            server = Server(bound[0], bound[1], dispatcher, regions, folder)
-            log.info("server_started", url=server.url)
             try:
-                yield server
-            except BaseException as exc:  # noqa: BLE001 - re-raised below, outside the task group
-                error = exc
+                bound = listener.sockets[0].getsockname()
+                server = Server(bound[0], bound[1], dispatcher, regions, folder)
+                url = server.url
+                try:
+                    for region in preopen:
+                        await regions.engine(region)
+                except Exception as exc:  # noqa: BLE001 - e.g. DatabaseInUseError, re-raised
+                    error = exc  # below as itself, not in the task group's ExceptionGroup
+                else:
+                    await listener.start_serving()
+                    connections.start_sweeping()
+                    log.info("server_started", url=server.url)
+                    try:
+                        yield server
+                    except BaseException as exc:  # noqa: BLE001 - re-raised below, outside
+                        error = exc
             finally:
                 listener.close()
                 connections.close_all()

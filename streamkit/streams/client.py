@@ -21,6 +21,7 @@ from streamkit.errors import (
     ValidationException,
 )
 from streamkit.storage.changes import load_secret
+from streamkit.storage.readonly import ReadOnlyStore
 from streamkit.streams.iterators import Position, decode_iterator, encode_iterator
 from streamkit.streams.records import (
     base64_binaries,
@@ -34,6 +35,7 @@ __all__ = ["ShardPage", "StreamsClient"]
 
 MAX_PAGE_BYTES: Final = 1024 * 1024
 TAIL_RECORDS: Final = 4096  # Lambda-shaped records kept per shard for readers that follow
+READ_ONLY_POLL_SECONDS: Final = 0.25  # wait_for_records on a read-only engine
 ITERATOR_TYPES: Final = ("AFTER_SEQUENCE_NUMBER", "AT_SEQUENCE_NUMBER", "LATEST", "TRIM_HORIZON")
 _ARN: Final = re.compile(
     r"arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[a-zA-Z0-9_.-]{3,255}/stream/"
@@ -530,7 +532,8 @@ class StreamsClient:
         The in-process way to consume without polling: readers are woken right after the
         commit that appended to their shard. The iterator is not checked for expiry here (a
         wait can be long); the following ``get_records`` call checks it. Wrap the call in
-        ``anyio.move_on_after`` to bound the wait.
+        ``anyio.move_on_after`` to bound the wait. On a read-only engine another process
+        commits, so the wait polls every ``READ_ONLY_POLL_SECONDS`` of the engine's clock.
         """
         pos = decode_iterator(await self._key(), ShardIterator)
         event = self._engine.change_log.waiter(pos.sid)
@@ -548,6 +551,10 @@ class StreamsClient:
             return found is not None
 
         if await self._store.read_point(ready):
+            return
+        if isinstance(self._store, ReadOnlyStore):  # another process commits: nothing wakes us
+            while not await self._store.read_point(ready):
+                await self._engine.clock.sleep(READ_ONLY_POLL_SECONDS)
             return
         await event.wait()
 
