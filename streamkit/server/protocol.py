@@ -14,8 +14,10 @@ import structlog
 
 from streamkit.clock import Clock, SystemClock
 from streamkit.errors import (
+    DatabaseInUseError,
     DynamoDBError,
     InternalServerError,
+    ResourceInUseException,
     UnknownOperationException,
     ValidationException,
 )
@@ -190,7 +192,10 @@ class Dispatcher:
         prefix, _, operation = target.partition(".")
         if prefix not in AWS_OPERATIONS or not operation:
             raise UnknownOperationException()
-        engine = await self._regions.engine(region)
+        try:
+            engine = await self._regions.engine(region)
+        except DatabaseInUseError as exc:  # another process has this region's file: say so
+            raise ResourceInUseException(f"region {region}: {exc}") from None
         key = (engine, target)
         found = self._methods.get(key)
         if found is not None:
