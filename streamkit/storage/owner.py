@@ -120,23 +120,32 @@ def acquire_owner(
 
 
 def _read(fd: int) -> dict[str, Any]:
+    """Return the owner's record, keeping only well-formed fields (the file is anyone's)."""
     try:
         found = orjson.loads(os.pread(fd, 4096, 0))
     except (OSError, orjson.JSONDecodeError):
-        return {}  # the owner has locked but not yet written (or wrote garbage)
-    return found if isinstance(found, dict) else {}
+        return {}  # the owner has locked but not yet written (or someone wrote garbage)
+    if not isinstance(found, dict):
+        return {}
+    record: dict[str, Any] = {}
+    if isinstance(found.get("pid"), int) and not isinstance(found["pid"], bool):
+        record["pid"] = found["pid"]
+    for name in ("role", "started", "url"):
+        value = found.get(name)
+        if isinstance(value, str) and value.isprintable():
+            record[name] = value
+    return record
 
 
 def _in_use(path: str, owner: dict[str, Any]) -> str:
-    role = owner.get("role")
-    who = _ROLES.get(role, str(role)) if isinstance(role, str) else "another streamkit process"
-    pid, url = owner.get("pid"), owner.get("url")
+    role, pid, url = owner.get("role"), owner.get("pid"), owner.get("url")
+    who = _ROLES.get(role, role) if role else "another streamkit process"
     if pid == os.getpid():
         return (
             f"database {path} is already open in this process ({who}); "
             "close that engine first (one open engine per database file)"
         )
-    details = ", ".join(str(part) for part in (f"pid {pid}" if pid else None, url) if part)
+    details = ", ".join(part for part in (f"pid {pid}" if pid else None, url) if part)
     where = f"{who} ({details})" if details else who
     if url:
         return f"database {path} is owned by {where}; stop it or use --endpoint-url {url}"

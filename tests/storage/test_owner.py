@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
+import orjson
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import streamkit
 from streamkit.errors import DatabaseInUseError
@@ -248,3 +250,21 @@ class TestReadOnly:
         with pytest.raises(ValueError, match="read_only needs a database file"):
             async with streamkit.open_engine(None, read_only=True):
                 pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300) | st.builds(lambda v: orjson.dumps(v), st.dictionaries(
+    st.sampled_from(["pid", "role", "started", "url", "x"]),
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text() | st.lists(st.text()),
+)))  # fmt: skip
+def test_any_lock_file_content_gives_one_line(tmp_path_factory: pytest.TempPathFactory,
+                                              content: bytes) -> None:  # fmt: skip
+    """Whatever the lock file holds (anyone can write it), a refusal is one printable line."""
+    db = tmp_path_factory.mktemp("garbage") / "db.sqlite3"
+    with acquire_owner(db):
+        Path(lock_path(db)).write_bytes(content)
+        with pytest.raises(DatabaseInUseError) as exc:
+            acquire_owner(db)
+    message = str(exc.value)
+    assert message.startswith(f"database {db} is ")
+    assert message.isprintable()
