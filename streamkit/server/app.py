@@ -23,7 +23,7 @@ from streamkit.server.sigv4 import Verifier
 from streamkit.storage.sqlite import Durability
 from streamkit.streams import open_engine
 
-__all__ = ["DEFAULT_DATA_DIR", "Server", "open_server"]
+__all__ = ["DEFAULT_DATA_DIR", "Server", "open_listener", "open_server"]
 
 log = structlog.get_logger(__name__)
 
@@ -111,30 +111,44 @@ async def open_server(
         try:
             for region in preopen:
                 await regions.engine(region)
-            connections = ConnectionSet(limits or Limits())
-            loop = asyncio.get_running_loop()
-            listener = await loop.create_server(
-                lambda: Connection(dispatcher.handle, connections),
-                host,
-                port,
-                reuse_address=True,
-                backlog=1024,
-            )
-            connections.start_sweeping()
-            bound = listener.sockets[0].getsockname()
-            server = Server(bound[0], bound[1], dispatcher, regions, folder)
-            log.info("server_started", url=server.url)
-            try:
-                yield server
-            except BaseException as exc:  # noqa: BLE001 - re-raised below, outside the task group
-                error = exc
-            finally:
-                listener.close()
-                connections.close_all()
-                with anyio.CancelScope(shield=True):
-                    await connections.wait_closed()
+            async with open_listener(dispatcher, host=host, port=port, limits=limits) as bound:
+                server = Server(bound[0], bound[1], dispatcher, regions, folder)
+                log.info("server_started", url=server.url)
+                try:
+                    yield server
+                except BaseException as exc:  # noqa: BLE001 - re-raised below, outside the group
+                    error = exc
         finally:
             regions.close()
     log.info("server_stopped")
     if error is not None:
         raise error
+
+
+@asynccontextmanager
+async def open_listener(
+    dispatcher: Dispatcher, *, host: str, port: int, limits: Limits | None = None
+) -> AsyncIterator[tuple[str, int]]:
+    """Answer HTTP on ``host:port`` with ``dispatcher`` until the block exits.
+
+    Yields the bound address and port (the real port when 0 was asked for). On exit the
+    listener stops accepting and every open connection is closed before the block returns.
+    """
+    connections = ConnectionSet(limits or Limits())
+    loop = asyncio.get_running_loop()
+    listener = await loop.create_server(
+        lambda: Connection(dispatcher.handle, connections),
+        host,
+        port,
+        reuse_address=True,
+        backlog=1024,
+    )
+    connections.start_sweeping()
+    bound = listener.sockets[0].getsockname()
+    try:
+        yield bound[0], bound[1]
+    finally:
+        listener.close()
+        connections.close_all()
+        with anyio.CancelScope(shield=True):
+            await connections.wait_closed()
