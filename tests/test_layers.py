@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"runtime"},
     {"testing"},
     {"server"},
-    {"cli", "__main__", "__init__"},
+    {"cli", "__main__", "__init__", "pytest_plugin"},
 ]
 
 

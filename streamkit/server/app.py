@@ -23,7 +23,7 @@ from streamkit.server.sigv4 import Verifier
 from streamkit.storage.sqlite import Durability
 from streamkit.streams import open_engine
 
-__all__ = ["DEFAULT_DATA_DIR", "Server", "open_listener", "open_server"]
+__all__ = ["DEFAULT_DATA_DIR", "Server", "http_url", "open_listener", "open_server"]
 
 log = structlog.get_logger(__name__)
 
@@ -51,8 +51,12 @@ class Server:
     @property
     def url(self) -> str:
         """Return the endpoint URL to give to boto3's ``endpoint_url``."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return http_url(self.host, self.port)
+
+
+def http_url(host: str, port: int) -> str:
+    """Return ``http://host:port``, with an IPv6 address in brackets."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 @asynccontextmanager
