@@ -73,7 +73,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _marker(request: pytest.FixtureRequest) -> pytest.Mark | None:
-    return request.node.get_closest_marker(MARKER)
+    marker: pytest.Mark | None = request.node.get_closest_marker(MARKER)
+    return marker
 
 
 @pytest.fixture
