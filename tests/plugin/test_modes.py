@@ -1,0 +1,141 @@
+"""The fixtures work whatever runs the user's async tests: pytest-asyncio strict or auto, anyio.
+
+Each test writes a small project (a conftest loading the plugin as tests/conftest.py does, and
+a test file) and runs ``python -m pytest`` on it in a subprocess, with the environment's
+plugins autoloaded as a user's would be.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CONFTEST = """
+import pytest
+from streamkit import pytest_plugin
+
+def pytest_configure(config):
+    if not config.pluginmanager.is_registered(pytest_plugin):
+        config.pluginmanager.register(pytest_plugin, "streamkit")
+"""
+
+ANYIO_CONFTEST = """
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+"""
+
+TESTS = """
+import os
+
+import boto3
+import pytest
+
+import streamkit
+
+app = streamkit.App()
+seen = []
+
+@app.on_stream("orders")
+async def record(event, context):
+    seen.extend(r["dynamodb"]["Keys"]["pk"]["S"] for r in event["Records"])
+
+ORDERS = {
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+    "BillingMode": "PAY_PER_REQUEST",
+    "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+}
+
+@pytest.fixture(autouse=True)
+def _forget():
+    seen.clear()
+
+MARK
+async def test_engine(streamkit_engine):
+    async with streamkit_engine as engine:
+        await engine.create_table(TableName="orders", **ORDERS)
+        await engine.table("orders").put_item(Item={"pk": "e1"})
+        assert (await engine.table("orders").get_item(Key={"pk": "e1"}))["Item"] == {"pk": "e1"}
+
+@pytest.mark.streamkit_app(app)
+MARK
+async def test_harness(streamkit_harness):
+    async with streamkit_harness as h:
+        await h.engine.create_table(TableName="orders", **ORDERS)
+        await h.engine.table("orders").put_item(Item={"pk": "h1"})
+        await h.drain()
+    assert seen == ["h1"]
+
+@pytest.mark.streamkit_app(app)
+def test_sync_harness(streamkit_sync_harness):
+    h = streamkit_sync_harness
+    h.engine.create_table(TableName="orders", **ORDERS)
+    h.engine.table("orders").put_item(Item={"pk": "s1"})
+    h.drain()
+    assert seen == ["s1"]
+
+def put_order(order_id):
+    boto3.client("dynamodb").put_item(TableName="orders", Item={"pk": {"S": order_id}})
+
+@pytest.mark.streamkit_app(app)
+def test_endpoint(streamkit_endpoint):
+    boto3.client("dynamodb").create_table(TableName="orders", **ORDERS)
+    put_order("p1")
+    streamkit_endpoint.drain()
+    assert seen == ["p1"]
+
+def test_endpoint_variables_are_restored():
+    assert "AWS_ENDPOINT_URL_DYNAMODB" not in os.environ
+    assert "AWS_ENDPOINT_URL_DYNAMODB_STREAMS" not in os.environ
+
+@pytest.mark.streamkit_app(app)
+MARK
+async def test_endpoint_from_an_async_test(streamkit_endpoint):
+    client = boto3.client("dynamodb")
+    client.create_table(TableName="orders", **ORDERS)
+    put_order("a1")
+    streamkit_endpoint.drain()
+    assert seen == ["a1"]
+"""
+
+ASYNCIO_INI = "asyncio_default_fixture_loop_scope = function\n"
+
+# name -> (pytest.ini lines, the line before each async test, extra conftest, arguments)
+MODES = {
+    "asyncio-strict": (ASYNCIO_INI + "asyncio_mode = strict\n", "@pytest.mark.asyncio", "", []),
+    "asyncio-auto": (ASYNCIO_INI + "asyncio_mode = auto\n", "", "", []),
+    # anyio's plugin alone: pytest-asyncio (entry point "asyncio") is switched off
+    "anyio": ("", "@pytest.mark.anyio", ANYIO_CONFTEST, ["-p", "no:asyncio"]),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_fixtures_in_every_async_mode(mode: str, tmp_path: Path) -> None:
+    ini, mark, extra, args = MODES[mode]
+    (tmp_path / "conftest.py").write_text(CONFTEST + extra)
+    (tmp_path / "test_app.py").write_text(TESTS.replace("MARK\n", f"{mark}\n" if mark else ""))
+    (tmp_path / "pytest.ini").write_text(f"[pytest]\n{ini}filterwarnings = error\n")
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AWS_", "PYTEST_")) and key != "PYTHONPATH"
+    }
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "6 passed" in done.stdout, done.stdout[-2000:]
