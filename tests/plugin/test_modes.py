@@ -106,22 +106,26 @@ async def test_endpoint_from_an_async_test(streamkit_endpoint):
 """
 
 ASYNCIO_INI = "asyncio_default_fixture_loop_scope = function\n"
+AUTO_INI = ASYNCIO_INI + "asyncio_mode = auto\n"
 
 # name -> (pytest.ini lines, the line before each async test, extra conftest, arguments)
 MODES = {
     "asyncio-strict": (ASYNCIO_INI + "asyncio_mode = strict\n", "@pytest.mark.asyncio", "", []),
-    "asyncio-auto": (ASYNCIO_INI + "asyncio_mode = auto\n", "", "", []),
+    "asyncio-auto": (AUTO_INI, "", "", []),
     # anyio's plugin alone: pytest-asyncio (entry point "asyncio") is switched off
     "anyio": ("", "@pytest.mark.anyio", ANYIO_CONFTEST, ["-p", "no:asyncio"]),
 }
 
 
-@pytest.mark.parametrize("mode", sorted(MODES))
-def test_fixtures_in_every_async_mode(mode: str, tmp_path: Path) -> None:
-    ini, mark, extra, args = MODES[mode]
-    (tmp_path / "conftest.py").write_text(CONFTEST + extra)
-    (tmp_path / "test_app.py").write_text(TESTS.replace("MARK\n", f"{mark}\n" if mark else ""))
-    (tmp_path / "pytest.ini").write_text(f"[pytest]\n{ini}filterwarnings = error\n")
+def run_pytest(project: Path, ini: str, *args: str) -> str:
+    """Run ``python -m pytest`` in ``project`` (the plugin loaded by a conftest); return stdout.
+
+    The environment's other plugins (pytest-asyncio, anyio, ...) autoload as a user's would;
+    no AWS_ variable of ours leaks in.
+    """
+    conftest = project / "conftest.py"
+    conftest.write_text(CONFTEST + (conftest.read_text() if conftest.exists() else ""))
+    (project / "pytest.ini").write_text(f"[pytest]\n{ini}filterwarnings = error\n")
     env = {
         key: value
         for key, value in os.environ.items()
@@ -130,7 +134,7 @@ def test_fixtures_in_every_async_mode(mode: str, tmp_path: Path) -> None:
     env["PYTHONPATH"] = str(ROOT)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-        cwd=tmp_path,
+        cwd=project,
         env=env,
         capture_output=True,
         text=True,
@@ -138,4 +142,13 @@ def test_fixtures_in_every_async_mode(mode: str, tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert "6 passed" in done.stdout, done.stdout[-2000:]
+    return done.stdout
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_fixtures_in_every_async_mode(mode: str, tmp_path: Path) -> None:
+    ini, mark, extra, args = MODES[mode]
+    (tmp_path / "conftest.py").write_text(extra)
+    (tmp_path / "test_app.py").write_text(TESTS.replace("MARK\n", f"{mark}\n" if mark else ""))
+    out = run_pytest(tmp_path, ini, *args)
+    assert "6 passed" in out, out[-2000:]
