@@ -117,7 +117,7 @@ MODES = {
 }
 
 
-def run_pytest(project: Path, ini: str, *args: str) -> str:
+def run_pytest(project: Path, ini: str, *args: str, path: tuple[Path, ...] = ()) -> str:
     """Run ``python -m pytest`` in ``project`` (the plugin loaded by a conftest); return stdout.
 
     The environment's other plugins (pytest-asyncio, anyio, ...) autoload as a user's would;
@@ -131,7 +131,7 @@ def run_pytest(project: Path, ini: str, *args: str) -> str:
         for key, value in os.environ.items()
         if not key.startswith(("AWS_", "PYTEST_")) and key != "PYTHONPATH"
     }
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = os.pathsep.join(map(str, (ROOT, *path)))
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
         cwd=project,
@@ -152,3 +152,28 @@ def test_fixtures_in_every_async_mode(mode: str, tmp_path: Path) -> None:
     (tmp_path / "test_app.py").write_text(TESTS.replace("MARK\n", f"{mark}\n" if mark else ""))
     out = run_pytest(tmp_path, ini, *args)
     assert "6 passed" in out, out[-2000:]
+
+
+def test_the_entry_point_loads_the_plugin_once(tmp_path: Path) -> None:
+    """An installed streamkit (its pytest11 entry point) plus a guarded conftest: one plugin."""
+    site = tmp_path / "site"
+    info = site / "streamkit_entry_point_probe-0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: streamkit-entry-point-probe\nVersion: 0\n"
+    )
+    (info / "entry_points.txt").write_text("[pytest11]\nstreamkit = streamkit.pytest_plugin\n")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "test_once.py").write_text(
+        "from streamkit import pytest_plugin\n\n"
+        "def test_once(pytestconfig, streamkit_sync_harness):\n"
+        "    manager = pytestconfig.pluginmanager\n"
+        "    assert manager.get_plugin('streamkit') is pytest_plugin\n"
+        "    assert [p for p in manager.get_plugins() if p is pytest_plugin] == [pytest_plugin]\n"
+        "    assert streamkit_sync_harness.engine.list_tables() == {'TableNames': []}\n"
+        "    loaded = {dist.metadata['Name'] for _, dist in manager.list_plugin_distinfo()}\n"
+        "    assert 'streamkit-entry-point-probe' in loaded  # through the entry point\n"
+    )
+    out = run_pytest(project, AUTO_INI, path=(site,))
+    assert "1 passed" in out, out[-2000:]
