@@ -28,6 +28,7 @@ import heapq
 import inspect
 import itertools
 import os
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ class ManualClock:
         self._now = start
         self._sleepers: list[tuple[float, int, anyio.Event]] = []
         self._counter = itertools.count()
+        self._loop_thread: int | None = None  # the thread of the loop its sleepers wait on
 
     def now(self) -> float:
         return self._now
@@ -89,6 +91,12 @@ class ManualClock:
         """Move the clock forward and wake every sleeper whose deadline has passed."""
         if seconds < 0:
             raise ValueError("a clock cannot go backwards")
+        if self._loop_thread not in (None, threading.get_ident()) and self._sleepers:
+            # waking an event loop's sleepers from another thread would go unnoticed by it
+            raise RuntimeError(
+                "ManualClock.advance() called outside its event loop's thread: "
+                "use SyncHarness.advance()"
+            )
         self._now += seconds
         while self._sleepers and self._sleepers[0][0] <= self._now:
             heapq.heappop(self._sleepers)[2].set()
@@ -97,6 +105,7 @@ class ManualClock:
         if seconds <= 0:
             await anyio.lowlevel.checkpoint()
             return
+        self._loop_thread = threading.get_ident()
         event = anyio.Event()
         heapq.heappush(self._sleepers, (self._now + seconds, next(self._counter), event))
         await event.wait()

@@ -94,6 +94,17 @@ def test_sync_harness_drains_and_moves_the_clock(
     assert h.call(lambda: h.runtime.mappings["record"].metrics()).records == 3
 
 
+def test_advancing_the_clock_from_the_wrong_thread_fails_loudly(
+    streamkit_sync_harness: SyncHarness,
+) -> None:
+    h = streamkit_sync_harness
+    h.advance(1)  # the TTL sweeper is asleep on the clock, in the harness' thread
+    before = h.clock.now()
+    with pytest.raises(RuntimeError, match=r"use SyncHarness\.advance\(\)"):
+        h.clock.advance(5)
+    assert h.clock.now() == before
+
+
 def put_order(order_id: str) -> None:
     """Application code: a plain boto3 client, no endpoint argument."""
     boto3.client("dynamodb").put_item(TableName="orders", Item={"pk": {"S": order_id}})
