@@ -1,12 +1,13 @@
 """Orders with a materialised view, a poison record, bisect, and a failure destination.
 
-handlers.totals keeps per-customer totals of the orders table in ``customer_totals``. One order
-arrives with a total of "ten" (a string): the handler raises on it. The mapping bisects the
-failing batch until the bad record stands alone, retries it twice more, then writes Lambda's
-failure record to a JSON Lines file and moves on; the good orders around it are counted once
-(the handler ignores the records it sees again). We then read the poison record back from the
-stream by its sequence number, as a consumer of the failure destination would, fix the order,
-and the view catches up. A manual clock makes the retry back-offs instant. Exits by itself:
+streamkit_handlers.totals keeps per-customer totals of the orders table in ``customer_totals``.
+One order arrives with a total of "ten" (a string): the handler raises on it. The mapping
+bisects the failing batch until the bad record stands alone, retries it twice more, then writes
+Lambda's failure record to a JSON Lines file and moves on; the good orders around it are
+counted once (the handler ignores the records it sees again). We then read the poison record
+back from the stream by its sequence number, as a consumer of the failure destination would,
+fix the order, and the view catches up. A manual clock makes the retry back-offs instant. Exits
+by itself:
 
     python examples/orders.py
 """
@@ -23,11 +24,11 @@ from typing import Any
 
 import structlog
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # import handlers/ from the checkout
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # streamkit_handlers, uninstalled
 
 import streamkit
-from handlers.totals import create_totals_table, make_app
 from streamkit.testing import Harness, open_harness
+from streamkit_handlers.totals import create_totals_table, make_app
 
 
 async def settle(h: Harness) -> None:

@@ -1,9 +1,9 @@
 """Session state with TTL, and an archive of expired sessions.
 
 Sessions carry an ``expires_at`` epoch time; TTL deletes them once it has passed, and the
-ready-made handlers.archive appends each expired session (its last state, as plain JSON) to a
-JSON Lines file. A session that is touched gets a later ``expires_at`` and lives on. The clock
-is a ManualClock, so an hour passes in an instant. Exits by itself:
+ready-made streamkit_handlers.archive appends each expired session (its last state, as plain
+JSON) to a JSON Lines file. A session that is touched gets a later ``expires_at`` and lives on.
+The clock is a ManualClock, so an hour passes in an instant. Exits by itself:
 
     python examples/sessions.py
 """
@@ -21,10 +21,10 @@ from typing import Any
 
 import structlog
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # import handlers/ from the checkout
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # streamkit_handlers, uninstalled
 
-from handlers.archive import make_app
 from streamkit.testing import Harness, open_harness
+from streamkit_handlers.archive import make_app
 
 MINUTE = 60
 

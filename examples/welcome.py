@@ -1,8 +1,8 @@
 """A users table whose new users get a welcome message.
 
-Uses the ready-made handlers.notify with a sender of our own (it prints instead of mailing) and
-a message built from the user's item. Updates and deletes send nothing; each new user is
-welcomed once. Runs in memory with a manual clock, and exits by itself:
+Uses the ready-made streamkit_handlers.notify with a sender of our own (it prints instead of
+mailing) and a message built from the user's item. Updates and deletes send nothing; each new
+user is welcomed once. Runs in memory with a manual clock, and exits by itself:
 
     python examples/welcome.py
 """
@@ -18,14 +18,14 @@ from typing import Any
 
 import structlog
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # import handlers/ from the checkout
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # streamkit_handlers, uninstalled
 
-from handlers.notify import make_app
 from streamkit.testing import open_harness
+from streamkit_handlers.notify import make_app
 
 
 class PrintSender:
-    """A sender (handlers.notify.Sender) that prints each message instead of mailing it."""
+    """A sender (streamkit_handlers.notify.Sender) that prints each message, not mailing it."""
 
     def __init__(self) -> None:
         self.sent = 0

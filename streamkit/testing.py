@@ -15,22 +15,29 @@ async def test_projection() -> None:
 
 Enter the harness in the test body, not in an async fixture: pytest-asyncio runs a fixture's
 setup and teardown in different tasks, and the harness owns a task group.
+
+Synchronous tests use :func:`open_sync_harness`: the same harness, run on an event loop in a
+thread, with blocking methods (``h.engine.put_item(...)``, ``h.drain()``, ``h.advance(30)``).
+The pytest plugin (:mod:`streamkit.pytest_plugin`) wraps both as fixtures.
 """
 
 from __future__ import annotations
 
 import functools
 import heapq
+import inspect
 import itertools
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
+from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from streamkit.engine import Engine
+from streamkit.engine import Engine, Table
 from streamkit.mappings.app import App
 from streamkit.mappings.context import LambdaContext
 from streamkit.mappings.events import deserialize_event, make_event, make_stream_record
@@ -38,17 +45,23 @@ from streamkit.mappings.poller import MappingRunner, ShardStatus
 from streamkit.runtime import Runtime, open_runtime
 from streamkit.storage import checkpoints
 from streamkit.streams import open_engine
+from streamkit.streams.client import StreamsClient
 from streamkit.streams.records import parse_sequence_number
 
 __all__ = [
+    "Blocking",
     "Harness",
     "LambdaContext",
     "ManualClock",
+    "SyncHarness",
     "deserialize_event",
     "make_event",
     "make_stream_record",
     "open_harness",
+    "open_sync_harness",
 ]
+
+T = TypeVar("T")
 
 
 class ManualClock:
@@ -63,6 +76,7 @@ class ManualClock:
         self._now = start
         self._sleepers: list[tuple[float, int, anyio.Event]] = []
         self._counter = itertools.count()
+        self._loop_thread: int | None = None  # the thread of the loop its sleepers wait on
 
     def now(self) -> float:
         return self._now
@@ -77,6 +91,12 @@ class ManualClock:
         """Move the clock forward and wake every sleeper whose deadline has passed."""
         if seconds < 0:
             raise ValueError("a clock cannot go backwards")
+        if self._loop_thread not in (None, threading.get_ident()) and self._sleepers:
+            # waking an event loop's sleepers from another thread would go unnoticed by it
+            raise RuntimeError(
+                "ManualClock.advance() called outside its event loop's thread: "
+                "use SyncHarness.advance()"
+            )
         self._now += seconds
         while self._sleepers and self._sleepers[0][0] <= self._now:
             heapq.heappop(self._sleepers)[2].set()
@@ -85,6 +105,7 @@ class ManualClock:
         if seconds <= 0:
             await anyio.lowlevel.checkpoint()
             return
+        self._loop_thread = threading.get_ident()
         event = anyio.Event()
         heapq.heappush(self._sleepers, (self._now + seconds, next(self._counter), event))
         await event.wait()
@@ -191,3 +212,112 @@ async def open_harness(
         open_runtime(engine, app, clock=clock) as runtime,
     ):
         yield Harness(engine, runtime, clock)
+
+
+class Blocking:
+    """Synchronous access to an engine, a table or ``engine.streams`` living on a portal's loop.
+
+    Every method call runs on the portal's event loop and blocks until it is done; awaitable
+    results are awaited there. Engines, tables and stream clients returned are wrapped too, so
+    ``h.engine.table("orders").put_item(Item=...)`` works from synchronous code.
+    """
+
+    __slots__ = ("_portal", "_target")
+
+    def __init__(self, target: Any, portal: BlockingPortal) -> None:
+        self._target = target
+        self._portal = portal
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if not callable(value):
+            return self._wrap(value)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            async def run() -> Any:
+                result = value(*args, **kwargs)
+                return (await result) if inspect.isawaitable(result) else result
+
+            return self._wrap(self._portal.call(run))
+
+        return call
+
+    def _wrap(self, value: Any) -> Any:
+        if isinstance(value, Engine | Table | StreamsClient):
+            return Blocking(value, self._portal)
+        return value
+
+    def __repr__(self) -> str:
+        return f"Blocking({self._target!r})"
+
+
+@dataclass(eq=False)
+class SyncHarness:
+    """A :class:`Harness` running on an event loop in a background thread.
+
+    Attributes:
+        harness: the harness itself (its objects belong to the portal's loop: reach them
+            through :meth:`call` or :attr:`engine`).
+        portal: the anyio portal whose thread runs the loop.
+        url: the HTTP endpoint serving the harness' engine, when there is one
+            (``streamkit.server.open_sync_endpoint``, the ``streamkit_endpoint`` fixture).
+    """
+
+    harness: Harness
+    portal: BlockingPortal
+    url: str | None = None
+
+    @property
+    def engine(self) -> Any:
+        """Return the engine with blocking methods (a :class:`Blocking` wrapper)."""
+        return Blocking(self.harness.engine, self.portal)
+
+    @property
+    def clock(self) -> ManualClock:
+        """Return the manual clock (move it with :meth:`advance`, not ``clock.advance``)."""
+        return self.harness.clock
+
+    @property
+    def runtime(self) -> Runtime:
+        """Return the runtime (read ``metrics()`` through :meth:`call`)."""
+        return self.harness.runtime
+
+    def drain(self) -> None:
+        """Block until every mapping has processed every record committed so far."""
+        self.portal.call(self.harness.drain)
+
+    def advance(self, seconds: float) -> None:
+        """Move the manual clock forward, on the loop that owns its sleepers."""
+        self.portal.call(self.harness.clock.advance, seconds)
+
+    def call(self, fn: Callable[..., Awaitable[T] | T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the harness' loop (awaiting it if async) and return its result."""
+
+        async def run() -> T:
+            result = fn(*args)
+            return (await result) if inspect.isawaitable(result) else result
+
+        return self.portal.call(run)
+
+
+@contextmanager
+def open_sync_harness(
+    app: App | None = None,
+    *,
+    clock: ManualClock | None = None,
+    path: str | os.PathLike[str] | None = None,
+    **engine_options: Any,
+) -> Iterator[SyncHarness]:
+    """Run :func:`open_harness` on an event loop in a background thread, for synchronous code.
+
+    The loop (asyncio, through anyio's blocking portal) lives as long as the ``with`` block; the
+    harness is entered and exited by one task on it, so this works from any test, fixture or
+    script, whatever the async test plugin.
+    """
+    with (
+        start_blocking_portal("asyncio") as portal,
+        portal.wrap_async_context_manager(
+            open_harness(app or App(), clock=clock, path=path, **engine_options)
+        ) as harness,
+    ):
+        yield SyncHarness(harness, portal)

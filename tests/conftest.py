@@ -12,7 +12,10 @@ import structlog
 from hypothesis import HealthCheck, settings
 
 import streamkit
+from streamkit import pytest_plugin
 from streamkit.testing import ManualClock
+
+pytest_plugins = ["pytester"]  # tests/plugin run pytest on small projects of their own
 
 settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -24,6 +27,16 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Load streamkit's pytest plugin unless its entry point (or ``-p``) already did.
+
+    An install made before the plugin existed has no ``pytest11`` entry point; registering the
+    module a second time would fail, hence the check.
+    """
+    if not config.pluginmanager.is_registered(pytest_plugin):
+        config.pluginmanager.register(pytest_plugin, "streamkit")
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"runtime"},
     {"testing"},
     {"server"},
-    {"cli", "__main__", "__init__"},
+    {"cli", "__main__", "__init__", "pytest_plugin"},
 ]
 
 
@@ -72,13 +72,13 @@ def test_only_storage_imports_aiosqlite() -> None:
 
 
 def test_handlers_and_examples_use_only_the_public_api() -> None:
-    """handlers/ and examples/ import ``streamkit`` (its ``__all__``) and ``streamkit.testing``."""
+    """streamkit_handlers and examples import only ``streamkit`` (its ``__all__``) and testing."""
     import streamkit
 
     root = PACKAGE.parent
     public = set(streamkit.__all__) | {"testing"}
     wrong: list[str] = []
-    for path in sorted([*root.glob("handlers/**/*.py"), *root.glob("examples/**/*.py")]):
+    for path in sorted([*root.glob("streamkit_handlers/**/*.py"), *root.glob("examples/**/*.py")]):
         where = path.relative_to(root)
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):

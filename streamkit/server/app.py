@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,7 @@ from streamkit.server.sigv4 import Verifier
 from streamkit.storage.sqlite import Durability
 from streamkit.streams import open_engine
 
-__all__ = ["DEFAULT_DATA_DIR", "Server", "open_server"]
+__all__ = ["DEFAULT_DATA_DIR", "Server", "http_url", "open_listener", "open_server"]
 
 log = structlog.get_logger(__name__)
 
@@ -51,8 +51,12 @@ class Server:
     @property
     def url(self) -> str:
         """Return the endpoint URL to give to boto3's ``endpoint_url``."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return http_url(self.host, self.port)
+
+
+def http_url(host: str, port: int) -> str:
+    """Return ``http://host:port``, with an IPv6 address in brackets."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 @asynccontextmanager
@@ -115,43 +119,74 @@ async def open_server(
     async with anyio.create_task_group() as region_group:
         regions = Regions(region_group, opener)
         dispatcher = Dispatcher(regions, verifier=verifier, clock=clock)
+
+        async def preopen_regions(bound: tuple[str, int]) -> None:
+            # Runs once the socket is bound and before it accepts, so each region's lock
+            # file can name the URL (storage.owner) and a bad region fails the start.
+            nonlocal url
+            url = http_url(*bound)
+            for region in preopen:
+                await regions.engine(region)
+
         try:
-            connections = ConnectionSet(limits or Limits())
-            loop = asyncio.get_running_loop()
-            # Bound before the regions open, so each region's lock file can name the URL
-            # (storage.owner); connections are accepted once they are open.
-            listener = await loop.create_server(
-                lambda: Connection(dispatcher.handle, connections),
-                host,
-                port,
-                reuse_address=True,
-                backlog=1024,
-                start_serving=False,
-            )
             try:
-                bound = listener.sockets[0].getsockname()
-                server = Server(bound[0], bound[1], dispatcher, regions, folder)
-                url = server.url
-                try:
-                    for region in preopen:
-                        await regions.engine(region)
-                except Exception as exc:  # noqa: BLE001 - e.g. DatabaseInUseError, re-raised
-                    error = exc  # below as itself, not in the task group's ExceptionGroup
-                else:
-                    await listener.start_serving()
-                    connections.start_sweeping()
+                async with open_listener(
+                    dispatcher,
+                    host=host,
+                    port=port,
+                    limits=limits,
+                    before_serving=preopen_regions,
+                ) as bound:
+                    server = Server(bound[0], bound[1], dispatcher, regions, folder)
                     log.info("server_started", url=server.url)
                     try:
                         yield server
                     except BaseException as exc:  # noqa: BLE001 - re-raised below, outside
-                        error = exc
-            finally:
-                listener.close()
-                connections.close_all()
-                with anyio.CancelScope(shield=True):
-                    await connections.wait_closed()
+                        error = exc  # the task group, so it is not an ExceptionGroup
+            except Exception as exc:  # noqa: BLE001 - e.g. DatabaseInUseError from preopen,
+                error = exc  # re-raised below as itself
         finally:
             regions.close()
     log.info("server_stopped")
     if error is not None:
         raise error
+
+
+@asynccontextmanager
+async def open_listener(
+    dispatcher: Dispatcher,
+    *,
+    host: str,
+    port: int,
+    limits: Limits | None = None,
+    before_serving: Callable[[tuple[str, int]], Awaitable[None]] | None = None,
+) -> AsyncIterator[tuple[str, int]]:
+    """Answer HTTP on ``host:port`` with ``dispatcher`` until the block exits.
+
+    Yields the bound address and port (the real port when 0 was asked for). The socket is
+    bound first, then ``before_serving(bound)`` is awaited, then connections are accepted. On
+    exit the listener stops accepting and every open connection is closed before the block
+    returns.
+    """
+    connections = ConnectionSet(limits or Limits())
+    loop = asyncio.get_running_loop()
+    listener = await loop.create_server(
+        lambda: Connection(dispatcher.handle, connections),
+        host,
+        port,
+        reuse_address=True,
+        backlog=1024,
+        start_serving=False,
+    )
+    try:
+        host, port = listener.sockets[0].getsockname()[:2]
+        if before_serving is not None:
+            await before_serving((host, port))
+        await listener.start_serving()
+        connections.start_sweeping()
+        yield host, port
+    finally:
+        listener.close()
+        connections.close_all()
+        with anyio.CancelScope(shield=True):
+            await connections.wait_closed()

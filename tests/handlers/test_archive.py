@@ -1,4 +1,4 @@
-"""handlers.archive: expired items appended to JSON Lines as native JSON."""
+"""streamkit_handlers.archive: expired items appended to JSON Lines as native JSON."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-import handlers.archive
-from handlers._common import to_json, to_jsonable
-from handlers.archive import TTL_ONLY, is_ttl_removal, make_app, make_archive_handler
+import streamkit_handlers.archive
 from streamkit.mappings.events import deserialize_event
 from streamkit.testing import make_event, make_stream_record, open_harness
+from streamkit_handlers._common import to_json, to_jsonable
+from streamkit_handlers.archive import TTL_ONLY, is_ttl_removal, make_app, make_archive_handler
 from tests.handlers.conftest import expire, put, stream_table
 
 
@@ -148,12 +148,12 @@ class TestRunning:
         ]
 
     def test_module_app_reads_the_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        (default,) = handlers.archive.app.mappings
+        (default,) = streamkit_handlers.archive.app.mappings
         assert default.table == "sessions"
         monkeypatch.setenv("STREAMKIT_ARCHIVE_TABLE", "carts")
         try:
-            reloaded = importlib.reload(handlers.archive)
+            reloaded = importlib.reload(streamkit_handlers.archive)
             assert [m.table for m in reloaded.app.mappings] == ["carts"]
         finally:
             monkeypatch.undo()
-            importlib.reload(handlers.archive)
+            importlib.reload(streamkit_handlers.archive)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from streamkit.cli.apps import load_apps
 
 SPECS = [
-    "handlers.archive:app",
-    "handlers.totals:app",
-    "handlers.search:app",
-    "handlers.notify:app",
+    "streamkit_handlers.archive:app",
+    "streamkit_handlers.totals:app",
+    "streamkit_handlers.search:app",
+    "streamkit_handlers.notify:app",
 ]
 
 
@@ -25,6 +25,6 @@ def test_every_module_app_loads_and_they_combine() -> None:
 
 
 def test_importing_the_package_configures_nothing() -> None:
-    import handlers
+    import streamkit_handlers
 
-    assert handlers.__all__ == []
+    assert streamkit_handlers.__all__ == []

@@ -1,4 +1,4 @@
-"""handlers.notify: one notification per new item, through a pluggable sender."""
+"""streamkit_handlers.notify: one notification per new item, through a pluggable sender."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import structlog
 
-import handlers.notify
-from handlers.notify import FileSender, LogSender, Sender, make_app, make_notify_handler
+import streamkit_handlers.notify
 from streamkit.mappings.events import deserialize_event
 from streamkit.testing import make_event, make_stream_record, open_harness
+from streamkit_handlers.notify import FileSender, LogSender, Sender, make_app, make_notify_handler
 from tests.handlers.conftest import put, settle, stream_table
 
 
@@ -122,8 +122,8 @@ class TestUnit:
         assert len(senders) == 3
 
     def test_module_app_reads_the_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        assert [m.table for m in handlers.notify.app.mappings] == ["users"]
+        assert [m.table for m in streamkit_handlers.notify.app.mappings] == ["users"]
         monkeypatch.setenv("STREAMKIT_NOTIFY_PATH", "outbox.jsonl")
-        assert isinstance(handlers.notify._sender_from_env(), FileSender)
+        assert isinstance(streamkit_handlers.notify._sender_from_env(), FileSender)
         monkeypatch.delenv("STREAMKIT_NOTIFY_PATH")
-        assert isinstance(handlers.notify._sender_from_env(), LogSender)
+        assert isinstance(streamkit_handlers.notify._sender_from_env(), LogSender)

@@ -1,4 +1,4 @@
-"""handlers.search: a SQLite FTS5 index kept in sync with one attribute."""
+"""streamkit_handlers.search: a SQLite FTS5 index kept in sync with one attribute."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import handlers.search
-from handlers.search import SearchIndex, make_app
+import streamkit_handlers.search
 from streamkit.mappings.replay import replay
 from streamkit.testing import open_harness
+from streamkit_handlers.search import SearchIndex, make_app
 from tests.handlers.conftest import put, stream_table
 
 
@@ -110,6 +110,6 @@ class TestRunning:
             assert await _keys(index, "one") == ["a"]
 
     def test_module_app(self) -> None:
-        (config,) = handlers.search.app.mappings
+        (config,) = streamkit_handlers.search.app.mappings
         assert (config.name, config.table) == ("search_index", "articles")
-        assert handlers.search.index.path.endswith("search.sqlite3")
+        assert streamkit_handlers.search.index.path.endswith("search.sqlite3")

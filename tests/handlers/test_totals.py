@@ -1,4 +1,4 @@
-"""handlers.totals: per-customer totals, idempotent under redelivery."""
+"""streamkit_handlers.totals: per-customer totals, idempotent under redelivery."""
 
 from __future__ import annotations
 
@@ -9,12 +9,18 @@ from typing import Any
 
 import pytest
 
-import handlers.totals
 import streamkit
-from handlers.totals import Totals, changes, create_totals_table, make_app, make_totals_handler
+import streamkit_handlers.totals
 from streamkit.mappings.events import deserialize_record
 from streamkit.mappings.replay import replay
 from streamkit.testing import Harness, make_stream_record, open_harness
+from streamkit_handlers.totals import (
+    Totals,
+    changes,
+    create_totals_table,
+    make_app,
+    make_totals_handler,
+)
 from tests.handlers.conftest import put, settle, stream_table
 
 
@@ -196,7 +202,7 @@ class TestRunning:
             await handler(event, None)
 
     def test_module_app(self) -> None:
-        (config,) = handlers.totals.app.mappings
+        (config,) = streamkit_handlers.totals.app.mappings
         assert (config.name, config.table) == ("customer_totals", "orders")
         assert config.deserialize
         assert config.bisect_batch_on_function_error

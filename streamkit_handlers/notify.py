@@ -1,7 +1,7 @@
 """Send a notification for every new item (``INSERT``), through a pluggable sender.
 
 ```python
-from handlers.notify import FileSender, make_app
+from streamkit_handlers.notify import FileSender, make_app
 
 app = make_app("users", FileSender("outbox.jsonl"))
 ```
@@ -20,7 +20,7 @@ still send a notification twice; include something idempotent in your sender if 
 (``maximum_retry_attempts``), that record and the rest of its batch are not notified: with
 ``on_failure`` you learn which.
 
-``streamkit run handlers.notify:app`` notifies new items of ``$STREAMKIT_NOTIFY_TABLE``
+``streamkit run streamkit_handlers.notify:app`` notifies new items of ``$STREAMKIT_NOTIFY_TABLE``
 (default ``users``) to the file ``$STREAMKIT_NOTIFY_PATH`` when it is set, and to the log
 otherwise. Only items written after the mapping first started are notified (``LATEST``).
 """
@@ -37,7 +37,7 @@ import anyio
 import structlog
 
 import streamkit
-from handlers._common import Handler, env, sequence_number, table_of, to_json
+from streamkit_handlers._common import Handler, env, sequence_number, table_of, to_json
 
 __all__ = [
     "INSERTS_ONLY",
@@ -150,5 +150,5 @@ def _sender_from_env() -> Sender:
     return FileSender(path) if path else LogSender()
 
 
-#: ``streamkit run handlers.notify:app``: configured from the environment at import.
+#: ``streamkit run streamkit_handlers.notify:app``: configured from the environment at import.
 app = make_app(env("STREAMKIT_NOTIFY_TABLE", "users"), _sender_from_env())

@@ -8,7 +8,7 @@ For every change to an order (with ``NEW_AND_OLD_IMAGES`` on the orders stream):
 - ``REMOVE`` (including TTL deletions): the amount and one order are subtracted.
 
 ```python
-from handlers.totals import create_totals_table, make_app
+from streamkit_handlers.totals import create_totals_table, make_app
 
 app = make_app("orders", "customer_totals")    # customer_id, total -> customer_totals
 await create_totals_table(engine, "customer_totals")
@@ -40,8 +40,8 @@ new order afterwards (an update that makes the amount a number) counts it once. 
 order that was good, then bad, counts it twice: its bad update was never applied, so the good
 amount was never subtracted. Orders without a customer attribute are ignored.
 
-``streamkit run handlers.totals:app`` reads ``$STREAMKIT_TOTALS_SOURCE`` (default ``orders``)
-into ``$STREAMKIT_TOTALS_TABLE`` (default ``customer_totals``), grouping by
+``streamkit run streamkit_handlers.totals:app`` reads ``$STREAMKIT_TOTALS_SOURCE`` (default
+``orders``) into ``$STREAMKIT_TOTALS_TABLE`` (default ``customer_totals``), grouping by
 ``$STREAMKIT_TOTALS_CUSTOMER`` (default ``customer_id``) and summing ``$STREAMKIT_TOTALS_AMOUNT``
 (default ``total``). The totals table must exist (:func:`create_totals_table`); until it does,
 the mapping retries.
@@ -56,7 +56,7 @@ from decimal import Decimal
 from typing import Any
 
 import streamkit
-from handlers._common import Handler, env, position_mark, to_json
+from streamkit_handlers._common import Handler, env, position_mark, to_json
 
 __all__ = ["Totals", "app", "changes", "create_totals_table", "make_app", "make_totals_handler"]
 
@@ -188,7 +188,7 @@ async def create_totals_table(
         )
 
 
-#: ``streamkit run handlers.totals:app``: configured from the environment at import.
+#: ``streamkit run streamkit_handlers.totals:app``: configured from the environment at import.
 app = make_app(
     env("STREAMKIT_TOTALS_SOURCE", "orders"),
     Totals(

@@ -1,7 +1,7 @@
 """Archive expired items: every TTL deletion's old image, appended to a JSON Lines file.
 
 ```python
-from handlers.archive import make_app
+from streamkit_handlers.archive import make_app
 
 app = make_app("sessions", "archive/sessions.jsonl")     # a streamkit.App, ready to run
 ```
@@ -10,7 +10,7 @@ or register the handler yourself, with your own options (``deserialize=True`` is
 the TTL-only filter keeps the mapping from even seeing ordinary writes):
 
 ```python
-from handlers.archive import TTL_ONLY, make_archive_handler
+from streamkit_handlers.archive import TTL_ONLY, make_archive_handler
 
 app.on_stream("sessions", name="archive", deserialize=True, starting_position="TRIM_HORIZON",
               filter_criteria=TTL_ONLY)(make_archive_handler("expired.jsonl"))
@@ -28,8 +28,8 @@ base64, sets as sorted lists. ``item`` is ``null`` when the stream carries no ol
 Delivery is at least once: after a failed write or a restart mid-batch, a batch is written
 again, so a line can appear twice. ``eventID`` is unique per change: deduplicate on it.
 
-``streamkit run handlers.archive:app`` archives table ``$STREAMKIT_ARCHIVE_TABLE`` (default
-``sessions``) into ``$STREAMKIT_ARCHIVE_PATH`` (default ``.streamkit/expired.jsonl``).
+``streamkit run streamkit_handlers.archive:app`` archives table ``$STREAMKIT_ARCHIVE_TABLE``
+(default ``sessions``) into ``$STREAMKIT_ARCHIVE_PATH`` (default ``.streamkit/expired.jsonl``).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from typing import Any, Final
 import anyio
 
 import streamkit
-from handlers._common import Handler, env, sequence_number, table_of, to_json
+from streamkit_handlers._common import Handler, env, sequence_number, table_of, to_json
 
 __all__ = [
     "TTL_ONLY",
@@ -137,7 +137,7 @@ def make_app(
     return app
 
 
-#: ``streamkit run handlers.archive:app``: configured from the environment at import.
+#: ``streamkit run streamkit_handlers.archive:app``: configured from the environment at import.
 app = make_app(
     env("STREAMKIT_ARCHIVE_TABLE", "sessions"),
     env("STREAMKIT_ARCHIVE_PATH", ".streamkit/expired.jsonl"),

@@ -1,7 +1,7 @@
 """A full-text index (SQLite FTS5) of one attribute, kept in sync with a table's stream.
 
 ```python
-from handlers.search import SearchIndex, make_app
+from streamkit_handlers.search import SearchIndex, make_app
 
 index = SearchIndex("search.sqlite3")          # a separate SQLite file (or ":memory:")
 app = make_app("articles", index, attribute="body")
@@ -25,7 +25,7 @@ the stream, or by rescanning the table.
 ``search()`` takes FTS5's query syntax (``dynamo*``, ``"exact phrase"``, ``a OR b``, ``NOT``);
 ``literal=True`` searches the words as typed instead, so user input cannot be a syntax error.
 
-``streamkit run handlers.search:app`` indexes attribute ``$STREAMKIT_SEARCH_ATTRIBUTE``
+``streamkit run streamkit_handlers.search:app`` indexes attribute ``$STREAMKIT_SEARCH_ATTRIBUTE``
 (default ``body``) of table ``$STREAMKIT_SEARCH_TABLE`` (default ``articles``) into
 ``$STREAMKIT_SEARCH_PATH`` (default ``.streamkit/search.sqlite3``); the module's ``index`` reads
 that file.
@@ -46,7 +46,7 @@ from typing import Any, Self, TypeVar
 import anyio.to_thread
 
 import streamkit
-from handlers._common import Handler, env, position_mark, table_of, to_json
+from streamkit_handlers._common import Handler, env, position_mark, table_of, to_json
 
 __all__ = ["SearchHit", "SearchIndex", "app", "index", "make_app", "make_search_handler"]
 
@@ -255,7 +255,7 @@ def make_app(
 
 #: The index ``app`` writes (``$STREAMKIT_SEARCH_PATH``); ``await index.search("...")``.
 index = SearchIndex(env("STREAMKIT_SEARCH_PATH", ".streamkit/search.sqlite3"))
-#: ``streamkit run handlers.search:app``: configured from the environment at import.
+#: ``streamkit run streamkit_handlers.search:app``: configured from the environment at import.
 app = make_app(
     env("STREAMKIT_SEARCH_TABLE", "articles"),
     index,
