@@ -40,9 +40,9 @@ from typing import Any, Final, final
 
 import anyio
 import orjson
-import structlog
 
 from streamkit.clock import Clock
+from streamkit.logs import get_logger
 from streamkit.mappings.config import MappingConfig
 from streamkit.mappings.context import LambdaContext
 from streamkit.mappings.events import deserialize_record
@@ -66,7 +66,7 @@ __all__ = [
     "backoff",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: Decides whether a Lambda-shaped record (DynamoDB JSON) is delivered; e.g.
 #: ``functools.partial(filters.matches, config.filter_patterns)``.
