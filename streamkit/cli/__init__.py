@@ -30,9 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) and usage errors (2)
         return exc.code if isinstance(exc.code, int) else 2
     default_level = "info" if getattr(args, "handler", None) in _INFO_COMMANDS else "warning"
-    configure_logging(
-        getattr(args, "log_level", default_level), getattr(args, "log_format", None)
-    )
+    configure_logging(getattr(args, "log_level", default_level), getattr(args, "log_format", None))
     try:
         return _run(args)
     except UsageError as exc:

@@ -72,7 +72,10 @@ def formatter(fmt: LogFormat, *, colors: bool = False) -> logging.Formatter:
         # no frame locals in tracebacks: they can hold item data
         transformer = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
         return _Formatter(
-            [structlog.processors.ExceptionRenderer(transformer), structlog.processors.JSONRenderer()]
+            [
+                structlog.processors.ExceptionRenderer(transformer),
+                structlog.processors.JSONRenderer(),
+            ]
         )
     console = structlog.dev.ConsoleRenderer(
         colors=colors, exception_formatter=structlog.dev.plain_traceback, sort_keys=False
