@@ -573,11 +573,11 @@ class ShardProcessor:
                 await call_handler(
                     self.config.handler, event, context, time_limit=self.config.timeout
                 )
-            except Exception as exc:  # a handler's exception is data
+            except Exception as exc:  # noqa: BLE001  (a handler's exception is data)
                 self._report(0, _FINAL, attempts, started, _request_id(context), exc, Verdict())
                 self.metrics.errors += 1
                 if self._exhausted(attempts):
-                    log.error(  # the traceback was logged with the invocation
+                    log.error(  # noqa: TRY400  (the traceback was logged with the invocation)
                         "window_final_invoke_failed",
                         **self._keys,
                         attempt=attempts,
