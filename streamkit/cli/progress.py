@@ -53,6 +53,7 @@ class Progress:
         self._start = monotonic()
         self._last = float("-inf")
         self._text = ""
+        self._done = 0
         self._live = stream.isatty()
 
     def update(self, done: int) -> None:
@@ -60,6 +61,7 @@ class Progress:
         global _shown
         if not self._live:
             return
+        self._done = done
         now = self._monotonic()
         if now - self._last < 0.1:
             return
@@ -69,10 +71,12 @@ class Progress:
         self._draw()
 
     def close(self) -> None:
-        """End the progress line (it stays on screen)."""
+        """Draw the last count and end the line (it stays on screen)."""
         global _shown
         if _shown is self:
             _shown = None
+            self._text = self._render(self._done, self._monotonic() - self._start)
+            self._draw()
             self._stream.write("\n")
             self._stream.flush()
 

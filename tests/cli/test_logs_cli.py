@@ -192,11 +192,13 @@ def test_progress_redraws_at_most_ten_times_a_second() -> None:
     terminal = FakeTerminal()
     ticks = Ticks()
     bar = Progress("exported", stream=terminal, total=10, monotonic=ticks)
-    for done in range(1, 6):
+    for done in range(1, 7):
         ticks.now += 0.03
         bar.update(done)
-    assert terminal.getvalue().count("exported") == 2  # at 0.03 s and at 0.15 s
+    assert terminal.getvalue().count("exported") == 2  # 1 at 0.03 s and 5 at 0.15 s
+    assert " 5/10 " in terminal.screen()[0]  # 6 came too soon after 5
     bar.close()
+    assert " 6/10 " in terminal.screen()[0]  # close() shows the last count
 
 
 # -- streamkit run: one line per invocation ----------------------------------------------------
@@ -275,3 +277,49 @@ def test_run_logs_each_invocation_and_one_traceback(tmp_path: Path) -> None:
     assert (trace["exc_type"], trace["exc_value"]) == ("RuntimeError", "not yet")
     assert not any(line["level"] == "debug" for line in lines)  # run's default level is info
     assert lines[-1]["event"] == "shutting_down"
+
+
+REPLAY_APP = textwrap.dedent(
+    """
+    import streamkit
+
+    app = streamkit.App()
+
+    @app.on_stream("orders", name="count", batch_size=10)
+    def count(event, context):
+        pass
+    """
+)
+
+
+def test_replay_of_a_file_shows_total_and_eta_below_its_logs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "replayapp.py").write_text(REPLAY_APP)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "replayapp", raising=False)
+    export = tmp_path / "export.jsonl"
+    records = [
+        {
+            "eventName": "INSERT",
+            "dynamodb": {
+                "Keys": {"pk": {"S": f"k{n}"}},
+                "SequenceNumber": str(10**20 + n),
+                "ApproximateCreationDateTime": 1_700_000_000 + n,
+            },
+            "shardId": "shardId-00000001700000000000-00000001",
+        }
+        for n in range(25)
+    ]
+    export.write_text("".join(json.dumps(r) + "\n" for r in records))
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["replay", "replayapp:app", "--file", str(export)]) == 0
+    capsys.readouterr()
+    screen = terminal.screen()
+    invoked = [line for line in screen if "batch_invoked" in line]
+    assert len(invoked) == 3  # 10 + 10 + 5 records, info by default for replay
+    assert not any("replayed [" in line for line in invoked)
+    (bar,) = [line for line in screen if line.startswith("replayed [")]
+    assert re.fullmatch(r"replayed \[#{30}\] 25/25 \(\S+/s, ETA 0:00\)", bar), bar
+    assert screen[-2].startswith("replayed 25 records from 1 shards")
