@@ -30,6 +30,20 @@ logging.getLogger("streamkit").addHandler(logging.NullHandler())
 _STDLIB_KWARGS = ("exc_info", "stack_info")
 
 
+class _Message:
+    """A record's message, ``event key=value ...``, built only when a handler asks for it
+    (the CLI's formatters read ``record.event`` and ``record.fields`` instead)."""
+
+    __slots__ = ("event", "fields")
+
+    def __init__(self, event: str, fields: dict[str, Any]) -> None:
+        self.event = event
+        self.fields = fields
+
+    def __str__(self) -> str:
+        return " ".join([self.event, *(f"{k}={v!r}" for k, v in self.fields.items())])
+
+
 def to_stdlib(
     logger: object, method_name: str, event_dict: MutableMapping[str, Any]
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -37,9 +51,8 @@ def to_stdlib(
     kwargs: dict[str, Any] = {k: event_dict.pop(k) for k in _STDLIB_KWARGS if k in event_dict}
     event = str(event_dict.pop("event", ""))
     fields = dict(event_dict)
-    text = " ".join([event, *(f"{key}={value!r}" for key, value in fields.items())])
-    # the text goes in as an argument: a literal '%' in a field must not be formatted
-    return ("%s", text), {"extra": {"event": event, "fields": fields}, **kwargs}
+    # no args: LogRecord.getMessage() then applies no %-formatting to the fields
+    return (_Message(event, fields),), {"extra": {"event": event, "fields": fields}, **kwargs}
 
 
 _PROCESSORS: list[Any] = [

@@ -14,6 +14,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import orjson
 import structlog
 
 from streamkit.cli import progress
@@ -74,13 +75,19 @@ def formatter(fmt: LogFormat, *, colors: bool = False) -> logging.Formatter:
         return _Formatter(
             [
                 structlog.processors.ExceptionRenderer(transformer),
-                structlog.processors.JSONRenderer(),
+                structlog.processors.JSONRenderer(serializer=_dumps),
             ]
         )
     console = structlog.dev.ConsoleRenderer(
         colors=colors, exception_formatter=structlog.dev.plain_traceback, sort_keys=False
     )
     return _Formatter([console])
+
+
+def _dumps(value: Any, **_: Any) -> str:
+    """orjson for JSON lines (about a sixth of the json module's time per line); repr() for
+    values JSON has no type for."""
+    return orjson.dumps(value, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]  # generic only in typeshed

@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import logging
 import marshal
 import math
 import time
@@ -417,13 +418,13 @@ class ShardProcessor:
                 report_batch_item_failures=self.config.report_batch_item_failures,
                 require_state=self._windowed,
             )
-        self._report(lane, _span(batch), attempt, started, request_id, error, verdict)
+        self._report(lane, batch, attempt, started, request_id, error, verdict)
         return _Invocation(verdict=verdict, error=error, request_id=request_id)
 
     def _report(
         self,
         lane: int,
-        span: Mapping[str, Any],
+        batch: Sequence[Mapping[str, Any]],
         attempt: int,
         started: float,
         request_id: str,
@@ -432,15 +433,19 @@ class ShardProcessor:
     ) -> None:
         """Log one line per invocation, as Lambda's REPORT: info when it succeeded, warning
         when not. An exception's traceback is logged once per chunk and error: retries and
-        bisected halves failing the same way log one line each, without it."""
+        bisected halves failing the same way log one line each, without it. An empty ``batch``
+        is a tumbling window's final invocation."""
+        ok = error is None and verdict.ok
+        if ok and not log.isEnabledFor(logging.INFO):  # the common case, once per invocation
+            return
         fields = {
             **self._keys,
-            **span,
+            **(_span(batch) if batch else _FINAL),
             "attempt": attempt,
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
             "request_id": request_id,
         }
-        if error is None and verdict.ok:
+        if ok:
             log.info("batch_invoked", **fields, outcome="ok")
             return
         if error is None:
@@ -574,7 +579,7 @@ class ShardProcessor:
                     self.config.handler, event, context, time_limit=self.config.timeout
                 )
             except Exception as exc:  # noqa: BLE001  (a handler's exception is data)
-                self._report(0, _FINAL, attempts, started, _request_id(context), exc, Verdict())
+                self._report(0, (), attempts, started, _request_id(context), exc, Verdict())
                 self.metrics.errors += 1
                 if self._exhausted(attempts):
                     log.error(  # noqa: TRY400  (the traceback was logged with the invocation)
@@ -594,7 +599,7 @@ class ShardProcessor:
                 )
                 await self._clock.sleep(backoff(attempts))
             else:
-                self._report(0, _FINAL, attempts, started, _request_id(context), None, Verdict())
+                self._report(0, (), attempts, started, _request_id(context), None, Verdict())
                 break
         if terminated_early and self._window is not None:
             self._window.state = {}

@@ -832,3 +832,17 @@ class TestLogging:
             ("RuntimeError", True),
             ("KeyError", True),
         ]
+
+    async def test_a_windows_final_invocation_is_logged(
+        self, clock: ManualClock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.INFO, logger="streamkit")
+        proc = processor(clock, TestTumblingWindows.counter, tumbling_window_in_seconds=60)
+        await proc.process(records(1))
+        assert await proc.finish() is True
+        invoked = [e for e in events(caplog) if e["event"] == "batch_invoked"]
+        assert [(e["batch_size"], e.get("final_invoke_for_window")) for e in invoked] == [
+            (1, None),
+            (0, True),
+        ]
+        assert all(e["outcome"] == "ok" for e in invoked)
