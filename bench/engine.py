@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import statistics
 import tempfile
 
 import aiosqlite
-import structlog
 from _load import KEYS, run_for  # bench/ is on sys.path when a script runs
 
 import streamkit
@@ -115,5 +113,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     asyncio.run(main())

@@ -16,14 +16,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import logging
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import structlog
 from _load import run_for  # bench/ is on sys.path when a script runs
 
 import streamkit
@@ -148,5 +146,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     asyncio.run(main())

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import statistics
 import tempfile
@@ -25,7 +24,6 @@ import time
 from typing import Any
 
 import anyio
-import structlog
 from _load import run_for  # bench/ is on sys.path when a script runs
 
 import streamkit
@@ -228,5 +226,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     asyncio.run(main())

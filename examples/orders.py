@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
-
-import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # streamkit_handlers, uninstalled
 
@@ -130,6 +127,5 @@ async def main(folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(main(Path(tmp)))

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 import tempfile
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-
-import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # streamkit_handlers, uninstalled
 
@@ -102,6 +99,5 @@ async def main(folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(main(Path(tmp)))

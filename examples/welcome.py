@@ -10,13 +10,10 @@ user is welcomed once. Runs in memory with a manual clock, and exits by itself:
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # streamkit_handlers, uninstalled
 
@@ -74,5 +71,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     asyncio.run(main())

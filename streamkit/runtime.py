@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-import structlog
 from anyio.abc import TaskGroup
 
 from streamkit.clock import Clock
 from streamkit.engine import Engine
+from streamkit.logs import get_logger
 from streamkit.mappings.app import App
 from streamkit.mappings.poller import MappingRunner, Signal
 from streamkit.streams import run_retention
@@ -25,7 +25,7 @@ from streamkit.ttl import run_ttl_sweeper
 
 __all__ = ["Runtime", "Worker", "open_runtime"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: A worker: an anyio ``TaskGroup.start`` target taking only ``task_status``.
 Worker = Callable[..., Coroutine[Any, Any, None]]
@@ -127,9 +127,9 @@ async def open_runtime(
             runner = MappingRunner(engine, config, clock, changed=runtime.activity)
             runtime.mappings[config.name] = runner
             await runtime.start(f"mapping:{config.name}", runner.run)
-        log.info("runtime_started", workers=len(runtime.workers))
+        log.debug("runtime_started", workers=len(runtime.workers))
         try:
             yield runtime
         finally:
             tg.cancel_scope.cancel()
-            log.info("runtime_stopped")
+            log.debug("runtime_stopped")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _reset_structlog() -> None:
+def _reset_logging() -> Iterator[None]:
+    """Start from structlog's defaults; undo what an in-process ``main()`` did to ``logging``."""
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers), logging.getLogger("aiosqlite").level)
+    yield
+    root.setLevel(saved[0])
+    root.handlers[:] = saved[1]
+    logging.getLogger("aiosqlite").setLevel(saved[2])
 
 
 @pytest.fixture

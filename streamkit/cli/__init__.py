@@ -18,6 +18,9 @@ from streamkit.errors import DatabaseInUseError
 
 __all__ = ["main"]
 
+#: Commands whose default log level is info: they run handlers, one log line per invocation.
+_INFO_COMMANDS = frozenset({"serve", "run", "replay"})
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
@@ -26,7 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) and usage errors (2)
         return exc.code if isinstance(exc.code, int) else 2
-    configure_logging(args.log_level)
+    default_level = "info" if getattr(args, "handler", None) in _INFO_COMMANDS else "warning"
+    configure_logging(getattr(args, "log_level", default_level), getattr(args, "log_format", None))
     try:
         return _run(args)
     except UsageError as exc:

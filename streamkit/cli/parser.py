@@ -15,12 +15,6 @@ _DESCRIPTION = (
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser for every subcommand (each has ``--help``)."""
     parser = argparse.ArgumentParser(prog="streamkit", description=_DESCRIPTION)
-    parser.add_argument(
-        "--log-level",
-        default="warning",
-        choices=["debug", "info", "warning", "error"],
-        help="log events at this level and above to stderr (default: warning)",
-    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _serve(commands)
     _run(commands)
@@ -30,7 +24,35 @@ def build_parser() -> argparse.ArgumentParser:
     version.set_defaults(handler="version")
     _tables(commands)
     _items(commands)
+    _log_options(parser)
     return parser
+
+
+def _log_options(parser: argparse.ArgumentParser) -> None:
+    """Add --log-level and --log-format to ``parser`` and every subcommand under it.
+
+    Defaults are left out of the namespace (SUPPRESS), so an option given before the
+    subcommand is not overwritten by the subcommand's default; ``main()`` fills them in.
+    """
+    group = parser.add_argument_group("logs (to stderr)")
+    group.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        default=argparse.SUPPRESS,
+        help="log events at this level and above (default: info for serve, run and replay, "
+        "warning otherwise)",
+    )
+    group.add_argument(
+        "--log-format",
+        choices=["console", "json"],
+        default=argparse.SUPPRESS,
+        help="console: readable lines; json: one JSON object per line (default: console on a "
+        "terminal, json otherwise)",
+    )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in set(action.choices.values()):
+                _log_options(sub)
 
 
 def _range(parser: argparse.ArgumentParser) -> None:

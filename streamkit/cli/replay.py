@@ -33,7 +33,10 @@ def _choose(args: argparse.Namespace) -> MappingConfig:
 async def run_replay(args: argparse.Namespace) -> int:
     """Replay; print what was done; return the exit status."""
     config = _choose(args)
-    progress = Progress("replayed", stream=sys.stderr)
+    total = None
+    if args.file is not None and args.start == "TRIM_HORIZON" and args.end is None:
+        total = _records_in(args.file)
+    progress = Progress("replayed", stream=sys.stderr, total=total)
     start, end = position(args.start), position(args.end)
     result: ReplayResult
     if args.file is not None:
@@ -68,3 +71,15 @@ async def run_replay(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _records_in(path: str) -> int | None:
+    """The records of an export (one a line) for the progress bar's total; only on a terminal,
+    where the bar shows, since it reads the file once more."""
+    if not sys.stderr.isatty():
+        return None
+    try:
+        with Path(path).open("rb") as lines:
+            return sum(1 for line in lines if line.strip())
+    except OSError:
+        return None  # replay_file says what is wrong with it

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 from pathlib import Path
 
 import anyio
 
 from streamkit.cli.apps import load_apps
 from streamkit.cli.process import tune_gc
+from streamkit.logs import get_logger
 from streamkit.mappings.app import App
 from streamkit.runtime import open_runtime
 from streamkit.server import DEFAULT_DATA_DIR
 from streamkit.streams import open_engine
 
 __all__ = ["run_app"]
+
+log = get_logger(__name__)
 
 
 def run_app(args: argparse.Namespace) -> int:
@@ -38,5 +40,5 @@ async def _run(args: argparse.Namespace, app: App) -> None:
             names = ", ".join(runtime.mappings) or "none"
             print(f"streamkit running mappings [{names}] on {path}", flush=True)
             async for _ in signals:
-                print("streamkit: shutting down", file=sys.stderr, flush=True)
+                log.info("shutting_down")
                 break

@@ -6,7 +6,6 @@ import argparse
 import configparser
 import importlib.util
 import signal
-import sys
 from pathlib import Path
 
 import anyio
@@ -14,10 +13,13 @@ import anyio
 from streamkit.cli.apps import load_apps
 from streamkit.cli.inputs import UsageError
 from streamkit.cli.process import tune_gc
+from streamkit.logs import get_logger
 from streamkit.mappings.app import App
 from streamkit.server import DEFAULT_DATA_DIR, Limits, open_server
 
 __all__ = ["load_credentials", "run_serve"]
+
+log = get_logger(__name__)
 
 
 def load_credentials(pairs: list[str], path: str | None) -> dict[str, str] | None:
@@ -107,5 +109,5 @@ async def _serve(
                 names = ", ".join(c.name for c in app.mappings)
                 print(f"streamkit: running mappings [{names}] in every region", flush=True)
             async for _ in signals:
-                print("streamkit: shutting down", file=sys.stderr, flush=True)
+                log.info("shutting_down")
                 break

@@ -6,8 +6,6 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import structlog
-
 from streamkit.engine.core import EngineCore, on_table, table_counts
 from streamkit.engine.gsi import apply_index_changes, backfill_step
 from streamkit.engine.params import Params
@@ -18,12 +16,13 @@ from streamkit.engine.tables import (
     build_table_spec,
 )
 from streamkit.errors import ResourceInUseException, ValidationException
+from streamkit.logs import get_logger
 from streamkit.model.schema import TableSpec
 from streamkit.storage import select, tables as sql, ttl as ttl_sql
 
 __all__ = ["ControlMixin"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class ControlMixin(EngineCore):
@@ -59,7 +58,7 @@ class ControlMixin(EngineCore):
         spec = await self._store.write(run)
         self._tables[name] = spec
         self._catalog_changed()
-        log.info("table_created", table=name)
+        log.debug("table_created", table=name)
         return {"TableDescription": self._describe(spec, "CREATING", {})}
 
     async def describe_table(self, **params: Any) -> dict[str, Any]:
@@ -139,7 +138,7 @@ class ControlMixin(EngineCore):
 
         count = await self._store.write(on_table(spec, run))
         self._forget_table(name)
-        log.info("table_deleted", table=name)
+        log.debug("table_deleted", table=name)
         return {"TableDescription": self._describe(spec, "DELETING", count)}
 
     def _stream_change(

@@ -11,18 +11,17 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import structlog
-
 from streamkit.engine.core import EngineCore, on_table
 from streamkit.engine.params import Params
 from streamkit.errors import ResourceNotFoundException, SerializationException, ValidationException
+from streamkit.logs import get_logger
 from streamkit.model.schema import TableSpec
 from streamkit.storage import tables as sql, ttl as ttl_sql
 from streamkit.storage.ttl import TtlSetting
 
 __all__ = ["FIVE_YEARS", "TtlMixin"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 FIVE_YEARS = 5 * 365 * 86400.0  # items whose TTL is older than this are never deleted
 _SPEC = "timeToLiveSpecification"
@@ -106,7 +105,7 @@ class TtlMixin(EngineCore):
             await self._fill_ttl_column(spec, attribute)
         else:
             self._ttl_attributes.pop(name, None)
-        log.info("ttl_updated", table=name, enabled=enabled)
+        log.debug("ttl_updated", table=name, enabled=enabled)
         return {"TimeToLiveSpecification": {"Enabled": enabled, "AttributeName": attribute}}
 
     async def _fill_ttl_column(self, spec: TableSpec, attribute: str) -> None:

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
-import structlog
 from anyio.abc import TaskStatus
 from structlog.contextvars import bound_contextvars
 
@@ -31,6 +30,7 @@ from streamkit.errors import (
     ResourceNotFoundException,
     TrimmedDataAccessException,
 )
+from streamkit.logs import get_logger
 from streamkit.mappings.app import validate_config
 from streamkit.mappings.config import MappingConfig
 from streamkit.mappings.current import engine_var
@@ -41,7 +41,7 @@ from streamkit.streams.records import sequence_number
 
 __all__ = ["MappingRunner", "ShardStatus", "Signal"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 PERSIST_RECORDS = 1000  # write a busy shard's checkpoint at least this often (records) ...
 PERSIST_SECONDS = 1.0  # ... or this often (seconds on the runtime's clock)
@@ -176,7 +176,7 @@ class MappingRunner:
                         self._scope = scope
                         self.state = "Enabled"
                         self.changed.fire()
-                        log.info("mapping_enabled", table=self.config.table)
+                        log.debug("mapping_enabled", table=self.config.table)
                         await self._attach()
                     self._scope = None
                     self._following.clear()
@@ -386,7 +386,7 @@ class MappingRunner:
             )
         )
         status.phase = "done"
-        log.info("shard_finished")
+        log.debug("shard_finished")
 
     async def _gather(self, status: ShardStatus) -> None:
         """While writers are busy, let up to ``GATHER_COMMITS`` more commits land before reading.

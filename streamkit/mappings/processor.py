@@ -31,8 +31,10 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import logging
 import marshal
 import math
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,9 +42,9 @@ from typing import Any, Final, final
 
 import anyio
 import orjson
-import structlog
 
 from streamkit.clock import Clock
+from streamkit.logs import get_logger
 from streamkit.mappings.config import MappingConfig
 from streamkit.mappings.context import LambdaContext
 from streamkit.mappings.events import deserialize_record
@@ -66,7 +68,7 @@ __all__ = [
     "backoff",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: Decides whether a Lambda-shaped record (DynamoDB JSON) is delivered; e.g.
 #: ``functools.partial(filters.matches, config.filter_patterns)``.
@@ -191,6 +193,8 @@ class ShardProcessor:
         self._windowed = config.tumbling_window_in_seconds > 0
         self._lanes = 1 if self._windowed else max(1, config.parallelization_factor)
         self._pending: dict[int, _Pending] = {}
+        #: per lane, the (type, message) of the last error whose traceback was logged
+        self._traced: dict[int, tuple[str, str]] = {}
         self._window: _Window | None = None
         self._lock = anyio.Lock()
         self._destination_lock = anyio.Lock()
@@ -301,7 +305,10 @@ class ShardProcessor:
             wait = pending.not_before - self._clock.now()
             if wait > 0:
                 await self._clock.sleep(wait)
-        return await self._run_batch(lane, chunk, attempts)
+        undone = await self._run_batch(lane, chunk, attempts)
+        if undone is None:  # the chunk is done: its retry chain, and the error shown, are over
+            self._traced.pop(lane, None)
+        return undone
 
     async def _run_batch(
         self, lane: int, batch: Sequence[Mapping[str, Any]], attempts: int
@@ -312,7 +319,7 @@ class ShardProcessor:
             attempts += 1
             if attempts > 1:
                 self.metrics.retries += 1
-            result = await self._invoke(batch, attempts)
+            result = await self._invoke(lane, batch, attempts)
             verdict = result.verdict
             if result.error is None and verdict.ok:
                 self.metrics.records += len(batch)
@@ -379,10 +386,12 @@ class ShardProcessor:
                     result.request_id,
                 )
                 return None
-            self._log_retry(batch, attempts, error_code, result.error)
+            self._log_retry(batch, attempts, error_code)
             await self._clock.sleep(backoff(attempts))
 
-    async def _invoke(self, batch: Sequence[Mapping[str, Any]], attempt: int) -> _Invocation:
+    async def _invoke(
+        self, lane: int, batch: Sequence[Mapping[str, Any]], attempt: int
+    ) -> _Invocation:
         if self.config.deserialize:
             delivered = [deserialize_record(_copy(dict(r))) for r in batch]
         else:
@@ -391,11 +400,9 @@ class ShardProcessor:
         if self._window is not None:
             event.update(self._window_fields(final=False, terminated_early=False))
         context = self._context_factory()
-        request_id = getattr(context, "aws_request_id", None)
-        if not isinstance(request_id, str) or not request_id:
-            request_id = str(uuid.uuid4())
+        request_id = _request_id(context)
         self.metrics.invocations += 1
-        started = self._clock.now()
+        started = time.perf_counter()
         error: Exception | None = None
         verdict = Verdict()
         try:
@@ -411,15 +418,64 @@ class ShardProcessor:
                 report_batch_item_failures=self.config.report_batch_item_failures,
                 require_state=self._windowed,
             )
-        log.debug(
-            "batch_invoked",
-            **self._keys,
-            **_span(batch),
-            attempt=attempt,
-            duration_ms=round((self._clock.now() - started) * 1000, 3),
-            request_id=request_id,
-        )
+        self._report(lane, batch, attempt, started, request_id, error, verdict)
         return _Invocation(verdict=verdict, error=error, request_id=request_id)
+
+    def _report(
+        self,
+        lane: int,
+        batch: Sequence[Mapping[str, Any]],
+        attempt: int,
+        started: float,
+        request_id: str,
+        error: Exception | None,
+        verdict: Verdict,
+    ) -> None:
+        """Log one line per invocation, as Lambda's REPORT: info when it succeeded, warning
+        when not. An exception's traceback is logged once per chunk and error: retries and
+        bisected halves failing the same way log one line each, without it. An empty ``batch``
+        is a tumbling window's final invocation."""
+        ok = error is None and verdict.ok
+        if ok and not log.isEnabledFor(logging.INFO):  # the common case, once per invocation
+            return
+        fields = {
+            **self._keys,
+            **(_span(batch) if batch else _FINAL),
+            "attempt": attempt,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            "request_id": request_id,
+        }
+        if ok:
+            log.info("batch_invoked", **fields, outcome="ok")
+            return
+        if error is None:
+            if verdict.invalid is not None:
+                log.warning(
+                    "batch_invoked",
+                    **fields,
+                    outcome="invalid_response",
+                    error_code="InvalidResponse",
+                    reason=verdict.invalid,
+                )
+            else:
+                log.warning(
+                    "batch_invoked",
+                    **fields,
+                    outcome="partial_failure",
+                    error_code="PartialBatchFailure",
+                    failed_index=verdict.failed_index,
+                )
+            return
+        signature = (type(error).__qualname__, str(error))
+        traced = self._traced.get(lane) == signature
+        self._traced[lane] = signature
+        log.warning(
+            "batch_invoked",
+            **fields,
+            outcome="error",
+            error_code=type(error).__name__,
+            exc_info=None if traced else error,
+        )
 
     # -- rules -------------------------------------------------------------------------------
 
@@ -468,19 +524,16 @@ class ShardProcessor:
         log.error("batch_failed_to_destination", **keys)
 
     def _log_retry(
-        self,
-        batch: Sequence[Mapping[str, Any]],
-        attempts: int,
-        error_code: str,
-        error: Exception | None = None,
+        self, batch: Sequence[Mapping[str, Any]], attempts: int, error_code: str
     ) -> None:
-        log.warning(
+        """The retry decision, at debug: the failed invocation itself was logged already."""
+        log.debug(
             "batch_retry",
             **self._keys,
             **_span(batch),
             attempt=attempts + 1,
             error_code=error_code,
-            exc_info=error,
+            retry_in=backoff(attempts),
         )
 
     # -- tumbling windows --------------------------------------------------------------------
@@ -520,30 +573,33 @@ class ShardProcessor:
             self.metrics.invocations += 1
             if attempts > 1:
                 self.metrics.retries += 1
+            started = time.perf_counter()
             try:
                 await call_handler(
                     self.config.handler, event, context, time_limit=self.config.timeout
                 )
-            except Exception as exc:  # a handler's exception is data
+            except Exception as exc:  # noqa: BLE001  (a handler's exception is data)
+                self._report(0, (), attempts, started, _request_id(context), exc, Verdict())
                 self.metrics.errors += 1
                 if self._exhausted(attempts):
-                    log.exception(
+                    log.error(  # noqa: TRY400  (the traceback was logged with the invocation)
                         "window_final_invoke_failed",
                         **self._keys,
                         attempt=attempts,
                         error_code=type(exc).__name__,
                     )
                     break
-                log.warning(
+                log.debug(
                     "batch_retry",
                     **self._keys,
                     batch_size=0,
                     attempt=attempts + 1,
                     error_code=type(exc).__name__,
-                    exc_info=exc,
+                    retry_in=backoff(attempts),
                 )
                 await self._clock.sleep(backoff(attempts))
             else:
+                self._report(0, (), attempts, started, _request_id(context), None, Verdict())
                 break
         if terminated_early and self._window is not None:
             self._window.state = {}
@@ -561,6 +617,17 @@ class ShardProcessor:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+#: The span fields of a tumbling window's final invocation (it carries no records).
+_FINAL: Final[Mapping[str, Any]] = {"batch_size": 0, "final_invoke_for_window": True}
+
+
+def _request_id(context: object) -> str:
+    """The context's ``aws_request_id``, or a fresh one."""
+    request_id = getattr(context, "aws_request_id", None)
+    if isinstance(request_id, str) and request_id:
+        return request_id
+    return str(uuid.uuid4())
 
 
 def _seq(record: Mapping[str, Any]) -> int:

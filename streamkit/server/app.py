@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
-import structlog
 
 from streamkit.clock import Clock
 from streamkit.engine import Engine
+from streamkit.logs import get_logger
 from streamkit.mappings.app import App
 from streamkit.runtime import open_runtime
 from streamkit.server.http import Connection, ConnectionSet, Limits
@@ -25,7 +25,7 @@ from streamkit.streams import open_engine
 
 __all__ = ["DEFAULT_DATA_DIR", "Server", "http_url", "open_listener", "open_server"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_DATA_DIR = ".streamkit"
 
@@ -138,7 +138,7 @@ async def open_server(
                     before_serving=preopen_regions,
                 ) as bound:
                     server = Server(bound[0], bound[1], dispatcher, regions, folder)
-                    log.info("server_started", url=server.url)
+                    log.debug("server_started", url=server.url)
                     try:
                         yield server
                     except BaseException as exc:  # noqa: BLE001 - re-raised below, outside
@@ -147,7 +147,7 @@ async def open_server(
                 error = exc  # re-raised below as itself
         finally:
             regions.close()
-    log.info("server_stopped")
+    log.debug("server_stopped")
     if error is not None:
         raise error
 

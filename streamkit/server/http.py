@@ -16,11 +16,12 @@ from email.utils import formatdate
 from typing import Any, Final, cast
 
 import httptools
-import structlog
+
+from streamkit.logs import get_logger
 
 __all__ = ["Connection", "ConnectionSet", "Handler", "Limits"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: ``handler(method, target, headers, body) -> (status, headers, body)``; header names lower-case.
 Handler = Callable[

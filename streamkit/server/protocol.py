@@ -10,8 +10,6 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
-import structlog
-
 from streamkit.clock import Clock, SystemClock
 from streamkit.errors import (
     DatabaseInUseError,
@@ -21,11 +19,12 @@ from streamkit.errors import (
     UnknownOperationException,
     ValidationException,
 )
+from streamkit.logs import get_logger
 from streamkit.server import sigv4, wire
 
 __all__ = ["CONTENT_TYPE", "DEFAULT_REGION", "Dispatcher", "EngineSource", "Reply"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 CONTENT_TYPE: Final = "application/x-amz-json-1.0"
 DEFAULT_REGION: Final = "us-east-1"

@@ -8,15 +8,15 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import anyio
-import structlog
 from anyio.abc import TaskStatus
 
 from streamkit.clock import Clock
 from streamkit.engine import Engine
+from streamkit.logs import get_logger
 
 __all__ = ["Upkeep", "maintain_once", "run_retention"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 TRIM_BATCH = 5000  # records deleted per transaction, so foreground writes keep flowing
 
@@ -46,7 +46,7 @@ async def maintain_once(engine: Engine, now: float) -> Upkeep:
         changes.forget_stream(stid)
     upkeep = Upkeep(rolled, trimmed, shards, streams)
     if any(upkeep):
-        log.info("stream_upkeep", **upkeep._asdict())
+        log.debug("stream_upkeep", **upkeep._asdict())
     return upkeep
 
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import anyio
-import structlog
 from anyio.abc import TaskStatus
 
 from streamkit.clock import Clock
 from streamkit.engine import Engine
+from streamkit.logs import get_logger
 
 __all__ = ["run_ttl_sweeper", "sweep_once"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 async def sweep_once(
@@ -63,7 +63,7 @@ async def run_ttl_sweeper(
     while True:
         deleted = await sweep_once(engine, clock=clock, batch_size=batch_size, max_rate=max_rate)
         if deleted:
-            log.info("ttl_sweep_finished", deleted=deleted)
+            log.debug("ttl_sweep_finished", deleted=deleted)
         if on_pass is not None:
             on_pass()
         await clock.sleep(interval)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -12,13 +13,13 @@ from typing import Any, TypeVar
 
 import anyio
 import pytest
-from structlog.testing import capture_logs
 
 from streamkit.mappings.config import MappingConfig
 from streamkit.mappings.context import LambdaContext
 from streamkit.mappings.filters import compile_pattern
 from streamkit.mappings.processor import Outcome, ShardProcessor, backoff
 from streamkit.testing import ManualClock
+from tests.logs import debug, events
 
 T = TypeVar("T")
 
@@ -297,10 +298,12 @@ class TestRetries:
         assert out.complete
         assert sink.records[0]["responseContext"]["functionError"] == "Unhandled"
 
-    async def test_no_destination_discards_and_logs(self, clock: ManualClock) -> None:
+    async def test_no_destination_discards_and_logs(
+        self, clock: ManualClock, caplog: pytest.LogCaptureFixture
+    ) -> None:
         proc = processor(clock, Recorder(clock, RuntimeError()), maximum_retry_attempts=0)
-        with capture_logs() as logs:
-            out = await proc.process(records(1, 2))
+        out = await proc.process(records(1, 2))
+        logs = events(caplog)
         assert out == Outcome(seq(2), complete=True)
         (entry,) = [e for e in logs if e["event"] == "batch_discarded"]
         assert entry["log_level"] == "error"
@@ -308,15 +311,17 @@ class TestRetries:
         assert proc.metrics.records_discarded == 2
         assert proc.metrics.failures_sent == 0
 
-    async def test_failing_destination_is_logged_and_skipped(self, clock: ManualClock) -> None:
+    async def test_failing_destination_is_logged_and_skipped(
+        self, clock: ManualClock, caplog: pytest.LogCaptureFixture
+    ) -> None:
         async def destination(failure: dict[str, Any]) -> None:
             raise OSError("queue unreachable")
 
         proc = processor(
             clock, Recorder(clock, RuntimeError()), maximum_retry_attempts=0, on_failure=destination
         )
-        with capture_logs() as logs:
-            out = await proc.process(records(1))
+        out = await proc.process(records(1))
+        logs = events(caplog)
         assert out.complete
         assert [e["event"] for e in logs if e["log_level"] == "error"] == [
             "failure_destination_error"
@@ -729,15 +734,18 @@ class TestParallelization:
 
 
 class TestLogging:
-    async def test_retry_and_destination_events(self, clock: ManualClock) -> None:
+    async def test_retry_and_destination_events(
+        self, clock: ManualClock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        debug(caplog)
         sink = Sink()
         handler = Recorder(clock, RuntimeError("1"), RuntimeError("2"))
         proc = processor(clock, handler, maximum_retry_attempts=1, on_failure=sink)
-        with capture_logs() as logs:
-            await drive(clock, lambda: proc.process(records(1, 2)))
+        await drive(clock, lambda: proc.process(records(1, 2)))
+        logs = events(caplog)
         by_event = {e["event"]: e for e in logs}
         retry = by_event["batch_retry"]
-        assert retry["log_level"] == "warning"
+        assert retry["log_level"] == "debug"
         assert {k: retry[k] for k in ("mapping", "shard_id", "batch_size", "attempt")} == {
             "mapping": "orders-consumer",
             "shard_id": SHARD,
@@ -747,11 +755,94 @@ class TestLogging:
         assert retry["first_sequence_number"] == seq(1)
         assert retry["last_sequence_number"] == seq(2)
         assert retry["error_code"] == "RuntimeError"
+        assert retry["retry_in"] == 1.0
         failed = by_event["batch_failed_to_destination"]
         assert failed["log_level"] == "error"
         assert failed["error_code"] == "RetryAttemptsExhausted"
         invoked = [e for e in logs if e["event"] == "batch_invoked"]
-        assert [e["log_level"] for e in invoked] == ["debug", "debug"]
-        assert all("duration_ms" in e for e in invoked)
+        assert [(e["log_level"], e["attempt"], e["outcome"]) for e in invoked] == [
+            ("warning", 1, "error"),
+            ("warning", 2, "error"),
+        ]
+        assert all("duration_ms" in e and e["error_code"] == "RuntimeError" for e in invoked)
         for entry in logs:
             assert "NewImage" not in repr(entry)
+
+    async def test_one_info_line_per_invocation(
+        self, clock: ManualClock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.INFO, logger="streamkit")
+        proc = processor(clock, Recorder(clock), batch_size=2)
+        await proc.process(records(1, 2, 3))
+        invoked = events(caplog)
+        assert [(e["event"], e["log_level"]) for e in invoked] == [("batch_invoked", "info")] * 2
+        assert [(e["batch_size"], e["outcome"], e["attempt"]) for e in invoked] == [
+            (2, "ok", 1),
+            (1, "ok", 1),
+        ]
+        assert invoked[0]["mapping"] == "orders-consumer"
+        assert invoked[0]["shard_id"] == SHARD
+        assert isinstance(invoked[0]["duration_ms"], float)
+        assert invoked[0]["request_id"]
+
+    async def test_retried_error_logs_its_traceback_once(
+        self, clock: ManualClock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.INFO, logger="streamkit")
+        errors = [RuntimeError("boom") for _ in range(3)]
+        proc = processor(clock, Recorder(clock, *errors), batch_size=4)
+        await drive(clock, lambda: proc.process(records(1, 2)))
+        invoked = [e for e in events(caplog) if e["event"] == "batch_invoked"]
+        assert [(e["attempt"], e["outcome"]) for e in invoked] == [
+            (1, "error"),
+            (2, "error"),
+            (3, "error"),
+            (4, "ok"),
+        ]
+        assert ["exc_info" in e for e in invoked] == [True, False, False, False]
+        assert caplog.text.count("Traceback (most recent call last)") == 1
+
+    async def test_bisected_halves_do_not_repeat_the_traceback(
+        self, clock: ManualClock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        def handler(event: dict[str, Any], context: object) -> None:
+            if 3 in numbers(event):
+                raise ValueError("poison")
+
+        proc = processor(
+            clock,
+            handler,
+            batch_size=4,
+            bisect_batch_on_function_error=True,
+            maximum_retry_attempts=0,
+            on_failure=Sink(),
+        )
+        await drive(clock, lambda: proc.process(records(1, 2, 3, 4)))
+        failed = [e for e in events(caplog) if e.get("outcome") == "error"]
+        assert [e["batch_size"] for e in failed] == [4, 2, 1]
+        assert ["exc_info" in e for e in failed] == [True, False, False]
+
+    async def test_a_new_error_gets_its_traceback(
+        self, clock: ManualClock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        proc = processor(clock, Recorder(clock, RuntimeError("a"), KeyError("b")))
+        await drive(clock, lambda: proc.process(records(1)))
+        failed = [e for e in events(caplog) if e.get("outcome") == "error"]
+        assert [(e["error_code"], "exc_info" in e) for e in failed] == [
+            ("RuntimeError", True),
+            ("KeyError", True),
+        ]
+
+    async def test_a_windows_final_invocation_is_logged(
+        self, clock: ManualClock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.INFO, logger="streamkit")
+        proc = processor(clock, TestTumblingWindows.counter, tumbling_window_in_seconds=60)
+        await proc.process(records(1))
+        assert await proc.finish() is True
+        invoked = [e for e in events(caplog) if e["event"] == "batch_invoked"]
+        assert [(e["batch_size"], e.get("final_invoke_for_window")) for e in invoked] == [
+            (1, None),
+            (0, True),
+        ]
+        assert all(e["outcome"] == "ok" for e in invoked)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import anyio
 import boto3
 import pytest
 
@@ -98,7 +99,9 @@ def test_advancing_the_clock_from_the_wrong_thread_fails_loudly(
     streamkit_sync_harness: SyncHarness,
 ) -> None:
     h = streamkit_sync_harness
-    h.advance(1)  # the TTL sweeper is asleep on the clock, in the harness' thread
+    h.advance(1)
+    h.call(anyio.wait_all_tasks_blocked)  # the TTL sweeper sleeps on the clock again, in the
+    assert h.clock.next_wake() is not None  # harness' thread
     before = h.clock.now()
     with pytest.raises(RuntimeError, match=r"use SyncHarness\.advance\(\)"):
         h.clock.advance(5)
