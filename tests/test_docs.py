@@ -206,6 +206,7 @@ def test_json_block_parses(block: Block) -> None:
 _WORD = re.compile(r"[a-z][a-z0-9-]*(\|[a-z][a-z0-9-]*)*")
 _FLAG = re.compile(r"--[A-Za-z][\w-]*")
 _STARTS = {"$", "&&", "||", ";", "-m", "exec"}
+_ENV = re.compile(r"[A-Z_][A-Z0-9_]*=\S*")  # VAR=value streamkit ...
 
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -235,7 +236,8 @@ def command_lines(block: Block) -> list[str]:
         starts = [
             i
             for i, t in enumerate(tokens)
-            if t == "streamkit" and (i == 0 or tokens[i - 1] in _STARTS)
+            if t == "streamkit"
+            and (i == 0 or tokens[i - 1] in _STARTS or _ENV.fullmatch(tokens[i - 1]))
         ]
         if starts:
             rest = tokens[starts[0] :]
