@@ -315,3 +315,18 @@ def test_command_line_checker() -> None:
         ROOT / "README.md", 1, "console", "$ streamkit serve\nstreamkit serving x\n", False
     )
     assert command_lines(prompted) == ["streamkit serve"]
+
+
+# --- paths ---------------------------------------------------------------------------------
+
+_PATH = re.compile(r"(?<![\w./-])(?:docs|examples|handlers|tests|streamkit|bench|scripts)/[\w./-]*\w")
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=[str(d.relative_to(ROOT)) for d in DOCS])
+def test_repository_paths_exist(doc: Path) -> None:
+    """A path into the repository that a doc names (docs/x.md, streamkit/engine/x.py) exists."""
+    named = set(_PATH.findall(doc.read_text()))
+    if doc.name == "README.md":
+        assert "docs/api.md" in named  # the pattern finds what it should
+    missing = sorted(path for path in named if not (ROOT / path).exists())
+    assert missing == []
