@@ -30,7 +30,6 @@ import ast
 import json
 import os
 import re
-import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -88,6 +87,9 @@ def blocks_of(path: Path) -> Iterator[Block]:
 
 BLOCKS = [block for path in DOCS for block in blocks_of(path)]
 CHECKED = [block for block in BLOCKS if not block.excerpt]
+PYTHON = [block for block in CHECKED if block.lang == "python"]
+JSON = [block for block in CHECKED if block.lang == "json"]
+SHELLISH = [block for block in CHECKED if block.lang not in ("python", "json")]
 
 
 def _ids(blocks: list[Block]) -> list[str]:
@@ -130,7 +132,8 @@ def _env(home: Path) -> dict[str, str]:
 def _run_python(block: Block, source: str, cwd: Path, env: dict[str, str]) -> None:
     # Blank lines first, so a traceback's line numbers are the Markdown file's.
     padded = "\n" * block.line + source
-    if _is_test_module(source):
+    as_tests = _is_test_module(source)
+    if as_tests:
         (cwd / "test_snippet.py").write_text(padded)
         command = [
             sys.executable,
@@ -160,15 +163,14 @@ def _run_python(block: Block, source: str, cwd: Path, env: dict[str, str]) -> No
         pytest.fail(f"{block.name}: still running after {TIMEOUT} s (a snippet must end)")
     report = f"{block.name} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
     assert done.returncode == 0, report
-    if command[-1] == "snippet.py":
+    if as_tests:
+        assert " passed" in done.stdout, report
+        assert "skipped" not in done.stdout, report
+    else:
         assert done.stderr == "", report
 
 
-@pytest.mark.parametrize(
-    "block",
-    [b for b in CHECKED if b.lang == "python"],
-    ids=_ids([b for b in CHECKED if b.lang == "python"]),
-)
+@pytest.mark.parametrize("block", PYTHON, ids=_ids(PYTHON))
 def test_python_block_runs_twice(block: Block, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
@@ -189,11 +191,7 @@ def test_python_block_runs_twice(block: Block, tmp_path: Path) -> None:
 # --- json ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "block",
-    [b for b in CHECKED if b.lang == "json"],
-    ids=_ids([b for b in CHECKED if b.lang == "json"]),
-)
+@pytest.mark.parametrize("block", JSON, ids=_ids(JSON))
 def test_json_block_parses(block: Block) -> None:
     try:
         json.loads(block.text)
@@ -281,9 +279,6 @@ def check_command(command: str) -> list[str]:
     return [f"{' '.join(path)}: no option {flag}" for flag in sorted(flags - known)]
 
 
-SHELLISH = [b for b in CHECKED if b.lang not in ("python", "json")]
-
-
 @pytest.mark.parametrize("block", SHELLISH, ids=_ids(SHELLISH))
 def test_command_lines_match_the_parser(block: Block) -> None:
     problems = [p for command in command_lines(block) for p in check_command(command)]
@@ -319,7 +314,9 @@ def test_command_line_checker() -> None:
 
 # --- paths ---------------------------------------------------------------------------------
 
-_PATH = re.compile(r"(?<![\w./-])(?:docs|examples|handlers|tests|streamkit|bench|scripts)/[\w./-]*\w")
+_PATH = re.compile(
+    r"(?<![\w./-])(?:docs|examples|handlers|tests|streamkit|bench|scripts)/[\w./-]*\w"
+)
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=[str(d.relative_to(ROOT)) for d in DOCS])
