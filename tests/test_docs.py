@@ -13,7 +13,7 @@ The convention, for whoever writes docs (one test per block, named ``file:line``
   pytest (pytest-asyncio in auto mode, as the docs say), and every test must pass, twice.
   A block that talks to ``http://127.0.0.1:8000`` gets its own ``streamkit serve --memory``
   on a free port, and that URL is rewritten to the server's in the script.
-- ```` ```json ````: must parse as JSON.
+- ```` ```json ```` / ```` ```toml ````: must parse as JSON / TOML.
 - Any other block (```` ```console ````, ```` ```bash ````, ```` ```text ````, a bare
   ```` ``` ````) is not run: usage synopses and sample output are prose. But every
   ``streamkit`` command line in it is checked against the real argument parser: its
@@ -32,6 +32,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,9 +88,9 @@ def blocks_of(path: Path) -> Iterator[Block]:
 
 BLOCKS = [block for path in DOCS for block in blocks_of(path)]
 CHECKED = [block for block in BLOCKS if not block.excerpt]
-PYTHON = [block for block in CHECKED if block.lang == "python"]
-JSON = [block for block in CHECKED if block.lang == "json"]
-SHELLISH = [block for block in CHECKED if block.lang not in ("python", "json")]
+PYTHON = [block for block in CHECKED if block.lang in ("python", "py")]
+DATA = [block for block in CHECKED if block.lang in ("json", "toml")]
+SHELLISH = [block for block in CHECKED if block.lang not in ("python", "py", "json", "toml")]
 
 
 def _ids(blocks: list[Block]) -> list[str]:
@@ -188,15 +189,18 @@ def test_python_block_runs_twice(block: Block, tmp_path: Path) -> None:
             stop(server)
 
 
-# --- json ----------------------------------------------------------------------------------
+# --- json, toml -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("block", JSON, ids=_ids(JSON))
-def test_json_block_parses(block: Block) -> None:
+@pytest.mark.parametrize("block", DATA, ids=_ids(DATA))
+def test_data_block_parses(block: Block) -> None:
     try:
-        json.loads(block.text)
-    except json.JSONDecodeError as exc:
-        pytest.fail(f"{block.name}: not JSON: {exc}")
+        if block.lang == "json":
+            json.loads(block.text)
+        else:
+            tomllib.loads(block.text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        pytest.fail(f"{block.name}: not {block.lang.upper()}: {exc}")
 
 
 # --- command lines in other blocks -----------------------------------------------------------
@@ -282,7 +286,10 @@ def check_command(command: str) -> list[str]:
 @pytest.mark.parametrize("block", SHELLISH, ids=_ids(SHELLISH))
 def test_command_lines_match_the_parser(block: Block) -> None:
     problems = [p for command in command_lines(block) for p in check_command(command)]
-    assert problems == [], f"{block.name}: {problems}"
+    assert problems == [], (
+        f"{block.name}: {problems} (if a line is output, not a command: put `$ ` before the "
+        f"commands, or mark the block {EXCERPT})"
+    )
 
 
 def test_command_line_checker() -> None:
