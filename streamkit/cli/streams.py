@@ -90,10 +90,10 @@ async def run_streams_command(args: argparse.Namespace) -> int:
         try:
             if args.streams_command == "list":
                 params = {"TableName": args.table_name} if args.table_name else {}
-                render(await streams.call("ListStreams", **params), "json", sys.stdout)
+                render(await streams.call("ListStreams", **params), args.output, sys.stdout)
             elif args.streams_command == "describe":
                 arn = args.stream_arn or await _latest_arn(streams, args.table_name)
-                render(await streams.call("DescribeStream", StreamArn=arn), "json", sys.stdout)
+                render(await streams.call("DescribeStream", StreamArn=arn), args.output, sys.stdout)
             elif args.streams_command == "tail":
                 await _tail(streams, args)
             else:

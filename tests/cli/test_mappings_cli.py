@@ -156,3 +156,18 @@ def test_streams_commands_and_file_replay(
         sys.path.remove(str(tmp_path))
         sys.modules.pop("crashapp", None)
         del os.environ["STREAMKIT_TEST_OUT"]
+
+
+def test_streams_list_and_describe_follow_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    _seed(data, 1)
+    capsys.readouterr()
+    where = ["--data", str(data), "--output", "table"]
+    assert main(["streams", "list", *where]) == 0
+    listed = capsys.readouterr().out
+    assert listed.startswith("+")  # a table, not the JSON it always printed
+    assert "| Streams " in listed
+    assert main(["streams", "describe", "--table-name", "orders", *where]) == 0
+    assert "| StreamDescription" in capsys.readouterr().out

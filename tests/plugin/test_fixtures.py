@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import anyio
 import boto3
 import pytest
+from anyio import wait_all_tasks_blocked
 
 import streamkit
 from streamkit import pytest_plugin
@@ -100,7 +100,7 @@ def test_advancing_the_clock_from_the_wrong_thread_fails_loudly(
 ) -> None:
     h = streamkit_sync_harness
     h.advance(1)
-    h.call(anyio.wait_all_tasks_blocked)  # the TTL sweeper sleeps on the clock again, in the
+    h.portal.call(wait_all_tasks_blocked)  # the TTL sweeper sleeps on the clock again, in the
     assert h.clock.next_wake() is not None  # harness' thread
     before = h.clock.now()
     with pytest.raises(RuntimeError, match=r"use SyncHarness\.advance\(\)"):
