@@ -396,6 +396,9 @@ def main() -> None:
     parser.add_argument("--out", default="soak", help="write OUT.md and OUT.png")
     args = parser.parse_args()
     out = Path(args.out)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip() or os.environ.get("SOAK_COMMIT", "?")
     out.parent.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory(prefix="streamkit-soak-") as tmp:
@@ -429,9 +432,6 @@ def main() -> None:
             process.wait(timeout=30)
         errors = _log_errors(log)
 
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-    ).stdout.strip()
     head = (
         f"Soak of `streamkit serve --app` (3 mappings, TTL, GSI, stream reads) on "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {args.minutes:g} min at {args.rate:g} req/s "
