@@ -90,7 +90,7 @@ async def create_table(server: Server, name: str) -> None:
 async def until(condition: Any, seconds: float = 5.0) -> None:
     """Poll ``condition()`` every 10 ms until true; fail after ``seconds``."""
     with anyio.fail_after(seconds):
-        while not condition():
+        while not condition():  # noqa: ASYNC110 - polls server state, no event to wait on
             await asyncio.sleep(0.01)
 
 
@@ -262,9 +262,9 @@ def test_the_cap_stays_below_the_open_files_limit() -> None:
 async def test_at_the_cap_the_longest_idle_connection_makes_room_then_503() -> None:
     async with serving(max_connections=3) as server:
         streams = []
-        for _ in range(3):
+        for n in range(1, 4):
             streams.append(await asyncio.open_connection("127.0.0.1", server.port))
-            await until(lambda n=len(streams): len(server.connections.connections) == n)
+            await until(lambda n=n: len(server.connections.connections) == n)
         fourth = await asyncio.open_connection("127.0.0.1", server.port)
         assert await read_all(streams[0][0]) == b""  # the oldest idle one was closed
         fourth[1].write(LIST_TABLES)
