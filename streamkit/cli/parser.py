@@ -206,6 +206,14 @@ def _serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         metavar="SECONDS",
         help="drop clients that take longer to send a request or read a reply (default: 60)",
     )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=4096,
+        metavar="N",
+        help="open connections at most; at the cap an idle one is closed, or the new one gets "
+        "503 (default: 4096, and below the open-files limit)",
+    )
 
 
 def _connection(parser: argparse.ArgumentParser) -> None:

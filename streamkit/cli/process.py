@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import gc
+import sys
 
-__all__ = ["GEN0_THRESHOLD", "tune_gc"]
+__all__ = ["GEN0_THRESHOLD", "raise_open_files_limit", "tune_gc"]
 
 GEN0_THRESHOLD = 10_000
 
@@ -27,3 +28,22 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GEN0_THRESHOLD, 10, 10)
+
+
+def raise_open_files_limit(wanted: int) -> None:
+    """Raise the soft limit on open files toward ``wanted``, as far as the hard limit allows.
+
+    Many systems start processes at a soft limit of 1,024 with a far higher hard one;
+    ``streamkit serve`` caps its connections below the soft limit (see
+    ``streamkit.server.http.FD_RESERVE``), so this lets ``--max-connections`` mean what it says.
+    """
+    if sys.platform == "win32":
+        return
+    import resource  # POSIX only
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))

@@ -12,10 +12,11 @@ import anyio
 
 from streamkit.cli.apps import load_apps
 from streamkit.cli.inputs import UsageError
-from streamkit.cli.process import tune_gc
+from streamkit.cli.process import raise_open_files_limit, tune_gc
 from streamkit.logs import get_logger
 from streamkit.mappings.app import App
 from streamkit.server import DEFAULT_DATA_DIR, Limits, open_server
+from streamkit.server.http import FD_RESERVE
 
 __all__ = ["load_credentials", "run_serve"]
 
@@ -78,6 +79,9 @@ def run_serve(args: argparse.Namespace) -> int:
     app = load_apps(args.app)
     if args.idle_timeout <= 0 or args.request_timeout <= 0:
         raise UsageError("timeouts must be positive")
+    if args.max_connections < 1:
+        raise UsageError("--max-connections must be at least 1")
+    raise_open_files_limit(args.max_connections + FD_RESERVE)
     # uvloop (a dependency except on Windows) cuts the server's CPU per request by about 10%
     uvloop = importlib.util.find_spec("uvloop") is not None
     tune_gc()
@@ -91,7 +95,11 @@ async def _serve(
     args: argparse.Namespace, credentials: dict[str, str] | None, app: App | None
 ) -> None:
     data_dir = None if args.memory else (args.data or DEFAULT_DATA_DIR)
-    limits = Limits(idle_timeout=args.idle_timeout, request_timeout=args.request_timeout)
+    limits = Limits(
+        idle_timeout=args.idle_timeout,
+        request_timeout=args.request_timeout,
+        max_connections=args.max_connections,
+    )
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with open_server(
             host=args.host,

@@ -40,6 +40,7 @@ class Server:
         dispatcher: the socket-free protocol handler (usable directly in tests).
         regions: the per-region engines.
         data_dir: where region files live, or ``None`` in memory.
+        connections: the open connections and what they hold (for tests and figures).
     """
 
     host: str
@@ -47,6 +48,7 @@ class Server:
     dispatcher: Dispatcher
     regions: Regions
     data_dir: Path | None
+    connections: ConnectionSet
 
     @property
     def url(self) -> str:
@@ -130,14 +132,15 @@ async def open_server(
 
         try:
             try:
+                connections = ConnectionSet(limits or Limits())
                 async with open_listener(
                     dispatcher,
                     host=host,
                     port=port,
-                    limits=limits,
+                    connections=connections,
                     before_serving=preopen_regions,
                 ) as bound:
-                    server = Server(bound[0], bound[1], dispatcher, regions, folder)
+                    server = Server(bound[0], bound[1], dispatcher, regions, folder, connections)
                     log.debug("server_started", url=server.url)
                     try:
                         yield server
@@ -159,6 +162,7 @@ async def open_listener(
     host: str,
     port: int,
     limits: Limits | None = None,
+    connections: ConnectionSet | None = None,
     before_serving: Callable[[tuple[str, int]], Awaitable[None]] | None = None,
 ) -> AsyncIterator[tuple[str, int]]:
     """Answer HTTP on ``host:port`` with ``dispatcher`` until the block exits.
@@ -166,9 +170,10 @@ async def open_listener(
     Yields the bound address and port (the real port when 0 was asked for). The socket is
     bound first, then ``before_serving(bound)`` is awaited, then connections are accepted. On
     exit the listener stops accepting and every open connection is closed before the block
-    returns.
+    returns. ``connections`` (made from ``limits`` when None) tracks its connections.
     """
-    connections = ConnectionSet(limits or Limits())
+    if connections is None:
+        connections = ConnectionSet(limits or Limits())
     loop = asyncio.get_running_loop()
     listener = await loop.create_server(
         lambda: Connection(dispatcher.handle, connections),

@@ -1,13 +1,16 @@
 """HTTP/1.1 for the endpoint: httptools' parser under an asyncio.Protocol.
 
 One task per connection answers its requests in order (keep-alive and pipelining); a single
-periodic sweep closes connections whose deadline passed (idle, slow to send, slow to read).
+periodic sweep closes connections whose deadline passed (idle, slow to send, slow to read,
+slow to take a closing connection's last bytes). Deadlines are totals, never extended by a
+byte arriving, so a client dribbling a request one byte at a time gets 408 on time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -48,6 +51,19 @@ _INTERNAL_ERROR: Final = (
 )
 _PIPELINE_HIGH: Final = 16  # queued requests before we stop reading from a connection
 _PIPELINE_LOW: Final = 4
+#: File descriptors kept out of the connection cap: region files, WAL, handlers' own files.
+FD_RESERVE: Final = 128
+_BUSY: Final = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+def fd_limit() -> int | None:
+    """Return the process's soft limit on open files, or None where there is none to read."""
+    if sys.platform == "win32":
+        return None
+    import resource  # POSIX only
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +74,17 @@ class Limits:
         max_body: largest request body in bytes (DynamoDB's 16 MB); larger gets 413.
         max_header_bytes: total size of the request line and headers; larger gets 431.
         max_headers: number of request headers; more gets 431.
-        idle_timeout: seconds a keep-alive connection may sit without a request.
-        request_timeout: seconds from a request's first byte to its last, and seconds a
-            client may take to read a response.
-        max_connections: open connections; further ones are closed on arrival.
+        idle_timeout: seconds a connection may sit without a request, from its opening or
+            from the end of its last reply.
+        request_timeout: seconds from a request's first byte to its last (headers and body
+            together), seconds a client may take to read a response, and seconds a closing
+            connection may take to flush its last bytes before it is aborted.
+        max_connections: open connections, further capped at the process's open-file limit
+            less :data:`FD_RESERVE`. At the cap a new connection closes an idle one (no
+            request under way); when none is idle it gets 503 and is closed.
+        max_pending_bytes: request bytes (headers and bodies) held at once over all
+            connections, from their arrival until the reply; a request that would go over
+            gets 503 and its connection is closed. Bounds the memory slow senders can pin.
     """
 
     max_body: int = 16 * 1024 * 1024
@@ -70,10 +93,11 @@ class Limits:
     idle_timeout: float = 120.0
     request_timeout: float = 60.0
     max_connections: int = 4096
+    max_pending_bytes: int = 256 * 1024 * 1024
 
 
 class _Request:
-    __slots__ = ("body", "headers", "keep_alive", "method", "target")
+    __slots__ = ("body", "headers", "keep_alive", "method", "size", "target")
 
     def __init__(
         self,
@@ -82,12 +106,14 @@ class _Request:
         headers: list[tuple[str, str]],
         body: bytes,
         keep_alive: bool,
+        size: int,
     ) -> None:
         self.method = method
         self.target = target
         self.headers = headers
         self.body = body
         self.keep_alive = keep_alive
+        self.size = size  # bytes charged to ConnectionSet.pending_bytes
 
 
 class ConnectionSet:
@@ -98,11 +124,17 @@ class ConnectionSet:
     :meth:`wait_closed` waits for them, so none outlives the server.
     """
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, *, fds: int | None = None) -> None:
+        """Track connections under ``limits``; ``fds`` is the open-file limit (read if None)."""
         self.limits = limits
         self.connections: set[Connection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.draining = False
+        self.pending_bytes = 0
+        fds = fd_limit() if fds is None else fds
+        self.max_connections = limits.max_connections
+        if fds is not None:
+            self.max_connections = max(1, min(self.max_connections, fds - FD_RESERVE))
         self._timer: asyncio.TimerHandle | None = None
         self._interval = min(1.0, max(0.01, min(limits.idle_timeout, limits.request_timeout) / 4))
 
@@ -119,6 +151,7 @@ class ConnectionSet:
             self._timer = None
         for connection in list(self.connections):
             connection.close()
+            connection.abort_if_stuck()
         for task in self.tasks:
             task.cancel()
 
@@ -132,6 +165,27 @@ class ConnectionSet:
         task = asyncio.get_running_loop().create_task(serve())
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    def admit(self, connection: Connection) -> bool:
+        """Make room for a new connection: close an idle one at the cap; False if none is."""
+        if self.draining:
+            return False
+        if len(self.connections) < self.max_connections:
+            return True
+        idle = [other for other in self.connections if other.idle]
+        if not idle:
+            log.warning("connection_refused", open=len(self.connections))
+            return False
+        # the one idle the longest: its idle deadline is the nearest
+        min(idle, key=lambda other: other.deadline).close()
+        return True  # its socket goes at once (nothing left to flush): within FD_RESERVE
+
+    def charge(self, size: int) -> bool:
+        """Count ``size`` more request bytes held; False (and nothing counted) if over budget."""
+        if self.pending_bytes + size > self.limits.max_pending_bytes:
+            return False
+        self.pending_bytes += size
+        return True
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()
@@ -156,6 +210,8 @@ class Connection(asyncio.Protocol):
         self._drain: asyncio.Future[None] | None = None
         self._closed = False
         self._busy = False
+        self._eof = False
+        self._held = 0  # request bytes this connection holds, charged to the set
         self._in_message = False
         self._read_paused = False
         self._write_paused = False
@@ -170,8 +226,10 @@ class Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
-        if len(self._set.connections) >= self._limits.max_connections or self._set.draining:
+        if not self._set.admit(self):
             self._closed = True
+            if not self._set.draining:
+                self._transport.write(_BUSY)
             transport.close()
             return
         self._set.connections.add(self)
@@ -190,11 +248,15 @@ class Connection(asyncio.Protocol):
                 self._fail(400)
 
     def eof_received(self) -> bool | None:
-        return None  # close our side too once the reply, if any, is written
+        if self._in_message or not (self._queue or self._busy):
+            return None  # nothing whole to answer: the transport closes
+        self._eof = True  # the client half-closed after whole requests: answer, then close
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self._set.connections.discard(self)
+        self._release(self._held)
         self._wake()
         if self._drain is not None and not self._drain.done():
             self._drain.set_result(None)
@@ -224,14 +286,19 @@ class Connection(asyncio.Protocol):
         self._header_bytes += len(url)
         if self._header_bytes > self._limits.max_header_bytes:
             self._fail(431)
+        else:
+            self._charge(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_bytes += len(name) + len(value) + 4
+        size = len(name) + len(value) + 4
+        self._header_bytes += size
         if (
             self._header_bytes > self._limits.max_header_bytes
             or len(self._headers) >= self._limits.max_headers
         ):
             self._fail(431)
+            return
+        if not self._charge(size):
             return
         self._headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
 
@@ -249,7 +316,8 @@ class Connection(asyncio.Protocol):
         if self._body_size > self._limits.max_body:
             self._fail(413)
             return
-        self._body.append(body)
+        if self._charge(len(body)):
+            self._body.append(body)
 
     def on_message_complete(self) -> None:
         if self._closed:
@@ -263,6 +331,7 @@ class Connection(asyncio.Protocol):
             self._headers,
             body,
             self._parser.should_keep_alive(),
+            self._header_bytes + self._body_size,
         )
         self._queue.append(request)
         self.deadline = math.inf
@@ -294,9 +363,11 @@ class Connection(asyncio.Protocol):
                     reply = _INTERNAL_ERROR
                 finally:
                     self._busy = False
+                    self._release(request.size)
                 if self.closed:
                     return
                 keep_alive = request.keep_alive and not self._set.draining
+                keep_alive = keep_alive and not (self._eof and not self._queue)
                 self._write(*reply, keep_alive=keep_alive, head=request.method == "HEAD")
                 if not keep_alive:
                     self.close()
@@ -316,24 +387,67 @@ class Connection(asyncio.Protocol):
         """Return whether the connection is closed or closing."""
         return self._closed
 
+    @property
+    def idle(self) -> bool:
+        """Return whether the connection is open with no request under way and nothing to send."""
+        return (
+            not self._closed
+            and not self._in_message
+            and not self._queue
+            and not self._busy
+            and self._transport is not None
+            and self._transport.get_write_buffer_size() == 0
+        )
+
     def close(self) -> None:
-        """Close the connection after whatever is already written."""
-        self._closed = True
-        self._set.connections.discard(self)
+        """Close the connection after whatever is already written.
+
+        It stays counted (its socket is open) until the transport reports it lost; a client
+        that does not take the last bytes within ``request_timeout`` is aborted by the sweep.
+        """
+        if not self._closed:
+            self._closed = True
+            self.deadline = self._loop.time() + self._limits.request_timeout
         if self._transport is not None:
             self._transport.close()
         self._wake()
 
+    def abort_if_stuck(self) -> None:
+        """Abort a closed connection that still has bytes to send (server shutdown)."""
+        transport = self._transport
+        if self._closed and transport is not None and transport.get_write_buffer_size():
+            transport.abort()
+
     def expire(self) -> None:
         """Drop a connection whose deadline passed (idle, slow request or slow reader)."""
         log.debug("connection_timed_out")
-        if self._in_message and not self._busy:
+        if self._closed:
+            if self._transport is not None:
+                self._transport.abort()  # the client did not take the last bytes in time
+            self._set.connections.discard(self)
+        elif self._in_message and not self._busy:
             self._fail(408)
         elif self._write_paused and self._transport is not None:
             self._closed = True
             self._transport.abort()
         else:
             self.close()
+
+    def _charge(self, size: int) -> bool:
+        """Count request bytes this connection holds; over the server's budget: 503, close."""
+        if self._closed:
+            return False
+        if not self._set.charge(size):
+            log.warning("request_bytes_over_budget", pending=self._set.pending_bytes)
+            self._fail(503)
+            return False
+        self._held += size
+        return True
+
+    def _release(self, size: int) -> None:
+        size = min(size, self._held)
+        self._held -= size
+        self._set.pending_bytes -= size
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
