@@ -1,10 +1,11 @@
 """Soak: a long mixed load over HTTP against ``streamkit serve --app``, sampled every minute.
 
-Usage: python bench/soak.py [--minutes 30] [--interval 60] [--rate 100] [--out docs/soak]
+Usage: python bench/soak.py [--minutes 30] [--interval 60] [--rate 100] [--out PATH_STEM]
 
 It starts ``streamkit serve`` on a fresh data folder with an app of three mappings on the
-``soak_orders`` stream (handlers.totals keeping per-customer totals, handlers.archive appending
-TTL-expired orders to a file, and a counter that ADDs each batch's size to an item), creates
+``soak_orders`` stream (streamkit_handlers.totals keeping per-customer totals,
+streamkit_handlers.archive appending TTL-expired orders to a file, and a counter that ADDs
+each batch's size to an item), creates
 the tables (orders with a NEW_AND_OLD_IMAGES stream, TTL on ``expires`` and a GSI on
 ``customer_id``), then runs ``--rate`` requests per second from boto3 worker threads: puts
 (half of them with a TTL 5 to 60 s ahead, so the real-time sweeper deletes them all along),
@@ -56,8 +57,8 @@ APP = textwrap.dedent(
     import os
 
     import streamkit
-    from handlers.archive import make_app as archive_app
-    from handlers.totals import make_app as totals_app
+    from streamkit_handlers.archive import make_app as archive_app
+    from streamkit_handlers.totals import make_app as totals_app
 
     app = streamkit.App()
     app.include(totals_app("soak_orders", "soak_totals"))
