@@ -126,6 +126,10 @@ class Harness:
         failure destination. A batch waiting on the clock (a retry back-off, a batching
         window) whose time has not come yet counts as settled: advance the clock and drain
         again to see it run.
+
+        Raises:
+            MappingConfigurationError: a mapping stopped because its handler raised a
+                ``ConfigurationError`` (such errors are never retried).
         """
         while True:
             changed = self.runtime.activity.waiter()
@@ -137,6 +141,8 @@ class Harness:
         """Whether every mapping is caught up; False if anything changed while checking."""
         now = self.clock.now()
         for runner in self.runtime.mappings.values():
+            if runner.error is not None:
+                raise runner.error
             if runner.state not in ("Enabled", "Disabled"):
                 return False  # Creating, Updating or Disabling: wait for it to settle
             if not runner.config.enabled:

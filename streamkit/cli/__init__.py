@@ -14,7 +14,7 @@ import anyio
 from streamkit.cli.inputs import UsageError
 from streamkit.cli.logs import configure_logging
 from streamkit.cli.parser import build_parser
-from streamkit.errors import DatabaseInUseError
+from streamkit.errors import ConfigurationError, DatabaseInUseError
 
 __all__ = ["main"]
 
@@ -32,6 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"streamkit: error: {exc}", file=sys.stderr)
         return 2
+    except ConfigurationError as exc:  # a handler's misconfiguration: no retry can fix it
+        print(f"streamkit: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except DatabaseInUseError as exc:  # another process owns the data folder's database

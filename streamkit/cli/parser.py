@@ -74,7 +74,15 @@ def _replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     replay.add_argument("--file", help="replay this exported JSON Lines file instead")
     _range(replay)
     replay.add_argument("--batch-size", type=int, default=None, help="records per invocation")
-    replay.add_argument("--data", metavar="DIR", default=".streamkit", help="local data folder")
+    replay.add_argument(
+        "--data",
+        metavar="DIR",
+        default=None,
+        help=(
+            "local data folder (default: .streamkit); with --file, the handlers' "
+            "current_engine() is this folder's engine, or an in-memory one if not given"
+        ),
+    )
     replay.add_argument("--region", default="us-east-1", help="region (default: us-east-1)")
 
 

@@ -12,6 +12,7 @@ from streamkit.cli.progress import Progress
 from streamkit.cli.streams import position
 from streamkit.mappings.config import MappingConfig
 from streamkit.mappings.replay import ReplayResult, replay, replay_file
+from streamkit.server import DEFAULT_DATA_DIR
 from streamkit.streams import open_engine
 
 __all__ = ["run_replay"]
@@ -37,17 +38,21 @@ async def run_replay(args: argparse.Namespace) -> int:
     start, end = position(args.start), position(args.end)
     result: ReplayResult
     if args.file is not None:
-        result = await replay_file(
-            args.file,
-            config,
-            start=start,
-            end=end,
-            batch_size=args.batch_size,
-            region=args.region,
-            progress=progress.update,
-        )
+        # the handlers' current_engine(): the --data folder's engine, else an in-memory one
+        where = None if args.data is None else Path(args.data) / f"{args.region}.sqlite3"
+        async with open_engine(where, region=args.region) as engine:
+            result = await replay_file(
+                args.file,
+                config,
+                start=start,
+                end=end,
+                batch_size=args.batch_size,
+                region=args.region,
+                progress=progress.update,
+                engine=engine,
+            )
     else:
-        path = Path(args.data) / f"{args.region}.sqlite3"
+        path = Path(args.data or DEFAULT_DATA_DIR) / f"{args.region}.sqlite3"
         if not path.exists():
             raise UsageError(f"no data in {path}")
         async with open_engine(path, region=args.region, owner_role="replay") as engine:

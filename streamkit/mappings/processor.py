@@ -43,6 +43,7 @@ import orjson
 import structlog
 
 from streamkit.clock import Clock
+from streamkit.errors import ConfigurationError
 from streamkit.mappings.config import MappingConfig
 from streamkit.mappings.context import LambdaContext
 from streamkit.mappings.events import deserialize_record
@@ -59,6 +60,7 @@ __all__ = [
     "BACKOFF_CAP",
     "BACKOFF_START",
     "ContextFactory",
+    "MappingConfigurationError",
     "Outcome",
     "ProcessorMetrics",
     "RecordFilter",
@@ -83,6 +85,15 @@ MAX_WINDOW_STATE_BYTES: Final = 1024 * 1024
 def backoff(failures: int) -> float:
     """Return the seconds to wait before the next attempt after ``failures`` failed ones."""
     return min(BACKOFF_CAP, BACKOFF_START * 2.0 ** max(0, failures - 1))
+
+
+class MappingConfigurationError(ConfigurationError):
+    """A handler raised :class:`~streamkit.errors.ConfigurationError` (``current_engine()``
+    outside a runtime, say): retrying cannot fix it, so the mapping stops at once."""
+
+    def __init__(self, mapping: str, error: ConfigurationError) -> None:
+        super().__init__(f"mapping {mapping} failed: {error} (not retried)")
+        self.mapping = mapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,8 +411,15 @@ class ShardProcessor:
         verdict = Verdict()
         try:
             response = await call_handler(
-                self.config.handler, event, context, time_limit=self.config.timeout
+                self.config.handler,
+                event,
+                context,
+                time_limit=self.config.timeout,
+                name=self.function_name,
             )
+        except ConfigurationError as exc:  # no retry can fix it: the mapping fails
+            self.metrics.errors += 1
+            raise MappingConfigurationError(self.config.name, exc) from exc
         except Exception as exc:  # noqa: BLE001  (a handler's exception is data, not a crash)
             error = exc
         else:
@@ -522,8 +540,15 @@ class ShardProcessor:
                 self.metrics.retries += 1
             try:
                 await call_handler(
-                    self.config.handler, event, context, time_limit=self.config.timeout
+                    self.config.handler,
+                    event,
+                    context,
+                    time_limit=self.config.timeout,
+                    name=self.function_name,
                 )
+            except ConfigurationError as exc:
+                self.metrics.errors += 1
+                raise MappingConfigurationError(self.config.name, exc) from exc
             except Exception as exc:  # a handler's exception is data
                 self.metrics.errors += 1
                 if self._exhausted(attempts):
