@@ -1,0 +1,224 @@
+"""SIGTERM mid-work: `streamkit serve` and `run` exit 0, keep every acknowledged write, resume.
+
+Real processes on a real data folder: writers hammer the group commit over HTTP, the TTL
+sweeper is deleting a backlog, a GSI backfill is half done and a mapping is working when the
+signal lands. Afterwards every write the server acknowledged is on disk, the stream agrees with
+the table, and a restarted server finishes the sweep and the backfill.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import boto3
+import pytest
+from botocore.config import Config
+
+import streamkit
+from tests.server.serving import start_serve, stderr_of, stop
+
+BIG = 5_000  # items already in the table a GSI is added to: the backfill takes 3 steps
+EXPIRED = 4_000  # expired items when the server starts: the sweep takes ~2 s at 2000/s
+WRITERS = 6
+
+def _table(name: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "TableName": name,
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+        "BillingMode": "PAY_PER_REQUEST",
+        **extra,
+    }
+
+
+def _seed(path: Path) -> None:
+    async def seed() -> None:
+        async with streamkit.open_engine(path) as db:
+            stream = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+            await db.create_table(**_table("orders", StreamSpecification=stream))
+            await db.create_table(**_table("mirror"))
+            await db.create_table(**_table("big"))
+            await db.create_table(**_table("ttl"))
+            await db.update_time_to_live(
+                TableName="ttl",
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"},
+            )
+            for start in range(0, BIG, 25):
+                await db.batch_write_item(
+                    RequestItems={
+                        "big": [
+                            {"PutRequest": {"Item": {"pk": {"S": f"b{n}"}, "g": {"S": "x"}}}}
+                            for n in range(start, start + 25)
+                        ]
+                    }
+                )
+            past = str(int(time.time()) - 86_400)
+            for start in range(0, EXPIRED, 25):
+                await db.batch_write_item(
+                    RequestItems={
+                        "ttl": [
+                            {"PutRequest": {"Item": {"pk": {"S": f"t{n}"}, "expires": {"N": past}}}}
+                            for n in range(start, start + 25)
+                        ]
+                    }
+                )
+
+    anyio.run(seed)
+
+
+def _client(url: str) -> Any:
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10),
+    )
+
+
+def _write_until_refused(url: str, writer: int, acknowledged: list[str]) -> None:
+    client = _client(url)
+    for n in range(1_000_000):
+        key = f"w{writer}-{n}"
+        try:
+            client.put_item(TableName="orders", Item={"pk": {"S": key}})
+        except Exception:  # noqa: BLE001  the server went away: stop writing
+            return
+        acknowledged.append(key)  # only after the 200: an acknowledged write
+
+
+async def _state(path: Path) -> dict[str, Any]:
+    """Read the data folder the way a restarted process would."""
+    async with streamkit.open_engine(path) as db:
+        orders = {i["pk"]["S"] for i in await _scan(db, "orders")}
+        mirror = {i["pk"]["S"] for i in await _scan(db, "mirror")}
+        ttl_left = len(await _scan(db, "ttl"))
+        arn = db.stream_arn("orders")
+        assert arn is not None
+        inserted: list[str] = []
+        shards = (await db.streams.describe_stream(StreamArn=arn))["StreamDescription"]["Shards"]
+        for shard in shards:
+            it = (
+                await db.streams.get_shard_iterator(
+                    StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                )
+            )["ShardIterator"]
+            while it is not None:
+                page = await db.streams.get_records(ShardIterator=it, Limit=1000)
+                inserted += [r["dynamodb"]["Keys"]["pk"]["S"] for r in page["Records"]]
+                if not page["Records"]:
+                    break
+                it = page.get("NextShardIterator")
+    return {"orders": orders, "mirror": mirror, "ttl_left": ttl_left, "inserted": inserted}
+
+
+async def _scan(db: streamkit.Engine, table: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"TableName": table}
+    while True:
+        page = await db.scan(**params)
+        items += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return items
+        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _index(client: Any) -> dict[str, Any]:
+    table = client.describe_table(TableName="big")["Table"]
+    return dict(table["GlobalSecondaryIndexes"][0])
+
+
+def test_sigterm_mid_work_then_restart(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _seed(data / "us-east-1.sqlite3")
+    process, url, _ = start_serve("--data", str(data), "--app", "tests.cli.sigterm_app:app")
+    client = _client(url)
+    client.update_table(
+        TableName="big",
+        AttributeDefinitions=[{"AttributeName": "g", "AttributeType": "S"}],
+        GlobalSecondaryIndexUpdates=[
+            {
+                "Create": {
+                    "IndexName": "by_g",
+                    "KeySchema": [
+                        {"AttributeName": "g", "KeyType": "HASH"},
+                        {"AttributeName": "pk", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+            }
+        ],
+    )
+    assert _index(client)["IndexStatus"] == "CREATING"  # one backfill step done, not all
+    acknowledged: list[list[str]] = [[] for _ in range(WRITERS)]
+    writers = [
+        threading.Thread(target=_write_until_refused, args=(url, w, acknowledged[w]))
+        for w in range(WRITERS)
+    ]
+    for thread in writers:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while sum(map(len, acknowledged)) < 300 and time.monotonic() < deadline:
+        time.sleep(0.01)  # a real server: wait for real load
+    try:
+        status = stop(process)  # SIGTERM, with writers, sweeper, mapping and backfill mid-work
+    finally:
+        for thread in writers:
+            thread.join(30)
+    assert status == 0, stderr_of(process)[-3000:]
+    assert "streamkit: shutting down" in stderr_of(process)
+
+    state = anyio.run(_state, data / "us-east-1.sqlite3")
+    written = {key for keys in acknowledged for key in keys}
+    assert len(written) >= 300
+    assert written <= state["orders"]  # every acknowledged write is on disk
+    assert sorted(state["inserted"]) == sorted(state["orders"])  # one INSERT per item, no more
+    assert state["mirror"] <= state["orders"]
+    assert state["ttl_left"] > 0, "the sweep finished before the signal: raise EXPIRED"
+
+    process, url, _ = start_serve("--data", str(data))
+    try:
+        client = _client(url)
+        index = _index(client)
+        steps = 0
+        while index["IndexStatus"] != "ACTIVE" and steps < 10:
+            index = _index(client)  # each DescribeTable advances the backfill by one chunk
+            steps += 1
+        assert index["IndexStatus"] == "ACTIVE"
+        assert steps >= 1  # the backfill resumed where it was, not from the start
+        count = client.query(
+            TableName="big",
+            IndexName="by_g",
+            KeyConditionExpression="g = :g",
+            ExpressionAttributeValues={":g": {"S": "x"}},
+            Select="COUNT",
+        )
+        total = count["Count"]
+        while "LastEvaluatedKey" in count:
+            count = client.query(
+                TableName="big",
+                IndexName="by_g",
+                KeyConditionExpression="g = :g",
+                ExpressionAttributeValues={":g": {"S": "x"}},
+                Select="COUNT",
+                ExclusiveStartKey=count["LastEvaluatedKey"],
+            )
+            total += count["Count"]
+        assert total == BIG
+        deadline = time.monotonic() + 30
+        while client.scan(TableName="ttl", Select="COUNT")["Count"] and time.monotonic() < deadline:
+            time.sleep(0.1)  # the restarted sweeper deletes the rest
+        assert client.scan(TableName="ttl", Select="COUNT")["Count"] == 0
+    finally:
+        assert stop(process) == 0
