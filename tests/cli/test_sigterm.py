@@ -21,7 +21,6 @@ from typing import Any
 
 import anyio
 import boto3
-import pytest
 from botocore.config import Config
 
 import streamkit
@@ -30,6 +29,7 @@ from tests.server.serving import start_serve, stderr_of, stop
 BIG = 5_000  # items already in the table a GSI is added to: the backfill takes 3 steps
 EXPIRED = 4_000  # expired items when the server starts: the sweep takes ~2 s at 2000/s
 WRITERS = 6
+
 
 def _table(name: str, **extra: Any) -> dict[str, Any]:
     return {
@@ -93,7 +93,7 @@ def _write_until_refused(url: str, writer: int, acknowledged: list[str]) -> None
         key = f"w{writer}-{n}"
         try:
             client.put_item(TableName="orders", Item={"pk": {"S": key}})
-        except Exception:  # noqa: BLE001  the server went away: stop writing
+        except Exception:
             return
         acknowledged.append(key)  # only after the 200: an acknowledged write
 
@@ -222,3 +222,78 @@ def test_sigterm_mid_work_then_restart(tmp_path: Path) -> None:
         assert client.scan(TableName="ttl", Select="COUNT")["Count"] == 0
     finally:
         assert stop(process) == 0
+
+
+RUN_APP = textwrap.dedent(
+    """
+    import json, os, threading, time
+    import streamkit
+
+    app = streamkit.App()
+    OUT = os.environ["STREAMKIT_TEST_OUT"]
+
+    @app.on_stream("orders", name="record", starting_position="TRIM_HORIZON", batch_size=2,
+                   timeout=900)
+    def record(event, context):
+        for r in event["Records"]:
+            n = int(r["dynamodb"]["NewImage"]["n"]["N"])
+            if n == 5:
+                with open(OUT + ".stuck", "w"):
+                    pass
+                threading.Event().wait()  # never returns: Python cannot stop this thread
+            with open(OUT, "a") as out:
+                out.write(json.dumps(n) + "\\n")
+    """
+)
+
+
+def test_sigterm_with_a_handler_stuck_in_a_thread_exits(tmp_path: Path) -> None:
+    """`streamkit run` must not wait for a sync handler's thread that never returns."""
+    (tmp_path / "stuckapp.py").write_text(RUN_APP)
+    data = tmp_path / "data"
+
+    async def seed() -> None:
+        async with streamkit.open_engine(data / "us-east-1.sqlite3", stream_shards=1) as db:
+            stream = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+            await db.create_table(**_table("orders", StreamSpecification=stream))
+            for n in range(10):
+                await db.put_item(TableName="orders", Item={"pk": {"S": "k"}, "n": {"N": str(n)}})
+
+    anyio.run(seed)
+    out = tmp_path / "out.jsonl"
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "STREAMKIT_TEST_OUT": str(out),
+    }
+    with (tmp_path / "run.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamkit", "run", "stuckapp:app", "--data", str(data)],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while not Path(f"{out}.stuck").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # a real process: wait for it to reach the stuck record
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        status = proc.wait(20)  # the old code waited for the thread at exit, for ever
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = (tmp_path / "run.log").read_text()
+    assert status == 0, text[-3000:]
+    assert "still running (record): exiting without waiting" in text  # names the handler
+    assert [json.loads(line) for line in out.read_text().splitlines()] == [0, 1, 2, 3, 4]
+
+    async def checkpoint() -> list[Any]:
+        async with streamkit.open_engine(data / "us-east-1.sqlite3") as db:
+            rows = await db.store.read(
+                lambda c: c.execute("SELECT * FROM sk_checkpoints").fetchall()
+            )
+        return list(rows)
+
+    assert anyio.run(checkpoint)  # the position before the stuck batch was saved
