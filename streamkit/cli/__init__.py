@@ -61,9 +61,10 @@ def _run(args: argparse.Namespace) -> int:
 
         return run_app(args)
     if handler == "replay":
+        from streamkit.cli.process import exit_despite_stuck_handlers
         from streamkit.cli.replay import run_replay
 
-        return anyio.run(run_replay, args, backend="asyncio")
+        return exit_despite_stuck_handlers(anyio.run(run_replay, args, backend="asyncio"))
     if handler == "streams":
         from streamkit.cli.streams import run_streams_command
 

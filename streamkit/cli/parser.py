@@ -84,6 +84,16 @@ def _replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         ),
     )
     replay.add_argument("--region", default="us-east-1", help="region (default: us-east-1)")
+    replay.add_argument(
+        "--state",
+        metavar="FILE",
+        default=None,
+        help=(
+            "keep the replay's position in FILE after every batch: the same command run "
+            "again after SIGTERM, Ctrl-C or a crash resumes there (FILE is removed once the "
+            "replay completes)"
+        ),
+    )
 
 
 def _streams(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

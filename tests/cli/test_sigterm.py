@@ -297,3 +297,73 @@ def test_sigterm_with_a_handler_stuck_in_a_thread_exits(tmp_path: Path) -> None:
         return list(rows)
 
     assert anyio.run(checkpoint)  # the position before the stuck batch was saved
+
+
+REPLAY_APP = textwrap.dedent(
+    """
+    import json, os, time
+    import streamkit
+
+    app = streamkit.App()
+    OUT = os.environ["STREAMKIT_TEST_OUT"]
+
+    @app.on_stream("orders", name="slow", batch_size=2)
+    def slow(event, context):
+        time.sleep(0.05)  # a slow consumer: the signal lands mid-replay
+        with open(OUT, "a") as out:
+            for r in event["Records"]:
+                out.write(json.dumps(int(r["dynamodb"]["NewImage"]["n"]["N"])) + "\\n")
+    """
+)
+
+
+def test_sigterm_mid_replay_then_resume(tmp_path: Path) -> None:
+    (tmp_path / "slowapp.py").write_text(REPLAY_APP)
+    data = tmp_path / "data"
+    count = 80
+
+    async def seed() -> None:
+        async with streamkit.open_engine(data / "us-east-1.sqlite3", stream_shards=2) as db:
+            stream = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+            await db.create_table(**_table("orders", StreamSpecification=stream))
+            for n in range(count):
+                item = {"pk": {"S": f"k{n % 5}"}, "n": {"N": str(n)}}
+                await db.put_item(TableName="orders", Item=item)
+
+    anyio.run(seed)
+    out, state = tmp_path / "out.jsonl", tmp_path / "replay.state"
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "STREAMKIT_TEST_OUT": str(out),
+    }
+    command = [
+        *(sys.executable, "-m", "streamkit", "replay", "slowapp:app"),
+        *("--data", str(data), "--state", str(state)),
+    ]
+    first = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while (not out.exists() or len(out.read_text().splitlines()) < 10) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.02)  # a real process: wait until it is well into the replay
+        first.send_signal(signal.SIGTERM)
+        _, err = first.communicate(timeout=20)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 128 + signal.SIGTERM, err
+    assert "replay interrupted by SIGTERM after" in err
+    assert "run the same command again to resume" in err
+    assert state.exists()
+    before = [json.loads(line) for line in out.read_text().splitlines()]
+    assert 10 <= len(before) < count
+
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 0, second.stderr
+    assert not state.exists()  # a completed replay leaves no state behind
+    after = [json.loads(line) for line in out.read_text().splitlines()][len(before) :]
+    assert set(before) | set(after) == set(range(count))  # every record, at least once
+    assert len(after) <= count - len(before) + 2 * 2  # resumed: at most a batch per shard again
