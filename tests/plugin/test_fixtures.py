@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import anyio
 import boto3
 import pytest
 
@@ -99,6 +100,7 @@ def test_advancing_the_clock_from_the_wrong_thread_fails_loudly(
 ) -> None:
     h = streamkit_sync_harness
     h.advance(1)  # the TTL sweeper is asleep on the clock, in the harness' thread
+    h.portal.call(anyio.wait_all_tasks_blocked)  # ... once it and stream upkeep are asleep
     before = h.clock.now()
     with pytest.raises(RuntimeError, match=r"use SyncHarness\.advance\(\)"):
         h.clock.advance(5)
