@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import time
+from contextvars import ContextVar
 from typing import Protocol
 
 import anyio
 
-__all__ = ["Clock", "SystemClock"]
+__all__ = ["Clock", "SystemClock", "background_task"]
+
+#: True in the runtime's worker tasks and their children (set by ``Runtime.start``). Their
+#: sleeps on a manual clock wait for a test to advance it for as long as it takes; any other
+#: ("foreground") sleep is one the caller waits on, which a ManualClock must not let hang.
+background_task: ContextVar[bool] = ContextVar("streamkit_background_task", default=False)
 
 
 class Clock(Protocol):

@@ -28,8 +28,10 @@
     │   ├── TrimmedDataAccessException           400  streams
     │   └── InternalServerError                  500  fault, retryable
     ├── ConfigurationError                       bad configuration or CLI arguments; not wire
-    └── DatabaseInUseError                       another process (or open) owns the database
-                                                 file; .path, .owner; not wire
+    ├── DatabaseInUseError                       another process (or open) owns the database
+    │                                            file; .path, .owner; not wire
+    ├── HandlerExitError                         a handler raised SystemExit & co
+    └── ClockStalledError                        a sleep on a ManualClock nobody advances
 """
 
 from __future__ import annotations
@@ -37,12 +39,14 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "ClockStalledError",
     "ConditionalCheckFailedException",
     "ConfigurationError",
     "DatabaseInUseError",
     "DynamoDBError",
     "ExpiredIteratorException",
     "ExpressionSyntaxError",
+    "HandlerExitError",
     "IdempotentParameterMismatchException",
     "IncompleteSignatureException",
     "InternalServerError",
@@ -93,6 +97,20 @@ class DatabaseInUseError(StreamkitError):
         super().__init__(message)
         self.path = path
         self.owner = owner
+
+
+class HandlerExitError(StreamkitError):
+    """A handler raised a ``BaseException`` that is not an ``Exception``.
+
+    ``sys.exit()``, ``KeyboardInterrupt``, ``GeneratorExit``, an ``asyncio.CancelledError`` the
+    handler raised itself (not a cancellation of its task), a custom ``BaseException``: Lambda
+    would see its runtime process exit (``Runtime.ExitError``) and count a failed invocation;
+    streamkit does the same and keeps running. The original exception is ``__cause__``.
+    """
+
+
+class ClockStalledError(StreamkitError):
+    """A task slept on a ``ManualClock`` that nobody advanced for the clock's grace period."""
 
 
 class DynamoDBError(StreamkitError):

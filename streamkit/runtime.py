@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from anyio.abc import TaskGroup
+from anyio.abc import TaskGroup, TaskStatus
 
-from streamkit.clock import Clock
+from streamkit.clock import Clock, background_task
 from streamkit.engine import Engine
 from streamkit.logs import get_logger
 from streamkit.mappings.app import App
@@ -63,8 +63,14 @@ class Runtime:
 
         This is how later layers (stream mappings) add their pollers.
         """
-        await self.task_group.start(worker, name=name)
+        await self.task_group.start(_in_background, worker, name=name)
         self.workers.append(name)
+
+
+async def _in_background(worker: Worker, *, task_status: TaskStatus[None]) -> None:
+    """Run a worker marked as background (its sleeps on a manual clock may wait for ever)."""
+    background_task.set(True)  # this task's own context: the caller's is untouched
+    await worker(task_status=task_status)
 
 
 @asynccontextmanager

@@ -37,7 +37,9 @@ from typing import Any, TypeVar
 import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from streamkit.clock import background_task
 from streamkit.engine import Engine, Table
+from streamkit.errors import ClockStalledError
 from streamkit.mappings.app import App
 from streamkit.mappings.context import LambdaContext
 from streamkit.mappings.events import deserialize_event, make_event, make_stream_record
@@ -70,13 +72,34 @@ class ManualClock:
     ``sleep()`` waits until the clock has been advanced past its deadline, so a test can drive
     background workers deterministically: ``clock.advance(60)`` then
     ``await anyio.wait_all_tasks_blocked()``.
+
+    A sleep the caller itself waits on (a client retry's back-off after throttling, a replay's
+    retry: any sleep outside the runtime's workers) would hang for ever if nothing else
+    advances the clock. So such a "foreground" sleep either:
+
+    - raises :class:`~streamkit.errors.ClockStalledError` when the clock was not advanced for
+      ``stall_timeout`` real seconds (default 5; ``None`` waits for ever), or
+    - with ``autojump=True``, advances the clock to its own deadline at once (time passes as
+      if the sleep had happened; background workers due by then wake too).
+
+    The runtime's workers (TTL sweeper, stream upkeep, mappings and their retries) always wait
+    for :meth:`advance`: the harness's ``drain()`` treats them as settled.
     """
 
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
+    def __init__(
+        self,
+        start: float = 1_700_000_000.0,
+        *,
+        autojump: bool = False,
+        stall_timeout: float | None = 5.0,
+    ) -> None:
         self._now = start
         self._sleepers: list[tuple[float, int, anyio.Event]] = []
         self._counter = itertools.count()
         self._loop_thread: int | None = None  # the thread of the loop its sleepers wait on
+        self._advances = 0
+        self.autojump = autojump
+        self.stall_timeout = stall_timeout
 
     def now(self) -> float:
         return self._now
@@ -98,17 +121,41 @@ class ManualClock:
                 "use SyncHarness.advance()"
             )
         self._now += seconds
+        self._advances += 1
         while self._sleepers and self._sleepers[0][0] <= self._now:
             heapq.heappop(self._sleepers)[2].set()
 
     async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
+        """Wait until the clock reaches now + ``seconds`` (see the class for foreground sleeps).
+
+        Raises:
+            ClockStalledError: a foreground sleep saw no :meth:`advance` for ``stall_timeout``
+                real seconds.
+        """
+        foreground = not background_task.get()
+        if seconds <= 0 or (foreground and self.autojump):
+            if seconds > 0:
+                self.advance(seconds)
             await anyio.lowlevel.checkpoint()
             return
         self._loop_thread = threading.get_ident()
         event = anyio.Event()
         heapq.heappush(self._sleepers, (self._now + seconds, next(self._counter), event))
-        await event.wait()
+        if not foreground or self.stall_timeout is None:
+            await event.wait()
+            return
+        while True:
+            advances = self._advances
+            with anyio.move_on_after(self.stall_timeout):
+                await event.wait()
+                return
+            if self._advances == advances:
+                event.set()  # no longer waiting: next_wake() forgets it
+                raise ClockStalledError(
+                    f"sleep({seconds:g}) on a ManualClock nobody advanced for "
+                    f"{self.stall_timeout:g} s: call clock.advance() from another task, or use "
+                    "ManualClock(autojump=True)"
+                )
 
 
 @dataclass(eq=False)
@@ -126,6 +173,10 @@ class Harness:
         failure destination. A batch waiting on the clock (a retry back-off, a batching
         window) whose time has not come yet counts as settled: advance the clock and drain
         again to see it run.
+
+        Raises:
+            MappingConfigurationError: a mapping stopped because its handler raised a
+                ``ConfigurationError`` (such errors are never retried).
         """
         while True:
             changed = self.runtime.activity.waiter()
@@ -137,6 +188,8 @@ class Harness:
         """Whether every mapping is caught up; False if anything changed while checking."""
         now = self.clock.now()
         for runner in self.runtime.mappings.values():
+            if runner.error is not None:
+                raise runner.error
             if runner.state not in ("Enabled", "Disabled"):
                 return False  # Creating, Updating or Disabling: wait for it to settle
             if not runner.config.enabled:

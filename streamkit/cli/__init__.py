@@ -14,7 +14,7 @@ import anyio
 from streamkit.cli.inputs import UsageError
 from streamkit.cli.logs import configure_logging
 from streamkit.cli.parser import build_parser
-from streamkit.errors import DatabaseInUseError
+from streamkit.errors import ConfigurationError, DatabaseInUseError
 
 __all__ = ["main"]
 
@@ -36,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"streamkit: error: {exc}", file=sys.stderr)
         return 2
+    except ConfigurationError as exc:  # a handler's misconfiguration: no retry can fix it
+        print(f"streamkit: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except DatabaseInUseError as exc:  # another process owns the data folder's database
@@ -62,9 +65,10 @@ def _run(args: argparse.Namespace) -> int:
 
         return run_app(args)
     if handler == "replay":
+        from streamkit.cli.process import exit_despite_stuck_handlers
         from streamkit.cli.replay import run_replay
 
-        return anyio.run(run_replay, args, backend="asyncio")
+        return exit_despite_stuck_handlers(anyio.run(run_replay, args, backend="asyncio"))
     if handler == "streams":
         from streamkit.cli.streams import run_streams_command
 

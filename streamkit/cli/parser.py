@@ -96,8 +96,26 @@ def _replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     replay.add_argument("--file", help="replay this exported JSON Lines file instead")
     _range(replay)
     replay.add_argument("--batch-size", type=int, default=None, help="records per invocation")
-    replay.add_argument("--data", metavar="DIR", default=".streamkit", help="local data folder")
+    replay.add_argument(
+        "--data",
+        metavar="DIR",
+        default=None,
+        help=(
+            "local data folder (default: .streamkit); with --file, the handlers' "
+            "current_engine() is this folder's engine, or an in-memory one if not given"
+        ),
+    )
     replay.add_argument("--region", default="us-east-1", help="region (default: us-east-1)")
+    replay.add_argument(
+        "--state",
+        metavar="FILE",
+        default=None,
+        help=(
+            "keep the replay's position in FILE after every batch: the same command run "
+            "again after SIGTERM, Ctrl-C or a crash resumes there (FILE is removed once the "
+            "replay completes)"
+        ),
+    )
 
 
 def _streams(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 
-__all__ = ["GEN0_THRESHOLD", "raise_open_files_limit", "tune_gc"]
+from streamkit.mappings.invoke import stuck_handler_threads
+
+__all__ = ["GEN0_THRESHOLD", "exit_despite_stuck_handlers", "raise_open_files_limit", "tune_gc"]
 
 GEN0_THRESHOLD = 10_000
 
@@ -47,3 +50,24 @@ def raise_open_files_limit(wanted: int) -> None:
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
     if target > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def exit_despite_stuck_handlers(status: int) -> int:
+    """Return ``status``, or end the process now if a sync handler's thread never returned.
+
+    Python cannot stop a thread, and the interpreter waits for every worker thread before it
+    exits: one handler stuck in a blocking call would keep ``streamkit run`` or ``serve``
+    alive for ever after SIGTERM. Everything else is shut down by now (the store is closed,
+    checkpoints are written), so the process ends without waiting, naming the handlers.
+    """
+    stuck = stuck_handler_threads()
+    if not stuck:
+        return status
+    print(
+        f"streamkit: {len(stuck)} handler thread(s) still running ({', '.join(stuck)}): "
+        "exiting without waiting for them",
+        file=sys.stderr,
+        flush=True,
+    )
+    sys.stdout.flush()
+    os._exit(status)

@@ -12,7 +12,7 @@ import anyio
 
 from streamkit.cli.apps import load_apps
 from streamkit.cli.inputs import UsageError
-from streamkit.cli.process import raise_open_files_limit, tune_gc
+from streamkit.cli.process import exit_despite_stuck_handlers, raise_open_files_limit, tune_gc
 from streamkit.logs import get_logger
 from streamkit.mappings.app import App
 from streamkit.server import DEFAULT_DATA_DIR, Limits, open_server
@@ -88,7 +88,7 @@ def run_serve(args: argparse.Namespace) -> int:
     anyio.run(
         _serve, args, credentials, app, backend="asyncio", backend_options={"use_uvloop": uvloop}
     )
-    return 0
+    return exit_despite_stuck_handlers(0)
 
 
 async def _serve(

@@ -6,24 +6,40 @@ Also reads the function's answer the way Lambda's event-source mapping does
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import anyio
 import anyio.to_thread
 
+from streamkit.errors import HandlerExitError
+from streamkit.logs import get_logger
+
 __all__ = [
+    "BLOCKING_WARN_SECONDS",
     "Verdict",
     "call_handler",
     "interpret_response",
     "is_async_callable",
+    "stuck_handler_threads",
 ]
+
+log = get_logger(__name__)
 
 #: Lambda's version string for an unqualified function.
 EXECUTED_VERSION: Final = "$LATEST"
+
+#: An async handler that runs this long between two awaits (sync code blocking the event loop:
+#: ``time.sleep``, a blocking client, heavy CPU) is logged as ``handler_blocked_event_loop``.
+#: asyncio's debug mode uses the same threshold (``slow_callback_duration``).
+BLOCKING_WARN_SECONDS: Final = 0.1
 
 
 def is_async_callable(fn: object) -> bool:
@@ -36,31 +52,176 @@ def is_async_callable(fn: object) -> bool:
     return callable(fn) and inspect.iscoroutinefunction(fn.__call__)
 
 
+def handler_name(handler: object) -> str:
+    """Return a name for logs: the function's qualified name, or its repr."""
+    while isinstance(handler, functools.partial):
+        handler = handler.func
+    name = getattr(handler, "__qualname__", None)
+    return name if isinstance(name, str) else repr(handler)
+
+
 async def call_handler(
     handler: Callable[[dict[str, Any], Any], Any],
     event: dict[str, Any],
     context: object,
     *,
     time_limit: float,
+    name: str | None = None,
 ) -> Any:
     """Call ``handler(event, context)`` and return what it returned.
 
     An async handler is awaited on the loop; a sync one runs in a worker thread. Both run under
-    ``anyio.fail_after(time_limit)``.
+    a cancel scope with a ``time_limit`` deadline. Each stretch an async handler runs without
+    awaiting is timed: one of :data:`BLOCKING_WARN_SECONDS` or more is logged as
+    ``handler_blocked_event_loop`` with the handler's ``name`` and the time it blocked.
 
     Raises:
-        TimeoutError: The handler ran longer than ``time_limit`` seconds. A sync handler's thread
-            cannot be stopped: it is abandoned and finishes on its own (a real Lambda would kill
-            the sandbox).
+        TimeoutError: ``Task timed out after N seconds``: the handler ran longer than
+            ``time_limit`` seconds (also when it returned, but only after blocking the loop past
+            its deadline). A sync handler's thread cannot be stopped: it is abandoned, logged
+            as ``handler_thread_abandoned``, and finishes on its own (a real Lambda would kill
+            the sandbox); see :func:`stuck_handler_threads`.
+        HandlerExitError: The handler raised a ``BaseException`` that is no ``Exception``
+            (``sys.exit()``, ``KeyboardInterrupt``, ``GeneratorExit``, a ``CancelledError`` it
+            raised itself); the original is its ``__cause__``. A real cancellation of the
+            calling task is re-raised unchanged.
         Exception: Whatever the handler raised, unchanged.
     """
-    with anyio.fail_after(time_limit):
-        if is_async_callable(handler):
-            return await handler(event, context)
-        result = await anyio.to_thread.run_sync(handler, event, context, abandon_on_cancel=True)
-        if inspect.isawaitable(result):  # a sync wrapper around an async function
-            return await result
-        return result
+    label = name or handler_name(handler)
+    started = time.monotonic()
+    result: Any = None
+    try:
+        with anyio.move_on_after(time_limit) as scope:
+            if is_async_callable(handler):
+                result = await _Watched(handler(event, context), label)
+            else:
+                result = await _in_thread(handler, event, context, label)
+                if inspect.isawaitable(result):  # a sync wrapper around an async function
+                    result = await _Watched(result, label)
+    except Exception:
+        raise
+    except BaseException as exc:
+        if _cancelled(exc):
+            raise
+        raise HandlerExitError(
+            f"handler {label} raised {type(exc).__name__}({_args(exc)}): counted as a failed "
+            "invocation (Lambda: Runtime.ExitError)"
+        ) from exc
+    if scope.cancelled_caught or time.monotonic() - started > time_limit:
+        raise TimeoutError(f"Task timed out after {time_limit:.2f} seconds")
+    return result
+
+
+def _args(exc: BaseException) -> str:
+    return ", ".join(map(repr, exc.args))
+
+
+def _cancelled(exc: BaseException) -> bool:
+    """Whether ``exc`` is a cancellation of the running task (not one a handler raised)."""
+    if not isinstance(exc, asyncio.CancelledError):
+        return False
+    task = asyncio.current_task()
+    return (task is not None and task.cancelling() > 0) or (
+        anyio.current_effective_deadline() == -math.inf
+    )
+
+
+class _ThreadCall:
+    """A sync handler's run in a worker thread (to report it if it never returns)."""
+
+    __slots__ = ("label", "running", "thread")
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.running = False
+        self.thread: threading.Thread | None = None
+
+
+_abandoned: set[_ThreadCall] = set()
+
+
+def stuck_handler_threads() -> list[str]:
+    """Return the names of timed-out sync handlers still running in their worker thread.
+
+    Python cannot stop a thread: such a thread keeps the process from exiting normally
+    (``streamkit run`` and ``serve`` exit without waiting for it).
+    """
+    _abandoned.difference_update([c for c in _abandoned if not c.running])
+    return sorted(c.label for c in _abandoned)
+
+
+async def _in_thread(
+    handler: Callable[[dict[str, Any], Any], Any],
+    event: dict[str, Any],
+    context: object,
+    label: str,
+) -> Any:
+    call = _ThreadCall(label)
+
+    def run() -> Any:
+        call.thread, call.running = threading.current_thread(), True
+        try:
+            return handler(event, context)
+        finally:
+            call.running = False
+
+    try:
+        return await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
+    except asyncio.CancelledError:
+        if call.running:
+            _abandoned.add(call)
+            log.warning(
+                "handler_thread_abandoned",
+                handler=label,
+                thread=call.thread.name if call.thread else None,
+                note="Python cannot stop a thread: the handler keeps running until it returns",
+            )
+        raise
+
+
+class _Watched:
+    """Await an awaitable step by step, timing each step (a run between two awaits)."""
+
+    __slots__ = ("_awaitable", "_label")
+
+    def __init__(self, awaitable: Awaitable[Any], label: str) -> None:
+        self._awaitable = awaitable
+        self._label = label
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        steps = self._awaitable.__await__()
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            started = time.perf_counter()
+            try:
+                request = steps.send(value) if error is None else steps.throw(error)
+            except StopIteration as done:
+                self._check(started)
+                return done.value
+            except BaseException:
+                self._check(started)
+                raise
+            self._check(started)
+            error = None
+            try:
+                value = yield request
+            except GeneratorExit:
+                close = getattr(steps, "close", None)
+                if close is not None:
+                    close()
+                raise
+            except BaseException as exc:  # noqa: BLE001  thrown in by the task: pass it on
+                value, error = None, exc
+
+    def _check(self, started: float) -> None:
+        blocked = time.perf_counter() - started
+        if blocked >= BLOCKING_WARN_SECONDS:
+            log.warning(
+                "handler_blocked_event_loop",
+                handler=self._label,
+                blocked_ms=round(blocked * 1000, 1),
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,11 @@ from streamkit.logs import get_logger
 from streamkit.mappings.app import validate_config
 from streamkit.mappings.config import MappingConfig
 from streamkit.mappings.current import engine_var
-from streamkit.mappings.processor import ProcessorMetrics, ShardProcessor
+from streamkit.mappings.processor import (
+    MappingConfigurationError,
+    ProcessorMetrics,
+    ShardProcessor,
+)
 from streamkit.storage import checkpoints
 from streamkit.streams import StreamsClient
 from streamkit.streams.records import sequence_number
@@ -111,6 +115,8 @@ class MappingRunner:
     shards: dict[tuple[str, str], ShardStatus] = field(default_factory=dict)
     changed: Signal = field(default_factory=Signal)
     _reconfigured: Signal = field(default_factory=Signal)
+    #: why the mapping stopped by itself (state Disabled), until it is enabled again
+    error: MappingConfigurationError | None = None
     _scope: anyio.CancelScope | None = None
     _started_at: float = 0.0
     _following: set[str] = field(default_factory=set)
@@ -160,6 +166,16 @@ class MappingRunner:
                 total.iterator_age = max(total.iterator_age or 0.0, m.iterator_age)
         return total
 
+    def _fail(self, group: BaseExceptionGroup[MappingConfigurationError]) -> None:
+        """Stop the mapping on an error no retry can fix; keep its position (Disabled)."""
+        error: BaseException = group
+        while isinstance(error, BaseExceptionGroup):  # nested task groups: the first leaf
+            error = error.exceptions[0]
+        assert isinstance(error, MappingConfigurationError)
+        self.error = error
+        self.config = replace(self.config, enabled=False)
+        log.error("mapping_failed", error=str(error))
+
     # -- the supervisor --------------------------------------------------------------------
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -172,12 +188,16 @@ class MappingRunner:
             while True:
                 waiter = self._reconfigured.waiter()
                 if self.config.enabled:
-                    with anyio.CancelScope() as scope:
-                        self._scope = scope
-                        self.state = "Enabled"
-                        self.changed.fire()
-                        log.debug("mapping_enabled", table=self.config.table)
-                        await self._attach()
+                    try:
+                        with anyio.CancelScope() as scope:
+                            self._scope = scope
+                            self.state = "Enabled"
+                            self.error = None
+                            self.changed.fire()
+                            log.debug("mapping_enabled", table=self.config.table)
+                            await self._attach()
+                    except* MappingConfigurationError as group:
+                        self._fail(group)
                     self._scope = None
                     self._following.clear()
                     for status in self.shards.values():

@@ -44,6 +44,7 @@ import anyio
 import orjson
 
 from streamkit.clock import Clock
+from streamkit.errors import ConfigurationError
 from streamkit.logs import get_logger
 from streamkit.mappings.config import MappingConfig
 from streamkit.mappings.context import LambdaContext
@@ -61,6 +62,7 @@ __all__ = [
     "BACKOFF_CAP",
     "BACKOFF_START",
     "ContextFactory",
+    "MappingConfigurationError",
     "Outcome",
     "ProcessorMetrics",
     "RecordFilter",
@@ -85,6 +87,15 @@ MAX_WINDOW_STATE_BYTES: Final = 1024 * 1024
 def backoff(failures: int) -> float:
     """Return the seconds to wait before the next attempt after ``failures`` failed ones."""
     return min(BACKOFF_CAP, BACKOFF_START * 2.0 ** max(0, failures - 1))
+
+
+class MappingConfigurationError(ConfigurationError):
+    """A handler raised :class:`~streamkit.errors.ConfigurationError` (``current_engine()``
+    outside a runtime, say): retrying cannot fix it, so the mapping stops at once."""
+
+    def __init__(self, mapping: str, error: ConfigurationError) -> None:
+        super().__init__(f"mapping {mapping} failed: {error} (not retried)")
+        self.mapping = mapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,8 +418,15 @@ class ShardProcessor:
         verdict = Verdict()
         try:
             response = await call_handler(
-                self.config.handler, event, context, time_limit=self.config.timeout
+                self.config.handler,
+                event,
+                context,
+                time_limit=self.config.timeout,
+                name=self.function_name,
             )
+        except ConfigurationError as exc:  # no retry can fix it: the mapping fails
+            self.metrics.errors += 1
+            raise MappingConfigurationError(self.config.name, exc) from exc
         except Exception as exc:  # noqa: BLE001  (a handler's exception is data, not a crash)
             error = exc
         else:
@@ -576,8 +594,16 @@ class ShardProcessor:
             started = time.perf_counter()
             try:
                 await call_handler(
-                    self.config.handler, event, context, time_limit=self.config.timeout
+                    self.config.handler,
+                    event,
+                    context,
+                    time_limit=self.config.timeout,
+                    name=self.function_name,
                 )
+            except ConfigurationError as exc:
+                self._report(0, (), attempts, started, _request_id(context), exc, Verdict())
+                self.metrics.errors += 1
+                raise MappingConfigurationError(self.config.name, exc) from exc
             except Exception as exc:  # noqa: BLE001  (a handler's exception is data)
                 self._report(0, (), attempts, started, _request_id(context), exc, Verdict())
                 self.metrics.errors += 1

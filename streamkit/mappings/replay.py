@@ -15,7 +15,7 @@ a stream captured elsewhere can be replayed locally.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,12 +32,24 @@ from streamkit.mappings.current import engine_var
 from streamkit.mappings.processor import ShardProcessor
 from streamkit.streams import base64_binaries, lambda_record
 
-__all__ = ["Position", "ReplayResult", "export_stream", "replay", "replay_file"]
+__all__ = [
+    "DONE",
+    "Position",
+    "Positions",
+    "ReplayResult",
+    "export_stream",
+    "replay",
+    "replay_file",
+]
 
 #: Where a replay starts or stops: "TRIM_HORIZON" (start only), a sequence number (a string of
 #: digits), or a time (a datetime, or epoch seconds as a float).
 Position = str | float | datetime
 Progress = Callable[[int], None]
+#: Where a replay is, shard by shard: the last sequence number done, or ``DONE``. A replay given
+#: a mapping it filled before (an interrupted one) skips what is done: see :func:`replay`.
+Positions = MutableMapping[str, str]
+DONE = "done"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +72,11 @@ class _Range:
         return (self.start_seq is not None and seq < self.start_seq) or (
             self.start_time is not None and created < self.start_time
         )
+
+    def after(self, seq: int) -> _Range:
+        """Return this range starting after sequence number ``seq`` (if that is later)."""
+        start = seq + 1 if self.start_seq is None else max(self.start_seq, seq + 1)
+        return dataclasses.replace(self, start_seq=start)
 
     def after_end(self, seq: int, created: float) -> bool:
         return (self.end_seq is not None and seq > self.end_seq) or (
@@ -182,6 +199,7 @@ async def replay(
     batch_size: int | None = None,
     clock: Clock | None = None,
     progress: Progress | None = None,
+    positions: Positions | None = None,
 ) -> ReplayResult:
     """Replay a stream's records (now present, in a range) into a handler or a mapping.
 
@@ -195,6 +213,10 @@ async def replay(
         batch_size: records per invocation (default: the mapping's, 100 for a handler).
         clock: time for retries and the failure record; the system clock by default.
         progress: called with the number of records replayed so far, after each batch.
+        positions: shard id -> the last sequence number done or :data:`DONE`, kept up to
+            date after each batch (before ``progress`` is called). Records at or before a
+            shard's position are skipped, so an interrupted replay given the positions it left
+            resumes where it stopped (the batch in flight is delivered again: at least once).
     """
     config = _config(target, batch_size)
     window = _range(start, end)
@@ -202,7 +224,9 @@ async def replay(
     clock = clock or SystemClock()
     token = engine_var.set(engine)
     try:
-        return await _replay_shards(engine, config, arn, window, clock, progress)
+        return await _replay_shards(
+            engine, config, arn, window, clock, progress, {} if positions is None else positions
+        )
     finally:
         engine_var.reset(token)
 
@@ -214,23 +238,31 @@ async def _replay_shards(
     window: _Range,
     clock: Clock,
     progress: Progress | None,
+    positions: Positions,
 ) -> ReplayResult:
     total = shards = failures = 0
     for shard in await _shards_in_order(engine, arn):
+        shard_id = shard["ShardId"]
+        shards += 1
+        position = positions.get(shard_id)
+        if position == DONE:
+            continue
         processor = ShardProcessor(
             config,
             stream_arn=arn,
-            shard_id=shard["ShardId"],
+            shard_id=shard_id,
             clock=clock,
             region=engine.region,
             account=engine.account,
         )
-        async for batch in _read_shard(engine, arn, shard, window, config.batch_size):
+        shard_window = window if position is None else window.after(int(position))
+        async for batch in _read_shard(engine, arn, shard, shard_window, config.batch_size):
             total += await _process_all(processor, batch)
+            positions[shard_id] = batch[-1]["dynamodb"]["SequenceNumber"]
             if progress is not None:
                 progress(total)
         await processor.finish()
-        shards += 1
+        positions[shard_id] = DONE
         failures += processor.metrics.failures_sent
     return ReplayResult(total, shards, failures)
 
@@ -287,16 +319,27 @@ async def replay_file(
     account: str = "000000000000",
     progress: Progress | None = None,
     engine: Engine | None = None,
+    positions: Positions | None = None,
 ) -> ReplayResult:
     """Replay an exported JSON Lines file (see :func:`export_stream`) into a handler or mapping.
 
     Records keep the order of the file; each ``shardId`` gets its own processor. Give
     ``engine`` when the handler writes tables through :func:`streamkit.current_engine`.
+    ``positions`` works as for :func:`replay`.
     """
     token = engine_var.set(engine) if engine is not None else None
     try:
         return await _replay_lines(
-            path, target, start, end, batch_size, clock, region, account, progress
+            path,
+            target,
+            start,
+            end,
+            batch_size,
+            clock,
+            region,
+            account,
+            progress,
+            {} if positions is None else positions,
         )
     finally:
         if token is not None:
@@ -313,6 +356,7 @@ async def _replay_lines(
     region: str,
     account: str,
     progress: Progress | None,
+    positions: Positions,
 ) -> ReplayResult:
     config = _config(target, batch_size)
     window = _range(start, end)
@@ -326,6 +370,7 @@ async def _replay_lines(
         batch = pending.pop(shard_id, [])
         if batch:
             total += await _process_all(processors[shard_id], batch)
+            positions[shard_id] = batch[-1]["dynamodb"]["SequenceNumber"]
             if progress is not None:
                 progress(total)
 
@@ -342,6 +387,9 @@ async def _replay_lines(
                 raise ConfigurationError(f"{path}: not a streamkit stream export: {exc}") from None
             if window.before_start(seq, created) or window.after_end(seq, created):
                 continue
+            position = positions.get(shard_id)
+            if position == DONE or (position is not None and seq <= int(position)):
+                continue
             if shard_id not in processors:
                 processors[shard_id] = ShardProcessor(
                     config,
@@ -357,7 +405,8 @@ async def _replay_lines(
     for shard_id in list(pending):
         await flush(shard_id)
     failures = 0
-    for processor in processors.values():
+    for shard_id, processor in processors.items():
         await processor.finish()
+        positions[shard_id] = DONE
         failures += processor.metrics.failures_sent
     return ReplayResult(total, len(processors), failures)
