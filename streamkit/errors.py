@@ -28,8 +28,12 @@
     │   ├── TrimmedDataAccessException           400  streams
     │   └── InternalServerError                  500  fault, retryable
     ├── ConfigurationError                       bad configuration or CLI arguments; not wire
-    └── DatabaseInUseError                       another process (or open) owns the database
-                                                 file; .path, .owner; not wire
+    ├── DatabaseInUseError                       another process (or open) owns the database
+    │                                            file; .path, .owner; not wire
+    ├── ClosedError                              an engine, store, runtime or harness used
+    │                                            after its ``open_*`` block exited; not wire
+    └── DatabaseFileError                        the database file cannot be used (corrupt,
+                                                 truncated, newer schema, not writable)
 """
 
 from __future__ import annotations
@@ -37,8 +41,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "ClosedError",
     "ConditionalCheckFailedException",
     "ConfigurationError",
+    "DatabaseFileError",
     "DatabaseInUseError",
     "DynamoDBError",
     "ExpiredIteratorException",
@@ -93,6 +99,24 @@ class DatabaseInUseError(StreamkitError):
         super().__init__(message)
         self.path = path
         self.owner = owner
+
+
+class ClosedError(StreamkitError):
+    """Raised by every call on an engine, store, runtime or harness whose block has exited.
+
+    A programming error, like aiosqlite's "Connection closed" or anyio's
+    ClosedResourceError, not a DynamoDB fault: no wire code (the server never serves a closed
+    engine; a request racing its shutdown gets the generic 500).
+    """
+
+
+class DatabaseFileError(StreamkitError):
+    """Raised when opening a database file that streamkit refuses to use.
+
+    The file is corrupt or truncated, was written by a newer streamkit, or cannot be written
+    (permissions, read-only file system). streamkit never repairs or overwrites such a file;
+    the message is one line naming the file and the cause.
+    """
 
 
 class DynamoDBError(StreamkitError):

@@ -38,6 +38,7 @@ import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from streamkit.engine import Engine, Table
+from streamkit.errors import ClosedError
 from streamkit.mappings.app import App
 from streamkit.mappings.context import LambdaContext
 from streamkit.mappings.events import deserialize_event, make_event, make_stream_record
@@ -127,6 +128,8 @@ class Harness:
         window) whose time has not come yet counts as settled: advance the clock and drain
         again to see it run.
         """
+        if self.runtime.closed or self.engine.store.closed:
+            raise ClosedError("the harness is closed: its open_harness block has exited")
         while True:
             changed = self.runtime.activity.waiter()
             if await self._settled():
