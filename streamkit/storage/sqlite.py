@@ -466,8 +466,16 @@ def _connect(target: str) -> sqlite3.Connection:
     )
 
 
-def _configure(conn: sqlite3.Connection, on_disk: bool, sync: str, busy_ms: int) -> None:
+def _configure(
+    conn: sqlite3.Connection,
+    on_disk: bool,
+    sync: str,
+    busy_ms: int,
+    setup: Callable[[sqlite3.Connection], None] | None,
+) -> None:
     conn.execute(f"PRAGMA busy_timeout={busy_ms}")
+    if setup is not None:  # first: a file it refuses (a newer schema) is left as it was
+        setup(conn)
     conn.execute("PRAGMA journal_mode=WAL" if on_disk else "PRAGMA journal_mode=MEMORY")
     conn.execute(f"PRAGMA synchronous={sync}")
     conn.execute("PRAGMA temp_store=MEMORY")
@@ -603,18 +611,14 @@ async def _open(
                 cached_statements=STATEMENT_CACHE,
             )
         )
-        await _call(writer, _configure, _raw(writer), on_disk, sync, busy_ms)  # waits on its thread
-        if setup is not None:
-            await _call(writer, setup, _raw(writer))
+        await _call(writer, _configure, _raw(writer), on_disk, sync, busy_ms, setup)
     else:
         writer = _connect(target)
         stack.callback(writer.close)
-        _configure(writer, on_disk, sync, busy_ms)
+        _configure(writer, on_disk, sync, busy_ms, setup)
         if on_disk:
             writer.execute("PRAGMA wal_autocheckpoint=0")
             writer.execute(f"PRAGMA journal_size_limit={wal.WAL_LIMIT}")
-        if setup is not None:
-            setup(writer)
         # from now on it runs on the event loop, which must never wait for a lock: a batch
         # that finds the write lock taken is retried from a timer (Store._wait_for_lock)
         writer.execute("PRAGMA busy_timeout=0")
