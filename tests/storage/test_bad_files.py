@@ -91,7 +91,7 @@ async def test_open_engine_refuses_and_changes_nothing(tmp_path: Path, case: str
     assert str(path) in message
     assert "\n" not in message
     assert path.read_bytes() == before  # never repaired, never overwritten
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["db.sqlite3"]  # no -wal left
+    assert sorted(os.listdir(tmp_path)) == ["db.sqlite3"]  # no -wal left
 
 
 def test_an_empty_file_is_a_new_database(tmp_path: Path) -> None:
@@ -196,7 +196,8 @@ def test_open_engine_refuses_a_read_only_data_folder(tmp_path: Path) -> None:
     finally:
         data.chmod(0o700)
     assert done.returncode == 3, done.stderr
-    assert "not writable" in done.stdout and str(data) in done.stdout
+    assert "not writable" in done.stdout
+    assert str(data) in done.stdout
 
 
 def test_the_permission_message_without_privileges(
