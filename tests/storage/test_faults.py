@@ -208,3 +208,40 @@ async def _assert_consistent(engine: streamkit.Engine, arn: str, keys: set[str])
     records = await read_stream(engine, arn)
     assert sorted(r["dynamodb"]["Keys"]["pk"]["S"] for r in records) == sorted(keys)
     assert {r["eventName"] for r in records} == {"INSERT"}
+
+
+async def test_a_full_disk_over_http_with_boto3(tmp_path: Path) -> None:
+    """A real server in this process (so the test can cap the file); boto3 in a thread."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    from streamkit.server import open_server
+    from tests.server.test_boto3 import session_kwargs
+
+    async with open_server(port=0, data_dir=tmp_path) as server:
+        client = boto3.client("dynamodb", **session_kwargs(server.url))
+        engine = await server.regions.engine("us-east-1")
+
+        def put(key: str) -> Any:
+            return client.put_item(TableName="things", Item=_item(key, 50_000))
+
+        await anyio.to_thread.run_sync(
+            lambda: client.create_table(
+                TableName="things",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        )
+        await anyio.to_thread.run_sync(put, "before")
+        _limit_pages(engine, 0)
+        with pytest.raises(ClientError) as err:
+            await anyio.to_thread.run_sync(put, "refused")
+        error = err.value.response["Error"]
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+        assert error["Code"] == "InternalServerError"
+        assert error["Message"].startswith("the disk is full")
+        _limit_pages(engine, None)
+        await anyio.to_thread.run_sync(put, "after")
+        scanned = await anyio.to_thread.run_sync(lambda: client.scan(TableName="things"))
+        assert sorted(i["pk"]["S"] for i in scanned["Items"]) == ["after", "before"]
