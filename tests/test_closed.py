@@ -50,13 +50,16 @@ async def _refuses(call: Callable[[], Awaitable[Any]], what: str) -> None:
             await call()
 
 
-@pytest.fixture(params=["memory", "normal", "full"])
+@pytest.fixture(params=["memory", "normal", "full", "read_only"])
 async def closed_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
     path = None if request.param == "memory" else tmp_path / "db.sqlite3"
     durability: Any = "full" if request.param == "full" else "normal"
     async with streamkit.open_engine(path, durability=durability, clock=ManualClock()) as engine:
         await engine.create_table(TableName="ttt", **key_schema())
         await engine.put_item(TableName="ttt", Item={"pk": {"S": "a"}})
+    if request.param == "read_only":
+        async with streamkit.open_engine(path, read_only=True) as engine:
+            assert (await engine.list_tables())["TableNames"] == ["ttt"]
     return engine
 
 

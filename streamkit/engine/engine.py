@@ -25,7 +25,7 @@ from streamkit.storage import tables as sql, ttl as ttl_sql
 from streamkit.storage.changes import ChangeLog, StreamSettings
 from streamkit.storage.owner import acquire_owner
 from streamkit.storage.readonly import open_read_only_store
-from streamkit.storage.sqlite import Durability, Store, open_store
+from streamkit.storage.sqlite import Durability, Store, check_database_file, open_store
 
 __all__ = ["Engine", "StreamsApi", "open_engine"]
 
@@ -216,6 +216,7 @@ async def _open_store(
         async with open_read_only_store(path) as store:
             yield store
     else:
+        check_database_file(path)  # before the owner lock creates its file beside it
         with acquire_owner(path, owner_role, owner_url):
             async with open_store(path, durability=durability, setup=sql.migrate) as store:
                 yield store
