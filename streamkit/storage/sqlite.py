@@ -99,7 +99,7 @@ def _primary_code(exc: BaseException) -> int | None:
     return None if code is None else code & 0xFF
 
 
-def storage_error(exc: BaseException, name: str) -> InternalServerError:
+def _storage_error(exc: BaseException, name: str) -> InternalServerError:
     """Return the 500 a client gets for a SQLite failure of the database file ``name``."""
     code = _primary_code(exc)
     if code in (_BUSY, _LOCKED):
@@ -151,7 +151,7 @@ def _run_batch(conn: sqlite3.Connection, ops: list[_Op], name: str) -> bool:
         if conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-        error = storage_error(exc, name)
+        error = _storage_error(exc, name)
         for op in ops:
             op.outcome = (False, error)
         if not isinstance(exc, Exception):
@@ -442,7 +442,7 @@ class Store:
                             op.outcome = (False, self._lock_error())
             except BaseException as exc:
                 # the batch never ran (the connection is closed or failed): fail every op
-                error = ClosedError(_CLOSED) if self._closed else storage_error(exc, self._name)
+                error = ClosedError(_CLOSED) if self._closed else _storage_error(exc, self._name)
                 for op in batch:
                     if op.outcome == (False, None):
                         op.outcome = (False, error)
