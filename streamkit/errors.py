@@ -31,7 +31,11 @@
     ├── DatabaseInUseError                       another process (or open) owns the database
     │                                            file; .path, .owner; not wire
     ├── HandlerExitError                         a handler raised SystemExit & co
-    └── ClockStalledError                        a sleep on a ManualClock nobody advances
+    ├── ClockStalledError                        a sleep on a ManualClock nobody advances
+    ├── ClosedError                              an engine, store, runtime or harness used
+    │                                            after its ``open_*`` block exited; not wire
+    └── DatabaseFileError                        the database file cannot be used (corrupt,
+                                                 truncated, newer schema, not writable)
 """
 
 from __future__ import annotations
@@ -40,8 +44,10 @@ from typing import Any, ClassVar
 
 __all__ = [
     "ClockStalledError",
+    "ClosedError",
     "ConditionalCheckFailedException",
     "ConfigurationError",
+    "DatabaseFileError",
     "DatabaseInUseError",
     "DynamoDBError",
     "ExpiredIteratorException",
@@ -111,6 +117,24 @@ class HandlerExitError(StreamkitError):
 
 class ClockStalledError(StreamkitError):
     """A task slept on a ``ManualClock`` that nobody advanced for the clock's grace period."""
+
+
+class ClosedError(StreamkitError):
+    """Raised by every call on an engine, store, runtime or harness whose block has exited.
+
+    A programming error, like aiosqlite's "Connection closed" or anyio's
+    ClosedResourceError, not a DynamoDB fault: no wire code (the server never serves a closed
+    engine; a request racing its shutdown gets the generic 500).
+    """
+
+
+class DatabaseFileError(StreamkitError):
+    """Raised when opening a database file that streamkit refuses to use.
+
+    The file is corrupt or truncated, was written by a newer streamkit, or cannot be written
+    (permissions, read-only file system). streamkit never repairs or overwrites such a file;
+    the message is one line naming the file and the cause.
+    """
 
 
 class DynamoDBError(StreamkitError):

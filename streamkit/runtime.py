@@ -17,6 +17,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from streamkit.clock import Clock, background_task
 from streamkit.engine import Engine
+from streamkit.errors import ClosedError
 from streamkit.logs import get_logger
 from streamkit.mappings.app import App
 from streamkit.mappings.poller import MappingRunner, Signal
@@ -43,10 +44,17 @@ class Runtime:
     #: fired whenever a mapping's shard worker changes phase (the test harness waits on it)
     activity: Signal = field(default_factory=Signal)
     _passes: dict[str, anyio.Event] = field(default_factory=dict)
+    #: set when the ``open_runtime`` block exits; every later call raises ClosedError
+    closed: bool = False
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ClosedError("the runtime is closed: its open_runtime block has exited")
 
     def next_pass(self, name: str) -> anyio.Event:
         """Return an event set when worker ``name`` (``"ttl_sweeper"``, ``"stream_retention"``)
         next finishes a pass. Take it *before* advancing a manual clock, then wait on it."""
+        self._check_open()
         event = self._passes.get(name)
         if event is None:
             event = self._passes[name] = anyio.Event()
@@ -63,6 +71,7 @@ class Runtime:
 
         This is how later layers (stream mappings) add their pollers.
         """
+        self._check_open()
         await self.task_group.start(_in_background, worker, name=name)
         self.workers.append(name)
 
@@ -137,5 +146,9 @@ async def open_runtime(
         try:
             yield runtime
         finally:
+            runtime.closed = True
+            for event in runtime._passes.values():  # wake waiters: their next call refuses
+                event.set()
+            runtime._passes.clear()
             tg.cancel_scope.cancel()
             log.debug("runtime_stopped")

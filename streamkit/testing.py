@@ -39,7 +39,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from streamkit.clock import background_task
 from streamkit.engine import Engine, Table
-from streamkit.errors import ClockStalledError
+from streamkit.errors import ClockStalledError, ClosedError
 from streamkit.mappings.app import App
 from streamkit.mappings.context import LambdaContext
 from streamkit.mappings.events import deserialize_event, make_event, make_stream_record
@@ -178,6 +178,8 @@ class Harness:
             MappingConfigurationError: a mapping stopped because its handler raised a
                 ``ConfigurationError`` (such errors are never retried).
         """
+        if self.runtime.closed or self.engine.store.closed:
+            raise ClosedError("the harness is closed: its open_harness block has exited")
         while True:
             changed = self.runtime.activity.waiter()
             if await self._settled():

@@ -14,7 +14,7 @@ import anyio
 from streamkit.cli.inputs import UsageError
 from streamkit.cli.logs import configure_logging
 from streamkit.cli.parser import build_parser
-from streamkit.errors import ConfigurationError, DatabaseInUseError
+from streamkit.errors import ConfigurationError, DatabaseFileError, DatabaseInUseError
 
 __all__ = ["main"]
 
@@ -47,6 +47,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"streamkit: {exc}", file=sys.stderr)
         return 1
+    except BaseException as exc:
+        refusal = _database_refusal(exc)
+        if refusal is None:
+            raise
+        print(f"streamkit: {refusal}", file=sys.stderr)  # one line, no traceback
+        return 1
+
+
+def _database_refusal(exc: BaseException) -> BaseException | None:
+    """Return the refusal to open a database behind ``exc`` (alone, or alone in task
+    groups), or None."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc if isinstance(exc, DatabaseFileError | DatabaseInUseError) else None
 
 
 def _run(args: argparse.Namespace) -> int:

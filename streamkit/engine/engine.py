@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar, Protocol
@@ -18,11 +20,12 @@ from streamkit.engine.retry import RetryPolicy
 from streamkit.engine.throttle import Throttle
 from streamkit.engine.transactions import TransactionsMixin
 from streamkit.engine.ttl import TtlMixin
+from streamkit.errors import ClosedError, DatabaseFileError
 from streamkit.storage import tables as sql, ttl as ttl_sql
 from streamkit.storage.changes import ChangeLog, StreamSettings
 from streamkit.storage.owner import acquire_owner
 from streamkit.storage.readonly import open_read_only_store
-from streamkit.storage.sqlite import Durability, Store, open_store
+from streamkit.storage.sqlite import Durability, Store, check_database_file, open_store
 
 __all__ = ["Engine", "StreamsApi", "open_engine"]
 
@@ -92,6 +95,8 @@ class Engine(QueryMixin, ItemsMixin, BatchMixin, TransactionsMixin, ControlMixin
 def _retrying(method: Callable[..., Awaitable[dict[str, Any]]]) -> Callable[..., Any]:
     @functools.wraps(method)
     async def call(self: Engine, **params: Any) -> dict[str, Any]:
+        if self._store.closed:  # even the calls answered from memory (ListTables) refuse
+            raise ClosedError(_CLOSED)
         policy = self.retry_policy
         if policy.max_attempts <= 1 and type(policy) is RetryPolicy:
             return await method(self, **params)  # no retries (the server): skip the wrapper
@@ -100,8 +105,23 @@ def _retrying(method: Callable[..., Awaitable[dict[str, Any]]]) -> Callable[...,
     return call
 
 
-for _method in {*Engine.OPERATIONS.values(), *Engine.ENCODED_OPERATIONS.values()}:
-    setattr(Engine, _method, _retrying(getattr(Engine, _method)))
+def _open_only(method: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    async def call(self: Engine, *args: Any, **kwargs: Any) -> Any:
+        if self._store.closed:
+            raise ClosedError(_CLOSED)
+        return await method(self, *args, **kwargs)
+
+    return call
+
+
+_CLOSED = "the engine is closed: its open_engine block has exited"
+_OPERATIONS = {*Engine.OPERATIONS.values(), *Engine.ENCODED_OPERATIONS.values()}
+for _name, _method in inspect.getmembers(Engine, inspect.iscoroutinefunction):
+    if _name in _OPERATIONS:
+        setattr(Engine, _name, _retrying(_method))
+    elif not _name.startswith("_"):  # the others (expire_items): refuse once closed
+        setattr(Engine, _name, _open_only(_method))
 
 
 @asynccontextmanager
@@ -164,8 +184,11 @@ async def open_engine(
         retention_seconds=stream_retention_seconds,
     )
     async with _open_store(path, durability, read_only, owner_role, owner_url) as store:
-        specs = await store.read(sql.load_specs)
-        ttl = await store.read(ttl_sql.load_settings)
+        try:
+            specs = await store.read(sql.load_specs)
+            ttl = await store.read(ttl_sql.load_settings)
+        except sqlite3.DatabaseError as exc:  # a corrupt catalog: refuse, change nothing
+            raise DatabaseFileError(f"cannot use the database file {path}: {exc}") from None
         engine = Engine(store, specs, region=region, account=account, clock=clock or SystemClock())
         engine._changes = ChangeLog(settings)
         engine.throttle = Throttle(engine.clock, enabled=throttling)
@@ -193,6 +216,7 @@ async def _open_store(
         async with open_read_only_store(path) as store:
             yield store
     else:
+        check_database_file(path)  # before the owner lock creates its file beside it
         with acquire_owner(path, owner_role, owner_url):
             async with open_store(path, durability=durability, setup=sql.migrate) as store:
                 yield store

@@ -36,6 +36,7 @@ class ReadOnlyStore(Store):
         Raises:
             PermissionError: always.
         """
+        self.check_open()
         raise PermissionError("this engine was opened read-only; it cannot write")
 
 
@@ -48,9 +49,11 @@ async def open_read_only_store(path: str | os.PathLike[str]) -> AsyncIterator[Re
         RuntimeError: its schema is not this streamkit's (only a writer upgrades it).
     """
     conn = _connect(os.fspath(path))
+    store = ReadOnlyStore(conn)
     try:
-        yield ReadOnlyStore(conn)
+        yield store
     finally:
+        store.close()  # later calls raise ClosedError
         conn.close()
 
 

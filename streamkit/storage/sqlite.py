@@ -21,6 +21,13 @@ on durability:
 
 No task is ever spawned either way, so the engine stays passive.
 
+Faults (docs/architecture.md, "Faults"): every queued write is always resolved, with its result
+or an error. The inline writer never waits for SQLite's lock on the event loop: its connection
+has no busy timeout, and a batch that finds the write lock taken (another process) is retried
+from a timer with back-off until ``LOCK_TIMEOUT``, then fails with InternalServerError. SQLite
+errors (disk full, I/O) fail the whole batch, rolled back, with an InternalServerError naming
+the cause. A closed store refuses every call with ClosedError.
+
 Small reads (:meth:`Store.read_point`: items, Query and Scan pages, stream records) run inline
 on the writer's connection; whole-table reads (:meth:`Store.read`) go to a pool of aiosqlite
 reader threads. aiosqlite has no public call for "run this function on your thread";
@@ -42,10 +49,10 @@ from typing import Any, Literal, NamedTuple, TypeVar
 import aiosqlite
 import anyio
 
-from streamkit.errors import InternalServerError
+from streamkit.errors import ClosedError, DatabaseFileError, InternalServerError
 from streamkit.storage import wal
 
-__all__ = ["Durability", "Store", "StoreStatistics", "open_store"]
+__all__ = ["Durability", "Store", "StoreStatistics", "check_database_file", "open_store"]
 
 T = TypeVar("T")
 Durability = Literal["normal", "full"]
@@ -56,6 +63,11 @@ BUSY_WINDOW = 0.001  # seconds since the last inline batch within which the stor
 # statements take ~6.5 MB.
 STATEMENT_CACHE = 512
 _LEAD: Any = object()  # resolves a waiting writer's future: "you lead the next batch"
+LOCK_TIMEOUT = 5.0  # seconds a write waits for another process to release SQLite's write lock
+_RETRY_FIRST, _RETRY_MAX = 0.001, 0.05  # back-off between two tries of an inline batch
+_BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 10, 11, 13, 14, 26
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_CLOSED = "the store is closed: its open_store (or open_engine) block has exited"
 
 
 @dataclass(slots=True, eq=False)
@@ -82,33 +94,69 @@ async def _call(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) ->
     return result
 
 
-def _run_batch(conn: sqlite3.Connection, ops: list[_Op]) -> None:
-    """Run ``ops`` in one transaction on the writer thread; record each op's outcome."""
+def _primary_code(exc: BaseException) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else code & 0xFF
+
+
+def _storage_error(exc: BaseException, name: str) -> InternalServerError:
+    """Return the 500 a client gets for a SQLite failure of the database file ``name``."""
+    code = _primary_code(exc)
+    if code in (_BUSY, _LOCKED):
+        cause = "the database file is locked by another process"
+    elif code == _FULL:
+        cause = "the disk is full or the database file reached its size limit; nothing was written"
+    elif code == _READONLY:
+        cause = "the database file is read-only"
+    elif code == _IOERR:
+        cause = "a disk I/O error occurred"
+    elif code in (_CORRUPT, _NOTADB):
+        cause = "the database file is corrupt"
+    else:
+        cause = "storage failure"
+    return InternalServerError(f"{cause} ({name}: {exc})")
+
+
+def _run_batch(conn: sqlite3.Connection, ops: list[_Op], name: str) -> bool:
+    """Run ``ops`` in one transaction on the writer; record each op's outcome.
+
+    Return False, running nothing, if another connection holds the write lock; any other
+    failure of the batch (disk full, I/O error) rolls it back and fails every op.
+    """
     single = len(ops) == 1
-    conn.execute("BEGIN IMMEDIATE")
     try:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _primary_code(exc) in (_BUSY, _LOCKED):
+                return False
+            raise
         for op in ops:
             if not single:
                 conn.execute("SAVEPOINT op")
             try:
                 op.outcome = (True, op.fn(conn))
-            except Exception as exc:  # noqa: BLE001 - the op's own error is its result
+            except Exception as exc:
+                if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
+                    raise  # a fault of the file, not of the op (SQLite may have rolled back)
                 op.outcome = (False, exc)
                 if single:
                     conn.execute("ROLLBACK")
-                    return
+                    return True
                 conn.execute("ROLLBACK TO op")
             if not single:
                 conn.execute("RELEASE op")
         conn.execute("COMMIT")
     except BaseException as exc:
         if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        error = InternalServerError(f"storage failure: {exc}")
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        error = _storage_error(exc, name)
         for op in ops:
             op.outcome = (False, error)
         if not isinstance(exc, Exception):
             raise
+    return True
 
 
 class Store:
@@ -121,9 +169,11 @@ class Store:
         readers: Sequence[aiosqlite.Connection] = (),
         point_reader: sqlite3.Connection | None = None,
         checkpointer: wal.WalCheckpointer | None = None,
+        name: str = ":memory:",
     ) -> None:
         """``writer``: a plain connection writes inline, an aiosqlite one on its thread (which
-        needs ``point_reader``, a read-only connection for :meth:`read_point`)."""
+        needs ``point_reader``, a read-only connection for :meth:`read_point`). ``name``: the
+        database file, for error messages."""
         if isinstance(writer, sqlite3.Connection):
             self._inline: sqlite3.Connection | None = writer
             self._thread: aiosqlite.Connection | None = None
@@ -144,6 +194,41 @@ class Store:
         self._checkpointer = checkpointer
         self._last_flush = 0.0
         self._lulls: list[tuple[int, anyio.Event]] = []  # wait_lull's (target commit, event)
+        self._name = name
+        self._closed = False
+        self._lock_timeout = LOCK_TIMEOUT
+        self._locked_since: float | None = None  # when the queued batch first found the lock
+        self._retry_delay = _RETRY_FIRST
+        self._retry: asyncio.TimerHandle | None = None
+
+    @property
+    def closed(self) -> bool:
+        """Whether the store is closed (its ``open_store`` block has exited)."""
+        return self._closed
+
+    def check_open(self) -> None:
+        """Raise ClosedError if the store is closed."""
+        if self._closed:
+            raise ClosedError(_CLOSED)
+
+    def close(self) -> None:
+        """Refuse every later call with ClosedError; fail the writes still queued.
+
+        ``open_store`` calls this on exit, before it closes the connections.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        queued, self._queue = self._queue, []
+        for op in queued:
+            if not op.future.done():
+                op.future.set_exception(ClosedError(_CLOSED))
+        lulls, self._lulls = self._lulls, []
+        for _, event in lulls:
+            event.set()
 
     def add_commit_hook(self, hook: Callable[[], None]) -> None:
         """Call ``hook()`` on the event loop after every write batch (committed or not).
@@ -160,6 +245,7 @@ class Store:
         a task woken by a commit that writes again at once keeps the store busy. Stream
         readers use this to let records pile up into bigger batches under load only.
         """
+        self.check_open()
         event = anyio.Event()
         self._lulls.append((self._commits + batches, event))
         if not self._queue and not self._busy:  # else the coming batch looks, after its writers
@@ -178,6 +264,7 @@ class Store:
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` on a reader thread, outside any write transaction (big reads)."""
+        self.check_open()
         if not self._readers:  # in memory there is one connection
             return await self.read_point(fn)
         slot = min(range(len(self._readers)), key=self._reading.__getitem__)
@@ -198,11 +285,14 @@ class Store:
         commit it did not make), or with ``durability="full"`` on a read-only connection of its
         own (WAL: it never waits for the writer).
         """
+        self.check_open()
         await asyncio.sleep(0)  # anyio.lowlevel.checkpoint() is this plus a backend lookup
+        self.check_open()
         return fn(self._point_reader)
 
     def read_now(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """:meth:`read_point` without the yield, for a caller that must not be interleaved."""
+        self.check_open()
         return fn(self._point_reader)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -212,6 +302,8 @@ class Store:
         re-raised here. A write cancelled before its batch starts never runs; one cancelled while
         its batch runs is committed or rolled back as a whole, never in part.
         """
+        if self._closed:
+            raise ClosedError(_CLOSED)
         loop = asyncio.get_running_loop()
         op = _Op(fn, loop.create_future())
         if self._inline is not None:
@@ -265,14 +357,50 @@ class Store:
         self._busy = False
 
     def _flush(self, conn: sqlite3.Connection) -> None:
-        self._last_flush = asyncio.get_running_loop().time()
+        self._retry = None
+        if self._closed:  # close() failed the queue
+            return
+        loop = asyncio.get_running_loop()
+        self._last_flush = loop.time()
         batch = [op for op in self._queue if not op.future.done()]
+        if batch and not _run_batch(conn, batch, self._name):
+            self._wait_for_lock(conn, loop, batch)  # the queue stays: later writers join it
+            return
         self._queue = []
+        self._locked_since = None
         if batch:
-            _run_batch(conn, batch)
             self._finish(batch)
             if self._checkpointer is not None and self._commits % wal.CHECKPOINT_COMMITS == 0:
                 self._checkpointer.nudge(conn)
+
+    def _wait_for_lock(
+        self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop, batch: list[_Op]
+    ) -> None:
+        """Another connection holds the write lock: try the queue again later, or give up.
+
+        The event loop never waits: the retry is a timer, with back-off, and after
+        ``LOCK_TIMEOUT`` every queued write fails with a 500 naming the cause.
+        """
+        now = loop.time()
+        if self._locked_since is None:
+            self._locked_since, self._retry_delay = now, _RETRY_FIRST
+        elif now - self._locked_since >= self._lock_timeout:
+            self._locked_since = None
+            self._queue = []
+            error = self._lock_error()
+            for op in batch:
+                op.outcome = (False, error)
+            self._finish(batch)
+            return
+        self._retry = loop.call_later(self._retry_delay, self._flush, conn)
+        self._retry_delay = min(2 * self._retry_delay, _RETRY_MAX)
+
+    def _lock_error(self) -> InternalServerError:
+        return InternalServerError(
+            "the database file is locked by another process "
+            f"({self._name}: no write lock within {self._lock_timeout:g} s; "
+            "is another program writing to it?)"
+        )
 
     def _finish(self, batch: list[_Op]) -> None:
         self._commits += 1
@@ -305,9 +433,23 @@ class Store:
             if not batch:
                 return
             assert self._thread is not None
-            with anyio.CancelScope(shield=True):
-                await _call(self._thread, _run_batch, _raw(self._thread), batch)
-            self._finish(batch)
+            try:
+                with anyio.CancelScope(shield=True):
+                    # the thread's connection waits up to LOCK_TIMEOUT for the write lock
+                    raw = _raw(self._thread)  # ValueError once aiosqlite has closed it
+                    if not await _call(self._thread, _run_batch, raw, batch, self._name):
+                        for op in batch:
+                            op.outcome = (False, self._lock_error())
+            except BaseException as exc:
+                # the batch never ran (the connection is closed or failed): fail every op
+                error = ClosedError(_CLOSED) if self._closed else _storage_error(exc, self._name)
+                for op in batch:
+                    if op.outcome == (False, None):
+                        op.outcome = (False, error)
+                if not isinstance(exc, Exception):
+                    raise
+            finally:
+                self._finish(batch)
         finally:
             self._hand_off()
 
@@ -324,16 +466,94 @@ def _connect(target: str) -> sqlite3.Connection:
     )
 
 
-def _configure(conn: sqlite3.Connection, on_disk: bool, sync: str) -> None:
+def _configure(
+    conn: sqlite3.Connection,
+    on_disk: bool,
+    sync: str,
+    busy_ms: int,
+    setup: Callable[[sqlite3.Connection], None] | None,
+) -> None:
+    conn.execute(f"PRAGMA busy_timeout={busy_ms}")
+    if setup is not None:  # first: a file it refuses (a newer schema) is left as it was
+        setup(conn)
     conn.execute("PRAGMA journal_mode=WAL" if on_disk else "PRAGMA journal_mode=MEMORY")
     conn.execute(f"PRAGMA synchronous={sync}")
-    conn.execute("PRAGMA busy_timeout=5000")
     conn.execute("PRAGMA temp_store=MEMORY")
 
 
 def _read_only(conn: sqlite3.Connection) -> None:
-    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute(f"PRAGMA busy_timeout={int(LOCK_TIMEOUT * 1000)}")
     conn.execute("PRAGMA query_only=1")
+
+
+def check_database_file(path: str | os.PathLike[str]) -> None:
+    """Refuse, before SQLite touches it, a database file streamkit cannot use safely.
+
+    Creates the folder if missing. Checks that the folder and any existing file (and its
+    ``-wal`` and ``-shm`` companions) can be written, and that an existing non-empty file is
+    a whole SQLite database: its header, and as many bytes as the header says it has. Never
+    changes an existing file.
+
+    Raises:
+        DatabaseFileError: one line naming the file and the cause.
+    """
+    target = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(target))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseFileError(f"cannot create the data folder {folder}: {exc.strerror}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DatabaseFileError(
+            f"the data folder {folder} is not writable (SQLite needs to create files there)"
+        )
+    for name in (target, target + "-wal", target + "-shm"):
+        if os.path.exists(name) and not os.access(name, os.R_OK | os.W_OK):
+            raise DatabaseFileError(f"the database file {name} is not readable and writable")
+    try:
+        with open(target, "rb") as file:
+            header = file.read(100)
+            size = os.fstat(file.fileno()).st_size
+    except FileNotFoundError:
+        return  # a new database
+    except OSError as exc:
+        raise DatabaseFileError(f"cannot read the database file {target}: {exc.strerror}") from None
+    problem = _header_problem(header, size)
+    if problem is not None:
+        raise DatabaseFileError(
+            f"{target} is not a usable streamkit database: {problem}; "
+            "streamkit will not change it (restore it from a backup, or move it away)"
+        )
+
+
+def _header_problem(header: bytes, size: int) -> str | None:
+    """Return what is wrong with a database file's first 100 bytes and size, or None."""
+    if size == 0:
+        return None  # SQLite treats an empty file as a new database
+    if not header.startswith(_SQLITE_HEADER):
+        return "it is not a SQLite database file (wrong header)"
+    if size < 100:
+        return f"it is truncated ({size} bytes)"
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    if header[24:28] == header[92:96] and pages * page_size > size:  # the page count is valid
+        return f"it is truncated ({size} bytes where its header says {pages * page_size})"
+    return None
+
+
+def _file_error(target: str, exc: BaseException) -> DatabaseFileError:
+    """Return the refusal for a SQLite error met while opening ``target``."""
+    code = _primary_code(exc)
+    if code in (_CORRUPT, _NOTADB):
+        cause = f"it is corrupt ({exc}); streamkit will not change it"
+    elif code in (_READONLY, _CANTOPEN, _IOERR):
+        cause = f"it cannot be opened for writing ({exc})"
+    elif code in (_BUSY, _LOCKED):
+        cause = f"another process holds its lock ({exc})"
+    else:
+        cause = str(exc)
+    return DatabaseFileError(f"cannot use the database file {target}: {cause}")
 
 
 @asynccontextmanager
@@ -352,50 +572,70 @@ async def open_store(
             commits, never corrupt) or ``"full"`` (synchronous=FULL: every commit is durable).
         setup: run once on the writer connection before use (schema migrations).
         readers_count: read connections (on disk); each read goes to the least busy one.
+
+    Raises:
+        DatabaseFileError: the file is corrupt, truncated, from a newer streamkit, or cannot
+            be written (see :func:`check_database_file`); nothing is changed.
     """
     target, on_disk = _connect_args(None if path is None else os.fspath(path))
     if on_disk:
-        await anyio.Path(target).parent.mkdir(parents=True, exist_ok=True)
-    sync = "FULL" if durability == "full" else "NORMAL"
+        await anyio.to_thread.run_sync(check_database_file, target)
     async with contextlib.AsyncExitStack() as stack:
-        writer: aiosqlite.Connection | sqlite3.Connection
-        if durability == "full" and on_disk:  # COMMIT syncs: batches go to a writer thread
-            writer = await stack.enter_async_context(
-                aiosqlite.connect(
-                    target,
-                    isolation_level=None,
-                    check_same_thread=False,
-                    cached_statements=STATEMENT_CACHE,
-                )
+        try:
+            store = await _open(stack, target, on_disk, durability, setup, readers_count)
+        except sqlite3.Error as exc:
+            raise _file_error(target, exc) from None
+        except DatabaseFileError as exc:  # from setup: a newer schema
+            raise DatabaseFileError(f"cannot use the database file {target}: {exc}") from None
+        stack.callback(store.close)  # runs first: refuse calls before the connections close
+        yield store
+
+
+async def _open(
+    stack: contextlib.AsyncExitStack,
+    target: str,
+    on_disk: bool,
+    durability: Durability,
+    setup: Callable[[sqlite3.Connection], None] | None,
+    readers_count: int,
+) -> Store:
+    sync = "FULL" if durability == "full" else "NORMAL"
+    busy_ms = int(LOCK_TIMEOUT * 1000)
+    writer: aiosqlite.Connection | sqlite3.Connection
+    if durability == "full" and on_disk:  # COMMIT syncs: batches go to a writer thread
+        writer = await stack.enter_async_context(
+            aiosqlite.connect(
+                target,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=STATEMENT_CACHE,
             )
-            await _call(writer, _configure, _raw(writer), on_disk, sync)
-            if setup is not None:
-                await _call(writer, setup, _raw(writer))
-        else:
-            writer = _connect(target)
-            stack.callback(writer.close)
-            _configure(writer, on_disk, sync)
-            if on_disk:
-                writer.execute("PRAGMA wal_autocheckpoint=0")
-                writer.execute(f"PRAGMA journal_size_limit={wal.WAL_LIMIT}")
-            if setup is not None:
-                setup(writer)
-        if not on_disk:
-            yield Store(writer)
-            return
-        readers = []
-        for _ in range(readers_count):
-            reader = await stack.enter_async_context(
-                aiosqlite.connect(target, isolation_level=None, check_same_thread=False)
-            )
-            await _call(reader, _read_only, _raw(reader))
-            readers.append(reader)
-        if isinstance(writer, sqlite3.Connection):
-            checkpointer = wal.WalCheckpointer(target)
-            stack.callback(checkpointer.close)
-            yield Store(writer, readers=readers, checkpointer=checkpointer)
-            return
-        point = _connect(target)
-        stack.callback(point.close)
-        _read_only(point)
-        yield Store(writer, readers=readers, point_reader=point)
+        )
+        await _call(writer, _configure, _raw(writer), on_disk, sync, busy_ms, setup)
+    else:
+        writer = _connect(target)
+        stack.callback(writer.close)
+        _configure(writer, on_disk, sync, busy_ms, setup)
+        if on_disk:
+            writer.execute("PRAGMA wal_autocheckpoint=0")
+            writer.execute(f"PRAGMA journal_size_limit={wal.WAL_LIMIT}")
+        # from now on it runs on the event loop, which must never wait for a lock: a batch
+        # that finds the write lock taken is retried from a timer (Store._wait_for_lock)
+        writer.execute("PRAGMA busy_timeout=0")
+    if not on_disk:
+        return Store(writer)
+    readers = []
+    for _ in range(readers_count):
+        reader = await stack.enter_async_context(
+            aiosqlite.connect(target, isolation_level=None, check_same_thread=False)
+        )
+        await _call(reader, _read_only, _raw(reader))
+        readers.append(reader)
+    if isinstance(writer, sqlite3.Connection):
+        checkpointer = wal.WalCheckpointer(target)
+        stack.callback(checkpointer.close)
+        return Store(writer, readers=readers, checkpointer=checkpointer, name=target)
+    point = _connect(target)
+    stack.callback(point.close)
+    _read_only(point)
+    return Store(writer, readers=readers, point_reader=point, name=target)

@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import orjson
 
+from streamkit.errors import DatabaseFileError
 from streamkit.model.attributes import Item
 from streamkit.model.schema import TableSpec
 from streamkit.storage import changes
@@ -42,8 +43,9 @@ def migrate(conn: sqlite3.Connection) -> None:
     """Create or upgrade streamkit's own tables."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        raise RuntimeError(
-            f"database schema version {version} is newer than this streamkit ({SCHEMA_VERSION})"
+        raise DatabaseFileError(
+            f"the database was written by a newer streamkit (schema version {version}, this "
+            f"streamkit reads up to {SCHEMA_VERSION}); upgrade streamkit to open it"
         )
     if version < 1:
         conn.executescript(

@@ -4,9 +4,11 @@ GetRecords, plus an in-process wait for new records. Reads only; never imports t
 from __future__ import annotations
 
 import bisect
+import functools
+import inspect
 import re
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
@@ -577,3 +579,17 @@ def _shard_filter(value: object) -> str | None:
         )
     _length("shardFilter.shardId", shard_id, 28, 65)
     return shard_id
+
+
+def _open_only(method: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    async def call(self: StreamsClient, *args: Any, **kwargs: Any) -> Any:
+        self._store.check_open()  # before validation: a closed engine answers nothing
+        return await method(self, *args, **kwargs)
+
+    return call
+
+
+for _name, _method in inspect.getmembers(StreamsClient, inspect.iscoroutinefunction):
+    if not _name.startswith("_"):
+        setattr(StreamsClient, _name, _open_only(_method))

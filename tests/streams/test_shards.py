@@ -11,7 +11,11 @@ import pytest
 
 import streamkit
 from streamkit.engine.keys import encode_partition
-from streamkit.errors import TrimmedDataAccessException, ValidationException
+from streamkit.errors import (
+    DatabaseFileError,
+    TrimmedDataAccessException,
+    ValidationException,
+)
 from streamkit.storage.tables import SCHEMA_VERSION
 from streamkit.streams import maintain_once
 from streamkit.testing import ManualClock
@@ -244,9 +248,11 @@ async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
-    with pytest.raises(RuntimeError, match="is newer than this streamkit"):
+    with pytest.raises(DatabaseFileError, match="written by a newer streamkit") as info:
         async with streamkit.open_engine(path):
             pass
+    assert str(path) in str(info.value)
+    assert "\n" not in str(info.value)
 
 
 async def test_a_rolled_back_rollover_is_not_remembered(clock: ManualClock) -> None:
