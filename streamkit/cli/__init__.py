@@ -6,6 +6,7 @@ This package is the only caller of :func:`streamkit.cli.logs.configure_logging`.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -20,6 +21,12 @@ __all__ = ["main"]
 
 #: Commands whose default log level is info: they run handlers, one log line per invocation.
 _INFO_COMMANDS = frozenset({"serve", "run", "replay"})
+
+#: handler -> (module, coroutine function taking the parsed args and returning the exit status)
+_ASYNC_COMMANDS = {
+    "ttl": ("streamkit.cli.ttl", "run_ttl"),
+    "tables_update": ("streamkit.cli.tables", "run_tables_update"),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,6 +76,11 @@ def _run(args: argparse.Namespace) -> int:
         from streamkit.cli.streams import run_streams_command
 
         return anyio.run(run_streams_command, args, backend="asyncio")
+    if handler in _ASYNC_COMMANDS:
+        module, function = _ASYNC_COMMANDS[handler]
+        command = getattr(importlib.import_module(module), function)
+        status: int = anyio.run(command, args, backend="asyncio")
+        return status
     from streamkit.cli.data import run_data_command
 
     return anyio.run(run_data_command, args, backend="asyncio")

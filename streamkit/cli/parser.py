@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     version.set_defaults(handler="version")
     _tables(commands)
     _items(commands)
+    _ttl(commands)
     _log_options(parser)
     return parser
 
@@ -294,6 +295,97 @@ def _tables(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     delete.set_defaults(handler="tables_delete")
     delete.add_argument("--table-name", required=True)
     _connection(delete)
+
+    _tables_update(actions)
+
+
+def _tables_update(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    update = actions.add_parser(
+        "update",
+        help="change a table (UpdateTable)",
+        description="Change a table's billing mode, throughput, stream, deletion protection or "
+        "global secondary indexes. At least one change must be asked for.",
+    )
+    update.set_defaults(handler="tables_update")
+    update.add_argument("table_name", metavar="TABLE")
+    update.add_argument("--billing-mode", choices=["PAY_PER_REQUEST", "PROVISIONED"])
+    update.add_argument(
+        "--provisioned-throughput", metavar="SPEC", help="ReadCapacityUnits=5,WriteCapacityUnits=5"
+    )
+    stream = update.add_mutually_exclusive_group()
+    stream.add_argument(
+        "--stream-specification",
+        metavar="SPEC",
+        help="StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES (or JSON)",
+    )
+    stream.add_argument(
+        "--stream-view-type",
+        choices=["KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES"],
+        help="enable the stream with this view type",
+    )
+    stream.add_argument("--disable-stream", action="store_true", help="turn the stream off")
+    update.add_argument(
+        "--deletion-protection",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="DeletionProtectionEnabled",
+    )
+    gsi = update.add_argument_group("global secondary indexes")
+    gsi.add_argument(
+        "--create-gsi",
+        nargs="+",
+        action="append",
+        metavar="NAME HASH:TYPE [RANGE:TYPE]",
+        help="create an index, e.g. --create-gsi by_email email:S (repeatable); its key "
+        "attributes are added to the attribute definitions",
+    )
+    gsi.add_argument(
+        "--gsi-projection",
+        choices=["ALL", "KEYS_ONLY"],
+        default="ALL",
+        help="projection of the indexes --create-gsi makes (default: ALL)",
+    )
+    gsi.add_argument(
+        "--gsi-provisioned-throughput",
+        metavar="SPEC",
+        help="throughput of the indexes --create-gsi makes (PROVISIONED tables)",
+    )
+    gsi.add_argument("--delete-gsi", action="append", metavar="NAME", help="delete an index")
+    gsi.add_argument(
+        "--update-gsi",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "SPEC"),
+        help="change an index's throughput: NAME ReadCapacityUnits=5,WriteCapacityUnits=5",
+    )
+    gsi.add_argument(
+        "--global-secondary-index-updates", metavar="JSON", help="the raw JSON array, as in AWS"
+    )
+    gsi.add_argument(
+        "--attribute-definitions",
+        nargs="+",
+        metavar="DEF",
+        help="AttributeName=email,AttributeType=S ... or a JSON array (for new indexes)",
+    )
+    _connection(update)
+
+
+def _ttl(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ttl = commands.add_parser("ttl", help="turn Time to Live on or off, or show it")
+    actions = ttl.add_subparsers(dest="ttl_command", metavar="ACTION", required=True)
+    enable = actions.add_parser("enable", help="UpdateTimeToLive Enabled=true")
+    enable.add_argument("--attribute", required=True, metavar="NAME", help="the expiry attribute")
+    disable = actions.add_parser(
+        "disable", help="UpdateTimeToLive Enabled=false (the enabled attribute by default)"
+    )
+    disable.add_argument(
+        "--attribute", metavar="NAME", help="default: the one DescribeTimeToLive reports"
+    )
+    describe = actions.add_parser("describe", help="DescribeTimeToLive")
+    for action in (enable, disable, describe):
+        action.set_defaults(handler="ttl")
+        action.add_argument("table_name", metavar="TABLE")
+        _connection(action)
 
 
 def _expressions(parser: argparse.ArgumentParser, *, condition: bool = False) -> None:
