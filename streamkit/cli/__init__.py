@@ -26,6 +26,10 @@ _INFO_COMMANDS = frozenset({"serve", "run", "replay"})
 _ASYNC_COMMANDS = {
     "ttl": ("streamkit.cli.ttl", "run_ttl"),
     "tables_update": ("streamkit.cli.tables", "run_tables_update"),
+    "batch_write": ("streamkit.cli.bulk", "run_batch_write"),
+    "load": ("streamkit.cli.bulk", "run_load"),
+    "dump": ("streamkit.cli.bulk", "run_dump"),
+    "transact": ("streamkit.cli.bulk", "run_transact"),
 }
 
 

@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     _tables(commands)
     _items(commands)
     _ttl(commands)
+    _bulk(commands)
     _log_options(parser)
     return parser
 
@@ -484,3 +485,49 @@ def _items(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         pages.add_argument("--starting-token", metavar="TOKEN", help="a NextToken to resume from")
         _input_format(read)
         _connection(read)
+
+
+def _bulk(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    batch = commands.add_parser(
+        "batch-write",
+        help="write many items (BatchWriteItem, 25 a call, retrying UnprocessedItems)",
+        description='Send a RequestItems document ({"TABLE": [{"PutRequest": {"Item": '
+        '...}}, {"DeleteRequest": {"Key": ...}}]}) in calls of at most 25 requests; '
+        "UnprocessedItems are sent again with back-off. Exit status 1 if some remain.",
+    )
+    batch.set_defaults(handler="batch_write")
+    batch.add_argument("--file", required=True, help="the JSON file (as --request-items takes)")
+
+    load = commands.add_parser(
+        "load",
+        help="write a JSON Lines file of items into a table",
+        description="Check every line first, then write them with BatchWriteItem. A line is an "
+        "item in DynamoDB JSON, in plain JSON, or in DynamoDB's S3 export format "
+        "({\"Item\": {...}}, what 'streamkit dump' writes).",
+    )
+    load.set_defaults(handler="load")
+    load.add_argument("table_name", metavar="TABLE")
+    load.add_argument("file", metavar="FILE.jsonl")
+
+    dump = commands.add_parser(
+        "dump", help='write every item of a table as JSON Lines ({"Item": ...}, DynamoDB JSON)'
+    )
+    dump.set_defaults(handler="dump")
+    dump.add_argument("table_name", metavar="TABLE")
+    dump.add_argument("--out", metavar="FILE", help="the file to write (default: stdout)")
+
+    transact = commands.add_parser(
+        "transact",
+        help="run a transaction (TransactWriteItems, or TransactGetItems when all are Get)",
+    )
+    transact.set_defaults(handler="transact")
+    transact.add_argument(
+        "--file",
+        required=True,
+        help='a JSON array of {"Put"|"Update"|"Delete"|"ConditionCheck"|"Get": {...}}',
+    )
+    transact.add_argument("--client-request-token", metavar="TOKEN", help="idempotency token")
+    for command in (batch, load, dump, transact):
+        if command is not dump:
+            _input_format(command)
+        _connection(command)
