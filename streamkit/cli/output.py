@@ -19,6 +19,8 @@ OutputFormat = Literal["json", "native", "table"]
 _ITEM_MEMBERS = ("Item", "Attributes", "LastEvaluatedKey")
 #: members holding times; shown as ISO-8601 UTC in table output (the JSON keeps the wire form)
 _TIME_SUFFIXES = ("DateTime", "Timestamp")
+#: the list a response is about, when it has several (StreamDescription: Shards, not KeySchema)
+_LISTS = ("Items", "TableNames", "Streams", "Shards", "Records", "Responses", "Mappings")
 
 
 def render(response: Mapping[str, Any], fmt: OutputFormat, out: TextIO) -> None:
@@ -96,7 +98,8 @@ def _table(response: Mapping[str, Any], out: TextIO) -> None:
     if len(body) == 1 and isinstance(next(iter(body.values())), dict):
         body = next(iter(body.values()))  # {"Table": {...}} -> the table's members
     lists = [k for k, v in body.items() if isinstance(v, list)]
-    listed = "Items" if "Items" in lists else lists[0] if len(lists) == 1 else None
+    known = [k for k in _LISTS if k in lists]
+    listed = known[0] if known else lists[0] if len(lists) == 1 else None
     if listed is None:
         _grid(["Name", "Value"], [[k, _cell(v, k)] for k, v in body.items()], out)
         return
