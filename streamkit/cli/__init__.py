@@ -30,6 +30,7 @@ _ASYNC_COMMANDS = {
     "load": ("streamkit.cli.bulk", "run_load"),
     "dump": ("streamkit.cli.bulk", "run_dump"),
     "transact": ("streamkit.cli.bulk", "run_transact"),
+    "mappings": ("streamkit.cli.mappings", "run_mappings"),
 }
 
 

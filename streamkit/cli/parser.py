@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     _items(commands)
     _ttl(commands)
     _bulk(commands)
+    _mappings(commands)
     _log_options(parser)
     return parser
 
@@ -531,3 +532,34 @@ def _bulk(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         if command is not dump:
             _input_format(command)
         _connection(command)
+
+
+def _mappings(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    mappings = commands.add_parser(
+        "mappings",
+        help="show where each stream mapping stands, or move its checkpoints",
+        description="Mappings' checkpoints live in the local data folder's database (not in "
+        "DynamoDB's API: --endpoint-url cannot reach them). --app MODULE:APP adds the app's "
+        "mappings that have not run yet, their tables, and failed-batch counts from "
+        "on_failure files.",
+    )
+    actions = mappings.add_subparsers(dest="mappings_command", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="every mapping: state, shards, lag, failed batches")
+    status = actions.add_parser("status", help="one mapping, shard by shard (checkpoints, lag)")
+    status.add_argument("name", metavar="NAME")
+    reset = actions.add_parser(
+        "reset",
+        help="move a mapping's checkpoints to TRIM_HORIZON or LATEST (nothing may run it)",
+        description="Move every checkpoint of the mapping on its stream: TRIM_HORIZON "
+        "re-delivers every record still in the stream, LATEST skips everything there now. "
+        "Refused while a 'streamkit run' or 'serve' owns the data folder.",
+    )
+    reset.add_argument("name", metavar="NAME")
+    reset.add_argument("--to", required=True, choices=["TRIM_HORIZON", "LATEST"])
+    reset.add_argument("--table", help="the mapping's table, when it has no checkpoints yet")
+    for action in (listing, status, reset):
+        action.set_defaults(handler="mappings")
+        action.add_argument(
+            "--app", metavar="MODULE:APP", action="append", default=[], help="the app (optional)"
+        )
+        _connection(action)
