@@ -93,7 +93,12 @@ def _replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         ),
     )
     replay.set_defaults(handler="replay")
-    replay.add_argument("app", metavar="MODULE:APP", help="the app holding the mapping")
+    replay.add_argument(
+        "app",
+        metavar="MODULE:APP",
+        nargs="?",
+        help="the app holding the mapping (optional with --dry-run or --into)",
+    )
     replay.add_argument("--mapping", help="the mapping's name (needed when the app has several)")
     _stream_target(replay)
     replay.add_argument("--file", help="replay this exported JSON Lines file instead")
@@ -101,6 +106,21 @@ def _replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     replay.add_argument("--batch-size", type=int, default=None, help="records per invocation")
     replay.add_argument("--data", metavar="DIR", default=".streamkit", help="local data folder")
     replay.add_argument("--region", default="us-east-1", help="region (default: us-east-1)")
+    what = replay.add_mutually_exclusive_group()
+    what.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run no handler: print the shards, records and batches that would be delivered",
+    )
+    what.add_argument(
+        "--into",
+        metavar="TABLE",
+        help="apply the records to TABLE instead (INSERT/MODIFY put the new image, REMOVE "
+        "deletes); created with the source's keys if missing",
+    )
+    replay.add_argument(
+        "--output", choices=["json", "native", "table"], default="json", help="summary format"
+    )
 
 
 def _streams(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -32,12 +32,24 @@ from streamkit.mappings.current import engine_var
 from streamkit.mappings.processor import ShardProcessor
 from streamkit.streams import base64_binaries, lambda_record
 
-__all__ = ["Position", "ReplayResult", "export_stream", "replay", "replay_file"]
+__all__ = ["Position", "ReplayResult", "ShardReplay", "export_stream", "replay", "replay_file"]
 
 #: Where a replay starts or stops: "TRIM_HORIZON" (start only), a sequence number (a string of
 #: digits), or a time (a datetime, or epoch seconds as a float).
 Position = str | float | datetime
 Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ShardReplay:
+    """What a replay did on one shard."""
+
+    shard_id: str
+    records: int  #: records read in the range
+    delivered: int  #: records the handler processed successfully
+    filtered: int  #: records the mapping's filter dropped
+    invocations: int  #: handler calls (retries included)
+    failures_sent: int  #: records sent to the on-failure destination
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +59,12 @@ class ReplayResult:
     records: int  #: records read in the range (delivered or filtered out)
     shards: int  #: shards read
     failures_sent: int  #: records sent to the on-failure destination
+    by_shard: tuple[ShardReplay, ...] = ()  #: the same, shard by shard
+
+
+def _shard_replay(shard_id: str, records: int, processor: ShardProcessor) -> ShardReplay:
+    m = processor.metrics
+    return ShardReplay(shard_id, records, m.records, m.filtered, m.invocations, m.failures_sent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +234,9 @@ async def _replay_shards(
     progress: Progress | None,
 ) -> ReplayResult:
     total = shards = failures = 0
+    by_shard: list[ShardReplay] = []
     for shard in await _shards_in_order(engine, arn):
+        before = total
         processor = ShardProcessor(
             config,
             stream_arn=arn,
@@ -232,7 +252,8 @@ async def _replay_shards(
         await processor.finish()
         shards += 1
         failures += processor.metrics.failures_sent
-    return ReplayResult(total, shards, failures)
+        by_shard.append(_shard_replay(shard["ShardId"], total - before, processor))
+    return ReplayResult(total, shards, failures, tuple(by_shard))
 
 
 async def _process_all(processor: ShardProcessor, batch: Sequence[dict[str, Any]]) -> int:
@@ -319,12 +340,14 @@ async def _replay_lines(
     clock = clock or SystemClock()
     processors: dict[str, ShardProcessor] = {}
     pending: dict[str, list[dict[str, Any]]] = {}
+    read: dict[str, int] = {}
     total = 0
 
     async def flush(shard_id: str) -> None:
         nonlocal total
         batch = pending.pop(shard_id, [])
         if batch:
+            read[shard_id] = read.get(shard_id, 0) + len(batch)
             total += await _process_all(processors[shard_id], batch)
             if progress is not None:
                 progress(total)
@@ -357,7 +380,9 @@ async def _replay_lines(
     for shard_id in list(pending):
         await flush(shard_id)
     failures = 0
-    for processor in processors.values():
+    by_shard: list[ShardReplay] = []
+    for shard_id, processor in processors.items():
         await processor.finish()
         failures += processor.metrics.failures_sent
-    return ReplayResult(total, len(processors), failures)
+        by_shard.append(_shard_replay(shard_id, read.get(shard_id, 0), processor))
+    return ReplayResult(total, len(processors), failures, tuple(by_shard))
