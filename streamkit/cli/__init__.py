@@ -41,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) and usage errors (2)
         return exc.code if isinstance(exc.code, int) else 2
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for --reload's child
     default_level = "info" if getattr(args, "handler", None) in _INFO_COMMANDS else "warning"
     configure_logging(getattr(args, "log_level", default_level), getattr(args, "log_format", None))
     try:
@@ -65,6 +66,10 @@ def _run(args: argparse.Namespace) -> int:
 
         print(f"streamkit {__version__}")
         return 0
+    if handler in ("serve", "run") and args.reload:
+        from streamkit.cli.reload import run_with_reload
+
+        return run_with_reload(args)
     if handler == "serve":
         from streamkit.cli.serve import run_serve
 

@@ -162,6 +162,7 @@ def _run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--data", metavar="DIR", default=None, help="the data dir (default: .streamkit)"
     )
     run.add_argument("--region", default="us-east-1", help="the region's file to use")
+    _reload(run)
 
 
 def _serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -237,6 +238,7 @@ def _serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="open connections at most; at the cap an idle one is closed, or the new one gets "
         "503 (default: 4096, and below the open-files limit)",
     )
+    _reload(serve)
 
 
 def _connection(parser: argparse.ArgumentParser) -> None:
@@ -583,3 +585,17 @@ def _mappings(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
             "--app", metavar="MODULE:APP", action="append", default=[], help="the app (optional)"
         )
         _connection(action)
+
+
+def _reload(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reload",
+        action="store_true",
+        help="restart when a .py file changes (needs watchfiles: pip install 'streamkit[reload]')",
+    )
+    parser.add_argument(
+        "--reload-dir",
+        metavar="DIR",
+        action="append",
+        help="folder to watch with --reload (repeatable; default: the working directory)",
+    )
