@@ -47,12 +47,12 @@ async def run_batch_write(args: argparse.Namespace) -> int:
         for n, entry in enumerate(entries)
     ]
 
-    async def body(backend: Backend) -> None:
+    async def body(backend: Backend) -> dict[str, Any]:
         keys = {table: await _key_names(backend, table) for table in document}
         progress = Progress("written", stream=sys.stderr, total=len(requests))
         left = await write_all(backend, requests, keys, progress.update)
         progress.close()
-        _report(len(requests), left)
+        return _report(len(requests), left)
 
     return await run_on_backend(args, body)
 
@@ -60,14 +60,14 @@ async def run_batch_write(args: argparse.Namespace) -> int:
 async def run_load(args: argparse.Namespace) -> int:
     """``load TABLE FILE``: check every line, then write them all with BatchWriteItem."""
 
-    async def body(backend: Backend) -> None:
+    async def body(backend: Backend) -> dict[str, Any]:
         keys = await _key_names(backend, args.table_name)
         items = read_items(Path(args.file), keys, args.input_format)
         requests = [(args.table_name, {"PutRequest": {"Item": item}}) for item in items]
         progress = Progress("loaded", stream=sys.stderr, total=len(requests))
         left = await write_all(backend, requests, {args.table_name: keys}, progress.update)
         progress.close()
-        _report(len(requests), left)
+        return _report(len(requests), left)
 
     return await run_on_backend(args, body)
 
@@ -251,10 +251,10 @@ async def _dump(
         params = {"TableName": table, "ExclusiveStartKey": start}
 
 
-def _report(total: int, left: list[Request]) -> None:
+def _report(total: int, left: list[Request]) -> dict[str, Any]:
     if left:
         raise CommandError(
             f"{len(left)} of {total} writes still unprocessed after {MAX_ATTEMPTS} attempts "
             "(throttled): run again to retry them"
         )
-    print(f"wrote {total} items", file=sys.stderr)
+    return {"Written": total}

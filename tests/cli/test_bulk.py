@@ -51,9 +51,7 @@ class TestLoadAndDump:
         lines.append("")
         source = tmp_path / "in.jsonl"
         source.write_text("\n".join(lines) + "\n")
-        code, _, err = run(capsys, "load", table, str(source), *where)
-        assert code == 0, err
-        assert err.strip().endswith("wrote 63 items")
+        assert run_json(capsys, "load", table, str(source), *where) == {"Written": 63}
         items = _scan(capsys, table, where)
         assert len(items) == 62
         assert next(i for i in items if i["pk"] == "a" and i["sk"] == 3)["v"] == "last wins"

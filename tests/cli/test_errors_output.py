@@ -126,3 +126,23 @@ class TestTableOutput:
         )  # fmt: skip
         assert code == 0
         assert out.startswith("(no items)\n")
+
+
+def test_table_output_for_writes_and_control_commands(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    where = ["--data", str(tmp_path / "data"), "--output", "table"]
+    lines = tmp_path / "in.jsonl"
+    lines.write_text('{"pk": "a"}\n{"pk": "b"}\n')
+    for argv in (
+        ["tables", "create", "--table-name", "tab1", "--hash-key", "pk:S"],
+        ["tables", "update", "tab1", "--stream-view-type", "NEW_IMAGE"],
+        ["ttl", "enable", "tab1", "--attribute", "exp"],
+        ["load", "tab1", str(lines)],
+        ["put", "--table-name", "tab1", "--item", '{"pk": "c"}', "--return-values", "ALL_OLD"],
+        ["streams", "list"],
+    ):
+        code, out, err = run(capsys, *argv, *where)
+        assert code == 0, (argv, err)
+        assert out.startswith("+-"), (argv, out)
+        assert "{" not in out.splitlines()[1], (argv, out)  # a header row, not a JSON dump
