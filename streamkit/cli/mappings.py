@@ -62,13 +62,14 @@ async def run_mappings(args: argparse.Namespace) -> int:
 
 @asynccontextmanager
 async def _open(args: argparse.Namespace, *, writing: bool) -> AsyncIterator[Engine]:
-    # Opening the database owns it while this runs; a `streamkit run` or `serve` that holds it
-    # makes the open fail, so checkpoints never move under a running mapping.
+    # list and status read beside whoever owns the database; reset owns it while it runs, so
+    # a `streamkit run` or `serve` holding it makes reset fail (DatabaseInUseError) and
+    # checkpoints never move under a running mapping.
     path = Path(args.data) / f"{args.region}.sqlite3"
     if not path.is_file():
         raise CommandError(f"no data in {path}")
-    del writing  # a read-only open beside a running owner is for the owner lock to provide
-    async with open_engine(path, region=args.region) as engine:
+    options: dict[str, Any] = {"owner_role": "cli"} if writing else {"read_only": True}
+    async with open_engine(path, region=args.region, **options) as engine:
         yield engine
 
 

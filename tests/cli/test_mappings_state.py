@@ -160,10 +160,6 @@ def test_json_is_plain(capsys: pytest.CaptureFixture[str], behind: list[str]) ->
     assert json.loads(out)["Mappings"][0]["Mapping"] == "count"
 
 
-@pytest.mark.skipif(
-    not hasattr(streamkit.errors, "DatabaseInUseError"),
-    reason="needs the data folder's owner lock (a separate change)",
-)
 def test_reset_is_refused_while_streamkit_run_owns_the_folder(
     capsys: pytest.CaptureFixture[str], behind: list[str], tmp_path: Path
 ) -> None:
@@ -186,6 +182,11 @@ def test_reset_is_refused_while_streamkit_run_owns_the_folder(
         code, _, err = run(capsys, "mappings", "reset", "count", "--to", "LATEST", *behind)
         assert code == 1
         assert err.count("\n") == 1
+        assert "run" in err  # names the owner
+        status = run_json(capsys, "mappings", "status", "count", *behind)  # reads beside it
+        assert status["Mapping"] == "count"
     finally:
         process.terminate()
         process.wait(20)
+        if process.stdout is not None:
+            process.stdout.close()

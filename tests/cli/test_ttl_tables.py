@@ -92,6 +92,7 @@ class TestTablesUpdate:
         described = run_json(capsys, "tables", "describe", "--table-name", table, *where)
         (index,) = described["Table"]["GlobalSecondaryIndexes"]
         assert index["IndexName"] == "by_email"
+        assert index["IndexStatus"] == "ACTIVE"  # describing advanced the (tiny) backfill
         assert [k["AttributeName"] for k in index["KeySchema"]] == ["email", "at"]
         names = {d["AttributeName"] for d in described["Table"]["AttributeDefinitions"]}
         assert names == {"pk", "email", "at"}
