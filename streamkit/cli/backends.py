@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import anyio
 
+from streamkit.cli.inputs import UsageError
 from streamkit.engine import Engine
 from streamkit.errors import DynamoDBError
 from streamkit.streams import open_engine
@@ -126,15 +127,13 @@ def boto3_client(service: str, endpoint_url: str, region: str, profile: str | No
     (half a minute before a mistyped URL is reported).
 
     Raises:
-        BackendError: boto3 is not installed.
+        UsageError: boto3 is not installed.
     """
     try:
         import boto3  # optional: only --endpoint-url needs it
         from botocore.config import Config
     except ImportError:
-        raise BackendError(
-            "connect", "MissingDependency", "--endpoint-url needs boto3 (pip install boto3)"
-        ) from None
+        raise UsageError("--endpoint-url needs boto3 (pip install boto3)") from None
     session = boto3.Session(profile_name=profile, region_name=region)
     extra: dict[str, str] = {}
     if session.get_credentials() is None:

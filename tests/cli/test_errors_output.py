@@ -146,3 +146,13 @@ def test_table_output_for_writes_and_control_commands(
         assert code == 0, (argv, err)
         assert out.startswith("+-"), (argv, out)
         assert "{" not in out.splitlines()[1], (argv, out)  # a header row, not a JSON dump
+
+
+@pytest.mark.parametrize("argv", [["tables", "list"], ["streams", "list"]])
+def test_endpoint_url_without_boto3_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "boto3", None)
+    code, out, err = run(capsys, *argv, "--endpoint-url", "http://127.0.0.1:1")
+    assert (code, out) == (2, "")
+    assert err == "streamkit: error: --endpoint-url needs boto3 (pip install boto3)\n"
