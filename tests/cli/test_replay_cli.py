@@ -57,14 +57,15 @@ async def _seed(db: Path, view: str) -> None:
 def seeded(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[list[str]]:
-    (tmp_path / "replayapp.py").write_text(APP)
+    (tmp_path / "cli_replay_app.py").write_text(APP)
     monkeypatch.setenv("REPLAY_TEST_OUT", str(tmp_path / "called.txt"))
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "cli_replay_app", raising=False)  # another test's copy
     (tmp_path / "data").mkdir()
     anyio.run(_seed, tmp_path / "data" / "us-east-1.sqlite3", "NEW_AND_OLD_IMAGES")
     capsys.readouterr()
     yield ["--data", str(tmp_path / "data")]
-    sys.modules.pop("replayapp", None)
+    sys.modules.pop("cli_replay_app", None)
 
 
 def _items(capsys: pytest.CaptureFixture[str], table: str, where: list[str]) -> list[Any]:
@@ -75,7 +76,7 @@ def _items(capsys: pytest.CaptureFixture[str], table: str, where: list[str]) -> 
 def test_dry_run_counts_with_the_mappings_filter_and_runs_no_handler(
     capsys: pytest.CaptureFixture[str], seeded: list[str], tmp_path: Path
 ) -> None:
-    summary = run_json(capsys, "replay", "replayapp:app", "--dry-run", *seeded)
+    summary = run_json(capsys, "replay", "cli_replay_app:app", "--dry-run", *seeded)
     assert summary["DryRun"] is True
     assert summary["Records"] == 9
     assert len(summary["Shards"]) == 2
