@@ -6,6 +6,7 @@ This package is the only caller of :func:`streamkit.cli.logs.configure_logging`.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -21,6 +22,17 @@ __all__ = ["main"]
 #: Commands whose default log level is info: they run handlers, one log line per invocation.
 _INFO_COMMANDS = frozenset({"serve", "run", "replay"})
 
+#: handler -> (module, coroutine function taking the parsed args and returning the exit status)
+_ASYNC_COMMANDS = {
+    "ttl": ("streamkit.cli.ttl", "run_ttl"),
+    "tables_update": ("streamkit.cli.tables", "run_tables_update"),
+    "batch_write": ("streamkit.cli.bulk", "run_batch_write"),
+    "load": ("streamkit.cli.bulk", "run_load"),
+    "dump": ("streamkit.cli.bulk", "run_dump"),
+    "transact": ("streamkit.cli.bulk", "run_transact"),
+    "mappings": ("streamkit.cli.mappings", "run_mappings"),
+}
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
@@ -29,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) and usage errors (2)
         return exc.code if isinstance(exc.code, int) else 2
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for --reload's child
     default_level = "info" if getattr(args, "handler", None) in _INFO_COMMANDS else "warning"
     configure_logging(getattr(args, "log_level", default_level), getattr(args, "log_format", None))
     try:
@@ -70,6 +83,10 @@ def _run(args: argparse.Namespace) -> int:
 
         print(f"streamkit {__version__}")
         return 0
+    if handler in ("serve", "run") and args.reload:
+        from streamkit.cli.reload import run_with_reload
+
+        return run_with_reload(args)
     if handler == "serve":
         from streamkit.cli.serve import run_serve
 
@@ -87,6 +104,11 @@ def _run(args: argparse.Namespace) -> int:
         from streamkit.cli.streams import run_streams_command
 
         return anyio.run(run_streams_command, args, backend="asyncio")
+    if handler in _ASYNC_COMMANDS:
+        module, function = _ASYNC_COMMANDS[handler]
+        command = getattr(importlib.import_module(module), function)
+        status: int = anyio.run(command, args, backend="asyncio")
+        return status
     from streamkit.cli.data import run_data_command
 
     return anyio.run(run_data_command, args, backend="asyncio")

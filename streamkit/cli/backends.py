@@ -10,11 +10,20 @@ from typing import Any, Protocol
 
 import anyio
 
+from streamkit.cli.inputs import UsageError
 from streamkit.engine import Engine
 from streamkit.errors import DynamoDBError
 from streamkit.streams import open_engine
 
-__all__ = ["Backend", "BackendError", "open_backend", "open_local_engine"]
+__all__ = [
+    "Backend",
+    "BackendError",
+    "Unreachable",
+    "boto3_client",
+    "open_backend",
+    "open_local_engine",
+    "unreachable",
+]
 
 
 class BackendError(Exception):
@@ -26,6 +35,13 @@ class BackendError(Exception):
         )
         self.operation = operation
         self.code = code
+
+
+class Unreachable(OSError):
+    """Nothing answers at the endpoint URL (connection refused, unknown host, timeout)."""
+
+    def __init__(self, endpoint_url: str) -> None:
+        super().__init__(unreachable(endpoint_url))
 
 
 class Backend(Protocol):
@@ -104,27 +120,45 @@ class _Local:
         return result
 
 
+def boto3_client(service: str, endpoint_url: str, region: str, profile: str | None) -> Any:
+    """Return a boto3 client for ``endpoint_url``, with dummy keys when none are configured.
+
+    A failed request is retried once, not botocore's default four times with back-off
+    (half a minute before a mistyped URL is reported).
+
+    Raises:
+        UsageError: boto3 is not installed.
+    """
+    try:
+        import boto3  # optional: only --endpoint-url needs it
+        from botocore.config import Config
+    except ImportError:
+        raise UsageError("--endpoint-url needs boto3 (pip install boto3)") from None
+    session = boto3.Session(profile_name=profile, region_name=region)
+    extra: dict[str, str] = {}
+    if session.get_credentials() is None:
+        # A local endpoint does not check keys; AWS itself will say the keys are wrong.
+        extra = {"aws_access_key_id": "streamkit", "aws_secret_access_key": "streamkit"}
+    config = Config(connect_timeout=5, retries={"mode": "standard", "max_attempts": 2})
+    return session.client(service, endpoint_url=endpoint_url, config=config, **extra)
+
+
+def unreachable(endpoint_url: str) -> str:
+    """What the CLI says (after ``streamkit: ``) when nothing answers at ``endpoint_url``."""
+    return f"cannot connect to {endpoint_url} (is the server running?)"
+
+
 class _Remote:
     def __init__(self, endpoint_url: str, region: str, profile: str | None) -> None:
-        try:
-            import boto3  # optional: only --endpoint-url needs it
-        except ImportError:
-            raise BackendError(
-                "connect", "MissingDependency", "--endpoint-url needs boto3 (pip install boto3)"
-            ) from None
-        session = boto3.Session(profile_name=profile, region_name=region)
-        extra: dict[str, str] = {}
-        if session.get_credentials() is None:
-            # A local endpoint does not check keys; AWS itself will say the keys are wrong.
-            extra = {"aws_access_key_id": "streamkit", "aws_secret_access_key": "streamkit"}
-        self._client = session.client("dynamodb", endpoint_url=endpoint_url, **extra)
+        self._client = boto3_client("dynamodb", endpoint_url, region, profile)
+        self._url = endpoint_url
         self._names = {v: k for k, v in self._client.meta.method_to_api_mapping.items()}
 
     def supports(self, operation: str) -> bool:
         return operation in self._names
 
     async def call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
         method = getattr(self._client, self._names[operation])
         try:
@@ -134,6 +168,8 @@ class _Remote:
             raise BackendError(
                 operation, error.get("Code", "Unknown"), error.get("Message", "")
             ) from None
+        except EndpointConnectionError:
+            raise Unreachable(self._url) from None
         except BotoCoreError as exc:
             raise BackendError(operation, type(exc).__name__, str(exc)) from None
         result.pop("ResponseMetadata", None)

@@ -6,12 +6,12 @@ import argparse
 import base64
 import binascii
 import json
-import sys
 from typing import Any
 
 import orjson
 
-from streamkit.cli.backends import Backend, BackendError, open_backend
+from streamkit.cli.backends import Backend
+from streamkit.cli.common import CommandError, list_table_names, run_on_backend
 from streamkit.cli.inputs import (
     UsageError,
     attribute_map,
@@ -21,7 +21,6 @@ from streamkit.cli.inputs import (
     structure,
     structures,
 )
-from streamkit.cli.output import render
 from streamkit.errors import SerializationException
 from streamkit.server.wire import decode_binary, encode_binary
 
@@ -40,7 +39,8 @@ _OPERATIONS = {
     "scan": "Scan",
 }
 _KEY_TYPES = frozenset(["S", "N", "B"])
-_READS = frozenset(["ListTables", "DescribeTable", "GetItem", "Query", "Scan"])
+# DescribeTable is not here: on a file it advances a new index's backfill (engine/gsi.py), a write
+_READS = frozenset(["ListTables", "GetItem", "Query", "Scan"])
 
 
 async def run_data_command(args: argparse.Namespace) -> int:
@@ -51,28 +51,17 @@ async def run_data_command(args: argparse.Namespace) -> int:
     """
     operation = _OPERATIONS[args.handler]
     params = _build(args)
-    async with open_backend(
-        endpoint_url=args.endpoint_url,
-        region=args.region,
-        data_dir=args.data,
-        profile=args.profile,
-        read_only=operation in _READS,
-    ) as backend:
+
+    async def body(backend: Backend) -> dict[str, Any]:
         if not backend.supports(operation):
-            print(f"streamkit: {operation} is not supported by the engine yet", file=sys.stderr)
-            return 1
-        try:
-            if operation in ("Query", "Scan"):
-                response = await _paginate(backend, operation, params, args)
-            elif operation == "ListTables":
-                response = await _list_tables(backend)
-            else:
-                response = await backend.call(operation, params)
-        except BackendError as exc:
-            print(str(exc), file=sys.stderr)
-            return 1
-    render(response, args.output, sys.stdout)
-    return 0
+            raise CommandError(f"{operation} is not supported by the engine yet")
+        if operation in ("Query", "Scan"):
+            return await _paginate(backend, operation, params, args)
+        if operation == "ListTables":
+            return {"TableNames": await list_table_names(backend)}
+        return await backend.call(operation, params)
+
+    return await run_on_backend(args, body, read_only=operation in _READS)
 
 
 def _build(args: argparse.Namespace) -> dict[str, Any]:
@@ -165,18 +154,6 @@ def _create_table(args: argparse.Namespace, params: dict[str, Any]) -> dict[str,
         if value:
             params[member] = structures([value], flag)
     return params
-
-
-async def _list_tables(backend: Backend) -> dict[str, Any]:
-    names: list[str] = []
-    params: dict[str, Any] = {}
-    while True:
-        page = await backend.call("ListTables", params)
-        names.extend(page.get("TableNames", []))
-        last = page.get("LastEvaluatedTableName")
-        if not last:
-            return {"TableNames": names}
-        params = {"ExclusiveStartTableName": last}
 
 
 async def _paginate(

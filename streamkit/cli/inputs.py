@@ -18,6 +18,7 @@ __all__ = [
     "attribute_map",
     "attribute_values",
     "is_dynamodb_json",
+    "item_value",
     "read_json",
     "shorthand",
     "structures",
@@ -77,7 +78,12 @@ def attribute_map(text: str, flag: str, fmt: InputFormat) -> dict[str, Any]:
     ``auto`` treats the mapping as DynamoDB JSON when every value is a one-key object whose key
     is an AttributeValue type (``{"S": ...}``, ``{"N": ...}``, ...), and as plain JSON otherwise.
     """
-    value = read_json(text, flag)
+    return item_value(read_json(text, flag), flag, fmt)
+
+
+def item_value(value: Any, flag: str, fmt: InputFormat) -> dict[str, Any]:
+    """Turn parsed JSON (an item or key, either dialect) into engine values, as
+    :func:`attribute_map` does for text; ``flag`` names the source in error messages."""
     if not isinstance(value, dict):
         raise UsageError(f"{flag}: expected a JSON object")
     if fmt == "dynamodb" or (fmt == "auto" and is_dynamodb_json(value)):

@@ -5,18 +5,22 @@ from __future__ import annotations
 import json
 from base64 import b64encode
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal, TextIO
 
 from streamkit.model.native import from_item
 from streamkit.server.wire import encode_binary
 
-__all__ = ["OutputFormat", "render"]
+__all__ = ["OutputFormat", "iso_utc", "render"]
 
 OutputFormat = Literal["json", "native", "table"]
 
 _ITEM_MEMBERS = ("Item", "Attributes", "LastEvaluatedKey")
+#: members holding times; shown as ISO-8601 UTC in table output (the JSON keeps the wire form)
+_TIME_SUFFIXES = ("DateTime", "Timestamp")
+#: the list a response is about, when it has several (StreamDescription: Shards, not KeySchema)
+_LISTS = ("Items", "TableNames", "Streams", "Shards", "Records", "Responses", "Mappings")
 
 
 def render(response: Mapping[str, Any], fmt: OutputFormat, out: TextIO) -> None:
@@ -62,7 +66,9 @@ def _sort_key(value: Any) -> Any:
     return value if not isinstance(value, bytes) else value.hex()
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, name: str = "") -> str:
+    if name.endswith(_TIME_SUFFIXES) and isinstance(value, int | float | Decimal | datetime):
+        return iso_utc(value)
     if isinstance(value, str):
         return value
     if value is None:
@@ -70,24 +76,49 @@ def _cell(value: Any) -> str:
     return json.dumps(value, default=_json_default)
 
 
+def iso_utc(value: float | Decimal | datetime) -> str:
+    """Return a time (epoch seconds or datetime) as ISO-8601 UTC text, for people to read."""
+    moment = (
+        value.astimezone(UTC)
+        if isinstance(value, datetime)
+        else datetime.fromtimestamp(float(value), UTC)
+    )
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _table(response: Mapping[str, Any], out: TextIO) -> None:
-    items = response.get("Items")
-    if isinstance(items, list):
-        columns: list[str] = []
-        for item in items:
-            columns.extend(name for name in item if name not in columns)
-        rows = [[_cell(item.get(c, "")) if c in item else "" for c in columns] for item in items]
-        _grid(columns, rows, out)
-        summary = [f"{k}: {_cell(v)}" for k, v in response.items() if k != "Items"]
-        if summary:
-            out.write("  ".join(summary) + "\n")
-        return
-    for member in ("Item", "Attributes", "Table", "TableDescription"):
-        value = response.get(member)
-        if isinstance(value, dict):
-            _grid(["Name", "Value"], [[k, _cell(v)] for k, v in value.items()], out)
+    """A grid for the response's one list (items, tables, streams, shards, records), with the
+    other members on a summary line; Name/Value rows for a structure."""
+    body: Mapping[str, Any] = response
+    for member in _ITEM_MEMBERS:
+        if isinstance(response.get(member), dict):  # an item: one row per attribute
+            item = response[member]
+            _grid(["Name", "Value"], [[k, _cell(v)] for k, v in item.items()], out)
             return
-    _grid(["Name", "Value"], [[k, _cell(v)] for k, v in response.items()], out)
+    if len(body) == 1 and isinstance(next(iter(body.values())), dict):
+        body = next(iter(body.values()))  # {"Table": {...}} -> the table's members
+    lists = [k for k, v in body.items() if isinstance(v, list)]
+    known = [k for k in _LISTS if k in lists]
+    listed = known[0] if known else lists[0] if len(lists) == 1 else None
+    if listed is None:
+        _grid(["Name", "Value"], [[k, _cell(v, k)] for k, v in body.items()], out)
+        return
+    rows_in = body[listed]
+    if all(isinstance(row, dict) for row in rows_in):
+        columns: list[str] = []
+        for row in rows_in:
+            columns.extend(name for name in row if name not in columns)
+        rows = [[_cell(row[c], c) if c in row else "" for c in columns] for row in rows_in]
+    else:
+        columns = [listed]
+        rows = [[_cell(value)] for value in rows_in]
+    if rows or listed != "Items":
+        _grid(columns, rows, out)
+    else:
+        out.write("(no items)\n")
+    summary = [f"{k}: {_cell(v, k)}" for k, v in body.items() if k != listed]
+    if summary:
+        out.write("  ".join(summary) + "\n")
 
 
 def _grid(columns: list[str], rows: list[list[str]], out: TextIO) -> None:

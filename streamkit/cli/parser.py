@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     version.set_defaults(handler="version")
     _tables(commands)
     _items(commands)
+    _ttl(commands)
+    _bulk(commands)
+    _mappings(commands)
     _log_options(parser)
     return parser
 
@@ -90,7 +93,12 @@ def _replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         ),
     )
     replay.set_defaults(handler="replay")
-    replay.add_argument("app", metavar="MODULE:APP", help="the app holding the mapping")
+    replay.add_argument(
+        "app",
+        metavar="MODULE:APP",
+        nargs="?",
+        help="the app holding the mapping (optional with --dry-run or --into)",
+    )
     replay.add_argument("--mapping", help="the mapping's name (needed when the app has several)")
     _stream_target(replay)
     replay.add_argument("--file", help="replay this exported JSON Lines file instead")
@@ -115,6 +123,21 @@ def _replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
             "again after SIGTERM, Ctrl-C or a crash resumes there (FILE is removed once the "
             "replay completes)"
         ),
+    )
+    what = replay.add_mutually_exclusive_group()
+    what.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run no handler: print the shards, records and batches that would be delivered",
+    )
+    what.add_argument(
+        "--into",
+        metavar="TABLE",
+        help="apply the records to TABLE instead (INSERT/MODIFY put the new image, REMOVE "
+        "deletes); created with the source's keys if missing",
+    )
+    replay.add_argument(
+        "--output", choices=["json", "native", "table"], default="json", help="summary format"
     )
 
 
@@ -157,6 +180,7 @@ def _run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--data", metavar="DIR", default=None, help="the data dir (default: .streamkit)"
     )
     run.add_argument("--region", default="us-east-1", help="the region's file to use")
+    _reload(run)
 
 
 def _serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -232,6 +256,7 @@ def _serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="open connections at most; at the cap an idle one is closed, or the new one gets "
         "503 (default: 4096, and below the open-files limit)",
     )
+    _reload(serve)
 
 
 def _connection(parser: argparse.ArgumentParser) -> None:
@@ -312,6 +337,97 @@ def _tables(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     delete.set_defaults(handler="tables_delete")
     delete.add_argument("--table-name", required=True)
     _connection(delete)
+
+    _tables_update(actions)
+
+
+def _tables_update(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    update = actions.add_parser(
+        "update",
+        help="change a table (UpdateTable)",
+        description="Change a table's billing mode, throughput, stream, deletion protection or "
+        "global secondary indexes. At least one change must be asked for.",
+    )
+    update.set_defaults(handler="tables_update")
+    update.add_argument("table_name", metavar="TABLE")
+    update.add_argument("--billing-mode", choices=["PAY_PER_REQUEST", "PROVISIONED"])
+    update.add_argument(
+        "--provisioned-throughput", metavar="SPEC", help="ReadCapacityUnits=5,WriteCapacityUnits=5"
+    )
+    stream = update.add_mutually_exclusive_group()
+    stream.add_argument(
+        "--stream-specification",
+        metavar="SPEC",
+        help="StreamEnabled=true,StreamViewType=NEW_AND_OLD_IMAGES (or JSON)",
+    )
+    stream.add_argument(
+        "--stream-view-type",
+        choices=["KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES"],
+        help="enable the stream with this view type",
+    )
+    stream.add_argument("--disable-stream", action="store_true", help="turn the stream off")
+    update.add_argument(
+        "--deletion-protection",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="DeletionProtectionEnabled",
+    )
+    gsi = update.add_argument_group("global secondary indexes")
+    gsi.add_argument(
+        "--create-gsi",
+        nargs="+",
+        action="append",
+        metavar="NAME HASH:TYPE [RANGE:TYPE]",
+        help="create an index, e.g. --create-gsi by_email email:S (repeatable); its key "
+        "attributes are added to the attribute definitions",
+    )
+    gsi.add_argument(
+        "--gsi-projection",
+        choices=["ALL", "KEYS_ONLY"],
+        default="ALL",
+        help="projection of the indexes --create-gsi makes (default: ALL)",
+    )
+    gsi.add_argument(
+        "--gsi-provisioned-throughput",
+        metavar="SPEC",
+        help="throughput of the indexes --create-gsi makes (PROVISIONED tables)",
+    )
+    gsi.add_argument("--delete-gsi", action="append", metavar="NAME", help="delete an index")
+    gsi.add_argument(
+        "--update-gsi",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "SPEC"),
+        help="change an index's throughput: NAME ReadCapacityUnits=5,WriteCapacityUnits=5",
+    )
+    gsi.add_argument(
+        "--global-secondary-index-updates", metavar="JSON", help="the raw JSON array, as in AWS"
+    )
+    gsi.add_argument(
+        "--attribute-definitions",
+        nargs="+",
+        metavar="DEF",
+        help="AttributeName=email,AttributeType=S ... or a JSON array (for new indexes)",
+    )
+    _connection(update)
+
+
+def _ttl(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ttl = commands.add_parser("ttl", help="turn Time to Live on or off, or show it")
+    actions = ttl.add_subparsers(dest="ttl_command", metavar="ACTION", required=True)
+    enable = actions.add_parser("enable", help="UpdateTimeToLive Enabled=true")
+    enable.add_argument("--attribute", required=True, metavar="NAME", help="the expiry attribute")
+    disable = actions.add_parser(
+        "disable", help="UpdateTimeToLive Enabled=false (the enabled attribute by default)"
+    )
+    disable.add_argument(
+        "--attribute", metavar="NAME", help="default: the one DescribeTimeToLive reports"
+    )
+    describe = actions.add_parser("describe", help="DescribeTimeToLive")
+    for action in (enable, disable, describe):
+        action.set_defaults(handler="ttl")
+        action.add_argument("table_name", metavar="TABLE")
+        _connection(action)
 
 
 def _expressions(parser: argparse.ArgumentParser, *, condition: bool = False) -> None:
@@ -410,3 +526,94 @@ def _items(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         pages.add_argument("--starting-token", metavar="TOKEN", help="a NextToken to resume from")
         _input_format(read)
         _connection(read)
+
+
+def _bulk(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    batch = commands.add_parser(
+        "batch-write",
+        help="write many items (BatchWriteItem, 25 a call, retrying UnprocessedItems)",
+        description='Send a RequestItems document ({"TABLE": [{"PutRequest": {"Item": '
+        '...}}, {"DeleteRequest": {"Key": ...}}]}) in calls of at most 25 requests; '
+        "UnprocessedItems are sent again with back-off. Exit status 1 if some remain.",
+    )
+    batch.set_defaults(handler="batch_write")
+    batch.add_argument("--file", required=True, help="the JSON file (as --request-items takes)")
+
+    load = commands.add_parser(
+        "load",
+        help="write a JSON Lines file of items into a table",
+        description="Check every line first, then write them with BatchWriteItem. A line is an "
+        "item in DynamoDB JSON, in plain JSON, or in DynamoDB's S3 export format "
+        "({\"Item\": {...}}, what 'streamkit dump' writes).",
+    )
+    load.set_defaults(handler="load")
+    load.add_argument("table_name", metavar="TABLE")
+    load.add_argument("file", metavar="FILE.jsonl")
+
+    dump = commands.add_parser(
+        "dump", help='write every item of a table as JSON Lines ({"Item": ...}, DynamoDB JSON)'
+    )
+    dump.set_defaults(handler="dump")
+    dump.add_argument("table_name", metavar="TABLE")
+    dump.add_argument("--out", metavar="FILE", help="the file to write (default: stdout)")
+
+    transact = commands.add_parser(
+        "transact",
+        help="run a transaction (TransactWriteItems, or TransactGetItems when all are Get)",
+    )
+    transact.set_defaults(handler="transact")
+    transact.add_argument(
+        "--file",
+        required=True,
+        help='a JSON array of {"Put"|"Update"|"Delete"|"ConditionCheck"|"Get": {...}}',
+    )
+    transact.add_argument("--client-request-token", metavar="TOKEN", help="idempotency token")
+    for command in (batch, load, dump, transact):
+        if command is not dump:
+            _input_format(command)
+        _connection(command)
+
+
+def _mappings(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    mappings = commands.add_parser(
+        "mappings",
+        help="show where each stream mapping stands, or move its checkpoints",
+        description="Mappings' checkpoints live in the local data folder's database (not in "
+        "DynamoDB's API: --endpoint-url cannot reach them). --app MODULE:APP adds the app's "
+        "mappings that have not run yet, their tables, and failed-batch counts from "
+        "on_failure files.",
+    )
+    actions = mappings.add_subparsers(dest="mappings_command", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="every mapping: state, shards, lag, failed batches")
+    status = actions.add_parser("status", help="one mapping, shard by shard (checkpoints, lag)")
+    status.add_argument("name", metavar="NAME")
+    reset = actions.add_parser(
+        "reset",
+        help="move a mapping's checkpoints to TRIM_HORIZON or LATEST (nothing may run it)",
+        description="Move every checkpoint of the mapping on its stream: TRIM_HORIZON "
+        "re-delivers every record still in the stream, LATEST skips everything there now. "
+        "Refused while a 'streamkit run' or 'serve' owns the data folder.",
+    )
+    reset.add_argument("name", metavar="NAME")
+    reset.add_argument("--to", required=True, choices=["TRIM_HORIZON", "LATEST"])
+    reset.add_argument("--table", help="the mapping's table, when it has no checkpoints yet")
+    for action in (listing, status, reset):
+        action.set_defaults(handler="mappings")
+        action.add_argument(
+            "--app", metavar="MODULE:APP", action="append", default=[], help="the app (optional)"
+        )
+        _connection(action)
+
+
+def _reload(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reload",
+        action="store_true",
+        help="restart when a .py file changes (needs watchfiles: pip install 'streamkit[reload]')",
+    )
+    parser.add_argument(
+        "--reload-dir",
+        metavar="DIR",
+        action="append",
+        help="folder to watch with --reload (repeatable; default: the working directory)",
+    )

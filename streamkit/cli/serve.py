@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import errno
 import importlib.util
 import signal
+import sys
 from pathlib import Path
 
 import anyio
@@ -85,10 +87,31 @@ def run_serve(args: argparse.Namespace) -> int:
     # uvloop (a dependency except on Windows) cuts the server's CPU per request by about 10%
     uvloop = importlib.util.find_spec("uvloop") is not None
     tune_gc()
-    anyio.run(
-        _serve, args, credentials, app, backend="asyncio", backend_options={"use_uvloop": uvloop}
-    )
+    options = {"use_uvloop": uvloop}
+    try:
+        anyio.run(_serve, args, credentials, app, backend="asyncio", backend_options=options)
+    except (OSError, BaseExceptionGroup) as exc:
+        if not any(_in_use(leaf) for leaf in _leaves(exc)):
+            raise
+        print(
+            f"streamkit: port {args.port} on {args.host} is already in use "
+            "(stop what holds it, or pick another with --port; 0 picks a free one)",
+            file=sys.stderr,
+        )
+        return 1
     return exit_despite_stuck_handlers(0)
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def _in_use(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and (
+        exc.errno == errno.EADDRINUSE or "address already in use" in str(exc)
+    )
 
 
 async def _serve(

@@ -13,13 +13,14 @@ from typing import Any
 import anyio
 import orjson
 
-from streamkit.cli.backends import BackendError, open_local_engine
+from streamkit.cli.backends import BackendError, Unreachable, boto3_client, open_local_engine
 from streamkit.cli.inputs import UsageError
-from streamkit.cli.output import render
+from streamkit.cli.output import iso_utc, render
 from streamkit.cli.progress import Progress
 from streamkit.engine import Engine
 from streamkit.errors import DynamoDBError
 from streamkit.mappings.replay import export_stream
+from streamkit.model.native import from_item
 
 __all__ = ["position", "run_streams_command"]
 
@@ -29,9 +30,12 @@ _TAIL_POLL_SECONDS = 0.25  # remote endpoints only: a local tail waits for commi
 class _Streams:
     """DynamoDB Streams calls against the local engine or, with --endpoint-url, boto3."""
 
-    def __init__(self, engine: Engine | None, client: Any = None) -> None:
+    def __init__(
+        self, engine: Engine | None, client: Any = None, endpoint_url: str | None = None
+    ) -> None:
         self.engine = engine
         self._client = client
+        self.endpoint_url = endpoint_url
 
     async def call(self, operation: str, **params: Any) -> dict[str, Any]:
         try:
@@ -45,6 +49,8 @@ class _Streams:
         except DynamoDBError as exc:
             raise BackendError(operation, exc.code, exc.message) from None
         except Exception as exc:
+            if type(exc).__name__ == "EndpointConnectionError":  # botocore, imported lazily
+                raise Unreachable(str(self.endpoint_url)) from None
             code = getattr(exc, "response", {}).get("Error", {}).get("Code")
             if code is None:
                 raise
@@ -62,16 +68,8 @@ class _Streams:
 @asynccontextmanager
 async def _open(args: argparse.Namespace) -> AsyncIterator[_Streams]:
     if args.endpoint_url is not None:
-        try:
-            import boto3
-        except ImportError:
-            raise UsageError("--endpoint-url needs boto3 (pip install boto3)") from None
-        session = boto3.Session(region_name=args.region)
-        extra: dict[str, str] = {}
-        if session.get_credentials() is None:  # a local endpoint does not check keys
-            extra = {"aws_access_key_id": "streamkit", "aws_secret_access_key": "streamkit"}
-        client = session.client("dynamodbstreams", endpoint_url=args.endpoint_url, **extra)
-        yield _Streams(None, client)
+        client = boto3_client("dynamodbstreams", args.endpoint_url, args.region, args.profile)
+        yield _Streams(None, client, args.endpoint_url)
         return
     async with open_local_engine(args.data, args.region, read_only=True) as engine:
         yield _Streams(engine)
@@ -93,7 +91,8 @@ async def run_streams_command(args: argparse.Namespace) -> int:
                 render(await streams.call("ListStreams", **params), args.output, sys.stdout)
             elif args.streams_command == "describe":
                 arn = args.stream_arn or await _latest_arn(streams, args.table_name)
-                render(await streams.call("DescribeStream", StreamArn=arn), args.output, sys.stdout)
+                described = await streams.call("DescribeStream", StreamArn=arn)
+                render(described, args.output, sys.stdout)
             elif args.streams_command == "tail":
                 await _tail(streams, args)
             else:
@@ -123,7 +122,7 @@ async def _tail(streams: _Streams, args: argparse.Namespace) -> None:
             while iterator:
                 page = await streams.call("GetRecords", ShardIterator=iterator, Limit=1000)
                 for record in page["Records"]:
-                    sys.stdout.write(orjson.dumps(record, default=_jsonable).decode() + "\n")
+                    sys.stdout.write(record_line(record, args.output) + "\n")
                     printed += 1
                     if args.max_records and printed >= args.max_records:
                         tg.cancel_scope.cancel()
@@ -135,6 +134,23 @@ async def _tail(streams: _Streams, args: argparse.Namespace) -> None:
 
         for shard in open_shards:
             tg.start_soon(follow, shard["ShardId"])
+
+
+def record_line(record: dict[str, Any], fmt: str) -> str:
+    """One stream record as a line: its JSON (``json``), with plain-JSON images (``native``),
+    or ``<ISO time> <event> <keys>`` for people (``table``)."""
+    if fmt == "json":
+        return orjson.dumps(record, default=_jsonable).decode()
+    change = dict(record.get("dynamodb", {}))
+    for member in ("Keys", "NewImage", "OldImage"):
+        if isinstance(change.get(member), dict):
+            change[member] = from_item(change[member])
+    if fmt == "native":
+        return orjson.dumps({**record, "dynamodb": change}, default=_jsonable).decode()
+    when = change.get("ApproximateCreationDateTime")
+    stamp = iso_utc(when) if when is not None else "-"
+    keys = orjson.dumps(change.get("Keys", {}), default=_jsonable).decode()
+    return f"{stamp}  {record.get('eventName', '?'):<6}  {keys}"
 
 
 def _jsonable(value: object) -> Any:

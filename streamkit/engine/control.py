@@ -66,7 +66,9 @@ class ControlMixin(EngineCore):
         p = Params("DescribeTable", params, {"TableName"})
         name = p.table_name()
         spec = self._spec(name, named=True)
-        if any(i.status == "CREATING" for i in spec.global_indexes):
+        # A read-only engine (beside the file's owner) shows the backfill; the owner advances it.
+        creating = any(i.status == "CREATING" for i in spec.global_indexes)
+        if creating and not getattr(self._store, "read_only", False):
             spec = await self._backfill(spec)
         count = await self._store.read(on_table(spec, lambda c: table_counts(c, spec)))
         return {"Table": self._describe(spec, "ACTIVE", count)}

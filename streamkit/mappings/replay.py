@@ -37,6 +37,7 @@ __all__ = [
     "Position",
     "Positions",
     "ReplayResult",
+    "ShardReplay",
     "export_stream",
     "replay",
     "replay_file",
@@ -53,12 +54,30 @@ DONE = "done"
 
 
 @dataclass(frozen=True, slots=True)
+class ShardReplay:
+    """What a replay did on one shard."""
+
+    shard_id: str
+    records: int  #: records read in the range
+    delivered: int  #: records the handler processed successfully
+    filtered: int  #: records the mapping's filter dropped
+    invocations: int  #: handler calls (retries included)
+    failures_sent: int  #: records sent to the on-failure destination
+
+
+@dataclass(frozen=True, slots=True)
 class ReplayResult:
     """What a replay did."""
 
     records: int  #: records read in the range (delivered or filtered out)
     shards: int  #: shards read
     failures_sent: int  #: records sent to the on-failure destination
+    by_shard: tuple[ShardReplay, ...] = ()  #: the same, shard by shard
+
+
+def _shard_replay(shard_id: str, records: int, processor: ShardProcessor) -> ShardReplay:
+    m = processor.metrics
+    return ShardReplay(shard_id, records, m.records, m.filtered, m.invocations, m.failures_sent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,12 +260,14 @@ async def _replay_shards(
     positions: Positions,
 ) -> ReplayResult:
     total = shards = failures = 0
+    by_shard: list[ShardReplay] = []
     for shard in await _shards_in_order(engine, arn):
         shard_id = shard["ShardId"]
         shards += 1
         position = positions.get(shard_id)
         if position == DONE:
             continue
+        before = total
         processor = ShardProcessor(
             config,
             stream_arn=arn,
@@ -264,7 +285,8 @@ async def _replay_shards(
         await processor.finish()
         positions[shard_id] = DONE
         failures += processor.metrics.failures_sent
-    return ReplayResult(total, shards, failures)
+        by_shard.append(_shard_replay(shard["ShardId"], total - before, processor))
+    return ReplayResult(total, shards, failures, tuple(by_shard))
 
 
 async def _process_all(processor: ShardProcessor, batch: Sequence[dict[str, Any]]) -> int:
@@ -363,12 +385,14 @@ async def _replay_lines(
     clock = clock or SystemClock()
     processors: dict[str, ShardProcessor] = {}
     pending: dict[str, list[dict[str, Any]]] = {}
+    read: dict[str, int] = {}
     total = 0
 
     async def flush(shard_id: str) -> None:
         nonlocal total
         batch = pending.pop(shard_id, [])
         if batch:
+            read[shard_id] = read.get(shard_id, 0) + len(batch)
             total += await _process_all(processors[shard_id], batch)
             positions[shard_id] = batch[-1]["dynamodb"]["SequenceNumber"]
             if progress is not None:
@@ -405,8 +429,10 @@ async def _replay_lines(
     for shard_id in list(pending):
         await flush(shard_id)
     failures = 0
+    by_shard: list[ShardReplay] = []
     for shard_id, processor in processors.items():
         await processor.finish()
         positions[shard_id] = DONE
         failures += processor.metrics.failures_sent
-    return ReplayResult(total, len(processors), failures)
+        by_shard.append(_shard_replay(shard_id, read.get(shard_id, 0), processor))
+    return ReplayResult(total, len(processors), failures, tuple(by_shard))

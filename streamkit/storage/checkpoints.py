@@ -10,7 +10,16 @@ from __future__ import annotations
 
 import sqlite3
 
-__all__ = ["ensure_schema", "load", "mark_done", "save", "shard_head"]
+__all__ = [
+    "all_rows",
+    "ensure_schema",
+    "load",
+    "mark_done",
+    "pending",
+    "replace",
+    "save",
+    "shard_head",
+]
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
@@ -62,3 +71,47 @@ def shard_head(conn: sqlite3.Connection, stream_arn: str, shard_id: str) -> int 
         (stream_arn, shard_id),
     ).fetchone()
     return None if row is None or row[0] is None else int(row[0])
+
+
+def all_rows(conn: sqlite3.Connection) -> list[tuple[str, str, str, str | None, bool]]:
+    """Return every checkpoint as (mapping, stream ARN, shard id, sequence number, finished)."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sk_checkpoints'"
+    ).fetchone()
+    if exists is None:  # no mapping has run on this database
+        return []
+    rows = conn.execute(
+        "SELECT mapping, stream_arn, shard_id, seq, done FROM sk_checkpoints "
+        "ORDER BY mapping, stream_arn, shard_id"
+    )
+    return [(m, a, s, q, bool(d)) for m, a, s, q, d in rows]
+
+
+def pending(conn: sqlite3.Connection, stream_arn: str, shard_id: str, after: int | None) -> int:
+    """Return how many of a shard's records come after ``after`` (stored form; None: all)."""
+    row = conn.execute(
+        "SELECT count(*) FROM sk_records r JOIN sk_shards sh ON sh.sid = r.sid "
+        "JOIN sk_streams st ON st.stid = sh.stid "
+        "WHERE st.arn = ? AND sh.shard_id = ? AND r.seq > ?",
+        (stream_arn, shard_id, -1 if after is None else after),
+    ).fetchone()
+    return int(row[0])
+
+
+def replace(
+    conn: sqlite3.Connection,
+    mapping: str,
+    stream_arn: str,
+    positions: dict[str, tuple[str | None, bool]],
+) -> None:
+    """Set one mapping's checkpoints on a stream to ``positions`` (shard -> (seq, finished)),
+    dropping its other shards' rows there."""
+    ensure_schema(conn)
+    conn.execute(
+        "DELETE FROM sk_checkpoints WHERE mapping = ? AND stream_arn = ?", (mapping, stream_arn)
+    )
+    conn.executemany(
+        "INSERT INTO sk_checkpoints (mapping, stream_arn, shard_id, seq, done) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [(mapping, stream_arn, sid, seq, int(done)) for sid, (seq, done) in positions.items()],
+    )

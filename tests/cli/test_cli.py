@@ -66,11 +66,21 @@ class TestExitCodes:
         assert "--item: not valid JSON" in err
 
     def test_service_error_exits_1_like_the_aws_cli(
-        self, capsys: pytest.CaptureFixture[str], data: str
+        self, capsys: pytest.CaptureFixture[str], data: str, table: str
     ) -> None:
-        code, _, err = run(capsys, "tables", "describe", "--table-name", "missing", "--data", data)
+        item = '{"pk": "a"}'  # no sort key
+        code, _, err = run(capsys, "put", "--table-name", table, "--item", item, "--data", data)
         assert code == 1
-        assert "An error occurred (ResourceNotFoundException) when calling the DescribeTable" in err
+        assert err.startswith("An error occurred (ValidationException) when calling the PutItem")
+        assert err.count("\n") == 1
+
+    def test_missing_table_is_named_with_a_close_match(
+        self, capsys: pytest.CaptureFixture[str], data: str, table: str
+    ) -> None:
+        code, _, err = run(capsys, "tables", "describe", "--table-name", "order", "--data", data)
+        assert (code, err) == (1, "streamkit: Table order not found. Did you mean orders?\n")
+        code, _, err = run(capsys, "get", "--table-name", "zzz", "--key", "{}", "--data", data)
+        assert (code, err) == (1, "streamkit: Table zzz not found.\n")
 
     def test_version(self, capsys: pytest.CaptureFixture[str]) -> None:
         code, out, _ = run(capsys, "version")
@@ -238,5 +248,4 @@ def test_endpoint_url_goes_through_boto3(
     assert got["Item"] == {"pk": {"S": "r"}, "blob": {"M": {"B": {"S": "AAEC"}}}}
     assert run_json(capsys, "tables", "list", *remote) == {"TableNames": ["remote"]}
     code, _, err = run(capsys, "tables", "describe", "--table-name", "nope", *remote)
-    assert code == 1
-    assert "(ResourceNotFoundException)" in err
+    assert (code, err) == (1, "streamkit: Table nope not found.\n")
