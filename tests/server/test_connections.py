@@ -7,12 +7,10 @@ for the well-behaved client, which must be answered promptly while the abuse goe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import resource
 import socket
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -23,7 +21,7 @@ from botocore.config import Config
 
 from streamkit.server import Limits, Server
 from streamkit.server.http import FD_RESERVE, ConnectionSet
-from tests.server.test_http import LIST_TABLES, read_responses, serving
+from tests.server.test_http import LIST_TABLES, connected, read_responses, serving
 
 PREFIX = "DynamoDB_20120810."
 
@@ -34,20 +32,6 @@ def request(target: str, body: bytes, *extra: str) -> bytes:
         f"X-Amz-Target: {PREFIX}{target}\r\nContent-Length: {len(body)}\r\n"
     )
     return (head + "".join(f"{line}\r\n" for line in extra) + "\r\n").encode() + body
-
-
-@contextlib.asynccontextmanager
-async def connected(
-    server: Server,
-) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
-    """A raw connection, closed at the end; the server may have reset it by then."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    try:
-        yield reader, writer
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
 
 
 def boto3_client(server: Server) -> Any:

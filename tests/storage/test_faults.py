@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -22,25 +22,10 @@ from streamkit.errors import InternalServerError
 from streamkit.storage import sqlite as store_module
 from streamkit.storage.sqlite import Durability, open_store
 from tests.server.conftest import call
+from tests.storage.kv import all_kv, put_kv, setup_kv
 from tests.streams.helpers import read_stream, stream_table
 
 LOCK_TIMEOUT = 0.5  # the store's LOCK_TIMEOUT during these tests (5 s by default)
-
-
-def _setup(conn: sqlite3.Connection) -> None:
-    conn.execute("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)")
-
-
-def _put(k: str, v: int) -> Callable[[sqlite3.Connection], int]:
-    def run(conn: sqlite3.Connection) -> int:
-        conn.execute("INSERT OR REPLACE INTO kv VALUES (?, ?)", (k, v))
-        return v
-
-    return run
-
-
-def _all(conn: sqlite3.Connection) -> dict[str, int]:
-    return dict(conn.execute("SELECT k, v FROM kv").fetchall())
 
 
 @asynccontextmanager
@@ -83,13 +68,13 @@ class TestWriteLockHeldElsewhere:
         self, tmp_path: Path, durability: Durability
     ) -> None:
         path = tmp_path / "locked.sqlite3"
-        async with open_store(path, durability=durability, setup=_setup) as store:
-            await store.write(_put("before", 1))
+        async with open_store(path, durability=durability, setup=setup_kv) as store:
+            await store.write(put_kv("before", 1))
             other = _hold_write_lock(path)
             async with _ticker() as worst:
                 with anyio.fail_after(LOCK_TIMEOUT * 6):  # the old store never answered
                     results = await asyncio.gather(
-                        *(store.write(_put(f"k{i}", i)) for i in range(5)),
+                        *(store.write(put_kv(f"k{i}", i)) for i in range(5)),
                         return_exceptions=True,
                     )
             # every operation of the group commit is resolved, with the cause named
@@ -100,17 +85,17 @@ class TestWriteLockHeldElsewhere:
             assert worst[0] < 0.25, f"the event loop stalled for {worst[0]:.3f} s"
             other.rollback()
             other.close()
-            assert await store.write(_put("after", 2)) == 2  # released: writes work again
-            assert await store.read(_all) == {"before": 1, "after": 2}
+            assert await store.write(put_kv("after", 2)) == 2  # released: writes work again
+            assert await store.read(all_kv) == {"before": 1, "after": 2}
 
     async def test_a_write_waits_for_a_short_lock(
         self, tmp_path: Path, durability: Durability
     ) -> None:
         path = tmp_path / "locked.sqlite3"
-        async with open_store(path, durability=durability, setup=_setup) as store:
+        async with open_store(path, durability=durability, setup=setup_kv) as store:
             other = _hold_write_lock(path)
             async with _ticker() as worst:
-                write = asyncio.ensure_future(store.write(_put("k", 1)))
+                write = asyncio.ensure_future(store.write(put_kv("k", 1)))
                 await asyncio.sleep(LOCK_TIMEOUT / 5)
                 assert not write.done()
                 other.commit()
@@ -118,7 +103,7 @@ class TestWriteLockHeldElsewhere:
                     assert await write == 1
             other.close()
             assert worst[0] < 0.25
-            assert await store.read(_all) == {"k": 1}
+            assert await store.read(all_kv) == {"k": 1}
 
 
 @pytest.mark.usefixtures("short_lock_timeout")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,22 +19,7 @@ import pytest
 from streamkit.errors import ConditionalCheckFailedException
 from streamkit.storage import wal
 from streamkit.storage.sqlite import Durability, Store, open_store
-
-
-def _setup(conn: sqlite3.Connection) -> None:
-    conn.execute("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)")
-
-
-def _put(k: str, v: int) -> Callable[[sqlite3.Connection], int]:
-    def run(conn: sqlite3.Connection) -> int:
-        conn.execute("INSERT OR REPLACE INTO kv VALUES (?, ?)", (k, v))
-        return v
-
-    return run
-
-
-def _all(conn: sqlite3.Connection) -> dict[str, int]:
-    return dict(conn.execute("SELECT k, v FROM kv").fetchall())
+from tests.storage.kv import all_kv, put_kv, setup_kv
 
 
 @dataclass
@@ -48,7 +32,7 @@ class Location:
         return self.durability == "full" and self.path is not None
 
     def open(self) -> AbstractAsyncContextManager[Store]:
-        return open_store(self.path, durability=self.durability, setup=_setup)
+        return open_store(self.path, durability=self.durability, setup=setup_kv)
 
 
 @pytest.fixture(params=["file", "memory", "file-full"])
@@ -63,13 +47,13 @@ class TestGroupCommit:
             results: dict[int, int] = {}
 
             async def one(i: int) -> None:
-                results[i] = await store.write(_put(f"k{i}", i))
+                results[i] = await store.write(put_kv(f"k{i}", i))
 
             async with anyio.create_task_group() as tg:
                 for i in range(64):
                     tg.start_soon(one, i)
             assert results == {i: i for i in range(64)}
-            assert await store.read(_all) == {f"k{i}": i for i in range(64)}
+            assert await store.read(all_kv) == {f"k{i}": i for i in range(64)}
             stats = store.statistics()
             assert stats.writes == 64
             assert stats.commits < 64
@@ -84,7 +68,7 @@ class TestGroupCommit:
             outcomes: dict[str, object] = {}
 
             async def good(name: str) -> None:
-                outcomes[name] = await store.write(_put(name, 7))
+                outcomes[name] = await store.write(put_kv(name, 7))
 
             async def bad() -> None:
                 with pytest.raises(ConditionalCheckFailedException):
@@ -96,7 +80,7 @@ class TestGroupCommit:
                 tg.start_soon(bad)
                 tg.start_soon(good, "b")
             assert outcomes == {"a": 7, "bad": "raised", "b": 7}
-            assert await store.read(_all) == {"a": 7, "b": 7}
+            assert await store.read(all_kv) == {"a": 7, "b": 7}
 
     async def test_lone_failure_rolls_back(self, location: Location) -> None:
         async with location.open() as store:
@@ -107,8 +91,8 @@ class TestGroupCommit:
 
             with pytest.raises(ValueError, match="boom"):
                 await store.write(fail)
-            assert await store.read(_all) == {}
-            assert await store.write(_put("y", 2)) == 2
+            assert await store.read(all_kv) == {}
+            assert await store.write(put_kv("y", 2)) == 2
 
     async def test_cancelled_before_start_never_runs(self, location: Location) -> None:
         if not location.threaded:
@@ -125,7 +109,7 @@ class TestGroupCommit:
             async def victim() -> None:
                 with anyio.CancelScope() as scope:
                     scopes.append(scope)
-                    await store.write(_put("cancelled", 2))
+                    await store.write(put_kv("cancelled", 2))
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(store.write, blocked)
@@ -136,8 +120,8 @@ class TestGroupCommit:
                 await anyio.wait_all_tasks_blocked()
                 gate.set()
             assert scopes[0].cancelled_caught
-            assert await store.read(_all) == {"first": 1}
-            assert await store.write(_put("after", 3)) == 3
+            assert await store.read(all_kv) == {"first": 1}
+            assert await store.write(put_kv("after", 3)) == 3
 
     async def test_cancelled_before_flush_never_runs(self, location: Location) -> None:
         if location.threaded:
@@ -147,23 +131,23 @@ class TestGroupCommit:
 
             async def victim() -> None:
                 with scope:
-                    await store.write(_put("cancelled", 2))
+                    await store.write(put_kv("cancelled", 2))
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(victim)
                 await anyio.lowlevel.checkpoint()  # the victim queues its write and the flush
                 scope.cancel()  # before the flush runs
             assert scope.cancelled_caught
-            assert await store.read(_all) == {}
+            assert await store.read(all_kv) == {}
             assert store.statistics().writes == 0
-            assert await store.write(_put("after", 3)) == 3
+            assert await store.write(put_kv("after", 3)) == 3
 
     async def test_already_cancelled_write_does_not_run(self, location: Location) -> None:
         async with location.open() as store:
             with anyio.CancelScope() as scope:
                 scope.cancel()
-                await store.write(_put("cancelled", 2))
-            assert await store.read(_all) == {}
+                await store.write(put_kv("cancelled", 2))
+            assert await store.read(all_kv) == {}
 
     async def test_sustained_load_never_stalls(self, location: Location) -> None:
         """Writers that write again as soon as they are answered: every write completes."""
@@ -171,7 +155,7 @@ class TestGroupCommit:
 
             async def writer(w: int) -> None:
                 for i in range(20):
-                    assert await store.write(_put(f"w{w}-{i % 3}", i)) == i
+                    assert await store.write(put_kv(f"w{w}-{i % 3}", i)) == i
 
             with anyio.fail_after(20):
                 async with anyio.create_task_group() as tg:
@@ -184,28 +168,28 @@ class TestGroupCommit:
         async with location.open() as store:
             async with anyio.create_task_group() as tg:
                 for i in range(10):
-                    tg.start_soon(store.write, _put(f"a{i}", i))
+                    tg.start_soon(store.write, put_kv(f"a{i}", i))
                 await anyio.wait_all_tasks_blocked()
                 for i in range(10):
-                    tg.start_soon(store.write, _put(f"b{i}", i))
-            assert len(await store.read(_all)) == 20
+                    tg.start_soon(store.write, put_kv(f"b{i}", i))
+            assert len(await store.read(all_kv)) == 20
 
 
 async def test_durability_full(tmp_path: Path) -> None:
-    async with open_store(tmp_path / "f.sqlite3", durability="full", setup=_setup) as store:
-        await store.write(_put("k", 1))
+    async with open_store(tmp_path / "f.sqlite3", durability="full", setup=setup_kv) as store:
+        await store.write(put_kv("k", 1))
         mode = await store.read(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0])
         assert mode == "wal"
-    async with open_store(tmp_path / "f.sqlite3", setup=_setup) as store:
-        assert await store.read(_all) == {"k": 1}
+    async with open_store(tmp_path / "f.sqlite3", setup=setup_kv) as store:
+        assert await store.read(all_kv) == {"k": 1}
 
 
 async def test_point_reads_see_committed_writes(location: Location) -> None:
     """read_point runs inline: on the writer's connection, or its own beside a writer thread."""
     async with location.open() as store:
-        assert await store.read_point(_all) == {}
-        await store.write(_put("k", 1))
-        assert await store.read_point(_all) == {"k": 1}
+        assert await store.read_point(all_kv) == {}
+        await store.write(put_kv("k", 1))
+        assert await store.read_point(all_kv) == {"k": 1}
         if not location.threaded:
             return
         gate = threading.Event()
@@ -218,9 +202,9 @@ async def test_point_reads_see_committed_writes(location: Location) -> None:
             tg.start_soon(store.write, slow)
             await anyio.wait_all_tasks_blocked()
             # WAL: the open write transaction is invisible, and the read does not wait for it
-            assert await store.read_point(_all) == {"k": 1}
+            assert await store.read_point(all_kv) == {"k": 1}
             gate.set()
-        assert await store.read_point(_all) == {"k": 2}
+        assert await store.read_point(all_kv) == {"k": 2}
 
 
 async def test_checkpointer_keeps_the_wal_small(
@@ -230,10 +214,10 @@ async def test_checkpointer_keeps_the_wal_small(
     monkeypatch.setattr(wal, "CHECKPOINT_COMMITS", 1)
     monkeypatch.setattr(wal, "WAL_LIMIT", 0)
     path = tmp_path / "w.sqlite3"
-    async with open_store(path, setup=_setup) as store:
+    async with open_store(path, setup=setup_kv) as store:
         for i in range(2000):
-            await store.write(_put(f"k{i}", i))
-        assert len(await store.read(_all)) == 2000
+            await store.write(put_kv(f"k{i}", i))
+        assert len(await store.read(all_kv)) == 2000
         assert os.stat(f"{path}-wal").st_size < 4 * 1024 * 1024  # 2,000 commits unfolded: 12 MB
     assert not any(t.name == "streamkit-checkpoint" for t in threading.enumerate())
     with sqlite3.connect(path) as conn:  # everything is in the database file
@@ -254,7 +238,7 @@ class TestWaitLull:
 
             async def writer(w: int) -> None:
                 for i in range(30):
-                    await store.write(_put(f"w{w}", i))
+                    await store.write(put_kv(f"w{w}", i))
 
             async def gatherer() -> None:  # starts after the writers have queued their first writes
                 before = store.statistics().commits
