@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib.metadata import entry_points
 from typing import Any
 
 import boto3
@@ -144,6 +145,8 @@ def test_marker_misuse_fails_clearly(pytester: pytest.Pytester) -> None:
             pass
         """
     )
-    result = pytester.runpytest("-p", "streamkit.pytest_plugin", "-p", "no:cacheprovider")
+    installed = entry_points(group="pytest11", name="streamkit")  # else: load it by hand
+    load = () if installed else ("-p", "streamkit.pytest_plugin")
+    result = pytester.runpytest(*load, "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*streamkit_app takes one streamkit.App*"])

@@ -173,7 +173,8 @@ def test_the_entry_point_loads_the_plugin_once(tmp_path: Path) -> None:
         "    assert [p for p in manager.get_plugins() if p is pytest_plugin] == [pytest_plugin]\n"
         "    assert streamkit_sync_harness.engine.list_tables() == {'TableNames': []}\n"
         "    loaded = {dist.metadata['Name'] for _, dist in manager.list_plugin_distinfo()}\n"
-        "    assert 'streamkit-entry-point-probe' in loaded  # through the entry point\n"
+        "    # through an entry point: the probe's, or an installed streamkit's (same name)\n"
+        "    assert loaded & {'streamkit-entry-point-probe', 'streamkit'}\n"
     )
     out = run_pytest(project, AUTO_INI, path=(site,))
     assert "1 passed" in out, out[-2000:]
