@@ -9,8 +9,8 @@ app = make_app("users", FileSender("outbox.jsonl"))
 A sender is anything with ``async def send(subject: str, body: str) -> None`` (the
 :class:`Sender` protocol): an e-mail or chat client, a queue, a test double. Two come with the
 module: :class:`FileSender` appends one JSON line per notification to a file, :class:`LogSender`
-logs it with structlog. ``message`` turns an item into the subject and body (by default: "New
-item in <table>" and the item as JSON).
+logs it (standard ``logging``, logger ``streamkit_handlers.notify``). ``message`` turns an item
+into the subject and body (by default: "New item in <table>" and the item as JSON).
 
 Delivery is at least once, and a notification cannot be taken back. :func:`make_app` turns on
 ``ReportBatchItemFailures``: when a send fails, the handler reports that record, so a retry
@@ -28,13 +28,13 @@ otherwise. Only items written after the mapping first started are notified (``LA
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, Protocol
 
 import anyio
-import structlog
 
 import streamkit
 from streamkit_handlers._common import Handler, env, sequence_number, table_of, to_json
@@ -51,7 +51,7 @@ __all__ = [
     "make_notify_handler",
 ]
 
-log = structlog.get_logger(__name__)
+log = logging.getLogger(__name__)
 
 #: ``filter_criteria`` for ``on_stream``: deliver new items only.
 INSERTS_ONLY: Final[dict[str, Any]] = {
@@ -83,10 +83,16 @@ class FileSender:
 
 
 class LogSender:
-    """Log each notification (event ``notification``, with ``subject`` and ``body``)."""
+    """Log each notification at info: ``notification subject=... body=...``, with ``subject``
+    and ``body`` also as attributes of the log record."""
 
     async def send(self, subject: str, body: str) -> None:
-        log.info("notification", subject=subject, body=body)
+        log.info(
+            "notification subject=%r body=%r",
+            subject,
+            body,
+            extra={"subject": subject, "body": body},
+        )
 
 
 def default_message(item: Mapping[str, Any], table: str, event_id: str) -> tuple[str, str]:
@@ -112,7 +118,7 @@ def make_notify_handler(sender: Sender, *, message: Message = default_message) -
                 subject, body = message(item, table_of(record), str(record.get("eventID", "")))
                 await sender.send(subject, body)
             except Exception:
-                log.exception("notification_failed", sequence_number=sequence_number(record))
+                log.exception("notification_failed sequence_number=%s", sequence_number(record))
                 return {"batchItemFailures": [{"itemIdentifier": sequence_number(record)}]}
         return {"batchItemFailures": []}
 

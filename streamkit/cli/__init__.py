@@ -45,6 +45,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     default_level = "info" if getattr(args, "handler", None) in _INFO_COMMANDS else "warning"
     configure_logging(getattr(args, "log_level", default_level), getattr(args, "log_format", None))
     try:
+        status = _status(args)
+    except BaseException:
+        _exit_despite_stuck_handlers(1)  # a traceback follows, unless a handler thread is stuck
+        raise
+    return _exit_despite_stuck_handlers(status)
+
+
+def _status(args: argparse.Namespace) -> int:
+    """Run the command; turn the errors a user can act on into one line and a status."""
+    try:
         return _run(args)
     except UsageError as exc:
         print(f"streamkit: error: {exc}", file=sys.stderr)
@@ -54,18 +64,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except DatabaseInUseError as exc:  # another process owns the data folder's database
-        print(f"streamkit: {exc}", file=sys.stderr)
-        return 1
     except OSError as exc:
         print(f"streamkit: {exc}", file=sys.stderr)
         return 1
     except BaseException as exc:
-        refusal = _database_refusal(exc)
+        refusal = _database_refusal(exc)  # another owner, or a file streamkit will not use
         if refusal is None:
             raise
         print(f"streamkit: {refusal}", file=sys.stderr)  # one line, no traceback
         return 1
+
+
+def _exit_despite_stuck_handlers(status: int) -> int:
+    """Return ``status``, or end the process now if a sync handler's thread is stuck (Python
+    would wait for it at exit for ever); only commands that ran handlers can have one."""
+    if "streamkit.mappings.invoke" not in sys.modules:
+        return status
+    from streamkit.cli.process import exit_despite_stuck_handlers
+
+    return exit_despite_stuck_handlers(status)
 
 
 def _database_refusal(exc: BaseException) -> BaseException | None:
@@ -96,10 +113,9 @@ def _run(args: argparse.Namespace) -> int:
 
         return run_app(args)
     if handler == "replay":
-        from streamkit.cli.process import exit_despite_stuck_handlers
         from streamkit.cli.replay import run_replay
 
-        return exit_despite_stuck_handlers(anyio.run(run_replay, args, backend="asyncio"))
+        return anyio.run(run_replay, args, backend="asyncio")
     if handler == "streams":
         from streamkit.cli.streams import run_streams_command
 

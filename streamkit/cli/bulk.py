@@ -88,7 +88,7 @@ async def run_dump(args: argparse.Namespace) -> int:
             progress.close()
         print(f"dumped {count} items from {args.table_name}", file=sys.stderr)
 
-    return await run_on_backend(args, body)
+    return await run_on_backend(args, body, read_only=True)
 
 
 async def run_transact(args: argparse.Namespace) -> int:
@@ -110,7 +110,7 @@ async def run_transact(args: argparse.Namespace) -> int:
     async def body(backend: Backend) -> dict[str, Any]:
         return await backend.call(operation, params)
 
-    return await run_on_backend(args, body)
+    return await run_on_backend(args, body, read_only=reads)
 
 
 async def write_all(

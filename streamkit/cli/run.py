@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 
 from streamkit.cli.apps import load_apps
-from streamkit.cli.process import exit_despite_stuck_handlers, tune_gc
+from streamkit.cli.process import tune_gc
 from streamkit.logs import get_logger
 from streamkit.mappings.app import App
 from streamkit.runtime import open_runtime
@@ -27,7 +27,7 @@ def run_app(args: argparse.Namespace) -> int:
     assert app is not None  # argparse requires at least one
     tune_gc()
     anyio.run(_run, args, app, backend="asyncio")
-    return exit_despite_stuck_handlers(0)
+    return 0
 
 
 async def _run(args: argparse.Namespace, app: App) -> None:

@@ -14,7 +14,7 @@ import anyio
 
 from streamkit.cli.apps import load_apps
 from streamkit.cli.inputs import UsageError
-from streamkit.cli.process import exit_despite_stuck_handlers, raise_open_files_limit, tune_gc
+from streamkit.cli.process import raise_open_files_limit, tune_gc
 from streamkit.logs import get_logger
 from streamkit.mappings.app import App
 from streamkit.server import DEFAULT_DATA_DIR, Limits, open_server
@@ -99,7 +99,7 @@ def run_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    return exit_despite_stuck_handlers(0)
+    return 0
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

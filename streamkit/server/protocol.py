@@ -12,6 +12,7 @@ from typing import Any, Final, Protocol
 
 from streamkit.clock import Clock, SystemClock
 from streamkit.errors import (
+    DatabaseFileError,
     DatabaseInUseError,
     DynamoDBError,
     InternalServerError,
@@ -195,6 +196,8 @@ class Dispatcher:
             engine = await self._regions.engine(region)
         except DatabaseInUseError as exc:  # another process has this region's file: say so
             raise ResourceInUseException(f"region {region}: {exc}") from None
+        except DatabaseFileError as exc:  # a file streamkit will not use: the 500 says why
+            raise InternalServerError(f"region {region}: {exc}") from None
         key = (engine, target)
         found = self._methods.get(key)
         if found is not None:

@@ -17,7 +17,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from streamkit.storage.sqlite import Store
+from streamkit.errors import DatabaseFileError
+from streamkit.storage.sqlite import Store, _file_error, _header_problem, _read_only
 from streamkit.storage.tables import SCHEMA_VERSION
 
 __all__ = ["ReadOnlyStore", "open_read_only_store"]
@@ -46,10 +47,11 @@ async def open_read_only_store(path: str | os.PathLike[str]) -> AsyncIterator[Re
 
     Raises:
         FileNotFoundError: there is no database at ``path``.
-        RuntimeError: its schema is not this streamkit's (only a writer upgrades it).
+        DatabaseFileError: it is not a whole SQLite database, or its schema is not this
+            streamkit's (only a writer upgrades it).
     """
     conn = _connect(os.fspath(path))
-    store = ReadOnlyStore(conn)
+    store = ReadOnlyStore(conn, name=os.fspath(path))
     try:
         yield store
     finally:
@@ -61,18 +63,27 @@ def _connect(path: str) -> sqlite3.Connection:
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"no database at {path}")
+    with file.open("rb") as opened:
+        problem = _header_problem(opened.read(100), os.fstat(opened.fileno()).st_size)
+    if problem is not None:
+        raise DatabaseFileError(
+            f"{path} is not a usable streamkit database: {problem}; "
+            "streamkit will not change it (restore it from a backup, or move it away)"
+        )
     uri = file.absolute().as_uri() + "?mode=ro"
     conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     try:
-        conn.execute("PRAGMA busy_timeout=5000")
-        conn.execute("PRAGMA query_only=1")
+        _read_only(conn)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.Error as exc:
+        conn.close()
+        raise _file_error(path, exc) from None
     except BaseException:
         conn.close()
         raise
     if version != SCHEMA_VERSION:
         conn.close()
-        raise RuntimeError(
+        raise DatabaseFileError(
             f"database {path} has schema version {version}, this streamkit reads "
             f"{SCHEMA_VERSION}; open it once for writing to upgrade it"
             if version < SCHEMA_VERSION

@@ -94,6 +94,10 @@ async def _call(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) ->
     return result
 
 
+#: SQLite errors that are the file's fault, not one operation's: they fail the whole batch
+_FILE_FAULTS = frozenset([_READONLY, _IOERR, _CORRUPT, _FULL, _NOTADB])
+
+
 def _primary_code(exc: BaseException) -> int | None:
     code = getattr(exc, "sqlite_errorcode", None)
     return None if code is None else code & 0xFF
@@ -137,7 +141,7 @@ def _run_batch(conn: sqlite3.Connection, ops: list[_Op], name: str) -> bool:
             try:
                 op.outcome = (True, op.fn(conn))
             except Exception as exc:
-                if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
+                if _primary_code(exc) in _FILE_FAULTS or not conn.in_transaction:
                     raise  # a fault of the file, not of the op (SQLite may have rolled back)
                 op.outcome = (False, exc)
                 if single:

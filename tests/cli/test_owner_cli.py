@@ -182,3 +182,17 @@ def test_write_beside_streamkit_run_names_it(
         assert process.wait(20) == 0
         assert process.stdout is not None
         process.stdout.close()
+
+
+def test_an_unusable_region_file_is_a_500_that_says_why(
+    served: tuple[subprocess.Popen[str], str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, url, data = served
+    bad = Path(data, "eu-west-1.sqlite3")
+    bad.write_bytes(b"this is not a database\n" * 100)
+    code, _, err = _run(capsys, "tables", "list", "--endpoint-url", url, "--region", "eu-west-1")
+    assert code == 1
+    assert "(InternalServerError)" in err
+    assert f"region eu-west-1: {bad} is not a usable streamkit database" in err
+    assert bad.read_bytes() == b"this is not a database\n" * 100
+    assert first.poll() is None

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 import streamkit_handlers.notify
 from streamkit.mappings.events import deserialize_event
@@ -80,15 +80,16 @@ class TestRunning:
         assert sender.sent == [(pk, "welcome to users") for pk in ("u1", "u2", "u3")]
         assert metrics.errors == 1
 
-    async def test_log_sender(self) -> None:
-        with structlog.testing.capture_logs() as logs:
-            async with open_harness(make_app("users")) as h:
-                await h.engine.create_table(TableName="users", **stream_table())
-                await put(h.engine, "users", {"pk": "u1"})
-                await h.drain()
-        (entry,) = [e for e in logs if e["event"] == "notification"]
-        assert entry["subject"] == "New item in users"
-        assert json.loads(entry["body"]) == {"pk": "u1"}
+    async def test_log_sender(self, caplog: pytest.LogCaptureFixture) -> None:
+        caplog.set_level(logging.INFO, logger="streamkit_handlers")
+        async with open_harness(make_app("users")) as h:
+            await h.engine.create_table(TableName="users", **stream_table())
+            await put(h.engine, "users", {"pk": "u1"})
+            await h.drain()
+        (entry,) = [r for r in caplog.records if r.getMessage().startswith("notification ")]
+        assert entry.name == "streamkit_handlers.notify"
+        assert entry.subject == "New item in users"  # type: ignore[attr-defined]
+        assert json.loads(entry.body) == {"pk": "u1"}  # type: ignore[attr-defined]
 
 
 class TestUnit:

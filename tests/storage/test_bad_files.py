@@ -94,6 +94,38 @@ async def test_open_engine_refuses_and_changes_nothing(tmp_path: Path, case: str
     assert not {"db.sqlite3-wal", "db.sqlite3-shm"} & set(os.listdir(tmp_path))  # not opened
 
 
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+async def test_a_read_only_open_refuses_the_same_way(tmp_path: Path, case: str) -> None:
+    """Reads beside an owner (``open_engine(read_only=True)``) get the same one-line refusal.
+
+    A read never runs the catalog, so the corrupt-catalog file is refused for its schema
+    version (0: these files were never streamkit's) before SQLite meets the damage."""
+    make, cause = BAD_FILES[case]
+    cause += "|schema version 0" if case == "corrupt" else ""
+    path = tmp_path / "db.sqlite3"
+    make(path)
+    before = path.read_bytes()
+    with pytest.raises(DatabaseFileError, match=cause) as info:
+        async with streamkit.open_engine(path, read_only=True):
+            pytest.fail("opened a bad file")
+    assert "\n" not in str(info.value)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", [["scan", "--table-name", "t"], ["tables", "list"]])
+def test_a_cli_read_refuses_with_one_line(tmp_path: Path, command: list[str]) -> None:
+    _garbage(tmp_path / REGION_FILE)
+    done = subprocess.run(
+        [sys.executable, "-m", "streamkit", *command, "--data", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        timeout=60,
+    )
+    _assert_one_line_refusal(done, str(tmp_path / REGION_FILE))
+
+
 def test_an_empty_file_is_a_new_database(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
     path.touch()

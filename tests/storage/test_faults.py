@@ -106,6 +106,29 @@ class TestWriteLockHeldElsewhere:
             assert await store.read(all_kv) == {"k": 1}
 
 
+def _bad_sql(conn: sqlite3.Connection) -> None:
+    conn.execute("SELECT no_such_column FROM kv")
+
+
+@pytest.mark.parametrize("durability", ["normal", "full"])
+async def test_an_operations_own_sqlite_error_fails_only_that_operation(
+    tmp_path: Path, durability: Durability
+) -> None:
+    """A fault of one operation (bad SQL, a constraint) is its own result; the rest of the group
+    commit lands. Only faults of the file (full, I/O, corrupt, read-only) fail the batch."""
+    async with open_store(tmp_path / "db.sqlite3", durability=durability, setup=setup_kv) as store:
+        results = await asyncio.gather(
+            store.write(put_kv("a", 1)),
+            store.write(_bad_sql),
+            store.write(put_kv("b", 2)),
+            return_exceptions=True,
+        )
+        assert results[0] == 1, results
+        assert results[2] == 2, results
+        assert isinstance(results[1], sqlite3.OperationalError), results[1]
+        assert await store.read(all_kv) == {"a": 1, "b": 2}
+
+
 @pytest.mark.usefixtures("short_lock_timeout")
 async def test_a_locked_database_is_a_500_over_the_wire(tmp_path: Path) -> None:
     """The server's dispatcher answers a DynamoDB-shaped InternalServerError naming the lock."""

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import streamkit
-from streamkit.errors import DatabaseInUseError
+from streamkit.errors import DatabaseFileError, DatabaseInUseError
 from streamkit.storage.owner import acquire_owner, lock_path
 from streamkit.testing import ManualClock
 
@@ -244,7 +244,7 @@ class TestReadOnly:
                 pass
         old = tmp_path / "old.sqlite3"
         sqlite3.connect(old).execute("PRAGMA user_version = 2").connection.close()
-        with pytest.raises(RuntimeError, match="schema version 2"):
+        with pytest.raises(DatabaseFileError, match="schema version 2"):
             async with streamkit.open_engine(old, read_only=True):
                 pass
         with pytest.raises(ValueError, match="read_only needs a database file"):
