@@ -68,7 +68,7 @@ class ControlMixin(EngineCore):
         spec = self._spec(name, named=True)
         # A read-only engine (beside the file's owner) shows the backfill; the owner advances it.
         creating = any(i.status == "CREATING" for i in spec.global_indexes)
-        if creating and not getattr(self._store, "read_only", False):
+        if creating and not self._store.read_only:
             spec = await self._backfill(spec)
         count = await self._store.read(on_table(spec, lambda c: table_counts(c, spec)))
         return {"Table": self._describe(spec, "ACTIVE", count)}

@@ -29,7 +29,7 @@ T = TypeVar("T")
 class ReadOnlyStore(Store):
     """A store on one read-only connection: every read runs inline, every write is refused."""
 
-    read_only = True
+    read_only: bool = True
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Refuse: a read-only store never writes.

@@ -166,6 +166,9 @@ def _run_batch(conn: sqlite3.Connection, ops: list[_Op], name: str) -> bool:
 class Store:
     """Owns the SQLite connections; a passive object that never starts tasks."""
 
+    #: True for a store that only reads (storage.readonly): another process owns the file
+    read_only: bool = False
+
     def __init__(
         self,
         writer: sqlite3.Connection | aiosqlite.Connection,

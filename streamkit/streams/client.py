@@ -23,7 +23,6 @@ from streamkit.errors import (
     ValidationException,
 )
 from streamkit.storage.changes import load_secret
-from streamkit.storage.readonly import ReadOnlyStore
 from streamkit.streams.iterators import Position, decode_iterator, encode_iterator
 from streamkit.streams.records import (
     base64_binaries,
@@ -554,7 +553,7 @@ class StreamsClient:
 
         if await self._store.read_point(ready):
             return
-        if isinstance(self._store, ReadOnlyStore):  # another process commits: nothing wakes us
+        if self._store.read_only:  # another process commits: nothing wakes us
             while not await self._store.read_point(ready):
                 await self._engine.clock.sleep(READ_ONLY_POLL_SECONDS)
             return
