@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Unpack
 
 import anyio
 from anyio.abc import TaskStatus
@@ -31,8 +31,7 @@ from streamkit.errors import (
     TrimmedDataAccessException,
 )
 from streamkit.logs import get_logger
-from streamkit.mappings.app import validate_config
-from streamkit.mappings.config import MappingConfig
+from streamkit.mappings.config import MappingConfig, StreamOptions, check_options
 from streamkit.mappings.current import engine_var
 from streamkit.mappings.processor import (
     MappingConfigurationError,
@@ -131,13 +130,13 @@ class MappingRunner:
         """Resume from the kept position (state Enabled)."""
         self.update(enabled=True)
 
-    def update(self, **options: Any) -> None:
-        """Change the mapping's options (MappingConfig field names); workers restart with them.
+    def update(self, **options: Unpack[StreamOptions]) -> None:
+        """Change some of the mapping's options (``on_stream``'s); workers restart with them.
 
         Raises:
-            ConfigurationError: an option is out of Lambda's range (nothing changes).
+            ConfigurationError: an option is unknown or out of Lambda's range (nothing changes).
         """
-        self.config = validate_config(replace(self.config, **options))
+        self.config = replace(self.config, **check_options(self.config.table, options))
         self.state = "Updating" if self.config.enabled else "Disabling"
         if self._scope is not None:
             self._scope.cancel()
