@@ -23,7 +23,6 @@ The pytest plugin (:mod:`streamkit.pytest_plugin`) wraps both as fixtures.
 
 from __future__ import annotations
 
-import functools
 import heapq
 import inspect
 import itertools
@@ -43,12 +42,9 @@ from streamkit.errors import ClockStalledError, ClosedError
 from streamkit.mappings.app import App
 from streamkit.mappings.context import LambdaContext
 from streamkit.mappings.events import deserialize_event, make_event, make_stream_record
-from streamkit.mappings.poller import MappingRunner, ShardStatus
 from streamkit.runtime import Runtime, open_runtime
-from streamkit.storage import checkpoints
 from streamkit.streams import open_engine
 from streamkit.streams.client import StreamsClient
-from streamkit.streams.records import parse_sequence_number
 
 __all__ = [
     "Blocking",
@@ -188,63 +184,11 @@ class Harness:
 
     async def _settled(self) -> bool:
         """Whether every mapping is caught up; False if anything changed while checking."""
-        now = self.clock.now()
         for runner in self.runtime.mappings.values():
             if runner.error is not None:
                 raise runner.error
-            if runner.state not in ("Enabled", "Disabled"):
-                return False  # Creating, Updating or Disabling: wait for it to settle
-            if not runner.config.enabled:
-                continue
-            if not runner.attached_to(self.engine.stream_arn(runner.config.table)):
+            if not await runner.caught_up():
                 return False
-            before = set(runner.shards)
-            if not await self._every_shard_started(runner):
-                return False
-            for status in list(runner.shards.values()):
-                if not await self._shard_settled(status, now):
-                    return False
-            if set(runner.shards) != before:
-                return False  # a worker started while we looked: look again
-        return True
-
-    async def _shard_settled(self, status: ShardStatus, now: float) -> bool:
-        if status.phase == "done":
-            return True
-        if status.phase == "sleeping" and status.wake_at is not None:
-            return status.wake_at > now
-        if status.phase != "idle":
-            return False
-        if status.wake_at is not None and status.wake_at <= now:
-            return False  # a tumbling window is due to close
-        head = await self.engine.store.read(
-            functools.partial(
-                checkpoints.shard_head, stream_arn=status.stream_arn, shard_id=status.shard_id
-            )
-        )
-        if head is None:
-            return True
-        return status.checkpoint is not None and parse_sequence_number(status.checkpoint) >= head
-
-    async def _every_shard_started(self, runner: MappingRunner) -> bool:
-        """Whether every shard whose parent is finished has a worker (lineage hand-over)."""
-        for arn in runner.following:
-            described = await self.engine.streams.describe_stream(StreamArn=arn)
-            shards = described["StreamDescription"]["Shards"]
-            present = {s["ShardId"] for s in shards}
-            for shard in shards:
-                parent = shard.get("ParentShardId")
-                started = (arn, shard["ShardId"]) in runner.shards
-                parent_done = (
-                    parent is None
-                    or parent not in present
-                    or (
-                        runner.shards.get((arn, parent)) is not None
-                        and runner.shards[(arn, parent)].phase == "done"
-                    )
-                )
-                if parent_done and not started:
-                    return False
         return True
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Unpack
 
 import anyio
 from anyio.abc import TaskStatus
@@ -31,8 +31,7 @@ from streamkit.errors import (
     TrimmedDataAccessException,
 )
 from streamkit.logs import get_logger
-from streamkit.mappings.app import validate_config
-from streamkit.mappings.config import MappingConfig
+from streamkit.mappings.config import MappingConfig, StreamOptions, check_options
 from streamkit.mappings.current import engine_var
 from streamkit.mappings.processor import (
     MappingConfigurationError,
@@ -41,7 +40,7 @@ from streamkit.mappings.processor import (
 )
 from streamkit.storage import checkpoints
 from streamkit.streams import StreamsClient
-from streamkit.streams.records import sequence_number
+from streamkit.streams.records import parse_sequence_number, sequence_number
 
 __all__ = ["MappingRunner", "ShardStatus", "Signal"]
 
@@ -71,7 +70,7 @@ class Signal:
 
 @dataclass(slots=True)
 class ShardStatus:
-    """What one shard worker is doing (the test harness's drain reads it)."""
+    """What one shard worker is doing (:meth:`MappingRunner.caught_up` reads it)."""
 
     stream_arn: str
     shard_id: str
@@ -131,13 +130,13 @@ class MappingRunner:
         """Resume from the kept position (state Enabled)."""
         self.update(enabled=True)
 
-    def update(self, **options: Any) -> None:
-        """Change the mapping's options (MappingConfig field names); workers restart with them.
+    def update(self, **options: Unpack[StreamOptions]) -> None:
+        """Change some of the mapping's options (``on_stream``'s); workers restart with them.
 
         Raises:
-            ConfigurationError: an option is out of Lambda's range (nothing changes).
+            ConfigurationError: an option is unknown or out of Lambda's range (nothing changes).
         """
-        self.config = validate_config(replace(self.config, **options))
+        self.config = replace(self.config, **check_options(self.config.table, options))
         self.state = "Updating" if self.config.enabled else "Disabling"
         if self._scope is not None:
             self._scope.cancel()
@@ -165,6 +164,68 @@ class MappingRunner:
             if m.iterator_age is not None:
                 total.iterator_age = max(total.iterator_age or 0.0, m.iterator_age)
         return total
+
+    # -- caught up (the test harness's drain asks) ------------------------------------------
+
+    async def caught_up(self) -> bool:
+        """Whether the mapping has processed every record committed to its table so far.
+
+        "Processed" means checkpointed: delivered, filtered out or sent to the failure
+        destination. A shard waiting on the clock for a time not reached yet (a retry back-off,
+        a batching window) counts as caught up; so does a disabled mapping. A mapping still
+        changing state (Creating, Updating, Disabling), a shard whose parent has finished but
+        that has no worker yet, or a worker started while this looked, does not: ask again
+        after :attr:`changed` fires. Errors are not raised here; :attr:`error` holds them.
+        """
+        if self.state not in ("Enabled", "Disabled"):
+            return False
+        if not self.config.enabled:
+            return True
+        arn = self.engine.stream_arn(self.config.table)
+        if arn is not None and arn not in self._following:
+            return False  # the table's current stream is not followed yet
+        now = self.clock.now()
+        before = set(self.shards)
+        if not await self._every_shard_started():
+            return False
+        for status in list(self.shards.values()):
+            if not await self._shard_caught_up(status, now):
+                return False
+        return set(self.shards) == before  # else a worker started while we looked
+
+    async def _shard_caught_up(self, status: ShardStatus, now: float) -> bool:
+        if status.phase == "done":
+            return True
+        if status.phase == "sleeping" and status.wake_at is not None:
+            return status.wake_at > now
+        if status.phase != "idle":
+            return False
+        if status.wake_at is not None and status.wake_at <= now:
+            return False  # a tumbling window is due to close
+        head = await self.engine.store.read(
+            functools.partial(
+                checkpoints.shard_head, stream_arn=status.stream_arn, shard_id=status.shard_id
+            )
+        )
+        if head is None:
+            return True
+        return status.checkpoint is not None and parse_sequence_number(status.checkpoint) >= head
+
+    async def _every_shard_started(self) -> bool:
+        """Whether every shard whose parent is finished has a worker (lineage hand-over)."""
+        for arn in self.following:  # a copy: workers may start meanwhile
+            shards = await self._describe(arn)
+            present = {s["ShardId"] for s in shards}
+            for shard in shards:
+                parent = shard.get("ParentShardId")
+                parent_done = (
+                    parent is None
+                    or parent not in present
+                    or ((arn, parent) in self.shards and self.shards[arn, parent].phase == "done")
+                )
+                if parent_done and (arn, shard["ShardId"]) not in self.shards:
+                    return False
+        return True
 
     def _fail(self, group: BaseExceptionGroup[MappingConfigurationError]) -> None:
         """Stop the mapping on an error no retry can fix; keep its position (Disabled)."""
@@ -223,10 +284,6 @@ class MappingRunner:
     def following(self) -> frozenset[str]:
         """The ARNs of the streams this runner reads."""
         return frozenset(self._following)
-
-    def attached_to(self, stream_arn: str | None) -> bool:
-        """Whether the runner is following ``stream_arn`` (for the harness's drain)."""
-        return stream_arn is None or stream_arn in self._following or not self.config.enabled
 
     async def _describe(self, arn: str) -> list[dict[str, Any]]:
         shards: list[dict[str, Any]] = []

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import pathlib
+import typing
 from typing import Any
 
 import pytest
 
 from streamkit.errors import ConfigurationError
-from streamkit.mappings import app as app_module
+from streamkit.mappings import config as config_module
 from streamkit.mappings.app import App, create_mapping, validate_config
-from streamkit.mappings.config import MappingConfig
+from streamkit.mappings.config import MappingConfig, StreamOptions
 from streamkit.mappings.filters import Pattern
 
 
@@ -284,7 +284,7 @@ class TestHelpers:
 
     def test_create_mapping_rejects_unknown_options(self) -> None:
         with pytest.raises(ConfigurationError, match="Unknown mapping option: batchsize"):
-            create_mapping("orders", handler, batchsize=5)
+            create_mapping("orders", handler, batchsize=5)  # type: ignore[call-arg]
 
     def test_validate_config(self) -> None:
         config = MappingConfig(name="m", table="orders", handler=handler)
@@ -298,23 +298,20 @@ class TestHelpers:
             )
 
 
-def test_option_defaults_agree_everywhere() -> None:
-    """on_stream, the option checker and MappingConfig carry one set of defaults."""
+def test_options_are_declared_once() -> None:
+    """StreamOptions (the typed keywords) and MappingConfig's option fields name the same set."""
+    typed = set(StreamOptions.__optional_keys__)
+    assert StreamOptions.__required_keys__ == frozenset()
+    assert typed == config_module.OPTION_NAMES
+    fields = {f.name for f in dataclasses.fields(MappingConfig)}
+    not_options = {"name", "table", "handler", "extra"}
+    assert fields - not_options == (typed - {"filter_criteria"}) | {"filter_patterns"}
+    hints = typing.get_type_hints(App.on_stream)
+    assert hints["options"] == typing.Unpack[StreamOptions]
 
-    def defaults(fn: object) -> dict[str, object]:
-        return {
-            n: p.default
-            for n, p in inspect.signature(fn).parameters.items()  # type: ignore[arg-type]
-            if p.default is not inspect.Parameter.empty and n != "name"
-        }
 
-    public = defaults(App.on_stream)
-    assert public == defaults(app_module._check_options)
-    fields = {f.name: f.default for f in dataclasses.fields(MappingConfig)}
-    for option, value in public.items():
-        if option == "filter_criteria":
-            assert fields["filter_patterns"] == ()
-        elif option == "function_response_types":
-            assert fields[option] == tuple(value)  # type: ignore[arg-type]
-        else:
-            assert fields[option] == value, option
+def test_unknown_option_is_a_type_error_as_for_any_keyword() -> None:
+    with pytest.raises(
+        TypeError, match=r"on_stream\(\) got an unexpected keyword argument 'batchsize'"
+    ):
+        App().on_stream("orders", batchsize=5)  # type: ignore[call-arg]

@@ -10,6 +10,7 @@ import anyio
 import pytest
 
 import streamkit
+from streamkit.mappings.filters import Pattern
 from streamkit.testing import ManualClock, open_harness
 
 TABLE = {
@@ -287,6 +288,22 @@ class TestControl:
             runner.update(batch_size=10)
             await h.drain()
             assert runner.config.batch_size == 10
+            assert runner.state == "Enabled"
+
+    async def test_update_takes_on_streams_options(self) -> None:
+        """Filters as filter_criteria (compiled); other options kept; unknown names refused."""
+        async with open_harness(_app([])) as h:
+            runner = h.runtime.mappings["collect"]
+            pattern = '{"eventName": ["INSERT"]}'
+            runner.update(filter_criteria={"Filters": [{"Pattern": pattern}]}, batch_size=7)
+            runner.update(maximum_retry_attempts=2)
+            (compiled,) = runner.config.filter_patterns
+            assert isinstance(compiled, Pattern)
+            assert compiled.text == pattern
+            assert (runner.config.batch_size, runner.config.maximum_retry_attempts) == (7, 2)
+            with pytest.raises(streamkit.errors.ConfigurationError, match="Unknown mapping option"):
+                runner.update(filter_patterns=())  # type: ignore[call-arg]
+            await h.drain()
             assert runner.state == "Enabled"
 
     async def test_restart_resumes_from_checkpoint(self, tmp_path: Path) -> None:
