@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from streamkit.engine import capacity
 from streamkit.engine.actions import check_condition, updated_image
 from streamkit.engine.core import RCC, EngineCore, check_legacy, on_table
-from streamkit.engine.keys import key_from_item, key_from_request
+from streamkit.engine.keys import EncodedKey, key_from_item, key_from_request
 from streamkit.engine.params import Params
 from streamkit.errors import ValidationException
 from streamkit.expressions import (
@@ -22,6 +22,7 @@ from streamkit.expressions import (
     project,
 )
 from streamkit.model.attributes import Item
+from streamkit.model.schema import TableSpec
 from streamkit.storage import tables as sql
 
 __all__ = ["ItemsMixin"]
@@ -72,26 +73,9 @@ class ItemsMixin(EngineCore):
         check_legacy(p)
         name = p.table_name()
         item, size = p.sized_item()  # 400 KB limit checked
-        condition, returns, rcc, on_fail = self._put_or_delete_options(p)
+        options = self._put_or_delete_options(p)
         spec = self._spec(name)
-        key = key_from_item(spec.key, item)
-
-        indexes: dict[str, float] = {}
-
-        def run(conn: sqlite3.Connection) -> tuple[Item | None, int]:
-            old, old_size = sql.get_sized_row(conn, spec, *key)
-            check_condition(condition, old, on_fail)
-            indexes.update(self._write(conn, spec, key, old, item, size, old_size=old_size))
-            return old, old_size
-
-        self._admit(spec, read=False, hk=key[0])
-        old, old_size = await self._store.write(on_table(spec, run))
-        out: dict[str, Any] = {}
-        if returns == "ALL_OLD" and old:
-            out["Attributes"] = old
-        units = capacity.write_units(max(size, old_size))
-        self._add_capacity(out, rcc, spec, units, read=False, indexes=indexes, hk=key[0])
-        return out
+        return await self._put_or_delete(spec, key_from_item(spec.key, item), item, size, *options)
 
     def _put_or_delete_options(self, p: Params) -> tuple[Condition | None, str, str, str]:
         """Parse what PutItem and DeleteItem share: condition, ReturnValues and friends."""
@@ -104,6 +88,36 @@ class ItemsMixin(EngineCore):
         rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
         on_fail = p.enum("ReturnValuesOnConditionCheckFailure", ("ALL_OLD", "NONE"), "NONE")
         return condition, returns, rcc, on_fail
+
+    async def _put_or_delete(
+        self,
+        spec: TableSpec,
+        key: EncodedKey,
+        new: Item | None,
+        size: int,
+        condition: Condition | None,
+        returns: str,
+        rcc: str,
+        on_fail: str,
+    ) -> dict[str, Any]:
+        """Replace (``new``) or delete (None) one item under its condition; the response."""
+        indexes: dict[str, float] = {}
+
+        def run(conn: sqlite3.Connection) -> tuple[Item | None, int]:
+            old, old_size = sql.get_sized_row(conn, spec, *key)
+            check_condition(condition, old, on_fail)
+            if new is not None or old is not None:
+                indexes.update(self._write(conn, spec, key, old, new, size, old_size=old_size))
+            return old, old_size
+
+        self._admit(spec, read=False, hk=key[0])
+        old, old_size = await self._store.write(on_table(spec, run))
+        out: dict[str, Any] = {}
+        if returns == "ALL_OLD" and old:
+            out["Attributes"] = old
+        units = capacity.write_units(max(size, old_size))
+        self._add_capacity(out, rcc, spec, units, read=False, indexes=indexes, hk=key[0])
+        return out
 
     async def get_item(self, **params: Any) -> dict[str, Any]:
         """Read one item by its key (GetItem)."""
@@ -187,24 +201,7 @@ class ItemsMixin(EngineCore):
         p = Params("DeleteItem", params, DELETE_ITEM_PARAMS)
         check_legacy(p)
         name = p.table_name()
-        condition, returns, rcc, on_fail = self._put_or_delete_options(p)
+        options = self._put_or_delete_options(p)
         spec = self._spec(name)
         _, key = key_from_request(spec.key, p.raw("Key"))
-
-        indexes: dict[str, float] = {}
-
-        def run(conn: sqlite3.Connection) -> tuple[Item | None, int]:
-            old, old_size = sql.get_sized_row(conn, spec, *key)
-            check_condition(condition, old, on_fail)
-            if old is not None:
-                indexes.update(self._write(conn, spec, key, old, None, 0, old_size=old_size))
-            return old, old_size
-
-        self._admit(spec, read=False, hk=key[0])
-        old, old_size = await self._store.write(on_table(spec, run))
-        out: dict[str, Any] = {}
-        if returns == "ALL_OLD" and old:
-            out["Attributes"] = old
-        units = capacity.write_units(old_size)
-        self._add_capacity(out, rcc, spec, units, read=False, indexes=indexes, hk=key[0])
-        return out
+        return await self._put_or_delete(spec, key, None, 0, *options)

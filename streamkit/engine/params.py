@@ -26,6 +26,18 @@ def _wrong_type(member: str, value: object, expected: str) -> SerializationExcep
     return SerializationException(f"{found} can not be converted to {expected} ({member})")
 
 
+def _null(member: str) -> ValidationException:
+    return ValidationException(
+        f"1 validation error detected: Value null at '{member}' failed to satisfy "
+        "constraint: Member must not be null"
+    )
+
+
+def _member(name: str) -> str:
+    """The member's name as DynamoDB's validator spells it: ``TableName`` -> ``tableName``."""
+    return name[0].lower() + name[1:]
+
+
 class Params:
     """A request's members, checked one by one as an operation reads them."""
 
@@ -53,10 +65,7 @@ class Params:
     def table_name(self, name: str = "TableName") -> str:
         value = self._params.get(name)
         if value is None:
-            raise ValidationException(
-                "1 validation error detected: Value null at 'tableName' failed to satisfy "
-                "constraint: Member must not be null"
-            )
+            raise _null("tableName")
         if not isinstance(value, str):
             raise _wrong_type(name, value, "String")
         if value.startswith("arn:aws:dynamodb:") and "/" in value:
@@ -75,10 +84,10 @@ class Params:
         value = self.string(name, default=default)
         assert value is not None
         if value not in choices:
-            member = name[0].lower() + name[1:]
             raise ValidationException(
-                f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
-                f"constraint: Member must satisfy enum value set: [{', '.join(sorted(choices))}]"
+                f"1 validation error detected: Value '{value}' at '{_member(name)}' failed to "
+                "satisfy constraint: Member must satisfy enum value set: "
+                f"[{', '.join(sorted(choices))}]"
             )
         return value
 
@@ -113,11 +122,7 @@ class Params:
         """Return the validated item and its size (400 KB limit checked)."""
         value = self._params.get(name)
         if value is None:
-            member = name[0].lower() + name[1:]
-            raise ValidationException(
-                f"1 validation error detected: Value null at '{member}' failed to satisfy "
-                "constraint: Member must not be null"
-            )
+            raise _null(_member(name))
         if not isinstance(value, Mapping):
             raise _wrong_type(name, value, "Map")
         return validate_sized_item(value)

@@ -21,6 +21,16 @@ MEMO_VALUES_BYTES = 2048  # requests whose values serialise larger are parsed ev
 _memo: dict[tuple[Any, ...], tuple[Any, frozenset[str], frozenset[str]]] = {}
 
 
+def _check_keys(parameter: str, placeholders: Mapping[str, object], key: re.Pattern[str]) -> None:
+    if not placeholders:
+        raise ValidationException(f"{parameter} must not be empty")
+    for name in placeholders:
+        if not key.fullmatch(name):
+            raise ValidationException(
+                f'{parameter} contains invalid key: Syntax error; key: "{name}"'
+            )
+
+
 @final
 class ExpressionContext:
     """The placeholders of one request, shared by all of its expressions.
@@ -46,22 +56,9 @@ class ExpressionContext:
         values: Mapping[str, AttributeValue] | None = None,
     ) -> None:
         if names is not None:
-            if not names:
-                raise ValidationException("ExpressionAttributeNames must not be empty")
-            for key in names:
-                if not _NAME_KEY.fullmatch(key):
-                    raise ValidationException(
-                        f'ExpressionAttributeNames contains invalid key: Syntax error; key: "{key}"'
-                    )
+            _check_keys("ExpressionAttributeNames", names, _NAME_KEY)
         if values is not None:
-            if not values:
-                raise ValidationException("ExpressionAttributeValues must not be empty")
-            for key in values:
-                if not _VALUE_KEY.fullmatch(key):
-                    raise ValidationException(
-                        "ExpressionAttributeValues contains invalid key: "
-                        f'Syntax error; key: "{key}"'
-                    )
+            _check_keys("ExpressionAttributeValues", values, _VALUE_KEY)
         self._names: dict[str, str] = dict(names or {})
         self._values: dict[str, AttributeValue] = dict(values or {})
         self._used_names: set[str] = set()

@@ -261,6 +261,42 @@ class _Parser:
             if message is not None:
                 raise ValidationException(f"Invalid {self.kind}: {message}")
 
+    def wrong_type(self, operator: str, kind: str) -> None:
+        self.record(
+            "function",
+            "Incorrect operand type for operator or function; "
+            f"operator or function: {operator}, operand type: {kind}",
+        )
+
+    def wrong_count(self, category: str, name: str, count: int) -> None:
+        self.record(
+            category,
+            "Incorrect number of operands for operator or function; "
+            f"operator or function: {name}, number of operands: {count}",
+        )
+
+    def needs_path(self, name: str) -> None:
+        self.record(
+            "function",
+            f"Operator or function requires a document path; operator or function: {name}",
+        )
+
+    def function_arity(
+        self, name: str, allowed: dict[str, int], other: dict[str, int], where: str
+    ) -> int | None:
+        """How many operands the function ``name`` takes in this kind of expression, or None
+        (recorded) when it belongs to the other kind or to none."""
+        expected = allowed.get(name)
+        if expected is None:
+            if name in other:
+                self.record(
+                    "function_name",
+                    f"The function is not allowed in {where} expression; function: {name}",
+                )
+            else:
+                self.record("function_name", f"Invalid function name; function: {name}")
+        return expected
+
     # -- shared pieces ---------------------------------------------------------------------
 
     def path_element(self) -> tuple[str, str | None]:
@@ -478,11 +514,7 @@ class _Parser:
         for operand in operands:
             kind = _static_type(operand)
             if kind is not None and kind not in SCALAR_TYPES:
-                self.record(
-                    "function",
-                    "Incorrect operand type for operator or function; "
-                    f"operator or function: {operator}, operand type: {kind}",
-                )
+                self.wrong_type(operator, kind)
 
     def check_between(self, subject: Operand, low: Operand, high: Operand) -> None:
         self.check_scalar_literals("BETWEEN", (subject, low, high))
@@ -510,48 +542,27 @@ class _Parser:
 
     def check_condition_call(self, call: Call) -> None:
         name, args = call.name, call.args
-        if name in UPDATE_FUNCTIONS:
-            self.record(
-                "function_name",
-                f"The function is not allowed in a condition expression; function: {name}",
-            )
-            return
-        expected = CONDITION_FUNCTIONS.get(name)
+        expected = self.function_arity(name, CONDITION_FUNCTIONS, UPDATE_FUNCTIONS, "a condition")
         if expected is None:
-            self.record("function_name", f"Invalid function name; function: {name}")
             return
         self.check_operands(name, args)
         if len(args) != expected:
-            self.record(
-                "operands",
-                "Incorrect number of operands for operator or function; "
-                f"operator or function: {name}, number of operands: {len(args)}",
-            )
+            self.wrong_count("operands", name, len(args))
             return
         if expected == 2:
             self.check_distinct(name, args[0], args[1])
         self.check_function_types(name, args)
 
     def check_function_types(self, name: str, args: tuple[Operand, ...]) -> None:
-        def incorrect(kind: str) -> None:
-            self.record(
-                "function",
-                "Incorrect operand type for operator or function; "
-                f"operator or function: {name}, operand type: {kind}",
-            )
-
         if name in ("attribute_exists", "attribute_not_exists"):
             if not isinstance(args[0], PathExpr):
-                self.record(
-                    "function",
-                    f"Operator or function requires a document path; operator or function: {name}",
-                )
+                self.needs_path(name)
         elif name == "attribute_type":
             type_arg = args[1]
             if not isinstance(type_arg, ValueRef):
-                incorrect("N" if isinstance(type_arg, Call) else _ANY_TYPE)
+                self.wrong_type(name, "N" if isinstance(type_arg, Call) else _ANY_TYPE)
             elif av_type(type_arg.value) != "S":
-                incorrect(av_type(type_arg.value))
+                self.wrong_type(name, av_type(type_arg.value))
             elif type_arg.value["S"] not in TYPE_NAMES:
                 self.record(
                     "function",
@@ -562,13 +573,13 @@ class _Parser:
             for arg in args:
                 kind = _static_type(arg) or ("N" if isinstance(arg, Call) else None)
                 if kind is not None and kind not in ("S", "B"):
-                    incorrect(kind)
+                    self.wrong_type(name, kind)
                     break
         elif name == "size":
             arg = args[0]
             kind = _static_type(arg) or ("N" if isinstance(arg, Call) else None)
             if kind in ("N", "BOOL", "NULL"):
-                incorrect(kind)
+                self.wrong_type(name, kind)
 
     # -- updates ---------------------------------------------------------------------------
 
@@ -636,11 +647,7 @@ class _Parser:
                 self.record("misused", _MISUSED + operand.name)
             kind = _static_type(operand)
             if kind is not None and kind != "N":
-                self.record(
-                    "function",
-                    "Incorrect operand type for operator or function; "
-                    f"operator or function: {token.text}, operand type: {kind}",
-                )
+                self.wrong_type(token.text, kind)
         return Arithmetic(token.text, left, right)
 
     def check_add_delete(self, keyword: str, value: ValueRef) -> None:
@@ -656,40 +663,23 @@ class _Parser:
 
     def check_update_call(self, call: Call) -> None:
         name, args = call.name, call.args
-        if name in CONDITION_FUNCTIONS:
-            self.record(
-                "function_name",
-                f"The function is not allowed in an update expression; function: {name}",
-            )
-            return
-        if name not in UPDATE_FUNCTIONS:
-            self.record("function_name", f"Invalid function name; function: {name}")
+        expected = self.function_arity(name, UPDATE_FUNCTIONS, CONDITION_FUNCTIONS, "an update")
+        if expected is None:
             return
         for arg in args:
             if isinstance(arg, Call) and arg.name == "list_append":
                 self.record("misused", _MISUSED + arg.name)
-        if len(args) != UPDATE_FUNCTIONS[name]:
-            self.record(
-                "function",
-                "Incorrect number of operands for operator or function; "
-                f"operator or function: {name}, number of operands: {len(args)}",
-            )
+        if len(args) != expected:
+            self.wrong_count("function", name, len(args))
             return
         if name == "if_not_exists":
             if not isinstance(args[0], PathExpr):
-                self.record(
-                    "function",
-                    f"Operator or function requires a document path; operator or function: {name}",
-                )
+                self.needs_path(name)
             return
         for arg in args:
             kind = _static_type(arg)
             if kind is not None and kind != "L":
-                self.record(
-                    "function",
-                    "Incorrect operand type for operator or function; "
-                    f"operator or function: {name}, operand type: {kind}",
-                )
+                self.wrong_type(name, kind)
                 return
 
     def check_paths(self, paths: Sequence[Path]) -> None:

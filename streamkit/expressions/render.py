@@ -70,17 +70,12 @@ def _(node: ValueRef) -> str:
 
 
 @render.register
-def _(node: Call) -> str:
+def _(node: Call | FunctionCondition) -> str:
     return f"{node.name}({', '.join(render(arg) for arg in node.args)})"
 
 
 @render.register
-def _(node: FunctionCondition) -> str:
-    return f"{node.name}({', '.join(render(arg) for arg in node.args)})"
-
-
-@render.register
-def _(node: Comparison) -> str:
+def _(node: Comparison | Arithmetic) -> str:
     return f"{render(node.left)} {node.op} {render(node.right)}"
 
 
@@ -115,11 +110,6 @@ def _(node: Or) -> str:
 
 
 @render.register
-def _(node: Arithmetic) -> str:
-    return f"{render(node.left)} {node.op} {render(node.right)}"
-
-
-@render.register
 def _(node: SetAction) -> str:
     return f"{render(node.path)} = {render(node.value)}"
 
@@ -130,12 +120,7 @@ def _(node: RemoveAction) -> str:
 
 
 @render.register
-def _(node: AddAction) -> str:
-    return f"{render(node.path)} {render(node.value)}"
-
-
-@render.register
-def _(node: DeleteAction) -> str:
+def _(node: AddAction | DeleteAction) -> str:
     return f"{render(node.path)} {render(node.value)}"
 
 

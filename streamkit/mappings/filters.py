@@ -225,28 +225,28 @@ class _ExactNumber(_Rule):
 
 @dataclass(frozen=True, slots=True)
 class _Prefix(_Rule):
-    prefix: str
+    text: str
     ignore_case: bool = False
 
     def accept(self, value: _Leaf) -> bool:
         if not isinstance(value, str):
             return False
         if self.ignore_case:
-            return value.lower().startswith(self.prefix.lower())
-        return value.startswith(self.prefix)
+            return self.matches(value.lower(), self.text.lower())
+        return self.matches(value, self.text)
+
+    @staticmethod
+    def matches(value: str, text: str) -> bool:
+        return value.startswith(text)
 
 
 @dataclass(frozen=True, slots=True)
-class _Suffix(_Rule):
-    suffix: str
-    ignore_case: bool = False
+class _Suffix(_Prefix):
+    """The prefix rule read from the other end."""
 
-    def accept(self, value: _Leaf) -> bool:
-        if not isinstance(value, str):
-            return False
-        if self.ignore_case:
-            return value.lower().endswith(self.suffix.lower())
-        return value.endswith(self.suffix)
+    @staticmethod
+    def matches(value: str, text: str) -> bool:
+        return value.endswith(text)
 
 
 @dataclass(frozen=True, slots=True)
