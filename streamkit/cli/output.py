@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from base64 import b64encode
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal, TextIO
 
+from streamkit.model.json import encode_b64, encode_binary
 from streamkit.model.native import from_item
-from streamkit.server.wire import encode_binary
 
 __all__ = ["OutputFormat", "iso_utc", "render"]
 
@@ -56,7 +55,7 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, set | frozenset):
         return sorted(value, key=_sort_key)
     if isinstance(value, bytes):
-        return b64encode(value).decode("ascii")
+        return encode_b64(value)
     if isinstance(value, datetime):  # boto3 parses timestamps; the aws CLI prints ISO 8601
         return value.isoformat()
     raise TypeError(f"cannot print {type(value).__name__}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import base64
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +19,7 @@ from streamkit.cli.progress import Progress
 from streamkit.engine import Engine
 from streamkit.errors import DynamoDBError
 from streamkit.mappings.replay import export_stream
+from streamkit.model.json import encode_b64
 from streamkit.model.native import from_item
 
 __all__ = ["position", "run_streams_command"]
@@ -155,7 +155,7 @@ def record_line(record: dict[str, Any], fmt: str) -> str:
 
 def _jsonable(value: object) -> Any:
     if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
+        return encode_b64(value)
     return str(value)
 
 

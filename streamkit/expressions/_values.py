@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
-import base64
 import decimal
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 
-from streamkit.errors import ValidationException
 from streamkit.model.attributes import (
+    SCALAR_TYPES as SCALAR_TYPES,
+    SET_TYPES as SET_TYPES,
+    TYPE_NAMES as TYPE_NAMES,
+    TYPE_WORDS as WORD_NAMES,
     AttributeValue as AttributeValue,
     Item as Item,
+    canonical_number as canonical_number,
     compare_scalar as compare_scalar,
     number_value as number_value,
+    type_of as av_type,
     values_equal as values_equal,
 )
+from streamkit.model.json import encode_b64
 
 __all__ = [
     "SCALAR_TYPES",
     "SET_TYPES",
     "TYPE_NAMES",
+    "WORD_NAMES",
     "AttributeValue",
     "Item",
     "add_numbers",
     "av_type",
+    "canonical_number",
     "compare_scalar",
     "contains",
     "describe",
@@ -35,57 +41,8 @@ __all__ = [
     "values_equal",
 ]
 
-SCALAR_TYPES = frozenset({"S", "N", "B"})
-SET_TYPES = frozenset({"SS", "NS", "BS"})
-TYPE_NAMES = ("S", "SS", "N", "NS", "B", "BS", "BOOL", "NULL", "L", "M")
-
-# Upper-case names DynamoDB uses in ADD/DELETE operand errors.
-WORD_NAMES = {
-    "S": "STRING",
-    "N": "NUMBER",
-    "B": "BINARY",
-    "BOOL": "BOOLEAN",
-    "NULL": "NULL",
-    "L": "LIST",
-    "M": "MAP",
-    "SS": "STRING_SET",
-    "NS": "NUMBER_SET",
-    "BS": "BINARY_SET",
-}
-
-_MAX_DIGITS = 38
+# Exact for any sum or difference of two DynamoDB numbers (their digits span < 300 places).
 _CONTEXT = decimal.Context(prec=400, Emax=999_999, Emin=-999_999, traps=[decimal.InvalidOperation])
-_OVERFLOW = (
-    "Number overflow. Attempting to store a number with magnitude larger than supported range"
-)
-_UNDERFLOW = (
-    "Number underflow. Attempting to store a number with magnitude smaller than supported range"
-)
-
-
-def av_type(value: AttributeValue) -> str:
-    """Return the type tag (``"S"``, ``"N"``, ...) of an AttributeValue."""
-    return next(iter(value))
-
-
-def canonical_number(value: Decimal) -> str:
-    """Return DynamoDB's text for a number, raising ValidationException outside its range."""
-    if value.is_zero():
-        return "0"
-    value = value.normalize(_CONTEXT)
-    digits = len(value.as_tuple().digits)
-    if digits > _MAX_DIGITS:
-        # DynamoDB reports lost precision in arithmetic as an overflow.
-        raise ValidationException(_OVERFLOW)
-    magnitude = value.adjusted()
-    if magnitude > 125:
-        raise ValidationException(_OVERFLOW)
-    if magnitude < -130:
-        raise ValidationException(_UNDERFLOW)
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
 
 
 def add_numbers(left: str, right: str, *, subtract: bool = False) -> str:
@@ -158,5 +115,5 @@ def describe(value: AttributeValue) -> str:
     kind = av_type(value)
     inner = value[kind]
     if kind == "B":
-        inner = base64.b64encode(bytes(inner)).decode("ascii")
+        inner = encode_b64(inner)
     return f"AttributeValue: {{{kind}:{inner}}}"

@@ -6,18 +6,21 @@ Python values (what a ``deserialize=True`` mapping hands its handler).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import itertools
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Final
 
-from streamkit.model.attributes import TYPE_NAMES, Item, item_size, validate_item
-from streamkit.model.native import to_item
-from streamkit.streams.records import sequence_number as _wire_sequence_number
+from streamkit.errors import SerializationException
+from streamkit.model.attributes import TYPE_NAMES, Item, validate_item
+from streamkit.model.json import decode_binary
+from streamkit.model.native import from_item, to_item
+from streamkit.streams.records import (
+    base64_binaries,
+    lambda_record,
+    sequence_number as _wire_sequence_number,
+    stream_record,
+)
 
 __all__ = [
     "DEFAULT_ACCOUNT",
@@ -143,34 +146,25 @@ def make_stream_record(
         created = approximate_creation_date_time.timestamp()
     else:
         created = float(approximate_creation_date_time)
-    if size_bytes is None:
-        size_bytes = item_size(key_item) + sum(item_size(i) for i in (new, old) if i is not None)
-
-    body: dict[str, Any] = {
-        "ApproximateCreationDateTime": float(int(created)),
-        "Keys": _to_json(key_item),
-    }
-    if new is not None:
-        body["NewImage"] = _to_json(new)
-    if old is not None:
-        body["OldImage"] = _to_json(old)
-    body["SequenceNumber"] = sequence
-    body["SizeBytes"] = size_bytes
-    body["StreamViewType"] = stream_view_type
-    record: dict[str, Any] = {
-        "eventID": event_id
-        or hashlib.md5(f"{arn}|{sequence}".encode(), usedforsecurity=False).hexdigest(),
-        "eventName": event_name,
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": region,
-        "dynamodb": body,
-    }
-    if user_identity is not None:
+    record = stream_record(
+        arn=arn,
+        region=region,
+        event_name=event_name,
+        view=stream_view_type,
+        sequence=sequence,
+        created=created,
+        keys=key_item,
+        new=new,
+        old=old,
+        size=size_bytes,
+        service=ttl,
+        event_id=event_id,
+    )
+    record = base64_binaries(lambda_record(record, arn))
+    if user_identity is not None:  # before eventSourceARN, where Lambda puts it
+        del record["eventSourceARN"]
         record["userIdentity"] = dict(user_identity)
-    elif ttl:
-        record["userIdentity"] = dict(TTL_IDENTITY)
-    record["eventSourceARN"] = arn
+        record["eventSourceARN"] = arn
     return record
 
 
@@ -232,7 +226,7 @@ def deserialize_record(record: Mapping[str, Any]) -> dict[str, Any]:
         for name in ("Keys", "NewImage", "OldImage"):
             image = body.get(name)
             if isinstance(image, Mapping):
-                plain[name] = {k: _from_json(v) for k, v in image.items()}
+                plain[name] = from_item(image)
         out["dynamodb"] = plain
     return out
 
@@ -260,86 +254,17 @@ def _item(mapping: Mapping[str, Any], typed: bool | None) -> Item:
     if typed is None:
         typed = _looks_typed(mapping)
     if typed:
-        return validate_item({k: _binary_in(v) for k, v in mapping.items()})
+        try:  # B/BS members may be base64 text, as Lambda's JSON carries them
+            decoded = decode_binary(dict(mapping))
+        except SerializationException as exc:
+            raise ValueError(f"a B value given as text must be base64: {exc.message}") from None
+        return validate_item(decoded)
     return to_item(mapping)
 
 
 def _with_keys(image: Item, keys: Item) -> Item:
     missing = {k: v for k, v in keys.items() if k not in image}
     return {**missing, **image} if missing else image
-
-
-def _binary_in(value: Any) -> Any:
-    """Decode base64 text in B/BS members (as Lambda's JSON carries them) to ``bytes``."""
-    if not isinstance(value, Mapping) or len(value) != 1:
-        return value
-    ((tag, payload),) = value.items()
-    if tag == "B" and isinstance(payload, str):
-        return {"B": _b64decode(payload)}
-    if tag == "BS" and isinstance(payload, list):
-        return {"BS": [_b64decode(p) if isinstance(p, str) else p for p in payload]}
-    if tag == "M" and isinstance(payload, Mapping):
-        return {"M": {k: _binary_in(v) for k, v in payload.items()}}
-    if tag == "L" and isinstance(payload, list):
-        return {"L": [_binary_in(v) for v in payload]}
-    return value
-
-
-def _b64decode(text: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError(f"a B value given as text must be base64: {text!r}") from None
-
-
-def _to_json(item: Item) -> dict[str, Any]:
-    return {name: _value_json(value) for name, value in item.items()}
-
-
-def _value_json(value: dict[str, Any]) -> dict[str, Any]:
-    ((tag, payload),) = value.items()
-    if tag == "B":
-        return {"B": base64.b64encode(payload).decode("ascii")}
-    if tag == "BS":
-        return {"BS": [base64.b64encode(p).decode("ascii") for p in payload]}
-    if tag == "M":
-        return {"M": {k: _value_json(v) for k, v in payload.items()}}
-    if tag == "L":
-        return {"L": [_value_json(v) for v in payload]}
-    if tag in ("SS", "NS"):
-        return {tag: list(payload)}
-    return {tag: payload}
-
-
-def _from_json(value: Any) -> Any:
-    if not isinstance(value, Mapping) or len(value) != 1:
-        raise TypeError(f"not an AttributeValue: {value!r}")
-    ((tag, payload),) = value.items()
-    if tag in ("S", "BOOL"):
-        return payload
-    if tag == "N":
-        return Decimal(payload)
-    if tag == "B":
-        return _bytes_out(payload)
-    if tag == "NULL":
-        return None
-    if tag == "M":
-        return {k: _from_json(v) for k, v in payload.items()}
-    if tag == "L":
-        return [_from_json(v) for v in payload]
-    if tag == "SS":
-        return set(payload)
-    if tag == "NS":
-        return {Decimal(n) for n in payload}
-    if tag == "BS":
-        return {_bytes_out(p) for p in payload}
-    raise TypeError(f"unknown AttributeValue type {tag!r}")
-
-
-def _bytes_out(payload: Any) -> bytes:
-    if isinstance(payload, bytes | bytearray | memoryview):
-        return bytes(payload)
-    return base64.b64decode(payload)
 
 
 def _iso(moment: float | datetime | str) -> str:

@@ -6,7 +6,6 @@ appears in the handler's event (DynamoDB JSON: ``{"dynamodb": {"NewImage": {"s":
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import json
 import math
@@ -17,6 +16,7 @@ from decimal import Decimal
 from typing import Any, Final, TypeAlias, final
 
 from streamkit.errors import ConfigurationError
+from streamkit.model.json import encode_b64
 
 __all__ = [
     "INVALID_PATTERN",
@@ -588,7 +588,7 @@ def _leaves(value: object) -> tuple[_Leaf, ...]:
 def _leaf(value: object) -> _Leaf:
     # The Lambda event is JSON: binary values travel as base64 text.
     if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode("ascii")
+        return encode_b64(value)
     return value
 
 

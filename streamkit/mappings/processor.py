@@ -28,7 +28,6 @@ Choices where Lambda is undocumented (see ``docs/differences.md`` when it lands)
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import logging
@@ -57,6 +56,7 @@ from streamkit.mappings.failures import (
 )
 from streamkit.mappings.filters import matches
 from streamkit.mappings.invoke import Verdict, call_handler, interpret_response
+from streamkit.model.json import encode_b64
 
 __all__ = [
     "BACKOFF_CAP",
@@ -707,7 +707,7 @@ def _lane_of(record: Mapping[str, Any], lanes: int) -> int:
 
 def _json_default(value: object) -> Any:
     if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode()
+        return encode_b64(value)
     if isinstance(value, set | frozenset):
         return sorted(value, key=repr)
     return repr(value)

@@ -16,13 +16,13 @@ be empty"``, ``"of2048"``) are deliberate.
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 from typing import Any, Final, TypeAlias
 
 from streamkit.errors import SerializationException, ValidationException
+from streamkit.model.json import encode_b64
 
 __all__ = [
     "MAX_ATTRIBUTE_NAME_BYTES",
@@ -31,9 +31,13 @@ __all__ = [
     "MAX_PARTITION_KEY_BYTES",
     "MAX_SIGNIFICANT_DIGITS",
     "MAX_SORT_KEY_BYTES",
+    "SCALAR_TYPES",
+    "SET_TYPES",
     "TYPE_NAMES",
+    "TYPE_WORDS",
     "AttributeValue",
     "Item",
+    "canonical_number",
     "check_nesting",
     "compare_scalar",
     "item_size",
@@ -52,6 +56,21 @@ AttributeValue: TypeAlias = dict[str, Any]
 Item: TypeAlias = dict[str, AttributeValue]
 
 TYPE_NAMES: Final = ("S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS")
+SCALAR_TYPES: Final = frozenset({"S", "N", "B"})
+SET_TYPES: Final = frozenset({"SS", "NS", "BS"})
+#: Each type's upper-case name, as DynamoDB's messages spell it (``ADD`` operand errors).
+TYPE_WORDS: Final = {
+    "S": "STRING",
+    "N": "NUMBER",
+    "B": "BINARY",
+    "BOOL": "BOOLEAN",
+    "NULL": "NULL",
+    "L": "LIST",
+    "M": "MAP",
+    "SS": "STRING_SET",
+    "NS": "NUMBER_SET",
+    "BS": "BINARY_SET",
+}
 
 MAX_ITEM_SIZE: Final = 400 * 1024
 MAX_NESTING_DEPTH: Final = 32
@@ -146,20 +165,38 @@ def normalize_number(text: object) -> str:
         if len(exp_digits) > 10 or int(exp_digits or "0") > _MAX_EXPONENT_TEXT:
             raise ValidationException(f"{MSG_NOT_NUMERIC}: {text}")
         exponent = -int(exp_digits or "0") if exp_sign == "-" else int(exp_digits or "0")
-    digits = (whole + fraction).lstrip("0")
+    return _canonical(sign == "-", whole + fraction, exponent - len(fraction), MSG_TOO_PRECISE)
+
+
+def canonical_number(value: Decimal) -> str:
+    """Return the canonical text of an exact ``Decimal``, such as an ``ADD``'s result.
+
+    Raises:
+        ValidationException: The magnitude is outside DynamoDB's range, or the value has more
+            than 38 significant digits, which DynamoDB reports for arithmetic as an overflow.
+    """
+    sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):  # NaN or Infinity: no arithmetic on numbers gives them
+        raise ValidationException(MSG_OVERFLOW)
+    return _canonical(bool(sign), "".join(map(str, digits)), exponent, MSG_OVERFLOW)
+
+
+def _canonical(negative: bool, digits: str, scale: int, too_precise: str) -> str:
+    """Check ``int(digits) * 10**scale`` against DynamoDB's range and precision and render it."""
+    digits = digits.lstrip("0")
     if not digits:
         return "0"
     significant = digits.rstrip("0")
     # The value is int(significant) * 10**scale.
-    scale = exponent - len(fraction) + (len(digits) - len(significant))
+    scale += len(digits) - len(significant)
     adjusted = scale + len(significant) - 1
     if adjusted > _MAX_EXPONENT:
         raise ValidationException(MSG_OVERFLOW)
     if adjusted < _MIN_EXPONENT:
         raise ValidationException(MSG_UNDERFLOW)
     if len(significant) > MAX_SIGNIFICANT_DIGITS:
-        raise ValidationException(MSG_TOO_PRECISE)
-    return _render(sign == "-", significant, scale)
+        raise ValidationException(too_precise)
+    return _render(negative, significant, scale)
 
 
 def _render(negative: bool, significant: str, scale: int) -> str:
@@ -394,7 +431,7 @@ def _check_bs(payload: object, depth: int) -> list[bytes]:
         raise ValidationException(MSG_EMPTY_BS)
     blobs = [_expect_bytes(e) for e in elements]
     if len(set(blobs)) != len(blobs):
-        shown = ", ".join(base64.b64encode(b).decode() for b in blobs)
+        shown = ", ".join(map(encode_b64, blobs))
         raise ValidationException(
             f"{_INVALID}Input collection [{shown}]of type BS contains duplicates."
         )

@@ -34,6 +34,7 @@ from streamkit.model.attributes import (
     Item,
     normalize_number,
 )
+from streamkit.model.json import decode_b64
 
 __all__ = ["from_attribute_value", "from_item", "to_attribute_value", "to_item"]
 
@@ -113,30 +114,47 @@ def _name(key: object) -> str:
 
 
 def from_attribute_value(value: AttributeValue) -> Any:
-    """Convert a valid AttributeValue to a plain Python value.
+    """Convert an AttributeValue to a plain Python value.
 
     Numbers become ``Decimal`` (exact, as in boto3), sets become ``set``, ``L`` a ``list``,
-    ``M`` a ``dict``, ``B`` ``bytes`` and ``NULL`` ``None``.
+    ``M`` a ``dict``, ``B`` ``bytes`` and ``NULL`` ``None``. Binaries may be ``bytes`` (as in
+    memory) or base64 text (DynamoDB JSON, as a Lambda event carries them).
 
     Raises:
-        TypeError: The type key is unknown.
+        TypeError: ``value`` is not a one-key mapping, or its type key is unknown.
+        SerializationException: A binary given as text is not valid base64.
     """
-    ((tag, payload),) = value.items()
-    if tag == "S" or tag == "B" or tag == "BOOL":
+    try:
+        ((tag, payload),) = value.items()
+    except (AttributeError, ValueError):
+        raise TypeError(f"not an AttributeValue: {value!r}") from None
+    if tag == "S" or tag == "BOOL":
         return payload
     if tag == "N":
         return Decimal(payload)
+    if tag == "B":
+        return _binary(payload)
     if tag == "M":
         return {k: from_attribute_value(v) for k, v in payload.items()}
     if tag == "L":
         return [from_attribute_value(v) for v in payload]
     if tag == "NULL":
         return None
-    if tag == "SS" or tag == "BS":
+    if tag == "SS":
         return set(payload)
     if tag == "NS":
         return {Decimal(n) for n in payload}
+    if tag == "BS":
+        return {_binary(p) for p in payload}
     raise TypeError(f"Dynamodb type {tag} is not supported")
+
+
+def _binary(payload: bytes | str) -> bytes:
+    if type(payload) is bytes:
+        return payload
+    if isinstance(payload, str):
+        return decode_b64(payload)
+    return bytes(payload)
 
 
 def to_item(mapping: Mapping[str, object]) -> Item:

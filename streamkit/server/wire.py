@@ -1,21 +1,25 @@
 """The JSON 1.0 body codec: orjson, base64 binary values, CRC32 and request ids.
 
 Inside the engine, ``B`` values are ``bytes`` and ``BS`` values lists of ``bytes``; on the wire
-both are base64 text. This module converts in both directions and nothing else.
+both are base64 text, converted by :mod:`streamkit.model.json` (``decode_binary`` and
+``encode_binary`` are re-exported here for the CLI modules that import them from this one).
 """
 
 from __future__ import annotations
 
-import binascii
 import itertools
 import os
 import zlib
-from base64 import b64encode
 from typing import Any
 
 import orjson
 
 from streamkit.errors import SerializationException
+from streamkit.model.json import (
+    decode_binary as decode_binary,
+    encode_binary as encode_binary,
+    json_default,
+)
 
 __all__ = ["crc32", "decode_binary", "dumps", "encode_binary", "loads", "new_request_id"]
 
@@ -60,55 +64,6 @@ def loads(body: bytes) -> dict[str, Any]:
     return data
 
 
-def decode_binary(value: Any) -> Any:
-    """Return ``value`` with every ``{"B": str}`` / ``{"BS": [str, ...]}`` base64-decoded.
-
-    Raises:
-        SerializationException: a binary value is not valid base64.
-    """
-    if isinstance(value, dict):
-        if len(value) == 1:
-            if isinstance(b := value.get("B"), str):
-                return {"B": _b64decode(b)}
-            bs = value.get("BS")
-            if isinstance(bs, list) and all(isinstance(v, str) for v in bs):
-                return {"BS": [_b64decode(v) for v in bs]}
-        return {k: decode_binary(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [decode_binary(v) for v in value]
-    return value
-
-
-def encode_binary(value: Any) -> Any:
-    """Return ``value`` with every ``bytes`` turned into base64 text (the inverse of decode)."""
-    if isinstance(value, bytes | bytearray | memoryview):
-        return b64encode(value).decode("ascii")
-    if isinstance(value, dict):
-        return {k: encode_binary(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [encode_binary(v) for v in value]
-    return value
-
-
 def dumps(value: Any) -> bytes:
     """Serialise a response dict; ``bytes`` anywhere become base64 text."""
-    return orjson.dumps(value, default=_default)
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray | memoryview):
-        return b64encode(value).decode("ascii")
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-def _b64decode(text: str) -> bytes:
-    if len(text) % 4:
-        raise SerializationException(
-            f"Base64 encoded length is expected a multiple of 4 bytes but found: {len(text)}"
-        )
-    try:
-        return binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
-    except (binascii.Error, UnicodeEncodeError):
-        raise SerializationException("Invalid Base64 value for a binary attribute") from None
+    return orjson.dumps(value, default=json_default)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any, Final
 
 from streamkit.errors import ValidationException
-from streamkit.model.attributes import item_size
+from streamkit.model.attributes import Item, item_size
+from streamkit.model.json import binaries_to_text
 from streamkit.storage.changes import INSERT, MODIFY, SEQUENCE_BASE, SERVICE, load_record_data
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "lambda_record",
     "parse_sequence_number",
     "sequence_number",
+    "stream_record",
 ]
 
 SERVICE_IDENTITY: Final = {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"}
@@ -57,26 +58,74 @@ def format_record(
 ) -> dict[str, Any]:
     """Return one GetRecords record (Streams API casing) from a stored row."""
     keys, old, new, size = load_record_data(data)
+    return stream_record(
+        arn=arn,
+        region=region,
+        event_name=_EVENT_NAMES.get(kind & ~SERVICE, "REMOVE"),
+        view=view,
+        sequence=sequence_number(seq),
+        created=created,
+        keys=keys,
+        new=new,
+        old=old,
+        size=size,  # None for a record written before SizeBytes was stored with it
+        service=bool(kind & SERVICE),
+    )
+
+
+def stream_record(
+    *,
+    arn: str,
+    region: str,
+    event_name: str,
+    view: str,
+    sequence: str,
+    created: float,
+    keys: Item,
+    new: Item | None,
+    old: Item | None,
+    size: int | None = None,
+    service: bool = False,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """Return one stream record as GetRecords returns it: the one builder of the record body.
+
+    :func:`format_record` builds GetRecords' records with it, and
+    :func:`streamkit.testing.make_stream_record` the records of hand-made Lambda events (through
+    :func:`lambda_record` and :func:`base64_binaries`, as the mapping poller delivers them).
+
+    Args:
+        arn: The stream ARN (the default ``eventID`` is derived from it and ``sequence``).
+        region: ``awsRegion``.
+        event_name: ``INSERT``, ``MODIFY`` or ``REMOVE``.
+        view: ``StreamViewType``; the images given must already follow it.
+        sequence: The wire ``SequenceNumber``.
+        created: Epoch seconds, rounded down to the second as DynamoDB does.
+        keys, new, old: The key attributes and images (``bytes`` binaries); kept, not copied.
+        size: ``SizeBytes``; computed from the images by DynamoDB's item-size rules if None.
+        service: A deletion by the service (TTL): adds ``userIdentity``.
+        event_id: ``eventID``; by default the MD5 hex digest of ``arn|sequence``.
+    """
+    if size is None:
+        size = item_size(keys) + sum(item_size(i) for i in (old, new) if i is not None)
     body: dict[str, Any] = {"ApproximateCreationDateTime": float(int(created)), "Keys": keys}
     if new is not None:
         body["NewImage"] = new
     if old is not None:
         body["OldImage"] = old
-    if size is None:  # a record written before SizeBytes was stored with it
-        size = item_size(keys) + sum(item_size(i) for i in (old, new) if i is not None)
-    wire_seq = sequence_number(seq)
-    body["SequenceNumber"] = wire_seq
+    body["SequenceNumber"] = sequence
     body["SizeBytes"] = size
     body["StreamViewType"] = view
     record: dict[str, Any] = {
-        "eventID": hashlib.md5(f"{arn}|{wire_seq}".encode(), usedforsecurity=False).hexdigest(),
-        "eventName": _EVENT_NAMES.get(kind & ~SERVICE, "REMOVE"),
+        "eventID": event_id
+        or hashlib.md5(f"{arn}|{sequence}".encode(), usedforsecurity=False).hexdigest(),
+        "eventName": event_name,
         "eventVersion": "1.1",
         "eventSource": "aws:dynamodb",
         "awsRegion": region,
         "dynamodb": body,
     }
-    if kind & SERVICE:
+    if service:
         record["userIdentity"] = dict(SERVICE_IDENTITY)
     return record
 
@@ -101,29 +150,14 @@ def lambda_record(record: Mapping[str, Any], stream_arn: str) -> dict[str, Any]:
 def base64_binaries(record: dict[str, Any]) -> dict[str, Any]:
     """Turn a fresh record's B/BS values into base64 text, in place, as Lambda's JSON carries them.
 
-    Only the images (Keys, NewImage, OldImage) are visited, and only M/L values are descended
-    into: the record must be one the caller owns (as GetRecords returns them, freshly built).
+    Only the images (Keys, NewImage, OldImage) are visited, by
+    :func:`streamkit.model.json.binaries_to_text`: the record must be one the caller owns (as
+    GetRecords returns them, freshly built).
     """
     body = record.get("dynamodb")
     if isinstance(body, dict):
         for name in ("Keys", "NewImage", "OldImage"):
             image = body.get(name)
             if image:
-                for value in image.values():
-                    _base64_value(value)
+                binaries_to_text(image)
     return record
-
-
-def _base64_value(value: dict[str, Any]) -> None:
-    ((tag, payload),) = value.items()
-    if tag == "B":
-        if isinstance(payload, bytes):
-            value["B"] = base64.b64encode(payload).decode()
-    elif tag == "M":
-        for member in payload.values():
-            _base64_value(member)
-    elif tag == "L":
-        for member in payload:
-            _base64_value(member)
-    elif tag == "BS":
-        value["BS"] = [base64.b64encode(b).decode() if isinstance(b, bytes) else b for b in payload]

@@ -11,8 +11,11 @@ from hypothesis import given, strategies as st
 from streamkit.errors import SerializationException, ValidationException
 from streamkit.model.attributes import (
     MAX_ITEM_SIZE,
+    MSG_OVERFLOW,
+    MSG_UNDERFLOW,
     TYPE_NAMES,
     Item,
+    canonical_number,
     check_nesting,
     compare_scalar,
     item_size,
@@ -548,3 +551,26 @@ class TestComparison:
         expected = (Decimal(a) > Decimal(b)) - (Decimal(a) < Decimal(b))
         assert compare_scalar({"N": a}, {"N": b}) == expected
         assert values_equal({"N": a}, {"N": b}) is (expected == 0)
+
+
+class TestCanonicalNumber:
+    @given(numbers())
+    def test_agrees_with_normalize_number(self, text: str) -> None:
+        assert canonical_number(Decimal(text)) == normalize_number(text) == text
+
+    @pytest.mark.parametrize(
+        ("value", "message"),
+        [
+            (Decimal("1" * 39), MSG_OVERFLOW),  # lost precision in arithmetic: an overflow
+            (Decimal("1E+126"), MSG_OVERFLOW),
+            (Decimal("1E-131"), MSG_UNDERFLOW),
+            (Decimal("Infinity"), MSG_OVERFLOW),
+        ],
+    )
+    def test_out_of_range(self, value: Decimal, message: str) -> None:
+        with pytest.raises(ValidationException) as caught:
+            canonical_number(value)
+        assert caught.value.message == message
+
+    def test_zero(self) -> None:
+        assert canonical_number(Decimal("-0.000E+5")) == "0"
