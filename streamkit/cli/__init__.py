@@ -16,6 +16,7 @@ from streamkit.cli.inputs import UsageError
 from streamkit.cli.logs import configure_logging
 from streamkit.cli.parser import build_parser
 from streamkit.errors import ConfigurationError, DatabaseFileError, DatabaseInUseError
+from streamkit.groups import leaves
 
 __all__ = ["main"]
 
@@ -88,9 +89,10 @@ def _exit_despite_stuck_handlers(status: int) -> int:
 def _database_refusal(exc: BaseException) -> BaseException | None:
     """Return the refusal to open a database behind ``exc`` (alone, or alone in task
     groups), or None."""
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc if isinstance(exc, DatabaseFileError | DatabaseInUseError) else None
+    found = leaves(exc)
+    if len(found) == 1 and isinstance(found[0], DatabaseFileError | DatabaseInUseError):
+        return found[0]
+    return None
 
 
 def _run(args: argparse.Namespace) -> int:
