@@ -106,7 +106,7 @@ def _put(process: subprocess.Popen[str]) -> None:
 
 class TestInOneProcess:
     def test_record_names_this_process_and_is_emptied_on_release(self, tmp_path: Path) -> None:
-        db = tmp_path / "sub" / "db.sqlite3"  # the folder is created
+        db = tmp_path / "db.sqlite3"
         with acquire_owner(db, "serve", "http://127.0.0.1:1") as held:
             record = json.loads(Path(lock_path(db)).read_text())
             assert record == held.record
