@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-__all__ = ["get_logger", "to_stdlib"]
+__all__ = ["PROCESSORS", "get_logger", "to_stdlib"]
 
 logging.getLogger("streamkit").addHandler(logging.NullHandler())
 
@@ -55,7 +55,9 @@ def to_stdlib(
     return (_Message(event, fields),), {"extra": {"event": event, "fields": fields}, **kwargs}
 
 
-_PROCESSORS: list[Any] = [
+#: The processors every streamkit logger runs (the CLI gives structlog's global configuration
+#: the same, so an app's own loggers log alike).
+PROCESSORS: list[Any] = [
     structlog.stdlib.filter_by_level,  # first: a disabled level costs one isEnabledFor()
     structlog.contextvars.merge_contextvars,
     to_stdlib,
@@ -67,7 +69,7 @@ def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     global configuration says."""
     logger: structlog.stdlib.BoundLogger = structlog.wrap_logger(
         logging.getLogger(name),
-        processors=_PROCESSORS,
+        processors=PROCESSORS,
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )

@@ -29,7 +29,7 @@ import itertools
 import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -233,11 +233,7 @@ class Blocking:
             return self._wrap(value)
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            async def run() -> Any:
-                result = value(*args, **kwargs)
-                return (await result) if inspect.isawaitable(result) else result
-
-            return self._wrap(self._portal.call(run))
+            return self._wrap(_call_on(self._portal, value, *args, **kwargs))
 
         return call
 
@@ -291,12 +287,18 @@ class SyncHarness:
 
     def call(self, fn: Callable[..., Awaitable[T] | T], *args: Any) -> T:
         """Run ``fn(*args)`` on the harness' loop (awaiting it if async) and return its result."""
+        result: T = _call_on(self.portal, fn, *args)
+        return result
 
-        async def run() -> T:
-            result = fn(*args)
-            return (await result) if inspect.isawaitable(result) else result
 
-        return self.portal.call(run)
+def _call_on(portal: BlockingPortal, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn(*args, **kwargs)`` on the portal's loop, awaiting what it returns if awaitable."""
+
+    async def run() -> Any:
+        result = fn(*args, **kwargs)
+        return (await result) if inspect.isawaitable(result) else result
+
+    return portal.call(run)
 
 
 @contextmanager
@@ -313,10 +315,19 @@ def open_sync_harness(
     harness is entered and exited by one task on it, so this works from any test, fixture or
     script, whatever the async test plugin.
     """
+    with run_in_portal(open_harness(app or App(), clock=clock, path=path, **engine_options)) as h:
+        yield h
+
+
+@contextmanager
+def run_in_portal(
+    opening: AbstractAsyncContextManager[Harness | tuple[Harness, str]],
+) -> Iterator[SyncHarness]:
+    """Enter ``opening`` (a harness, or a harness and the URL serving it) on an event loop in a
+    background thread for as long as the ``with`` block; yield it as a :class:`SyncHarness`."""
     with (
         start_blocking_portal("asyncio") as portal,
-        portal.wrap_async_context_manager(
-            open_harness(app or App(), clock=clock, path=path, **engine_options)
-        ) as harness,
+        portal.wrap_async_context_manager(opening) as opened,
     ):
-        yield SyncHarness(harness, portal)
+        harness, url = opened if isinstance(opened, tuple) else (opened, None)
+        yield SyncHarness(harness, portal, url)

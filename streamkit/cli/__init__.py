@@ -6,32 +6,16 @@ This package is the only caller of :func:`streamkit.cli.logs.configure_logging`.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
-
-import anyio
 
 from streamkit.cli.inputs import UsageError
 from streamkit.cli.logs import configure_logging
 from streamkit.cli.parser import build_parser
 from streamkit.errors import ConfigurationError, DatabaseFileError, DatabaseInUseError
+from streamkit.groups import leaves
 
 __all__ = ["main"]
-
-#: Commands whose default log level is info: they run handlers, one log line per invocation.
-_INFO_COMMANDS = frozenset({"serve", "run", "replay"})
-
-#: handler -> (module, coroutine function taking the parsed args and returning the exit status)
-_ASYNC_COMMANDS = {
-    "ttl": ("streamkit.cli.ttl", "run_ttl"),
-    "tables_update": ("streamkit.cli.tables", "run_tables_update"),
-    "batch_write": ("streamkit.cli.bulk", "run_batch_write"),
-    "load": ("streamkit.cli.bulk", "run_load"),
-    "dump": ("streamkit.cli.bulk", "run_dump"),
-    "transact": ("streamkit.cli.bulk", "run_transact"),
-    "mappings": ("streamkit.cli.mappings", "run_mappings"),
-}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) and usage errors (2)
         return exc.code if isinstance(exc.code, int) else 2
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for --reload's child
-    default_level = "info" if getattr(args, "handler", None) in _INFO_COMMANDS else "warning"
+    default_level = "info" if args.runs_handlers else "warning"  # a log line per invocation
     configure_logging(getattr(args, "log_level", default_level), getattr(args, "log_format", None))
     try:
         status = _status(args)
@@ -55,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _status(args: argparse.Namespace) -> int:
     """Run the command; turn the errors a user can act on into one line and a status."""
     try:
-        return _run(args)
+        status: int = args.func(args)  # set by the parser: streamkit.cli.commands
+        return status
     except UsageError as exc:
         print(f"streamkit: error: {exc}", file=sys.stderr)
         return 2
@@ -88,43 +73,7 @@ def _exit_despite_stuck_handlers(status: int) -> int:
 def _database_refusal(exc: BaseException) -> BaseException | None:
     """Return the refusal to open a database behind ``exc`` (alone, or alone in task
     groups), or None."""
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc if isinstance(exc, DatabaseFileError | DatabaseInUseError) else None
-
-
-def _run(args: argparse.Namespace) -> int:
-    handler = getattr(args, "handler", None)
-    if handler == "version":
-        from streamkit import __version__
-
-        print(f"streamkit {__version__}")
-        return 0
-    if handler in ("serve", "run") and args.reload:
-        from streamkit.cli.reload import run_with_reload
-
-        return run_with_reload(args)
-    if handler == "serve":
-        from streamkit.cli.serve import run_serve
-
-        return run_serve(args)
-    if handler == "run":
-        from streamkit.cli.run import run_app
-
-        return run_app(args)
-    if handler == "replay":
-        from streamkit.cli.replay import run_replay
-
-        return anyio.run(run_replay, args, backend="asyncio")
-    if handler == "streams":
-        from streamkit.cli.streams import run_streams_command
-
-        return anyio.run(run_streams_command, args, backend="asyncio")
-    if handler in _ASYNC_COMMANDS:
-        module, function = _ASYNC_COMMANDS[handler]
-        command = getattr(importlib.import_module(module), function)
-        status: int = anyio.run(command, args, backend="asyncio")
-        return status
-    from streamkit.cli.data import run_data_command
-
-    return anyio.run(run_data_command, args, backend="asyncio")
+    found = leaves(exc)
+    if len(found) == 1 and isinstance(found[0], DatabaseFileError | DatabaseInUseError):
+        return found[0]
+    return None

@@ -18,10 +18,13 @@ from streamkit.streams import open_engine
 __all__ = [
     "Backend",
     "BackendError",
+    "LocalBackend",
+    "RemoteBackend",
     "Unreachable",
     "boto3_client",
     "open_backend",
     "open_local_engine",
+    "region_file",
     "unreachable",
 ]
 
@@ -75,36 +78,47 @@ async def open_backend(
     :func:`open_local_engine`).
     """
     if endpoint_url is not None:
-        yield _Remote(endpoint_url, region, profile)
+        yield RemoteBackend("dynamodb", endpoint_url, region, profile)
         return
     async with open_local_engine(data_dir, region, read_only=read_only) as engine:
-        yield _Local(engine)
+        yield LocalBackend(engine)
+
+
+def region_file(data_dir: str | os.PathLike[str] | None, region: str) -> Path:
+    """Return the database of ``region`` in the data folder (default: ``.streamkit``)."""
+    if data_dir is None:
+        from streamkit.server import DEFAULT_DATA_DIR  # only for commands that load it anyway
+
+        data_dir = DEFAULT_DATA_DIR
+    return Path(data_dir) / f"{region}.sqlite3"
 
 
 @asynccontextmanager
 async def open_local_engine(
-    data_dir: str | os.PathLike[str], region: str, *, read_only: bool
+    data_dir: str | os.PathLike[str] | None, region: str, *, read_only: bool, role: str = "cli"
 ) -> AsyncIterator[Engine]:
-    """Open ``<data_dir>/<region>.sqlite3`` for one CLI command.
+    """Open :func:`region_file` for one CLI command.
 
-    A command that writes owns the file while it runs, so it fails at once, naming the owner,
-    if a server or ``streamkit run`` has it. One that only reads opens an existing file
-    read-only beside whoever owns it (a missing file is created, as a writer would).
+    A command that writes owns the file while it runs (``role`` says who, in the refusal
+    others get), so it fails at once, naming the owner, if a server or ``streamkit run`` has
+    it. One that only reads opens an existing file read-only beside whoever owns it (a
+    missing file is created, as a writer would).
 
     Raises:
         DatabaseInUseError: a writing command found the file owned by another process.
     """
-    path = Path(data_dir) / f"{region}.sqlite3"
+    path = region_file(data_dir, region)
     if read_only and await anyio.Path(path).is_file():
         async with open_engine(path, region=region, read_only=True) as engine:
             yield engine
         return
-    await anyio.Path(path.parent).mkdir(parents=True, exist_ok=True)
-    async with open_engine(path, region=region, owner_role="cli") as engine:
+    async with open_engine(path, region=region, owner_role=role) as engine:  # makes the folder
         yield engine
 
 
-class _Local:
+class LocalBackend:
+    """A :class:`Backend` over an engine, or over its Streams client (``engine.streams``)."""
+
     def __init__(self, engine: Any) -> None:
         self._engine = engine
 
@@ -148,9 +162,12 @@ def unreachable(endpoint_url: str) -> str:
     return f"cannot connect to {endpoint_url} (is the server running?)"
 
 
-class _Remote:
-    def __init__(self, endpoint_url: str, region: str, profile: str | None) -> None:
-        self._client = boto3_client("dynamodb", endpoint_url, region, profile)
+class RemoteBackend:
+    """A :class:`Backend` over a boto3 client of ``service`` (``"dynamodb"`` or
+    ``"dynamodbstreams"``) for ``endpoint_url``."""
+
+    def __init__(self, service: str, endpoint_url: str, region: str, profile: str | None) -> None:
+        self._client = boto3_client(service, endpoint_url, region, profile)
         self._url = endpoint_url
         self._names = {v: k for k, v in self._client.meta.method_to_api_mapping.items()}
 

@@ -26,18 +26,6 @@ from streamkit.server.wire import decode_binary, encode_binary
 
 __all__ = ["run_data_command"]
 
-_OPERATIONS = {
-    "tables_create": "CreateTable",
-    "tables_list": "ListTables",
-    "tables_describe": "DescribeTable",
-    "tables_delete": "DeleteTable",
-    "put": "PutItem",
-    "get": "GetItem",
-    "update": "UpdateItem",
-    "delete": "DeleteItem",
-    "query": "Query",
-    "scan": "Scan",
-}
 _KEY_TYPES = frozenset(["S", "N", "B"])
 # DescribeTable is not here: on a file it advances a new index's backfill (engine/gsi.py), a write
 _READS = frozenset(["ListTables", "GetItem", "Query", "Scan"])
@@ -49,7 +37,7 @@ async def run_data_command(args: argparse.Namespace) -> int:
     Raises:
         UsageError: a flag's value cannot become a request (exit status 2).
     """
-    operation = _OPERATIONS[args.handler]
+    operation = args.operation
     params = _build(args)
 
     async def body(backend: Backend) -> dict[str, Any]:
@@ -66,20 +54,20 @@ async def run_data_command(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> dict[str, Any]:
     params: dict[str, Any] = {}
-    handler = args.handler
-    if handler == "tables_list":
+    operation = args.operation
+    if operation == "ListTables":
         return params
     params["TableName"] = args.table_name
-    if handler == "tables_create":
+    if operation == "CreateTable":
         return _create_table(args, params)
-    if handler in ("tables_describe", "tables_delete"):
+    if operation in ("DescribeTable", "DeleteTable"):
         return params
     fmt = args.input_format
-    if handler == "put":
+    if operation == "PutItem":
         params["Item"] = attribute_map(args.item, "--item", fmt)
-    elif handler in ("get", "update", "delete"):
+    elif operation in ("GetItem", "UpdateItem", "DeleteItem"):
         params["Key"] = attribute_map(args.key, "--key", fmt)
-    if handler == "update":
+    if operation == "UpdateItem":
         params["UpdateExpression"] = args.update_expression
     for flag, member in (
         ("condition_expression", "ConditionExpression"),
@@ -97,7 +85,7 @@ def _build(args: argparse.Namespace) -> dict[str, Any]:
             params[member] = value
     if getattr(args, "consistent_read", False):
         params["ConsistentRead"] = True
-    if handler == "query" and not args.scan_index_forward:
+    if operation == "Query" and not args.scan_index_forward:
         params["ScanIndexForward"] = False
     names = getattr(args, "expression_attribute_names", None)
     if names is not None:

@@ -18,7 +18,7 @@ import orjson
 import structlog
 
 from streamkit.cli import progress
-from streamkit.logs import to_stdlib
+from streamkit.logs import PROCESSORS
 
 __all__ = ["LogFormat", "configure_logging", "formatter"]
 
@@ -118,11 +118,7 @@ def configure_logging(level: str = "warning", fmt: LogFormat | None = None) -> N
     # aiosqlite logs every SQLite call at debug: noise, and a cost on every operation
     logging.getLogger("aiosqlite").setLevel(max(number, logging.INFO))
     structlog.configure(
-        processors=[
-            structlog.stdlib.filter_by_level,
-            structlog.contextvars.merge_contextvars,
-            to_stdlib,
-        ],
+        processors=list(PROCESSORS),
         wrapper_class=structlog.stdlib.BoundLogger,
         logger_factory=structlog.stdlib.LoggerFactory(),
         # Not cached: a cached logger ignores later (re)configuration, such as a test's

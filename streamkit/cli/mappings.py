@@ -17,10 +17,10 @@ import pathlib
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from streamkit.cli.apps import load_apps
+from streamkit.cli.backends import open_local_engine, region_file
 from streamkit.cli.common import CommandError
 from streamkit.cli.inputs import UsageError
 from streamkit.cli.output import render
@@ -28,7 +28,6 @@ from streamkit.engine import Engine
 from streamkit.errors import ResourceNotFoundException
 from streamkit.mappings.config import MappingConfig
 from streamkit.storage import checkpoints
-from streamkit.streams import open_engine
 from streamkit.streams.records import parse_sequence_number, sequence_number
 
 __all__ = ["run_mappings"]
@@ -65,11 +64,10 @@ async def _open(args: argparse.Namespace, *, writing: bool) -> AsyncIterator[Eng
     # list and status read beside whoever owns the database; reset owns it while it runs, so
     # a `streamkit run` or `serve` holding it makes reset fail (DatabaseInUseError) and
     # checkpoints never move under a running mapping.
-    path = Path(args.data) / f"{args.region}.sqlite3"
+    path = region_file(args.data, args.region)
     if not path.is_file():
         raise CommandError(f"no data in {path}")
-    options: dict[str, Any] = {"owner_role": "cli"} if writing else {"read_only": True}
-    async with open_engine(path, region=args.region, **options) as engine:
+    async with open_local_engine(args.data, args.region, read_only=not writing) as engine:
         yield engine
 
 

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import TypeAlias
+
+from streamkit.cli import commands as run
 
 __all__ = ["build_parser"]
+
+#: The subcommands of a parser (argparse gives the type no public name; generic only in typeshed)
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 _DESCRIPTION = (
     "streamkit: DynamoDB's tables, streams and TTL on SQLite, as a library, a CLI and a "
@@ -15,13 +21,14 @@ _DESCRIPTION = (
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser for every subcommand (each has ``--help``)."""
     parser = argparse.ArgumentParser(prog="streamkit", description=_DESCRIPTION)
+    parser.set_defaults(runs_handlers=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _serve(commands)
     _run(commands)
     _replay(commands)
     _streams(commands)
     version = commands.add_parser("version", help="print the streamkit version")
-    version.set_defaults(handler="version")
+    version.set_defaults(func=run.version)
     _tables(commands)
     _items(commands)
     _ttl(commands)
@@ -81,7 +88,7 @@ def _stream_target(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--stream-arn", help="the stream to use")
 
 
-def _replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _replay(commands: Commands) -> None:
     replay = commands.add_parser(
         "replay",
         help="run an app's mapping over a stream range or an exported file",
@@ -92,7 +99,7 @@ def _replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
             "'streamkit streams export'."
         ),
     )
-    replay.set_defaults(handler="replay")
+    replay.set_defaults(func=run.replay, runs_handlers=True)
     replay.add_argument(
         "app",
         metavar="MODULE:APP",
@@ -104,16 +111,12 @@ def _replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     replay.add_argument("--file", help="replay this exported JSON Lines file instead")
     _range(replay)
     replay.add_argument("--batch-size", type=int, default=None, help="records per invocation")
-    replay.add_argument(
-        "--data",
-        metavar="DIR",
-        default=None,
-        help=(
-            "local data folder (default: .streamkit); with --file, the handlers' "
-            "current_engine() is this folder's engine, or an in-memory one if not given"
-        ),
+    _data_dir(
+        replay,
+        "local data folder (default: .streamkit); with --file, the handlers' current_engine() "
+        "is this folder's engine, or an in-memory one if not given",
     )
-    replay.add_argument("--region", default="us-east-1", help="region (default: us-east-1)")
+    _region(replay)
     replay.add_argument(
         "--state",
         metavar="FILE",
@@ -136,12 +139,10 @@ def _replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="apply the records to TABLE instead (INSERT/MODIFY put the new image, REMOVE "
         "deletes); created with the source's keys if missing",
     )
-    replay.add_argument(
-        "--output", choices=["json", "native", "table"], default="json", help="summary format"
-    )
+    _output(replay, "summary format")
 
 
-def _streams(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _streams(commands: Commands) -> None:
     streams = commands.add_parser("streams", help="list, describe, follow or export streams")
     actions = streams.add_subparsers(dest="streams_command", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="ListStreams")
@@ -156,14 +157,14 @@ def _streams(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     export.add_argument("--out", required=True, help="the file to write")
     _range(export)
     for action in (listing, describe, tail, export):
-        action.set_defaults(handler="streams")
+        action.set_defaults(func=run.streams)
         if action is not listing:
             _stream_target(action)
         _connection(action)
 
 
-def _run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    run = commands.add_parser(
+def _run(commands: Commands) -> None:
+    command = commands.add_parser(
         "run",
         help="run an app's stream handlers against the local data dir until Ctrl-C",
         description=(
@@ -174,16 +175,14 @@ def _run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "as 'streamkit serve' on the same data dir: use 'serve --app' instead."
         ),
     )
-    run.set_defaults(handler="run")
-    run.add_argument("app", metavar="MODULE:APP", nargs="+", help="the app(s) to run")
-    run.add_argument(
-        "--data", metavar="DIR", default=None, help="the data dir (default: .streamkit)"
-    )
-    run.add_argument("--region", default="us-east-1", help="the region's file to use")
-    _reload(run)
+    command.set_defaults(func=run.run, runs_handlers=True)
+    command.add_argument("app", metavar="MODULE:APP", nargs="+", help="the app(s) to run")
+    _data_dir(command, "the data dir (default: .streamkit)")
+    _region(command, "the region's file to use")
+    _reload(command)
 
 
-def _serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _serve(commands: Commands) -> None:
     serve = commands.add_parser(
         "serve",
         help="serve the DynamoDB and DynamoDB Streams APIs over HTTP",
@@ -193,18 +192,13 @@ def _serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
             "an isolated set of tables. Ctrl-C or SIGTERM stops it cleanly."
         ),
     )
-    serve.set_defaults(handler="serve")
+    serve.set_defaults(func=run.serve, runs_handlers=True)
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     serve.add_argument(
         "--port", type=int, default=8000, help="port to bind; 0 picks a free one (default: 8000)"
     )
     where = serve.add_mutually_exclusive_group()
-    where.add_argument(
-        "--data",
-        metavar="DIR",
-        default=None,
-        help="folder for the region files DIR/<region>.sqlite3 (default: .streamkit)",
-    )
+    _data_dir(where, "folder for the region files DIR/<region>.sqlite3 (default: .streamkit)")
     where.add_argument(
         "--memory", action="store_true", help="keep everything in memory (lost on exit)"
     )
@@ -267,41 +261,76 @@ def _connection(parser: argparse.ArgumentParser) -> None:
         help="talk to this endpoint with boto3 (a `streamkit serve`, or AWS itself) instead of "
         "opening the local data folder",
     )
-    group.add_argument(
-        "--data",
-        metavar="DIR",
-        default=".streamkit",
-        help="local data folder (default: .streamkit)",
-    )
-    group.add_argument("--region", default="us-east-1", help="region (default: us-east-1)")
+    _data_dir(group, "local data folder (default: .streamkit)", default=".streamkit")
+    _region(group)
     group.add_argument("--profile", help="boto3 profile for --endpoint-url")
-    group.add_argument(
-        "--output",
-        choices=["json", "native", "table"],
-        default="json",
-        help="json: DynamoDB JSON like the aws CLI (default); native: plain JSON values; "
+    _output(
+        group,
+        "json: DynamoDB JSON like the aws CLI (default); native: plain JSON values; "
         "table: a text table",
     )
 
 
-def _tables(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _data_dir(
+    parser: argparse.ArgumentParser | argparse._ActionsContainer,
+    help: str,
+    default: str | None = None,
+) -> None:
+    parser.add_argument("--data", metavar="DIR", default=default, help=help)
+
+
+def _region(parser: argparse._ActionsContainer, help: str = "region (default: us-east-1)") -> None:
+    parser.add_argument("--region", default="us-east-1", help=help)
+
+
+def _output(parser: argparse._ActionsContainer, help: str) -> None:
+    parser.add_argument("--output", choices=["json", "native", "table"], default="json", help=help)
+
+
+def _operation(
+    commands: Commands,
+    name: str,
+    operation: str,
+    *,
+    help: str,
+    description: str | None = None,
+    table: bool = True,
+) -> argparse.ArgumentParser:
+    """Add a command running one DynamoDB operation (``cli/data.py``), with ``--table-name``
+    unless ``table`` is False."""
+    parser = commands.add_parser(name, help=help, description=description)
+    parser.set_defaults(func=run.data, operation=operation)
+    if table:
+        parser.add_argument("--table-name", required=True)
+    return parser
+
+
+def _billing(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    parser.add_argument(
+        "--billing-mode", choices=["PAY_PER_REQUEST", "PROVISIONED"], default=default
+    )
+    parser.add_argument(
+        "--provisioned-throughput", metavar="SPEC", help="ReadCapacityUnits=5,WriteCapacityUnits=5"
+    )
+
+
+def _attribute_definitions(parser: argparse._ActionsContainer, example: str) -> None:
+    parser.add_argument("--attribute-definitions", nargs="+", metavar="DEF", help=example)
+
+
+def _tables(commands: Commands) -> None:
     tables = commands.add_parser("tables", help="create, list, describe and delete tables")
     actions = tables.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    create = actions.add_parser(
+    create = _operation(
+        actions,
         "create",
+        "CreateTable",
         help="create a table (CreateTable)",
         description="Create a table. Either give --key-schema and --attribute-definitions as "
         "the aws CLI takes them (JSON or shorthand), or the shortcuts --hash-key/--range-key.",
     )
-    create.set_defaults(handler="tables_create")
-    create.add_argument("--table-name", required=True)
-    create.add_argument(
-        "--attribute-definitions",
-        nargs="+",
-        metavar="DEF",
-        help="AttributeName=pk,AttributeType=S ... or a JSON array",
-    )
+    _attribute_definitions(create, "AttributeName=pk,AttributeType=S ... or a JSON array")
     create.add_argument(
         "--key-schema", nargs="+", metavar="KEY", help="AttributeName=pk,KeyType=HASH ... or JSON"
     )
@@ -309,12 +338,7 @@ def _tables(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "--hash-key", metavar="NAME:TYPE", help="shortcut: partition key, e.g. pk:S"
     )
     create.add_argument("--range-key", metavar="NAME:TYPE", help="shortcut: sort key, e.g. sk:N")
-    create.add_argument(
-        "--billing-mode", choices=["PAY_PER_REQUEST", "PROVISIONED"], default="PAY_PER_REQUEST"
-    )
-    create.add_argument(
-        "--provisioned-throughput", metavar="SPEC", help="ReadCapacityUnits=5,WriteCapacityUnits=5"
-    )
+    _billing(create, default="PAY_PER_REQUEST")
     create.add_argument(
         "--stream-specification",
         metavar="SPEC",
@@ -324,36 +348,28 @@ def _tables(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     create.add_argument("--local-secondary-indexes", metavar="JSON", help="JSON array")
     _connection(create)
 
-    listing = actions.add_parser("list", help="list table names (ListTables)")
-    listing.set_defaults(handler="tables_list")
-    _connection(listing)
-
-    describe = actions.add_parser("describe", help="describe a table (DescribeTable)")
-    describe.set_defaults(handler="tables_describe")
-    describe.add_argument("--table-name", required=True)
-    _connection(describe)
-
-    delete = actions.add_parser("delete", help="delete a table (DeleteTable)")
-    delete.set_defaults(handler="tables_delete")
-    delete.add_argument("--table-name", required=True)
-    _connection(delete)
+    _connection(
+        _operation(actions, "list", "ListTables", table=False, help="list table names (ListTables)")
+    )
+    for name, operation, what in (
+        ("describe", "DescribeTable", "describe"),
+        ("delete", "DeleteTable", "delete"),
+    ):
+        _connection(_operation(actions, name, operation, help=f"{what} a table ({operation})"))
 
     _tables_update(actions)
 
 
-def _tables_update(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _tables_update(actions: Commands) -> None:
     update = actions.add_parser(
         "update",
         help="change a table (UpdateTable)",
         description="Change a table's billing mode, throughput, stream, deletion protection or "
         "global secondary indexes. At least one change must be asked for.",
     )
-    update.set_defaults(handler="tables_update")
+    update.set_defaults(func=run.tables_update)
     update.add_argument("table_name", metavar="TABLE")
-    update.add_argument("--billing-mode", choices=["PAY_PER_REQUEST", "PROVISIONED"])
-    update.add_argument(
-        "--provisioned-throughput", metavar="SPEC", help="ReadCapacityUnits=5,WriteCapacityUnits=5"
-    )
+    _billing(update)
     stream = update.add_mutually_exclusive_group()
     stream.add_argument(
         "--stream-specification",
@@ -403,16 +419,13 @@ def _tables_update(actions: argparse._SubParsersAction[argparse.ArgumentParser])
     gsi.add_argument(
         "--global-secondary-index-updates", metavar="JSON", help="the raw JSON array, as in AWS"
     )
-    gsi.add_argument(
-        "--attribute-definitions",
-        nargs="+",
-        metavar="DEF",
-        help="AttributeName=email,AttributeType=S ... or a JSON array (for new indexes)",
+    _attribute_definitions(
+        gsi, "AttributeName=email,AttributeType=S ... or a JSON array (for new indexes)"
     )
     _connection(update)
 
 
-def _ttl(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _ttl(commands: Commands) -> None:
     ttl = commands.add_parser("ttl", help="turn Time to Live on or off, or show it")
     actions = ttl.add_subparsers(dest="ttl_command", metavar="ACTION", required=True)
     enable = actions.add_parser("enable", help="UpdateTimeToLive Enabled=true")
@@ -425,7 +438,7 @@ def _ttl(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     describe = actions.add_parser("describe", help="DescribeTimeToLive")
     for action in (enable, disable, describe):
-        action.set_defaults(handler="ttl")
+        action.set_defaults(func=run.ttl)
         action.add_argument("table_name", metavar="TABLE")
         _connection(action)
 
@@ -451,51 +464,45 @@ def _input_format(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _items(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    put = commands.add_parser("put", help="write an item (PutItem)")
-    put.set_defaults(handler="put")
-    put.add_argument("--table-name", required=True)
-    put.add_argument("--item", required=True, metavar="JSON", help="the item (or file://path)")
-    _expressions(put, condition=True)
-    put.add_argument("--return-values", choices=["NONE", "ALL_OLD"])
-    _input_format(put)
-    _connection(put)
+def _item_write(parser: argparse.ArgumentParser, returns: list[str]) -> None:
+    """The rest of PutItem's, UpdateItem's and DeleteItem's options: a condition, the values
+    to return, the input format and where."""
+    _expressions(parser, condition=True)
+    parser.add_argument("--return-values", choices=returns)
+    _input_format(parser)
+    _connection(parser)
 
-    get = commands.add_parser("get", help="read an item (GetItem)")
-    get.set_defaults(handler="get")
-    get.add_argument("--table-name", required=True)
-    get.add_argument("--key", required=True, metavar="JSON")
+
+def _key(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--key", required=True, metavar="JSON")
+
+
+def _items(commands: Commands) -> None:
+    put = _operation(commands, "put", "PutItem", help="write an item (PutItem)")
+    put.add_argument("--item", required=True, metavar="JSON", help="the item (or file://path)")
+    _item_write(put, ["NONE", "ALL_OLD"])
+
+    get = _operation(commands, "get", "GetItem", help="read an item (GetItem)")
+    _key(get)
     get.add_argument("--projection-expression", metavar="EXPR")
     get.add_argument("--expression-attribute-names", metavar="JSON")
     get.add_argument("--consistent-read", action="store_true")
     _input_format(get)
     _connection(get)
 
-    update = commands.add_parser("update", help="change an item (UpdateItem)")
-    update.set_defaults(handler="update")
-    update.add_argument("--table-name", required=True)
-    update.add_argument("--key", required=True, metavar="JSON")
+    update = _operation(commands, "update", "UpdateItem", help="change an item (UpdateItem)")
+    _key(update)
     update.add_argument("--update-expression", metavar="EXPR", required=True)
-    _expressions(update, condition=True)
-    update.add_argument(
-        "--return-values", choices=["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"]
-    )
-    _input_format(update)
-    _connection(update)
+    _item_write(update, ["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"])
 
-    delete = commands.add_parser("delete", help="delete an item (DeleteItem)")
-    delete.set_defaults(handler="delete")
-    delete.add_argument("--table-name", required=True)
-    delete.add_argument("--key", required=True, metavar="JSON")
-    _expressions(delete, condition=True)
-    delete.add_argument("--return-values", choices=["NONE", "ALL_OLD"])
-    _input_format(delete)
-    _connection(delete)
+    delete = _operation(commands, "delete", "DeleteItem", help="delete an item (DeleteItem)")
+    _key(delete)
+    _item_write(delete, ["NONE", "ALL_OLD"])
 
     for name, operation in (("query", "Query"), ("scan", "Scan")):
-        read = commands.add_parser(name, help=f"read many items ({operation}), paginated")
-        read.set_defaults(handler=name)
-        read.add_argument("--table-name", required=True)
+        read = _operation(
+            commands, name, operation, help=f"read many items ({operation}), paginated"
+        )
         read.add_argument("--index-name")
         if name == "query":
             read.add_argument("--key-condition-expression", metavar="EXPR", required=True)
@@ -528,7 +535,7 @@ def _items(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         _connection(read)
 
 
-def _bulk(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _bulk(commands: Commands) -> None:
     batch = commands.add_parser(
         "batch-write",
         help="write many items (BatchWriteItem, 25 a call, retrying UnprocessedItems)",
@@ -536,7 +543,7 @@ def _bulk(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         '...}}, {"DeleteRequest": {"Key": ...}}]}) in calls of at most 25 requests; '
         "UnprocessedItems are sent again with back-off. Exit status 1 if some remain.",
     )
-    batch.set_defaults(handler="batch_write")
+    batch.set_defaults(func=run.batch_write)
     batch.add_argument("--file", required=True, help="the JSON file (as --request-items takes)")
 
     load = commands.add_parser(
@@ -546,14 +553,14 @@ def _bulk(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "item in DynamoDB JSON, in plain JSON, or in DynamoDB's S3 export format "
         "({\"Item\": {...}}, what 'streamkit dump' writes).",
     )
-    load.set_defaults(handler="load")
+    load.set_defaults(func=run.load)
     load.add_argument("table_name", metavar="TABLE")
     load.add_argument("file", metavar="FILE.jsonl")
 
     dump = commands.add_parser(
         "dump", help='write every item of a table as JSON Lines ({"Item": ...}, DynamoDB JSON)'
     )
-    dump.set_defaults(handler="dump")
+    dump.set_defaults(func=run.dump)
     dump.add_argument("table_name", metavar="TABLE")
     dump.add_argument("--out", metavar="FILE", help="the file to write (default: stdout)")
 
@@ -561,7 +568,7 @@ def _bulk(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "transact",
         help="run a transaction (TransactWriteItems, or TransactGetItems when all are Get)",
     )
-    transact.set_defaults(handler="transact")
+    transact.set_defaults(func=run.transact)
     transact.add_argument(
         "--file",
         required=True,
@@ -574,7 +581,7 @@ def _bulk(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         _connection(command)
 
 
-def _mappings(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _mappings(commands: Commands) -> None:
     mappings = commands.add_parser(
         "mappings",
         help="show where each stream mapping stands, or move its checkpoints",
@@ -598,7 +605,7 @@ def _mappings(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     reset.add_argument("--to", required=True, choices=["TRIM_HORIZON", "LATEST"])
     reset.add_argument("--table", help="the mapping's table, when it has no checkpoints yet")
     for action in (listing, status, reset):
-        action.set_defaults(handler="mappings")
+        action.set_defaults(func=run.mappings)
         action.add_argument(
             "--app", metavar="MODULE:APP", action="append", default=[], help="the app (optional)"
         )

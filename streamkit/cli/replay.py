@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 
 from streamkit.cli.apps import load_apps
-from streamkit.cli.backends import BackendError
+from streamkit.cli.backends import LocalBackend, open_local_engine, region_file
 from streamkit.cli.common import CommandError, missing_table
 from streamkit.cli.inputs import UsageError
 from streamkit.cli.output import render
@@ -32,7 +32,6 @@ from streamkit.engine import Engine
 from streamkit.errors import DynamoDBError, ResourceNotFoundException
 from streamkit.mappings.config import MappingConfig
 from streamkit.mappings.replay import ReplayResult, replay, replay_file
-from streamkit.server import DEFAULT_DATA_DIR
 from streamkit.server.wire import decode_binary
 from streamkit.streams import open_engine
 
@@ -189,14 +188,13 @@ async def _engine(args: argparse.Namespace) -> AsyncIterator[Engine]:
         async with open_engine(None, region=args.region) as engine:
             yield engine
         return
-    path = Path(args.data or DEFAULT_DATA_DIR) / f"{args.region}.sqlite3"
+    path = region_file(args.data, args.region)
     if args.file is None and not path.exists():
         raise UsageError(f"no data in {path}")
-    if args.dry_run and args.file is None:
-        async with open_engine(path, region=args.region, read_only=True) as engine:
-            yield engine
-        return
-    async with open_engine(path, region=args.region, owner_role="replay") as engine:
+    read_only = args.dry_run and args.file is None
+    async with open_local_engine(
+        args.data, args.region, read_only=read_only, role="replay"
+    ) as engine:
         yield engine
 
 
@@ -261,7 +259,7 @@ async def _prepare_into(engine: Engine, args: argparse.Namespace, config: Mappin
     except ResourceNotFoundException:
         pass
     if spec is None:
-        found = await missing_table(_EngineTables(engine), args.into)
+        found = await missing_table(LocalBackend(engine), args.into)
         raise CommandError(found or f"Table {args.into} not found.")
     keys = {k["AttributeName"] for k in spec["KeySchema"]}
     definitions = [d for d in spec["AttributeDefinitions"] if d["AttributeName"] in keys]
@@ -272,22 +270,6 @@ async def _prepare_into(engine: Engine, args: argparse.Namespace, config: Mappin
         BillingMode="PAY_PER_REQUEST",
     )
     print(f"created table {args.into} with the keys of {source}", file=sys.stderr)
-
-
-class _EngineTables:
-    """Just enough of a Backend for :func:`missing_table` over an engine."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-
-    def supports(self, operation: str) -> bool:
-        return operation == "ListTables"
-
-    async def call(self, operation: str, params: Any) -> dict[str, Any]:
-        try:
-            return await self._engine.list_tables(**params)
-        except DynamoDBError as exc:
-            raise BackendError(operation, exc.code, exc.message) from None
 
 
 def _into_config(

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import argparse
 import signal
-from pathlib import Path
 
 import anyio
 
 from streamkit.cli.apps import load_apps
+from streamkit.cli.backends import open_local_engine, region_file
 from streamkit.cli.process import tune_gc
 from streamkit.logs import get_logger
 from streamkit.mappings.app import App
 from streamkit.runtime import open_runtime
-from streamkit.server import DEFAULT_DATA_DIR
-from streamkit.streams import open_engine
 
 __all__ = ["run_app"]
 
@@ -31,10 +29,10 @@ def run_app(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, app: App) -> None:
-    path = Path(args.data or DEFAULT_DATA_DIR) / f"{args.region}.sqlite3"
+    path = region_file(args.data, args.region)
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with (
-            open_engine(path, region=args.region, owner_role="run") as engine,
+            open_local_engine(args.data, args.region, read_only=False, role="run") as engine,
             open_runtime(engine, app) as runtime,
         ):
             names = ", ".join(runtime.mappings) or "none"

@@ -15,6 +15,7 @@ import anyio
 from streamkit.cli.apps import load_apps
 from streamkit.cli.inputs import UsageError
 from streamkit.cli.process import raise_open_files_limit, tune_gc
+from streamkit.groups import leaves
 from streamkit.logs import get_logger
 from streamkit.mappings.app import App
 from streamkit.server import DEFAULT_DATA_DIR, Limits, open_server
@@ -91,7 +92,7 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         anyio.run(_serve, args, credentials, app, backend="asyncio", backend_options=options)
     except (OSError, BaseExceptionGroup) as exc:
-        if not any(_in_use(leaf) for leaf in _leaves(exc)):
+        if not any(_in_use(leaf) for leaf in leaves(exc)):
             raise
         print(
             f"streamkit: port {args.port} on {args.host} is already in use "
@@ -100,12 +101,6 @@ def run_serve(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
-
-
-def _leaves(exc: BaseException) -> list[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
-    return [exc]
 
 
 def _in_use(exc: BaseException) -> bool:

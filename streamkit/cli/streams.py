@@ -12,12 +12,17 @@ from typing import Any
 import anyio
 import orjson
 
-from streamkit.cli.backends import BackendError, Unreachable, boto3_client, open_local_engine
+from streamkit.cli.backends import (
+    Backend,
+    BackendError,
+    LocalBackend,
+    RemoteBackend,
+    open_local_engine,
+)
 from streamkit.cli.inputs import UsageError
 from streamkit.cli.output import iso_utc, render
 from streamkit.cli.progress import Progress
 from streamkit.engine import Engine
-from streamkit.errors import DynamoDBError
 from streamkit.mappings.replay import export_stream
 from streamkit.model.json import encode_b64
 from streamkit.model.native import from_item
@@ -30,33 +35,12 @@ _TAIL_POLL_SECONDS = 0.25  # remote endpoints only: a local tail waits for commi
 class _Streams:
     """DynamoDB Streams calls against the local engine or, with --endpoint-url, boto3."""
 
-    def __init__(
-        self, engine: Engine | None, client: Any = None, endpoint_url: str | None = None
-    ) -> None:
+    def __init__(self, backend: Backend, engine: Engine | None = None) -> None:
         self.engine = engine
-        self._client = client
-        self.endpoint_url = endpoint_url
+        self._backend = backend
 
     async def call(self, operation: str, **params: Any) -> dict[str, Any]:
-        try:
-            if self.engine is not None:
-                method = getattr(self.engine.streams, self.engine.streams.OPERATIONS[operation])
-                return dict(await method(**params))
-            name = {v: k for k, v in self._client.meta.method_to_api_mapping.items()}[operation]
-            result: dict[str, Any] = await anyio.to_thread.run_sync(
-                lambda: getattr(self._client, name)(**params)
-            )
-        except DynamoDBError as exc:
-            raise BackendError(operation, exc.code, exc.message) from None
-        except Exception as exc:
-            if type(exc).__name__ == "EndpointConnectionError":  # botocore, imported lazily
-                raise Unreachable(str(self.endpoint_url)) from None
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-            if code is None:
-                raise
-            raise BackendError(operation, code, str(exc)) from None
-        result.pop("ResponseMetadata", None)
-        return result
+        return await self._backend.call(operation, params)
 
     async def wait(self, iterator: str) -> None:
         if self.engine is not None:
@@ -68,11 +52,11 @@ class _Streams:
 @asynccontextmanager
 async def _open(args: argparse.Namespace) -> AsyncIterator[_Streams]:
     if args.endpoint_url is not None:
-        client = boto3_client("dynamodbstreams", args.endpoint_url, args.region, args.profile)
-        yield _Streams(None, client, args.endpoint_url)
+        remote = RemoteBackend("dynamodbstreams", args.endpoint_url, args.region, args.profile)
+        yield _Streams(remote)
         return
     async with open_local_engine(args.data, args.region, read_only=True) as engine:
-        yield _Streams(engine)
+        yield _Streams(LocalBackend(engine.streams), engine)
 
 
 async def _latest_arn(streams: _Streams, table: str) -> str:

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar, Protocol
 
+import anyio
+
 from streamkit.clock import Clock, SystemClock
 from streamkit.engine.batch import BatchMixin
 from streamkit.engine.control import ControlMixin
@@ -216,7 +218,10 @@ async def _open_store(
         async with open_read_only_store(path) as store:
             yield store
     else:
-        check_database_file(path)  # before the owner lock creates its file beside it
+        # once, off the loop, and before the owner lock creates its file beside the database
+        await anyio.to_thread.run_sync(check_database_file, path)
         with acquire_owner(path, owner_role, owner_url):
-            async with open_store(path, durability=durability, setup=sql.migrate) as store:
+            async with open_store(
+                path, durability=durability, setup=sql.migrate, checked=True
+            ) as store:
                 yield store

@@ -137,7 +137,9 @@ class _ThreadCall:
         self.thread: threading.Thread | None = None
 
 
+#: timed-out sync handlers' calls still running; each leaves as its thread finishes
 _abandoned: set[_ThreadCall] = set()
+_abandoned_lock = threading.Lock()  # the loop adds, the handler's thread removes
 
 
 def stuck_handler_threads() -> list[str]:
@@ -146,8 +148,8 @@ def stuck_handler_threads() -> list[str]:
     Python cannot stop a thread: such a thread keeps the process from exiting normally
     (``streamkit run`` and ``serve`` exit without waiting for it).
     """
-    _abandoned.difference_update([c for c in _abandoned if not c.running])
-    return sorted(c.label for c in _abandoned)
+    with _abandoned_lock:
+        return sorted(c.label for c in _abandoned)
 
 
 async def _in_thread(
@@ -163,13 +165,18 @@ async def _in_thread(
         try:
             return handler(event, context)
         finally:
-            call.running = False
+            with _abandoned_lock:
+                call.running = False
+                _abandoned.discard(call)
 
     try:
         return await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
     except asyncio.CancelledError:
-        if call.running:
-            _abandoned.add(call)
+        with _abandoned_lock:
+            abandoned = call.running
+            if abandoned:
+                _abandoned.add(call)
+        if abandoned:
             log.warning(
                 "handler_thread_abandoned",
                 handler=label,

@@ -30,6 +30,7 @@ from streamkit.errors import (
     ResourceNotFoundException,
     TrimmedDataAccessException,
 )
+from streamkit.groups import leaves
 from streamkit.logs import get_logger
 from streamkit.mappings.config import MappingConfig, StreamOptions, check_options
 from streamkit.mappings.current import engine_var
@@ -229,9 +230,7 @@ class MappingRunner:
 
     def _fail(self, group: BaseExceptionGroup[MappingConfigurationError]) -> None:
         """Stop the mapping on an error no retry can fix; keep its position (Disabled)."""
-        error: BaseException = group
-        while isinstance(error, BaseExceptionGroup):  # nested task groups: the first leaf
-            error = error.exceptions[0]
+        error = leaves(group)[0]  # nested task groups: the first
         assert isinstance(error, MappingConfigurationError)
         self.error = error
         self.config = replace(self.config, enabled=False)

@@ -89,9 +89,7 @@ async def open_server(
             data folder fails at start.
         app: stream handlers to run; each region runs the app's mappings on its own tables.
     """
-    folder = None if data_dir is None else Path(data_dir)
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
+    folder = None if data_dir is None else Path(data_dir)  # each region's open makes it
     url: str | None = None  # set once the listener is bound, before any region opens
 
     @asynccontextmanager

@@ -166,7 +166,7 @@ class ConnectionSet:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def admit(self, connection: Connection) -> bool:
+    def admit(self) -> bool:
         """Make room for a new connection: close an idle one at the cap; False if none is."""
         if self.draining:
             return False
@@ -226,7 +226,7 @@ class Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
-        if not self._set.admit(self):
+        if not self._set.admit():
             self._closed = True
             if not self._set.draining:
                 self._transport.write(_BUSY)

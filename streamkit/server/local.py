@@ -7,13 +7,11 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-from anyio.from_thread import start_blocking_portal
-
 from streamkit.engine import Engine
 from streamkit.mappings.app import App
 from streamkit.server.app import http_url, open_listener
 from streamkit.server.protocol import Dispatcher
-from streamkit.testing import Harness, ManualClock, SyncHarness, open_harness
+from streamkit.testing import Harness, ManualClock, SyncHarness, open_harness, run_in_portal
 
 __all__ = ["open_harness_endpoint", "open_sync_endpoint"]
 
@@ -66,12 +64,7 @@ def open_sync_endpoint(
     Yields a :class:`~streamkit.testing.SyncHarness` whose ``url`` is the endpoint: point
     boto3 at it (``endpoint_url=h.url``) and use ``h.drain()`` / ``h.advance()`` as usual.
     """
-    with (
-        start_blocking_portal("asyncio") as portal,
-        portal.wrap_async_context_manager(
-            open_harness_endpoint(
-                app, host=host, port=port, clock=clock, path=path, **engine_options
-            )
-        ) as (harness, url),
-    ):
-        yield SyncHarness(harness, portal, url)
+    with run_in_portal(
+        open_harness_endpoint(app, host=host, port=port, clock=clock, path=path, **engine_options)
+    ) as harness:
+        yield harness

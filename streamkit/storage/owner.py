@@ -81,7 +81,8 @@ def acquire_owner(
     """Take ownership of ``database`` (a file path) or raise at once; never waits.
 
     Args:
-        database: the SQLite file; its folder is created if missing.
+        database: the SQLite file, in a folder that exists (the engine runs
+            :func:`~streamkit.storage.sqlite.check_database_file` first, which makes it).
         role: who owns it, for the messages others get: ``"serve"``, ``"run"``,
             ``"replay"``, ``"cli"`` or ``"script"``.
         url: the endpoint serving this database, if any (others are told to use it).
@@ -100,9 +101,6 @@ def acquire_owner(
         return Ownership(path, None, record)
     import fcntl
 
-    folder = os.path.dirname(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
     fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

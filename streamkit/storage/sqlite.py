@@ -570,6 +570,7 @@ async def open_store(
     durability: Durability = "normal",
     setup: Callable[[sqlite3.Connection], None] | None = None,
     readers_count: int = 2,
+    checked: bool = False,
 ) -> AsyncIterator[Store]:
     """Open the SQLite store at ``path`` (``None`` or ``":memory:"``: in memory).
 
@@ -579,13 +580,15 @@ async def open_store(
             commits, never corrupt) or ``"full"`` (synchronous=FULL: every commit is durable).
         setup: run once on the writer connection before use (schema migrations).
         readers_count: read connections (on disk); each read goes to the least busy one.
+        checked: the caller has just run :func:`check_database_file` on ``path`` (the engine
+            does, before it takes the owner lock beside the file), so it is not run again.
 
     Raises:
         DatabaseFileError: the file is corrupt, truncated, from a newer streamkit, or cannot
             be written (see :func:`check_database_file`); nothing is changed.
     """
     target, on_disk = _connect_args(None if path is None else os.fspath(path))
-    if on_disk:
+    if on_disk and not checked:
         await anyio.to_thread.run_sync(check_database_file, target)
     async with contextlib.AsyncExitStack() as stack:
         try:

@@ -20,6 +20,7 @@ from hypothesis import given, settings, strategies as st
 import streamkit
 from streamkit.errors import DatabaseFileError, DatabaseInUseError
 from streamkit.storage.owner import acquire_owner, lock_path
+from streamkit.storage.readonly import open_read_only_store
 from streamkit.testing import ManualClock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +107,7 @@ def _put(process: subprocess.Popen[str]) -> None:
 
 class TestInOneProcess:
     def test_record_names_this_process_and_is_emptied_on_release(self, tmp_path: Path) -> None:
-        db = tmp_path / "sub" / "db.sqlite3"  # the folder is created
+        db = tmp_path / "db.sqlite3"
         with acquire_owner(db, "serve", "http://127.0.0.1:1") as held:
             record = json.loads(Path(lock_path(db)).read_text())
             assert record == held.record
@@ -237,6 +238,27 @@ class TestReadOnly:
             with acquire_owner(db):  # an owner can start while it reads
                 pass
         assert db.read_bytes() == before
+
+    async def test_a_held_lock_never_blocks_the_event_loop(self, tmp_path: Path) -> None:
+        """Reads run inline, so SQLite waits there briefly; a read that still finds the lock
+        taken (another connection recovering the WAL) is tried again off the loop."""
+        db = tmp_path / "db.sqlite3"
+        async with streamkit.open_engine(db):
+            pass
+        tries = 0
+
+        def read(conn: sqlite3.Connection) -> int:
+            nonlocal tries
+            tries += 1
+            if tries <= 5:
+                busy = sqlite3.OperationalError("database is locked")
+                busy.sqlite_errorcode = 5  # SQLITE_BUSY
+                raise busy
+            return int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
+
+        async with open_read_only_store(db) as store:
+            assert await store.read_point(read) <= 50  # ms SQLite may wait on the loop
+        assert tries == 6
 
     async def test_missing_file_and_old_schema_are_refused(self, tmp_path: Path) -> None:
         with pytest.raises(FileNotFoundError, match="no database at"):

@@ -1,0 +1,125 @@
+"""What each subcommand runs: the parser sets ``func`` to one of these (``set_defaults``), and
+``main()`` calls ``args.func(args)`` for the exit status.
+
+Each imports its command's module when called, so ``streamkit --help``, a usage error or a
+quick command loads only what it uses (the server, the mapping runtime and boto3 are not
+small). An async command runs on a fresh asyncio loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+__all__ = [
+    "batch_write",
+    "data",
+    "dump",
+    "load",
+    "mappings",
+    "replay",
+    "run",
+    "serve",
+    "streams",
+    "tables_update",
+    "transact",
+    "ttl",
+    "version",
+]
+
+AsyncCommand = Callable[[argparse.Namespace], Awaitable[int]]
+
+
+def _on_loop(command: AsyncCommand, args: argparse.Namespace) -> int:
+    status: int = anyio.run(command, args, backend="asyncio")
+    return status
+
+
+def version(args: argparse.Namespace) -> int:
+    from streamkit import __version__
+
+    print(f"streamkit {__version__}")
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    if args.reload:
+        from streamkit.cli.reload import run_with_reload
+
+        return run_with_reload(args)
+    from streamkit.cli.serve import run_serve
+
+    return run_serve(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.reload:
+        from streamkit.cli.reload import run_with_reload
+
+        return run_with_reload(args)
+    from streamkit.cli.run import run_app
+
+    return run_app(args)
+
+
+def replay(args: argparse.Namespace) -> int:
+    from streamkit.cli.replay import run_replay
+
+    return _on_loop(run_replay, args)
+
+
+def streams(args: argparse.Namespace) -> int:
+    from streamkit.cli.streams import run_streams_command
+
+    return _on_loop(run_streams_command, args)
+
+
+def data(args: argparse.Namespace) -> int:
+    """A table or item command: one DynamoDB operation (``args.operation``)."""
+    from streamkit.cli.data import run_data_command
+
+    return _on_loop(run_data_command, args)
+
+
+def tables_update(args: argparse.Namespace) -> int:
+    from streamkit.cli.tables import run_tables_update
+
+    return _on_loop(run_tables_update, args)
+
+
+def ttl(args: argparse.Namespace) -> int:
+    from streamkit.cli.ttl import run_ttl
+
+    return _on_loop(run_ttl, args)
+
+
+def batch_write(args: argparse.Namespace) -> int:
+    from streamkit.cli.bulk import run_batch_write
+
+    return _on_loop(run_batch_write, args)
+
+
+def load(args: argparse.Namespace) -> int:
+    from streamkit.cli.bulk import run_load
+
+    return _on_loop(run_load, args)
+
+
+def dump(args: argparse.Namespace) -> int:
+    from streamkit.cli.bulk import run_dump
+
+    return _on_loop(run_dump, args)
+
+
+def transact(args: argparse.Namespace) -> int:
+    from streamkit.cli.bulk import run_transact
+
+    return _on_loop(run_transact, args)
+
+
+def mappings(args: argparse.Namespace) -> int:
+    from streamkit.cli.mappings import run_mappings
+
+    return _on_loop(run_mappings, args)
