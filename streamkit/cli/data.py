@@ -22,7 +22,7 @@ from streamkit.cli.inputs import (
     structures,
 )
 from streamkit.errors import SerializationException
-from streamkit.server.wire import decode_binary, encode_binary
+from streamkit.model.json import decode_binary, encode_binary
 
 __all__ = ["run_data_command"]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from streamkit.errors import DynamoDBError
+from streamkit.model.json import decode_binary
 from streamkit.model.native import to_attribute_value, to_item
-from streamkit.server.wire import decode_binary
 
 __all__ = [
     "InputFormat",

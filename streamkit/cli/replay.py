@@ -32,7 +32,7 @@ from streamkit.engine import Engine
 from streamkit.errors import DynamoDBError, ResourceNotFoundException
 from streamkit.mappings.config import MappingConfig
 from streamkit.mappings.replay import ReplayResult, replay, replay_file
-from streamkit.server.wire import decode_binary
+from streamkit.model.json import decode_binary
 from streamkit.streams import open_engine
 
 __all__ = ["run_replay"]

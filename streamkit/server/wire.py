@@ -1,8 +1,7 @@
 """The JSON 1.0 body codec: orjson, base64 binary values, CRC32 and request ids.
 
 Inside the engine, ``B`` values are ``bytes`` and ``BS`` values lists of ``bytes``; on the wire
-both are base64 text, converted by :mod:`streamkit.model.json` (``decode_binary`` and
-``encode_binary`` are re-exported here for the CLI modules that import them from this one).
+both are base64 text, converted by :mod:`streamkit.model.json`.
 """
 
 from __future__ import annotations
@@ -15,13 +14,9 @@ from typing import Any
 import orjson
 
 from streamkit.errors import SerializationException
-from streamkit.model.json import (
-    decode_binary as decode_binary,
-    encode_binary as encode_binary,
-    json_default,
-)
+from streamkit.model.json import decode_binary, json_default
 
-__all__ = ["crc32", "decode_binary", "dumps", "encode_binary", "loads", "new_request_id"]
+__all__ = ["crc32", "dumps", "loads", "new_request_id"]
 
 _REQUEST_ID_PREFIX = os.urandom(16).hex().upper()
 _request_counter = itertools.count(1)
