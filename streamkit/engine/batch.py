@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from streamkit.engine import capacity
 from streamkit.engine.actions import CapacityTally, length_error, null_error
-from streamkit.engine.core import RCC, EngineCore, check_legacy, on_table
+from streamkit.engine.core import CAPACITY_CHOICES, EngineCore, check_legacy, on_table
 from streamkit.engine.keys import EncodedKey, key_from_item, key_from_request
 from streamkit.engine.params import Params
 from streamkit.errors import (
@@ -21,7 +21,7 @@ from streamkit.errors import (
 from streamkit.expressions import Path, project
 from streamkit.model.attributes import Item
 from streamkit.model.schema import TableSpec, validate_name
-from streamkit.storage import tables as sql
+from streamkit.storage import tables as storage_tables
 
 __all__ = ["MAX_BATCH_GET_KEYS", "MAX_BATCH_RESPONSE", "MAX_BATCH_WRITES", "BatchMixin"]
 
@@ -99,7 +99,7 @@ class BatchMixin(EngineCore):
         """
         p = Params("BatchWriteItem", params, BATCH_WRITE_PARAMS)
         request_items = _request_items(p)
-        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
+        rcc = p.enum("ReturnConsumedCapacity", CAPACITY_CHOICES, "NONE")
         p.enum("ReturnItemCollectionMetrics", ("SIZE", "NONE"), "NONE")
         total = 0
         for requests in request_items.values():
@@ -143,7 +143,7 @@ class BatchMixin(EngineCore):
             # each table's keys are distinct, so reading every old item first reads what each
             # write would have found
             stored = {
-                name: sql.get_sized_rows(conn, spec, keys)
+                name: storage_tables.get_sized_rows(conn, spec, keys)
                 for name, (spec, keys) in _keys_by_table(writes).items()
             }
             done: list[tuple[int, dict[str, float]]] = []
@@ -177,7 +177,7 @@ class BatchMixin(EngineCore):
         """
         p = Params("BatchGetItem", params, BATCH_GET_PARAMS)
         request_items = _request_items(p)
-        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
+        rcc = p.enum("ReturnConsumedCapacity", CAPACITY_CHOICES, "NONE")
         parsed = [self._keys_and_attributes(name, r) for name, r in request_items.items()]
         if sum(len(raw_keys) for _, _, raw_keys in parsed) > MAX_BATCH_GET_KEYS:
             raise ValidationException("Too many items requested for the BatchGetItem call")
@@ -213,7 +213,7 @@ class BatchMixin(EngineCore):
                 rows: list[tuple[Item | None, int]] = []
                 found.append(rows)
                 # decodes every item found, past the budget too: 40 MB at most (100 keys)
-                stored = sql.get_sized_rows(conn, g.spec, [key for _, key in g.keys])
+                stored = storage_tables.get_sized_rows(conn, g.spec, [key for _, key in g.keys])
                 for _, key in g.keys:
                     item, size = stored.get(key, _ABSENT)
                     if size > budget:

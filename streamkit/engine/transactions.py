@@ -26,7 +26,7 @@ from streamkit.engine.actions import (
     null_error,
     updated_image,
 )
-from streamkit.engine.core import RCC, EngineCore, on_table
+from streamkit.engine.core import CAPACITY_CHOICES, EngineCore, on_table
 from streamkit.engine.keys import EncodedKey, key_from_item, key_from_request
 from streamkit.engine.params import Params
 from streamkit.errors import (
@@ -45,7 +45,7 @@ from streamkit.expressions import (
 )
 from streamkit.model.attributes import MSG_ITEM_TOO_LARGE, Item, item_size
 from streamkit.model.schema import TableSpec, constraint
-from streamkit.storage import tables as sql, tokens
+from streamkit.storage import tables as storage_tables, tokens
 
 __all__ = ["MAX_TRANSACTION_ACTIONS", "MAX_TRANSACTION_BYTES", "TOKEN_TTL", "TransactionsMixin"]
 
@@ -186,7 +186,7 @@ class TransactionsMixin(EngineCore):
         """
         p = Params("TransactWriteItems", params, WRITE_PARAMS)
         entries = _transact_items(p)
-        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
+        rcc = p.enum("ReturnConsumedCapacity", CAPACITY_CHOICES, "NONE")
         p.enum("ReturnItemCollectionMetrics", ("SIZE", "NONE"), "NONE")
         token = p.string("ClientRequestToken")
         if token is not None and not 1 <= len(token) <= 36:
@@ -220,10 +220,12 @@ class TransactionsMixin(EngineCore):
                         "ClientRequestToken was already used with different parameters"
                     )
                 if seen is not None:  # a repeat: answer success, apply nothing
-                    return True, [(_size(sql.get_row(conn, a.spec, *a.key)), {}) for a in actions]
+                    return True, [
+                        (_size(storage_tables.get_row(conn, a.spec, *a.key)), {}) for a in actions
+                    ]
             batch = self._store.statistics().commits
             busy = self._tx_items if batch == self._tx_batch else frozenset()
-            olds = [sql.get_row(conn, a.spec, *a.key) for a in actions]
+            olds = [storage_tables.get_row(conn, a.spec, *a.key) for a in actions]
             outcomes = [a.outcome(old) for a, old in zip(actions, olds, strict=True)]
             reasons = [
                 {"Code": "TransactionConflict", "Message": CONFLICT} if target in busy else reason
@@ -265,7 +267,7 @@ class TransactionsMixin(EngineCore):
         """Read up to 100 items from one consistent snapshot (TransactGetItems)."""
         p = Params("TransactGetItems", params, GET_PARAMS)
         entries = _transact_items(p)
-        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
+        rcc = p.enum("ReturnConsumedCapacity", CAPACITY_CHOICES, "NONE")
         gets: list[tuple[TableSpec, EncodedKey, tuple[Path, ...] | None]] = []
         for index, entry in enumerate(entries, 1):
             outer = Params(
@@ -292,7 +294,7 @@ class TransactionsMixin(EngineCore):
             if own:
                 conn.execute("BEGIN")  # one snapshot for every read
             try:
-                return [sql.get_row(conn, spec, *key) for spec, key, _ in gets]
+                return [storage_tables.get_row(conn, spec, *key) for spec, key, _ in gets]
             finally:
                 if own:
                     conn.execute("COMMIT")
