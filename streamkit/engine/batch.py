@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from streamkit.engine import capacity
 from streamkit.engine.actions import CapacityTally, length_error, null_error
-from streamkit.engine.core import RCC, EngineCore, check_legacy, on_table
+from streamkit.engine.core import CAPACITY_CHOICES, EngineCore, check_legacy, on_table
 from streamkit.engine.keys import EncodedKey, key_from_item, key_from_request
 from streamkit.engine.params import Params
 from streamkit.errors import (
@@ -21,7 +21,7 @@ from streamkit.errors import (
 from streamkit.expressions import Path, project
 from streamkit.model.attributes import Item
 from streamkit.model.schema import TableSpec, validate_name
-from streamkit.storage import tables as sql
+from streamkit.storage import tables as storage_tables
 
 __all__ = ["MAX_BATCH_GET_KEYS", "MAX_BATCH_RESPONSE", "MAX_BATCH_WRITES", "BatchMixin"]
 
@@ -30,6 +30,7 @@ MAX_BATCH_GET_KEYS = 100
 MAX_BATCH_RESPONSE = 16 * 1024 * 1024
 DUPLICATES = "Provided list of item keys contains duplicates"
 _ABSENT: tuple[None, int] = (None, 0)
+_Row = tuple[Item | None, int]  # an item read (None: absent) and its size
 _ONE_REQUEST = (
     "Supplied AttributeValue has more than one datatypes set, "
     "must contain exactly one of the supported datatypes"
@@ -99,7 +100,7 @@ class BatchMixin(EngineCore):
         """
         p = Params("BatchWriteItem", params, BATCH_WRITE_PARAMS)
         request_items = _request_items(p)
-        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
+        rcc = p.enum("ReturnConsumedCapacity", CAPACITY_CHOICES, "NONE")
         p.enum("ReturnItemCollectionMetrics", ("SIZE", "NONE"), "NONE")
         total = 0
         for requests in request_items.values():
@@ -143,7 +144,7 @@ class BatchMixin(EngineCore):
             # each table's keys are distinct, so reading every old item first reads what each
             # write would have found
             stored = {
-                name: sql.get_sized_rows(conn, spec, keys)
+                name: storage_tables.get_sized_rows(conn, spec, keys)
                 for name, (spec, keys) in _keys_by_table(writes).items()
             }
             done: list[tuple[int, dict[str, float]]] = []
@@ -177,7 +178,17 @@ class BatchMixin(EngineCore):
         """
         p = Params("BatchGetItem", params, BATCH_GET_PARAMS)
         request_items = _request_items(p)
-        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
+        rcc = p.enum("ReturnConsumedCapacity", CAPACITY_CHOICES, "NONE")
+        gets = self._parse_gets(request_items)
+        gets, throttled = self._admit_gets(gets)
+        found = await self._store.read_point(on_table(gets[0].spec, lambda c: _read_gets(c, gets)))
+        out, tally = self._batch_get_response(gets, found, throttled)
+        if rcc != "NONE":
+            out["ConsumedCapacity"] = tally.as_list(rcc)
+        return out
+
+    def _parse_gets(self, request_items: Mapping[str, Any]) -> list[_Get]:
+        """Validate every table's KeysAndAttributes, then the keys against the tables."""
         parsed = [self._keys_and_attributes(name, r) for name, r in request_items.items()]
         if sum(len(raw_keys) for _, _, raw_keys in parsed) > MAX_BATCH_GET_KEYS:
             raise ValidationException("Too many items requested for the BatchGetItem call")
@@ -190,9 +201,17 @@ class BatchMixin(EngineCore):
             if len({key for _, key in keys}) != len(keys):
                 raise ValidationException(DUPLICATES)
             gets.append(_Get(spec, request, keys, paths, consistent))
+        return gets
+
+    def _admit_gets(self, gets: list[_Get]) -> tuple[list[_Get], dict[str, list[Any]]]:
+        """Keep the keys the throttle admits: (the gets left, each table's refused raw keys).
+
+        Raises the throttle's refusal if it refused every key.
+        """
         throttled: dict[str, list[Any]] = {}
         refusal: DynamoDBError | None = None
-        for position, g in enumerate(gets):
+        admitted: list[_Get] = []
+        for g in gets:
             allowed = []
             for raw, key in g.keys:
                 try:
@@ -202,27 +221,15 @@ class BatchMixin(EngineCore):
                     throttled.setdefault(g.spec.name, []).append(raw)
                 else:
                     allowed.append((raw, key))
-            gets[position] = replace(g, keys=allowed)
-        if refusal is not None and not any(g.keys for g in gets):
+            admitted.append(replace(g, keys=allowed))
+        if refusal is not None and not any(g.keys for g in admitted):
             raise refusal
+        return admitted, throttled
 
-        def run(conn: sqlite3.Connection) -> list[list[tuple[Item | None, int]]]:
-            budget = MAX_BATCH_RESPONSE
-            found: list[list[tuple[Item | None, int]]] = []
-            for g in gets:
-                rows: list[tuple[Item | None, int]] = []
-                found.append(rows)
-                # decodes every item found, past the budget too: 40 MB at most (100 keys)
-                stored = sql.get_sized_rows(conn, g.spec, [key for _, key in g.keys])
-                for _, key in g.keys:
-                    item, size = stored.get(key, _ABSENT)
-                    if size > budget:
-                        return found
-                    budget -= size
-                    rows.append((item, size))
-            return found
-
-        found = await self._store.read_point(on_table(gets[0].spec, run))
+    def _batch_get_response(
+        self, gets: list[_Get], found: list[list[_Row]], throttled: dict[str, list[Any]]
+    ) -> tuple[dict[str, Any], CapacityTally]:
+        """Responses and UnprocessedKeys, and the capacity of the reads, charged to the tables."""
         responses: dict[str, list[Item]] = {}
         unprocessed: dict[str, Any] = {}
         tally = CapacityTally(read=True)
@@ -240,10 +247,7 @@ class BatchMixin(EngineCore):
             left = [raw for raw, _ in g.keys[len(rows) :]] + throttled.get(g.spec.name, [])
             if left:
                 unprocessed[g.spec.name] = {**g.request, "Keys": left}
-        out: dict[str, Any] = {"Responses": responses, "UnprocessedKeys": unprocessed}
-        if rcc != "NONE":
-            out["ConsumedCapacity"] = tally.as_list(rcc)
-        return out
+        return {"Responses": responses, "UnprocessedKeys": unprocessed}, tally
 
     def _keys_and_attributes(
         self, name: str, request: object
@@ -266,6 +270,28 @@ class BatchMixin(EngineCore):
         paths = self._projection(p, ctx)
         ctx.check_unused()
         return paths, p.boolean("ConsistentRead"), raw_keys
+
+
+def _read_gets(conn: sqlite3.Connection, gets: list[_Get]) -> list[list[_Row]]:
+    """Read each table's keys in one statement, in order, until 16 MB of items are found.
+
+    One list of (item or None, size) per table, up to the key that would pass the budget; the
+    tables after it are left out.
+    """
+    budget = MAX_BATCH_RESPONSE
+    found: list[list[_Row]] = []
+    for g in gets:
+        rows: list[_Row] = []
+        found.append(rows)
+        # decodes every item found, past the budget too: 40 MB at most (100 keys)
+        stored = storage_tables.get_sized_rows(conn, g.spec, [key for _, key in g.keys])
+        for _, key in g.keys:
+            item, size = stored.get(key, _ABSENT)
+            if size > budget:
+                return found
+            budget -= size
+            rows.append((item, size))
+    return found
 
 
 def _keys_by_table(writes: list[_Write]) -> dict[str, tuple[TableSpec, list[EncodedKey]]]:

@@ -18,7 +18,7 @@ from streamkit.engine.tables import (
 from streamkit.errors import ResourceInUseException, ValidationException
 from streamkit.logs import get_logger
 from streamkit.model.schema import TableSpec
-from streamkit.storage import select, tables as sql, ttl as ttl_sql
+from streamkit.storage import select, tables as storage_tables, ttl as ttl_sql
 
 __all__ = ["ControlMixin"]
 
@@ -48,7 +48,7 @@ class ControlMixin(EngineCore):
                 raise ResourceInUseException(f"Table already exists: {name}")
             spec = self._stream_change(conn, None, built)
             assert spec is not None
-            sql.create_table(conn, spec)
+            storage_tables.create_table(conn, spec)
             for idx in spec.indexes:
                 select.create_index(conn, spec, idx)
             return spec
@@ -109,7 +109,7 @@ class ControlMixin(EngineCore):
             new = self._stream_change(conn, spec, updated)
             assert new is not None
             apply_index_changes(conn, spec, new)
-            sql.save_spec(conn, new)
+            storage_tables.save_spec(conn, new)
             return new
 
         new = await self._store.write(on_table(spec, save))
@@ -133,7 +133,7 @@ class ControlMixin(EngineCore):
             count = table_counts(conn, spec)
             for idx in spec.indexes:
                 select.drop_index(conn, spec, idx)
-            sql.drop_table(conn, spec)
+            storage_tables.drop_table(conn, spec)
             self._stream_change(conn, spec, None)
             ttl_sql.delete_setting(conn, name)
             return count

@@ -28,16 +28,24 @@ from streamkit.expressions import (
 )
 from streamkit.model.attributes import Item, item_size
 from streamkit.model.schema import TableSpec
-from streamkit.storage import select, tables as sql
+from streamkit.storage import select, tables as storage_tables
 from streamkit.storage.changes import ChangeLog
 from streamkit.storage.sqlite import Store
 
-__all__ = ["RCC", "EngineCore", "check_legacy", "check_size", "on_table", "table_counts"]
+__all__ = [
+    "CAPACITY_CHOICES",
+    "EngineCore",
+    "check_legacy",
+    "check_size",
+    "on_table",
+    "table_counts",
+]
 
 T = TypeVar("T")
 
 MAX_ITEM_SIZE = 400 * 1024
-RCC = ("INDEXES", "TOTAL", "NONE")
+#: the values ReturnConsumedCapacity takes, for ``Params.enum``
+CAPACITY_CHOICES = ("INDEXES", "TOTAL", "NONE")
 
 
 def check_legacy(p: Params) -> None:
@@ -215,9 +223,9 @@ class EngineCore:
         """
         index_units = maintain_indexes(conn, spec, key, old, new) if spec.has_indexes else {}
         if new is None:
-            sql.delete_row(conn, spec, *key)
+            storage_tables.delete_row(conn, spec, *key)
         else:
-            sql.put_row(
+            storage_tables.put_row(
                 conn, spec, *key, new, size, ttl_attribute=self._ttl_attributes.get(spec.name)
             )
         if spec.stream_view_type is not None:

@@ -23,7 +23,7 @@ from streamkit.engine.throttle import Throttle
 from streamkit.engine.transactions import TransactionsMixin
 from streamkit.engine.ttl import TtlMixin
 from streamkit.errors import ClosedError, DatabaseFileError
-from streamkit.storage import tables as sql, ttl as ttl_sql
+from streamkit.storage import tables as storage_tables, ttl as ttl_sql
 from streamkit.storage.changes import ChangeLog, StreamSettings
 from streamkit.storage.owner import acquire_owner
 from streamkit.storage.readonly import open_read_only_store
@@ -187,7 +187,7 @@ async def open_engine(
     )
     async with _open_store(path, durability, read_only, owner_role, owner_url) as store:
         try:
-            specs = await store.read(sql.load_specs)
+            specs = await store.read(storage_tables.load_specs)
             ttl = await store.read(ttl_sql.load_settings)
         except sqlite3.DatabaseError as exc:  # a corrupt catalog: refuse, change nothing
             raise DatabaseFileError(f"cannot use the database file {path}: {exc}") from None
@@ -212,7 +212,7 @@ async def _open_store(
     if path is None or os.fspath(path) == ":memory:":
         if read_only:
             raise ValueError("read_only needs a database file, not memory")
-        async with open_store(path, durability=durability, setup=sql.migrate) as store:
+        async with open_store(path, durability=durability, setup=storage_tables.migrate) as store:
             yield store
     elif read_only:
         async with open_read_only_store(path) as store:
@@ -222,6 +222,6 @@ async def _open_store(
         await anyio.to_thread.run_sync(check_database_file, path)
         with acquire_owner(path, owner_role, owner_url):
             async with open_store(
-                path, durability=durability, setup=sql.migrate, checked=True
+                path, durability=durability, setup=storage_tables.migrate, checked=True
             ) as store:
                 yield store

@@ -14,7 +14,7 @@ from dataclasses import replace
 from streamkit.engine.indexes import index_entry
 from streamkit.model.attributes import item_size
 from streamkit.model.schema import TableSpec
-from streamkit.storage import select, tables as sql
+from streamkit.storage import select, tables as storage_tables
 from streamkit.storage.codec import load_item
 
 __all__ = ["BACKFILL_CHUNK", "apply_index_changes", "backfill_step"]
@@ -40,7 +40,7 @@ def backfill_step(conn: sqlite3.Connection, spec: TableSpec, chunk: int | None =
     The spec is read again inside the transaction, so a concurrent UpdateTable is never lost.
     """
     chunk = chunk or BACKFILL_CHUNK
-    spec = next((s for s in sql.load_specs(conn) if s.table_id == spec.table_id), spec)
+    spec = next((s for s in storage_tables.load_specs(conn) if s.table_id == spec.table_id), spec)
     globals_ = list(spec.global_indexes)
     for position, idx in enumerate(globals_):
         if idx.status != "CREATING":
@@ -65,5 +65,5 @@ def backfill_step(conn: sqlite3.Connection, spec: TableSpec, chunk: int | None =
         else:
             globals_[position] = replace(idx, cursor=(last[0].hex(), last[1].hex()))
     new = replace(spec, global_indexes=tuple(globals_))
-    sql.save_spec(conn, new)
+    storage_tables.save_spec(conn, new)
     return new

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from streamkit.engine import capacity
 from streamkit.engine.actions import check_condition, updated_image
-from streamkit.engine.core import RCC, EngineCore, check_legacy, on_table
+from streamkit.engine.core import CAPACITY_CHOICES, EngineCore, check_legacy, on_table
 from streamkit.engine.keys import EncodedKey, key_from_item, key_from_request
 from streamkit.engine.params import Params
 from streamkit.errors import ValidationException
@@ -23,7 +23,7 @@ from streamkit.expressions import (
 )
 from streamkit.model.attributes import Item
 from streamkit.model.schema import TableSpec
-from streamkit.storage import tables as sql
+from streamkit.storage import tables as storage_tables
 
 __all__ = ["ItemsMixin"]
 
@@ -85,7 +85,7 @@ class ItemsMixin(EngineCore):
         returns = p.string("ReturnValues", default="NONE")
         if returns not in ("NONE", "ALL_OLD"):
             raise ValidationException("ReturnValues can only be ALL_OLD or NONE")
-        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
+        rcc = p.enum("ReturnConsumedCapacity", CAPACITY_CHOICES, "NONE")
         on_fail = p.enum("ReturnValuesOnConditionCheckFailure", ("ALL_OLD", "NONE"), "NONE")
         return condition, returns, rcc, on_fail
 
@@ -104,7 +104,7 @@ class ItemsMixin(EngineCore):
         indexes: dict[str, float] = {}
 
         def run(conn: sqlite3.Connection) -> tuple[Item | None, int]:
-            old, old_size = sql.get_sized_row(conn, spec, *key)
+            old, old_size = storage_tables.get_sized_row(conn, spec, *key)
             check_condition(condition, old, on_fail)
             if new is not None or old is not None:
                 indexes.update(self._write(conn, spec, key, old, new, size, old_size=old_size))
@@ -128,12 +128,12 @@ class ItemsMixin(EngineCore):
         paths = self._projection(p, ctx)
         ctx.check_unused()
         consistent = p.boolean("ConsistentRead")
-        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
+        rcc = p.enum("ReturnConsumedCapacity", CAPACITY_CHOICES, "NONE")
         spec = self._spec(name)
         _, key = key_from_request(spec.key, p.raw("Key"))
         self._admit(spec, read=True, hk=key[0])
         item, size = await self._store.read_point(
-            on_table(spec, lambda c: sql.get_sized_row(c, spec, *key))
+            on_table(spec, lambda c: storage_tables.get_sized_row(c, spec, *key))
         )
         out: dict[str, Any] = {}
         if item is not None:
@@ -161,7 +161,7 @@ class ItemsMixin(EngineCore):
         returns = p.enum(
             "ReturnValues", ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"), "NONE"
         )
-        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
+        rcc = p.enum("ReturnConsumedCapacity", CAPACITY_CHOICES, "NONE")
         on_fail = p.enum("ReturnValuesOnConditionCheckFailure", ("ALL_OLD", "NONE"), "NONE")
         spec = self._spec(name)
         key_item, key = key_from_request(spec.key, p.raw("Key"))
@@ -171,7 +171,7 @@ class ItemsMixin(EngineCore):
         indexes: dict[str, float] = {}
 
         def run(conn: sqlite3.Connection) -> tuple[Item | None, int, Item, int]:
-            old, old_size = sql.get_sized_row(conn, spec, *key)
+            old, old_size = storage_tables.get_sized_row(conn, spec, *key)
             check_condition(condition, old, on_fail)
             new, size = updated_image(plan, old, key_item, apply)
             if new != old:

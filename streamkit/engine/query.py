@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import orjson
 
 from streamkit.engine import capacity
-from streamkit.engine.core import RCC, EngineCore, check_legacy, on_table
+from streamkit.engine.core import CAPACITY_CHOICES, EngineCore, check_legacy, on_table
 from streamkit.engine.keys import encode_partition
 from streamkit.engine.params import Params
 from streamkit.errors import ValidationException
@@ -29,7 +29,7 @@ from streamkit.expressions import (
 )
 from streamkit.model.attributes import Item, type_of, validate_value
 from streamkit.model.schema import IndexSpec, KeySpec, TableSpec, constraint, invalid
-from streamkit.storage import select, tables as sql
+from streamkit.storage import select, tables as storage_tables
 from streamkit.storage.codec import encode_key, item_fragment, load_item
 
 __all__ = ["PAGE_BYTES", "QueryMixin"]
@@ -129,7 +129,7 @@ def _run(conn: sqlite3.Connection, plan: _Plan) -> _Page:
         for row in rows:  # (item blob, size), then with fetch_base the keys: the table's last
             item = load(row[0])
             if fetch_base:
-                item = sql.get_row(conn, spec, row[-2], row[-1]) or item
+                item = storage_tables.get_row(conn, spec, row[-2], row[-1]) or item
             scanned += 1
             read_bytes += row[1]
             if condition is None or evaluate(condition, item):
@@ -380,7 +380,7 @@ class QueryMixin(EngineCore):
             raise ValidationException(
                 "Consistent reads are not supported on global secondary indexes"
             )
-        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
+        rcc = p.enum("ReturnConsumedCapacity", CAPACITY_CHOICES, "NONE")
         chosen = self._select(p, idx, paths)
         key_names = spec.key.names
         if idx is not None:

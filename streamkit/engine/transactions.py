@@ -26,7 +26,7 @@ from streamkit.engine.actions import (
     null_error,
     updated_image,
 )
-from streamkit.engine.core import RCC, EngineCore, on_table
+from streamkit.engine.core import CAPACITY_CHOICES, EngineCore, on_table
 from streamkit.engine.keys import EncodedKey, key_from_item, key_from_request
 from streamkit.engine.params import Params
 from streamkit.errors import (
@@ -45,7 +45,7 @@ from streamkit.expressions import (
 )
 from streamkit.model.attributes import MSG_ITEM_TOO_LARGE, Item, item_size
 from streamkit.model.schema import TableSpec, constraint
-from streamkit.storage import tables as sql, tokens
+from streamkit.storage import tables as storage_tables, tokens
 
 __all__ = ["MAX_TRANSACTION_ACTIONS", "MAX_TRANSACTION_BYTES", "TOKEN_TTL", "TransactionsMixin"]
 
@@ -124,7 +124,7 @@ class _Action:
         except ValidationException as exc:
             self.error = exc.message
 
-    def outcome(self, old: Item | None) -> tuple[dict[str, Any], Item | None, int]:
+    def outcome(self, old: Item | None) -> _Outcome:
         """Check the condition and compute the new item: (reason, new item, new size)."""
         try:
             check_condition(self.condition, old, self.on_fail)
@@ -164,6 +164,78 @@ def _cancel(reasons: list[dict[str, Any]]) -> TransactionCanceledException:
     return TransactionCanceledException(reasons=reasons)
 
 
+def _invalid(count: int, index: int, message: str) -> TransactionCanceledException:
+    """Cancel a transaction of ``count`` actions because action ``index`` is invalid."""
+    reasons = [dict(_NONE) for _ in range(count)]
+    reasons[index] = {"Code": "ValidationError", "Message": message}
+    return _cancel(reasons)
+
+
+#: an action's (cancellation reason, new item, new size)
+_Outcome = tuple[dict[str, Any], Item | None, int]
+#: a written action's (item size for capacity, write units per index)
+_Done = tuple[int, dict[str, float]]
+
+
+@dataclass(slots=True, frozen=True)
+class _Transaction:
+    """A validated TransactWriteItems request."""
+
+    actions: list[_Action]
+    targets: list[tuple[str, EncodedKey]]  # (table name, key) of each action
+    token: str | None  # ClientRequestToken
+    digest: bytes  # of the request's TransactItems, to tell a replay from a reuse of the token
+    rcc: str  # ReturnConsumedCapacity
+
+
+def _replay(conn: sqlite3.Connection, request: _Transaction, now: float) -> list[_Done] | None:
+    """Answer a repeat of an applied request (same ClientRequestToken): sizes, nothing written.
+
+    None if the token is new (or there is none); a token reused with other items is refused.
+    """
+    if request.token is None:
+        return None
+    seen = tokens.lookup(conn, request.token, now)
+    if seen is None:
+        return None
+    if seen != request.digest:
+        raise IdempotentParameterMismatchException(
+            "ClientRequestToken was already used with different parameters"
+        )
+    return [(_size(storage_tables.get_row(conn, a.spec, *a.key)), {}) for a in request.actions]
+
+
+def _check(
+    conn: sqlite3.Connection, request: _Transaction, busy: frozenset[tuple[str, EncodedKey]]
+) -> tuple[list[Item | None], list[_Outcome]]:
+    """Read every item and check every action: the old items and the outcomes.
+
+    Raises TransactionCanceledException, one reason per action, if any condition fails, any
+    update is invalid or any item is in ``busy`` (written by a transaction of this batch).
+    """
+    olds = [storage_tables.get_row(conn, a.spec, *a.key) for a in request.actions]
+    outcomes = [a.outcome(old) for a, old in zip(request.actions, olds, strict=True)]
+    reasons = [
+        {"Code": "TransactionConflict", "Message": CONFLICT} if target in busy else reason
+        for target, (reason, _, _) in zip(request.targets, outcomes, strict=True)
+    ]
+    if any(r["Code"] != "None" for r in reasons):
+        raise _cancel(reasons)
+    return olds, outcomes
+
+
+def _write_capacity(request: _Transaction, replay: bool, done: list[_Done]) -> list[dict[str, Any]]:
+    """ConsumedCapacity: transactional writes (index writes doubled too); a replay only read."""
+    tally = CapacityTally(read=replay)
+    for a, (size, indexes) in zip(request.actions, done, strict=True):
+        if replay:
+            tally.add(a.spec, capacity.read_units(size, consistent=True))
+        else:
+            doubled = {name: units * 2 for name, units in indexes.items()}
+            tally.add(a.spec, capacity.write_units(size, transactional=True), doubled)
+    return tally.as_list(request.rcc)
+
+
 class TransactionsMixin(EngineCore):
     """TransactWriteItems and TransactGetItems."""
 
@@ -184,9 +256,33 @@ class TransactionsMixin(EngineCore):
         when a condition fails, an item is invalid or too large, or another transaction of
         the same commit batch wrote one of the items; nothing is written then.
         """
+        request = self._parse_transaction(params)
+        now = self.clock.now()
+
+        def run(conn: sqlite3.Connection) -> tuple[bool, list[_Done]]:
+            replayed = _replay(conn, request, now)
+            if replayed is not None:
+                return True, replayed
+            batch = self._store.statistics().commits
+            busy = self._tx_items if batch == self._tx_batch else frozenset()
+            olds, outcomes = _check(conn, request, busy)
+            done = self._apply(conn, request.actions, olds, outcomes)
+            self._tx_batch, self._tx_items = batch, busy | frozenset(request.targets)
+            if request.token is not None:
+                tokens.remember(conn, request.token, request.digest, now + TOKEN_TTL)
+            return False, done
+
+        replay, done = await self._store.write(on_table(request.actions[0].spec, run))
+        out: dict[str, Any] = {}
+        if request.rcc != "NONE":
+            out["ConsumedCapacity"] = _write_capacity(request, replay, done)
+        return out
+
+    def _parse_transaction(self, params: dict[str, Any]) -> _Transaction:
+        """Validate a TransactWriteItems request; an invalid item cancels it (ValidationError)."""
         p = Params("TransactWriteItems", params, WRITE_PARAMS)
         entries = _transact_items(p)
-        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
+        rcc = p.enum("ReturnConsumedCapacity", CAPACITY_CHOICES, "NONE")
         p.enum("ReturnItemCollectionMetrics", ("SIZE", "NONE"), "NONE")
         token = p.string("ClientRequestToken")
         if token is not None and not 1 <= len(token) <= 36:
@@ -200,72 +296,39 @@ class TransactionsMixin(EngineCore):
         for index, action in enumerate(actions):
             action.bind()
             if action.error is not None:
-                reasons = [dict(_NONE) for _ in actions]
-                reasons[index] = {"Code": "ValidationError", "Message": action.error}
-                raise _cancel(reasons)
+                raise _invalid(len(actions), index, action.error)
         targets = [(a.spec.name, a.key) for a in actions]
         if len(set(targets)) != len(targets):
             raise ValidationException(ON_ONE_ITEM)
         payload = sum(a.size if a.kind == "Put" else item_size(a.key_item) for a in actions)
         if payload > MAX_TRANSACTION_BYTES:
             raise ValidationException(TOO_LARGE)
-        digest = _digest(entries)
-        now = self.clock.now()
+        return _Transaction(actions, targets, token, _digest(entries), rcc)
 
-        def run(conn: sqlite3.Connection) -> tuple[bool, list[tuple[int, dict[str, float]]]]:
-            if token is not None:
-                seen = tokens.lookup(conn, token, now)
-                if seen is not None and seen != digest:
-                    raise IdempotentParameterMismatchException(
-                        "ClientRequestToken was already used with different parameters"
-                    )
-                if seen is not None:  # a repeat: answer success, apply nothing
-                    return True, [(_size(sql.get_row(conn, a.spec, *a.key)), {}) for a in actions]
-            batch = self._store.statistics().commits
-            busy = self._tx_items if batch == self._tx_batch else frozenset()
-            olds = [sql.get_row(conn, a.spec, *a.key) for a in actions]
-            outcomes = [a.outcome(old) for a, old in zip(actions, olds, strict=True)]
-            reasons = [
-                {"Code": "TransactionConflict", "Message": CONFLICT} if target in busy else reason
-                for target, (reason, _, _) in zip(targets, outcomes, strict=True)
-            ]
-            if any(r["Code"] != "None" for r in reasons):
-                raise _cancel(reasons)
-            done: list[tuple[int, dict[str, float]]] = []
-            for index, (a, old, (_, new, size)) in enumerate(
-                zip(actions, olds, outcomes, strict=True)
-            ):
-                indexes: dict[str, float] = {}
-                if a.kind != "ConditionCheck" and new != old:
-                    try:
-                        indexes = self._write(conn, a.spec, a.key, old, new, size)
-                    except ValidationException as exc:  # e.g. a wrong-typed index key
-                        reasons[index] = {"Code": "ValidationError", "Message": exc.message}
-                        raise _cancel(reasons) from None
-                done.append((max(_size(old), size), indexes))
-            self._tx_batch, self._tx_items = batch, busy | frozenset(targets)
-            if token is not None:
-                tokens.remember(conn, token, digest, now + TOKEN_TTL)
-            return False, done
-
-        replay, done = await self._store.write(on_table(actions[0].spec, run))
-        out: dict[str, Any] = {}
-        if rcc != "NONE":
-            tally = CapacityTally(read=replay)
-            for a, (size, indexes) in zip(actions, done, strict=True):
-                if replay:
-                    tally.add(a.spec, capacity.read_units(size, consistent=True))
-                else:
-                    doubled = {name: units * 2 for name, units in indexes.items()}
-                    tally.add(a.spec, capacity.write_units(size, transactional=True), doubled)
-            out["ConsumedCapacity"] = tally.as_list(rcc)
-        return out
+    def _apply(
+        self,
+        conn: sqlite3.Connection,
+        actions: list[_Action],
+        olds: list[Item | None],
+        outcomes: list[_Outcome],
+    ) -> list[_Done]:
+        """Write every action whose item changes; a write the table refuses cancels them all."""
+        done: list[_Done] = []
+        for index, (a, old, (_, new, size)) in enumerate(zip(actions, olds, outcomes, strict=True)):
+            indexes: dict[str, float] = {}
+            if a.kind != "ConditionCheck" and new != old:
+                try:
+                    indexes = self._write(conn, a.spec, a.key, old, new, size)
+                except ValidationException as exc:  # e.g. a wrong-typed index key
+                    raise _invalid(len(actions), index, exc.message) from None
+            done.append((max(_size(old), size), indexes))
+        return done
 
     async def transact_get_items(self, **params: Any) -> dict[str, Any]:
         """Read up to 100 items from one consistent snapshot (TransactGetItems)."""
         p = Params("TransactGetItems", params, GET_PARAMS)
         entries = _transact_items(p)
-        rcc = p.enum("ReturnConsumedCapacity", RCC, "NONE")
+        rcc = p.enum("ReturnConsumedCapacity", CAPACITY_CHOICES, "NONE")
         gets: list[tuple[TableSpec, EncodedKey, tuple[Path, ...] | None]] = []
         for index, entry in enumerate(entries, 1):
             outer = Params(
@@ -292,7 +355,7 @@ class TransactionsMixin(EngineCore):
             if own:
                 conn.execute("BEGIN")  # one snapshot for every read
             try:
-                return [sql.get_row(conn, spec, *key) for spec, key, _ in gets]
+                return [storage_tables.get_row(conn, spec, *key) for spec, key, _ in gets]
             finally:
                 if own:
                     conn.execute("COMMIT")

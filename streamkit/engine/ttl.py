@@ -16,7 +16,7 @@ from streamkit.engine.params import Params
 from streamkit.errors import ResourceNotFoundException, SerializationException, ValidationException
 from streamkit.logs import get_logger
 from streamkit.model.schema import TableSpec
-from streamkit.storage import tables as sql, ttl as ttl_sql
+from streamkit.storage import tables as storage_tables, ttl as ttl_sql
 from streamkit.storage.ttl import TtlSetting
 
 __all__ = ["FIVE_YEARS", "TtlMixin"]
@@ -170,8 +170,8 @@ class TtlMixin(EngineCore):
                 conn, spec, before=before, not_before=not_before, limit=limit
             )
             for hk, rk in keys:
-                old = sql.get_row(conn, spec, hk, rk)
-                value = None if old is None else sql.ttl_value(old, attribute)
+                old = storage_tables.get_row(conn, spec, hk, rk)
+                value = None if old is None else storage_tables.ttl_value(old, attribute)
                 if value is None or not not_before <= value < before:
                     continue
                 self._write(conn, spec, (hk, rk), old, None, 0, now=now, service=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,65 +90,84 @@ async def open_server(
         app: stream handlers to run; each region runs the app's mappings on its own tables.
     """
     folder = None if data_dir is None else Path(data_dir)  # each region's open makes it
+    opener = _RegionOpener(folder, clock, durability, app)
+    verifier = None if credentials is None else Verifier(credentials)
+    connections = ConnectionSet(limits or Limits())
+    try:
+        async with _open_regions(opener.open) as regions:
+            dispatcher = Dispatcher(regions, verifier=verifier, clock=clock)
+
+            async def preopen_regions(bound: tuple[str, int]) -> None:
+                # Runs once the socket is bound and before it accepts, so each region's lock
+                # file can name the URL (storage.owner) and a bad region fails the start.
+                opener.url = http_url(*bound)
+                for region in preopen:
+                    await regions.engine(region)
+
+            async with open_listener(
+                dispatcher,
+                host=host,
+                port=port,
+                connections=connections,
+                before_serving=preopen_regions,
+            ) as bound:
+                server = Server(bound[0], bound[1], dispatcher, regions, folder, connections)
+                log.debug("server_started", url=server.url)
+                yield server
+    finally:
+        log.debug("server_stopped")
+
+
+@dataclass(slots=True)
+class _RegionOpener:
+    """How the server opens a region: its engine (with engine.streams) and its runtime.
+
+    The server never retries on the client's behalf (``max_attempts=1``): the caller's SDK
+    does, as it would against AWS.
+    """
+
+    folder: Path | None  # <region>.sqlite3 files, or None in memory
+    clock: Clock | None
+    durability: Durability
+    app: App | None
     url: str | None = None  # set once the listener is bound, before any region opens
 
     @asynccontextmanager
-    async def opener(region: str) -> AsyncIterator[Engine]:
-        """One region: its engine (with engine.streams) and the runtime running its workers.
-
-        The server never retries on the client's behalf (``max_attempts=1``): the caller's
-        SDK does, as it would against AWS.
-        """
-        path = None if folder is None else folder / f"{region}.sqlite3"
+    async def open(self, region: str) -> AsyncIterator[Engine]:
+        path = None if self.folder is None else self.folder / f"{region}.sqlite3"
         async with (
             open_engine(
                 path,
                 region=region,
-                clock=clock,
-                durability=durability,
+                clock=self.clock,
+                durability=self.durability,
                 max_attempts=1,
                 owner_role="serve",
-                owner_url=url,
+                owner_url=self.url,
             ) as engine,
-            open_runtime(engine, app, clock=clock),
+            open_runtime(engine, self.app, clock=self.clock),
         ):
             yield engine
 
-    verifier = None if credentials is None else Verifier(credentials)
+
+@asynccontextmanager
+async def _open_regions(
+    opener: Callable[[str], AbstractAsyncContextManager[Engine]],
+) -> AsyncIterator[Regions]:
+    """The regions' task group: the regions opened in the block are closed when it exits.
+
+    An exception from the block (a failed start, e.g. DatabaseInUseError from a preopened
+    region, or the caller's own) is re-raised as itself, not wrapped in an ExceptionGroup.
+    """
     error: BaseException | None = None
     async with anyio.create_task_group() as region_group:
         regions = Regions(region_group, opener)
-        dispatcher = Dispatcher(regions, verifier=verifier, clock=clock)
-
-        async def preopen_regions(bound: tuple[str, int]) -> None:
-            # Runs once the socket is bound and before it accepts, so each region's lock
-            # file can name the URL (storage.owner) and a bad region fails the start.
-            nonlocal url
-            url = http_url(*bound)
-            for region in preopen:
-                await regions.engine(region)
-
         try:
-            try:
-                connections = ConnectionSet(limits or Limits())
-                async with open_listener(
-                    dispatcher,
-                    host=host,
-                    port=port,
-                    connections=connections,
-                    before_serving=preopen_regions,
-                ) as bound:
-                    server = Server(bound[0], bound[1], dispatcher, regions, folder, connections)
-                    log.debug("server_started", url=server.url)
-                    try:
-                        yield server
-                    except BaseException as exc:  # noqa: BLE001 - re-raised below, outside
-                        error = exc  # the task group, so it is not an ExceptionGroup
-            except Exception as exc:  # noqa: BLE001 - e.g. DatabaseInUseError from preopen,
-                error = exc  # re-raised below as itself
+            yield regions
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, outside the task group
+            error = exc
         finally:
             regions.close()
-    log.debug("server_stopped")
     if error is not None:
         raise error
 

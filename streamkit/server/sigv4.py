@@ -149,49 +149,9 @@ class Verifier:
             InvalidSignatureException, UnrecognizedClientException.
         """
         values = _header_map(headers)
-        header = values.get("authorization")
-        if not header:
-            raise MissingAuthenticationTokenException()
-        auth = parse_authorization(",".join(header))
-        raw_date = _first(values, "x-amz-date") or _first(values, "date")
-        if raw_date is None:
-            raise IncompleteSignatureException(
-                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' "
-                f"header. Authorization={header[0]}"
-            )
-        stamp = _parse_date(raw_date)
-        amz_date = stamp.strftime(_AMZ_DATE)
-        _check_freshness(stamp, datetime.fromtimestamp(now, UTC))
-        if "host" not in auth.signed_headers:
-            raise InvalidSignatureException(
-                "'Host' must be a 'SignedHeader' in the AWS Authorization."
-            )
-        scope = list(auth.scope)
-        while scope and scope[-1] == "":
-            scope.pop()
-        if len(scope) != 5:
-            raise IncompleteSignatureException(
-                "Credential must have exactly 5 slash-delimited elements, e.g. "
-                f"keyid/date/region/service/term, got '{auth.credential}'"
-            )
-        key_id, date, region, service, terminator = scope
-        problems = []
-        if len(region) > 32 or not _REGION.match(region):
-            problems.append(f"Credential should be scoped to a valid region, not '{region}'. ")
-        if service != SERVICE:
-            problems.append(f"Credential should be scoped to correct service: '{SERVICE}'. ")
-        if terminator != TERMINATOR:
-            problems.append(
-                f"Credential should be scoped with a valid terminator: '{TERMINATOR}', "
-                f"not '{terminator}'. "
-            )
-        if date != amz_date[:8]:
-            problems.append(
-                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
-                f"from HTTP: '{date}' != '{amz_date[:8]}', from '{amz_date}'."
-            )
-        if problems:
-            raise InvalidSignatureException("".join(problems).rstrip())
+        auth, amz_date = _signed_request(values, now)
+        scope = _credential_scope(auth, amz_date)
+        key_id, date, region, service, _ = scope
         secret = self._secrets.get(key_id)
         if secret is None:
             raise UnrecognizedClientException()
@@ -206,6 +166,63 @@ class Verifier:
                 f"been\n'{canonical}'\n\nThe String-to-Sign should have been\n'{to_sign}'\n"
             )
         return region
+
+
+def _signed_request(values: Mapping[str, list[str]], now: float) -> tuple[Authorization, str]:
+    """Return a request's Authorization and its date (``X-Amz-Date`` form), checked as AWS does.
+
+    The header must be there and sign ``host``; the date must be there and within 5 minutes.
+    """
+    header = values.get("authorization")
+    if not header:
+        raise MissingAuthenticationTokenException()
+    auth = parse_authorization(",".join(header))
+    raw_date = _first(values, "x-amz-date") or _first(values, "date")
+    if raw_date is None:
+        raise IncompleteSignatureException(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' "
+            f"header. Authorization={header[0]}"
+        )
+    stamp = _parse_date(raw_date)
+    amz_date = stamp.strftime(_AMZ_DATE)
+    _check_freshness(stamp, datetime.fromtimestamp(now, UTC))
+    if "host" not in auth.signed_headers:
+        raise InvalidSignatureException("'Host' must be a 'SignedHeader' in the AWS Authorization.")
+    return auth, amz_date
+
+
+def _credential_scope(auth: Authorization, amz_date: str) -> list[str]:
+    """Return the credential's five parts (key id, date, region, service, terminator), checked.
+
+    Every wrong part is named in one InvalidSignatureException, as AWS words it.
+    """
+    scope = list(auth.scope)
+    while scope and scope[-1] == "":
+        scope.pop()
+    if len(scope) != 5:
+        raise IncompleteSignatureException(
+            "Credential must have exactly 5 slash-delimited elements, e.g. "
+            f"keyid/date/region/service/term, got '{auth.credential}'"
+        )
+    _, date, region, service, terminator = scope
+    problems = []
+    if len(region) > 32 or not _REGION.match(region):
+        problems.append(f"Credential should be scoped to a valid region, not '{region}'. ")
+    if service != SERVICE:
+        problems.append(f"Credential should be scoped to correct service: '{SERVICE}'. ")
+    if terminator != TERMINATOR:
+        problems.append(
+            f"Credential should be scoped with a valid terminator: '{TERMINATOR}', "
+            f"not '{terminator}'. "
+        )
+    if date != amz_date[:8]:
+        problems.append(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
+            f"from HTTP: '{date}' != '{amz_date[:8]}', from '{amz_date}'."
+        )
+    if problems:
+        raise InvalidSignatureException("".join(problems).rstrip())
+    return scope
 
 
 def canonical_request(

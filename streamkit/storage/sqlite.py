@@ -31,8 +31,9 @@ the cause. A closed store refuses every call with ClosedError.
 Small reads (:meth:`Store.read_point`: items, Query and Scan pages, stream records) run inline
 on the writer's connection; whole-table reads (:meth:`Store.read`) go to a pool of aiosqlite
 reader threads. aiosqlite has no public call for "run this function on your thread";
-``_execute`` is that call and has been stable since 0.16. It is used here and nowhere else, and
-pyproject pins the range.
+``_execute`` is that call and has been stable since 0.16. It and ``_conn`` are used in
+:func:`_call` and :func:`_raw` and nowhere else, and pyproject pins the range: its public API,
+one statement per await, costs 2-4x the CPU time (docs/architecture.md, ``bench/hops.py``).
 """
 
 from __future__ import annotations
