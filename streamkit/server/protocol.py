@@ -17,11 +17,12 @@ from streamkit.errors import (
     DynamoDBError,
     InternalServerError,
     ResourceInUseException,
+    SerializationException,
     UnknownOperationException,
     ValidationException,
 )
 from streamkit.logs import get_logger
-from streamkit.server import sigv4, wire
+from streamkit.server import encoding, sigv4, wire
 
 __all__ = ["CONTENT_TYPE", "DEFAULT_REGION", "Dispatcher", "EngineSource", "Reply"]
 
@@ -123,6 +124,7 @@ class Dispatcher:
             credential scope is still read for the region).
         clock: the time used to judge signature freshness.
         default_region: the region of requests that carry no credential scope.
+        max_body: the largest request body, after decompression (DynamoDB's 16 MB).
     """
 
     def __init__(
@@ -132,8 +134,10 @@ class Dispatcher:
         verifier: sigv4.Verifier | None = None,
         clock: Clock | None = None,
         default_region: str = DEFAULT_REGION,
+        max_body: int = 16 * 1024 * 1024,
     ) -> None:
         self._regions = regions
+        self._max_body = max_body
         self._verifier = verifier
         self._clock = clock or SystemClock()
         self._default_region = default_region
@@ -144,14 +148,12 @@ class Dispatcher:
         self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes
     ) -> Reply:
         """Answer one HTTP request (header names lower-case), authentication included."""
-        if method != "POST":
-            if method in ("GET", "HEAD") and target.partition("?")[0] == "/":
-                text = f"healthy: dynamodb.{self._default_region}.amazonaws.com "
-                return 200, [("content-type", "text/plain")], text.encode()
-            return _not_found()
         amz_target = ""
         content_type = ""
+        content_encoding = ""
         authorization = None
+        origin = None
+        accepts: list[str] = []
         for name, value in headers:
             if name == "x-amz-target":
                 amz_target = value
@@ -159,6 +161,50 @@ class Dispatcher:
                 content_type = value
             elif name == "authorization":
                 authorization = value
+            elif name == "accept-encoding":
+                accepts.append(value)
+            elif name == "content-encoding":
+                content_encoding = value
+            elif name == "origin":
+                origin = value
+        if method == "POST":
+            reply = await self._post(
+                method,
+                target,
+                headers,
+                body,
+                amz_target,
+                content_type,
+                content_encoding,
+                authorization,
+            )
+            # A browser (it sends Origin) asks for gzip on its own and hands the SDK the
+            # inflated body, whose CRC32 would not match ours: pages get plain bodies.
+            if accepts and origin is None and len(reply[2]) >= encoding.MIN_COMPRESSED:
+                reply = _compressed(reply, encoding.pick_encoding(accepts))
+        elif method == "OPTIONS":
+            reply = _preflight(headers)
+        elif method in ("GET", "HEAD") and target.partition("?")[0] == "/":
+            host = next((value for name, value in headers if name == "host"), "")
+            text = f"healthy: {host or f'dynamodb.{self._default_region}.amazonaws.com'} "
+            reply = 200, [("content-type", "text/plain")], text.encode()
+        else:
+            reply = _not_found()
+        if origin is not None:
+            reply[1].extend(_CORS_HEADERS)
+        return reply
+
+    async def _post(
+        self,
+        method: str,
+        target: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        amz_target: str,
+        content_type: str,
+        content_encoding: str,
+        authorization: str | None,
+    ) -> Reply:
         if body and content_type.partition(";")[0].strip().lower() not in _ACCEPTED_TYPES:
             return _not_found()
         try:
@@ -168,8 +214,15 @@ class Dispatcher:
                 )
             else:
                 region = sigv4.region_of(authorization, self._default_region)
+            if content_encoding:  # the signature covers the bytes as sent: check it first
+                body = encoding.decode_body(body, content_encoding, self._max_body)
         except DynamoDBError as exc:
             return _error_reply(exc, wire.new_request_id())
+        except encoding.BadEncodingError as exc:
+            return _error_reply(SerializationException(str(exc)), wire.new_request_id())
+        except encoding.BodyTooLargeError as exc:
+            log.info("request_too_large", reason=str(exc))
+            return 413, [("content-type", "text/plain")], f"{exc}\n".encode()
         return await self.dispatch(region, amz_target, body)
 
     async def dispatch(self, region: str, target: str, body: bytes) -> Reply:
@@ -260,6 +313,41 @@ def _error_reply(exc: DynamoDBError, request_id: str) -> Reply:
         del body[exc.message_key]  # DynamoDB sends protocol errors without a message
     payload = wire.dumps(body)
     return status, _headers(request_id, payload), payload
+
+
+def _compressed(reply: Reply, coding: str | None) -> Reply:
+    if coding is None:
+        return reply
+    status, headers, payload = reply
+    packed = encoding.compress(payload, coding)
+    crc = wire.crc32(packed)  # over the bytes sent, as DynamoDB computes it
+    headers = [(n, crc) if n == "x-amz-crc32" else (n, v) for n, v in headers]
+    headers.append(("Content-Encoding", coding))
+    return status, headers, packed
+
+
+#: On every reply to a request that has an Origin: any page may call the endpoint (it is
+#: local; SigV4, when on, still authenticates) and read the headers the SDKs look at.
+_CORS_HEADERS: Final = (
+    ("Access-Control-Allow-Origin", "*"),
+    (
+        "Access-Control-Expose-Headers",
+        "x-amzn-RequestId,x-amzn-ErrorType,x-amz-request-id,x-amz-id-2,x-amzn-ErrorMessage,"
+        "x-amz-crc32,Date",
+    ),
+)
+_PREFLIGHT_MAX_AGE: Final = "172800"
+
+
+def _preflight(headers: Sequence[tuple[str, str]]) -> Reply:
+    """Answer a CORS pre-flight: allow the method and headers the browser asks about."""
+    reply: list[tuple[str, str]] = [("Access-Control-Max-Age", _PREFLIGHT_MAX_AGE)]
+    for name, value in headers:
+        if name == "access-control-request-method":
+            reply.append(("Access-Control-Allow-Methods", value))
+        elif name == "access-control-request-headers":
+            reply.append(("Access-Control-Allow-Headers", value))
+    return 200, reply, b""
 
 
 def _not_found() -> Reply:
