@@ -5,12 +5,11 @@ from __future__ import annotations
 import sqlite3
 
 from streamkit.engine.capacity import write_units
-from streamkit.engine.keys import EncodedKey, encode_partition
+from streamkit.engine.keys import EncodedKey, encode_key_of
 from streamkit.errors import ValidationException
 from streamkit.model.attributes import Item, item_size, type_of
 from streamkit.model.schema import IndexSpec, TableSpec, invalid
 from streamkit.storage import select
-from streamkit.storage.codec import encode_key
 
 __all__ = ["IndexEntry", "index_entry", "maintain_indexes", "projected", "validate_index_keys"]
 
@@ -36,17 +35,16 @@ def projected(spec: TableSpec, idx: IndexSpec, item: Item) -> Item:
 
 
 def index_entry(spec: TableSpec, idx: IndexSpec, key: EncodedKey, item: Item) -> IndexEntry | None:
-    """Return the index row for ``item``, or None when the item lacks an index key (sparse)."""
-    hash_value = item.get(idx.key.hash_name)
-    if hash_value is None or idx.key.hash_type not in hash_value:
-        return None
-    irk = b""
-    if idx.key.range_name is not None:
-        range_value = item.get(idx.key.range_name)
-        if range_value is None or idx.key.range_type not in range_value:
+    """Return the index row for ``item``, or None when it lacks any index key value (sparse)."""
+    for name, kind in idx.key.hash_keys:
+        value = item.get(name)
+        if value is None or kind not in value:
             return None
-        irk = encode_key(range_value)
-    return (encode_partition(hash_value), irk, *key), projected(spec, idx, item)
+    for name, kind in idx.key.range_keys:
+        value = item.get(name)
+        if value is None or kind not in value:
+            return None
+    return (*encode_key_of(idx.key, item), *key), projected(spec, idx, item)
 
 
 def validate_index_keys(spec: TableSpec, item: Item) -> None:
