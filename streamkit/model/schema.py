@@ -24,6 +24,8 @@ _NAME_RE = re.compile(r"[a-zA-Z0-9_.-]+")
 _INVALID = "One or more parameter values were invalid: "
 PROJECTION_TYPES = ("ALL", "KEYS_ONLY", "INCLUDE")
 STREAM_VIEW_TYPES = ("NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY")
+#: Names in key schemas, attribute definitions and projections (other names: 64 KB).
+MAX_KEY_NAME_BYTES = 255
 #: The most HASH, and the most RANGE, attributes of a global index's key schema.
 MAX_MULTI_KEYS = 4
 
@@ -372,6 +374,15 @@ def _list_of_dicts(value: object, member: str) -> list[Mapping[str, Any]]:
     return list(value)
 
 
+def check_key_name(name: object, member: str) -> str:
+    """Check a key schema / definition / projection attribute name: 1 to 255 bytes (UTF-8)."""
+    if not isinstance(name, str) or not name:
+        raise constraint(name, member, "have length greater than or equal to 1")
+    if len(name.encode()) > MAX_KEY_NAME_BYTES:
+        raise constraint(name, member, f"have length less than or equal to {MAX_KEY_NAME_BYTES}")
+    return name
+
+
 def parse_key_schema(
     value: object, types: Mapping[str, str], member: str = "keySchema", *, multi: bool = False
 ) -> KeySpec:
@@ -395,12 +406,7 @@ def parse_key_schema(
     for position, element in enumerate(elements):
         name = element.get("AttributeName")
         kind = element.get("KeyType")
-        if not isinstance(name, str) or not 1 <= len(name.encode()) <= 255:
-            raise constraint(
-                name,
-                f"{member}.{position + 1}.member.attributeName",
-                "have length greater than or equal to 1",
-            )
+        name = check_key_name(name, f"{member}.{position + 1}.member.attributeName")
         if kind not in ("HASH", "RANGE"):
             raise constraint(
                 kind,
@@ -453,12 +459,7 @@ def parse_attribute_definitions(value: object) -> dict[str, str]:
     for position, element in enumerate(_list_of_dicts(value, "attributeDefinitions"), 1):
         name = element.get("AttributeName")
         kind = element.get("AttributeType")
-        if not isinstance(name, str) or not name:
-            raise constraint(
-                name,
-                f"attributeDefinitions.{position}.member.attributeName",
-                "have length greater than or equal to 1",
-            )
+        name = check_key_name(name, f"attributeDefinitions.{position}.member.attributeName")
         if kind not in ("S", "N", "B"):
             raise constraint(
                 kind,
@@ -528,6 +529,8 @@ def parse_index(
             or not all(isinstance(a, str) for a in non_key)
         ):
             raise invalid("ProjectionType is INCLUDE, but NonKeyAttributes is not specified")
+        for position, attribute in enumerate(non_key, 1):
+            check_key_name(attribute, f"{kind}.member.projection.nonKeyAttributes.{position}")
         if len(set(non_key)) != len(non_key):
             raise invalid("Duplicate projected attributes are not allowed")
     elif non_key is not None:
