@@ -189,6 +189,43 @@ def _sort_bounds(column: str, predicate: KeyPredicate, kind: str) -> list[select
     return [select.Bound(column, op, encoded[0])]
 
 
+_COMPARE = {
+    "=": bytes.__eq__,
+    "<": bytes.__lt__,
+    "<=": bytes.__le__,
+    ">": bytes.__gt__,
+    ">=": bytes.__ge__,
+}
+
+
+def _check_start_in_bounds(
+    operation: str, start: tuple[bytes, ...], bounds: Sequence[select.Bound], *, index: bool
+) -> None:
+    """Refuse an ExclusiveStartKey that the request's key ranges could never have returned.
+
+    Query: its partition must be the queried one (DynamoDB's message) and its sort key must
+    satisfy the key condition; parallel Scan: it must lie in the segment. DynamoDB's wording
+    for the last two is the best we know of (dynalite's and AWS forum reports).
+    """
+    columns = ("ihk", "irk", "hk", "rk") if index else ("hk", "rk")
+    for bound in bounds:
+        value = start[columns.index(bound.column)]
+        if _COMPARE[bound.op](value, bound.value):
+            continue
+        if operation == "Scan":
+            raise ValidationException(
+                "The provided Exclusive start key does not map to the provided Segment and "
+                "TotalSegments values."
+            )
+        if bound.op == "=":
+            raise ValidationException(
+                "The provided starting key is outside query boundaries based on provided conditions"
+            )
+        raise ValidationException(
+            "The provided starting key does not match the range key predicate"
+        )
+
+
 def _check_filter_keys(condition: Condition, key_names: Sequence[str]) -> None:
     """Refuse a Query FilterExpression that names a key attribute of the queried schema."""
     pending: list[object] = [condition]
@@ -474,6 +511,8 @@ class QueryMixin(EngineCore):
         if idx is not None:
             key_names = tuple(dict.fromkeys((*spec.key.names, *idx.key.names)))
         after = self._start_key(p, spec, idx, key_names)
+        if after is not None:
+            _check_start_in_bounds(p.operation, after, bounds, index=idx is not None)
         partial_lsi = idx is not None and not idx.is_global and idx.projection_type != "ALL"
         plan = _Plan(
             spec=spec,
