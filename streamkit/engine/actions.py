@@ -9,7 +9,14 @@ from typing import Any
 from streamkit.engine import capacity
 from streamkit.engine.core import check_size
 from streamkit.errors import ConditionalCheckFailedException, ValidationException
-from streamkit.expressions import Condition, UpdatePlan, apply_update, evaluate
+from streamkit.expressions import (
+    Condition,
+    DeleteAction,
+    RemoveAction,
+    UpdatePlan,
+    apply_update,
+    evaluate,
+)
 from streamkit.model.attributes import Item, check_nesting
 from streamkit.model.schema import TableSpec
 
@@ -30,12 +37,17 @@ def updated_image(
     old: Item | None,
     key_item: Item,
     apply: Callable[[UpdatePlan, Item], Item] = apply_update,
-) -> tuple[Item, int]:
+) -> tuple[Item | None, int]:
     """Return the item UpdateItem leaves behind and its size (400 KB limit checked).
+
+    None: the item does not exist and the update only REMOVEs or DELETEs, so it stays absent
+    (even a REMOVE of a nested path that could not exist is no error then).
 
     ``apply`` is :func:`apply_update`, or ``apply_attribute_updates`` for the legacy
     AttributeUpdates (the same updates, with the legacy error wording).
     """
+    if old is None and plan is not None and _only_removes(plan):
+        return None, 0  # nothing to remove from: DynamoDB creates no item (and no record)
     base = old if old is not None else dict(key_item)
     if plan is None:
         return base, check_size(base, UPDATE_TOO_LARGE)
@@ -45,6 +57,10 @@ def updated_image(
         if value is not None:
             check_nesting(value)
     return new, check_size(new, UPDATE_TOO_LARGE)
+
+
+def _only_removes(plan: UpdatePlan) -> bool:
+    return all(isinstance(a, RemoveAction | DeleteAction) for a in plan.actions)
 
 
 class CapacityTally:

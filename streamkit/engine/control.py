@@ -22,6 +22,21 @@ from streamkit.storage import select, tables as storage_tables, ttl as ttl_sql
 
 __all__ = ["ControlMixin"]
 
+#: What DeleteTable's TableDescription holds: the table's identity, size and throughput, no
+#: key schema, indexes or stream (as DynamoDB answers; its API reference's example shows the
+#: first five, the CLI today the rest).
+_DELETED_FIELDS = (
+    "TableName",
+    "TableStatus",
+    "ProvisionedThroughput",
+    "TableSizeBytes",
+    "ItemCount",
+    "TableArn",
+    "TableId",
+    "BillingModeSummary",
+    "DeletionProtectionEnabled",
+)
+
 log = get_logger(__name__)
 
 
@@ -141,7 +156,8 @@ class ControlMixin(EngineCore):
         count = await self._store.write(on_table(spec, run))
         self._forget_table(name)
         log.debug("table_deleted", table=name)
-        return {"TableDescription": self._describe(spec, "DELETING", count)}
+        full = self._describe(spec, "DELETING", count)
+        return {"TableDescription": {k: full[k] for k in _DELETED_FIELDS if k in full}}
 
     def _stream_change(
         self, conn: sqlite3.Connection, old: TableSpec | None, new: TableSpec | None

@@ -5,12 +5,17 @@ from __future__ import annotations
 import sqlite3
 
 from streamkit.engine.capacity import write_units
-from streamkit.engine.keys import EncodedKey, encode_partition
+from streamkit.engine.keys import EncodedKey, encode_key_of
 from streamkit.errors import ValidationException
-from streamkit.model.attributes import Item, item_size, type_of
+from streamkit.model.attributes import (
+    MAX_PARTITION_KEY_BYTES,
+    MAX_SORT_KEY_BYTES,
+    Item,
+    item_size,
+    type_of,
+)
 from streamkit.model.schema import IndexSpec, TableSpec, invalid
 from streamkit.storage import select
-from streamkit.storage.codec import encode_key
 
 __all__ = ["IndexEntry", "index_entry", "maintain_indexes", "projected", "validate_index_keys"]
 
@@ -36,38 +41,79 @@ def projected(spec: TableSpec, idx: IndexSpec, item: Item) -> Item:
 
 
 def index_entry(spec: TableSpec, idx: IndexSpec, key: EncodedKey, item: Item) -> IndexEntry | None:
-    """Return the index row for ``item``, or None when the item lacks an index key (sparse)."""
-    hash_value = item.get(idx.key.hash_name)
-    if hash_value is None or idx.key.hash_type not in hash_value:
-        return None
-    irk = b""
-    if idx.key.range_name is not None:
-        range_value = item.get(idx.key.range_name)
-        if range_value is None or idx.key.range_type not in range_value:
+    """Return the index row for ``item``, or None when it has no valid index key (sparse).
+
+    Not indexed: an item missing any key attribute of the index, or holding one of the wrong
+    type, an empty string or binary, or a key over DynamoDB's size limits. Writes refuse the
+    last three (:func:`validate_index_keys`); a backfill meets them in old items and skips
+    them, as DynamoDB does.
+    """
+    for keys, limit in (
+        (idx.key.hash_keys, MAX_PARTITION_KEY_BYTES),
+        (idx.key.range_keys, MAX_SORT_KEY_BYTES),
+    ):
+        total = 0
+        for name, kind in keys:
+            value = item.get(name)
+            payload = None if value is None else value.get(kind)
+            if payload is None or payload in ("", b""):
+                return None
+            total += _key_bytes(kind, payload)
+        if total > limit:
             return None
-        irk = encode_key(range_value)
-    return (encode_partition(hash_value), irk, *key), projected(spec, idx, item)
+    return (*encode_key_of(idx.key, item), *key), projected(spec, idx, item)
+
+
+def _key_bytes(kind: str, payload: object) -> int:
+    if kind == "S":
+        return len(str(payload).encode())
+    return len(payload) if isinstance(payload, bytes | bytearray) else 0  # N: far below
 
 
 def validate_index_keys(spec: TableSpec, item: Item) -> None:
-    """Reject an item whose secondary-index key attributes have the wrong type or are empty."""
+    """Refuse an item whose index key attributes have the wrong type, are empty or too large.
+
+    A multi-attribute key's limits apply to the sum of its values' sizes, as a single key's
+    do to its value (DynamoDB: "Aggregated size of all range keys"); the messages are the ones
+    DynamoDB gives for the table's own keys.
+    """
     for idx in spec.indexes:
-        for name, expected in idx.key.types().items():
-            value = item.get(name)
-            if value is None or name in spec.key.names:
-                continue
-            actual = type_of(value)
-            if actual != expected:
+        for role, keys, limit in (
+            ("HASH", idx.key.hash_keys, MAX_PARTITION_KEY_BYTES),
+            ("RANGE", idx.key.range_keys, MAX_SORT_KEY_BYTES),
+        ):
+            total = 0
+            for name, expected in keys:
+                value = item.get(name)
+                if value is None:
+                    continue
+                actual = type_of(value)
+                if name in spec.key.names:  # checked as the table's key; counts in the size
+                    total += _key_bytes(actual, value[actual])
+                    continue
+                if actual != expected:
+                    raise invalid(
+                        f"Type mismatch for Index Key {name} Expected: {expected} "
+                        f"Actual: {actual} IndexName: {idx.name}"
+                    )
+                if value[actual] in ("", b""):
+                    raise ValidationException(
+                        "One or more parameter values are not valid. A value specified for a "
+                        "secondary index key is not supported. The AttributeValue for a key "
+                        "attribute cannot contain an empty "
+                        f"{'string' if actual == 'S' else 'binary'} value. IndexName: "
+                        f"{idx.name}, IndexKey: {name}"
+                    )
+                total += _key_bytes(actual, value[actual])
+            if total > limit and role == "HASH":
                 raise invalid(
-                    f"Type mismatch for Index Key {name} Expected: {expected} "
-                    f"Actual: {actual} IndexName: {idx.name}"
+                    "Size of hashkey has exceeded the maximum size limit of"
+                    f"{MAX_PARTITION_KEY_BYTES} bytes"
                 )
-            if value[actual] in ("", b""):
-                raise ValidationException(
-                    "One or more parameter values are not valid. A value specified for a "
-                    "secondary index key is not supported. The AttributeValue for a key "
-                    f"attribute cannot contain an empty {'string' if actual == 'S' else 'binary'} "
-                    f"value. IndexName: {idx.name}, IndexKey: {name}"
+            if total > limit:
+                raise invalid(
+                    "Aggregated size of all range keys has exceeded the size limit of "
+                    f"{MAX_SORT_KEY_BYTES} bytes"
                 )
 
 

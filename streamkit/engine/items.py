@@ -170,11 +170,11 @@ class ItemsMixin(EngineCore):
 
         indexes: dict[str, float] = {}
 
-        def run(conn: sqlite3.Connection) -> tuple[Item | None, int, Item, int]:
+        def run(conn: sqlite3.Connection) -> tuple[Item | None, int, Item | None, int]:
             old, old_size = storage_tables.get_sized_row(conn, spec, *key)
             check_condition(condition, old, on_fail)
             new, size = updated_image(plan, old, key_item, apply)
-            if new != old:
+            if new is not None and new != old:
                 indexes.update(self._write(conn, spec, key, old, new, size, old_size=old_size))
             return old, old_size, new, size
 
@@ -188,7 +188,7 @@ class ItemsMixin(EngineCore):
             attributes = new
         elif returns == "UPDATED_OLD" and plan is not None and old:
             attributes = project(old, plan.updated_paths)
-        elif returns == "UPDATED_NEW" and plan is not None:
+        elif returns == "UPDATED_NEW" and plan is not None and new is not None:
             attributes = project(new, plan.updated_paths)
         if attributes:
             out["Attributes"] = attributes

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from streamkit.errors import ValidationException
 from streamkit.model.attributes import AttributeValue, Item, validate_key_value, validate_value
 from streamkit.model.schema import KeySpec, invalid
-from streamkit.storage.codec import encode_key
+from streamkit.storage.codec import encode_key, encode_key_parts
 
-__all__ = ["EncodedKey", "encode_partition", "key_from_item", "key_from_request"]
+__all__ = [
+    "EncodedKey",
+    "encode_key_of",
+    "encode_partition",
+    "encode_partition_parts",
+    "key_from_item",
+    "key_from_request",
+]
 
 EncodedKey = tuple[bytes, bytes]
 _NO_MATCH = "The provided key element does not match the schema"
@@ -23,6 +30,11 @@ except ImportError:  # pragma: no cover - CPython builds _md5 unless configured 
     _md5 = hashlib.md5  # usedforsecurity=False below lets it run under FIPS
 
 
+def _hashed(encoded: bytes) -> bytes:
+    digest: bytes = _md5(encoded, usedforsecurity=False).digest()
+    return digest[:4] + encoded
+
+
 def encode_partition(value: AttributeValue) -> bytes:
     """Return the stored partition key: a 4-byte hash of the encoded value, then the value.
 
@@ -30,19 +42,29 @@ def encode_partition(value: AttributeValue) -> bytes:
     Scan walks partitions in hash order, and a parallel-scan segment is one contiguous range of
     the prefix, so segments need no extra index.
     """
-    encoded = encode_key(value)
-    digest: bytes = _md5(encoded, usedforsecurity=False).digest()
-    return digest[:4] + encoded
+    return _hashed(encode_key(value))
 
 
-def _encode(key: KeySpec, item: Mapping[str, AttributeValue]) -> EncodedKey:
+def encode_partition_parts(values: Sequence[AttributeValue]) -> bytes:
+    """Return the stored partition key of a multi-attribute partition (every HASH value)."""
+    return _hashed(encode_key_parts(values))
+
+
+def encode_key_of(key: KeySpec, item: Mapping[str, AttributeValue]) -> EncodedKey:
+    """Return the stored (partition, sort) key of ``item`` under ``key`` (it has every value).
+
+    A single-attribute key stores :func:`encode_partition` and :func:`encode_key`; a
+    multi-attribute one (a GSI's) stores each side as :func:`encode_key_parts`, so that
+    Query's conditions on leading sort attributes are byte ranges.
+    """
+    if key.multi:
+        return (
+            encode_partition_parts([item[n] for n, _ in key.hash_keys]),
+            encode_key_parts([item[n] for n, _ in key.range_keys]),
+        )
     hk = encode_partition(item[key.hash_name])
     rk = b"" if key.range_name is None else encode_key(item[key.range_name])
     return hk, rk
-
-
-def _role(key: KeySpec, name: str) -> str:
-    return "HASH" if name == key.hash_name else "RANGE"
 
 
 def key_from_item(key: KeySpec, item: Item) -> EncodedKey:
@@ -51,8 +73,8 @@ def key_from_item(key: KeySpec, item: Item) -> EncodedKey:
         value = item.get(name)
         if value is None:
             raise invalid(f"Missing the key {name} in the item")
-        validate_key_value(name, value, kind, key_type=_role(key, name))
-    return _encode(key, item)
+        validate_key_value(name, value, kind, key_type=key.role(name))
+    return encode_key_of(key, item)
 
 
 def key_from_request(key: KeySpec, value: object) -> tuple[Item, EncodedKey]:
@@ -66,6 +88,6 @@ def key_from_request(key: KeySpec, value: object) -> tuple[Item, EncodedKey]:
         av = validate_value(value[name])
         if kind not in av:
             raise ValidationException(_NO_MATCH)
-        validate_key_value(name, av, kind, key_type=_role(key, name))
+        validate_key_value(name, av, kind, key_type=key.role(name))
         out[name] = av
-    return out, _encode(key, out)
+    return out, encode_key_of(key, out)

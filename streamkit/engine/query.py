@@ -11,14 +11,16 @@ import orjson
 
 from streamkit.engine import capacity
 from streamkit.engine.core import CAPACITY_CHOICES, EngineCore, check_legacy, on_table
-from streamkit.engine.keys import encode_partition
+from streamkit.engine.keys import encode_key_of, encode_partition, encode_partition_parts
 from streamkit.engine.params import Params
 from streamkit.errors import ValidationException
 from streamkit.expressions import (
     Condition,
     ExpressionContext,
+    KeyCondition,
     KeyPredicate,
     Path,
+    PathExpr,
     check_query_filter_keys,
     condition_from_filter,
     evaluate,
@@ -30,7 +32,13 @@ from streamkit.expressions import (
 from streamkit.model.attributes import Item, type_of, validate_value
 from streamkit.model.schema import IndexSpec, KeySpec, TableSpec, constraint, invalid
 from streamkit.storage import select, tables as storage_tables
-from streamkit.storage.codec import encode_key, item_fragment, load_item
+from streamkit.storage.codec import (
+    encode_key,
+    encode_key_parts,
+    item_fragment,
+    key_part_prefix,
+    load_item,
+)
 
 __all__ = ["PAGE_BYTES", "QueryMixin"]
 
@@ -181,6 +189,125 @@ def _sort_bounds(column: str, predicate: KeyPredicate, kind: str) -> list[select
     return [select.Bound(column, op, encoded[0])]
 
 
+_COMPARE = {
+    "=": bytes.__eq__,
+    "<": bytes.__lt__,
+    "<=": bytes.__le__,
+    ">": bytes.__gt__,
+    ">=": bytes.__ge__,
+}
+
+
+def _check_start_in_bounds(
+    operation: str, start: tuple[bytes, ...], bounds: Sequence[select.Bound], *, index: bool
+) -> None:
+    """Refuse an ExclusiveStartKey that the request's key ranges could never have returned.
+
+    Query: its partition must be the queried one (DynamoDB's message) and its sort key must
+    satisfy the key condition; parallel Scan: it must lie in the segment. DynamoDB's wording
+    for the last two is the best we know of (dynalite's and AWS forum reports).
+    """
+    columns = ("ihk", "irk", "hk", "rk") if index else ("hk", "rk")
+    for bound in bounds:
+        value = start[columns.index(bound.column)]
+        if _COMPARE[bound.op](value, bound.value):
+            continue
+        if operation == "Scan":
+            raise ValidationException(
+                "The provided Exclusive start key does not map to the provided Segment and "
+                "TotalSegments values."
+            )
+        if bound.op == "=":
+            raise ValidationException(
+                "The provided starting key is outside query boundaries based on provided conditions"
+            )
+        raise ValidationException(
+            "The provided starting key does not match the range key predicate"
+        )
+
+
+def _check_filter_keys(condition: Condition, key_names: Sequence[str]) -> None:
+    """Refuse a Query FilterExpression that names a key attribute of the queried schema."""
+    pending: list[object] = [condition]
+    while pending:  # iterative: a deep expression must not exhaust the stack
+        node = pending.pop()
+        if isinstance(node, PathExpr):
+            head = node.path[0]
+            if head in key_names:
+                raise ValidationException(
+                    "Filter Expression can only contain non-primary key attributes: "
+                    f"Primary key attribute: {head}"
+                )
+        elif isinstance(node, tuple):
+            pending.extend(node)
+        elif hasattr(node, "__slots__"):
+            pending.extend(getattr(node, name) for name in node.__slots__)
+
+
+def _multi_key_bounds(
+    hk: str, rk: str, condition: KeyCondition, schema: KeySpec
+) -> list[select.Bound]:
+    """Return the byte ranges of a Query on a multi-attribute key (see ``encode_key_parts``).
+
+    Equal values on every HASH attribute select one partition; equal values on the leading
+    RANGE attributes are a prefix of the sort key, and the condition on the next attribute
+    a range within that prefix.
+    """
+    bound = condition.bind_multi(
+        [n for n, _ in schema.hash_keys], [n for n, _ in schema.range_keys]
+    )
+    kinds = [k for _, k in schema.range_keys]
+    for value, kind in (
+        *zip(bound.partition, (k for _, k in schema.hash_keys), strict=True),
+        *zip(bound.equal, kinds, strict=False),
+    ):
+        if type_of(value) != kind:
+            raise invalid("Condition parameter type does not match schema type")
+    bounds = [select.Bound(hk, "=", encode_partition_parts(bound.partition))]
+    prefix = encode_key_parts(bound.equal)
+    last = bound.last
+    if last is None:
+        return bounds + _prefix_range(rk, prefix)
+    kind = kinds[len(bound.equal)]
+    if any(type_of(v) != kind for v in last.values):
+        raise invalid("Condition parameter type does not match schema type")
+    if last.op == "begins_with":
+        if kind == "N":
+            raise ValidationException(
+                "Invalid KeyConditionExpression: Incorrect operand type for operator or "
+                "function; operator or function: begins_with, operand type: N"
+            )
+        return bounds + _prefix_range(rk, prefix + key_part_prefix(last.values[0]))
+    parts = [prefix + encode_key_parts([v]) for v in last.values]
+    if last.op == "=":
+        return bounds + _prefix_range(rk, parts[0])
+    after = [p[:-1] + b"\x01" for p in parts]  # past every key whose part equals the value
+    low, high = {
+        "<": (prefix, parts[0]),
+        "<=": (prefix, after[0]),
+        ">": (after[0], None),
+        ">=": (parts[0], None),
+        "BETWEEN": (parts[0], after[-1]),
+    }[last.op]
+    high = high if high is not None else _prefix_end(prefix) if prefix else None
+    if low:
+        bounds.append(select.Bound(rk, ">=", low))
+    if high is not None:
+        bounds.append(select.Bound(rk, "<", high))
+    return bounds
+
+
+def _prefix_range(column: str, prefix: bytes) -> list[select.Bound]:
+    """Return the bounds of every value of ``column`` that starts with ``prefix``."""
+    if not prefix:
+        return []
+    bounds = [select.Bound(column, ">=", prefix)]
+    end = _prefix_end(prefix)
+    if end is not None:
+        bounds.append(select.Bound(column, "<", end))
+    return bounds
+
+
 def _segment_bounds(column: str, segment: int, total: int) -> list[select.Bound]:
     """Return the hash-prefix range of one parallel-scan segment."""
     space = 1 << 32
@@ -242,14 +369,19 @@ class QueryMixin(EngineCore):
         spec, idx, schema = self._target(p, name)
         if p.has("QueryFilter"):
             check_query_filter_keys(p.raw("QueryFilter"), schema.names)
-        bound = key_condition.bind(schema.hash_name, schema.range_name)
-        if type_of(bound.partition_value) != schema.hash_type:
-            raise invalid("Condition parameter type does not match schema type")
-        prefix = "hk" if idx is None else "ihk"
-        bounds = [select.Bound(prefix, "=", encode_partition(bound.partition_value))]
-        if bound.sort is not None:
-            assert schema.range_type is not None
-            bounds += _sort_bounds("rk" if idx is None else "irk", bound.sort, schema.range_type)
+        elif condition is not None:
+            _check_filter_keys(condition, schema.names)
+        hk, rk = ("hk", "rk") if idx is None else ("ihk", "irk")
+        if schema.multi:
+            bounds = _multi_key_bounds(hk, rk, key_condition, schema)
+        else:
+            bound = key_condition.bind(schema.hash_name, schema.range_name)
+            if type_of(bound.partition_value) != schema.hash_type:
+                raise invalid("Condition parameter type does not match schema type")
+            bounds = [select.Bound(hk, "=", encode_partition(bound.partition_value))]
+            if bound.sort is not None:
+                assert schema.range_type is not None
+                bounds += _sort_bounds(rk, bound.sort, schema.range_type)
         return await self._read_page(
             p, spec, idx, bounds, condition, paths, forward=forward, encoded=encoded
         )
@@ -348,17 +480,10 @@ class QueryMixin(EngineCore):
             if type_of(value) != types[name]:
                 raise ValidationException(message)
             values[name] = value
-        table_keys = (
-            encode_partition(values[spec.key.hash_name]),
-            b"" if spec.key.range_name is None else encode_key(values[spec.key.range_name]),
-        )
+        table_keys = encode_key_of(spec.key, values)
         if idx is None:
             return table_keys
-        index_keys = (
-            encode_partition(values[idx.key.hash_name]),
-            b"" if idx.key.range_name is None else encode_key(values[idx.key.range_name]),
-        )
-        return index_keys + table_keys
+        return encode_key_of(idx.key, values) + table_keys
 
     async def _read_page(
         self,
@@ -386,6 +511,8 @@ class QueryMixin(EngineCore):
         if idx is not None:
             key_names = tuple(dict.fromkeys((*spec.key.names, *idx.key.names)))
         after = self._start_key(p, spec, idx, key_names)
+        if after is not None:
+            _check_start_in_bounds(p.operation, after, bounds, index=idx is not None)
         partial_lsi = idx is not None and not idx.is_global and idx.projection_type != "ALL"
         plan = _Plan(
             spec=spec,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from streamkit.errors import ValidationException
+from streamkit.model.schema import MAX_MULTI_KEYS
 
 from ._values import AttributeValue
 from .ast import (
@@ -25,7 +27,13 @@ from .ast import (
 from .context import ExpressionContext
 from .parser import parse_condition
 
-__all__ = ["BoundKeyCondition", "KeyCondition", "KeyPredicate", "parse_key_condition"]
+__all__ = [
+    "BoundKeyCondition",
+    "BoundMultiKeyCondition",
+    "KeyCondition",
+    "KeyPredicate",
+    "parse_key_condition",
+]
 
 _KIND = "KeyConditionExpression"
 _FLIPPED = {"=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
@@ -54,6 +62,20 @@ class BoundKeyCondition:
 
 
 @dataclass(frozen=True, slots=True)
+class BoundMultiKeyCondition:
+    """A key condition matched to a multi-attribute key schema (a GSI's).
+
+    ``partition``: the value of every HASH attribute, in schema order; ``equal``: the values of
+    the leading RANGE attributes compared with ``=``; ``last``: the condition on the RANGE
+    attribute after those, if any (any operator).
+    """
+
+    partition: tuple[AttributeValue, ...]
+    equal: tuple[AttributeValue, ...]
+    last: KeyPredicate | None
+
+
+@dataclass(frozen=True, slots=True)
 class KeyCondition:
     """A parsed KeyConditionExpression: one or two key predicates joined by AND.
 
@@ -77,6 +99,8 @@ class KeyCondition:
         """Validate as :meth:`validate` does and split into partition value and sort predicate."""
         partition: KeyPredicate | None = None
         sort: KeyPredicate | None = None
+        if len(self.predicates) > 2:
+            raise ValidationException("Conditions can be of length 1 or 2 only")
         for predicate in self.predicates:
             if predicate.attribute == hash_key:
                 partition = predicate
@@ -91,6 +115,43 @@ class KeyCondition:
         if partition.op != "=":
             raise ValidationException("Query key condition not supported")
         return BoundKeyCondition(hash_key, partition.values[0], sort)
+
+    def bind_multi(
+        self, hash_keys: Sequence[str], range_keys: Sequence[str]
+    ) -> BoundMultiKeyCondition:
+        """Match the predicates to a multi-attribute key: ``=`` on every HASH attribute, and
+        RANGE attributes used from the first with no gap, all with ``=`` but the last.
+
+        DynamoDB's wording for the multi-attribute rules is not published; these messages
+        follow its single-attribute ones.
+
+        Raises:
+            ValidationException: a HASH attribute without a condition, a gap among the RANGE
+                attributes, a condition other than ``=`` before the last one used, or a
+                condition on an attribute outside the key.
+        """
+        by_name = {p.attribute: p for p in self.predicates}
+        keys = set(hash_keys) | set(range_keys)
+        for name in hash_keys:
+            predicate = by_name.get(name)
+            if predicate is None:
+                raise ValidationException(f"Query condition missed key schema element: {name}")
+            if predicate.op != "=":
+                raise ValidationException("Query key condition not supported")
+        if any(name not in keys for name in by_name):
+            raise ValidationException("Query key condition not supported")
+        used = [name for name in range_keys if name in by_name]
+        if used != list(range_keys[: len(used)]):
+            gap = next(name for name in range_keys if name not in by_name)
+            raise ValidationException(f"Query condition missed key schema element: {gap}")
+        conditions = [by_name[name] for name in used]
+        if any(p.op != "=" for p in conditions[:-1]):
+            raise ValidationException("Query key condition not supported")
+        return BoundMultiKeyCondition(
+            tuple(by_name[name].values[0] for name in hash_keys),
+            tuple(p.values[0] for p in conditions[:-1]),
+            conditions[-1] if conditions else None,
+        )
 
 
 def parse_key_condition(text: str, ctx: ExpressionContext) -> KeyCondition:
@@ -116,7 +177,7 @@ def _parse_key_condition(text: str, ctx: ExpressionContext) -> KeyCondition:
                 "KeyConditionExpressions must only contain one condition per key"
             )
         seen.add(predicate.attribute)
-    if len(predicates) > 2:
+    if len(predicates) > 2 * MAX_MULTI_KEYS:  # a multi-attribute GSI key has up to 8
         raise ValidationException("Conditions can be of length 1 or 2 only")
     return KeyCondition(condition, tuple(predicates))
 

@@ -54,6 +54,17 @@ __all__ = [
 
 MAX_EXPRESSION_BYTES = 4096
 MAX_IN_OPERANDS = 100
+#: Names and indexes in one document path: an item nests at most 32 levels deep. The
+#: wording of this error and the next is the best known (DynamoDB does not document it).
+MAX_PATH_LEVELS = 32
+#: A list index must be a 32-bit integer.
+MAX_LIST_INDEX = 2**31 - 1
+#: Operators and functions one expression may hold (DynamoDB's documented limit).
+MAX_OPERATORS = 300
+#: Levels of parentheses, NOTs and function calls one inside another. DynamoDB documents no
+#: such limit (its 4 KB size allows ~2,000 parentheses); this one keeps the recursive parser
+#: far from Python's recursion limit, and the message is ours.
+MAX_NESTING = 100
 
 COMPARATORS = ("=", "<>", "<", "<=", ">", ">=")
 BOOLEAN_FUNCTIONS = {
@@ -208,6 +219,8 @@ class _Parser:
             )
         self.tokens = _tokens(text)
         self.pos = 0
+        self.operators = 0
+        self.depth = 0
 
     # -- token helpers ---------------------------------------------------------------------
 
@@ -249,6 +262,26 @@ class _Parser:
     def at_keyword(self, *words: str) -> bool:
         token = self.peek()
         return any(token.is_word(word) for word in words)
+
+    # -- limits ----------------------------------------------------------------------------
+
+    def operator(self) -> None:
+        """Count one operator or function against :data:`MAX_OPERATORS`."""
+        self.operators += 1
+        if self.operators > MAX_OPERATORS:
+            raise ValidationException(
+                f"Invalid {self.kind}: The expression contains too many operators; "
+                f"operator count: {self.operators}"
+            )
+
+    def deeper(self) -> None:
+        """Enter one more level of nesting (undone by the caller's ``self.depth -= 1``)."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise ValidationException(
+                f"Invalid {self.kind}: The expression is nested too deeply; "
+                f"the most levels supported: {MAX_NESTING}"
+            )
 
     # -- error bookkeeping -----------------------------------------------------------------
 
@@ -340,9 +373,16 @@ class _Parser:
                     raise self.syntax_error()
                 self.advance()
                 self.expect_op("]")
+                if int(index.text) > MAX_LIST_INDEX:
+                    raise ValidationException(f"Invalid {self.kind}: List index is out of range")
                 elements.append(int(index.text))
                 placeholders.append(None)
             else:
+                if len(elements) > MAX_PATH_LEVELS:
+                    raise ValidationException(
+                        f"Invalid {self.kind}: The document path has too many nesting levels; "
+                        f"nesting levels: {len(elements)}"
+                    )
                 return PathExpr(tuple(elements), tuple(placeholders))
 
     def value_ref(self) -> ValueRef:
@@ -365,11 +405,14 @@ class _Parser:
         if token.kind is Kind.IDENT and self.peek(1).is_op("("):
             self.advance()
             self.advance()
+            self.operator()
+            self.deeper()
             args = [self.operand_parens()]
             while self.peek().is_op(","):
                 self.advance()
                 args.append(self.operand_parens())
             self.expect_op(")")
+            self.depth -= 1
             call = Call(token.text, tuple(args))
             self.check_call(call)
             return call
@@ -384,9 +427,11 @@ class _Parser:
             return self.operand()
         open_index = self.pos
         self.advance()
+        self.deeper()
         inner = self.operand_parens()
         close_index = self.pos
         self.expect_op(")")
+        self.depth -= 1
         self.note_group(open_index, close_index)
         return inner
 
@@ -413,6 +458,7 @@ class _Parser:
         node = self.and_condition()
         while self.at_keyword("OR"):
             self.advance()
+            self.operator()
             node = Or(node, self.and_condition())
         return node
 
@@ -420,18 +466,24 @@ class _Parser:
         node = self.not_condition()
         while self.at_keyword("AND"):
             self.advance()
+            self.operator()
             node = And(node, self.not_condition())
         return node
 
     def not_condition(self) -> Condition:
         if self.at_keyword("NOT"):
             self.advance()
-            return Not(self.not_condition())
+            self.operator()
+            self.deeper()
+            node = Not(self.not_condition())
+            self.depth -= 1
+            return node
         return self.atom()
 
     def atom(self) -> Condition:
         if self.peek().is_op("("):
             start, saved = self.pos, (dict(self.errors), dict(self.groups))
+            counts = self.operators, self.depth
             try:
                 operand = self.operand_parens()
             except ExpressionSyntaxError:
@@ -440,11 +492,14 @@ class _Parser:
                 return self.comparison_tail(operand)
             self.pos = start
             self.errors, self.groups = saved
+            self.operators, self.depth = counts
             open_index = self.pos
             self.advance()
+            self.deeper()
             node = self.or_condition()
             close_index = self.pos
             self.expect_op(")")
+            self.depth -= 1
             self.note_group(open_index, close_index)
             return node
         return self.comparison_tail(self.operand())
@@ -459,6 +514,7 @@ class _Parser:
         token = self.peek()
         if token.kind is Kind.OP and token.text in COMPARATORS:
             self.advance()
+            self.operator()
             right = self.operand_parens()
             self.check_operands(token.text, (left, right))
             self.check_distinct(token.text, left, right)
@@ -467,6 +523,7 @@ class _Parser:
             return Comparison(token.text, left, right)
         if token.is_word("BETWEEN"):
             self.advance()
+            self.operator()
             low = self.operand_parens()
             self.expect_word("AND")
             high = self.operand_parens()
@@ -475,6 +532,7 @@ class _Parser:
             return Between(left, low, high)
         if token.is_word("IN"):
             self.advance()
+            self.operator()
             self.expect_op("(")
             options = [self.operand_parens()]
             while self.peek().is_op(","):
@@ -641,6 +699,7 @@ class _Parser:
         if not token.is_op("+", "-"):
             return left
         self.advance()
+        self.operator()
         right = self.operand_parens()
         for operand in (left, right):
             if isinstance(operand, Call) and operand.name == "list_append":

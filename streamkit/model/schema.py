@@ -24,6 +24,10 @@ _NAME_RE = re.compile(r"[a-zA-Z0-9_.-]+")
 _INVALID = "One or more parameter values were invalid: "
 PROJECTION_TYPES = ("ALL", "KEYS_ONLY", "INCLUDE")
 STREAM_VIEW_TYPES = ("NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY")
+#: Names in key schemas, attribute definitions and projections (other names: 64 KB).
+MAX_KEY_NAME_BYTES = 255
+#: The most HASH, and the most RANGE, attributes of a global index's key schema.
+MAX_MULTI_KEYS = 4
 
 
 def invalid(message: str) -> ValidationException:
@@ -62,28 +66,86 @@ def validate_name(value: object, member: str, *, min_len: int = 3, max_len: int 
 
 @dataclass(frozen=True, slots=True)
 class KeySpec:
-    """A primary key: the partition (HASH) attribute and the optional sort (RANGE) attribute."""
+    """A key schema: its partition (HASH) and sort (RANGE) attributes, each as (name, type).
 
-    hash_name: str
-    hash_type: str
-    range_name: str | None = None
-    range_type: str | None = None
+    Tables and local indexes have one HASH and at most one RANGE attribute. A global index may
+    have up to :data:`MAX_MULTI_KEYS` of each (multi-attribute keys, DynamoDB since November
+    2025): its partition is the combination of every HASH value, and its items are ordered by
+    the RANGE values compared left to right.
+    """
+
+    hash_keys: tuple[tuple[str, str], ...]
+    range_keys: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        hash_name: str,
+        hash_type: str,
+        range_name: str | None = None,
+        range_type: str | None = None,
+    ) -> KeySpec:
+        """Return the key of one HASH and an optional RANGE attribute."""
+        if range_name is None or range_type is None:
+            return cls(((hash_name, hash_type),))
+        return cls(((hash_name, hash_type),), ((range_name, range_type),))
+
+    @property
+    def hash_name(self) -> str:
+        """The (first) partition key attribute."""
+        return self.hash_keys[0][0]
+
+    @property
+    def hash_type(self) -> str:
+        return self.hash_keys[0][1]
+
+    @property
+    def range_name(self) -> str | None:
+        """The (first) sort key attribute, or None for a hash-only key."""
+        return self.range_keys[0][0] if self.range_keys else None
+
+    @property
+    def range_type(self) -> str | None:
+        return self.range_keys[0][1] if self.range_keys else None
+
+    @property
+    def multi(self) -> bool:
+        """Whether the key has more than one HASH or more than one RANGE attribute."""
+        return len(self.hash_keys) > 1 or len(self.range_keys) > 1
 
     @property
     def names(self) -> tuple[str, ...]:
-        return (self.hash_name,) if self.range_name is None else (self.hash_name, self.range_name)
+        return tuple(name for name, _ in (*self.hash_keys, *self.range_keys))
 
     def types(self) -> dict[str, str]:
-        out = {self.hash_name: self.hash_type}
-        if self.range_name is not None and self.range_type is not None:
-            out[self.range_name] = self.range_type
-        return out
+        return dict((*self.hash_keys, *self.range_keys))
+
+    def role(self, name: str) -> str:
+        """Return ``"HASH"`` or ``"RANGE"`` for one of the key's attributes."""
+        return "HASH" if any(n == name for n, _ in self.hash_keys) else "RANGE"
 
     def to_wire(self) -> list[dict[str, str]]:
-        out = [{"AttributeName": self.hash_name, "KeyType": "HASH"}]
-        if self.range_name is not None:
-            out.append({"AttributeName": self.range_name, "KeyType": "RANGE"})
-        return out
+        return [
+            *({"AttributeName": n, "KeyType": "HASH"} for n, _ in self.hash_keys),
+            *({"AttributeName": n, "KeyType": "RANGE"} for n, _ in self.range_keys),
+        ]
+
+    def to_json(self) -> Any:
+        """Return the catalog form: ``[hash, type, range, type]``, or lists for a multi key."""
+        if self.multi:
+            return {
+                "hash": [list(k) for k in self.hash_keys],
+                "range": [list(k) for k in self.range_keys],
+            }
+        return [self.hash_name, self.hash_type, self.range_name, self.range_type]
+
+    @classmethod
+    def from_json(cls, data: Any) -> KeySpec:
+        if isinstance(data, Mapping):
+            return cls(
+                tuple((n, t) for n, t in data["hash"]), tuple((n, t) for n, t in data["range"])
+            )
+        return cls.of(*data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,12 +219,7 @@ class TableSpec:
         return {
             "name": self.name,
             "table_id": self.table_id,
-            "key": [
-                self.key.hash_name,
-                self.key.hash_type,
-                self.key.range_name,
-                self.key.range_type,
-            ],
+            "key": self.key.to_json(),
             "attribute_types": dict(self.attribute_types),
             "created": self.created,
             "billing_mode": self.billing_mode,
@@ -182,7 +239,7 @@ class TableSpec:
         return cls(
             name=data["name"],
             table_id=data["table_id"],
-            key=KeySpec(*data["key"]),
+            key=KeySpec.from_json(data["key"]),
             attribute_types=dict(data["attribute_types"]),
             created=data["created"],
             billing_mode=data["billing_mode"],
@@ -283,7 +340,7 @@ class TableSpec:
 def _index_json(idx: IndexSpec) -> dict[str, Any]:
     return {
         "name": idx.name,
-        "key": [idx.key.hash_name, idx.key.hash_type, idx.key.range_name, idx.key.range_type],
+        "key": idx.key.to_json(),
         "projection_type": idx.projection_type,
         "non_key_attributes": list(idx.non_key_attributes),
         "is_global": idx.is_global,
@@ -297,7 +354,7 @@ def _index_json(idx: IndexSpec) -> dict[str, Any]:
 def _index_from_json(data: Mapping[str, Any]) -> IndexSpec:
     return IndexSpec(
         name=data["name"],
-        key=KeySpec(*data["key"]),
+        key=KeySpec.from_json(data["key"]),
         projection_type=data["projection_type"],
         non_key_attributes=tuple(data["non_key_attributes"]),
         is_global=data["is_global"],
@@ -317,52 +374,83 @@ def _list_of_dicts(value: object, member: str) -> list[Mapping[str, Any]]:
     return list(value)
 
 
-def parse_key_schema(value: object, types: Mapping[str, str], member: str = "keySchema") -> KeySpec:
-    """Validate a KeySchema list against the AttributeDefinitions types."""
+def check_key_name(name: object, member: str) -> str:
+    """Check a key schema / definition / projection attribute name: 1 to 255 bytes (UTF-8)."""
+    if not isinstance(name, str) or not name:
+        raise constraint(name, member, "have length greater than or equal to 1")
+    if len(name.encode()) > MAX_KEY_NAME_BYTES:
+        raise constraint(name, member, f"have length less than or equal to {MAX_KEY_NAME_BYTES}")
+    return name
+
+
+def parse_key_schema(
+    value: object, types: Mapping[str, str], member: str = "keySchema", *, multi: bool = False
+) -> KeySpec:
+    """Validate a KeySchema list against the AttributeDefinitions types.
+
+    ``multi``: a global index's schema, which may hold up to :data:`MAX_MULTI_KEYS` HASH
+    attributes followed by up to as many RANGE attributes. DynamoDB's wording for breaking
+    those rules is not published; the messages for them here are ours.
+    """
     elements = _list_of_dicts(value, member)
-    if not 1 <= len(elements) <= 2:
+    most = 2 * MAX_MULTI_KEYS if multi else 2
+    if not 1 <= len(elements) <= most:
         rule = (
             "have length greater than or equal to 1"
             if not elements
-            else ("have length less than or equal to 2")
+            else f"have length less than or equal to {most}"
         )
         raise constraint(f"{elements}", member, rule)
-    names: list[str] = []
+    hashes: list[str] = []
+    ranges: list[str] = []
     for position, element in enumerate(elements):
         name = element.get("AttributeName")
         kind = element.get("KeyType")
-        if not isinstance(name, str) or not 1 <= len(name.encode()) <= 255:
-            raise constraint(
-                name,
-                f"{member}.{position + 1}.member.attributeName",
-                "have length greater than or equal to 1",
-            )
+        name = check_key_name(name, f"{member}.{position + 1}.member.attributeName")
         if kind not in ("HASH", "RANGE"):
             raise constraint(
                 kind,
                 f"{member}.{position + 1}.member.keyType",
                 "satisfy enum value set: [HASH, RANGE]",
             )
-        expected = "HASH" if position == 0 else "RANGE"
-        if kind != expected:
-            ordinal = "first" if position == 0 else "second"
+        if multi:
+            if kind == "HASH" and ranges:
+                raise invalid(
+                    "Invalid KeySchema: every HASH KeySchemaElement must come before every "
+                    "RANGE KeySchemaElement"
+                )
+        else:
+            expected = "HASH" if position == 0 else "RANGE"
+            if kind != expected:
+                ordinal = "first" if position == 0 else "second"
+                raise invalid(
+                    f"Invalid KeySchema: The {ordinal} KeySchemaElement is not a {expected} key "
+                    "type"
+                )
+        (hashes if kind == "HASH" else ranges).append(name)
+    names = [*hashes, *ranges]
+    if not hashes:
+        raise invalid("Invalid KeySchema: The first KeySchemaElement is not a HASH key type")
+    for role, listed in (("HASH", hashes), ("RANGE", ranges)):
+        if len(listed) > MAX_MULTI_KEYS:
             raise invalid(
-                f"Invalid KeySchema: The {ordinal} KeySchemaElement is not a {expected} key type"
+                f"Invalid KeySchema: a key schema can have at most {MAX_MULTI_KEYS} {role} "
+                f"KeySchemaElements, found {len(listed)}"
             )
-        names.append(name)
-    if len(names) == 2 and names[0] == names[1]:
-        raise invalid(
-            "Both the Hash Key and the Range Key element in the KeySchema have the same name"
-        )
+    if len(set(names)) != len(names):
+        if len(names) == 2:
+            raise invalid(
+                "Both the Hash Key and the Range Key element in the KeySchema have the same name"
+            )
+        repeated = next(n for n in names if names.count(n) > 1)
+        raise invalid(f"Invalid KeySchema: the attribute {repeated} is used more than once")
     missing = [n for n in names if n not in types]
     if missing:
         raise invalid(
             "Some index key attributes are not defined in AttributeDefinitions. "
             f"Keys: [{', '.join(names)}], AttributeDefinitions: [{', '.join(types)}]"
         )
-    if len(names) == 1:
-        return KeySpec(names[0], types[names[0]])
-    return KeySpec(names[0], types[names[0]], names[1], types[names[1]])
+    return KeySpec(tuple((n, types[n]) for n in hashes), tuple((n, types[n]) for n in ranges))
 
 
 def parse_attribute_definitions(value: object) -> dict[str, str]:
@@ -371,12 +459,7 @@ def parse_attribute_definitions(value: object) -> dict[str, str]:
     for position, element in enumerate(_list_of_dicts(value, "attributeDefinitions"), 1):
         name = element.get("AttributeName")
         kind = element.get("AttributeType")
-        if not isinstance(name, str) or not name:
-            raise constraint(
-                name,
-                f"attributeDefinitions.{position}.member.attributeName",
-                "have length greater than or equal to 1",
-            )
+        name = check_key_name(name, f"attributeDefinitions.{position}.member.attributeName")
         if kind not in ("S", "N", "B"):
             raise constraint(
                 kind,
@@ -423,7 +506,9 @@ def parse_index(
     """Validate one LocalSecondaryIndexes / GlobalSecondaryIndexes element."""
     kind = "globalSecondaryIndexes" if is_global else "localSecondaryIndexes"
     name = validate_name(element.get("IndexName"), f"{kind}.member.indexName")
-    key = parse_key_schema(element.get("KeySchema"), types, f"{kind}.member.keySchema")
+    key = parse_key_schema(
+        element.get("KeySchema"), types, f"{kind}.member.keySchema", multi=is_global
+    )
     projection = element.get("Projection")
     if not isinstance(projection, Mapping):
         raise constraint(None, f"{kind}.member.projection", "not be null")
@@ -444,6 +529,8 @@ def parse_index(
             or not all(isinstance(a, str) for a in non_key)
         ):
             raise invalid("ProjectionType is INCLUDE, but NonKeyAttributes is not specified")
+        for position, attribute in enumerate(non_key, 1):
+            check_key_name(attribute, f"{kind}.member.projection.nonKeyAttributes.{position}")
         if len(set(non_key)) != len(non_key):
             raise invalid("Duplicate projected attributes are not allowed")
     elif non_key is not None:

@@ -45,6 +45,7 @@ Item blob
 from __future__ import annotations
 
 import marshal
+from collections.abc import Iterable
 from typing import Final
 
 import orjson
@@ -52,7 +53,15 @@ import orjson
 from streamkit.errors import InternalServerError, ValidationException
 from streamkit.model.attributes import AttributeValue, Item, normalize_number
 
-__all__ = ["decode_key", "dump_item", "encode_key", "item_fragment", "load_item"]
+__all__ = [
+    "decode_key",
+    "dump_item",
+    "encode_key",
+    "encode_key_parts",
+    "item_fragment",
+    "key_part_prefix",
+    "load_item",
+]
 
 _MARSHAL_TAG: Final = 1
 _MARSHAL_PREFIX: Final = bytes([_MARSHAL_TAG])
@@ -89,6 +98,22 @@ def encode_key(value: AttributeValue) -> bytes:
     if tag == "N":
         return _encode_number(payload)
     raise ValueError(f"key values must be S, N or B, not {tag}")
+
+
+def encode_key_parts(values: Iterable[AttributeValue]) -> bytes:
+    """Encode the values of a multi-attribute key so that byte order is their tuple order.
+
+    Each value is :func:`encode_key`'s bytes with every 0x00 written as 0x00 0xFF, then the
+    terminator 0x00 0x00: a value that is a prefix of another sorts first, and the next value
+    never changes how two values compare. So equal leading values and a range on the next one
+    are a byte range too (:func:`key_part_prefix`).
+    """
+    return b"".join(encode_key(v).replace(b"\0", b"\0\xff") + b"\0\0" for v in values)
+
+
+def key_part_prefix(value: AttributeValue) -> bytes:
+    """Return the bytes every part encoding a value that starts with ``value`` begins with."""
+    return encode_key(value).replace(b"\0", b"\0\xff")
 
 
 def _encode_number(canonical: str) -> bytes:

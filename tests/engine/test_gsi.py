@@ -142,3 +142,16 @@ async def test_index_named_ttl_with_ttl_enabled(memory_engine: streamkit.Engine)
         ExpressionAttributeValues={":u": {"S": "u1"}},
     )
     assert out["Count"] == 1
+
+
+async def test_redefining_an_attribute_type_is_refused(db: streamkit.Engine) -> None:
+    await db.update_table(
+        TableName=T, AttributeDefinitions=CITY, GlobalSecondaryIndexUpdates=[CREATE]
+    )
+    other = {"Create": {**CREATE["Create"], "IndexName": "by_city_n"}}
+    with pytest.raises(ValidationException, match="Cannot change the type of attribute city"):
+        await db.update_table(
+            TableName=T,
+            AttributeDefinitions=[{"AttributeName": "city", "AttributeType": "N"}],
+            GlobalSecondaryIndexUpdates=[other],
+        )

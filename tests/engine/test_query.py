@@ -340,7 +340,7 @@ class TestEncodedVariants:
             ({"Limit": 4}, True),
             ({"ScanIndexForward": False, "Limit": 2}, True),
             ({"Select": "COUNT", "Limit": 3}, False),
-            ({"FilterExpression": "n > :two"}, False),
+            ({"FilterExpression": "attribute_exists(bin)"}, False),
             ({"ProjectionExpression": "n, bin"}, False),
             ({"IndexName": "by_l"}, True),
             ({"IndexName": "by_l", "Select": "ALL_ATTRIBUTES", "Limit": 2}, False),

@@ -251,3 +251,27 @@ async def test_tables_survive_reopen(tmp_path: Path) -> None:
         assert (await db.list_tables())["TableNames"] == ["keep"]
         got = await db.get_item(TableName="keep", Key={"pk": {"S": "x"}})
         assert got["Item"] == {"pk": {"S": "x"}, "v": {"N": "1"}}
+
+
+async def test_delete_table_describes_only_what_dynamodb_returns(
+    memory_engine: streamkit.Engine,
+) -> None:
+    await memory_engine.create_table(
+        TableName="gone",
+        **key_schema("pk", "sk"),
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
+    )
+    await memory_engine.put_item(TableName="gone", Item={"pk": {"S": "a"}, "sk": {"S": "b"}})
+    described = (await memory_engine.delete_table(TableName="gone"))["TableDescription"]
+    assert set(described) == {
+        "TableName",
+        "TableStatus",
+        "ProvisionedThroughput",
+        "TableSizeBytes",
+        "ItemCount",
+        "TableArn",
+        "TableId",
+        "BillingModeSummary",
+        "DeletionProtectionEnabled",
+    }
+    assert (described["TableStatus"], described["ItemCount"]) == ("DELETING", 1)

@@ -196,7 +196,7 @@ def test_partition_count() -> None:
     spec = TableSpec(
         name="t",
         table_id="x",
-        key=KeySpec("pk", "S"),
+        key=KeySpec.of("pk", "S"),
         attribute_types={"pk": "S"},
         created=0.0,
         read_capacity=6000,

@@ -142,11 +142,19 @@ class TestKeyCondition:
              "specified"),
             ("b > :a AND b < :a and c = :a and d = :a", "KeyConditionExpressions must only "
              "contain one condition per key"),
-            (":a = a and b = :a and :a = c", "Conditions can be of length 1 or 2 only"),
+            (
+                " AND ".join(f"k{i} = :a" for i in range(9)),
+                "Conditions can be of length 1 or 2 only",
+            ),
         ],
     )  # fmt: skip
     def test_shape_errors(self, text: str, message: str) -> None:
         assert key_condition_error(text) == message
+
+    def test_three_conditions_on_a_single_attribute_key(self) -> None:
+        kc = parse_key_condition(":a = a and b = :a and :a = c", ExpressionContext(None, VALUES))
+        with pytest.raises(ValidationException, match="Conditions can be of length 1 or 2 only"):
+            kc.bind("a", "b")
 
     def test_grammar_errors_have_the_kind_prefix(self) -> None:
         assert key_condition_error("a > 4").startswith(

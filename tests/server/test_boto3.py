@@ -374,3 +374,50 @@ def test_gzip_request_bodies_from_boto3(endpoint: str, table_name: str) -> None:
     client.put_item(TableName=table_name, Item=item)
     got = client.get_item(TableName=table_name, Key={"pk": {"S": "zipped"}, "sk": {"N": "1"}})
     assert got["Item"] == item
+
+
+def test_multi_attribute_gsi_over_http(client: Any, endpoint: str) -> None:
+    name = f"multi{os.getpid()}"
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "id", "AttributeType": "S"},
+            {"AttributeName": "org", "AttributeType": "S"},
+            {"AttributeName": "team", "AttributeType": "S"},
+            {"AttributeName": "level", "AttributeType": "N"},
+            {"AttributeName": "badge", "AttributeType": "B"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by_team",
+                "KeySchema": [
+                    {"AttributeName": "org", "KeyType": "HASH"},
+                    {"AttributeName": "team", "KeyType": "HASH"},
+                    {"AttributeName": "level", "KeyType": "RANGE"},
+                    {"AttributeName": "badge", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+    )
+    table = boto3.resource("dynamodb", **session_kwargs(endpoint)).Table(name)
+    for i, level in enumerate([3, 1, 2, 1]):
+        table.put_item(
+            Item={"id": f"u{i}", "org": "acme", "team": "core", "level": level, "badge": bytes([i])}
+        )
+    described = client.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"][0]
+    assert [k["KeyType"] for k in described["KeySchema"]] == ["HASH", "HASH", "RANGE", "RANGE"]
+    pages = client.get_paginator("query").paginate(
+        TableName=name,
+        IndexName="by_team",
+        KeyConditionExpression="org = :o AND team = :t AND #l <= :l",
+        ExpressionAttributeNames={"#l": "level"},
+        ExpressionAttributeValues={":o": {"S": "acme"}, ":t": {"S": "core"}, ":l": {"N": "2"}},
+        PaginationConfig={"PageSize": 1},
+    )
+    ids = [item["id"]["S"] for page in pages for item in page["Items"]]
+    assert ids == ["u1", "u3", "u2"]  # level 1 (badge 1, badge 3), then level 2
+    with pytest.raises(ClientError, match="missed key schema element: team"):
+        table.query(IndexName="by_team", KeyConditionExpression=Key("org").eq("acme"))

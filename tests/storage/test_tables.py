@@ -12,7 +12,7 @@ from streamkit.storage import tables as sql
 SPEC = TableSpec(
     name="t",
     table_id="0f",
-    key=KeySpec("pk", "S", "sk", "N"),
+    key=KeySpec.of("pk", "S", "sk", "N"),
     attribute_types={"pk": "S", "sk": "N"},
     created=0.0,
 )
