@@ -16,11 +16,11 @@
     │   ├── ResourceInUseException               400
     │   ├── ConditionalCheckFailedException      400  .item
     │   ├── TransactionCanceledException         400  .reasons, message key "Message"
-    │   ├── TransactionConflictException         400
-    │   ├── TransactionInProgressException       400
+    │   ├── TransactionConflictException         400  not retried (botocore neither)
+    │   ├── TransactionInProgressException       400  retryable
     │   ├── IdempotentParameterMismatchException 400
     │   ├── ItemCollectionSizeLimitExceededException 400
-    │   ├── LimitExceededException               400
+    │   ├── LimitExceededException               400  retryable
     │   ├── ProvisionedThroughputExceededException 400 retryable
     │   ├── ThrottlingException                  400  retryable
     │   ├── RequestLimitExceeded                 400  retryable
@@ -40,6 +40,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, ClassVar
 
 __all__ = [
@@ -138,7 +139,20 @@ class DatabaseFileError(StreamkitError):
 
 
 class DynamoDBError(StreamkitError):
-    """An error with a DynamoDB wire code; the server turns it into an AWS error body."""
+    """An error with a DynamoDB wire code; the server turns it into an AWS error body.
+
+    It also reads like botocore's ``ClientError``, so code written for boto3 ports unchanged:
+    ``err.response["Error"]["Code"]`` and ``["Message"]``, ``["ResponseMetadata"]
+    ["HTTPStatusCode"]``, the modelled members (``CancellationReasons``, ``Item``, ...) at the
+    top of ``err.response``, and ``err.operation_name`` (``"PutItem"``; set by the engine,
+    empty on an error raised outside an operation).
+
+    ``retryable`` is the one place that says which errors a client retries (see
+    :mod:`streamkit.backoff`); it follows botocore's "standard" mode: throttling codes
+    (``ProvisionedThroughputExceededException``, ``ThrottlingException``,
+    ``RequestLimitExceeded``, ``LimitExceededException``, ``TransactionInProgressException``)
+    and 5xx faults. ``TransactionConflictException`` is not retried, as botocore does not.
+    """
 
     code: ClassVar[str] = "InternalServerError"
     namespace: ClassVar[str] = _DYNAMODB
@@ -146,6 +160,8 @@ class DynamoDBError(StreamkitError):
     retryable: ClassVar[bool] = False
     message_key: ClassVar[str] = "message"
     default_message: ClassVar[str] = ""
+    #: The API operation that failed (``"PutItem"``), as botocore's ClientError has it.
+    operation_name: str = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -159,6 +175,16 @@ class DynamoDBError(StreamkitError):
     def extra(self) -> dict[str, Any]:
         """Return the members of the error body besides ``__type`` and the message."""
         return {}
+
+    @cached_property
+    def response(self) -> dict[str, Any]:
+        """The error as botocore parses it into ``ClientError.response`` (built when first read)."""
+        return {
+            "Error": {"Code": self.code, "Message": self.message},
+            "ResponseMetadata": {"HTTPStatusCode": self.http_status},
+            self.message_key: self.message,
+            **self.extra(),
+        }
 
     def to_wire(self) -> tuple[int, dict[str, Any]]:
         """Return the HTTP status and the JSON error body DynamoDB would send."""
@@ -291,6 +317,7 @@ class TransactionInProgressException(DynamoDBError):
     """Raised when a transaction with the same ClientRequestToken is still running."""
 
     code = "TransactionInProgressException"
+    retryable = True
 
 
 class IdempotentParameterMismatchException(DynamoDBError):
@@ -309,6 +336,7 @@ class LimitExceededException(DynamoDBError):
     """Raised when too many control-plane operations run at once, or a stream limit is hit."""
 
     code = "LimitExceededException"
+    retryable = True
 
 
 class ProvisionedThroughputExceededException(DynamoDBError):
