@@ -9,6 +9,7 @@ waiting as their :class:`~streamkit.backoff.Backoff` says (:data:`BULK_BACKOFF` 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -28,7 +29,7 @@ class BatchClient(Protocol):
 
 
 async def _call_with_retries(
-    call: Callable[[Any], Awaitable[dict[str, Any]]],
+    call: Callable[..., Awaitable[dict[str, Any]]],
     request: Any,
     unprocessed: str,
     backoff: Backoff,
@@ -41,7 +42,7 @@ async def _call_with_retries(
             await backoff.sleep(attempts)
         attempts += 1
         try:
-            response = await call(request)
+            response = await call(RequestItems=request)
         except DynamoDBError as exc:
             if not exc.retryable or backoff.exhausted(attempts):
                 raise
@@ -68,17 +69,12 @@ async def batch_write_all(
     flat = [(table, request) for table, requests in request_items.items() for request in requests]
     left_over: dict[str, list[dict[str, Any]]] = {}
     responses: list[dict[str, Any]] = []
+    send = functools.partial(client.batch_write_item, **params)
     for start in range(0, len(flat), 25):
         chunk: dict[str, list[dict[str, Any]]] = {}
         for table, request in flat[start : start + 25]:
             chunk.setdefault(table, []).append(request)
-        left = await _call_with_retries(
-            lambda r: client.batch_write_item(RequestItems=r, **params),
-            chunk,
-            "UnprocessedItems",
-            backoff,
-            responses,
-        )
+        left = await _call_with_retries(send, chunk, "UnprocessedItems", backoff, responses)
         for table, requests in left.items():
             left_over.setdefault(table, []).extend(requests)
     out: dict[str, Any] = {"UnprocessedItems": left_over}
@@ -104,18 +100,13 @@ async def batch_get_all(
     items: dict[str, list[dict[str, Any]]] = {table: [] for table in request_items}
     left_over: dict[str, Any] = {}
     responses: list[dict[str, Any]] = []
+    send = functools.partial(client.batch_get_item, **params)
     for start in range(0, len(flat), 100):
         chunk: dict[str, Any] = {}
         for table, key in flat[start : start + 100]:
             chunk.setdefault(table, {**request_items[table], "Keys": []})["Keys"].append(key)
         seen = len(responses)
-        left = await _call_with_retries(
-            lambda r: client.batch_get_item(RequestItems=r, **params),
-            chunk,
-            "UnprocessedKeys",
-            backoff,
-            responses,
-        )
+        left = await _call_with_retries(send, chunk, "UnprocessedKeys", backoff, responses)
         for response in responses[seen:]:
             for table, found in response.get("Responses", {}).items():
                 items.setdefault(table, []).extend(found)
