@@ -164,8 +164,11 @@ class DynamoDBError(StreamkitError):
     operation_name: str = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A class right below DynamoDBError is the wire code of its name; a class below one of
+        those (ExpressionSyntaxError) is a kind of its parent's code."""
         super().__init_subclass__(**kwargs)
-        if "code" in cls.__dict__:
+        if DynamoDBError in cls.__bases__:
+            cls.code = cls.__dict__.get("code", cls.__name__)
             _BY_CODE.setdefault(cls.code, cls)
 
     def __init__(self, message: str | None = None) -> None:
@@ -202,7 +205,6 @@ def for_code(code: str) -> type[DynamoDBError]:
 class ValidationException(DynamoDBError):
     """Raised when a request breaks one of DynamoDB's validation rules."""
 
-    code = "ValidationException"
     namespace = "com.amazon.coral.validate"
 
 
@@ -218,21 +220,18 @@ class ExpressionSyntaxError(ValidationException):
 class SerializationException(DynamoDBError):
     """Raised when a request body is not valid JSON or has the wrong JSON types."""
 
-    code = "SerializationException"
     namespace = _CORAL_SERVICE
 
 
 class UnknownOperationException(DynamoDBError):
     """Raised for an X-Amz-Target that names no operation."""
 
-    code = "UnknownOperationException"
     namespace = _CORAL_SERVICE
 
 
 class UnrecognizedClientException(DynamoDBError):
     """Raised when auth is on and the access key is unknown."""
 
-    code = "UnrecognizedClientException"
     namespace = _CORAL_SERVICE
     default_message = "The security token included in the request is invalid."
 
@@ -240,21 +239,18 @@ class UnrecognizedClientException(DynamoDBError):
 class InvalidSignatureException(DynamoDBError):
     """Raised when auth is on and the SigV4 signature does not match or has expired."""
 
-    code = "InvalidSignatureException"
     namespace = _CORAL_SERVICE
 
 
 class IncompleteSignatureException(DynamoDBError):
     """Raised when auth is on and the Authorization header misses a part or is malformed."""
 
-    code = "IncompleteSignatureException"
     namespace = _CORAL_SERVICE
 
 
 class MissingAuthenticationTokenException(DynamoDBError):
     """Raised when auth is on and the request carries no signature."""
 
-    code = "MissingAuthenticationTokenException"
     namespace = _CORAL_SERVICE
     default_message = "Request is missing Authentication Token"
 
@@ -262,20 +258,16 @@ class MissingAuthenticationTokenException(DynamoDBError):
 class ResourceNotFoundException(DynamoDBError):
     """Raised when the named table, index or stream does not exist."""
 
-    code = "ResourceNotFoundException"
     default_message = "Requested resource not found"
 
 
 class ResourceInUseException(DynamoDBError):
     """Raised when creating a table that exists, or changing one that is busy."""
 
-    code = "ResourceInUseException"
-
 
 class ConditionalCheckFailedException(DynamoDBError):
     """Raised by a write whose ConditionExpression evaluated to false."""
 
-    code = "ConditionalCheckFailedException"
     default_message = "The conditional request failed"
 
     def __init__(self, message: str | None = None, *, item: dict[str, Any] | None = None) -> None:
@@ -289,7 +281,6 @@ class ConditionalCheckFailedException(DynamoDBError):
 class TransactionCanceledException(DynamoDBError):
     """Raised when TransactWriteItems/TransactGetItems is cancelled; .reasons in action order."""
 
-    code = "TransactionCanceledException"
     message_key = "Message"
 
     def __init__(self, message: str | None = None, *, reasons: list[dict[str, Any]] | None = None):
@@ -309,40 +300,32 @@ class TransactionCanceledException(DynamoDBError):
 class TransactionConflictException(DynamoDBError):
     """Raised when an item is being changed by another in-flight transaction."""
 
-    code = "TransactionConflictException"
     default_message = "Transaction is ongoing for the item"
 
 
 class TransactionInProgressException(DynamoDBError):
     """Raised when a transaction with the same ClientRequestToken is still running."""
 
-    code = "TransactionInProgressException"
     retryable = True
 
 
 class IdempotentParameterMismatchException(DynamoDBError):
     """Raised when a ClientRequestToken is reused with different parameters."""
 
-    code = "IdempotentParameterMismatchException"
-
 
 class ItemCollectionSizeLimitExceededException(DynamoDBError):
     """Raised when an item collection of a table with an LSI would exceed 10 GB."""
-
-    code = "ItemCollectionSizeLimitExceededException"
 
 
 class LimitExceededException(DynamoDBError):
     """Raised when too many control-plane operations run at once, or a stream limit is hit."""
 
-    code = "LimitExceededException"
     retryable = True
 
 
 class ProvisionedThroughputExceededException(DynamoDBError):
     """Raised when a request exceeds a table's or index's provisioned throughput."""
 
-    code = "ProvisionedThroughputExceededException"
     retryable = True
     default_message = (
         "The level of configured provisioned throughput for the table was exceeded. "
@@ -362,7 +345,6 @@ class ProvisionedThroughputExceededException(DynamoDBError):
 class ThrottlingException(DynamoDBError):
     """Raised when control-plane calls come too fast or an on-demand table is throttled."""
 
-    code = "ThrottlingException"
     namespace = "com.amazon.coral.availability"
     retryable = True
 
@@ -370,27 +352,22 @@ class ThrottlingException(DynamoDBError):
 class RequestLimitExceeded(DynamoDBError):
     """Raised when the account-level throughput quota is exceeded."""
 
-    code = "RequestLimitExceeded"
     retryable = True
 
 
 class ExpiredIteratorException(DynamoDBError):
     """Raised by GetRecords for a shard iterator older than 15 minutes."""
 
-    code = "ExpiredIteratorException"
     namespace = "com.amazonaws.dynamodb.v20120810"
 
 
 class TrimmedDataAccessException(DynamoDBError):
     """Raised when a shard iterator points at records already trimmed by retention."""
 
-    code = "TrimmedDataAccessException"
-
 
 class InternalServerError(DynamoDBError):
     """Raised for an unexpected failure inside streamkit; a 500 on the wire."""
 
-    code = "InternalServerError"
     http_status = 500
     retryable = True
     default_message = "Internal server error"
