@@ -16,11 +16,11 @@
     │   ├── ResourceInUseException               400
     │   ├── ConditionalCheckFailedException      400  .item
     │   ├── TransactionCanceledException         400  .reasons, message key "Message"
-    │   ├── TransactionConflictException         400
-    │   ├── TransactionInProgressException       400
+    │   ├── TransactionConflictException         400  not retried (botocore neither)
+    │   ├── TransactionInProgressException       400  retryable
     │   ├── IdempotentParameterMismatchException 400
     │   ├── ItemCollectionSizeLimitExceededException 400
-    │   ├── LimitExceededException               400
+    │   ├── LimitExceededException               400  retryable
     │   ├── ProvisionedThroughputExceededException 400 retryable
     │   ├── ThrottlingException                  400  retryable
     │   ├── RequestLimitExceeded                 400  retryable
@@ -40,6 +40,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, ClassVar
 
 __all__ = [
@@ -138,7 +139,20 @@ class DatabaseFileError(StreamkitError):
 
 
 class DynamoDBError(StreamkitError):
-    """An error with a DynamoDB wire code; the server turns it into an AWS error body."""
+    """An error with a DynamoDB wire code; the server turns it into an AWS error body.
+
+    It also reads like botocore's ``ClientError``, so code written for boto3 ports unchanged:
+    ``err.response["Error"]["Code"]`` and ``["Message"]``, ``["ResponseMetadata"]
+    ["HTTPStatusCode"]``, the modelled members (``CancellationReasons``, ``Item``, ...) at the
+    top of ``err.response``, and ``err.operation_name`` (``"PutItem"``; set by the engine,
+    empty on an error raised outside an operation).
+
+    ``retryable`` is the one place that says which errors a client retries (see
+    :mod:`streamkit.backoff`); it follows botocore's "standard" mode: throttling codes
+    (``ProvisionedThroughputExceededException``, ``ThrottlingException``,
+    ``RequestLimitExceeded``, ``LimitExceededException``, ``TransactionInProgressException``)
+    and 5xx faults. ``TransactionConflictException`` is not retried, as botocore does not.
+    """
 
     code: ClassVar[str] = "InternalServerError"
     namespace: ClassVar[str] = _DYNAMODB
@@ -146,10 +160,15 @@ class DynamoDBError(StreamkitError):
     retryable: ClassVar[bool] = False
     message_key: ClassVar[str] = "message"
     default_message: ClassVar[str] = ""
+    #: The API operation that failed (``"PutItem"``), as botocore's ClientError has it.
+    operation_name: str = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A class right below DynamoDBError is the wire code of its name; a class below one of
+        those (ExpressionSyntaxError) is a kind of its parent's code."""
         super().__init_subclass__(**kwargs)
-        if "code" in cls.__dict__:
+        if DynamoDBError in cls.__bases__:
+            cls.code = cls.__dict__.get("code", cls.__name__)
             _BY_CODE.setdefault(cls.code, cls)
 
     def __init__(self, message: str | None = None) -> None:
@@ -159,6 +178,16 @@ class DynamoDBError(StreamkitError):
     def extra(self) -> dict[str, Any]:
         """Return the members of the error body besides ``__type`` and the message."""
         return {}
+
+    @cached_property
+    def response(self) -> dict[str, Any]:
+        """The error as botocore parses it into ``ClientError.response`` (built when first read)."""
+        return {
+            "Error": {"Code": self.code, "Message": self.message},
+            "ResponseMetadata": {"HTTPStatusCode": self.http_status},
+            self.message_key: self.message,
+            **self.extra(),
+        }
 
     def to_wire(self) -> tuple[int, dict[str, Any]]:
         """Return the HTTP status and the JSON error body DynamoDB would send."""
@@ -176,7 +205,6 @@ def for_code(code: str) -> type[DynamoDBError]:
 class ValidationException(DynamoDBError):
     """Raised when a request breaks one of DynamoDB's validation rules."""
 
-    code = "ValidationException"
     namespace = "com.amazon.coral.validate"
 
 
@@ -192,21 +220,18 @@ class ExpressionSyntaxError(ValidationException):
 class SerializationException(DynamoDBError):
     """Raised when a request body is not valid JSON or has the wrong JSON types."""
 
-    code = "SerializationException"
     namespace = _CORAL_SERVICE
 
 
 class UnknownOperationException(DynamoDBError):
     """Raised for an X-Amz-Target that names no operation."""
 
-    code = "UnknownOperationException"
     namespace = _CORAL_SERVICE
 
 
 class UnrecognizedClientException(DynamoDBError):
     """Raised when auth is on and the access key is unknown."""
 
-    code = "UnrecognizedClientException"
     namespace = _CORAL_SERVICE
     default_message = "The security token included in the request is invalid."
 
@@ -214,21 +239,18 @@ class UnrecognizedClientException(DynamoDBError):
 class InvalidSignatureException(DynamoDBError):
     """Raised when auth is on and the SigV4 signature does not match or has expired."""
 
-    code = "InvalidSignatureException"
     namespace = _CORAL_SERVICE
 
 
 class IncompleteSignatureException(DynamoDBError):
     """Raised when auth is on and the Authorization header misses a part or is malformed."""
 
-    code = "IncompleteSignatureException"
     namespace = _CORAL_SERVICE
 
 
 class MissingAuthenticationTokenException(DynamoDBError):
     """Raised when auth is on and the request carries no signature."""
 
-    code = "MissingAuthenticationTokenException"
     namespace = _CORAL_SERVICE
     default_message = "Request is missing Authentication Token"
 
@@ -236,20 +258,16 @@ class MissingAuthenticationTokenException(DynamoDBError):
 class ResourceNotFoundException(DynamoDBError):
     """Raised when the named table, index or stream does not exist."""
 
-    code = "ResourceNotFoundException"
     default_message = "Requested resource not found"
 
 
 class ResourceInUseException(DynamoDBError):
     """Raised when creating a table that exists, or changing one that is busy."""
 
-    code = "ResourceInUseException"
-
 
 class ConditionalCheckFailedException(DynamoDBError):
     """Raised by a write whose ConditionExpression evaluated to false."""
 
-    code = "ConditionalCheckFailedException"
     default_message = "The conditional request failed"
 
     def __init__(self, message: str | None = None, *, item: dict[str, Any] | None = None) -> None:
@@ -263,7 +281,6 @@ class ConditionalCheckFailedException(DynamoDBError):
 class TransactionCanceledException(DynamoDBError):
     """Raised when TransactWriteItems/TransactGetItems is cancelled; .reasons in action order."""
 
-    code = "TransactionCanceledException"
     message_key = "Message"
 
     def __init__(self, message: str | None = None, *, reasons: list[dict[str, Any]] | None = None):
@@ -283,38 +300,32 @@ class TransactionCanceledException(DynamoDBError):
 class TransactionConflictException(DynamoDBError):
     """Raised when an item is being changed by another in-flight transaction."""
 
-    code = "TransactionConflictException"
     default_message = "Transaction is ongoing for the item"
 
 
 class TransactionInProgressException(DynamoDBError):
     """Raised when a transaction with the same ClientRequestToken is still running."""
 
-    code = "TransactionInProgressException"
+    retryable = True
 
 
 class IdempotentParameterMismatchException(DynamoDBError):
     """Raised when a ClientRequestToken is reused with different parameters."""
 
-    code = "IdempotentParameterMismatchException"
-
 
 class ItemCollectionSizeLimitExceededException(DynamoDBError):
     """Raised when an item collection of a table with an LSI would exceed 10 GB."""
-
-    code = "ItemCollectionSizeLimitExceededException"
 
 
 class LimitExceededException(DynamoDBError):
     """Raised when too many control-plane operations run at once, or a stream limit is hit."""
 
-    code = "LimitExceededException"
+    retryable = True
 
 
 class ProvisionedThroughputExceededException(DynamoDBError):
     """Raised when a request exceeds a table's or index's provisioned throughput."""
 
-    code = "ProvisionedThroughputExceededException"
     retryable = True
     default_message = (
         "The level of configured provisioned throughput for the table was exceeded. "
@@ -334,7 +345,6 @@ class ProvisionedThroughputExceededException(DynamoDBError):
 class ThrottlingException(DynamoDBError):
     """Raised when control-plane calls come too fast or an on-demand table is throttled."""
 
-    code = "ThrottlingException"
     namespace = "com.amazon.coral.availability"
     retryable = True
 
@@ -342,27 +352,22 @@ class ThrottlingException(DynamoDBError):
 class RequestLimitExceeded(DynamoDBError):
     """Raised when the account-level throughput quota is exceeded."""
 
-    code = "RequestLimitExceeded"
     retryable = True
 
 
 class ExpiredIteratorException(DynamoDBError):
     """Raised by GetRecords for a shard iterator older than 15 minutes."""
 
-    code = "ExpiredIteratorException"
     namespace = "com.amazonaws.dynamodb.v20120810"
 
 
 class TrimmedDataAccessException(DynamoDBError):
     """Raised when a shard iterator points at records already trimmed by retention."""
 
-    code = "TrimmedDataAccessException"
-
 
 class InternalServerError(DynamoDBError):
     """Raised for an unexpected failure inside streamkit; a 500 on the wire."""
 
-    code = "InternalServerError"
     http_status = 500
     retryable = True
     default_message = "Internal server error"

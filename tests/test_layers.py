@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "streamkit"
 
 # Lower index = lower layer. A module may import from its own layer or any lower one.
 LAYERS: list[set[str]] = [
-    {"errors", "clock", "logs", "groups"},
+    {"errors", "clock", "logs", "groups", "backoff"},
     {"model"},
     {"expressions"},
     {"storage"},

@@ -8,12 +8,12 @@ from typing import Any, ClassVar, TypeVar
 
 import anyio
 
+from streamkit.backoff import Backoff
 from streamkit.clock import Clock
 from streamkit.engine import capacity
 from streamkit.engine.indexes import maintain_indexes
 from streamkit.engine.keys import EncodedKey
 from streamkit.engine.params import Params
-from streamkit.engine.retry import RetryPolicy
 from streamkit.engine.throttle import Throttle
 from streamkit.errors import ResourceNotFoundException, ValidationException
 from streamkit.expressions import (
@@ -111,7 +111,7 @@ class EngineCore:
         self.clock = clock
         self._changes = ChangeLog()  # streams; open_engine installs the configured one
         self.throttle = Throttle(clock)  # off unless open_engine(throttling=True) or set_table
-        self.retry_policy = RetryPolicy()
+        self.retry_policy = Backoff(clock=clock)
         self._catalog_event: anyio.Event | None = None
         self._ttl_attributes: dict[str, str] = {}  # table -> TTL attribute, while enabled
 

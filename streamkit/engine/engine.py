@@ -12,17 +12,17 @@ from typing import Any, ClassVar, Protocol
 
 import anyio
 
+from streamkit.backoff import Backoff
 from streamkit.clock import Clock, SystemClock
 from streamkit.engine.batch import BatchMixin
 from streamkit.engine.control import ControlMixin
 from streamkit.engine.items import ItemsMixin
 from streamkit.engine.query import QueryMixin
 from streamkit.engine.resource import Table
-from streamkit.engine.retry import RetryPolicy
 from streamkit.engine.throttle import Throttle
 from streamkit.engine.transactions import TransactionsMixin
 from streamkit.engine.ttl import TtlMixin
-from streamkit.errors import ClosedError, DatabaseFileError
+from streamkit.errors import ClosedError, DatabaseFileError, DynamoDBError
 from streamkit.storage import tables as storage_tables, ttl as ttl_sql
 from streamkit.storage.changes import ChangeLog, StreamSettings
 from streamkit.storage.owner import acquire_owner
@@ -95,14 +95,20 @@ class Engine(QueryMixin, ItemsMixin, BatchMixin, TransactionsMixin, ControlMixin
 
 
 def _retrying(method: Callable[..., Awaitable[dict[str, Any]]]) -> Callable[..., Any]:
+    operation = _API_NAMES[method.__name__]
+
     @functools.wraps(method)
     async def call(self: Engine, **params: Any) -> dict[str, Any]:
         if self._store.closed:  # even the calls answered from memory (ListTables) refuse
             raise ClosedError(_CLOSED)
         policy = self.retry_policy
-        if policy.max_attempts <= 1 and type(policy) is RetryPolicy:
-            return await method(self, **params)  # no retries (the server): skip the wrapper
-        return await policy.call(self.clock, functools.partial(method, self), params)
+        try:
+            if policy.max_attempts <= 1 and type(policy) is Backoff:
+                return await method(self, **params)  # no retries (the server): skip the wrapper
+            return await policy.call(functools.partial(method, self), **params)
+        except DynamoDBError as exc:  # botocore's ClientError.operation_name; free until raised
+            exc.operation_name = operation
+            raise
 
     return call
 
@@ -118,7 +124,13 @@ def _open_only(method: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
 
 
 _CLOSED = "the engine is closed: its open_engine block has exited"
-_OPERATIONS = {*Engine.OPERATIONS.values(), *Engine.ENCODED_OPERATIONS.values()}
+#: method name -> API operation name (put_item -> PutItem), for errors' operation_name
+_API_NAMES = {
+    method: name
+    for operations in (Engine.OPERATIONS, Engine.ENCODED_OPERATIONS)
+    for name, method in operations.items()
+}
+_OPERATIONS = _API_NAMES.keys()
 for _name, _method in inspect.getmembers(Engine, inspect.iscoroutinefunction):
     if _name in _OPERATIONS:
         setattr(Engine, _name, _retrying(_method))
@@ -194,7 +206,7 @@ async def open_engine(
         engine = Engine(store, specs, region=region, account=account, clock=clock or SystemClock())
         engine._changes = ChangeLog(settings)
         engine.throttle = Throttle(engine.clock, enabled=throttling)
-        engine.retry_policy = RetryPolicy(max_attempts=max_attempts)
+        engine.retry_policy = Backoff(max_attempts=max_attempts, clock=engine.clock)
         engine._configure_ttl(ttl, delay=ttl_delay_seconds, cooldown=ttl_cooldown_seconds)
         store.add_commit_hook(engine._changes.flush)
         yield engine

@@ -36,12 +36,13 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, final
 
 import anyio
 import orjson
 
+from streamkit.backoff import Backoff
 from streamkit.clock import Clock
 from streamkit.errors import ConfigurationError
 from streamkit.logs import get_logger
@@ -59,15 +60,13 @@ from streamkit.mappings.invoke import Verdict, call_handler, interpret_response
 from streamkit.model.json import encode_b64
 
 __all__ = [
-    "BACKOFF_CAP",
-    "BACKOFF_START",
+    "LAMBDA_BACKOFF",
     "ContextFactory",
     "MappingConfigurationError",
     "Outcome",
     "ProcessorMetrics",
     "RecordFilter",
     "ShardProcessor",
-    "backoff",
 ]
 
 log = get_logger(__name__)
@@ -78,15 +77,13 @@ RecordFilter = Callable[[Mapping[str, Any]], bool]
 #: Returns a fresh Lambda context for each invocation.
 ContextFactory = Callable[[], object]
 
-BACKOFF_START: Final = 1.0
-BACKOFF_CAP: Final = 10.0
+#: The wait before retrying a failed batch: 1 s after the first failure, doubling, at most 10 s,
+#: without jitter. Only the waits: the attempt limits are the mapping's own
+#: (``maximum_retry_attempts``, ``maximum_record_age_in_seconds``). Each processor uses a copy
+#: on its own clock.
+LAMBDA_BACKOFF: Final = Backoff(base=1.0, cap=10.0, jitter=False)
 #: Lambda ends a tumbling window early when its state exceeds 1 MB.
 MAX_WINDOW_STATE_BYTES: Final = 1024 * 1024
-
-
-def backoff(failures: int) -> float:
-    """Return the seconds to wait before the next attempt after ``failures`` failed ones."""
-    return min(BACKOFF_CAP, BACKOFF_START * 2.0 ** max(0, failures - 1))
 
 
 class MappingConfigurationError(ConfigurationError):
@@ -198,6 +195,7 @@ class ShardProcessor:
         self._account = account
         self.metrics = ProcessorMetrics()
         self._clock = clock
+        self._backoff = replace(LAMBDA_BACKOFF, clock=clock)
         self._filter = record_filter
         self._context_factory = context_factory or self._default_context
         self._keys = {"mapping": config.name, "shard_id": shard_id}
@@ -324,8 +322,12 @@ class ShardProcessor:
     async def _run_batch(
         self, lane: int, batch: Sequence[Mapping[str, Any]], attempts: int
     ) -> int | None:
-        """Invoke until done; return the first undone sequence number (partial failure) or None."""
-        config = self.config
+        """Invoke until done; return the first undone sequence number (partial failure) or None.
+
+        A partial-batch failure retries only the records from the first failed one, and
+        returns to the poller (see the module docstring); an error or invalid response retries
+        the whole batch here, or bisects it. Both give up in :meth:`_gave_up`.
+        """
         while True:
             attempts += 1
             if attempts > 1:
@@ -337,68 +339,65 @@ class ShardProcessor:
                 await self._keep_state(verdict)
                 return None
             self.metrics.errors += 1
-            if result.error is None and verdict.failed_index is not None:
-                self.metrics.records += verdict.failed_index
+            failed_index = verdict.failed_index if result.error is None else None
+            if failed_index is not None:
+                self.metrics.records += failed_index
                 await self._keep_state(verdict)
-                rest = batch[verdict.failed_index :]
-                if self._exhausted(attempts):
-                    await self._discard(
-                        rest,
-                        FailureCondition.RetryAttemptsExhausted,
-                        attempts,
-                        None,
-                        result.request_id,
-                    )
-                    return None
-                if self._too_old(rest):
-                    await self._discard(
-                        rest, FailureCondition.RecordAgeExceeded, attempts, None, result.request_id
-                    )
-                    return None
-                delay = backoff(attempts)
-                self._log_retry(rest, attempts, "PartialBatchFailure")
-                self._pending[lane] = _Pending(_seq(rest[0]), attempts, self._clock.now() + delay)
-                return _seq(rest[0])
-            function_error = "Unhandled" if result.error is not None else None
-            error_code = type(result.error).__name__ if result.error else "InvalidResponse"
-            if (
-                config.bisect_batch_on_function_error
-                and len(batch) > 1
-                and not self._too_old(batch)
-            ):
-                log.warning(
-                    "batch_bisected",
-                    **self._keys,
-                    **_span(batch),
-                    attempt=attempts,
-                    error_code=error_code,
-                )
-                middle = len(batch) // 2
-                for half in (batch[:middle], batch[middle:]):
-                    undone = await self._run_batch(lane, half, 0)
-                    if undone is not None:
-                        return undone
+                failed = batch[failed_index:]
+                function_error, error_code = None, "PartialBatchFailure"
+            else:
+                failed = batch
+                function_error = "Unhandled" if result.error is not None else None
+                error_code = type(result.error).__name__ if result.error else "InvalidResponse"
+                if self._bisects(batch):
+                    return await self._bisect(lane, batch, attempts, error_code)
+            if await self._gave_up(failed, attempts, function_error, result.request_id):
                 return None
-            if self._exhausted(attempts):
-                await self._discard(
-                    batch,
-                    FailureCondition.RetryAttemptsExhausted,
-                    attempts,
-                    function_error,
-                    result.request_id,
-                )
-                return None
-            if self._too_old(batch):
-                await self._discard(
-                    batch,
-                    FailureCondition.RecordAgeExceeded,
-                    attempts,
-                    function_error,
-                    result.request_id,
-                )
-                return None
-            self._log_retry(batch, attempts, error_code)
-            await self._clock.sleep(backoff(attempts))
+            self._log_retry(failed, attempts, error_code)
+            if failed_index is not None:  # the poller hands the rest back to _run_chunk
+                not_before = self._clock.now() + self._backoff.delay(attempts)
+                self._pending[lane] = _Pending(_seq(failed[0]), attempts, not_before)
+                return _seq(failed[0])
+            await self._backoff.sleep(attempts)
+
+    def _bisects(self, batch: Sequence[Mapping[str, Any]]) -> bool:
+        """Whether a batch that failed (not partially) is split instead of retried whole."""
+        return (
+            self.config.bisect_batch_on_function_error
+            and len(batch) > 1
+            and not self._too_old(batch)
+        )
+
+    async def _bisect(
+        self, lane: int, batch: Sequence[Mapping[str, Any]], attempts: int, error_code: str
+    ) -> int | None:
+        """Run each half of ``batch`` as a fresh batch (splitting is the retry), in order."""
+        log.warning(
+            "batch_bisected", **self._keys, **_span(batch), attempt=attempts, error_code=error_code
+        )
+        middle = len(batch) // 2
+        for half in (batch[:middle], batch[middle:]):
+            undone = await self._run_batch(lane, half, 0)
+            if undone is not None:
+                return undone
+        return None
+
+    async def _gave_up(
+        self,
+        batch: Sequence[Mapping[str, Any]],
+        attempts: int,
+        function_error: str | None,
+        request_id: str,
+    ) -> bool:
+        """Discard ``batch`` if its retries are exhausted or its records too old; say if so."""
+        if self._exhausted(attempts):
+            condition = FailureCondition.RetryAttemptsExhausted
+        elif self._too_old(batch):
+            condition = FailureCondition.RecordAgeExceeded
+        else:
+            return False
+        await self._discard(batch, condition, attempts, function_error, request_id)
+        return True
 
     async def _invoke(
         self, lane: int, batch: Sequence[Mapping[str, Any]], attempt: int
@@ -551,7 +550,7 @@ class ShardProcessor:
             **_span(batch),
             attempt=attempts + 1,
             error_code=error_code,
-            retry_in=backoff(attempts),
+            retry_in=self._backoff.delay(attempts),
         )
 
     # -- tumbling windows --------------------------------------------------------------------
@@ -621,9 +620,9 @@ class ShardProcessor:
                     batch_size=0,
                     attempt=attempts + 1,
                     error_code=type(exc).__name__,
-                    retry_in=backoff(attempts),
+                    retry_in=self._backoff.delay(attempts),
                 )
-                await self._clock.sleep(backoff(attempts))
+                await self._backoff.sleep(attempts)
             else:
                 self._report(0, (), attempts, started, _request_id(context), None, Verdict())
                 break

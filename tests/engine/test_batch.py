@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 import streamkit
-from streamkit.engine.batch_helpers import batch_get_all, batch_write_all
+from streamkit.backoff import Backoff
+from streamkit.engine.bulk import batch_get_all, batch_write_all
 from streamkit.errors import (
     ProvisionedThroughputExceededException,
     ResourceNotFoundException,
@@ -336,8 +337,12 @@ class TestHelpers:
     async def test_write_all_retries_unprocessed_with_backoff(self) -> None:
         delays: list[float] = []
 
-        async def sleep(seconds: float) -> None:
-            delays.append(seconds)
+        class Clock:
+            def now(self) -> float:
+                return 0.0
+
+            async def sleep(self, seconds: float) -> None:
+                delays.append(seconds)
 
         left = {T: [put("b")]}
         client = FakeClient(
@@ -345,7 +350,8 @@ class TestHelpers:
             ProvisionedThroughputExceededException(),
             {"UnprocessedItems": {}},
         )
-        out = await batch_write_all(client, {T: [put("a"), put("b")]}, sleep=sleep)
+        backoff = Backoff(max_attempts=8, base=0.1, cap=5.0, clock=Clock())
+        out = await batch_write_all(client, {T: [put("a"), put("b")]}, backoff=backoff)
         assert out == {"UnprocessedItems": {}}
         assert [c["RequestItems"] for c in client.calls] == [
             {T: [put("a"), put("b")]},
@@ -359,13 +365,15 @@ class TestHelpers:
     async def test_write_all_gives_back_what_is_left(self) -> None:
         left = {T: [put("b")]}
         client = FakeClient(*[{"UnprocessedItems": left}] * 3)
-        out = await batch_write_all(client, {T: [put("b")]}, attempts=3, base_delay=0)
+        out = await batch_write_all(
+            client, {T: [put("b")]}, backoff=Backoff(max_attempts=3, base=0)
+        )
         assert out == {"UnprocessedItems": left}
 
     async def test_non_retryable_error_propagates(self) -> None:
         client = FakeClient(ValidationException("bad"))
         with pytest.raises(ValidationException):
-            await batch_write_all(client, {T: [put("a")]}, base_delay=0)
+            await batch_write_all(client, {T: [put("a")]}, backoff=Backoff(base=0))
 
     async def test_get_all_merges_responses(self) -> None:
         client = FakeClient(
@@ -379,7 +387,7 @@ class TestHelpers:
         out = await batch_get_all(
             client,
             {T: {"Keys": [k("a"), k("b")], "ConsistentRead": True}},
-            base_delay=0,
+            backoff=Backoff(base=0),
             ReturnConsumedCapacity="TOTAL",
         )
         assert out == {

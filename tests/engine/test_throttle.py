@@ -10,8 +10,8 @@ import anyio
 import pytest
 
 import streamkit
+from streamkit.backoff import Backoff
 from streamkit.engine.keys import key_from_item
-from streamkit.engine.retry import RetryPolicy
 from streamkit.engine.throttle import BURST_SECONDS, partition_count, partition_of
 from streamkit.errors import (
     ConditionalCheckFailedException,
@@ -208,7 +208,7 @@ def test_partition_count() -> None:
 class TestRetries:
     async def test_retries_with_backoff_until_capacity_returns(self, clock: ManualClock) -> None:
         async with streamkit.open_engine(None, clock=clock, throttling=True, max_attempts=5) as db:
-            db.retry_policy = RetryPolicy(max_attempts=5, rng=random.Random(1))
+            db.retry_policy = Backoff(max_attempts=5, clock=clock, rng=random.Random(1))
             await db.create_table(**_provisioned(1, 1))
             for n in range(300):
                 await db.put_item(TableName=T, Item={"pk": {"S": str(n)}})
@@ -234,12 +234,12 @@ class TestRetries:
             attempts.append(1)
             raise ProvisionedThroughputExceededException()
 
-        policy = RetryPolicy(max_attempts=3, rng=random.Random(2))
+        policy = Backoff(max_attempts=3, clock=clock, rng=random.Random(2))
         async with anyio.create_task_group() as tg:
 
             async def run() -> None:
                 with pytest.raises(ProvisionedThroughputExceededException):
-                    await policy.call(clock, always_throttled, {})
+                    await policy.call(always_throttled)
 
             tg.start_soon(run)
             for _ in range(5):
@@ -255,5 +255,5 @@ class TestRetries:
             raise ConditionalCheckFailedException()
 
         with pytest.raises(ConditionalCheckFailedException):
-            await RetryPolicy().call(clock, failing, {})
+            await Backoff(clock=clock).call(failing)
         assert calls == [1]

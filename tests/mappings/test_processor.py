@@ -17,7 +17,7 @@ import pytest
 from streamkit.mappings.config import MappingConfig
 from streamkit.mappings.context import LambdaContext
 from streamkit.mappings.filters import compile_pattern
-from streamkit.mappings.processor import Outcome, ShardProcessor, backoff
+from streamkit.mappings.processor import LAMBDA_BACKOFF, Outcome, ShardProcessor
 from streamkit.testing import ManualClock
 from tests.logs import debug, events
 
@@ -212,7 +212,7 @@ class TestRetries:
         assert proc.metrics.records == 2
 
     def test_backoff_schedule(self) -> None:
-        assert [backoff(n) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
+        assert [LAMBDA_BACKOFF.delay(n) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
 
     async def test_handler_edits_never_reach_a_retry(self, clock: ManualClock) -> None:
         seen: list[dict[str, Any]] = []
