@@ -111,7 +111,7 @@ async def open_runtime(
         ExceptionGroup: a worker failed (its error is inside).
     """
     clock = clock or engine.clock
-    settings = engine.change_log.settings
+    settings = engine.backend.settings
     if retention_interval is None:
         retention_interval = min(60.0, settings.rollover_seconds / 10)
     async with anyio.create_task_group() as tg:

@@ -15,7 +15,7 @@ from streamkit.engine.keys import EncodedKey
 from streamkit.engine.params import Params
 from streamkit.engine.retry import RetryPolicy
 from streamkit.engine.throttle import Throttle
-from streamkit.errors import ResourceNotFoundException, ValidationException
+from streamkit.errors import ClosedError, ResourceNotFoundException, ValidationException
 from streamkit.expressions import (
     Condition,
     ExpressionContext,
@@ -34,6 +34,7 @@ from streamkit.storage.sqlite import Store
 
 __all__ = [
     "CAPACITY_CHOICES",
+    "CLOSED",
     "EngineCore",
     "check_legacy",
     "check_size",
@@ -46,6 +47,7 @@ T = TypeVar("T")
 MAX_ITEM_SIZE = 400 * 1024
 #: the values ReturnConsumedCapacity takes, for ``Params.enum``
 CAPACITY_CHOICES = ("INDEXES", "TOTAL", "NONE")
+CLOSED = "the engine is closed: its open_engine block has exited"
 
 
 def check_legacy(p: Params) -> None:
@@ -103,17 +105,30 @@ class EngineCore:
         region: str,
         account: str,
         clock: Clock,
+        changes: ChangeLog,
+        throttle: Throttle,
+        retry_policy: RetryPolicy,
     ) -> None:
         self._store = store
         self._tables: dict[str, TableSpec] = {s.name: s for s in specs}
         self.region = region
         self.account = account
         self.clock = clock
-        self._changes = ChangeLog()  # streams; open_engine installs the configured one
-        self.throttle = Throttle(clock)  # off unless open_engine(throttling=True) or set_table
-        self.retry_policy = RetryPolicy()
+        self._changes = changes
+        self.throttle = throttle  # off unless open_engine(throttling=True) or set_table
+        self.retry_policy = retry_policy
         self._catalog_event: anyio.Event | None = None
         self._ttl_attributes: dict[str, str] = {}  # table -> TTL attribute, while enabled
+
+    @property
+    def closed(self) -> bool:
+        """Whether the engine's ``open_engine`` block has exited."""
+        return self._store.closed
+
+    def check_open(self) -> None:
+        """Raise ClosedError if the engine's ``open_engine`` block has exited."""
+        if self._store.closed:
+            raise ClosedError(CLOSED)
 
     def catalog_waiter(self) -> anyio.Event:
         """Return an event set after the next CreateTable, UpdateTable or DeleteTable.
