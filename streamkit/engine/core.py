@@ -97,28 +97,18 @@ class EngineCore:
 
     OPERATIONS: ClassVar[Mapping[str, str]] = {}
 
-    def __init__(
-        self,
-        store: Store,
-        specs: list[TableSpec],
-        *,
-        region: str,
-        account: str,
-        clock: Clock,
-        changes: ChangeLog,
-        throttle: Throttle,
-        retry_policy: RetryPolicy,
-    ) -> None:
-        self._store = store
-        self._tables: dict[str, TableSpec] = {s.name: s for s in specs}
-        self.region = region
-        self.account = account
-        self.clock = clock
-        self._changes = changes
-        self.throttle = throttle  # off unless open_engine(throttling=True) or set_table
-        self.retry_policy = retry_policy
-        self._catalog_event: anyio.Event | None = None
-        self._ttl_attributes: dict[str, str] = {}  # table -> TTL attribute, while enabled
+    # The state every operation shares; :class:`~streamkit.engine.Engine`'s constructor sets
+    # it all (this class and the mixins declare what they use).
+    _store: Store
+    _tables: dict[str, TableSpec]  # the catalog
+    region: str
+    account: str
+    clock: Clock
+    _changes: ChangeLog  # the stream change log's write side
+    throttle: Throttle  # off unless open_engine(throttling=True) or set_table
+    retry_policy: RetryPolicy
+    _catalog_event: anyio.Event | None = None
+    _ttl_attributes: dict[str, str]  # table -> TTL attribute, while enabled
 
     @property
     def closed(self) -> bool:

@@ -62,7 +62,7 @@ class StreamsApi(Protocol):
     async def wait_for_records(self, ShardIterator: str) -> None: ...  # noqa: N803
 
 
-#: Builds an engine's Streams client (``engine.streams``) from the engine; see :func:`build_engine`.
+#: Builds an engine's Streams client (``engine.streams``) from the engine, in its constructor.
 StreamsFactory = Callable[["Engine"], StreamsApi]
 
 
@@ -70,7 +70,7 @@ class _Closable(Protocol):
     def check_open(self) -> None: ...
 
 
-#: A coroutine method: ``open_only`` and ``_operation`` return it with its own signature.
+#: A coroutine method: ``open_only`` and ``_retrying`` return it with its own signature.
 M = TypeVar("M", bound=Callable[..., Coroutine[Any, Any, Any]])
 Op = TypeVar("Op", bound=Callable[..., Coroutine[Any, Any, dict[str, Any]]])
 
@@ -88,7 +88,7 @@ def open_only(method: M) -> M:
     return cast(M, call)
 
 
-def _operation(method: Op) -> Op:
+def _retrying(method: Op) -> Op:
     """Wrap a DynamoDB operation: refuse once closed, retry per the engine's retry policy."""
 
     @functools.wraps(method)
@@ -129,25 +129,25 @@ class Engine(QueryMixin, ItemsMixin, BatchMixin, TransactionsMixin, ControlMixin
 
     # Every operation, wrapped once here (tests/engine/test_engine_wiring.py checks none is
     # missing): it refuses once the engine is closed and retries per ``retry_policy``.
-    create_table = _operation(ControlMixin.create_table)
-    describe_table = _operation(ControlMixin.describe_table)
-    list_tables = _operation(ControlMixin.list_tables)
-    update_table = _operation(ControlMixin.update_table)
-    delete_table = _operation(ControlMixin.delete_table)
-    put_item = _operation(ItemsMixin.put_item)
-    get_item = _operation(ItemsMixin.get_item)
-    update_item = _operation(ItemsMixin.update_item)
-    delete_item = _operation(ItemsMixin.delete_item)
-    batch_get_item = _operation(BatchMixin.batch_get_item)
-    batch_write_item = _operation(BatchMixin.batch_write_item)
-    transact_write_items = _operation(TransactionsMixin.transact_write_items)
-    transact_get_items = _operation(TransactionsMixin.transact_get_items)
-    query = _operation(QueryMixin.query)
-    scan = _operation(QueryMixin.scan)
-    query_encoded = _operation(QueryMixin.query_encoded)
-    scan_encoded = _operation(QueryMixin.scan_encoded)
-    update_time_to_live = _operation(TtlMixin.update_time_to_live)
-    describe_time_to_live = _operation(TtlMixin.describe_time_to_live)
+    create_table = _retrying(ControlMixin.create_table)
+    describe_table = _retrying(ControlMixin.describe_table)
+    list_tables = _retrying(ControlMixin.list_tables)
+    update_table = _retrying(ControlMixin.update_table)
+    delete_table = _retrying(ControlMixin.delete_table)
+    put_item = _retrying(ItemsMixin.put_item)
+    get_item = _retrying(ItemsMixin.get_item)
+    update_item = _retrying(ItemsMixin.update_item)
+    delete_item = _retrying(ItemsMixin.delete_item)
+    batch_get_item = _retrying(BatchMixin.batch_get_item)
+    batch_write_item = _retrying(BatchMixin.batch_write_item)
+    transact_write_items = _retrying(TransactionsMixin.transact_write_items)
+    transact_get_items = _retrying(TransactionsMixin.transact_get_items)
+    query = _retrying(QueryMixin.query)
+    scan = _retrying(QueryMixin.scan)
+    query_encoded = _retrying(QueryMixin.query_encoded)
+    scan_encoded = _retrying(QueryMixin.scan_encoded)
+    update_time_to_live = _retrying(TtlMixin.update_time_to_live)
+    describe_time_to_live = _retrying(TtlMixin.describe_time_to_live)
     # Not an operation (the TTL sweeper's delete): refuses once closed, never retried.
     expire_items = open_only(TtlMixin.expire_items)
 
@@ -167,16 +167,15 @@ class Engine(QueryMixin, ItemsMixin, BatchMixin, TransactionsMixin, ControlMixin
         ttl_cooldown_seconds: float,
         streams: StreamsFactory,
     ) -> None:
-        super().__init__(
-            store,
-            specs,
-            region=region,
-            account=account,
-            clock=clock,
-            changes=changes,
-            throttle=throttle,
-            retry_policy=retry_policy,
-        )
+        self._store = store
+        self._tables = {s.name: s for s in specs}
+        self.region = region
+        self.account = account
+        self.clock = clock
+        self._changes = changes
+        self.throttle = throttle
+        self.retry_policy = retry_policy
+        self._ttl_attributes = {}
         self._configure_ttl(ttl, delay=ttl_delay_seconds, cooldown=ttl_cooldown_seconds)
         #: The change log, checkpoints and catalog as the layers above use them.
         self.backend = StreamBackend(store, changes, self._tables)
