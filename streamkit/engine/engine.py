@@ -15,7 +15,6 @@ from streamkit.clock import Clock
 from streamkit.engine.backend import StreamBackend
 from streamkit.engine.batch import BatchMixin
 from streamkit.engine.control import ControlMixin
-from streamkit.engine.core import CLOSED
 from streamkit.engine.items import ItemsMixin
 from streamkit.engine.query import QueryMixin
 from streamkit.engine.resource import Table
@@ -23,7 +22,7 @@ from streamkit.engine.retry import RetryPolicy
 from streamkit.engine.throttle import Throttle
 from streamkit.engine.transactions import TransactionsMixin
 from streamkit.engine.ttl import TtlMixin
-from streamkit.errors import ClosedError, DatabaseFileError
+from streamkit.errors import DatabaseFileError
 from streamkit.model.schema import TableSpec
 from streamkit.storage import tables as storage_tables, ttl as ttl_sql
 from streamkit.storage.changes import ChangeLog
@@ -93,8 +92,7 @@ def _retrying(method: Op) -> Op:
 
     @functools.wraps(method)
     async def call(self: Engine, **params: Any) -> dict[str, Any]:
-        if self._store.closed:  # even the calls answered from memory (ListTables) refuse
-            raise ClosedError(CLOSED)
+        self.check_open()  # even the calls answered from memory (ListTables) refuse
         policy = self.retry_policy
         if policy.max_attempts <= 1 and type(policy) is RetryPolicy:
             return await method(self, **params)  # no retries (the server): skip the wrapper
@@ -127,7 +125,7 @@ class Engine(QueryMixin, ItemsMixin, BatchMixin, TransactionsMixin, ControlMixin
     #: Operations with a variant for callers that serialise with orjson (see QueryMixin).
     ENCODED_OPERATIONS: ClassVar[Mapping[str, str]] = QueryMixin.ENCODED_OPERATIONS
 
-    # Every operation, wrapped once here (tests/engine/test_engine_wiring.py checks none is
+    # Every operation, wrapped once here (tests/test_composition.py checks none is
     # missing): it refuses once the engine is closed and retries per ``retry_policy``.
     create_table = _retrying(ControlMixin.create_table)
     describe_table = _retrying(ControlMixin.describe_table)
