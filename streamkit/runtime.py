@@ -34,7 +34,7 @@ Worker = Callable[..., Coroutine[Any, Any, None]]
 
 @dataclass(eq=False)
 class Runtime:
-    """A running runtime: the engine, its clock, and the task group its workers run in."""
+    """A running runtime: the engine, its clock (the engine's), and its workers' task group."""
 
     engine: Engine
     clock: Clock
@@ -85,9 +85,7 @@ async def _in_background(worker: Worker, *, task_status: TaskStatus[None]) -> No
 @asynccontextmanager
 async def open_runtime(
     engine: Engine,
-    app: App | None = None,
-    *,
-    clock: Clock | None = None,
+    *apps: App,
     ttl_interval: float = 1.0,
     ttl_batch_size: int = 100,
     ttl_max_rate: float = 2000.0,
@@ -95,11 +93,14 @@ async def open_runtime(
 ) -> AsyncIterator[Runtime]:
     """Run the engine's background workers until the block exits.
 
+    Every worker keeps time by the engine's clock (``open_engine(clock=...)``), so the TTL
+    sweeper, stream upkeep and the mappings agree with the engine about what time it is.
+
     Args:
         engine: the engine whose tables and streams the workers maintain.
-        app: the event-source mappings to run (``@app.on_stream`` handlers), each following
-            its table's stream; see :class:`streamkit.mappings.poller.MappingRunner`.
-        clock: the time source; the engine's clock by default.
+        apps: the apps whose event-source mappings to run (``@app.on_stream`` handlers), each
+            following its table's stream; see :class:`streamkit.mappings.poller.MappingRunner`.
+            Mapping names must be unique across the apps (checkpoints are kept by name).
         ttl_interval: seconds between TTL sweeps (an expired item is deleted within about
             this long, plus the engine's ``ttl_delay_seconds``).
         ttl_batch_size: expired items deleted per transaction.
@@ -108,10 +109,14 @@ async def open_runtime(
             default: a tenth of the shard rollover interval, at most 60.
 
     Raises:
+        ConfigurationError: two apps register a mapping of the same name.
         ExceptionGroup: a worker failed (its error is inside).
     """
-    clock = clock or engine.clock
-    settings = engine.change_log.settings
+    mappings = App()
+    for app in apps:
+        mappings.include(app)  # refuses a name registered twice
+    clock = engine.clock
+    settings = engine.backend.settings
     if retention_interval is None:
         retention_interval = min(60.0, settings.rollover_seconds / 10)
     async with anyio.create_task_group() as tg:
@@ -138,7 +143,7 @@ async def open_runtime(
                 on_pass=functools.partial(runtime.pass_done, "stream_retention"),
             ),
         )
-        for config in app.mappings if app is not None else ():
+        for config in mappings.mappings:
             runner = MappingRunner(engine, config, clock, changed=runtime.activity)
             runtime.mappings[config.name] = runner
             await runtime.start(f"mapping:{config.name}", runner.run)

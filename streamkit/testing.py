@@ -174,7 +174,7 @@ class Harness:
             MappingConfigurationError: a mapping stopped because its handler raised a
                 ``ConfigurationError`` (such errors are never retried).
         """
-        if self.runtime.closed or self.engine.store.closed:
+        if self.runtime.closed or self.engine.closed:
             raise ClosedError("the harness is closed: its open_harness block has exited")
         while True:
             changed = self.runtime.activity.waiter()
@@ -208,7 +208,7 @@ async def open_harness(
     clock = clock or ManualClock()
     async with (
         open_engine(path, clock=clock, **engine_options) as engine,
-        open_runtime(engine, app, clock=clock) as runtime,
+        open_runtime(engine, app) as runtime,
     ):
         yield Harness(engine, runtime, clock)
 

@@ -124,7 +124,7 @@ async def test_a_write_queued_when_the_store_closes_fails(tmp_path: Path, durabi
 
 async def test_the_runtime_refuses(clock: ManualClock) -> None:
     async with streamkit.open_engine(None, clock=clock) as engine:
-        async with open_runtime(engine, clock=clock) as runtime:
+        async with open_runtime(engine) as runtime:
             waiting = runtime.next_pass("ttl_sweeper")
         assert waiting.is_set()  # a waiter taken before the close is woken, not left hanging
         with pytest.raises(ClosedError, match="runtime is closed"):

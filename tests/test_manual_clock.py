@@ -89,7 +89,7 @@ async def test_background_workers_wait_for_advance() -> None:
     clock = ManualClock(stall_timeout=0.05)
     async with (
         streamkit.open_engine(None, clock=clock) as db,
-        open_runtime(db, clock=clock) as runtime,
+        open_runtime(db) as runtime,
     ):
         await anyio.sleep(0.2)  # real time past the stall timeout: the sweeper keeps waiting
         swept = runtime.next_pass("ttl_sweeper")

@@ -12,7 +12,6 @@ cannot reach them.
 from __future__ import annotations
 
 import argparse
-import functools
 import pathlib
 import sys
 from collections.abc import AsyncIterator
@@ -27,7 +26,6 @@ from streamkit.cli.output import render
 from streamkit.engine import Engine
 from streamkit.errors import ResourceNotFoundException
 from streamkit.mappings.config import MappingConfig
-from streamkit.storage import checkpoints
 from streamkit.streams.records import parse_sequence_number, sequence_number
 
 __all__ = ["run_mappings"]
@@ -77,7 +75,7 @@ def _configs(specs: list[str]) -> dict[str, MappingConfig]:
 
 
 async def _list(engine: Engine, configs: dict[str, MappingConfig]) -> list[dict[str, Any]]:
-    rows = await engine.store.read(checkpoints.all_rows)
+    rows = await engine.backend.all_checkpoints()
     names = sorted({r[0] for r in rows} | set(configs))
     listed = []
     for name in names:
@@ -87,7 +85,7 @@ async def _list(engine: Engine, configs: dict[str, MappingConfig]) -> list[dict[
 
 
 async def _status(engine: Engine, name: str, config: MappingConfig | None) -> dict[str, Any]:
-    rows = [r for r in await engine.store.read(checkpoints.all_rows) if r[0] == name]
+    rows = [r for r in await engine.backend.all_checkpoints() if r[0] == name]
     if not rows and config is None:
         raise CommandError(f"no mapping {name} in this database (it has never run here)")
     arns = sorted({r[1] for r in rows})
@@ -127,15 +125,7 @@ async def _shards(
     for shard_id in sorted(set(known) | {s["ShardId"] for s in described}):
         seq, done = known.get(shard_id, (None, False))
         after = None if seq is None else parse_sequence_number(seq)
-        lag = (
-            0
-            if done
-            else await engine.store.read(
-                functools.partial(
-                    checkpoints.pending, stream_arn=arn, shard_id=shard_id, after=after
-                )
-            )
-        )
+        lag = 0 if done else await engine.backend.pending_records(arn, shard_id, after)
         result.append(
             {
                 "StreamArn": arn,
@@ -181,7 +171,7 @@ async def _reset(
     engine: Engine, args: argparse.Namespace, config: MappingConfig | None
 ) -> dict[str, Any]:
     name = args.name
-    rows = [r for r in await engine.store.read(checkpoints.all_rows) if r[0] == name]
+    rows = [r for r in await engine.backend.all_checkpoints() if r[0] == name]
     arns = {r[1] for r in rows}
     table = args.table or (config.table if config is not None else None)
     if table is not None:
@@ -198,15 +188,9 @@ async def _reset(
             if args.to == "TRIM_HORIZON":
                 positions[shard_id] = (None, False)
                 continue
-            head = await engine.store.read(
-                functools.partial(checkpoints.shard_head, stream_arn=arn, shard_id=shard_id)
-            )
+            head = await engine.backend.shard_head(arn, shard_id)
             closed = "EndingSequenceNumber" in shard["SequenceNumberRange"]
             positions[shard_id] = (None if head is None else sequence_number(head), closed)
-        await engine.store.write(
-            functools.partial(
-                checkpoints.replace, mapping=name, stream_arn=arn, positions=positions
-            )
-        )
+        await engine.backend.replace_checkpoints(name, arn, positions)
     print(f"reset {name} to {args.to} on {len(arns)} stream(s)", file=sys.stderr)
     return await _status(engine, name, config)

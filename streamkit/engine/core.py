@@ -15,7 +15,7 @@ from streamkit.engine.indexes import maintain_indexes
 from streamkit.engine.keys import EncodedKey
 from streamkit.engine.params import Params
 from streamkit.engine.throttle import Throttle
-from streamkit.errors import ResourceNotFoundException, ValidationException
+from streamkit.errors import ClosedError, ResourceNotFoundException, ValidationException
 from streamkit.expressions import (
     Condition,
     ExpressionContext,
@@ -34,6 +34,7 @@ from streamkit.storage.sqlite import Store
 
 __all__ = [
     "CAPACITY_CHOICES",
+    "CLOSED",
     "EngineCore",
     "check_legacy",
     "check_size",
@@ -46,6 +47,7 @@ T = TypeVar("T")
 MAX_ITEM_SIZE = 400 * 1024
 #: the values ReturnConsumedCapacity takes, for ``Params.enum``
 CAPACITY_CHOICES = ("INDEXES", "TOTAL", "NONE")
+CLOSED = "the engine is closed: its open_engine block has exited"
 
 
 def check_legacy(p: Params) -> None:
@@ -95,25 +97,28 @@ class EngineCore:
 
     OPERATIONS: ClassVar[Mapping[str, str]] = {}
 
-    def __init__(
-        self,
-        store: Store,
-        specs: list[TableSpec],
-        *,
-        region: str,
-        account: str,
-        clock: Clock,
-    ) -> None:
-        self._store = store
-        self._tables: dict[str, TableSpec] = {s.name: s for s in specs}
-        self.region = region
-        self.account = account
-        self.clock = clock
-        self._changes = ChangeLog()  # streams; open_engine installs the configured one
-        self.throttle = Throttle(clock)  # off unless open_engine(throttling=True) or set_table
-        self.retry_policy = Backoff(clock=clock)
-        self._catalog_event: anyio.Event | None = None
-        self._ttl_attributes: dict[str, str] = {}  # table -> TTL attribute, while enabled
+    # The state every operation shares; :class:`~streamkit.engine.Engine`'s constructor sets
+    # it all (this class and the mixins declare what they use).
+    _store: Store
+    _tables: dict[str, TableSpec]  # the catalog
+    region: str
+    account: str
+    clock: Clock
+    _changes: ChangeLog  # the stream change log's write side
+    throttle: Throttle  # off unless open_engine(throttling=True) or set_table
+    retry_policy: Backoff
+    _catalog_event: anyio.Event | None = None
+    _ttl_attributes: dict[str, str]  # table -> TTL attribute, while enabled
+
+    @property
+    def closed(self) -> bool:
+        """Whether the engine's ``open_engine`` block has exited."""
+        return self._store.closed
+
+    def check_open(self) -> None:
+        """Raise ClosedError if the engine's ``open_engine`` block has exited."""
+        if self._store.closed:
+            raise ClosedError(CLOSED)
 
     def catalog_waiter(self) -> anyio.Event:
         """Return an event set after the next CreateTable, UpdateTable or DeleteTable.

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import functools
-import inspect
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar, cast
 
 import anyio
 
 from streamkit.backoff import Backoff
-from streamkit.clock import Clock, SystemClock
+from streamkit.clock import Clock
+from streamkit.engine.backend import StreamBackend
 from streamkit.engine.batch import BatchMixin
 from streamkit.engine.control import ControlMixin
 from streamkit.engine.items import ItemsMixin
@@ -22,21 +22,30 @@ from streamkit.engine.resource import Table
 from streamkit.engine.throttle import Throttle
 from streamkit.engine.transactions import TransactionsMixin
 from streamkit.engine.ttl import TtlMixin
-from streamkit.errors import ClosedError, DatabaseFileError, DynamoDBError
+from streamkit.errors import DatabaseFileError, DynamoDBError
+from streamkit.model.schema import TableSpec
 from streamkit.storage import tables as storage_tables, ttl as ttl_sql
-from streamkit.storage.changes import ChangeLog, StreamSettings
+from streamkit.storage.changes import ChangeLog
 from streamkit.storage.owner import acquire_owner
 from streamkit.storage.readonly import open_read_only_store
 from streamkit.storage.sqlite import Durability, Store, check_database_file, open_store
+from streamkit.storage.ttl import TtlSetting
 
-__all__ = ["Engine", "StreamsApi", "open_engine"]
+__all__ = [
+    "Engine",
+    "StreamsApi",
+    "StreamsFactory",
+    "load_catalog",
+    "open_engine_store",
+    "open_only",
+]
 
 
 class StreamsApi(Protocol):
     """The DynamoDB Streams API an engine carries as ``engine.streams``.
 
     Declared here so the engine layer can name it; the implementation lives one layer up in
-    :mod:`streamkit.streams` (``streamkit.open_engine`` attaches it).
+    :mod:`streamkit.streams`, and ``streamkit.open_engine`` builds the engine with it.
     """
 
     OPERATIONS: ClassVar[Mapping[str, str]]
@@ -52,6 +61,52 @@ class StreamsApi(Protocol):
     async def wait_for_records(self, ShardIterator: str) -> None: ...  # noqa: N803
 
 
+#: Builds an engine's Streams client (``engine.streams``) from the engine, in its constructor.
+StreamsFactory = Callable[["Engine"], StreamsApi]
+
+
+class _Closable(Protocol):
+    def check_open(self) -> None: ...
+
+
+#: A coroutine method: ``open_only`` and ``_retrying`` return it with its own signature.
+M = TypeVar("M", bound=Callable[..., Coroutine[Any, Any, Any]])
+Op = TypeVar("Op", bound=Callable[..., Coroutine[Any, Any, dict[str, Any]]])
+
+
+def open_only(method: M) -> M:
+    """Make a coroutine method call ``self.check_open()`` before anything else, so it refuses
+    with ClosedError once the engine is closed (the engine's methods that are not operations,
+    and the Streams client's)."""
+
+    @functools.wraps(method)
+    async def call(self: _Closable, /, *args: Any, **kwargs: Any) -> Any:
+        self.check_open()
+        return await method(self, *args, **kwargs)
+
+    return cast(M, call)
+
+
+def _retrying(method: Op) -> Op:
+    """Wrap a DynamoDB operation: refuse once closed, retry per the engine's retry policy,
+    and name the operation on its errors (botocore's ``ClientError.operation_name``)."""
+    operation = "".join(w.title() for w in method.__name__.removesuffix("_encoded").split("_"))
+
+    @functools.wraps(method)
+    async def call(self: Engine, **params: Any) -> dict[str, Any]:
+        self.check_open()  # even the calls answered from memory (ListTables) refuse
+        policy = self.retry_policy
+        try:
+            if policy.max_attempts <= 1 and type(policy) is Backoff:
+                return await method(self, **params)  # no retries (the server): skip the wrapper
+            return await policy.call(functools.partial(method, self), **params)
+        except DynamoDBError as exc:  # free until raised
+            exc.operation_name = operation
+            raise
+
+    return cast(Op, call)
+
+
 class Engine(QueryMixin, ItemsMixin, BatchMixin, TransactionsMixin, ControlMixin, TtlMixin):
     """DynamoDB's data plane and control plane, with boto3's method names and dict shapes.
 
@@ -61,7 +116,8 @@ class Engine(QueryMixin, ItemsMixin, BatchMixin, TransactionsMixin, ControlMixin
     :mod:`streamkit.errors` classes named after DynamoDB's error codes.
 
     Each group of operations is a mixin in its own module (``control``, ``items``, ...);
-    :attr:`OPERATIONS` maps every DynamoDB operation name to its method.
+    :attr:`OPERATIONS` maps every DynamoDB operation name to its method. Open one with
+    :func:`streamkit.open_engine`.
     """
 
     OPERATIONS: ClassVar[Mapping[str, str]] = {
@@ -75,152 +131,85 @@ class Engine(QueryMixin, ItemsMixin, BatchMixin, TransactionsMixin, ControlMixin
     #: Operations with a variant for callers that serialise with orjson (see QueryMixin).
     ENCODED_OPERATIONS: ClassVar[Mapping[str, str]] = QueryMixin.ENCODED_OPERATIONS
 
-    #: DynamoDB Streams (ListStreams, DescribeStream, GetShardIterator, GetRecords); set by
-    #: ``streamkit.open_engine``, absent on an engine from ``streamkit.engine.open_engine``.
-    streams: StreamsApi
+    # Every operation, wrapped once here (tests/test_composition.py checks none is
+    # missing): it refuses once the engine is closed and retries per ``retry_policy``.
+    create_table = _retrying(ControlMixin.create_table)
+    describe_table = _retrying(ControlMixin.describe_table)
+    list_tables = _retrying(ControlMixin.list_tables)
+    update_table = _retrying(ControlMixin.update_table)
+    delete_table = _retrying(ControlMixin.delete_table)
+    put_item = _retrying(ItemsMixin.put_item)
+    get_item = _retrying(ItemsMixin.get_item)
+    update_item = _retrying(ItemsMixin.update_item)
+    delete_item = _retrying(ItemsMixin.delete_item)
+    batch_get_item = _retrying(BatchMixin.batch_get_item)
+    batch_write_item = _retrying(BatchMixin.batch_write_item)
+    transact_write_items = _retrying(TransactionsMixin.transact_write_items)
+    transact_get_items = _retrying(TransactionsMixin.transact_get_items)
+    query = _retrying(QueryMixin.query)
+    scan = _retrying(QueryMixin.scan)
+    query_encoded = _retrying(QueryMixin.query_encoded)
+    scan_encoded = _retrying(QueryMixin.scan_encoded)
+    update_time_to_live = _retrying(TtlMixin.update_time_to_live)
+    describe_time_to_live = _retrying(TtlMixin.describe_time_to_live)
+    # Not an operation (the TTL sweeper's delete): refuses once closed, never retried.
+    expire_items = open_only(TtlMixin.expire_items)
+
+    def __init__(
+        self,
+        store: Store,
+        specs: list[TableSpec],
+        *,
+        region: str,
+        account: str,
+        clock: Clock,
+        changes: ChangeLog,
+        throttle: Throttle,
+        retry_policy: Backoff,
+        ttl: Mapping[str, TtlSetting],
+        ttl_delay_seconds: float,
+        ttl_cooldown_seconds: float,
+        streams: StreamsFactory,
+    ) -> None:
+        self._store = store
+        self._tables = {s.name: s for s in specs}
+        self.region = region
+        self.account = account
+        self.clock = clock
+        self._changes = changes
+        self.throttle = throttle
+        self.retry_policy = retry_policy
+        self._ttl_attributes = {}
+        self._configure_ttl(ttl, delay=ttl_delay_seconds, cooldown=ttl_cooldown_seconds)
+        #: The change log, checkpoints and catalog as the layers above use them.
+        self.backend = StreamBackend(store, changes, self._tables)
+        #: DynamoDB Streams (ListStreams, DescribeStream, GetShardIterator, GetRecords).
+        self.streams: StreamsApi = streams(self)
 
     @property
     def store(self) -> Store:
-        """The SQLite store (for the layers above: streams, TTL, runtime)."""
+        """The SQLite store (statistics, tests); the layers above use :attr:`backend`."""
         return self._store
-
-    @property
-    def change_log(self) -> ChangeLog:
-        """The stream change log: settings, and the post-commit notification of readers."""
-        return self._changes
 
     def table(self, name: str) -> Table:
         """Return a boto3-resource-style Table that takes and returns native Python values."""
         return Table(self, name)
 
 
-def _retrying(method: Callable[..., Awaitable[dict[str, Any]]]) -> Callable[..., Any]:
-    operation = _API_NAMES[method.__name__]
-
-    @functools.wraps(method)
-    async def call(self: Engine, **params: Any) -> dict[str, Any]:
-        if self._store.closed:  # even the calls answered from memory (ListTables) refuse
-            raise ClosedError(_CLOSED)
-        policy = self.retry_policy
-        try:
-            if policy.max_attempts <= 1 and type(policy) is Backoff:
-                return await method(self, **params)  # no retries (the server): skip the wrapper
-            return await policy.call(functools.partial(method, self), **params)
-        except DynamoDBError as exc:  # botocore's ClientError.operation_name; free until raised
-            exc.operation_name = operation
-            raise
-
-    return call
-
-
-def _open_only(method: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
-    @functools.wraps(method)
-    async def call(self: Engine, *args: Any, **kwargs: Any) -> Any:
-        if self._store.closed:
-            raise ClosedError(_CLOSED)
-        return await method(self, *args, **kwargs)
-
-    return call
-
-
-_CLOSED = "the engine is closed: its open_engine block has exited"
-#: method name -> API operation name (put_item -> PutItem), for errors' operation_name
-_API_NAMES = {
-    method: name
-    for operations in (Engine.OPERATIONS, Engine.ENCODED_OPERATIONS)
-    for name, method in operations.items()
-}
-_OPERATIONS = _API_NAMES.keys()
-for _name, _method in inspect.getmembers(Engine, inspect.iscoroutinefunction):
-    if _name in _OPERATIONS:
-        setattr(Engine, _name, _retrying(_method))
-    elif not _name.startswith("_"):  # the others (expire_items): refuse once closed
-        setattr(Engine, _name, _open_only(_method))
-
-
 @asynccontextmanager
-async def open_engine(
-    path: str | os.PathLike[str] | None = None,
-    *,
-    region: str = "us-east-1",
-    account: str = "000000000000",
-    clock: Clock | None = None,
-    durability: Durability = "normal",
-    stream_shards: int = 1,
-    shard_rollover_seconds: float = 4 * 3600.0,
-    stream_retention_seconds: float = 24 * 3600.0,
-    ttl_delay_seconds: float = 0.0,
-    ttl_cooldown_seconds: float = 0.0,
-    throttling: bool = False,
-    max_attempts: int = 3,
-    read_only: bool = False,
-    owner_role: str = "script",
-    owner_url: str | None = None,
-) -> AsyncIterator[Engine]:
-    """Open an engine on a SQLite file (``None`` or ``":memory:"``: in memory).
-
-    Args:
-        path: the database file, created with its folder if missing.
-        region: the AWS region this engine answers for (ARNs, stream records).
-        account: the account id in ARNs.
-        clock: the time source for every time-dependent rule; the system clock by default.
-        durability: ``"normal"`` (default) or ``"full"``; see
-            :func:`streamkit.storage.sqlite.open_store`.
-        stream_shards: open shards per new stream (1, as a new DynamoDB table's stream has);
-            a key's changes always go to one of them.
-        shard_rollover_seconds: an open shard is closed and continued by a child shard after
-            this long (DynamoDB: about 4 hours).
-        stream_retention_seconds: how long stream records, and disabled streams, are kept
-            (DynamoDB: 24 hours); trimming is done by the runtime's retention worker.
-        ttl_delay_seconds: how long after its TTL an item becomes eligible for deletion
-            (default 0: the sweeper deletes it on its next pass; AWS takes minutes to days).
-        ttl_cooldown_seconds: how long after an UpdateTimeToLive another one is refused
-            (default 0; AWS: up to an hour).
-        throttling: enforce provisioned throughput with DynamoDB's token buckets (see
-            :mod:`streamkit.engine.throttle`); per table with ``engine.throttle.set_table``.
-        max_attempts: tries per call for throttled, conflicted and failed calls, with
-            exponential back-off and jitter as the AWS SDKs do (1: no retries).
-        read_only: read an existing file beside the process that owns it: no lock, no
-            migration, every write refused (see :mod:`streamkit.storage.readonly`).
-        owner_role: who this process is, written beside the database for others' error
-            messages (``"script"``; the CLI says ``"serve"``, ``"run"``, ...).
-        owner_url: the endpoint that serves this database, if any (others are told to use it).
-
-    Raises:
-        DatabaseInUseError: another process, or another ``open_engine`` in this one, has the
-            file open for writing (see :mod:`streamkit.storage.owner`). In memory: never.
-    """
-    if durability not in ("normal", "full"):
-        raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
-    settings = StreamSettings(
-        shards=stream_shards,
-        rollover_seconds=shard_rollover_seconds,
-        retention_seconds=stream_retention_seconds,
-    )
-    async with _open_store(path, durability, read_only, owner_role, owner_url) as store:
-        try:
-            specs = await store.read(storage_tables.load_specs)
-            ttl = await store.read(ttl_sql.load_settings)
-        except sqlite3.DatabaseError as exc:  # a corrupt catalog: refuse, change nothing
-            raise DatabaseFileError(f"cannot use the database file {path}: {exc}") from None
-        engine = Engine(store, specs, region=region, account=account, clock=clock or SystemClock())
-        engine._changes = ChangeLog(settings)
-        engine.throttle = Throttle(engine.clock, enabled=throttling)
-        engine.retry_policy = Backoff(max_attempts=max_attempts, clock=engine.clock)
-        engine._configure_ttl(ttl, delay=ttl_delay_seconds, cooldown=ttl_cooldown_seconds)
-        store.add_commit_hook(engine._changes.flush)
-        yield engine
-
-
-@asynccontextmanager
-async def _open_store(
+async def open_engine_store(
     path: str | os.PathLike[str] | None,
     durability: Durability,
     read_only: bool,
     owner_role: str,
     owner_url: str | None,
 ) -> AsyncIterator[Store]:
-    """The engine's store: read-only, or written by this process alone (the lock first)."""
+    """Open an engine's store: read-only, or written by this process alone (the lock first).
+
+    The first half of :func:`streamkit.open_engine`; :func:`load_catalog` is the second.
+    """
+    if durability not in ("normal", "full"):
+        raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
     if path is None or os.fspath(path) == ":memory:":
         if read_only:
             raise ValueError("read_only needs a database file, not memory")
@@ -237,3 +226,17 @@ async def _open_store(
                 path, durability=durability, setup=storage_tables.migrate, checked=True
             ) as store:
                 yield store
+
+
+async def load_catalog(
+    store: Store, path: str | os.PathLike[str] | None
+) -> tuple[list[TableSpec], dict[str, TtlSetting]]:
+    """Read the table catalog and TTL settings an :class:`Engine` is built with.
+
+    Raises:
+        DatabaseFileError: the catalog is corrupt (nothing is changed).
+    """
+    try:
+        return await store.read(storage_tables.load_specs), await store.read(ttl_sql.load_settings)
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseFileError(f"cannot use the database file {path}: {exc}") from None

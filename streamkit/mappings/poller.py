@@ -15,7 +15,6 @@ is read from its beginning (Lambda also reads child shards from TRIM_HORIZON).
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field, replace
 from typing import Any, Unpack
 
@@ -39,7 +38,6 @@ from streamkit.mappings.processor import (
     ProcessorMetrics,
     ShardProcessor,
 )
-from streamkit.storage import checkpoints
 from streamkit.streams import StreamsClient
 from streamkit.streams.records import parse_sequence_number, sequence_number
 
@@ -203,11 +201,7 @@ class MappingRunner:
             return False
         if status.wake_at is not None and status.wake_at <= now:
             return False  # a tumbling window is due to close
-        head = await self.engine.store.read(
-            functools.partial(
-                checkpoints.shard_head, stream_arn=status.stream_arn, shard_id=status.shard_id
-            )
-        )
+        head = await self.engine.backend.shard_head(status.stream_arn, status.shard_id)
         if head is None:
             return True
         return status.checkpoint is not None and parse_sequence_number(status.checkpoint) >= head
@@ -242,7 +236,7 @@ class MappingRunner:
         """Follow the mapping's table until cancelled (an anyio ``TaskGroup.start`` target)."""
         engine_var.set(self.engine)  # current_engine() for every handler this task runs
         with bound_contextvars(mapping=self.config.name):
-            await self.engine.store.write(checkpoints.ensure_schema)
+            await self.engine.backend.ensure_checkpoints()
             self._started_at = self.clock.now()
             task_status.started()
             while True:
@@ -297,10 +291,7 @@ class MappingRunner:
     async def _follow_stream(self, arn: str) -> None:
         """Run a worker per shard of one stream, parents before children, until all are done."""
 
-        def load(conn: Any) -> dict[str, tuple[str | None, bool]]:
-            return checkpoints.load(conn, self.config.name, arn)
-
-        known = await self.engine.store.read(load)
+        known = await self.engine.backend.load_checkpoints(self.config.name, arn)
         first_attach = not known
         stream_is_old = arn.rsplit("/", 1)[-1] < stream_label(self._started_at)
         finished = Signal()
@@ -357,13 +348,7 @@ class MappingRunner:
             )
             status.processor = processor
             if latest:
-                head = await self.engine.store.read(
-                    functools.partial(
-                        checkpoints.shard_head,
-                        stream_arn=status.stream_arn,
-                        shard_id=status.shard_id,
-                    )
-                )
+                head = await self.engine.backend.shard_head(status.stream_arn, status.shard_id)
                 await self._save(status, None if head is None else sequence_number(head))
             try:
                 await self._read_shard(status, processor)
@@ -373,7 +358,7 @@ class MappingRunner:
 
     async def _save(self, status: ShardStatus, seq: str | None) -> None:
         name, arn, sid = self.config.name, status.stream_arn, status.shard_id
-        await self.engine.store.write(lambda c: checkpoints.save(c, name, arn, sid, seq))
+        await self.engine.backend.save_checkpoint(name, arn, sid, seq)
         status.checkpoint = status.persisted = seq
 
     async def _persist(self, status: ShardStatus) -> None:
@@ -453,13 +438,8 @@ class MappingRunner:
 
     async def _finish(self, status: ShardStatus, processor: ShardProcessor) -> None:
         await processor.finish()
-        await self.engine.store.write(
-            functools.partial(
-                checkpoints.mark_done,
-                mapping=self.config.name,
-                stream_arn=status.stream_arn,
-                shard_id=status.shard_id,
-            )
+        await self.engine.backend.mark_shard_done(
+            self.config.name, status.stream_arn, status.shard_id
         )
         status.phase = "done"
         log.debug("shard_finished")
@@ -473,7 +453,7 @@ class MappingRunner:
         this adds no latency there.
         """
         status.phase = "gathering"
-        await self.engine.store.wait_lull(GATHER_COMMITS)
+        await self.engine.backend.wait_lull(GATHER_COMMITS)
 
     async def _idle(
         self, status: ShardStatus, processor: ShardProcessor, committed: anyio.Event

@@ -145,7 +145,7 @@ class _RegionOpener:
                 owner_role="serve",
                 owner_url=self.url,
             ) as engine,
-            open_runtime(engine, self.app, clock=self.clock),
+            open_runtime(engine, *(() if self.app is None else (self.app,))),
         ):
             yield engine
 

@@ -46,11 +46,13 @@ __all__ = [
     "ChangeLog",
     "StreamSettings",
     "create_schema",
+    "drop_expired",
     "items_equal",
     "load_record_data",
     "load_secret",
     "rebuild_records",
     "shard_id_for",
+    "trim_records",
 ]
 
 SEQUENCE_BASE: Final = 10**20  # wire sequence number = SEQUENCE_BASE + n: 21 decimal digits
@@ -443,6 +445,56 @@ class ChangeLog:
         if event is None:
             event = self._events[sid] = anyio.Event()
         return event
+
+
+def trim_records(conn: sqlite3.Connection, cutoff: float, budget: int) -> int:
+    """Delete up to ``budget`` records created before ``cutoff``, oldest first per shard."""
+    deleted = 0
+    for (sid,) in conn.execute("SELECT sid FROM sk_shards").fetchall():
+        if deleted >= budget:
+            break
+        rows = conn.execute(
+            "SELECT seq, created FROM sk_records WHERE sid = ? ORDER BY seq LIMIT ?",
+            (sid, budget - deleted),
+        ).fetchall()
+        last = None
+        for seq, created in rows:
+            if created >= cutoff:
+                break
+            last = seq
+        if last is None:
+            continue
+        count = conn.execute(
+            "DELETE FROM sk_records WHERE sid = ? AND seq <= ?", (sid, last)
+        ).rowcount
+        conn.execute("UPDATE sk_shards SET trimmed_to = ? WHERE sid = ?", (last, sid))
+        deleted += count
+    return deleted
+
+
+def drop_expired(conn: sqlite3.Connection, cutoff: float) -> tuple[int, int, list[int]]:
+    """Remove closed shards closed before ``cutoff`` and disabled streams disabled before it."""
+    dead = conn.execute(
+        "SELECT sid, stid, end_seq FROM sk_shards WHERE end_seq IS NOT NULL AND closed_at < ?",
+        (cutoff,),
+    ).fetchall()
+    for sid, stid, end in dead:
+        conn.execute("DELETE FROM sk_records WHERE sid = ?", (sid,))
+        conn.execute("DELETE FROM sk_shards WHERE sid = ?", (sid,))
+        conn.execute(
+            "UPDATE sk_streams SET seq_floor = max(seq_floor, ?) WHERE stid = ?", (end, stid)
+        )
+    gone = [
+        stid
+        for (stid,) in conn.execute(
+            "SELECT stid FROM sk_streams WHERE disabled_at IS NOT NULL AND disabled_at < ? "
+            "AND NOT EXISTS (SELECT 1 FROM sk_shards WHERE sk_shards.stid = sk_streams.stid)",
+            (cutoff,),
+        ).fetchall()
+    ]
+    for stid in gone:
+        conn.execute("DELETE FROM sk_streams WHERE stid = ?", (stid,))
+    return len(dead), len(gone), gone
 
 
 def _highest(conn: sqlite3.Connection, stid: int) -> int:

@@ -4,18 +4,16 @@ GetRecords, plus an in-process wait for new records. Reads only; never imports t
 from __future__ import annotations
 
 import bisect
-import functools
-import inspect
 import re
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 import anyio
 import orjson
 
-from streamkit.engine import Engine
+from streamkit.engine import Engine, open_only
 from streamkit.engine.params import Params
 from streamkit.errors import (
     ResourceNotFoundException,
@@ -234,19 +232,25 @@ class StreamsClient:
         "GetRecords": "get_records",
     }
 
+    def check_open(self) -> None:
+        """Raise ClosedError once the engine is closed (every public method calls this first,
+        through :func:`~streamkit.engine.open_only`, before validating anything)."""
+        self._backend.check_open()
+
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._store = engine.store
+        self._backend = engine.backend
         self._secret: bytes | None = None
         self._tails: dict[tuple[str, str], _Tail] = {}
 
     async def _key(self) -> bytes:
         if self._secret is None:
-            self._secret = await self._store.read(load_secret)
+            self._secret = await self._backend.read(load_secret)
         return self._secret
 
     # -- ListStreams / DescribeStream ------------------------------------------------------
 
+    @open_only
     async def list_streams(self, **params: Any) -> dict[str, Any]:
         """List streams, enabled or disabled-but-retained, optionally of one table."""
         p = Params("ListStreams", params, {"TableName", "Limit", "ExclusiveStartStreamArn"})
@@ -264,8 +268,8 @@ class StreamsClient:
                 args.append(table)
             return conn.execute(sql + " ORDER BY arn LIMIT ?", (*args, limit + 1)).fetchall()
 
-        rows = await self._store.read(run)
-        if table is not None and not rows and table not in self._engine._tables and start is None:
+        rows = await self._backend.read(run)
+        if table is not None and not rows and not self._backend.has_table(table) and start is None:
             raise ResourceNotFoundException(
                 f"Requested resource not found: Table: {table} not found"
             )
@@ -277,6 +281,7 @@ class StreamsClient:
             out["LastEvaluatedStreamArn"] = page[-1][0]
         return out
 
+    @open_only
     async def describe_stream(self, **params: Any) -> dict[str, Any]:
         """Describe a stream and list its shards with their lineage, ascending by ShardId."""
         p = Params(
@@ -299,7 +304,7 @@ class StreamsClient:
             rows = conn.execute(sql + " ORDER BY shard_id LIMIT ?", (*args, limit + 1))
             return stream, [_Shard(*r) for r in rows]
 
-        stream, shards = await self._store.read(run)
+        stream, shards = await self._backend.read(run)
         page = shards[:limit]
         description: dict[str, Any] = {
             "StreamArn": stream.arn,
@@ -317,6 +322,7 @@ class StreamsClient:
 
     # -- GetShardIterator / GetRecords -----------------------------------------------------
 
+    @open_only
     async def get_shard_iterator(self, **params: Any) -> dict[str, Any]:
         """Return an iterator at a position of a shard (valid for 15 minutes)."""
         p = Params(
@@ -376,9 +382,10 @@ class StreamsClient:
             after = seq - 1 if kind == "AT_SEQUENCE_NUMBER" else seq
             return Position(arn, shard.sid, after, False, now)
 
-        position = await self._store.read_point(run)
+        position = await self._backend.read_point(run)
         return {"ShardIterator": encode_iterator(await self._key(), position)}
 
+    @open_only
     async def get_records(self, **params: Any) -> dict[str, Any]:
         """Return up to ``Limit`` (1-1000, default 1000) records or 1 MB from an iterator.
 
@@ -417,7 +424,7 @@ class StreamsClient:
             after = max(pos.after, shard.start, shard.trimmed_to)
             return row[1], shard, after, _rows_after(conn, pos.sid, after, limit)
 
-        view, shard, after, rows = await self._store.read_point(run)
+        view, shard, after, rows = await self._backend.read_point(run)
         records, after = self._format_rows(pos.arn, view, rows, after)
         out: dict[str, Any] = {"Records": records}
         if shard.end is None or after < shard.end:
@@ -439,6 +446,7 @@ class StreamsClient:
         )
         return records, rows[len(records) - 1][0] if records else after
 
+    @open_only
     async def read_shard(
         self, *, stream_arn: str, shard_id: str, after_sequence: str | None, limit: int
     ) -> ShardPage:
@@ -478,7 +486,7 @@ class StreamsClient:
             after = max(after_seq or 0, shard.start, shard.trimmed_to)
             return row[0], shard, after, _rows_after(conn, shard.sid, after, limit)
 
-        found = self._store.read_now(run)
+        found = self._backend.read_now(run)
         if found is None:
             return ShardPage([], exhausted=True, sid=-1)
         view, shard, after, rows = found
@@ -486,6 +494,7 @@ class StreamsClient:
         exhausted = shard.end is not None and after >= shard.end
         return ShardPage(records, exhausted, shard.sid)
 
+    @open_only
     async def read_lambda_records(
         self, *, stream_arn: str, shard_id: str, after_sequence: str | None, limit: int
     ) -> ShardPage:
@@ -525,8 +534,9 @@ class StreamsClient:
     def shard_event(self, sid: int) -> anyio.Event:
         """Return an event set after the next commit that appends to shard ``sid``
         (:attr:`ShardPage.sid`); take it before :meth:`read_shard`, wait on it after."""
-        return self._engine.change_log.waiter(sid)
+        return self._backend.shard_waiter(sid)
 
+    @open_only
     async def wait_for_records(self, ShardIterator: str) -> None:  # noqa: N803 - boto3 casing
         """Return once the iterator's shard has records past its position, or is closed.
 
@@ -537,7 +547,7 @@ class StreamsClient:
         commits, so the wait polls every ``READ_ONLY_POLL_SECONDS`` of the engine's clock.
         """
         pos = decode_iterator(await self._key(), ShardIterator)
-        event = self._engine.change_log.waiter(pos.sid)
+        event = self._backend.shard_waiter(pos.sid)
 
         def ready(conn: sqlite3.Connection) -> bool:
             row = conn.execute(
@@ -551,10 +561,10 @@ class StreamsClient:
             ).fetchone()
             return found is not None
 
-        if await self._store.read_point(ready):
+        if await self._backend.read_point(ready):
             return
-        if self._store.read_only:  # another process commits: nothing wakes us
-            while not await self._store.read_point(ready):
+        if self._backend.read_only:  # another process commits: nothing wakes us
+            while not await self._backend.read_point(ready):
                 await self._engine.clock.sleep(READ_ONLY_POLL_SECONDS)
             return
         await event.wait()
@@ -578,17 +588,3 @@ def _shard_filter(value: object) -> str | None:
         )
     _length("shardFilter.shardId", shard_id, 28, 65)
     return shard_id
-
-
-def _open_only(method: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
-    @functools.wraps(method)
-    async def call(self: StreamsClient, *args: Any, **kwargs: Any) -> Any:
-        self._store.check_open()  # before validation: a closed engine answers nothing
-        return await method(self, *args, **kwargs)
-
-    return call
-
-
-for _name, _method in inspect.getmembers(StreamsClient, inspect.iscoroutinefunction):
-    if not _name.startswith("_"):
-        setattr(StreamsClient, _name, _open_only(_method))

@@ -3,7 +3,6 @@ streams. ``run_retention`` is a runtime worker; ``maintain_once`` is one pass.""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -32,18 +31,16 @@ class Upkeep(NamedTuple):
 
 async def maintain_once(engine: Engine, now: float) -> Upkeep:
     """Roll over due shards, trim expired records, drop dead shards and disabled streams."""
-    changes = engine.change_log
-    cutoff = now - changes.settings.retention_seconds
-    rolled = await engine.store.write(lambda conn: changes.roll_over_due(conn, now))
+    backend = engine.backend
+    cutoff = now - backend.settings.retention_seconds
+    rolled = await backend.roll_over_due(now)
     trimmed = 0
     while True:
-        count = await engine.store.write(lambda conn: _trim(conn, cutoff, TRIM_BATCH))
+        count = await backend.trim(cutoff, TRIM_BATCH)
         trimmed += count
         if count < TRIM_BATCH:
             break
-    shards, streams, gone = await engine.store.write(lambda conn: _drop(conn, cutoff))
-    for stid in gone:
-        changes.forget_stream(stid)
+    shards, streams = await backend.drop_expired(cutoff)
     upkeep = Upkeep(rolled, trimmed, shards, streams)
     if any(upkeep):
         log.debug("stream_upkeep", **upkeep._asdict())
@@ -68,53 +65,3 @@ async def run_retention(
         if on_pass is not None:
             on_pass()
         await clock.sleep(interval)
-
-
-def _trim(conn: sqlite3.Connection, cutoff: float, budget: int) -> int:
-    """Delete up to ``budget`` records created before ``cutoff``, oldest first per shard."""
-    deleted = 0
-    for (sid,) in conn.execute("SELECT sid FROM sk_shards").fetchall():
-        if deleted >= budget:
-            break
-        rows = conn.execute(
-            "SELECT seq, created FROM sk_records WHERE sid = ? ORDER BY seq LIMIT ?",
-            (sid, budget - deleted),
-        ).fetchall()
-        last = None
-        for seq, created in rows:
-            if created >= cutoff:
-                break
-            last = seq
-        if last is None:
-            continue
-        count = conn.execute(
-            "DELETE FROM sk_records WHERE sid = ? AND seq <= ?", (sid, last)
-        ).rowcount
-        conn.execute("UPDATE sk_shards SET trimmed_to = ? WHERE sid = ?", (last, sid))
-        deleted += count
-    return deleted
-
-
-def _drop(conn: sqlite3.Connection, cutoff: float) -> tuple[int, int, list[int]]:
-    """Remove closed shards closed before ``cutoff`` and disabled streams disabled before it."""
-    dead = conn.execute(
-        "SELECT sid, stid, end_seq FROM sk_shards WHERE end_seq IS NOT NULL AND closed_at < ?",
-        (cutoff,),
-    ).fetchall()
-    for sid, stid, end in dead:
-        conn.execute("DELETE FROM sk_records WHERE sid = ?", (sid,))
-        conn.execute("DELETE FROM sk_shards WHERE sid = ?", (sid,))
-        conn.execute(
-            "UPDATE sk_streams SET seq_floor = max(seq_floor, ?) WHERE stid = ?", (end, stid)
-        )
-    gone = [
-        stid
-        for (stid,) in conn.execute(
-            "SELECT stid FROM sk_streams WHERE disabled_at IS NOT NULL AND disabled_at < ? "
-            "AND NOT EXISTS (SELECT 1 FROM sk_shards WHERE sk_shards.stid = sk_streams.stid)",
-            (cutoff,),
-        ).fetchall()
-    ]
-    for stid in gone:
-        conn.execute("DELETE FROM sk_streams WHERE stid = ?", (stid,))
-    return len(dead), len(gone), gone

@@ -121,7 +121,7 @@ class TestDelivery:
             await db.create_table(TableName="orders", **TABLE)
             await _put(db, "before")
             clock.advance(1)
-            async with streamkit.runtime.open_runtime(db, app, clock=clock) as runtime:
+            async with streamkit.runtime.open_runtime(db, app) as runtime:
                 harness = streamkit.testing.Harness(db, runtime, clock)
                 await harness.drain()
                 await _put(db, "after")
@@ -326,12 +326,12 @@ class TestControl:
             await db.create_table(TableName="orders", **TABLE)
             for n in range(6):
                 await _put(db, "k", v=str(n))
-            async with streamkit.runtime.open_runtime(db, app, clock=clock):
+            async with streamkit.runtime.open_runtime(db, app):
                 await gate.wait()
         assert seen == ["0", "1"]
         async with (
             streamkit.open_engine(path, clock=clock, stream_shards=1) as db,
-            streamkit.runtime.open_runtime(db, app, clock=clock) as runtime,
+            streamkit.runtime.open_runtime(db, app) as runtime,
         ):
             await streamkit.testing.Harness(db, runtime, clock).drain()
         assert seen == ["0", "1", "2", "3", "4", "5"]
