@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, TypeAlias, TypeVar
 
 from streamkit.errors import SerializationException, ValidationException
 from streamkit.model.json import encode_b64
@@ -404,38 +404,48 @@ def check_nesting(value: AttributeValue, depth: int = 1) -> None:
                 check_nesting(member, depth + 1)
 
 
-def _check_ss(payload: object, depth: int) -> list[str]:
+T = TypeVar("T", str, bytes)
+
+
+def _check_set(
+    payload: object,
+    empty: str,
+    element: Callable[[Any], T],
+    duplicates: Callable[[list[T]], str],
+) -> list[T]:
+    """Check a set's members: a non-empty list of distinct valid elements (in canonical form)."""
     elements = _expect_list(payload)
     if not elements:
-        raise ValidationException(MSG_EMPTY_SS)
-    strings = [_expect_str(e) for e in elements]
-    if len(set(strings)) != len(strings):
-        shown = ", ".join(strings)
-        raise ValidationException(f"{_INVALID}Input collection [{shown}] contains duplicates.")
-    return strings
+        raise ValidationException(empty)
+    members = [element(e) for e in elements]
+    if len(set(members)) != len(members):  # canonical forms: equal values are equal members
+        raise ValidationException(duplicates(members))
+    return members
+
+
+def _check_ss(payload: object, depth: int) -> list[str]:
+    return _check_set(
+        payload,
+        MSG_EMPTY_SS,
+        _expect_str,
+        lambda ss: f"{_INVALID}Input collection [{', '.join(ss)}] contains duplicates.",
+    )
 
 
 def _check_ns(payload: object, depth: int) -> list[str]:
-    elements = _expect_list(payload)
-    if not elements:
-        raise ValidationException(MSG_EMPTY_NS)
-    numbers = [normalize_number(e) for e in elements]
-    if len(set(numbers)) != len(numbers):  # canonical strings: equal values, equal strings
-        raise ValidationException(MSG_NS_DUPLICATES)
-    return numbers
+    return _check_set(payload, MSG_EMPTY_NS, normalize_number, lambda _: MSG_NS_DUPLICATES)
 
 
 def _check_bs(payload: object, depth: int) -> list[bytes]:
-    elements = _expect_list(payload)
-    if not elements:
-        raise ValidationException(MSG_EMPTY_BS)
-    blobs = [_expect_bytes(e) for e in elements]
-    if len(set(blobs)) != len(blobs):
-        shown = ", ".join(map(encode_b64, blobs))
-        raise ValidationException(
-            f"{_INVALID}Input collection [{shown}]of type BS contains duplicates."
-        )
-    return blobs
+    return _check_set(
+        payload,
+        MSG_EMPTY_BS,
+        _expect_bytes,
+        lambda bs: (
+            f"{_INVALID}Input collection [{', '.join(map(encode_b64, bs))}]of type BS "
+            "contains duplicates."
+        ),
+    )
 
 
 _PAYLOAD_CHECKS: Final[dict[str, Callable[[Any, int], Any]]] = {

@@ -40,12 +40,19 @@ class WalCheckpointer:
         self._thread.start()
 
     def nudge(self, writer: sqlite3.Connection) -> None:
-        """Ask for a checkpoint; the writer calls this between two transactions."""
-        self._wake.set()
+        """Ask for a checkpoint; the writer calls this between two transactions.
+
+        While a rewind is pending the thread is not woken: its checkpoint in progress is what
+        made the writer's busy, and once it ends the writer's next try finds the log free
+        (woken on every commit, a thread starved of CPU could keep it busy indefinitely).
+        """
         self._nudges += 1
         if self._rewind or (self._nudges % _LIMIT_EVERY == 0 and _size(self._wal) > WAL_LIMIT):
-            busy, _, _ = writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            self._rewind = bool(busy)  # the thread was checkpointing: try again next time
+            busy, frames, copied = writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            # the thread was checkpointing, or frames are left: try again after the next commit
+            self._rewind = bool(busy) or copied < frames
+        if not self._rewind:
+            self._wake.set()
 
     def _run(self) -> None:
         while True:

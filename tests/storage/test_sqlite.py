@@ -218,7 +218,9 @@ async def test_checkpointer_keeps_the_wal_small(
         for i in range(2000):
             await store.write(put_kv(f"k{i}", i))
         assert len(await store.read(all_kv)) == 2000
-        assert os.stat(f"{path}-wal").st_size < 4 * 1024 * 1024  # 2,000 commits unfolded: 12 MB
+        # 2,000 commits unfolded: 16 MB. Rewound, the WAL holds what landed during the thread's
+        # last checkpoint: its fsyncs take 1-100 ms on this shared disk (1-6 MB seen under load)
+        assert os.stat(f"{path}-wal").st_size < 8 * 1024 * 1024
     assert not any(t.name == "streamkit-checkpoint" for t in threading.enumerate())
     with sqlite3.connect(path) as conn:  # everything is in the database file
         assert conn.execute("SELECT count(*) FROM kv").fetchone() == (2000,)
