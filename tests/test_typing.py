@@ -39,6 +39,9 @@ async def main() -> None:
         await db.get_item(Key={"pk": {"S": "o1"}})
         await db.create_table(TableName="t", VectorIndexes=[])
         await db.streams.get_records(ShardIterater="x")
+        orders = db.table("orders")
+        await orders.put_item(Item={"pk": "o3"}, ConditionExpression="attribute_not_exists(pk)")
+        await orders.put_item(Item={"pk": "o3"}, TableName="orders")
 """
 
 
@@ -56,9 +59,11 @@ def test_right_calls_pass_and_misspelt_members_fail(
         (20, "call-arg"),  # no TableName
         (21, "call-arg"),  # VectorIndexes: boto3 has it, streamkit refuses it
         (22, "call-arg"),  # ShardIterater=
+        (25, "call-arg"),  # a Table's requests have no TableName
     ], out
     messages = [message for _, message, _ in found]
     assert 'Unexpected keyword argument "Itme" for "put_item"' in messages[0]
     assert 'Missing named argument "TableName" for "get_item"' in messages[1]
     assert 'Unexpected keyword argument "VectorIndexes"' in messages[2]
     assert 'Unexpected keyword argument "ShardIterater" for "get_records"' in messages[3]
+    assert 'Unexpected keyword argument "TableName" for "put_item" of "Table"' in messages[4]

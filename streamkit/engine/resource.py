@@ -15,7 +15,17 @@ from typing import TYPE_CHECKING, Any
 from streamkit.model.native import from_item, to_attribute_value, to_item
 
 if TYPE_CHECKING:
+    from typing import Unpack
+
     from streamkit.engine.engine import Engine
+    from streamkit.engine.typed import (
+        TableDeleteItemRequest,
+        TableGetItemRequest,
+        TablePutItemRequest,
+        TableQueryRequest,
+        TableScanRequest,
+        TableUpdateItemRequest,
+    )
 
 __all__ = ["BatchWriter", "Table"]
 
@@ -99,27 +109,27 @@ class Table:
         call = getattr(self._engine, method)
         return _decode(await call(TableName=self.name, **_encode(params)))
 
-    async def put_item(self, **params: Any) -> dict[str, Any]:
+    async def put_item(self, **params: Unpack[TablePutItemRequest]) -> dict[str, Any]:
         """PutItem with a native ``Item``."""
         return await self._call("put_item", params)
 
-    async def get_item(self, **params: Any) -> dict[str, Any]:
+    async def get_item(self, **params: Unpack[TableGetItemRequest]) -> dict[str, Any]:
         """GetItem with a native ``Key``; ``Item`` comes back native."""
         return await self._call("get_item", params)
 
-    async def update_item(self, **params: Any) -> dict[str, Any]:
+    async def update_item(self, **params: Unpack[TableUpdateItemRequest]) -> dict[str, Any]:
         """UpdateItem with a native ``Key`` and ``ExpressionAttributeValues``."""
         return await self._call("update_item", params)
 
-    async def delete_item(self, **params: Any) -> dict[str, Any]:
+    async def delete_item(self, **params: Unpack[TableDeleteItemRequest]) -> dict[str, Any]:
         """DeleteItem with a native ``Key``."""
         return await self._call("delete_item", params)
 
-    async def query(self, **params: Any) -> dict[str, Any]:
+    async def query(self, **params: Unpack[TableQueryRequest]) -> dict[str, Any]:
         """Query with native ``ExpressionAttributeValues``; ``Items`` come back native."""
         return await self._call("query", params)
 
-    async def scan(self, **params: Any) -> dict[str, Any]:
+    async def scan(self, **params: Unpack[TableScanRequest]) -> dict[str, Any]:
         """Scan with native ``ExpressionAttributeValues``; ``Items`` come back native."""
         return await self._call("scan", params)
 

@@ -46,6 +46,12 @@ __all__ = [
     "QueryRequest",
     "ScanRequest",
     "StreamsApi",
+    "TableDeleteItemRequest",
+    "TableGetItemRequest",
+    "TablePutItemRequest",
+    "TableQueryRequest",
+    "TableScanRequest",
+    "TableUpdateItemRequest",
     "TransactGetItemsRequest",
     "TransactWriteItemsRequest",
     "TypedOperations",
@@ -90,11 +96,10 @@ class CreateTableRequest(TypedDict):
     WarmThroughput: NotRequired[Any]
 
 
-class DeleteItemRequest(TypedDict):
-    """DeleteItem's request members."""
+class TableDeleteItemRequest(TypedDict):
+    """DeleteItem's request members on a resource Table (its name is the table's)."""
 
     Key: Any
-    TableName: Any
     ConditionExpression: NotRequired[Any]
     ConditionalOperator: NotRequired[Any]
     Expected: NotRequired[Any]
@@ -104,6 +109,12 @@ class DeleteItemRequest(TypedDict):
     ReturnItemCollectionMetrics: NotRequired[Any]
     ReturnValues: NotRequired[Any]
     ReturnValuesOnConditionCheckFailure: NotRequired[Any]
+
+
+class DeleteItemRequest(TableDeleteItemRequest):
+    """DeleteItem's request members."""
+
+    TableName: Any
 
 
 class DeleteTableRequest(TypedDict):
@@ -124,16 +135,21 @@ class DescribeTimeToLiveRequest(TypedDict):
     TableName: Any
 
 
-class GetItemRequest(TypedDict):
-    """GetItem's request members."""
+class TableGetItemRequest(TypedDict):
+    """GetItem's request members on a resource Table (its name is the table's)."""
 
     Key: Any
-    TableName: Any
     AttributesToGet: NotRequired[Any]
     ConsistentRead: NotRequired[Any]
     ExpressionAttributeNames: NotRequired[Any]
     ProjectionExpression: NotRequired[Any]
     ReturnConsumedCapacity: NotRequired[Any]
+
+
+class GetItemRequest(TableGetItemRequest):
+    """GetItem's request members."""
+
+    TableName: Any
 
 
 class ListTablesRequest(TypedDict):
@@ -143,11 +159,10 @@ class ListTablesRequest(TypedDict):
     Limit: NotRequired[Any]
 
 
-class PutItemRequest(TypedDict):
-    """PutItem's request members."""
+class TablePutItemRequest(TypedDict):
+    """PutItem's request members on a resource Table (its name is the table's)."""
 
     Item: Any
-    TableName: Any
     ConditionExpression: NotRequired[Any]
     ConditionalOperator: NotRequired[Any]
     Expected: NotRequired[Any]
@@ -159,10 +174,15 @@ class PutItemRequest(TypedDict):
     ReturnValuesOnConditionCheckFailure: NotRequired[Any]
 
 
-class QueryRequest(TypedDict):
-    """Query's request members."""
+class PutItemRequest(TablePutItemRequest):
+    """PutItem's request members."""
 
     TableName: Any
+
+
+class TableQueryRequest(TypedDict):
+    """Query's request members on a resource Table (its name is the table's)."""
+
     AttributesToGet: NotRequired[Any]
     ConditionalOperator: NotRequired[Any]
     ConsistentRead: NotRequired[Any]
@@ -181,10 +201,15 @@ class QueryRequest(TypedDict):
     Select: NotRequired[Any]
 
 
-class ScanRequest(TypedDict):
-    """Scan's request members."""
+class QueryRequest(TableQueryRequest):
+    """Query's request members."""
 
     TableName: Any
+
+
+class TableScanRequest(TypedDict):
+    """Scan's request members on a resource Table (its name is the table's)."""
+
     AttributesToGet: NotRequired[Any]
     ConditionalOperator: NotRequired[Any]
     ConsistentRead: NotRequired[Any]
@@ -200,6 +225,12 @@ class ScanRequest(TypedDict):
     Segment: NotRequired[Any]
     Select: NotRequired[Any]
     TotalSegments: NotRequired[Any]
+
+
+class ScanRequest(TableScanRequest):
+    """Scan's request members."""
+
+    TableName: Any
 
 
 class TransactGetItemsRequest(TypedDict):
@@ -218,11 +249,10 @@ class TransactWriteItemsRequest(TypedDict):
     ReturnItemCollectionMetrics: NotRequired[Any]
 
 
-class UpdateItemRequest(TypedDict):
-    """UpdateItem's request members."""
+class TableUpdateItemRequest(TypedDict):
+    """UpdateItem's request members on a resource Table (its name is the table's)."""
 
     Key: Any
-    TableName: Any
     AttributeUpdates: NotRequired[Any]
     ConditionExpression: NotRequired[Any]
     ConditionalOperator: NotRequired[Any]
@@ -234,6 +264,12 @@ class UpdateItemRequest(TypedDict):
     ReturnValues: NotRequired[Any]
     ReturnValuesOnConditionCheckFailure: NotRequired[Any]
     UpdateExpression: NotRequired[Any]
+
+
+class UpdateItemRequest(TableUpdateItemRequest):
+    """UpdateItem's request members."""
+
+    TableName: Any
 
 
 class UpdateTableRequest(TypedDict):
