@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -17,31 +16,20 @@ from boto3.dynamodb.conditions import Attr, Key
 import streamkit
 from streamkit.errors import ConditionalCheckFailedException, ValidationException
 from streamkit.testing import ManualClock
+from tests.conftest import key_schema
 
 T = "orders"
 
 
 @pytest.fixture
-async def db(clock: ManualClock) -> AsyncIterator[streamkit.Engine]:
-    async with streamkit.open_engine(None, clock=clock) as engine:
-        await engine.create_table(
-            TableName=T,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "N"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield engine
+async def db(memory_engine: streamkit.Engine) -> streamkit.Engine:
+    await memory_engine.create_table(TableName=T, **key_schema("pk", "sk", kind="N"))
+    return memory_engine
 
 
 async def _fill(table: streamkit.Table, count: int = 5) -> None:
     for n in range(count):
-        await table.put_item(Item={"pk": "c1", "sk": n, "total": n * 10, "status": "open"})
+        await table.put_item(Item={"pk": 1, "sk": n, "total": n * 10, "status": "open"})
 
 
 class TestConditionBuilders:
@@ -49,7 +37,7 @@ class TestConditionBuilders:
         table = db.table(T)
         await _fill(table)
         page = await table.query(
-            KeyConditionExpression=Key("pk").eq("c1") & Key("sk").between(1, 3),
+            KeyConditionExpression=Key("pk").eq(1) & Key("sk").between(1, 3),
             FilterExpression=Attr("total").gt(10),
         )
         assert [item["sk"] for item in page["Items"]] == [Decimal(2), Decimal(3)]
@@ -68,32 +56,28 @@ class TestConditionBuilders:
 
     async def test_condition_expression(self, db: streamkit.Engine) -> None:
         table = db.table(T)
-        await table.put_item(
-            Item={"pk": "c1", "sk": 1}, ConditionExpression=Attr("pk").not_exists()
-        )
+        await table.put_item(Item={"pk": 1, "sk": 1}, ConditionExpression=Attr("pk").not_exists())
         with pytest.raises(ConditionalCheckFailedException):
             await table.put_item(
-                Item={"pk": "c1", "sk": 1}, ConditionExpression=Attr("pk").not_exists()
+                Item={"pk": 1, "sk": 1}, ConditionExpression=Attr("pk").not_exists()
             )
         await table.update_item(
-            Key={"pk": "c1", "sk": 1},
+            Key={"pk": 1, "sk": 1},
             UpdateExpression="SET #t = :t",
             ExpressionAttributeNames={"#t": "total"},
             ExpressionAttributeValues={":t": 5},
             ConditionExpression=Attr("pk").exists() & Attr("total").not_exists(),
         )
         with pytest.raises(ConditionalCheckFailedException):
-            await table.delete_item(
-                Key={"pk": "c1", "sk": 1}, ConditionExpression=Attr("total").eq(6)
-            )
-        await table.delete_item(Key={"pk": "c1", "sk": 1}, ConditionExpression=Attr("total").eq(5))
-        assert await table.get_item(Key={"pk": "c1", "sk": 1}) == {}
+            await table.delete_item(Key={"pk": 1, "sk": 1}, ConditionExpression=Attr("total").eq(6))
+        await table.delete_item(Key={"pk": 1, "sk": 1}, ConditionExpression=Attr("total").eq(5))
+        assert await table.get_item(Key={"pk": 1, "sk": 1}) == {}
 
     async def test_strings_pass_through(self, db: streamkit.Engine) -> None:
         table = db.table(T)
         await _fill(table, 2)
         page = await table.query(
-            KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": "c1"}
+            KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": 1}
         )
         assert page["Count"] == 2
 
@@ -102,7 +86,7 @@ class TestConditionBuilders:
         from boto3.exceptions import DynamoDBNeedsKeyConditionError
 
         with pytest.raises(DynamoDBNeedsKeyConditionError):
-            await db.table(T).query(KeyConditionExpression=Attr("pk").eq("c1"))
+            await db.table(T).query(KeyConditionExpression=Attr("pk").eq(1))
 
     def test_boto3_is_not_imported_by_streamkit(self) -> None:
         code = "import sys, streamkit, streamkit.testing; assert 'boto3' not in sys.modules"
@@ -122,41 +106,41 @@ class TestBatchWriter:
         table = db.table(T)
         async with table.batch_writer() as batch:
             for n in range(60):
-                await batch.put_item(Item={"pk": "c1", "sk": n})
+                await batch.put_item(Item={"pk": 1, "sk": n})
             assert calls == [25, 25]  # the last 10 wait for the block's exit
-            await batch.delete_item(Key={"pk": "c1", "sk": 0})
+            await batch.delete_item(Key={"pk": 1, "sk": 0})
         assert calls == [25, 25, 11]
-        page = await table.query(KeyConditionExpression=Key("pk").eq("c1"))
+        page = await table.query(KeyConditionExpression=Key("pk").eq(1))
         assert page["Count"] == 59
 
     async def test_flushes_when_the_block_raises(self, db: streamkit.Engine) -> None:
         table = db.table(T)
         with pytest.raises(RuntimeError):
             async with table.batch_writer() as batch:
-                await batch.put_item(Item={"pk": "c1", "sk": 1})
+                await batch.put_item(Item={"pk": 1, "sk": 1})
                 raise RuntimeError
-        assert await table.get_item(Key={"pk": "c1", "sk": 1}) != {}
+        assert await table.get_item(Key={"pk": 1, "sk": 1}) != {}
 
     async def test_overwrite_by_pkeys_keeps_the_last(self, db: streamkit.Engine) -> None:
         table = db.table(T)
         async with table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
-            await batch.put_item(Item={"pk": "c1", "sk": 1, "v": "first"})
-            await batch.put_item(Item={"pk": "c1", "sk": 2, "v": "other"})
-            await batch.put_item(Item={"pk": "c1", "sk": 1, "v": "second"})
-        got = await table.get_item(Key={"pk": "c1", "sk": 1})
+            await batch.put_item(Item={"pk": 1, "sk": 1, "v": "first"})
+            await batch.put_item(Item={"pk": 1, "sk": 2, "v": "other"})
+            await batch.put_item(Item={"pk": 1, "sk": 1, "v": "second"})
+        got = await table.get_item(Key={"pk": 1, "sk": 1})
         assert got["Item"]["v"] == "second"
         async with table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
-            await batch.put_item(Item={"pk": "c1", "sk": 3})
-            await batch.delete_item(Key={"pk": "c1", "sk": 3})
-        assert await table.get_item(Key={"pk": "c1", "sk": 3}) == {}
+            await batch.put_item(Item={"pk": 1, "sk": 3})
+            await batch.delete_item(Key={"pk": 1, "sk": 3})
+        assert await table.get_item(Key={"pk": 1, "sk": 3}) == {}
 
     async def test_duplicate_keys_without_overwrite_fail_as_in_boto3(
         self, db: streamkit.Engine
     ) -> None:
         with pytest.raises(ValidationException):
             async with db.table(T).batch_writer() as batch:
-                await batch.put_item(Item={"pk": "c1", "sk": 1})
-                await batch.put_item(Item={"pk": "c1", "sk": 1})
+                await batch.put_item(Item={"pk": 1, "sk": 1})
+                await batch.put_item(Item={"pk": 1, "sk": 1})
 
     async def test_unprocessed_items_are_sent_again(self) -> None:
         """A throttled hot partition hands requests back; the writer re-sends them."""
