@@ -30,8 +30,11 @@ if TYPE_CHECKING:
 __all__ = ["BatchWriter", "Table"]
 
 # The members boto3's resource renders from a condition builder, and whether as a key condition.
-_CONDITIONS = {"ConditionExpression": False, "FilterExpression": False}
-_KEY_CONDITIONS = {"KeyConditionExpression": True}
+_BUILT_MEMBERS = {
+    "ConditionExpression": False,
+    "FilterExpression": False,
+    "KeyConditionExpression": True,
+}
 
 _ITEM_MEMBERS = ("Item", "Key", "ExclusiveStartKey")
 _ITEM_RESULTS = ("Item", "Attributes", "LastEvaluatedKey")
@@ -43,10 +46,10 @@ def _render_conditions(params: Mapping[str, Any]) -> Mapping[str, Any]:
     The placeholders they generate (``#n0``, ``:v0``) are added to the request's
     ``ExpressionAttributeNames`` and ``ExpressionAttributeValues``.
     """
-    built = {
+    built = {  # boto3's builders (ConditionBase) are what has get_expression()
         m: key
-        for m, key in (_CONDITIONS | _KEY_CONDITIONS).items()
-        if m in params and not isinstance(params[m], str)
+        for m, key in _BUILT_MEMBERS.items()
+        if m in params and hasattr(params[m], "get_expression")
     }
     if not built:
         return params
