@@ -14,7 +14,12 @@ import pytest
 from boto3.dynamodb.conditions import Attr, Key
 
 import streamkit
-from streamkit.errors import ConditionalCheckFailedException, ValidationException
+from streamkit.engine.retry import RetryPolicy
+from streamkit.errors import (
+    ConditionalCheckFailedException,
+    ProvisionedThroughputExceededException,
+    ValidationException,
+)
 from streamkit.testing import ManualClock
 from tests.conftest import key_schema
 
@@ -145,7 +150,7 @@ class TestBatchWriter:
     async def test_unprocessed_items_are_sent_again(self) -> None:
         """A throttled hot partition hands requests back; the writer re-sends them."""
         clock = ManualClock(autojump=True)  # back-offs and retries jump the clock
-        async with streamkit.open_engine(None, clock=clock, throttling=True, max_attempts=20) as db:
+        async with streamkit.open_engine(None, clock=clock, throttling=True, max_attempts=1) as db:
             await db.create_table(
                 TableName=T,
                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -154,8 +159,10 @@ class TestBatchWriter:
             )  # two partitions of ~500 WCU, each banking 300 s of it
             table = db.table(T)
             blob = "x" * 390_000  # 381 write units a put
-            for _ in range(400):  # the hot key's partition spends its burst, and more
-                await table.put_item(Item={"pk": "hot", "blob": blob})
+            with pytest.raises(ProvisionedThroughputExceededException):
+                while True:  # the hot key's partition spends its burst
+                    await table.put_item(Item={"pk": "hot", "blob": blob})
+            db.retry_policy = RetryPolicy(max_attempts=20)  # from now on, wait for capacity
             responses: list[dict[str, Any]] = []
             original = db.batch_write_item
 
