@@ -75,6 +75,7 @@ PUBLIC: dict[str, list[str]] = {
         "background_task",
     ],
     "streamkit.logs": [
+        "PROCESSORS",
         "get_logger",
         "to_stdlib",
     ],
