@@ -109,7 +109,8 @@ PUBLIC: dict[str, list[str]] = {
         "Table",
         "open_engine",
     ],
-    "streamkit.engine.batch_helpers": [
+    "streamkit.engine.bulk": [
+        "BULK_BACKOFF",
         "batch_get_all",
         "batch_write_all",
     ],

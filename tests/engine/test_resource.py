@@ -14,7 +14,7 @@ import pytest
 from boto3.dynamodb.conditions import Attr, Key
 
 import streamkit
-from streamkit.engine.retry import RetryPolicy
+from streamkit.backoff import Backoff
 from streamkit.errors import (
     ConditionalCheckFailedException,
     ProvisionedThroughputExceededException,
@@ -162,7 +162,7 @@ class TestBatchWriter:
             with pytest.raises(ProvisionedThroughputExceededException):
                 while True:  # the hot key's partition spends its burst
                     await table.put_item(Item={"pk": "hot", "blob": blob})
-            db.retry_policy = RetryPolicy(max_attempts=20)  # from now on, wait for capacity
+            db.retry_policy = Backoff(max_attempts=20, clock=clock)  # now: wait for capacity
             responses: list[dict[str, Any]] = []
             original = db.batch_write_item
 
