@@ -69,6 +69,10 @@ PUBLIC: dict[str, list[str]] = {
         "open_harness",
         "open_sync_harness",
     ],
+    "streamkit.backoff": [
+        "Backoff",
+        "retryable",
+    ],
     "streamkit.clock": [
         "Clock",
         "SystemClock",
