@@ -16,12 +16,14 @@ PUBLIC: dict[str, list[str]] = {
         "App",
         "Clock",
         "Engine",
+        "Runtime",
         "SystemClock",
         "Table",
         "__version__",
         "current_engine",
         "errors",
         "open_engine",
+        "open_runtime",
     ],
     "streamkit.errors": [
         "ClockStalledError",
@@ -111,7 +113,9 @@ PUBLIC: dict[str, list[str]] = {
     "streamkit.engine": [
         "Engine",
         "Table",
-        "open_engine",
+        "load_catalog",
+        "open_engine_store",
+        "open_only",
     ],
     "streamkit.engine.bulk": [
         "BULK_BACKOFF",
