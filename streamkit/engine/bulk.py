@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from streamkit.backoff import Backoff
 from streamkit.errors import DynamoDBError
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from streamkit.engine.typed import BatchGetItemRequest, BatchWriteItemRequest
 
 __all__ = ["BULK_BACKOFF", "batch_get_all", "batch_write_all"]
 
@@ -23,9 +28,9 @@ BULK_BACKOFF = Backoff(max_attempts=8, base=0.1, cap=5.0)
 
 
 class BatchClient(Protocol):
-    async def batch_write_item(self, **params: Any) -> dict[str, Any]: ...
+    async def batch_write_item(self, **params: Unpack[BatchWriteItemRequest]) -> dict[str, Any]: ...
 
-    async def batch_get_item(self, **params: Any) -> dict[str, Any]: ...
+    async def batch_get_item(self, **params: Unpack[BatchGetItemRequest]) -> dict[str, Any]: ...
 
 
 async def _call_with_retries(

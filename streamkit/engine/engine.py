@@ -7,7 +7,7 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, cast
 
 import anyio
 
@@ -22,6 +22,7 @@ from streamkit.engine.resource import Table
 from streamkit.engine.throttle import Throttle
 from streamkit.engine.transactions import TransactionsMixin
 from streamkit.engine.ttl import TtlMixin
+from streamkit.engine.typed import StreamsApi, TypedOperations
 from streamkit.errors import DatabaseFileError, DynamoDBError
 from streamkit.model.schema import TableSpec
 from streamkit.storage import tables as storage_tables, ttl as ttl_sql
@@ -39,26 +40,6 @@ __all__ = [
     "open_engine_store",
     "open_only",
 ]
-
-
-class StreamsApi(Protocol):
-    """The DynamoDB Streams API an engine carries as ``engine.streams``.
-
-    Declared here so the engine layer can name it; the implementation lives one layer up in
-    :mod:`streamkit.streams`, and ``streamkit.open_engine`` builds the engine with it.
-    """
-
-    OPERATIONS: ClassVar[Mapping[str, str]]
-
-    async def list_streams(self, **params: Any) -> dict[str, Any]: ...
-
-    async def describe_stream(self, **params: Any) -> dict[str, Any]: ...
-
-    async def get_shard_iterator(self, **params: Any) -> dict[str, Any]: ...
-
-    async def get_records(self, **params: Any) -> dict[str, Any]: ...
-
-    async def wait_for_records(self, ShardIterator: str) -> None: ...  # noqa: N803
 
 
 #: Builds an engine's Streams client (``engine.streams``) from the engine, in its constructor.
@@ -107,7 +88,11 @@ def _retrying(method: Op) -> Op:
     return cast(Op, call)
 
 
-class Engine(QueryMixin, ItemsMixin, BatchMixin, TransactionsMixin, ControlMixin, TtlMixin):
+# TypedOperations comes first so type checkers see its typed signatures, which narrow the
+# mixins' ``**params: Any`` on purpose (mypy calls the narrowing incompatible: [misc]).
+class Engine(  # type: ignore[misc]
+    TypedOperations, QueryMixin, ItemsMixin, BatchMixin, TransactionsMixin, ControlMixin, TtlMixin
+):
     """DynamoDB's data plane and control plane, with boto3's method names and dict shapes.
 
     Every method takes the request's members as keyword arguments (``TableName=...``,
@@ -133,25 +118,26 @@ class Engine(QueryMixin, ItemsMixin, BatchMixin, TransactionsMixin, ControlMixin
 
     # Every operation, wrapped once here (tests/test_composition.py checks none is
     # missing): it refuses once the engine is closed and retries per ``retry_policy``.
-    create_table = _retrying(ControlMixin.create_table)
-    describe_table = _retrying(ControlMixin.describe_table)
-    list_tables = _retrying(ControlMixin.list_tables)
-    update_table = _retrying(ControlMixin.update_table)
-    delete_table = _retrying(ControlMixin.delete_table)
-    put_item = _retrying(ItemsMixin.put_item)
-    get_item = _retrying(ItemsMixin.get_item)
-    update_item = _retrying(ItemsMixin.update_item)
-    delete_item = _retrying(ItemsMixin.delete_item)
-    batch_get_item = _retrying(BatchMixin.batch_get_item)
-    batch_write_item = _retrying(BatchMixin.batch_write_item)
-    transact_write_items = _retrying(TransactionsMixin.transact_write_items)
-    transact_get_items = _retrying(TransactionsMixin.transact_get_items)
-    query = _retrying(QueryMixin.query)
-    scan = _retrying(QueryMixin.scan)
+    if not TYPE_CHECKING:  # type checkers see TypedOperations' signatures (engine/typed.py)
+        create_table = _retrying(ControlMixin.create_table)
+        describe_table = _retrying(ControlMixin.describe_table)
+        list_tables = _retrying(ControlMixin.list_tables)
+        update_table = _retrying(ControlMixin.update_table)
+        delete_table = _retrying(ControlMixin.delete_table)
+        put_item = _retrying(ItemsMixin.put_item)
+        get_item = _retrying(ItemsMixin.get_item)
+        update_item = _retrying(ItemsMixin.update_item)
+        delete_item = _retrying(ItemsMixin.delete_item)
+        batch_get_item = _retrying(BatchMixin.batch_get_item)
+        batch_write_item = _retrying(BatchMixin.batch_write_item)
+        transact_write_items = _retrying(TransactionsMixin.transact_write_items)
+        transact_get_items = _retrying(TransactionsMixin.transact_get_items)
+        query = _retrying(QueryMixin.query)
+        scan = _retrying(QueryMixin.scan)
+        update_time_to_live = _retrying(TtlMixin.update_time_to_live)
+        describe_time_to_live = _retrying(TtlMixin.describe_time_to_live)
     query_encoded = _retrying(QueryMixin.query_encoded)
     scan_encoded = _retrying(QueryMixin.scan_encoded)
-    update_time_to_live = _retrying(TtlMixin.update_time_to_live)
-    describe_time_to_live = _retrying(TtlMixin.describe_time_to_live)
     # Not an operation (the TTL sweeper's delete): refuses once closed, never retried.
     expire_items = open_only(TtlMixin.expire_items)
 
