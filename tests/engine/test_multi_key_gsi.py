@@ -46,7 +46,9 @@ async def create(db: streamkit.Engine, **extra: Any) -> None:
     )
 
 
-def item(pk: str, tournament: str, area: int, round_: str, score: int, tag: bytes) -> dict:
+def item(
+    pk: str, tournament: str, area: int, round_: str, score: int, tag: bytes
+) -> dict[str, Any]:
     return {
         "pk": {"S": pk},
         "tournament": {"S": tournament},
@@ -73,8 +75,12 @@ async def query(db: streamkit.Engine, condition: str, **values: Any) -> list[str
         params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-S = lambda v: {"S": v}  # noqa: E731
-N = lambda v: {"N": str(v)}  # noqa: E731
+def S(v: str) -> dict[str, Any]:
+    return {"S": v}
+
+
+def N(v: int) -> dict[str, Any]:
+    return {"N": str(v)}
 
 
 class TestSchema:
@@ -368,8 +374,9 @@ async def test_queries_match_a_model(
         ordered = sorted(range(len(rows)), key=lambda i: (rows[i][0].encode(), rows[i][1]))
         if depth == 0:  # the condition is on round
             attr, one, two = "round", S(first), S(upper)
-            pick = lambda i: rows[i][0].encode()  # noqa: E731
-            a, b = first.encode(), upper.encode()
+            pick: Any = lambda i: rows[i][0].encode()  # noqa: E731
+            a: Any = first.encode()
+            b: Any = upper.encode()
         else:  # round = first, the condition on score
             base += " AND round = :f"
             values["f"] = S(first)
@@ -392,7 +399,7 @@ async def test_queries_match_a_model(
         else:
             condition = f"{attr} {op} :x"
             values["x"] = one
-            test = {
+            test: Any = {
                 "=": lambda v: v == a,
                 "<": lambda v: v < a,
                 "<=": lambda v: v <= a,

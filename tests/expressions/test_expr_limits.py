@@ -17,7 +17,7 @@ from streamkit.expressions import (
     parse_update,
 )
 
-VALUES = {":v": {"S": "x"}, ":n": {"N": "1"}, ":l": {"L": []}}
+VALUES: dict[str, dict[str, Any]] = {":v": {"S": "x"}, ":n": {"N": "1"}, ":l": {"L": []}}
 
 
 def condition_error(text: str, kind: str = "FilterExpression") -> str:

@@ -102,8 +102,9 @@ class TestBinariesToText:
         assert owned == expected
 
     def test_shared_value_is_converted_once(self) -> None:
-        shared = {"B": b"k"}
-        keys, image = {"pk": shared}, {"pk": shared, "bs": {"BS": [b"a"]}}
+        shared: dict[str, Any] = {"B": b"k"}
+        keys: dict[str, Any] = {"pk": shared}
+        image: dict[str, Any] = {"pk": shared, "bs": {"BS": [b"a"]}}
         binaries_to_text(keys)
         binaries_to_text(image)
         assert keys == {"pk": {"B": "aw=="}}
