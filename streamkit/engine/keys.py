@@ -69,11 +69,11 @@ def encode_key_of(key: KeySpec, item: Mapping[str, AttributeValue]) -> EncodedKe
 
 def key_from_item(key: KeySpec, item: Item) -> EncodedKey:
     """Check that a whole item carries the table's key attributes; return the encoded key."""
-    for name, kind in key.types().items():
+    for name, kind, role in key.attributes:
         value = item.get(name)
         if value is None:
             raise invalid(f"Missing the key {name} in the item")
-        validate_key_value(name, value, kind, key_type=key.role(name))
+        validate_key_value(name, value, kind, key_type=role)
     return encode_key_of(key, item)
 
 
@@ -81,13 +81,13 @@ def key_from_request(key: KeySpec, value: object) -> tuple[Item, EncodedKey]:
     """Validate a request's ``Key`` map (exactly the key attributes); return it and its encoding."""
     if not isinstance(value, Mapping):
         raise ValidationException(_NO_MATCH)
-    if set(value) != set(key.names):
+    if value.keys() != key.name_set:
         raise ValidationException(_NO_MATCH)
     out: Item = {}
-    for name, kind in key.types().items():
+    for name, kind, role in key.attributes:
         av = validate_value(value[name])
         if kind not in av:
             raise ValidationException(_NO_MATCH)
-        validate_key_value(name, av, kind, key_type=key.role(name))
+        validate_key_value(name, av, kind, key_type=role)
         out[name] = av
     return out, encode_key_of(key, out)

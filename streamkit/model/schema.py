@@ -76,6 +76,37 @@ class KeySpec:
 
     hash_keys: tuple[tuple[str, str], ...]
     range_keys: tuple[tuple[str, str], ...] = ()
+    # Derived once (every key check reads them): names, types and roles of the attributes.
+    hash_name: str = field(init=False, repr=False, compare=False)
+    hash_type: str = field(init=False, repr=False, compare=False)
+    #: The (first) sort key attribute and its type, or None for a hash-only key.
+    range_name: str | None = field(init=False, repr=False, compare=False)
+    range_type: str | None = field(init=False, repr=False, compare=False)
+    #: Whether the key has more than one HASH or more than one RANGE attribute.
+    multi: bool = field(init=False, repr=False, compare=False)
+    names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    name_set: frozenset[str] = field(init=False, repr=False, compare=False)
+    #: (name, type, "HASH" or "RANGE") of every key attribute, HASH first.
+    attributes: tuple[tuple[str, str, str], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        first_range = self.range_keys[0] if self.range_keys else (None, None)
+        attributes = (
+            *((n, t, "HASH") for n, t in self.hash_keys),
+            *((n, t, "RANGE") for n, t in self.range_keys),
+        )
+        derived = {
+            "hash_name": self.hash_keys[0][0],
+            "hash_type": self.hash_keys[0][1],
+            "range_name": first_range[0],
+            "range_type": first_range[1],
+            "multi": len(self.hash_keys) > 1 or len(self.range_keys) > 1,
+            "names": tuple(n for n, _, _ in attributes),
+            "name_set": frozenset(n for n, _, _ in attributes),
+            "attributes": attributes,
+        }
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)  # frozen: set once, here
 
     @classmethod
     def of(
@@ -90,39 +121,12 @@ class KeySpec:
             return cls(((hash_name, hash_type),))
         return cls(((hash_name, hash_type),), ((range_name, range_type),))
 
-    @property
-    def hash_name(self) -> str:
-        """The (first) partition key attribute."""
-        return self.hash_keys[0][0]
-
-    @property
-    def hash_type(self) -> str:
-        return self.hash_keys[0][1]
-
-    @property
-    def range_name(self) -> str | None:
-        """The (first) sort key attribute, or None for a hash-only key."""
-        return self.range_keys[0][0] if self.range_keys else None
-
-    @property
-    def range_type(self) -> str | None:
-        return self.range_keys[0][1] if self.range_keys else None
-
-    @property
-    def multi(self) -> bool:
-        """Whether the key has more than one HASH or more than one RANGE attribute."""
-        return len(self.hash_keys) > 1 or len(self.range_keys) > 1
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(name for name, _ in (*self.hash_keys, *self.range_keys))
-
     def types(self) -> dict[str, str]:
-        return dict((*self.hash_keys, *self.range_keys))
+        return {n: t for n, t, _ in self.attributes}
 
     def role(self, name: str) -> str:
         """Return ``"HASH"`` or ``"RANGE"`` for one of the key's attributes."""
-        return "HASH" if any(n == name for n, _ in self.hash_keys) else "RANGE"
+        return next((r for n, _, r in self.attributes if n == name), "RANGE")
 
     def to_wire(self) -> list[dict[str, str]]:
         return [
