@@ -186,8 +186,9 @@ def _refuse_running_loop(awaitable: Awaitable[Any] | None = None) -> None:
     if inspect.iscoroutine(awaitable):
         awaitable.close()
     raise ConfigurationError(
-        "a Lambda handler is called without an event loop running; from async code (a "
-        "test, say), call it in a thread: await asyncio.to_thread(handler, event, context)"
+        "a Lambda handler was called inside a running event loop (Lambda calls it without "
+        "one); from async code (a test, say), call it in a thread: "
+        "await asyncio.to_thread(handler, event, context)"
     )
 
 
