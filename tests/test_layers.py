@@ -32,7 +32,7 @@ LAYERS: list[set[str]] = [
     {"runtime"},
     {"testing"},
     {"server"},
-    {"cli", "__main__", "__init__", "pytest_plugin"},
+    {"cli", "__main__", "__init__", "pytest_plugin", "aws"},
 ]
 
 # Names that, wherever they appear, hold an object of this package (``engine._x`` is the

@@ -110,6 +110,18 @@ PUBLIC: dict[str, list[str]] = {
         "streamkit_harness",
         "streamkit_sync_harness",
     ],
+    "streamkit.aws": [
+        "APP_VARIABLE",
+        "DEPLOYED_AS",
+        "ENTRY_POINT",
+        "LambdaEntry",
+        "MAPPING_VARIABLE",
+        "NotDeployed",
+        "Template",
+        "build_template",
+        "handle",
+        "lambda_handler",
+    ],
     "streamkit.engine": [
         "Engine",
         "Table",

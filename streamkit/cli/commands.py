@@ -24,6 +24,7 @@ __all__ = [
     "serve",
     "streams",
     "tables_update",
+    "template",
     "transact",
     "ttl",
     "version",
@@ -123,3 +124,9 @@ def mappings(args: argparse.Namespace) -> int:
     from streamkit.cli.mappings import run_mappings
 
     return _on_loop(run_mappings, args)
+
+
+def template(args: argparse.Namespace) -> int:
+    from streamkit.cli.template import run_template
+
+    return run_template(args)

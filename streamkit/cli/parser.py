@@ -6,6 +6,7 @@ import argparse
 from typing import TypeAlias
 
 from streamkit.cli import commands as run
+from streamkit.cli.template import add_template_command
 
 __all__ = ["build_parser"]
 
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     _ttl(commands)
     _bulk(commands)
     _mappings(commands)
+    add_template_command(commands, run.template)
     _log_options(parser)
     return parser
 
