@@ -1,0 +1,132 @@
+"""Start-up time: ``import streamkit``, ``streamkit --help`` and ``streamkit serve``'s first reply.
+
+Each run starts a fresh interpreter (``python -m streamkit``, so the tree on ``PYTHONPATH`` is the
+one measured) and records:
+
+- import: seconds ``import streamkit`` takes inside the process (perf_counter around it);
+- help: wall seconds of a whole ``streamkit --help`` process, from spawn to exit;
+- serve: wall seconds from spawning ``streamkit serve --port 0 --data DIR`` to the reply to a
+  ListTables sent as soon as it prints its address (as bench/http.py does).
+
+With ``--tree`` (repeatable) the same measurements run for every tree in turns, each run of a
+measurement for every tree before the next run starts, so a slow spell on this shared machine
+falls on all of them; medians are printed, with each tree's ratio to the first.
+
+    python bench/startup.py [--runs 9] [--tree NAME PATH ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+IMPORT = (
+    "import time; t = time.perf_counter(); import streamkit; "
+    "print(time.perf_counter() - t)"
+)
+
+
+def _env(tree: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": tree}
+
+
+def time_import(tree: str) -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT], env=_env(tree), capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip())
+
+
+def time_help(tree: str) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "streamkit", "--help"],
+        env=_env(tree),
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
+    return time.perf_counter() - started
+
+
+def _list_tables(url: str) -> None:
+    host, port = url.removeprefix("http://").rstrip("/").rsplit(":", 1)
+    body = b"{}"
+    head = (
+        f"POST / HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        "X-Amz-Target: DynamoDB_20120810.ListTables\r\n"
+        "Content-Type: application/x-amz-json-1.0\r\n"
+        "Authorization: AWS4-HMAC-SHA256 Credential=k/20260101/us-east-1/dynamodb/aws4_request, "
+        "SignedHeaders=host, Signature=0\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(head + body)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    status = reply.split(b" ", 2)[1]
+    if status != b"200" or "TableNames" not in json.loads(reply.split(b"\r\n\r\n", 1)[1]):
+        raise RuntimeError(f"unexpected reply: {reply[:200]!r}")
+
+
+def time_serve(tree: str) -> float:
+    with tempfile.TemporaryDirectory() as data_dir:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamkit", "serve", "--port", "0", "--data", data_dir],
+            env=_env(tree),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            _list_tables(line.split(" on ", 1)[1].split()[0])
+            return time.perf_counter() - started
+        finally:
+            process.terminate()
+            process.wait()
+
+
+MEASURES = {"import": time_import, "help": time_help, "serve": time_serve}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=9, help="runs per tree; medians are shown")
+    parser.add_argument(
+        "--tree",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "PATH"),
+        help="a source tree to measure (PYTHONPATH); repeatable; default: this checkout",
+    )
+    parser.add_argument("--only", nargs="+", choices=list(MEASURES), default=list(MEASURES))
+    args = parser.parse_args()
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    trees: list[tuple[str, str]] = args.tree or [("this", here)]
+    print(f"{'ms (median of ' + str(args.runs) + ')':<22}" + "".join(f"{n:>16}" for n, _ in trees))
+    for name in args.only:
+        measure = MEASURES[name]
+        samples: list[list[float]] = [[] for _ in trees]
+        for turn in range(args.runs):
+            order = list(range(len(trees)))
+            order = order[turn % len(order) :] + order[: turn % len(order)]
+            for index in order:
+                samples[index].append(measure(trees[index][1]))
+        medians = [statistics.median(s) * 1000 for s in samples]
+        cells = [f"{m:>16.0f}" for m in medians[:1]]
+        cells += [f"{m:>9.0f} ({m / medians[0]:.2f})" for m in medians[1:]]
+        print(f"{name:<22}" + "".join(cells), flush=True)
+
+
+if __name__ == "__main__":
+    main()
