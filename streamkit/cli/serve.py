@@ -9,6 +9,7 @@ import importlib.util
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -17,9 +18,11 @@ from streamkit.cli.inputs import UsageError
 from streamkit.cli.process import raise_open_files_limit, tune_gc
 from streamkit.groups import leaves
 from streamkit.logs import get_logger
-from streamkit.mappings.app import App
 from streamkit.server import DEFAULT_DATA_DIR, Limits, open_server
 from streamkit.server.http import FD_RESERVE
+
+if TYPE_CHECKING:
+    from streamkit.mappings.app import App
 
 __all__ = ["load_credentials", "run_serve"]
 
