@@ -1,7 +1,7 @@
 """Start-up time: ``import streamkit``, ``streamkit --help`` and ``streamkit serve``'s first reply.
 
-Each run starts a fresh interpreter (``python -m streamkit``, so the tree on ``PYTHONPATH`` is the
-one measured) and records:
+Each run starts a fresh interpreter in the tree measured (its directory is both the working
+directory, which ``-c`` and ``-m`` put first on ``sys.path``, and ``PYTHONPATH``) and records:
 
 - import: seconds ``import streamkit`` takes inside the process (perf_counter around it);
 - help: wall seconds of a whole ``streamkit --help`` process, from spawn to exit;
@@ -12,7 +12,7 @@ With ``--tree`` (repeatable) the same measurements run for every tree in turns, 
 measurement for every tree before the next run starts, so a slow spell on this shared machine
 falls on all of them; medians are printed, with each tree's ratio to the first.
 
-    python bench/startup.py [--runs 9] [--tree NAME PATH ...]
+    python bench/startup.py [--runs 9] [--bytecode] [--tree NAME PATH ...]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -27,19 +28,30 @@ import sys
 import tempfile
 import time
 
-IMPORT = (
-    "import time; t = time.perf_counter(); import streamkit; "
-    "print(time.perf_counter() - t)"
-)
+IMPORT = "import time; t = time.perf_counter(); import streamkit; print(time.perf_counter() - t)"
+
+
+#: set by ``--bytecode``: cache compiled modules (under a prefix in the temp directory, so no
+#: tree gets ``__pycache__`` directories), as an installed package has them
+PYCACHE: str | None = None
 
 
 def _env(tree: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": tree}
+    env = {**os.environ, "PYTHONPATH": tree}
+    if PYCACHE is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = PYCACHE
+    return env
 
 
 def time_import(tree: str) -> float:
     out = subprocess.run(
-        [sys.executable, "-c", IMPORT], env=_env(tree), capture_output=True, text=True, check=True
+        [sys.executable, "-c", IMPORT],
+        env=_env(tree),
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return float(out.stdout.strip())
 
@@ -49,6 +61,7 @@ def time_help(tree: str) -> float:
     subprocess.run(
         [sys.executable, "-m", "streamkit", "--help"],
         env=_env(tree),
+        cwd=tree,
         stdout=subprocess.DEVNULL,
         check=True,
     )
@@ -82,6 +95,7 @@ def time_serve(tree: str) -> float:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamkit", "serve", "--port", "0", "--data", data_dir],
             env=_env(tree),
+            cwd=tree,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -110,9 +124,36 @@ def main() -> None:
         help="a source tree to measure (PYTHONPATH); repeatable; default: this checkout",
     )
     parser.add_argument("--only", nargs="+", choices=list(MEASURES), default=list(MEASURES))
+    parser.add_argument(
+        "--bytecode",
+        action="store_true",
+        help="let Python cache compiled modules (a temporary PYTHONPYCACHEPREFIX), as for an "
+        "installed package; by default the environment decides (PYTHONDONTWRITEBYTECODE=1 "
+        "makes every start compile every module it imports)",
+    )
     args = parser.parse_args()
+    global PYCACHE
+    if args.bytecode:
+        PYCACHE = tempfile.mkdtemp(prefix="streamkit-startup-pycache-")
+    try:
+        _measure(args)
+    finally:
+        if PYCACHE is not None:
+            shutil.rmtree(PYCACHE, ignore_errors=True)
+
+
+def _measure(args: argparse.Namespace) -> None:
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     trees: list[tuple[str, str]] = args.tree or [("this", here)]
+    if PYCACHE is not None:
+        for _, tree in trees:  # fill the cache: the runs measured then all load bytecode
+            time_serve(tree)
+    bytecode = (
+        "cached bytecode"
+        if PYCACHE
+        else "PYTHONDONTWRITEBYTECODE=" + os.environ.get("PYTHONDONTWRITEBYTECODE", "")
+    )
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {bytecode}")
     print(f"{'ms (median of ' + str(args.runs) + ')':<22}" + "".join(f"{n:>16}" for n, _ in trees))
     for name in args.only:
         measure = MEASURES[name]
