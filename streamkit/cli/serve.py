@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import configparser
 import errno
 import importlib.util
 import signal
@@ -55,6 +54,8 @@ def _read_credentials_file(path: str) -> dict[str, str]:
         raise UsageError(f"--auth-file: cannot read {path}: {exc.strerror}") from None
     found: dict[str, str] = {}
     if "[" in text:
+        import configparser  # only for an AWS-style credentials file
+
         config = configparser.ConfigParser(interpolation=None)
         try:
             config.read_string(text, source=path)
