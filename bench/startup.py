@@ -4,6 +4,7 @@ Each run starts a fresh interpreter in the tree measured (its directory is both 
 directory, which ``-c`` and ``-m`` put first on ``sys.path``, and ``PYTHONPATH``) and records:
 
 - import: seconds ``import streamkit`` takes inside the process (perf_counter around it);
+- engine: the same for ``from streamkit import Engine`` (a library user's or a test's import);
 - help: wall seconds of a whole ``streamkit --help`` process, from spawn to exit;
 - serve: wall seconds from spawning ``streamkit serve --port 0 --data DIR`` to the reply to a
   ListTables sent as soon as it prints its address (as bench/http.py does).
@@ -44,9 +45,9 @@ def _env(tree: str) -> dict[str, str]:
     return env
 
 
-def time_import(tree: str) -> float:
+def time_import(tree: str, statement: str = "import streamkit") -> float:
     out = subprocess.run(
-        [sys.executable, "-c", IMPORT],
+        [sys.executable, "-c", IMPORT.format(statement)],
         env=_env(tree),
         cwd=tree,
         capture_output=True,
@@ -110,7 +111,16 @@ def time_serve(tree: str) -> float:
             process.wait()
 
 
-MEASURES = {"import": time_import, "help": time_help, "serve": time_serve}
+def time_engine(tree: str) -> float:
+    return time_import(tree, "from streamkit import Engine")
+
+
+MEASURES = {
+    "import": time_import,
+    "engine": time_engine,
+    "help": time_help,
+    "serve": time_serve,
+}
 
 
 def main() -> None:
