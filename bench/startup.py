@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 
-IMPORT = "import time; t = time.perf_counter(); import streamkit; print(time.perf_counter() - t)"
+IMPORT = "import time; t = time.perf_counter(); {}; print(time.perf_counter() - t)"
 
 
 #: set by ``--bytecode``: cache compiled modules (under a prefix in the temp directory, so no
@@ -174,9 +174,13 @@ def _measure(args: argparse.Namespace) -> None:
             for index in order:
                 samples[index].append(measure(trees[index][1]))
         medians = [statistics.median(s) * 1000 for s in samples]
-        cells = [f"{m:>16.0f}" for m in medians[:1]]
-        cells += [f"{m:>9.0f} ({m / medians[0]:.2f})" for m in medians[1:]]
+        cells = [f"{_ms(m):>16}" for m in medians[:1]]
+        cells += [f"{_ms(m):>9} ({m / medians[0]:.2f})" for m in medians[1:]]
         print(f"{name:<22}" + "".join(cells), flush=True)
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
 
 if __name__ == "__main__":
