@@ -8,7 +8,7 @@ from typing import Protocol
 
 import anyio
 
-__all__ = ["Clock", "Signal", "SystemClock", "background_task"]
+__all__ = ["Clock", "SystemClock", "background_task"]
 
 #: True in the runtime's worker tasks and their children (set by ``Runtime.start``). Their
 #: sleeps on a manual clock wait for a test to advance it for as long as it takes; any other
