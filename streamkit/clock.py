@@ -36,3 +36,23 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await anyio.sleep(seconds)
+
+
+class Signal:
+    """A broadcast "something changed": take :meth:`waiter` first, then check, then wait.
+
+    Here (not in :mod:`streamkit.mappings.poller`, its main user) so that a runtime without
+    mappings does not import the mapping machinery for its ``activity`` signal."""
+
+    def __init__(self) -> None:
+        self._event: anyio.Event | None = None
+
+    def waiter(self) -> anyio.Event:
+        if self._event is None:
+            self._event = anyio.Event()
+        return self._event
+
+    def fire(self) -> None:
+        event, self._event = self._event, None
+        if event is not None:
+            event.set()

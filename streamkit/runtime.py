@@ -10,19 +10,22 @@ import functools
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from streamkit.clock import Clock, background_task
+from streamkit.clock import Clock, Signal, background_task
 from streamkit.engine import Engine
 from streamkit.errors import ClosedError
 from streamkit.logs import get_logger
-from streamkit.mappings.app import App
-from streamkit.mappings.poller import MappingRunner, Signal
 from streamkit.streams import run_retention
 from streamkit.ttl import run_ttl_sweeper
+
+if TYPE_CHECKING:  # the mapping machinery loads only when an app has mappings to run
+    from streamkit.mappings.app import App
+    from streamkit.mappings.config import MappingConfig
+    from streamkit.mappings.poller import MappingRunner
 
 __all__ = ["Runtime", "Worker", "open_runtime"]
 
@@ -112,9 +115,7 @@ async def open_runtime(
         ConfigurationError: two apps register a mapping of the same name.
         ExceptionGroup: a worker failed (its error is inside).
     """
-    mappings = App()
-    for app in apps:
-        mappings.include(app)  # refuses a name registered twice
+    configs = _mappings(apps)
     clock = engine.clock
     settings = engine.backend.settings
     if retention_interval is None:
@@ -143,7 +144,9 @@ async def open_runtime(
                 on_pass=functools.partial(runtime.pass_done, "stream_retention"),
             ),
         )
-        for config in mappings.mappings:
+        for config in configs:
+            from streamkit.mappings.poller import MappingRunner
+
             runner = MappingRunner(engine, config, clock, changed=runtime.activity)
             runtime.mappings[config.name] = runner
             await runtime.start(f"mapping:{config.name}", runner.run)
@@ -157,3 +160,15 @@ async def open_runtime(
             runtime._passes.clear()
             tg.cancel_scope.cancel()
             log.debug("runtime_stopped")
+
+
+def _mappings(apps: tuple[App, ...]) -> tuple[MappingConfig, ...]:
+    """The apps' mappings, merged; importing the mapping machinery only if there are apps."""
+    if not apps:
+        return ()
+    from streamkit.mappings.app import App
+
+    merged = App()
+    for app in apps:
+        merged.include(app)  # refuses a name registered twice
+    return merged.mappings

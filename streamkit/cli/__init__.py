@@ -10,7 +10,6 @@ import sys
 from collections.abc import Sequence
 
 from streamkit.cli.inputs import UsageError
-from streamkit.cli.logs import configure_logging
 from streamkit.cli.parser import build_parser
 from streamkit.errors import ConfigurationError, DatabaseFileError, DatabaseInUseError
 from streamkit.groups import leaves
@@ -26,6 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) and usage errors (2)
         return exc.code if isinstance(exc.code, int) else 2
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for --reload's child
+    from streamkit.cli.logs import configure_logging  # structlog: not for --help or a usage error
+
     default_level = "info" if args.runs_handlers else "warning"  # a log line per invocation
     configure_logging(getattr(args, "log_level", default_level), getattr(args, "log_format", None))
     try:

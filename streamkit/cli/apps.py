@@ -6,10 +6,13 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from streamkit.cli.inputs import UsageError
 from streamkit.errors import ConfigurationError
-from streamkit.mappings.app import App
+
+if TYPE_CHECKING:
+    from streamkit.mappings.app import App
 
 __all__ = ["load_apps"]
 
@@ -26,6 +29,8 @@ def load_apps(specs: Sequence[str]) -> App | None:
         return None
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+    from streamkit.mappings.app import App  # loaded only when apps are named
+
     merged = App()
     for spec in specs:
         module_name, sep, attribute = spec.partition(":")

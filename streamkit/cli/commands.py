@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Awaitable, Callable
 
-import anyio
-
 __all__ = [
     "batch_write",
     "data",
@@ -34,6 +32,8 @@ AsyncCommand = Callable[[argparse.Namespace], Awaitable[int]]
 
 
 def _on_loop(command: AsyncCommand, args: argparse.Namespace) -> int:
+    import anyio  # here, not at the top: ``streamkit --help`` needs no event loop
+
     status: int = anyio.run(command, args, backend="asyncio")
     return status
 

@@ -6,8 +6,6 @@ import gc
 import os
 import sys
 
-from streamkit.mappings.invoke import stuck_handler_threads
-
 __all__ = ["GEN0_THRESHOLD", "exit_despite_stuck_handlers", "raise_open_files_limit", "tune_gc"]
 
 GEN0_THRESHOLD = 10_000
@@ -60,6 +58,9 @@ def exit_despite_stuck_handlers(status: int) -> int:
     alive for ever after SIGTERM. Everything else is shut down by now (the store is closed,
     checkpoints are written), so the process ends without waiting, naming the handlers.
     """
+    # main() calls this only once handlers may have run, so the mapping machinery is loaded
+    from streamkit.mappings.invoke import stuck_handler_threads
+
     stuck = stuck_handler_threads()
     if not stuck:
         return status

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import configparser
 import errno
 import importlib.util
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -17,9 +17,11 @@ from streamkit.cli.inputs import UsageError
 from streamkit.cli.process import raise_open_files_limit, tune_gc
 from streamkit.groups import leaves
 from streamkit.logs import get_logger
-from streamkit.mappings.app import App
 from streamkit.server import DEFAULT_DATA_DIR, Limits, open_server
 from streamkit.server.http import FD_RESERVE
+
+if TYPE_CHECKING:
+    from streamkit.mappings.app import App
 
 __all__ = ["load_credentials", "run_serve"]
 
@@ -52,6 +54,8 @@ def _read_credentials_file(path: str) -> dict[str, str]:
         raise UsageError(f"--auth-file: cannot read {path}: {exc.strerror}") from None
     found: dict[str, str] = {}
     if "[" in text:
+        import configparser  # only for an AWS-style credentials file
+
         config = configparser.ConfigParser(interpolation=None)
         try:
             config.read_string(text, source=path)

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias, TypedDict, TypeVar
 
 from streamkit.errors import ConfigurationError
-from streamkit.mappings.filters import compile_filter_criteria
 
 __all__ = [
     "OPTION_NAMES",
@@ -167,6 +166,9 @@ def _response_types(value: object, table: str) -> tuple[str, ...]:
 
 
 def _filters(value: Any, table: str) -> tuple[Mapping[str, Any], ...]:
+    # the filter compiler loads with the first mapping that names filter criteria
+    from streamkit.mappings.filters import compile_filter_criteria
+
     return compile_filter_criteria(value)
 
 

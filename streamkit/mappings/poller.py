@@ -22,7 +22,7 @@ import anyio
 from anyio.abc import TaskStatus
 from structlog.contextvars import bound_contextvars
 
-from streamkit.clock import Clock
+from streamkit.clock import Clock, Signal
 from streamkit.engine import Engine
 from streamkit.engine.tables import stream_label
 from streamkit.errors import (
@@ -48,23 +48,6 @@ log = get_logger(__name__)
 PERSIST_RECORDS = 1000  # write a busy shard's checkpoint at least this often (records) ...
 PERSIST_SECONDS = 1.0  # ... or this often (seconds on the runtime's clock)
 GATHER_COMMITS = 32  # commits a caught-up worker lets land while writers are busy
-
-
-class Signal:
-    """A broadcast "something changed": take :meth:`waiter` first, then check, then wait."""
-
-    def __init__(self) -> None:
-        self._event: anyio.Event | None = None
-
-    def waiter(self) -> anyio.Event:
-        if self._event is None:
-            self._event = anyio.Event()
-        return self._event
-
-    def fire(self) -> None:
-        event, self._event = self._event, None
-        if event is not None:
-            event.set()
 
 
 @dataclass(slots=True)

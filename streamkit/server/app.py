@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
 from streamkit.clock import Clock
 from streamkit.engine import Engine
 from streamkit.logs import get_logger
-from streamkit.mappings.app import App
 from streamkit.runtime import open_runtime
 from streamkit.server.http import Connection, ConnectionSet, Limits
 from streamkit.server.protocol import DEFAULT_REGION, Dispatcher
@@ -22,6 +22,9 @@ from streamkit.server.regions import Regions
 from streamkit.server.sigv4 import Verifier
 from streamkit.storage.sqlite import Durability
 from streamkit.streams import open_engine
+
+if TYPE_CHECKING:
+    from streamkit.mappings.app import App
 
 __all__ = ["DEFAULT_DATA_DIR", "Server", "http_url", "open_listener", "open_server"]
 

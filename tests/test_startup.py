@@ -1,0 +1,74 @@
+"""Start-up imports only what a path uses (issue 21): a regression guard on ``sys.modules`` in a
+fresh interpreter, not a timed test (bench/startup.py measures the time)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import streamkit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _loaded_after(code: str) -> set[str]:
+    """The modules a fresh interpreter has loaded after running ``code`` (in this tree)."""
+    script = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return set(json.loads(out.stdout.splitlines()[-1]))
+
+
+def _streamkit(modules: set[str]) -> set[str]:
+    return {m for m in modules if m == "streamkit" or m.startswith("streamkit.")}
+
+
+def test_import_streamkit_loads_nothing_else() -> None:
+    loaded = _loaded_after("import streamkit")
+    assert _streamkit(loaded) == {"streamkit"}
+    assert not {"structlog", "anyio", "asyncio", "sqlite3", "orjson"} & loaded
+
+
+def test_engine_does_not_load_the_layers_above() -> None:
+    loaded = _streamkit(_loaded_after("from streamkit import Engine"))
+    assert "streamkit.engine" in loaded
+    above = ("streamkit.server", "streamkit.cli", "streamkit.mappings", "streamkit.runtime")
+    assert not {m for m in loaded if m.startswith(above)}
+
+
+def test_help_loads_no_command() -> None:
+    loaded = _loaded_after(
+        "from streamkit.cli import main\nimport contextlib, io\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n    main(['--help'])"
+    )
+    assert not {"structlog", "anyio", "asyncio"} & loaded
+    assert not {
+        m
+        for m in _streamkit(loaded)
+        if m.startswith(("streamkit.engine", "streamkit.server", "streamkit.mappings"))
+    }
+
+
+def test_server_without_apps_loads_no_mapping_machinery() -> None:
+    loaded = _streamkit(_loaded_after("import streamkit.cli.serve, streamkit.server.app"))
+    assert "streamkit.server.app" in loaded
+    assert not {m for m in loaded if m.startswith("streamkit.mappings")}
+    assert "streamkit.server.local" not in loaded  # the in-process test endpoints
+    assert "streamkit.testing" not in loaded
+
+
+@pytest.mark.parametrize("name", sorted(streamkit.__all__))
+def test_every_public_name_loads_on_first_use(name: str) -> None:
+    assert getattr(streamkit, name) is not None
+    assert name in dir(streamkit)
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_name"):
+        _ = streamkit.no_such_name
+    assert streamkit.engine.Engine is streamkit.Engine  # a subpackage read as an attribute
