@@ -17,6 +17,8 @@ __all__ = [
     "batch_write",
     "data",
     "dump",
+    "export",
+    "import_",
     "load",
     "mappings",
     "replay",
@@ -123,3 +125,15 @@ def mappings(args: argparse.Namespace) -> int:
     from streamkit.cli.mappings import run_mappings
 
     return _on_loop(run_mappings, args)
+
+
+def export(args: argparse.Namespace) -> int:
+    from streamkit.cli.export import run_export
+
+    return _on_loop(run_export, args)
+
+
+def import_(args: argparse.Namespace) -> int:
+    from streamkit.cli.export import run_import
+
+    return _on_loop(run_import, args)

@@ -6,6 +6,7 @@ import argparse
 from typing import TypeAlias
 
 from streamkit.cli import commands as run
+from streamkit.cli.export_args import add_transfer_commands
 
 __all__ = ["build_parser"]
 
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     _items(commands)
     _ttl(commands)
     _bulk(commands)
+    add_transfer_commands(commands, _connection)
     _mappings(commands)
     _log_options(parser)
     return parser
@@ -201,6 +203,12 @@ def _serve(commands: Commands) -> None:
     _data_dir(where, "folder for the region files DIR/<region>.sqlite3 (default: .streamkit)")
     where.add_argument(
         "--memory", action="store_true", help="keep everything in memory (lost on exit)"
+    )
+    serve.add_argument(
+        "--s3-dir",
+        metavar="DIR",
+        help="folder of the S3 buckets exports write and imports read, DIR/<bucket>/ "
+        "(default: DATA/s3; a temporary folder with --memory)",
     )
     serve.add_argument(
         "--app",
