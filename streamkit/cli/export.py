@@ -190,7 +190,8 @@ async def _creation(backend: Backend, args: argparse.Namespace) -> dict[str, Any
         return creation
     if not args.hash_key:
         raise UsageError(
-            "give the new table's key: --hash-key NAME:TYPE [--range-key NAME:TYPE], or --like TABLE"
+            "give the new table's key: --hash-key NAME:TYPE [--range-key NAME:TYPE], "
+            "or --like TABLE"
         )
     keys = [(*_key(args.hash_key, "--hash-key"), "HASH")]
     if args.range_key:
