@@ -470,6 +470,7 @@ class ExportsMixin(EngineCore):
         compression: str,
         csv_options: Mapping[str, Any] | None,
     ) -> None:
+        records: Iterator[Record] | None = None
         try:
             objects = await anyio.to_thread.run_sync(list_objects, bucket_dir, prefix)
             key_types: dict[str, str] = dict(spec.key.types())
@@ -494,6 +495,9 @@ class ExportsMixin(EngineCore):
                 log.warning("import_failed", import_arn=desc["ImportArn"], error=str(exc))
                 return
             raise
+        finally:
+            if records is not None:
+                records.close()  # type: ignore[attr-defined]
         desc.update(ImportStatus="COMPLETED", EndTime=self.clock.now())
         log.info(
             "import_completed",

@@ -591,8 +591,15 @@ def decode_json_line(line: bytes) -> Mapping[str, Any]:
 def _csv_records(
     key: str, raw: IO[bytes], options: Mapping[str, Any], key_types: Mapping[str, str]
 ) -> Iterator[Record]:
-    text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-    rows = csv.reader(text, delimiter=options.get("Delimiter", ","))
+    with io.TextIOWrapper(raw, encoding="utf-8", newline="") as text:
+        yield from _csv_rows(
+            key, csv.reader(text, delimiter=options.get("Delimiter", ",")), options, key_types
+        )
+
+
+def _csv_rows(
+    key: str, rows: Iterator[list[str]], options: Mapping[str, Any], key_types: Mapping[str, str]
+) -> Iterator[Record]:
     header: list[str] | None = list(options["HeaderList"]) if options.get("HeaderList") else None
     index = 0
     for row in rows:
