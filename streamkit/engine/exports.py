@@ -471,23 +471,32 @@ class ExportsMixin(EngineCore):
         csv_options: Mapping[str, Any] | None,
     ) -> None:
         records: Iterator[Record] | None = None
+        parsing: asyncio.Future[_Chunk] | None = None
         try:
             objects = await anyio.to_thread.run_sync(list_objects, bucket_dir, prefix)
             key_types: dict[str, str] = dict(spec.key.types())
             for idx in spec.global_indexes:
                 key_types.update(idx.key.types())
             records = iter_source_records(objects, fmt, compression, csv_options, key_types)
+            source = records
             bucket = bucket_dir.name
-            while True:
-                chunk = await anyio.to_thread.run_sync(_prepare_chunk, records, spec)
+
+            def parse() -> asyncio.Future[_Chunk]:
+                # the next chunk is parsed on a thread while this one is written (SQLite
+                # releases the GIL while it works); one thread at a time reads the records
+                work = anyio.to_thread.run_sync(_prepare_chunk, source, spec)
+                return asyncio.ensure_future(work)
+
+            parsing = parse()
+            while parsing is not None:
+                chunk = await parsing
+                parsing = None if chunk.done else parse()
                 self._count_errors(desc, bucket, chunk.errors)
                 if chunk.items:
                     await self._store.write(on_table(spec, self._loader(spec, chunk.items)))
                 desc["ProcessedItemCount"] += chunk.processed
                 desc["ProcessedSizeBytes"] += chunk.size
                 desc["ImportedItemCount"] += len(chunk.items)
-                if chunk.done:
-                    break
         except BaseException as exc:
             desc.update(ImportStatus="FAILED", EndTime=self.clock.now())
             if isinstance(exc, StreamkitError | OSError):
@@ -496,6 +505,10 @@ class ExportsMixin(EngineCore):
                 return
             raise
         finally:
+            if parsing is not None:  # its thread runs to the end of its chunk; wait for it
+                parsing.cancel()
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(parsing)
             if records is not None:
                 records.close()  # type: ignore[attr-defined]
         desc.update(ImportStatus="COMPLETED", EndTime=self.clock.now())
@@ -513,6 +526,11 @@ class ExportsMixin(EngineCore):
         replaces an earlier one, its index entries too)."""
 
         def load(conn: sqlite3.Connection) -> None:
+            plain = spec.stream_view_type is None and spec.name not in self._ttl_attributes
+            if plain and not spec.has_indexes:
+                # no index, stream or TTL to maintain: one statement for the chunk
+                bulk.put_items(conn, spec, items)
+                return
             for key, item, size in items:
                 old = storage_tables.get_row(conn, spec, *key) if spec.has_indexes else None
                 self._write(conn, spec, key, old, item, size)

@@ -185,24 +185,17 @@ _ION_KEYWORDS = frozenset(["null", "true", "false", "nan"])
 _SET_ANNOTATIONS = {"SS": "$dynamodb_SS", "NS": "$dynamodb_NS", "BS": "$dynamodb_BS"}
 
 
-def _ion_string(text: str, quote: str = '"') -> str:
-    out = [quote]
-    for ch in text:
-        code = ord(ch)
-        if ch == quote or ch == "\\":
-            out.append("\\" + ch)
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02x}")
-        else:
-            out.append(ch)
-    out.append(quote)
-    return "".join(out)
+def _ion_string(text: str) -> str:
+    # JSON's string syntax is a subset of Ion's ("\uXXXX", "\n", "\/", ...; orjson writes
+    # other characters as they are, in UTF-8), and orjson writes it at C speed
+    return orjson.dumps(text).decode("utf-8")
 
 
 def _ion_name(name: str) -> str:
+    # a field name is a symbol or a string; DynamoDB writes identifiers bare
     if _BARE_NAME.fullmatch(name) and name not in _ION_KEYWORDS:
         return name
-    return _ion_string(name, "'")
+    return _ion_string(name)
 
 
 def _ion_number(canonical: str) -> str:
@@ -250,6 +243,10 @@ def encode_ion_item(item: Item) -> bytes:
 
 _ION_NUMBER = re.compile(r"[-+]?[0-9_]+(?:\.[0-9_]*)?(?:[dDeE][-+]?[0-9]+)?")
 _ION_SPACE = re.compile(r"(?:\s|//[^\n]*|/\*.*?\*/)*", re.S)
+_ION_SYMBOL = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+_ION_WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$.]*")
+_ION_PLAIN = {q: re.compile(rf"[^{q}\\\x00-\x1f]*") for q in ("'", '"')}
+_SPACE_START = frozenset(" \t\n\r\f\v/")
 _ION_ESCAPES = {
     "0": "\0", "a": "\a", "b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", "v": "\v",
     '"': '"', "'": "'", "?": "?", "\\": "\\", "/": "/",
@@ -267,6 +264,8 @@ class _IonParser:
         return LineError(f"Ion: {what} at offset {self.pos}")
 
     def space(self) -> None:
+        if self.text[self.pos : self.pos + 1] not in _SPACE_START:
+            return
         match = _ION_SPACE.match(self.text, self.pos)
         self.pos = match.end() if match else self.pos
 
@@ -283,8 +282,12 @@ class _IonParser:
     def quoted(self, quote: str) -> str:
         """A quoted string or symbol; ``self.pos`` is on the opening quote."""
         out: list[str] = []
-        i, text = self.pos + 1, self.text
+        i, text, plain = self.pos + 1, self.text, _ION_PLAIN[quote]
         while True:
+            run = plain.match(text, i)
+            if run is not None and run.end() > i:
+                out.append(run.group())
+                i = run.end()
             if i >= len(text):
                 raise self.fail("unterminated string")
             ch = text[i]
@@ -337,7 +340,7 @@ class _IonParser:
             return self.quoted("'")
         if ch == '"' or self.text.startswith("'''", self.pos):
             return self.string()
-        match = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*").match(self.text, self.pos)
+        match = _ION_SYMBOL.match(self.text, self.pos)
         if match is None:
             raise self.fail("expected a field name")
         self.pos = match.end()
@@ -373,7 +376,7 @@ class _IonParser:
             return {"S": self.string()}
         if ch and (ch.isdigit() or ch in "-+"):
             return self.number()
-        match = re.compile(r"[A-Za-z_$][A-Za-z0-9_$.]*").match(self.text, self.pos)
+        match = _ION_WORD.match(self.text, self.pos)
         if match is None:
             raise self.fail("expected a value")
         word = match.group()
@@ -582,7 +585,9 @@ def decode_json_line(line: bytes) -> Mapping[str, Any]:
     document = orjson.loads(line)
     if not isinstance(document, dict) or set(document) != {"Item"}:
         raise LineError('a DynamoDB JSON line must be {"Item": {...}}')
-    item = decode_binary(document["Item"])
+    item = document["Item"]
+    if b'"B' in line or b"\\u" in line:  # maybe a B or BS value (a name may be escaped)
+        item = decode_binary(item)
     if not isinstance(item, dict):
         raise LineError("Item is not a map")
     return item

@@ -9,17 +9,17 @@ as their stored bytes, unparsed (the stored JSON is the wire form); items with b
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import orjson
 
 from streamkit.model.attributes import Item
 from streamkit.model.json import json_default
 from streamkit.model.schema import TableSpec
-from streamkit.storage.codec import item_fragment, load_item
+from streamkit.storage.codec import dump_item, item_fragment, load_item
 from streamkit.storage.tables import items_table
 
-__all__ = ["item_json", "item_rows", "iter_item_blobs"]
+__all__ = ["item_json", "item_of", "item_rows", "iter_item_blobs", "put_items"]
 
 Row = tuple[bytes, bytes, bytes]  # hk, rk, the stored item blob
 
@@ -54,3 +54,16 @@ def item_json(data: bytes) -> bytes:
 def item_of(data: bytes) -> Item:
     """Return the item of a stored blob (binaries as ``bytes``)."""
     return load_item(data)
+
+
+def put_items(
+    conn: sqlite3.Connection,
+    spec: TableSpec,
+    items: Iterable[tuple[tuple[bytes, bytes], Item, int]],
+) -> None:
+    """Insert or replace many items ((hk, rk), item, size) of a table with no index, stream
+    or TTL to maintain, in one statement."""
+    conn.executemany(
+        f"INSERT OR REPLACE INTO {items_table(spec)}(hk, rk, item, size) VALUES (?, ?, ?, ?)",
+        [(hk, rk, dump_item(item), size) for (hk, rk), item, size in items],
+    )
