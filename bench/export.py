@@ -85,6 +85,22 @@ async def copy(db: streamkit.Engine) -> int:
     return copied
 
 
+def _forever() -> Any:
+    while True:
+        yield None
+
+
+async def _done(calls: Any) -> dict[str, Any]:
+    """Poll Describe* (AWS's way) until the status is no longer IN_PROGRESS."""
+    for call in calls:
+        reply = await call
+        desc: dict[str, Any] = reply.get("ExportDescription") or reply["ImportTableDescription"]
+        if desc.get("ExportStatus", desc.get("ImportStatus")) != "IN_PROGRESS":
+            return desc
+        await asyncio.sleep(0.01)
+    raise AssertionError("unreachable")
+
+
 async def phase(name: str, path: Path, buckets: Path) -> dict[str, Any]:
     async with streamkit.open_engine(path, s3_dir=buckets) as db:
         start = time.perf_counter()
@@ -97,10 +113,7 @@ async def phase(name: str, path: Path, buckets: Path) -> dict[str, Any]:
                 TableArn=arn, S3Bucket="bench", S3Prefix=fmt, ExportFormat=fmt
             )
             export_arn = started["ExportDescription"]["ExportArn"]
-            while (desc := (await db.describe_export(ExportArn=export_arn))["ExportDescription"])[
-                "ExportStatus"
-            ] == "IN_PROGRESS":
-                await asyncio.sleep(0.01)  # noqa: ASYNC110 - AWS's API is polled
+            desc = await _done(db.describe_export(ExportArn=export_arn) for _ in _forever())
             assert desc["ExportStatus"] == "COMPLETED", desc
             count = desc["ItemCount"]
         else:
@@ -115,10 +128,7 @@ async def phase(name: str, path: Path, buckets: Path) -> dict[str, Any]:
                 TableCreationParameters={**pk_sk_table(table)},
             )
             import_arn = started["ImportTableDescription"]["ImportArn"]
-            while (
-                desc := (await db.describe_import(ImportArn=import_arn))["ImportTableDescription"]
-            )["ImportStatus"] == "IN_PROGRESS":
-                await asyncio.sleep(0.01)  # noqa: ASYNC110 - AWS's API is polled
+            desc = await _done(db.describe_import(ImportArn=import_arn) for _ in _forever())
             assert desc["ImportStatus"] == "COMPLETED", desc
             assert desc["ErrorCount"] == 0, desc
             count = desc["ImportedItemCount"]
