@@ -361,28 +361,14 @@ class ExportsMixin(EngineCore):
     async def describe_export(self, **params: Any) -> dict[str, Any]:
         """Describe an export (DescribeExport)."""
         p = Params("DescribeExport", params, {"ExportArn"})
-        arn = p.string("ExportArn")
-        desc = self._exports.get(arn or "")
-        if desc is None:
-            raise ExportNotFoundException(f"Export not found: {arn}")
-        return {"ExportDescription": dict(desc)}
+        desc = _job(self._exports, p, "ExportArn", ExportNotFoundException)
+        return {"ExportDescription": desc}
 
     async def list_exports(self, **params: Any) -> dict[str, Any]:
-        """List exports, newest last, optionally of one table (ListExports)."""
+        """List exports, oldest first, optionally of one table (ListExports)."""
         p = Params("ListExports", params, {"TableArn", "MaxResults", "NextToken"})
-        table_arn = p.string("TableArn")
-        limit = _page_size(p, "MaxResults")
-        start = _start_of(p.string("NextToken"))
-        found = [d for d in self._exports.values() if table_arn in (None, d["TableArn"])]
-        page = found[start : start + limit]
-        out: dict[str, Any] = {
-            "ExportSummaries": [
-                {k: d[k] for k in ("ExportArn", "ExportStatus", "ExportType")} for d in page
-            ]
-        }
-        if start + limit < len(found):
-            out["NextToken"] = f"{start + limit:0112x}"
-        return out
+        members = ("ExportArn", "ExportStatus", "ExportType")
+        return _page(self._exports, p, "MaxResults", "ExportSummaries", members)
 
     # -- imports ---------------------------------------------------------------------
 
@@ -553,30 +539,44 @@ class ExportsMixin(EngineCore):
     async def describe_import(self, **params: Any) -> dict[str, Any]:
         """Describe an import (DescribeImport)."""
         p = Params("DescribeImport", params, {"ImportArn"})
-        arn = p.string("ImportArn")
-        desc = self._imports.get(arn or "")
-        if desc is None:
-            raise ImportNotFoundException(f"Import not found: {arn}")
-        return {"ImportTableDescription": dict(desc)}
+        desc = _job(self._imports, p, "ImportArn", ImportNotFoundException)
+        return {"ImportTableDescription": desc}
 
     async def list_imports(self, **params: Any) -> dict[str, Any]:
         """List imports, oldest first, optionally into one table (ListImports)."""
         p = Params("ListImports", params, {"TableArn", "PageSize", "NextToken"})
-        table_arn = p.string("TableArn")
-        limit = _page_size(p, "PageSize")
-        start = _start_of(p.string("NextToken"))
-        found = [d for d in self._imports.values() if table_arn in (None, d["TableArn"])]
-        page = found[start : start + limit]
         members = (
             "ImportArn", "ImportStatus", "TableArn", "S3BucketSource", "CloudWatchLogGroupArn",
             "InputFormat", "StartTime", "EndTime",
         )  # fmt: skip
-        out: dict[str, Any] = {
-            "ImportSummaryList": [{k: d[k] for k in members if k in d} for d in page]
-        }
-        if start + limit < len(found):
-            out["NextToken"] = f"{start + limit:0112x}"
-        return out
+        return _page(self._imports, p, "PageSize", "ImportSummaryList", members)
+
+
+def _job(
+    jobs: Mapping[str, dict[str, Any]], p: Params, member: str, missing: type[DynamoDBError]
+) -> dict[str, Any]:
+    """A copy of the description of the export or import the request names."""
+    arn = p.string(member)
+    desc = jobs.get(arn or "")
+    if desc is None:
+        raise missing(f"{member.removesuffix('Arn')} not found: {arn}")
+    return dict(desc)
+
+
+def _page(
+    jobs: Mapping[str, dict[str, Any]], p: Params, size: str, key: str, members: tuple[str, ...]
+) -> dict[str, Any]:
+    """One page of ListExports or ListImports: summaries of the jobs, oldest first."""
+    table_arn = p.string("TableArn")
+    limit = _page_size(p, size)
+    start = _start_of(p.string("NextToken"))
+    found = [d for d in jobs.values() if table_arn in (None, d["TableArn"])]
+    out: dict[str, Any] = {
+        key: [{k: d[k] for k in members if k in d} for d in found[start : start + limit]]
+    }
+    if start + limit < len(found):
+        out["NextToken"] = f"{start + limit:0112x}"
+    return out
 
 
 # -- helpers (the export's and the import's thread work) --------------------------------

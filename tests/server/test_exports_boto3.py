@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
-import orjson
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.server.serving import start_serve, stop
+from tests.server.serving import aws_cli, start_serve, stop
 from tests.server.test_boto3 import session_kwargs
 
 
@@ -141,26 +138,7 @@ def test_errors_over_the_wire(client: Any, s3_dir: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("aws") is None, reason="the aws CLI is not installed")
 def test_aws_cli(endpoint: str, client: Any, s3_dir: Path) -> None:
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_PAGER": "",
-    }
-
-    def aws(*args: str, check: bool = True) -> Any:
-        done = subprocess.run(
-            ["aws", "dynamodb", *args, "--endpoint-url", endpoint, "--output", "json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=check,
-        )
-        if not check:
-            return done
-        return orjson.loads(done.stdout) if done.stdout.strip() else {}
+    aws = aws_cli(endpoint)
 
     arn = _create(client, "clitable")
     client.put_item(TableName="clitable", Item={"pk": {"S": "x"}})
