@@ -155,6 +155,8 @@ class Engine(  # type: ignore[misc]
     list_imports = _retrying(ExportsMixin.list_imports)
     # Not an operation (the TTL sweeper's delete): refuses once closed, never retried.
     expire_items = open_only(TtlMixin.expire_items)
+    # Not an operation (open_engine's exit: cancel exports and imports under way): the same.
+    close_transfers = open_only(ExportsMixin.close_transfers)
 
     def __init__(
         self,
