@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio
+import boto3
 import pytest
 
+import streamkit
 from tests.cli.helpers import run, run_json
 from tests.server.serving import start_serve, stop
+from tests.server.test_boto3 import session_kwargs
 
 
 def _fill(capsys: pytest.CaptureFixture[str], where: list[str], count: int = 5) -> None:
@@ -20,6 +24,26 @@ def _fill(capsys: pytest.CaptureFixture[str], where: list[str], count: int = 5) 
     for i in range(count):
         item = f'{{"pk": {{"S": "p{i % 2}"}}, "sk": {{"N": "{i}"}}, "b": {{"B": "AAE="}}}}'
         assert run(capsys, "put", "--table-name", "orders", "--item", item, *where)[0] == 0
+    _pitr_on(where)
+
+
+def _pitr_on(where: list[str]) -> None:
+    """Turn point-in-time recovery on (DynamoDB's exports need it) where the engine has it."""
+    if "UpdateContinuousBackups" not in streamkit.Engine.OPERATIONS:
+        return
+    spec = {"PointInTimeRecoveryEnabled": True}
+    if where[0] == "--endpoint-url":
+        client = boto3.client("dynamodb", **session_kwargs(where[1]))
+        client.update_continuous_backups(TableName="orders", PointInTimeRecoverySpecification=spec)
+        return
+
+    async def enable() -> None:
+        async with streamkit.open_engine(Path(where[1]) / "us-east-1.sqlite3") as db:
+            await db.update_continuous_backups(  # type: ignore[attr-defined]
+                TableName="orders", PointInTimeRecoverySpecification=spec
+            )
+
+    anyio.run(enable)
 
 
 def _scan(capsys: pytest.CaptureFixture[str], table: str, where: list[str]) -> list[Any]:

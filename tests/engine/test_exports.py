@@ -22,6 +22,7 @@ from streamkit.errors import (
     ImportConflictException,
     ImportNotFoundException,
     InvalidExportTimeException,
+    PointInTimeRecoveryUnavailableException,
     ResourceInUseException,
     TableNotFoundException,
     ValidationException,
@@ -42,15 +43,24 @@ async def _arn(db: streamkit.Engine, table: str) -> str:
     return str((await db.describe_table(TableName=table))["Table"]["TableArn"])
 
 
+async def pitr_on(db: streamkit.Engine, table: str) -> None:
+    """Turn point-in-time recovery on, which DynamoDB's exports need, if the engine has it."""
+    if "UpdateContinuousBackups" in db.OPERATIONS:
+        await db.update_continuous_backups(  # type: ignore[attr-defined]
+            TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
+
+
 async def export(db: streamkit.Engine, table: str, **params: Any) -> dict[str, Any]:
     """Export and wait for the end; return the final description."""
+    await pitr_on(db, table)
     params.setdefault("S3Bucket", "bucket")
     started = await db.export_table_to_point_in_time(TableArn=await _arn(db, table), **params)
     assert started["ExportDescription"]["ExportStatus"] == "IN_PROGRESS"
     arn = started["ExportDescription"]["ExportArn"]
     with anyio.fail_after(30):
         while True:
-            desc = (await db.describe_export(ExportArn=arn))["ExportDescription"]
+            desc: dict[str, Any] = (await db.describe_export(ExportArn=arn))["ExportDescription"]
             if desc["ExportStatus"] != "IN_PROGRESS":
                 return desc
             await anyio.sleep(0.005)
@@ -62,7 +72,9 @@ async def import_(db: streamkit.Engine, **params: Any) -> dict[str, Any]:
     arn = started["ImportTableDescription"]["ImportArn"]
     with anyio.fail_after(30):
         while True:
-            desc = (await db.describe_import(ImportArn=arn))["ImportTableDescription"]
+            desc: dict[str, Any] = (await db.describe_import(ImportArn=arn))[
+                "ImportTableDescription"
+            ]
             if desc["ImportStatus"] != "IN_PROGRESS":
                 return desc
             await anyio.sleep(0.005)
@@ -80,7 +92,7 @@ async def _all(db: streamkit.Engine, table: str) -> list[dict[str, Any]]:
 
 
 def _folder(db: streamkit.Engine, desc: dict[str, Any]) -> Path:
-    return db.s3_dir / desc["S3Bucket"] / desc["ExportManifest"].rsplit("/", 1)[0]
+    return db.s3_dir / str(desc["S3Bucket"]) / str(desc["ExportManifest"]).rsplit("/", 1)[0]
 
 
 # -- formats --------------------------------------------------------------------------------
@@ -211,6 +223,10 @@ async def test_export_empty_table_writes_an_empty_file(memory_engine: streamkit.
 async def test_export_errors(engine: streamkit.Engine, clock: ManualClock) -> None:
     await engine.create_table(TableName="orders", **key_schema("pk"))
     arn = await _arn(engine, "orders")
+    if "UpdateContinuousBackups" in engine.OPERATIONS:  # DynamoDB exports need PITR on
+        with pytest.raises(PointInTimeRecoveryUnavailableException):
+            await engine.export_table_to_point_in_time(TableArn=arn, S3Bucket="bucket")
+    await pitr_on(engine, "orders")
     with pytest.raises(TableNotFoundException):
         await engine.export_table_to_point_in_time(TableArn=arn + "x", S3Bucket="bucket")
     with pytest.raises(ValidationException, match="regular expression"):
