@@ -26,6 +26,9 @@
     │   ├── RequestLimitExceeded                 400  retryable
     │   ├── ExpiredIteratorException             400  streams
     │   ├── TrimmedDataAccessException           400  streams
+    │   ├── TableNotFoundException, PointInTimeRecoveryUnavailableException,
+    │   │   InvalidExportTimeException, ExportConflictException, ExportNotFoundException,
+    │   │   ImportConflictException, ImportNotFoundException   400  exports and imports
     │   └── InternalServerError                  500  fault, retryable
     ├── ConfigurationError                       bad configuration or CLI arguments; not wire
     ├── DatabaseInUseError                       another process (or open) owns the database
@@ -52,21 +55,28 @@ __all__ = [
     "DatabaseInUseError",
     "DynamoDBError",
     "ExpiredIteratorException",
+    "ExportConflictException",
+    "ExportNotFoundException",
     "ExpressionSyntaxError",
     "HandlerExitError",
     "IdempotentParameterMismatchException",
+    "ImportConflictException",
+    "ImportNotFoundException",
     "IncompleteSignatureException",
     "InternalServerError",
+    "InvalidExportTimeException",
     "InvalidSignatureException",
     "ItemCollectionSizeLimitExceededException",
     "LimitExceededException",
     "MissingAuthenticationTokenException",
+    "PointInTimeRecoveryUnavailableException",
     "ProvisionedThroughputExceededException",
     "RequestLimitExceeded",
     "ResourceInUseException",
     "ResourceNotFoundException",
     "SerializationException",
     "StreamkitError",
+    "TableNotFoundException",
     "ThrottlingException",
     "TransactionCanceledException",
     "TransactionConflictException",
@@ -371,3 +381,34 @@ class InternalServerError(DynamoDBError):
     http_status = 500
     retryable = True
     default_message = "Internal server error"
+
+
+# -- exports and imports (ExportTableToPointInTime, ImportTable) --------------------------
+
+
+class TableNotFoundException(DynamoDBError):
+    """Raised by control-plane calls given a table ARN or name that does not exist."""
+
+
+class PointInTimeRecoveryUnavailableException(DynamoDBError):
+    """Raised when an operation needs point-in-time recovery and the table has it off."""
+
+
+class InvalidExportTimeException(DynamoDBError):
+    """Raised when an export's time is outside the table's point-in-time recovery window."""
+
+
+class ExportConflictException(DynamoDBError):
+    """Raised when a ClientToken is reused with different export parameters."""
+
+
+class ExportNotFoundException(DynamoDBError):
+    """Raised by DescribeExport for an unknown export ARN."""
+
+
+class ImportConflictException(DynamoDBError):
+    """Raised when a ClientToken is reused with different import parameters."""
+
+
+class ImportNotFoundException(DynamoDBError):
+    """Raised by DescribeImport for an unknown import ARN."""

@@ -71,16 +71,17 @@ async def open_backend(
     data_dir: str | os.PathLike[str],
     profile: str | None = None,
     read_only: bool = False,
+    s3_dir: str | os.PathLike[str] | None = None,
 ) -> AsyncIterator[Backend]:
     """Open the local data folder's region, or a boto3 client for ``endpoint_url``.
 
     ``read_only``: the command only reads, so it may run beside the folder's owner (see
-    :func:`open_local_engine`).
+    :func:`open_local_engine`). ``s3_dir``: the local engine's buckets folder (exports).
     """
     if endpoint_url is not None:
         yield RemoteBackend("dynamodb", endpoint_url, region, profile)
         return
-    async with open_local_engine(data_dir, region, read_only=read_only) as engine:
+    async with open_local_engine(data_dir, region, read_only=read_only, s3_dir=s3_dir) as engine:
         yield LocalBackend(engine)
 
 
@@ -95,7 +96,12 @@ def region_file(data_dir: str | os.PathLike[str] | None, region: str) -> Path:
 
 @asynccontextmanager
 async def open_local_engine(
-    data_dir: str | os.PathLike[str] | None, region: str, *, read_only: bool, role: str = "cli"
+    data_dir: str | os.PathLike[str] | None,
+    region: str,
+    *,
+    read_only: bool,
+    role: str = "cli",
+    s3_dir: str | os.PathLike[str] | None = None,
 ) -> AsyncIterator[Engine]:
     """Open :func:`region_file` for one CLI command.
 
@@ -109,10 +115,10 @@ async def open_local_engine(
     """
     path = region_file(data_dir, region)
     if read_only and await anyio.Path(path).is_file():
-        async with open_engine(path, region=region, read_only=True) as engine:
+        async with open_engine(path, region=region, read_only=True, s3_dir=s3_dir) as engine:
             yield engine
         return
-    async with open_engine(path, region=region, owner_role=role) as engine:  # makes the folder
+    async with open_engine(path, region=region, owner_role=role, s3_dir=s3_dir) as engine:  # mkdir
         yield engine
 
 

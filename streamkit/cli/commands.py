@@ -15,6 +15,8 @@ __all__ = [
     "batch_write",
     "data",
     "dump",
+    "export",
+    "import_",
     "load",
     "mappings",
     "replay",
@@ -130,3 +132,15 @@ def template(args: argparse.Namespace) -> int:
     from streamkit.cli.template import run_template
 
     return run_template(args)
+
+
+def export(args: argparse.Namespace) -> int:
+    from streamkit.cli.export import run_export
+
+    return _on_loop(run_export, args)
+
+
+def import_(args: argparse.Namespace) -> int:
+    from streamkit.cli.export import run_import
+
+    return _on_loop(run_import, args)

@@ -21,10 +21,13 @@ class CommandError(Exception):
     """A command failed for a reason the user can act on; printed as one line, exit status 1."""
 
 
-async def run_on_backend(args: argparse.Namespace, body: Body, *, read_only: bool = False) -> int:
+async def run_on_backend(
+    args: argparse.Namespace, body: Body, *, read_only: bool = False, s3_dir: Any = None
+) -> int:
     """Open ``--data``/``--endpoint-url``, run ``body``, print its answer per ``--output``.
 
     ``read_only``: the body only reads, so it may open the data folder beside its owner.
+    ``s3_dir``: the local engine's buckets folder (export and import).
     A refused request prints the aws CLI's one line (or, for a missing table, the table's name
     and the closest existing name) and returns 1.
     """
@@ -34,6 +37,7 @@ async def run_on_backend(args: argparse.Namespace, body: Body, *, read_only: boo
         data_dir=args.data,
         profile=args.profile,
         read_only=read_only,
+        s3_dir=s3_dir,
     ) as backend:
         try:
             response = await body(backend)

@@ -7,6 +7,7 @@ from typing import TypeAlias
 
 from streamkit.cli import commands as run
 from streamkit.cli.template import add_template_command
+from streamkit.cli.export_args import add_transfer_commands
 
 __all__ = ["build_parser"]
 
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     _items(commands)
     _ttl(commands)
     _bulk(commands)
+    add_transfer_commands(commands, _connection)
     _mappings(commands)
     add_template_command(commands, run.template)
     _log_options(parser)
@@ -203,6 +205,12 @@ def _serve(commands: Commands) -> None:
     _data_dir(where, "folder for the region files DIR/<region>.sqlite3 (default: .streamkit)")
     where.add_argument(
         "--memory", action="store_true", help="keep everything in memory (lost on exit)"
+    )
+    serve.add_argument(
+        "--s3-dir",
+        metavar="DIR",
+        help="folder of the S3 buckets exports write and imports read, DIR/<bucket>/ "
+        "(default: DATA/s3; a temporary folder with --memory)",
     )
     serve.add_argument(
         "--app",

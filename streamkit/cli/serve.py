@@ -131,6 +131,7 @@ async def _serve(
             limits=limits,
             durability=args.durability,
             app=app,
+            s3_dir=args.s3_dir,
         ) as server:
             where = "in memory" if data_dir is None else f"data in {data_dir}/"
             auth = "SigV4 verified" if credentials else "auth off"

@@ -16,6 +16,7 @@ from streamkit.clock import Clock
 from streamkit.engine.backend import StreamBackend
 from streamkit.engine.batch import BatchMixin
 from streamkit.engine.control import ControlMixin
+from streamkit.engine.exports import ExportsMixin
 from streamkit.engine.items import ItemsMixin
 from streamkit.engine.query import QueryMixin
 from streamkit.engine.resource import Table
@@ -91,7 +92,14 @@ def _retrying(method: Op) -> Op:
 # TypedOperations comes first so type checkers see its typed signatures, which narrow the
 # mixins' ``**params: Any`` on purpose (mypy calls the narrowing incompatible: [misc]).
 class Engine(  # type: ignore[misc]
-    TypedOperations, QueryMixin, ItemsMixin, BatchMixin, TransactionsMixin, ControlMixin, TtlMixin
+    TypedOperations,
+    QueryMixin,
+    ItemsMixin,
+    BatchMixin,
+    TransactionsMixin,
+    ControlMixin,
+    TtlMixin,
+    ExportsMixin,
 ):
     """DynamoDB's data plane and control plane, with boto3's method names and dict shapes.
 
@@ -112,6 +120,7 @@ class Engine(  # type: ignore[misc]
         **TransactionsMixin.OPERATIONS,
         **QueryMixin.OPERATIONS,
         **TtlMixin.OPERATIONS,
+        **ExportsMixin.OPERATIONS,
     }
     #: Operations with a variant for callers that serialise with orjson (see QueryMixin).
     ENCODED_OPERATIONS: ClassVar[Mapping[str, str]] = QueryMixin.ENCODED_OPERATIONS
@@ -138,8 +147,16 @@ class Engine(  # type: ignore[misc]
         describe_time_to_live = _retrying(TtlMixin.describe_time_to_live)
     query_encoded = _retrying(QueryMixin.query_encoded)
     scan_encoded = _retrying(QueryMixin.scan_encoded)
+    export_table_to_point_in_time = _retrying(ExportsMixin.export_table_to_point_in_time)
+    describe_export = _retrying(ExportsMixin.describe_export)
+    list_exports = _retrying(ExportsMixin.list_exports)
+    import_table = _retrying(ExportsMixin.import_table)
+    describe_import = _retrying(ExportsMixin.describe_import)
+    list_imports = _retrying(ExportsMixin.list_imports)
     # Not an operation (the TTL sweeper's delete): refuses once closed, never retried.
     expire_items = open_only(TtlMixin.expire_items)
+    # Not an operation (open_engine's exit: cancel exports and imports under way): the same.
+    close_transfers = open_only(ExportsMixin.close_transfers)
 
     def __init__(
         self,
@@ -156,6 +173,8 @@ class Engine(  # type: ignore[misc]
         ttl_delay_seconds: float,
         ttl_cooldown_seconds: float,
         streams: StreamsFactory,
+        s3_dir: str | os.PathLike[str] | None = None,
+        database: str | os.PathLike[str] | None = None,
     ) -> None:
         self._store = store
         self._tables = {s.name: s for s in specs}
@@ -167,6 +186,7 @@ class Engine(  # type: ignore[misc]
         self.retry_policy = retry_policy
         self._ttl_attributes = {}
         self._configure_ttl(ttl, delay=ttl_delay_seconds, cooldown=ttl_cooldown_seconds)
+        self._configure_s3(s3_dir, database)  # buckets of exports and imports
         #: The change log, checkpoints and catalog as the layers above use them.
         self.backend = StreamBackend(store, changes, self._tables)
         #: DynamoDB Streams (ListStreams, DescribeStream, GetShardIterator, GetRecords).

@@ -76,6 +76,7 @@ async def open_server(
     durability: Durability = "normal",
     preopen: Sequence[str] = (DEFAULT_REGION,),
     app: App | None = None,
+    s3_dir: str | os.PathLike[str] | None = None,
 ) -> AsyncIterator[Server]:
     """Serve DynamoDB and DynamoDB Streams over HTTP until the block exits.
 
@@ -91,9 +92,10 @@ async def open_server(
         preopen: regions to open before listening, so the first request is fast and a bad
             data folder fails at start.
         app: stream handlers to run; each region runs the app's mappings on its own tables.
+        s3_dir: the buckets' folder for exports and imports (default: ``<data_dir>/s3``).
     """
     folder = None if data_dir is None else Path(data_dir)  # each region's open makes it
-    opener = _RegionOpener(folder, clock, durability, app)
+    opener = _RegionOpener(folder, clock, durability, app, s3_dir)
     verifier = None if credentials is None else Verifier(credentials)
     connections = ConnectionSet(limits or Limits())
     try:
@@ -133,6 +135,7 @@ class _RegionOpener:
     clock: Clock | None
     durability: Durability
     app: App | None
+    s3_dir: str | os.PathLike[str] | None = None
     url: str | None = None  # set once the listener is bound, before any region opens
 
     @asynccontextmanager
@@ -147,6 +150,7 @@ class _RegionOpener:
                 max_attempts=1,
                 owner_role="serve",
                 owner_url=self.url,
+                s3_dir=self.s3_dir,
             ) as engine,
             open_runtime(engine, *(() if self.app is None else (self.app,))),
         ):

@@ -36,6 +36,7 @@ async def open_engine(
     read_only: bool = False,
     owner_role: str = "script",
     owner_url: str | None = None,
+    s3_dir: str | os.PathLike[str] | None = None,
 ) -> AsyncIterator[Engine]:
     """Open an engine on a SQLite file (``None`` or ``":memory:"``: in memory).
 
@@ -65,6 +66,9 @@ async def open_engine(
         owner_role: who this process is, written beside the database for others' error
             messages (``"script"``; the CLI says ``"serve"``, ``"run"``, ...).
         owner_url: the endpoint that serves this database, if any (others are told to use it).
+        s3_dir: the folder of the buckets exports write and imports read, one folder per
+            bucket (default: ``s3`` beside the database file; in memory, a temporary folder
+            removed at close).
 
     Raises:
         DatabaseInUseError: another process, or another ``open_engine`` in this one, has the
@@ -92,6 +96,11 @@ async def open_engine(
             ttl_delay_seconds=ttl_delay_seconds,
             ttl_cooldown_seconds=ttl_cooldown_seconds,
             streams=StreamsClient,
+            s3_dir=s3_dir,
+            database=path,
         )
         store.add_commit_hook(changes.flush)
-        yield engine
+        try:
+            yield engine
+        finally:
+            await engine.close_transfers()

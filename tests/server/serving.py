@@ -11,7 +11,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 ROOT = Path(__file__).resolve().parents[2]
 _names = itertools.count()
@@ -62,3 +66,30 @@ def stop(process: subprocess.Popen[str], sig: int = signal.SIGTERM) -> int:
             process.kill()
         if process.stdout is not None:
             process.stdout.close()
+
+
+def aws_cli(endpoint: str) -> Callable[..., Any]:
+    """Return ``aws(*args, check=True)``: runs ``aws dynamodb ARGS`` against ``endpoint`` with
+    dummy keys; returns stdout parsed as JSON, or with ``check=False`` the finished process."""
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_PAGER": "",
+    }
+
+    def aws(*args: str, check: bool = True) -> Any:
+        done = subprocess.run(
+            ["aws", "dynamodb", *args, "--endpoint-url", endpoint, "--output", "json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=check,
+        )
+        if not check:
+            return done
+        return orjson.loads(done.stdout) if done.stdout.strip() else {}
+
+    return aws

@@ -6,7 +6,6 @@ import itertools
 import os
 import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -21,7 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 import streamkit
-from tests.server.serving import start_serve, stop
+from tests.server.serving import aws_cli, start_serve, stop
 
 _tables = itertools.count()
 
@@ -252,24 +251,7 @@ def test_regions_are_isolated(endpoint: str, table_name: str) -> None:
 
 @pytest.mark.skipif(shutil.which("aws") is None, reason="the aws CLI is not installed")
 def test_aws_cli(endpoint: str, table_name: str) -> None:
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_PAGER": "",
-    }
-
-    def aws(*args: str) -> Any:
-        done = subprocess.run(
-            ["aws", "dynamodb", *args, "--endpoint-url", endpoint, "--output", "json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        return orjson.loads(done.stdout) if done.stdout.strip() else {}
+    aws = aws_cli(endpoint)
 
     aws("put-item", "--table-name", table_name, "--item", '{"pk": {"S": "cli"}, "sk": {"N": "7"}}')
     got = aws(

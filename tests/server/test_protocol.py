@@ -75,7 +75,7 @@ async def test_request_ids_differ(dispatcher: Dispatcher) -> None:
         ("DynamoDB_20111205.PutItem", None),
         ("", None),
         ("DynamoDB_20120810.", None),
-        ("DynamoDB_20120810.ExportTableToPointInTime", "not implement"),
+        ("DynamoDB_20120810.DescribeKinesisStreamingDestination", "not implement"),
     ],
 )
 async def test_unknown_operation(dispatcher: Dispatcher, target: str, message: str | None) -> None:

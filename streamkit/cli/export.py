@@ -1,0 +1,204 @@
+"""``streamkit export TABLE DIR`` and ``streamkit import DIR TABLE``.
+
+DIR is the bucket: locally the engine's buckets folder is DIR's parent and the bucket is
+DIR's name, so the files land in DIR. With ``--endpoint-url`` the server reads and writes
+its own buckets folder (``serve --s3-dir``), and the bucket is DIR's name there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+
+from streamkit.cli.backends import Backend
+from streamkit.cli.common import CommandError, run_on_backend
+from streamkit.cli.inputs import UsageError
+from streamkit.cli.progress import Progress
+
+__all__ = ["run_export", "run_import"]
+
+POLL = 0.2  # seconds between DescribeExport / DescribeImport calls
+
+
+def _time(text: str | None, option: str) -> datetime.datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option}: not an ISO 8601 time: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+def _bucket(folder: Path) -> tuple[Path, str]:
+    folder = folder.resolve()
+    return folder.parent, folder.name
+
+
+async def run_export(args: argparse.Namespace) -> int:
+    """Start the export, follow it to its end, print its description."""
+    root, bucket = _bucket(Path(args.dir))
+    params: dict[str, Any] = {"S3Bucket": bucket, "ExportFormat": args.format}
+    if args.prefix:
+        params["S3Prefix"] = args.prefix
+    if args.incremental:
+        params["ExportType"] = "INCREMENTAL_EXPORT"
+        spec: dict[str, Any] = {"ExportViewType": "NEW_AND_OLD_IMAGES"}
+        if (start := _time(args.from_time, "--from")) is not None:
+            spec["ExportFromTime"] = start
+        if (end := _time(args.to_time, "--to")) is not None:
+            spec["ExportToTime"] = end
+        params["IncrementalExportSpecification"] = spec
+    elif args.from_time or args.to_time:
+        raise UsageError("--from and --to go with --incremental")
+
+    async def body(backend: Backend) -> dict[str, Any]:
+        table = await backend.call("DescribeTable", {"TableName": args.table_name})
+        params["TableArn"] = table["Table"]["TableArn"]
+        total = table["Table"].get("ItemCount") or None
+        started = await backend.call("ExportTableToPointInTime", params)
+        arn = started["ExportDescription"]["ExportArn"]
+        progress = Progress("exporting", stream=sys.stderr, total=total)
+        while True:
+            desc = (await backend.call("DescribeExport", {"ExportArn": arn}))["ExportDescription"]
+            if desc["ExportStatus"] != "IN_PROGRESS":
+                break
+            progress.update(0)
+            await anyio.sleep(POLL)
+        progress.update(desc.get("ItemCount", 0))
+        progress.close()
+        if desc["ExportStatus"] != "COMPLETED":
+            raise CommandError(f"the export failed: {desc.get('FailureMessage', '?')}")
+        where = f"{args.dir}/{desc['ExportManifest']}"
+        if args.endpoint_url is not None:
+            where = f"s3://{bucket}/{desc['ExportManifest']} (in the server's --s3-dir)"
+        print(f"exported {desc.get('ItemCount', 0)} items: {where}", file=sys.stderr)
+        return {"ExportDescription": desc}
+
+    return await run_on_backend(args, body, read_only=True, s3_dir=root)
+
+
+def _find_export(folder: Path) -> Path | None:
+    """The export folder DIR names: DIR itself, or its newest AWSDynamoDB/<id>."""
+    if (folder / "manifest-summary.json").is_file():
+        return folder
+    exports = sorted(
+        p.parent for p in folder.glob("**/AWSDynamoDB/*/manifest-summary.json") if p.is_file()
+    )
+    if not exports:
+        return None
+    newest = max(exports, key=lambda p: p.name)  # ids start with the time in milliseconds
+    if len(exports) > 1:
+        print(f"streamkit: {len(exports)} exports in {folder}: importing {newest}", file=sys.stderr)
+    return newest
+
+
+def _key(text: str, option: str) -> tuple[str, str]:
+    name, _, kind = text.rpartition(":")
+    if not name or kind not in ("S", "N", "B"):
+        raise UsageError(f"{option}: expected NAME:TYPE with TYPE S, N or B, not {text!r}")
+    return name, kind
+
+
+def _source(args: argparse.Namespace) -> tuple[Path, str, str, str, int | None, str]:
+    """Return the buckets folder, bucket, key prefix, format, item count (of an export) and
+    compression of DIR."""
+    folder = Path(args.dir).resolve()
+    if not folder.is_dir():
+        raise UsageError(f"{args.dir}: no such folder")
+    found = _find_export(folder)
+    fmt, compression, total = args.format, args.compression, None
+    if found is not None:
+        summary = orjson.loads((found / "manifest-summary.json").read_bytes())
+        fmt = fmt or summary.get("outputFormat", "DYNAMODB_JSON")
+        compression = compression or "GZIP"
+        total = summary.get("itemCount")
+        prefix = (found / "data").relative_to(folder).as_posix() + "/"
+    else:
+        prefix = ""
+        if compression is None:
+            names = [p.name for p in folder.rglob("*") if p.is_file()]
+            compression = (
+                "GZIP"
+                if names and all(n.endswith(".gz") for n in names)
+                else "ZSTD"
+                if names and all(n.endswith(".zst") for n in names)
+                else "NONE"
+            )
+    return folder.parent, folder.name, prefix, fmt or "DYNAMODB_JSON", total, compression
+
+
+async def run_import(args: argparse.Namespace) -> int:
+    """Create the table from DIR's files, follow the import to its end, print its description."""
+    root, bucket, prefix, fmt, total, compression = _source(args)
+
+    async def body(backend: Backend) -> dict[str, Any]:
+        creation = await _creation(backend, args)
+        params: dict[str, Any] = {
+            "S3BucketSource": {"S3Bucket": bucket, "S3KeyPrefix": prefix},
+            "InputFormat": fmt,
+            "InputCompressionType": compression,
+            "TableCreationParameters": creation,
+        }
+        if fmt == "CSV" and args.delimiter:
+            params["InputFormatOptions"] = {"Csv": {"Delimiter": args.delimiter}}
+        started = await backend.call("ImportTable", params)
+        arn = started["ImportTableDescription"]["ImportArn"]
+        progress = Progress("importing", stream=sys.stderr, total=total)
+        while True:
+            reply = await backend.call("DescribeImport", {"ImportArn": arn})
+            desc = reply["ImportTableDescription"]
+            progress.update(desc.get("ProcessedItemCount", 0))
+            if desc["ImportStatus"] != "IN_PROGRESS":
+                break
+            await anyio.sleep(POLL)
+        progress.close()
+        if desc["ImportStatus"] != "COMPLETED":
+            raise CommandError(f"the import failed: {desc.get('FailureMessage', '?')}")
+        print(
+            f"imported {desc.get('ImportedItemCount', 0)} items into {args.table_name}"
+            f" ({desc.get('ErrorCount', 0)} bad records)",
+            file=sys.stderr,
+        )
+        return {"ImportTableDescription": desc}
+
+    return await run_on_backend(args, body, s3_dir=root)
+
+
+async def _creation(backend: Backend, args: argparse.Namespace) -> dict[str, Any]:
+    """TableCreationParameters from --hash-key/--range-key, or from the table --like names."""
+    if args.like:
+        table = (await backend.call("DescribeTable", {"TableName": args.like}))["Table"]
+        creation: dict[str, Any] = {
+            "TableName": args.table_name,
+            "AttributeDefinitions": table["AttributeDefinitions"],
+            "KeySchema": table["KeySchema"],
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+        gsis = [
+            {k: g[k] for k in ("IndexName", "KeySchema", "Projection")}
+            for g in table.get("GlobalSecondaryIndexes", [])
+        ]
+        if gsis:
+            creation["GlobalSecondaryIndexes"] = gsis
+        return creation
+    if not args.hash_key:
+        raise UsageError(
+            "give the new table's key: --hash-key NAME:TYPE [--range-key NAME:TYPE], "
+            "or --like TABLE"
+        )
+    keys = [(*_key(args.hash_key, "--hash-key"), "HASH")]
+    if args.range_key:
+        keys.append((*_key(args.range_key, "--range-key"), "RANGE"))
+    return {
+        "TableName": args.table_name,
+        "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t, _ in keys],
+        "KeySchema": [{"AttributeName": n, "KeyType": r} for n, _, r in keys],
+        "BillingMode": "PAY_PER_REQUEST",
+    }

@@ -1,0 +1,698 @@
+"""Exports to and imports from S3, with buckets as folders (ExportTableToPointInTime & co).
+
+A bucket ``B`` is the folder ``<s3 dir>/B``: by default ``<data folder>/s3`` beside the
+database file, a temporary folder for an engine in memory, or ``open_engine(s3_dir=...)``.
+The files follow AWS's layout and formats exactly (:mod:`streamkit.engine.s3files`).
+
+Both operations answer at once with ``IN_PROGRESS`` and do their work in a task of the
+engine's own, which :func:`streamkit.engine.open_engine` cancels when it closes:
+
+- an export reads the table in one snapshot on a reader thread (a database file), writing
+  gzip data files there, so the event loop stays free; an engine in memory has one
+  connection, so its export reads 1,000 items a step with other requests served between;
+- an import parses and validates its records on a worker thread, 1,000 at a time, and
+  writes each chunk in one write batch, so writers of other tables wait at most one chunk.
+
+Bad records never fail an import: each is counted in ``ErrorCount`` and logged as DynamoDB
+logs it to CloudWatch (``import_record_error`` with ``itemS3Pointer`` and ``errorMessages``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import anyio
+
+from streamkit.engine.core import EngineCore, on_table
+from streamkit.engine.indexes import validate_index_keys
+from streamkit.engine.keys import EncodedKey, key_from_item
+from streamkit.engine.params import Params
+from streamkit.engine.s3files import (
+    DataFileWriter,
+    Record,
+    encode_ion_item,
+    iter_source_records,
+    json_line,
+    list_objects,
+    write_manifests,
+    zstd_module,
+)
+from streamkit.errors import (
+    DynamoDBError,
+    ExportConflictException,
+    ExportNotFoundException,
+    ImportConflictException,
+    ImportNotFoundException,
+    InvalidExportTimeException,
+    PointInTimeRecoveryUnavailableException,
+    ResourceInUseException,
+    SerializationException,
+    StreamkitError,
+    TableNotFoundException,
+    ValidationException,
+)
+from streamkit.logs import get_logger
+from streamkit.model.attributes import Item, validate_sized_item
+from streamkit.model.schema import TableSpec
+from streamkit.storage import bulk, tables as storage_tables
+
+__all__ = ["ExportsMixin"]
+
+log = get_logger(__name__)
+
+STEP = 1000  # items per step: an in-memory export's read, an import's write batch
+#: an ExportTime up to this far in the past is "now": the export reads the current table
+NOW_TOLERANCE = 60.0
+_BUCKET = re.compile(r"[a-z0-9A-Z]+[.\-\w]*[a-z0-9A-Z]+")
+_EXPORT_PARAMS = {
+    "TableArn", "ExportTime", "ClientToken", "S3Bucket", "S3BucketOwner", "S3Prefix",
+    "S3SseAlgorithm", "S3SseKmsKeyId", "ExportFormat", "ExportType",
+    "IncrementalExportSpecification",
+}  # fmt: skip
+_IMPORT_PARAMS = {
+    "ClientToken", "S3BucketSource", "InputFormat", "InputFormatOptions",
+    "InputCompressionType", "TableCreationParameters",
+}  # fmt: skip
+_CREATION_MEMBERS = (
+    "TableName", "AttributeDefinitions", "KeySchema", "BillingMode", "ProvisionedThroughput",
+    "OnDemandThroughput", "SSESpecification", "GlobalSecondaryIndexes",
+)  # fmt: skip
+MAX_LOGGED_ERRORS = 1000  # per import; every error is counted
+
+
+def _iso(when: float) -> str:
+    moment = datetime.datetime.fromtimestamp(when, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _timestamp(member: str, value: object) -> float:
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.UTC)
+        return value.timestamp()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return _timestamp(member, datetime.datetime.fromisoformat(value))
+        except ValueError:
+            pass
+    raise SerializationException(f"{member} is not a timestamp")
+
+
+def _transfer_id(now: float) -> str:
+    return f"{int(now * 1000):014d}-{secrets.token_hex(4)}"
+
+
+class ExportsMixin(EngineCore):
+    """ExportTableToPointInTime, DescribeExport, ListExports, ImportTable, DescribeImport,
+    ListImports."""
+
+    OPERATIONS: ClassVar[Mapping[str, str]] = {
+        "ExportTableToPointInTime": "export_table_to_point_in_time",
+        "DescribeExport": "describe_export",
+        "ListExports": "list_exports",
+        "ImportTable": "import_table",
+        "DescribeImport": "describe_import",
+        "ListImports": "list_imports",
+    }
+
+    _s3_root: Path | None = None
+    _s3_temporary: bool = False
+    _export_in_steps: bool = False
+    _exports: dict[str, dict[str, Any]]
+    _imports: dict[str, dict[str, Any]]
+    _transfer_tokens: dict[tuple[str, str], tuple[dict[str, Any], str]]
+    _transfer_tasks: set[asyncio.Task[None]]
+
+    # -- setup -----------------------------------------------------------------------
+
+    def _configure_s3(
+        self, s3_dir: str | os.PathLike[str] | None, database: str | os.PathLike[str] | None
+    ) -> None:
+        """Say where buckets live (``open_engine`` calls this once)."""
+        memory = database is None or os.fspath(database) == ":memory:"
+        self._export_in_steps = memory
+        if s3_dir is not None:
+            self._s3_root = Path(s3_dir)
+        elif not memory:
+            assert database is not None
+            self._s3_root = Path(database).resolve().parent / "s3"
+        self._exports, self._imports, self._transfer_tokens = {}, {}, {}
+        self._transfer_tasks = set()
+
+    @property
+    def s3_dir(self) -> Path:
+        """The folder holding this engine's buckets, one folder per bucket."""
+        if self._s3_root is None:  # in memory, no option: a temporary folder, made when needed
+            self._s3_root = Path(tempfile.mkdtemp(prefix="streamkit-s3-"))
+            self._s3_temporary = True
+        return self._s3_root
+
+    async def close_transfers(self) -> None:
+        """Cancel exports and imports under way, remove a temporary bucket folder."""
+        tasks = list(getattr(self, "_transfer_tasks", ()))
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):  # cancelled, or failed: recorded
+                await task
+        root = self._s3_root
+        if self._s3_temporary and root is not None:
+            await anyio.to_thread.run_sync(lambda: shutil.rmtree(root, ignore_errors=True))
+
+    def _start(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._transfer_tasks.add(task)
+        task.add_done_callback(self._transfer_tasks.discard)
+
+    def _bucket_dir(self, bucket: object, member: str) -> Path:
+        if not isinstance(bucket, str):
+            raise ValidationException(f"1 validation error detected: {member} must not be null")
+        if len(bucket) > 255 or not _BUCKET.fullmatch(bucket):
+            raise ValidationException(
+                f"1 validation error detected: Value '{bucket}' at '{member}' failed to satisfy "
+                "constraint: Member must satisfy regular expression pattern: "
+                "^[a-z0-9A-Z]+[\\.\\-\\w]*[a-z0-9A-Z]+$"
+            )
+        return self.s3_dir / bucket
+
+    @staticmethod
+    def _prefix(value: object) -> str:
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise SerializationException("S3Prefix is not a string")
+        if len(value) > 1024:
+            raise ValidationException("S3Prefix must be at most 1024 characters")
+        parts = value.split("/")
+        if any(p in (".", "..") for p in parts) or value.startswith("/"):
+            raise ValidationException(
+                f"S3Prefix {value!r}: streamkit maps keys to files, so '.', '..' and a leading "
+                "'/' are refused"
+            )
+        return value
+
+    def _table_of_arn(self, arn: str) -> TableSpec:
+        prefix = f"arn:aws:dynamodb:{self.region}:{self.account}:table/"
+        name = arn[len(prefix) :] if arn.startswith(prefix) else None
+        spec = self._tables.get(name) if name and "/" not in name else None
+        if spec is None:
+            raise TableNotFoundException(f"Table not found: {arn}")
+        return spec
+
+    # -- exports ---------------------------------------------------------------------
+
+    async def export_table_to_point_in_time(self, **params: Any) -> dict[str, Any]:
+        """Export a table's items to a bucket folder in AWS's layout (ExportTableToPointInTime)."""
+        p = Params("ExportTableToPointInTime", params, _EXPORT_PARAMS)
+        arn = p.string("TableArn")
+        if arn is None:
+            raise ValidationException("1 validation error detected: TableArn must not be null")
+        bucket = p.raw("S3Bucket")
+        folder_root = self._bucket_dir(bucket, "s3Bucket")
+        prefix = self._prefix(p.raw("S3Prefix"))
+        fmt = p.enum("ExportFormat", ("DYNAMODB_JSON", "ION"), "DYNAMODB_JSON")
+        kind = p.enum("ExportType", ("FULL_EXPORT", "INCREMENTAL_EXPORT"), "FULL_EXPORT")
+        sse = p.enum("S3SseAlgorithm", ("AES256", "KMS"), "AES256")
+        spec = self._table_of_arn(arn)
+        now = self.clock.now()
+        request = {k: v for k, v in params.items() if k != "ClientToken"}
+        token = p.string("ClientToken")
+        if token is not None:
+            known = self._transfer_tokens.get(("export", token))
+            if known is not None:
+                if known[1] != repr(sorted(request.items(), key=lambda kv: kv[0])):
+                    raise ExportConflictException(
+                        "There was a conflict when writing to the specified S3 bucket."
+                    )
+                return {"ExportDescription": dict(known[0])}
+        await self._check_pitr(spec, arn)
+        if kind == "INCREMENTAL_EXPORT":
+            raise ValidationException(
+                "INCREMENTAL_EXPORT is not supported by streamkit yet: it needs the table's "
+                "point-in-time change history"
+            )
+        when = now
+        if p.has("ExportTime"):
+            when = _timestamp("ExportTime", p.raw("ExportTime"))
+            if when > now + 1:
+                raise InvalidExportTimeException("Export time cannot be in the future")
+            if when < spec.created - 1:
+                raise InvalidExportTimeException(
+                    "Export time is before the table's point in time recovery window"
+                )
+            if when < now - NOW_TOLERANCE:
+                raise InvalidExportTimeException(
+                    f"streamkit exports the table as it is now: an ExportTime more than "
+                    f"{NOW_TOLERANCE:g} s in the past needs the point-in-time history"
+                )
+        export_id = _transfer_id(now)
+        key_base = f"{prefix.rstrip('/')}/AWSDynamoDB/{export_id}".lstrip("/")
+        desc: dict[str, Any] = {
+            "ExportArn": f"{arn}/export/{export_id}",
+            "ExportStatus": "IN_PROGRESS",
+            "StartTime": now,
+            "ExportManifest": f"{key_base}/manifest-summary.json",
+            "TableArn": arn,
+            "TableId": spec.table_id,
+            "ExportTime": when,
+            "S3Bucket": bucket,
+            "S3SseAlgorithm": sse,
+            "ExportFormat": fmt,
+            "ExportType": kind,
+        }
+        if prefix:
+            desc["S3Prefix"] = prefix
+        for member in ("ClientToken", "S3BucketOwner", "S3SseKmsKeyId"):
+            if p.has(member):
+                desc[member] = p.raw(member)
+        self._exports[desc["ExportArn"]] = desc
+        if token is not None:
+            self._transfer_tokens["export", token] = (desc, repr(sorted(request.items())))
+        folder = folder_root / key_base
+        self._start(self._run_export(desc, spec, folder, key_base, fmt))
+        return {"ExportDescription": dict(desc)}
+
+    async def _check_pitr(self, spec: TableSpec, arn: str) -> None:
+        """Refuse a table without point-in-time recovery, as DynamoDB does, when this engine
+        has PITR (DescribeContinuousBackups); an engine without it exports any table."""
+        describe = getattr(self, "describe_continuous_backups", None)
+        if describe is None:
+            return
+        result = await describe(TableName=spec.name)
+        pitr = result.get("ContinuousBackupsDescription", {}).get(
+            "PointInTimeRecoveryDescription", {}
+        )
+        if pitr.get("PointInTimeRecoveryStatus") != "ENABLED":
+            raise PointInTimeRecoveryUnavailableException(
+                f"Point in time recovery is not enabled for table '{spec.name}'"
+            )
+
+    async def _run_export(
+        self, desc: dict[str, Any], spec: TableSpec, folder: Path, key_base: str, fmt: str
+    ) -> None:
+        writer = DataFileWriter(folder, key_base, ".ion.gz" if fmt == "ION" else ".json.gz")
+        try:
+            await anyio.to_thread.run_sync(_start_folder, folder)
+            if self._export_in_steps:
+                await self._export_steps(spec, writer, fmt)
+            else:
+                await self._store.read(on_table(spec, lambda c: _export_all(c, spec, writer, fmt)))
+            end = self.clock.now()
+            summary = {
+                "version": "2020-06-30",
+                "exportArn": desc["ExportArn"],
+                "startTime": _iso(desc["StartTime"]),
+                "endTime": _iso(end),
+                "tableArn": desc["TableArn"],
+                "tableId": desc["TableId"],
+                "exportTime": _iso(desc["ExportTime"]),
+                "s3Bucket": desc["S3Bucket"],
+                "s3Prefix": desc.get("S3Prefix"),
+                "s3SseAlgorithm": desc["S3SseAlgorithm"],
+                "s3SseKmsKeyId": desc.get("S3SseKmsKeyId"),
+                "manifestFilesS3Key": f"{key_base}/manifest-files.json",
+                "billedSizeBytes": writer.billed_bytes,
+                "itemCount": writer.item_count,
+                "outputFormat": fmt,
+            }
+            await anyio.to_thread.run_sync(write_manifests, folder, summary, writer.files)
+        except BaseException as exc:
+            writer.abort()
+            desc.update(ExportStatus="FAILED", EndTime=self.clock.now())
+            if isinstance(exc, DynamoDBError | OSError):
+                desc.update(FailureCode=type(exc).__name__, FailureMessage=str(exc))
+                log.warning("export_failed", export=desc["ExportArn"], error=str(exc))
+                return
+            raise
+        desc.update(
+            ExportStatus="COMPLETED",
+            EndTime=end,
+            BilledSizeBytes=writer.billed_bytes,
+            ItemCount=writer.item_count,
+        )
+        log.info("export_completed", export=desc["ExportArn"], items=writer.item_count)
+
+    async def _export_steps(self, spec: TableSpec, writer: DataFileWriter, fmt: str) -> None:
+        after: tuple[bytes, bytes] | None = None
+        while True:
+            rows = await self._store.read_point(
+                on_table(spec, lambda c, a=after: bulk.item_rows(c, spec, a, STEP))  # type: ignore[misc]
+            )
+            if not rows:
+                break
+            lines = [_line(data, fmt) for _, _, data in rows]
+            await anyio.to_thread.run_sync(writer.write_lines, lines)
+            after = rows[-1][0], rows[-1][1]
+        await anyio.to_thread.run_sync(writer.finish)
+
+    async def describe_export(self, **params: Any) -> dict[str, Any]:
+        """Describe an export (DescribeExport)."""
+        p = Params("DescribeExport", params, {"ExportArn"})
+        desc = _job(self._exports, p, "ExportArn", ExportNotFoundException)
+        return {"ExportDescription": desc}
+
+    async def list_exports(self, **params: Any) -> dict[str, Any]:
+        """List exports, oldest first, optionally of one table (ListExports)."""
+        p = Params("ListExports", params, {"TableArn", "MaxResults", "NextToken"})
+        members = ("ExportArn", "ExportStatus", "ExportType")
+        return _page(self._exports, p, "MaxResults", "ExportSummaries", members)
+
+    # -- imports ---------------------------------------------------------------------
+
+    async def import_table(self, **params: Any) -> dict[str, Any]:
+        """Create a table and load it from a bucket folder's objects (ImportTable)."""
+        p = Params("ImportTable", params, _IMPORT_PARAMS)
+        source = p.mapping("S3BucketSource")
+        if source is None:
+            raise ValidationException(
+                "1 validation error detected: S3BucketSource must not be null"
+            )
+        bucket_dir = self._bucket_dir(source.get("S3Bucket"), "s3BucketSource.s3Bucket")
+        prefix = self._prefix(source.get("S3KeyPrefix"))
+        if not p.has("InputFormat"):
+            raise ValidationException("1 validation error detected: InputFormat must not be null")
+        fmt = p.enum("InputFormat", ("DYNAMODB_JSON", "ION", "CSV"), "DYNAMODB_JSON")
+        compression = p.enum("InputCompressionType", ("GZIP", "ZSTD", "NONE"), "NONE")
+        options = p.mapping("InputFormatOptions")
+        csv_options = _csv_options(options, fmt)
+        creation = p.mapping("TableCreationParameters")
+        if creation is None:
+            raise ValidationException(
+                "1 validation error detected: TableCreationParameters must not be null"
+            )
+        if compression == "ZSTD" and zstd_module() is None:
+            raise ValidationException(
+                "InputCompressionType ZSTD needs a zstd module, which is not installed: "
+                "pip install 'streamkit[zstd]' (or use Python 3.14)"
+            )
+        token = p.string("ClientToken")
+        request = repr(sorted((k, repr(v)) for k, v in params.items() if k != "ClientToken"))
+        if token is not None:
+            known = self._transfer_tokens.get(("import", token))
+            if known is not None:
+                if known[1] != request:
+                    raise ImportConflictException(
+                        "There was a conflict when importing from the specified S3 source. "
+                        "This can occur when the current import conflicts with a previous "
+                        "import request that had the same client token."
+                    )
+                return {"ImportTableDescription": dict(known[0])}
+        name = creation.get("TableName")
+        if isinstance(name, str) and name in self._tables:
+            raise ResourceInUseException(f"Table already exists: {name}")
+        create = {m: creation[m] for m in _CREATION_MEMBERS if m in creation}
+        created = await self.create_table(**create)  # type: ignore[attr-defined]
+        table = created["TableDescription"]
+        now = self.clock.now()
+        import_id = _transfer_id(now)
+        desc: dict[str, Any] = {
+            "ImportArn": f"{table['TableArn']}/import/{import_id}",
+            "ImportStatus": "IN_PROGRESS",
+            "TableArn": table["TableArn"],
+            "TableId": table["TableId"],
+            "S3BucketSource": dict(source),
+            "ErrorCount": 0,
+            "CloudWatchLogGroupArn": (
+                f"arn:aws:logs:{self.region}:{self.account}:log-group:/aws-dynamodb/imports:*"
+            ),
+            "InputFormat": fmt,
+            "InputCompressionType": compression,
+            "TableCreationParameters": dict(creation),
+            "StartTime": now,
+            "ProcessedSizeBytes": 0,
+            "ProcessedItemCount": 0,
+            "ImportedItemCount": 0,
+        }
+        if options is not None:
+            desc["InputFormatOptions"] = dict(options)
+        if token is not None:
+            desc["ClientToken"] = token
+            self._transfer_tokens["import", token] = (desc, request)
+        self._imports[desc["ImportArn"]] = desc
+        spec = self._spec(table["TableName"])
+        self._start(self._run_import(desc, spec, bucket_dir, prefix, fmt, compression, csv_options))
+        return {"ImportTableDescription": dict(desc)}
+
+    async def _run_import(
+        self,
+        desc: dict[str, Any],
+        spec: TableSpec,
+        bucket_dir: Path,
+        prefix: str,
+        fmt: str,
+        compression: str,
+        csv_options: Mapping[str, Any] | None,
+    ) -> None:
+        records: Iterator[Record] | None = None
+        parsing: asyncio.Future[_Chunk] | None = None
+        try:
+            objects = await anyio.to_thread.run_sync(list_objects, bucket_dir, prefix)
+            key_types: dict[str, str] = dict(spec.key.types())
+            for idx in spec.global_indexes:
+                key_types.update(idx.key.types())
+            records = iter_source_records(objects, fmt, compression, csv_options, key_types)
+            source = records
+            bucket = bucket_dir.name
+
+            def parse() -> asyncio.Future[_Chunk]:
+                # on a thread, then written on the loop, one after the other: parsing the next
+                # chunk while SQLite writes this one made both wait for the GIL (a switch
+                # interval, 5 ms, for each row the write steps through)
+                return asyncio.ensure_future(anyio.to_thread.run_sync(_prepare_chunk, source, spec))
+
+            parsing = parse()
+            while parsing is not None:
+                chunk = await parsing
+                parsing = None
+                self._count_errors(desc, bucket, chunk.errors)
+                if chunk.items:
+                    await self._store.write(on_table(spec, self._loader(spec, chunk.items)))
+                desc["ProcessedItemCount"] += chunk.processed
+                desc["ProcessedSizeBytes"] += chunk.size
+                desc["ImportedItemCount"] += len(chunk.items)
+                if not chunk.done:
+                    parsing = parse()
+        except BaseException as exc:
+            desc.update(ImportStatus="FAILED", EndTime=self.clock.now())
+            if isinstance(exc, StreamkitError | OSError):
+                desc.update(FailureCode=type(exc).__name__.rstrip("_"), FailureMessage=str(exc))
+                log.warning("import_failed", import_arn=desc["ImportArn"], error=str(exc))
+                return
+            raise
+        finally:
+            if parsing is not None:  # its thread runs to the end of its chunk; wait for it
+                parsing.cancel()
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(parsing)
+            if records is not None:
+                records.close()  # type: ignore[attr-defined]
+        desc.update(ImportStatus="COMPLETED", EndTime=self.clock.now())
+        log.info(
+            "import_completed",
+            import_arn=desc["ImportArn"],
+            imported=desc["ImportedItemCount"],
+            errors=desc["ErrorCount"],
+        )
+
+    def _loader(
+        self, spec: TableSpec, items: list[_Prepared]
+    ) -> Callable[[sqlite3.Connection], None]:
+        """Return the write of one chunk of imported items (a later item with the same key
+        replaces an earlier one, its index entries too)."""
+
+        def load(conn: sqlite3.Connection) -> None:
+            plain = spec.stream_view_type is None and spec.name not in self._ttl_attributes
+            if plain and not spec.has_indexes:
+                # no index, stream or TTL to maintain: one statement for the chunk
+                bulk.put_items(conn, spec, items)
+                return
+            for key, item, size in items:
+                old = storage_tables.get_row(conn, spec, *key) if spec.has_indexes else None
+                self._write(conn, spec, key, old, item, size)
+
+        return load
+
+    def _count_errors(self, desc: dict[str, Any], bucket: str, errors: list[Record]) -> None:
+        for record in errors:
+            desc["ErrorCount"] += 1
+            if desc["ErrorCount"] <= MAX_LOGGED_ERRORS:
+                log.warning(
+                    "import_record_error",
+                    importArn=desc["ImportArn"],
+                    itemS3Pointer={"bucket": bucket, "key": record.key, "itemIndex": record.index},
+                    errorMessages=[record.error],
+                )
+            elif desc["ErrorCount"] == MAX_LOGGED_ERRORS + 1:
+                log.warning("import_record_errors_not_logged", importArn=desc["ImportArn"])
+
+    async def describe_import(self, **params: Any) -> dict[str, Any]:
+        """Describe an import (DescribeImport)."""
+        p = Params("DescribeImport", params, {"ImportArn"})
+        desc = _job(self._imports, p, "ImportArn", ImportNotFoundException)
+        return {"ImportTableDescription": desc}
+
+    async def list_imports(self, **params: Any) -> dict[str, Any]:
+        """List imports, oldest first, optionally into one table (ListImports)."""
+        p = Params("ListImports", params, {"TableArn", "PageSize", "NextToken"})
+        members = (
+            "ImportArn", "ImportStatus", "TableArn", "S3BucketSource", "CloudWatchLogGroupArn",
+            "InputFormat", "StartTime", "EndTime",
+        )  # fmt: skip
+        return _page(self._imports, p, "PageSize", "ImportSummaryList", members)
+
+
+def _job(
+    jobs: Mapping[str, dict[str, Any]], p: Params, member: str, missing: type[DynamoDBError]
+) -> dict[str, Any]:
+    """A copy of the description of the export or import the request names."""
+    arn = p.string(member)
+    desc = jobs.get(arn or "")
+    if desc is None:
+        raise missing(f"{member.removesuffix('Arn')} not found: {arn}")
+    return dict(desc)
+
+
+def _page(
+    jobs: Mapping[str, dict[str, Any]], p: Params, size: str, key: str, members: tuple[str, ...]
+) -> dict[str, Any]:
+    """One page of ListExports or ListImports: summaries of the jobs, oldest first."""
+    table_arn = p.string("TableArn")
+    limit = _page_size(p, size)
+    start = _start_of(p.string("NextToken"))
+    found = [d for d in jobs.values() if table_arn in (None, d["TableArn"])]
+    out: dict[str, Any] = {
+        key: [{k: d[k] for k in members if k in d} for d in found[start : start + limit]]
+    }
+    if start + limit < len(found):
+        out["NextToken"] = f"{start + limit:0112x}"
+    return out
+
+
+# -- helpers (the export's and the import's thread work) --------------------------------
+
+_Prepared = tuple[EncodedKey, Item, int]
+
+
+class _Chunk:
+    __slots__ = ("done", "errors", "items", "processed", "size")
+
+    def __init__(self) -> None:
+        self.items: list[_Prepared] = []
+        self.errors: list[Record] = []
+        self.processed = 0
+        self.size = 0
+        self.done = False
+
+
+def _prepare_chunk(records: Iterator[Record], spec: TableSpec) -> _Chunk:
+    """Read and validate up to :data:`STEP` records (on a worker thread)."""
+    chunk = _Chunk()
+    for record in records:
+        chunk.processed += 1
+        chunk.size += record.size
+        if record.item is None:
+            chunk.errors.append(record)
+        else:
+            try:
+                item, size = validate_sized_item(record.item)
+                key = key_from_item(spec.key, item)
+                validate_index_keys(spec, item)
+            except DynamoDBError as exc:
+                record.error = exc.message
+                chunk.errors.append(record)
+            else:
+                chunk.items.append((key, item, size))
+        if chunk.processed >= STEP:
+            return chunk
+    chunk.done = True
+    return chunk
+
+
+def _start_folder(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "_started").write_bytes(b"")
+
+
+def _line(data: bytes, fmt: str) -> bytes:
+    if fmt == "ION":
+        return encode_ion_item(bulk.item_of(data))
+    return json_line(bulk.item_json(data))
+
+
+def _export_all(
+    conn: sqlite3.Connection, spec: TableSpec, writer: DataFileWriter, fmt: str
+) -> None:
+    """Write every item of the table from one snapshot (on a reader thread)."""
+    lines: list[bytes] = []
+    for data in bulk.iter_item_blobs(conn, spec):
+        lines.append(_line(data, fmt))
+        if len(lines) >= STEP:
+            writer.write_lines(lines)
+            lines = []
+    if lines:
+        writer.write_lines(lines)
+    writer.finish()
+
+
+def _page_size(p: Params, member: str) -> int:
+    size = p.integer(member)
+    if size is None:
+        return 25
+    if not 1 <= size <= 25:
+        raise ValidationException(
+            f"1 validation error detected: Value '{size}' at '{member[0].lower()}"
+            f"{member[1:]}' failed to satisfy constraint: Member must have value less than or "
+            "equal to 25"
+            if size > 25
+            else f"1 validation error detected: Value '{size}' at '{member[0].lower()}"
+            f"{member[1:]}' failed to satisfy constraint: Member must have value greater than "
+            "or equal to 1"
+        )
+    return size
+
+
+def _start_of(token: str | None) -> int:
+    if token is None:
+        return 0
+    try:
+        return int(token, 16)
+    except ValueError:
+        raise ValidationException("Invalid NextToken") from None
+
+
+def _csv_options(options: Mapping[str, Any] | None, fmt: str) -> Mapping[str, Any] | None:
+    if options is None:
+        return None
+    csv = options.get("Csv")
+    if csv is None:
+        return None
+    if fmt != "CSV":
+        raise ValidationException("InputFormatOptions.Csv can only be given with InputFormat CSV")
+    if not isinstance(csv, Mapping):
+        raise SerializationException("InputFormatOptions.Csv is not a structure")
+    delimiter = csv.get("Delimiter", ",")
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter not in ",;:|\t ":
+        raise ValidationException(
+            "CsvOptions.Delimiter must be one of ',', ';', ':', '|', tab or space"
+        )
+    headers = csv.get("HeaderList")
+    if headers is not None and (
+        not isinstance(headers, list)
+        or not 1 <= len(headers) <= 255
+        or not all(isinstance(h, str) and h for h in headers)
+    ):
+        raise ValidationException("CsvOptions.HeaderList must hold 1 to 255 non-empty names")
+    return csv

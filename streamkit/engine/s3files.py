@@ -1,0 +1,643 @@
+"""The files of exports and imports: buckets as folders, AWS's export layout, the formats.
+
+A bucket is the folder ``<s3 dir>/<bucket>``; an object key is a path under it. An export
+is laid out as DynamoDB lays it out in S3::
+
+    <prefix>/AWSDynamoDB/<export id>/_started
+    <prefix>/AWSDynamoDB/<export id>/manifest-summary.json      (+ .checksum: its MD5, hex)
+    <prefix>/AWSDynamoDB/<export id>/manifest-files.json        (+ .checksum)
+    <prefix>/AWSDynamoDB/<export id>/data/<26 random chars>.json.gz   (or .ion.gz)
+
+``manifest-files.json`` has one JSON line per data file (``itemCount``, ``md5Checksum``: the
+base64 MD5 of the gzip bytes, ``etag``: its hex, ``dataFileS3Key``). A DYNAMODB_JSON data
+line is ``{"Item":{...}}`` with binaries in base64; an ION line is ``$ion_1_0 {Item:{...}}``
+with numbers as decimals, binaries as blobs and sets as lists annotated ``$dynamodb_SS``,
+``$dynamodb_NS`` or ``$dynamodb_BS``.
+
+Everything here is synchronous file work, run on a worker thread by
+:mod:`streamkit.engine.exports`. No SQL: the rows come from :mod:`streamkit.storage.bulk`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import gzip
+import hashlib
+import importlib
+import io
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from streamkit.errors import StreamkitError, ValidationException
+from streamkit.model.attributes import AttributeValue, Item, normalize_number
+from streamkit.model.json import decode_b64, decode_binary, json_default
+
+__all__ = [
+    "DataFileWriter",
+    "ImportError_",
+    "LineError",
+    "decode_ion_line",
+    "encode_ion_item",
+    "iter_source_records",
+    "list_objects",
+    "zstd_module",
+]
+
+DATA_FILE_ITEMS = 500_000  # items per data file before a new one starts
+_GZIP_LEVEL = 3
+
+
+class ImportError_(StreamkitError):  # noqa: N801 - not the builtin ImportError
+    """The source of an import cannot be read at all (no such files, bad compression)."""
+
+
+class LineError(ValueError):
+    """One record of an import's source is not a valid item."""
+
+
+def zstd_module() -> Any | None:
+    """Return a zstd module (``compression.zstd``, or its backport ``backports.zstd``)."""
+    for name in ("compression.zstd", "backports.zstd"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+# ----------------------------------------------------------------------------- export files
+
+
+class _Hashing(io.RawIOBase):
+    """A write-only file that feeds every byte to an MD5 on its way to the real file."""
+
+    def __init__(self, target: IO[bytes]) -> None:
+        self._target = target
+        self.md5 = hashlib.md5(usedforsecurity=False)
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.md5.update(view)
+        self._target.write(view)
+        return len(view)
+
+
+@dataclass
+class DataFileWriter:
+    """Writes an export's data files (gzip), splitting every :data:`DATA_FILE_ITEMS` items."""
+
+    folder: Path  # <bucket dir>/<prefix>/AWSDynamoDB/<id>
+    key_base: str  # the S3 key of that folder
+    extension: str  # ".json.gz" or ".ion.gz"
+    files: list[dict[str, Any]] = field(default_factory=list)
+    item_count: int = 0
+    billed_bytes: int = 0
+    _raw: IO[bytes] | None = None
+    _hashing: _Hashing | None = None
+    _gzip: gzip.GzipFile | None = None
+    _in_file: int = 0
+    _key: str = ""
+
+    def _open(self) -> gzip.GzipFile:
+        name = base64.b32encode(os.urandom(16)).decode("ascii").rstrip("=").lower()
+        self._key = f"{self.key_base}/data/{name}{self.extension}"
+        (self.folder / "data").mkdir(parents=True, exist_ok=True)
+        self._raw = open(self.folder / "data" / f"{name}{self.extension}", "wb")  # noqa: SIM115
+        self._hashing = _Hashing(self._raw)
+        self._gzip = gzip.GzipFile(fileobj=self._hashing, mode="wb", compresslevel=_GZIP_LEVEL)
+        self._in_file = 0
+        return self._gzip
+
+    def write_lines(self, lines: list[bytes]) -> None:
+        """Append data lines (each ending in a newline) to the current data file."""
+        out = self._gzip or self._open()
+        out.write(b"".join(lines))
+        self._in_file += len(lines)
+        self.item_count += len(lines)
+        self.billed_bytes += sum(map(len, lines))
+        if self._in_file >= DATA_FILE_ITEMS:
+            self._close_file()
+
+    def _close_file(self) -> None:
+        if self._gzip is None or self._raw is None or self._hashing is None:
+            return
+        self._gzip.close()
+        self._raw.close()
+        digest = self._hashing.md5.digest()
+        self.files.append(
+            {
+                "itemCount": self._in_file,
+                "md5Checksum": base64.b64encode(digest).decode("ascii"),
+                "etag": digest.hex(),
+                "dataFileS3Key": self._key,
+            }
+        )
+        self._gzip = self._raw = self._hashing = None
+
+    def finish(self) -> None:
+        """Close the last data file (an empty table still gets one, empty, as AWS writes)."""
+        if self._gzip is None and not self.files:
+            self._open()
+        self._close_file()
+
+    def abort(self) -> None:
+        """Close whatever is open, after a failure."""
+        if self._gzip is not None:
+            self._gzip.close()
+        if self._raw is not None:
+            self._raw.close()
+
+
+def json_line(item_json: bytes) -> bytes:
+    """Return the DYNAMODB_JSON data line of an item's wire JSON."""
+    return b'{"Item":' + item_json + b"}\n"
+
+
+def write_manifests(
+    folder: Path, summary: Mapping[str, Any], files: Iterable[Mapping[str, Any]]
+) -> None:
+    """Write manifest-files.json, manifest-summary.json and their .checksum files."""
+    listing = b"".join(orjson.dumps(f) + b"\n" for f in files)
+    _write_with_checksum(folder / "manifest-files.json", listing)
+    _write_with_checksum(folder / "manifest-summary.json", orjson.dumps(summary))
+
+
+def _write_with_checksum(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+    path.with_suffix(".checksum").write_text(hashlib.md5(data, usedforsecurity=False).hexdigest())
+
+
+# ------------------------------------------------------------------------------------ Ion
+
+_BARE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ION_KEYWORDS = frozenset(["null", "true", "false", "nan"])
+_SET_ANNOTATIONS = {"SS": "$dynamodb_SS", "NS": "$dynamodb_NS", "BS": "$dynamodb_BS"}
+
+
+def _ion_string(text: str) -> str:
+    # JSON's string syntax is a subset of Ion's ("\uXXXX", "\n", "\/", ...; orjson writes
+    # other characters as they are, in UTF-8), and orjson writes it at C speed
+    return orjson.dumps(text).decode("utf-8")
+
+
+def _ion_name(name: str) -> str:
+    # a field name is a symbol or a string; DynamoDB writes identifiers bare
+    if _BARE_NAME.fullmatch(name) and name not in _ION_KEYWORDS:
+        return name
+    return _ion_string(name)
+
+
+def _ion_number(canonical: str) -> str:
+    # canonical numbers are plain decimals: "103" -> "103." (an Ion int would not be a decimal)
+    return canonical if "." in canonical else canonical + "."
+
+
+def _ion_blob(data: bytes) -> str:
+    return "{{" + base64.b64encode(data).decode("ascii") + "}}"
+
+
+def _ion_value(value: AttributeValue) -> str:
+    ((kind, payload),) = value.items()
+    if kind == "S":
+        return _ion_string(payload)
+    if kind == "N":
+        return _ion_number(payload)
+    if kind == "B":
+        return _ion_blob(payload)
+    if kind == "BOOL":
+        return "true" if payload else "false"
+    if kind == "NULL":
+        return "null"
+    if kind == "M":
+        return _ion_struct(payload)
+    if kind == "L":
+        return "[" + ",".join(_ion_value(v) for v in payload) + "]"
+    if kind == "SS":
+        members = ",".join(_ion_string(v) for v in payload)
+    elif kind == "NS":
+        members = ",".join(_ion_number(v) for v in payload)
+    else:
+        members = ",".join(_ion_blob(v) for v in payload)
+    return f"{_SET_ANNOTATIONS[kind]}::[{members}]"
+
+
+def _ion_struct(members: Mapping[str, AttributeValue]) -> str:
+    return "{" + ",".join(f"{_ion_name(k)}:{_ion_value(v)}" for k, v in members.items()) + "}"
+
+
+def encode_ion_item(item: Item) -> bytes:
+    """Return the ION data line of an item: ``$ion_1_0 {Item:{...}}`` and a newline."""
+    return ("$ion_1_0 {Item:" + _ion_struct(item) + "}\n").encode("utf-8")
+
+
+_ION_NUMBER = re.compile(r"[-+]?[0-9_]+(?:\.[0-9_]*)?(?:[dDeE][-+]?[0-9]+)?")
+_ION_SPACE = re.compile(r"(?:\s|//[^\n]*|/\*.*?\*/)*", re.S)
+_ION_SYMBOL = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+_ION_WORD = re.compile(r"[A-Za-z_$][A-Za-z0-9_$.]*")
+_ION_PLAIN = {q: re.compile(rf"[^{q}\\\x00-\x1f]*") for q in ("'", '"')}
+_SPACE_START = frozenset(" \t\n\r\f\v/")
+_ION_ESCAPES = {
+    "0": "\0", "a": "\a", "b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", "v": "\v",
+    '"': '"', "'": "'", "?": "?", "\\": "\\", "/": "/",
+}  # fmt: skip
+
+
+class _IonParser:
+    """A reader of the Ion text values an export line holds (no timestamps, sexps, clobs)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    def fail(self, what: str) -> LineError:
+        return LineError(f"Ion: {what} at offset {self.pos}")
+
+    def space(self) -> None:
+        if self.text[self.pos : self.pos + 1] not in _SPACE_START:
+            return
+        match = _ION_SPACE.match(self.text, self.pos)
+        self.pos = match.end() if match else self.pos
+
+    def peek(self) -> str:
+        self.space()
+        return self.text[self.pos : self.pos + 1]
+
+    def expect(self, token: str) -> None:
+        self.space()
+        if not self.text.startswith(token, self.pos):
+            raise self.fail(f"expected {token!r}")
+        self.pos += len(token)
+
+    def quoted(self, quote: str) -> str:
+        """A quoted string or symbol; ``self.pos`` is on the opening quote."""
+        out: list[str] = []
+        i, text, plain = self.pos + 1, self.text, _ION_PLAIN[quote]
+        while True:
+            run = plain.match(text, i)
+            if run is not None and run.end() > i:
+                out.append(run.group())
+                i = run.end()
+            if i >= len(text):
+                raise self.fail("unterminated string")
+            ch = text[i]
+            if ch == quote:
+                self.pos = i + 1
+                return "".join(out)
+            if ch == "\\":
+                esc = text[i + 1 : i + 2]
+                if esc in _ION_ESCAPES:
+                    out.append(_ION_ESCAPES[esc])
+                    i += 2
+                    continue
+                width = {"x": 2, "u": 4, "U": 8}.get(esc)
+                if width is None:
+                    raise self.fail(f"bad escape \\{esc}")
+                digits = text[i + 2 : i + 2 + width]
+                try:
+                    out.append(chr(int(digits, 16)))
+                except ValueError:
+                    raise self.fail(f"bad escape \\{esc}{digits}") from None
+                i += 2 + width
+                continue
+            out.append(ch)
+            i += 1
+
+    def string(self) -> str:
+        """A string: "..." or one or more adjacent '''...''' parts."""
+        if self.text.startswith("'''", self.pos):
+            parts: list[str] = []
+            while self.text.startswith("'''", self.pos):
+                end = self.pos + 3
+                while True:
+                    end = self.text.find("'''", end)
+                    if end < 0:
+                        raise self.fail("unterminated long string")
+                    if self.text[end - 1] != "\\":
+                        break
+                    end += 1
+                inner = _IonParser('"' + self.text[self.pos + 3 : end].replace('"', '\\"') + '"')
+                parts.append(inner.quoted('"'))
+                self.pos = end + 3
+                self.space()
+            return "".join(parts)
+        return self.quoted('"')
+
+    def symbol(self) -> str:
+        self.space()
+        ch = self.text[self.pos : self.pos + 1]
+        if ch == "'" and not self.text.startswith("'''", self.pos):
+            return self.quoted("'")
+        if ch == '"' or self.text.startswith("'''", self.pos):
+            return self.string()
+        match = _ION_SYMBOL.match(self.text, self.pos)
+        if match is None:
+            raise self.fail("expected a field name")
+        self.pos = match.end()
+        return match.group()
+
+    def value(self) -> AttributeValue:
+        ch = self.peek()
+        annotation = None
+        # annotations: symbol '::' value
+        save = self.pos
+        if (ch in ("$", "'", "_") or ch.isalpha()) and not self.text.startswith("'''", self.pos):
+            name = self.symbol()
+            self.space()
+            if self.text.startswith("::", self.pos):
+                self.pos += 2
+                annotation = name
+                ch = self.peek()
+            else:
+                self.pos = save
+        if annotation is not None:
+            kind = {v: k for k, v in _SET_ANNOTATIONS.items()}.get(annotation)
+            if kind is None or ch != "[":
+                raise self.fail(f"unexpected annotation {annotation}")
+            members = self.sequence("]")
+            return _set_of(kind, members, self)
+        if ch == "{":
+            if self.text.startswith("{{", self.pos):
+                return {"B": self.blob()}
+            return {"M": self.struct()}
+        if ch == "[":
+            return {"L": self.sequence("]")}
+        if ch == '"' or self.text.startswith("'''", self.pos):
+            return {"S": self.string()}
+        if ch and (ch.isdigit() or ch in "-+"):
+            return self.number()
+        match = _ION_WORD.match(self.text, self.pos)
+        if match is None:
+            raise self.fail("expected a value")
+        word = match.group()
+        self.pos = match.end()
+        if word == "true" or word == "false":
+            return {"BOOL": word == "true"}
+        if word == "null" or word.startswith("null."):
+            return {"NULL": True}
+        raise self.fail(f"unsupported Ion value {word!r}")
+
+    def number(self) -> AttributeValue:
+        match = _ION_NUMBER.match(self.text, self.pos)
+        if match is None:
+            raise self.fail("bad number")
+        text = match.group().replace("_", "")
+        if "e" in text or "E" in text:
+            raise self.fail("Ion floats have no DynamoDB type (use decimals)")
+        self.pos = match.end()
+        try:
+            return {"N": normalize_number(text.replace("d", "e").replace("D", "e"))}
+        except ValidationException as exc:
+            raise LineError(exc.message) from None
+
+    def blob(self) -> bytes:
+        end = self.text.find("}}", self.pos)
+        if end < 0:
+            raise self.fail("unterminated blob")
+        body = "".join(self.text[self.pos + 2 : end].split())
+        if body.startswith(('"', "'")):
+            raise self.fail("clobs have no DynamoDB type")
+        self.pos = end + 2
+        try:
+            return base64.b64decode(body, validate=True)
+        except binascii.Error:
+            raise self.fail("bad base64 in blob") from None
+
+    def sequence(self, close: str) -> list[AttributeValue]:
+        self.expect("[")
+        out: list[AttributeValue] = []
+        if self.peek() == close:
+            self.pos += 1
+            return out
+        while True:
+            out.append(self.value())
+            ch = self.peek()
+            self.pos += 1
+            if ch == close:
+                return out
+            if ch != ",":
+                raise self.fail("expected ',' or ']'")
+
+    def struct(self) -> dict[str, AttributeValue]:
+        self.expect("{")
+        out: dict[str, AttributeValue] = {}
+        if self.peek() == "}":
+            self.pos += 1
+            return out
+        while True:
+            name = self.symbol()
+            self.expect(":")
+            out[name] = self.value()
+            ch = self.peek()
+            self.pos += 1
+            if ch == "}":
+                return out
+            if ch != ",":
+                raise self.fail("expected ',' or '}'")
+
+
+def _set_of(kind: str, members: list[AttributeValue], parser: _IonParser) -> AttributeValue:
+    inner = {"SS": "S", "NS": "N", "BS": "B"}[kind]
+    values = []
+    for m in members:
+        if inner not in m:
+            raise parser.fail(f"a {kind} member is not a {inner}")
+        values.append(m[inner])
+    return {kind: values}
+
+
+def decode_ion_line(line: str) -> Mapping[str, Any]:
+    """Return the Item of an ION line (``$ion_1_0 {Item:{...}}``), not yet validated.
+
+    Raises:
+        LineError: the line is not such a line.
+    """
+    parser = _IonParser(line)
+    parser.space()
+    if parser.text.startswith("$ion_1_0", parser.pos):
+        parser.pos += len("$ion_1_0")
+    top = parser.value()
+    parser.space()
+    if parser.pos != len(parser.text):
+        raise parser.fail("extra text after the item")
+    item = top.get("M")
+    if not isinstance(item, dict) or set(item) != {"Item"} or "M" not in item["Item"]:
+        raise LineError("Ion: the line is not a struct with one field, Item")
+    return item["Item"]["M"]  # type: ignore[no-any-return]
+
+
+# -------------------------------------------------------------------------------- sources
+
+
+def list_objects(bucket_dir: Path, prefix: str) -> list[tuple[str, Path]]:
+    """Return (key, path) of every file in a bucket folder whose key starts with ``prefix``.
+
+    Raises:
+        ImportError_: there is none.
+    """
+    found: list[tuple[str, Path]] = []
+    if bucket_dir.is_dir():
+        found = _walk(bucket_dir, prefix)
+    if not found:
+        raise ImportError_(f"no objects in s3://{bucket_dir.name}/{prefix} ({bucket_dir / prefix})")
+    return found
+
+
+def _walk(bucket_dir: Path, prefix: str) -> list[tuple[str, Path]]:
+    found: list[tuple[str, Path]] = []
+    for root, dirs, files in os.walk(bucket_dir):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(root) / name
+            key = path.relative_to(bucket_dir).as_posix()
+            if key.startswith(prefix):
+                found.append((key, path))
+    return found
+
+
+def _open_source(path: Path, compression: str) -> IO[bytes]:
+    if compression == "GZIP":
+        return gzip.GzipFile(path, "rb")  # type: ignore[return-value]
+    if compression == "ZSTD":
+        zstd = zstd_module()
+        if zstd is None:
+            raise ImportError_("ZSTD needs the zstd module: pip install 'streamkit[zstd]'")
+        opened: IO[bytes] = zstd.open(path, "rb")
+        return opened
+    return open(path, "rb")
+
+
+@dataclass
+class Record:
+    """One record of a source: a raw item (not validated) or the reason it is not one."""
+
+    key: str  # the object's key
+    index: int  # 1-based record number in the object
+    size: int  # bytes read
+    item: Mapping[str, Any] | None
+    error: str | None = None
+
+
+def iter_source_records(
+    objects: list[tuple[str, Path]],
+    fmt: str,
+    compression: str,
+    csv_options: Mapping[str, Any] | None,
+    key_types: Mapping[str, str],
+) -> Iterator[Record]:
+    """Yield every record of every object, as an item or an error (never raising on bad data).
+
+    ``key_types``: attribute name -> S/N/B of every key attribute of the table and its GSIs,
+    the only CSV columns not read as strings (as DynamoDB does).
+
+    Raises:
+        ImportError_: an object cannot be read at all (it is not gzip, zstd missing, ...).
+    """
+    for key, path in objects:
+        try:
+            with _open_source(path, compression) as raw:
+                if fmt == "CSV":
+                    yield from _csv_records(key, raw, csv_options or {}, key_types)
+                else:
+                    yield from _line_records(key, raw, fmt)
+        except (OSError, EOFError, ValueError) as exc:  # gzip/zstd errors, unreadable files
+            if isinstance(exc, LineError):
+                raise
+            name = type(exc).__name__
+            yield Record(key, 0, 0, None, f"cannot read the object ({name}: {exc})")
+
+
+def _line_records(key: str, raw: IO[bytes], fmt: str) -> Iterator[Record]:
+    for index, line in enumerate(raw, 1):
+        if not line.strip():
+            continue
+        try:
+            if fmt == "ION":
+                item: Mapping[str, Any] = decode_ion_line(line.decode("utf-8"))
+            else:
+                item = decode_json_line(line)
+        except (LineError, UnicodeDecodeError, orjson.JSONDecodeError) as exc:
+            yield Record(key, index, len(line), None, str(exc))
+        except StreamkitError as exc:  # bad base64
+            yield Record(key, index, len(line), None, getattr(exc, "message", str(exc)))
+        else:
+            yield Record(key, index, len(line), item)
+
+
+def decode_json_line(line: bytes) -> Mapping[str, Any]:
+    """Return the Item of a DYNAMODB_JSON line, binaries decoded, not yet validated.
+
+    Raises:
+        LineError: the line is not ``{"Item": {...}}``.
+        orjson.JSONDecodeError: it is not JSON.
+        SerializationException: a binary is not base64.
+    """
+    document = orjson.loads(line)
+    if not isinstance(document, dict) or set(document) != {"Item"}:
+        raise LineError('a DynamoDB JSON line must be {"Item": {...}}')
+    item = document["Item"]
+    if b'"B' in line or b"\\u" in line:  # maybe a B or BS value (a name may be escaped)
+        item = decode_binary(item)
+    if not isinstance(item, dict):
+        raise LineError("Item is not a map")
+    return item
+
+
+def _csv_records(
+    key: str, raw: IO[bytes], options: Mapping[str, Any], key_types: Mapping[str, str]
+) -> Iterator[Record]:
+    with io.TextIOWrapper(raw, encoding="utf-8", newline="") as text:
+        yield from _csv_rows(
+            key, csv.reader(text, delimiter=options.get("Delimiter", ",")), options, key_types
+        )
+
+
+def _csv_rows(
+    key: str, rows: Iterator[list[str]], options: Mapping[str, Any], key_types: Mapping[str, str]
+) -> Iterator[Record]:
+    header: list[str] | None = list(options["HeaderList"]) if options.get("HeaderList") else None
+    index = 0
+    for row in rows:
+        index += 1
+        size = sum(len(c) for c in row) + len(row)
+        if header is None:
+            header = row
+            continue
+        if not any(row):
+            continue
+        if len(row) > len(header):
+            yield Record(key, index, size, None, "the row has more cells than the header")
+            continue
+        item: dict[str, Any] = {}
+        problem = None
+        for name, cell in zip(header, row, strict=False):
+            kind = key_types.get(name)
+            if kind is None:
+                if cell != "":
+                    item[name] = {"S": cell}
+            elif kind == "B":
+                try:
+                    item[name] = {"B": decode_b64(cell)}
+                except StreamkitError:
+                    problem = f"the key {name} is not base64"
+            else:
+                item[name] = {kind: cell}
+        if problem:
+            yield Record(key, index, size, None, problem)
+        else:
+            yield Record(key, index, size, item)
+
+
+def encode_json_item(item: Item) -> bytes:
+    """Return the DYNAMODB_JSON data line of an item held in memory."""
+    return json_line(orjson.dumps(item, default=json_default))

@@ -1,0 +1,117 @@
+"""`streamkit export TABLE DIR` and `streamkit import DIR TABLE`, locally and over a server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import boto3
+import pytest
+
+import streamkit
+from tests.cli.helpers import run, run_json
+from tests.server.serving import start_serve, stop
+from tests.server.test_boto3 import session_kwargs
+
+
+def _fill(capsys: pytest.CaptureFixture[str], where: list[str], count: int = 5) -> None:
+    code, _, err = run(
+        capsys, "tables", "create", "--table-name", "orders", "--hash-key", "pk:S",
+        "--range-key", "sk:N", *where,
+    )  # fmt: skip
+    assert code == 0, err
+    for i in range(count):
+        item = f'{{"pk": {{"S": "p{i % 2}"}}, "sk": {{"N": "{i}"}}, "b": {{"B": "AAE="}}}}'
+        assert run(capsys, "put", "--table-name", "orders", "--item", item, *where)[0] == 0
+    _pitr_on(where)
+
+
+def _pitr_on(where: list[str]) -> None:
+    """Turn point-in-time recovery on (DynamoDB's exports need it) where the engine has it."""
+    if "UpdateContinuousBackups" not in streamkit.Engine.OPERATIONS:
+        return
+    spec = {"PointInTimeRecoveryEnabled": True}
+    if where[0] == "--endpoint-url":
+        client = boto3.client("dynamodb", **session_kwargs(where[1]))
+        client.update_continuous_backups(TableName="orders", PointInTimeRecoverySpecification=spec)
+        return
+
+    async def enable() -> None:
+        async with streamkit.open_engine(Path(where[1]) / "us-east-1.sqlite3") as db:
+            await db.update_continuous_backups(  # type: ignore[attr-defined]
+                TableName="orders", PointInTimeRecoverySpecification=spec
+            )
+
+    anyio.run(enable)
+
+
+def _scan(capsys: pytest.CaptureFixture[str], table: str, where: list[str]) -> list[Any]:
+    items: list[Any] = run_json(capsys, "scan", "--table-name", table, *where)["Items"]
+    return sorted(items, key=repr)
+
+
+@pytest.mark.parametrize("fmt", ["DYNAMODB_JSON", "ION"])
+def test_export_then_import_locally(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, fmt: str
+) -> None:
+    where = ["--data", str(tmp_path / "data")]
+    _fill(capsys, where)
+    out = tmp_path / "backup"
+    described = run_json(capsys, "export", "orders", str(out), "--format", fmt, *where)
+    desc = described["ExportDescription"]
+    assert desc["ExportStatus"] == "COMPLETED"
+    assert desc["ItemCount"] == 5
+    assert (out / desc["ExportManifest"]).is_file()
+    code, _, err = run(capsys, "import", str(out), "copy", "--like", "orders", *where)
+    assert code == 0, err
+    assert "imported 5 items into copy (0 bad records)" in err
+    assert _scan(capsys, "copy", where) == _scan(capsys, "orders", where)
+
+
+def test_import_a_folder_of_csv(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    where = ["--data", str(tmp_path / "data")]
+    (tmp_path / "people").mkdir()
+    (tmp_path / "people" / "a.csv").write_text("id|name\n1|Ann\n2|Bo\n")
+    code, _, err = run(
+        capsys, "import", str(tmp_path / "people"), "people", "--hash-key", "id:N",
+        "--format", "CSV", "--delimiter", "|", *where,
+    )  # fmt: skip
+    assert code == 0, err
+    assert _scan(capsys, "people", where) == [
+        {"id": {"N": "1"}, "name": {"S": "Ann"}},
+        {"id": {"N": "2"}, "name": {"S": "Bo"}},
+    ]
+
+
+def test_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    where = ["--data", str(tmp_path / "data")]
+    (tmp_path / "in").mkdir()
+    code, _, err = run(capsys, "import", str(tmp_path / "in"), "t1t", *where)
+    assert code != 0
+    assert "--hash-key" in err
+    code, _, err = run(capsys, "import", str(tmp_path / "missing"), "t1t", "--hash-key", "a:S")
+    assert code != 0
+    assert "no such folder" in err
+    code, _, err = run(capsys, "export", "nothere", str(tmp_path / "out"), *where)
+    assert code == 1
+    assert "nothere" in err
+
+
+def test_export_and_import_over_a_server(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    process, url, _ = start_serve("--memory", "--s3-dir", str(tmp_path))
+    try:
+        where = ["--endpoint-url", url]
+        _fill(capsys, where, count=3)
+        desc = run_json(capsys, "export", "orders", str(tmp_path / "bkt"), *where)
+        assert desc["ExportDescription"]["ItemCount"] == 3
+        # the server wrote into its --s3-dir, which is tmp_path: DIR is the same folder
+        code, _, err = run(
+            capsys, "import", str(tmp_path / "bkt"), "copy", "--like", "orders", *where
+        )
+        assert code == 0, err
+        assert _scan(capsys, "copy", where) == _scan(capsys, "orders", where)
+    finally:
+        assert stop(process) == 0
