@@ -6,8 +6,8 @@ import argparse
 from typing import TypeAlias
 
 from streamkit.cli import commands as run
-from streamkit.cli.template import add_template_command
 from streamkit.cli.export_args import add_transfer_commands
+from streamkit.cli.template import add_template_command
 
 __all__ = ["build_parser"]
 
