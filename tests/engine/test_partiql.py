@@ -412,3 +412,15 @@ async def test_transaction_reads_and_rules(db: streamkit.Engine) -> None:
         await db.execute_transaction(
             TransactStatements=[{"Statement": "SELECT * FROM music WHERE pk = 'a'"}]
         )
+
+
+async def test_resource_table_takes_native_values(db: streamkit.Engine) -> None:
+    table = db.table(T)
+    await table.execute_statement(
+        Statement="INSERT INTO music VALUE {'pk': ?, 'sk': ?, 'tags': ?}",
+        Parameters=["native", 1, {"p", "q"}],
+    )
+    out = await table.execute_statement(
+        Statement="SELECT * FROM music WHERE pk = ?", Parameters=["native"]
+    )
+    assert out["Items"] == [{"pk": "native", "sk": 1, "tags": {"p", "q"}}]
