@@ -26,8 +26,10 @@ messages are ours; docs/differences.md lists them.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, cast
 
 import orjson
@@ -54,7 +56,7 @@ from streamkit.expressions import (
     render,
 )
 from streamkit.expressions.partiql import Statement, conjuncts, parse_statement
-from streamkit.model.attributes import AttributeValue, Item, validate_value
+from streamkit.model.attributes import TYPE_NAMES, AttributeValue, Item, validate_value
 from streamkit.model.json import decode_b64, decode_binary, encode_b64, json_default
 from streamkit.model.schema import KeySpec, TableSpec, constraint
 
@@ -78,6 +80,13 @@ TRANSACTION_PARAMS = frozenset(
     {"TransactStatements", "ClientRequestToken", "ReturnConsumedCapacity"}
 )
 _PLACEHOLDER = re.compile(r"#a\d+|:v\d+")
+_EXPRESSION_MEMBERS = (
+    "KeyConditionExpression",
+    "FilterExpression",
+    "ProjectionExpression",
+    "ConditionExpression",
+    "UpdateExpression",
+)
 _SORT_OPS = frozenset({"=", "<", "<=", ">", ">="})
 _FLIP = {"=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _NO_KEY = "Where clause does not contain a mandatory equality on all key attributes"
@@ -100,6 +109,7 @@ class _Operations(Protocol):
     """The engine operations PartiQL statements turn into (Engine has them all)."""
 
     async def query(self, **params: Any) -> dict[str, Any]: ...
+    async def get_item(self, **params: Any) -> dict[str, Any]: ...
     async def scan(self, **params: Any) -> dict[str, Any]: ...
     async def put_item(self, **params: Any) -> dict[str, Any]: ...
     async def update_item(self, **params: Any) -> dict[str, Any]: ...
@@ -108,27 +118,33 @@ class _Operations(Protocol):
     async def transact_get_items(self, **params: Any) -> dict[str, Any]: ...
 
 
-def _expression_members(
-    statement: Statement, values: Mapping[str, AttributeValue], request: dict[str, Any]
-) -> dict[str, Any]:
-    """Add the names and values the request's expressions use (and only those)."""
+def _placeholders(request: Mapping[str, Any]) -> set[str]:
+    """The ``#aN`` and ``:vN`` placeholders a request's expressions use."""
     used: set[str] = set()
-    for member in (
-        "KeyConditionExpression",
-        "FilterExpression",
-        "ProjectionExpression",
-        "ConditionExpression",
-        "UpdateExpression",
-    ):
+    for member in _EXPRESSION_MEMBERS:
         text = request.get(member)
         if text:
             used.update(_PLACEHOLDER.findall(text))
+    return used
+
+
+def _expression_members(
+    statement: Statement,
+    values: Mapping[str, AttributeValue],
+    request: dict[str, Any],
+    *,
+    used: set[str] | None = None,
+) -> dict[str, Any]:
+    """Add the names (and, given ``values``, the values) the request's expressions use."""
+    if used is None:
+        used = _placeholders(request)
     names = {p: statement.names[p] for p in sorted(used) if p[0] == "#"}
-    bound = {p: values[p] for p in sorted(used) if p[0] == ":"}
     if names:
         request["ExpressionAttributeNames"] = names
-    if bound:
-        request["ExpressionAttributeValues"] = bound
+    if values:
+        bound = {p: values[p] for p in sorted(used) if p[0] == ":"}
+        if bound:
+            request["ExpressionAttributeValues"] = bound
     return request
 
 
@@ -232,6 +248,124 @@ def _merge_capacity(total: dict[str, Any] | None, part: dict[str, Any] | None) -
     return total
 
 
+class _Unwrapped:
+    """An engine's operation methods as defined, without the wrapper ``engine.py`` adds."""
+
+    __slots__ = ("_engine",)
+
+    def __init__(self, engine: object) -> None:
+        self._engine = engine
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(type(self._engine), name)
+        return functools.partial(getattr(method, "__wrapped__", method), self._engine)
+
+
+@dataclass(frozen=True, slots=True)
+class _SelectPlan:
+    """How a SELECT runs on one table or index: the requests, ready but for their values.
+
+    ``requests`` holds one ``(request, value placeholders)`` per Query (one per partition an
+    ``IN`` names) or the single Scan or GetItem; ``get_key`` is set when the WHERE clause is
+    exactly the table's whole key (a GetItem: ``(attribute, placeholder)`` per key part).
+    """
+
+    requests: tuple[tuple[dict[str, Any], tuple[str, ...]], ...]
+    scan: bool
+    get_key: tuple[tuple[str, str], ...] | None
+
+
+def _read_plan(
+    statement: Statement, key: KeySpec
+) -> tuple[list[Comparison], Condition | None, Condition | None]:
+    """Split WHERE into partition equalities (none: a Scan), a sort-key condition, a filter."""
+    terms = conjuncts(statement.where)
+    if key.multi:
+        return [], None, statement.where
+    hash_name, range_name = key.hash_name, key.range_name
+    partitions: list[Comparison] = []
+    rest = list(terms)
+    for term in terms:
+        if (found := _key_equality(term, hash_name)) is not None:
+            partitions = [Comparison("=", *found)]
+        elif (
+            isinstance(term, In)
+            and _is_attr(term.subject, hash_name)
+            and all(isinstance(o, ValueRef) for o in term.options)
+        ):
+            partitions = [Comparison("=", term.subject, o) for o in term.options]
+        else:
+            continue
+        rest.remove(term)
+        break
+    if not partitions:
+        return [], None, statement.where
+    sort: Condition | None = None
+    sort_terms = [t for t in rest if _sort_condition(t, range_name) is not None]
+    if len(sort_terms) == 1:
+        sort = _sort_condition(sort_terms[0], range_name)
+        rest.remove(sort_terms[0])
+    key_names = {hash_name, range_name} - {None}
+    if any(_names_in(t) & key_names for t in rest):
+        return [], None, statement.where  # a key attribute in the filter: Scan
+    return partitions, sort, _and(rest)
+
+
+@functools.lru_cache(maxsize=256)
+def _select_plan(statement: Statement, key: KeySpec) -> _SelectPlan:
+    """Plan a SELECT (memoised: statements are memoised by text and hash by identity).
+
+    Raises:
+        ValidationException: an ORDER BY DynamoDB would refuse.
+    """
+    partitions, sort, where = _read_plan(statement, key)
+    forward = True
+    if statement.order is not None:
+        name, descending = statement.order
+        if len(partitions) != 1 or name not in key.names:
+            raise ValidationException(
+                # DynamoDB's wording is unknown; ours
+                "ORDER BY needs the WHERE clause to fix the partition key with = and may "
+                "only name a key attribute"
+            )
+        forward = not descending
+    base: dict[str, Any] = {"TableName": statement.table}
+    if statement.index is not None:
+        base["IndexName"] = statement.index
+    if statement.projection is not None:
+        base["ProjectionExpression"] = ", ".join(render(p) for p in statement.projection)
+    get_key: tuple[tuple[str, str], ...] | None = None
+    if (
+        len(partitions) == 1
+        and statement.index is None
+        and where is None
+        and (key.range_name is None) == (sort is None)
+        and (sort is None or (isinstance(sort, Comparison) and sort.op == "="))
+    ):
+        equalities = [partitions[0]] if sort is None else [partitions[0], sort]
+        get_key = tuple(
+            (str(cast(PathExpr, term.left).path[0]), cast(ValueRef, term.right).placeholder)
+            for term in equalities
+        )
+        request = _expression_members(statement, {}, dict(base))
+        return _SelectPlan(((request, ()),), scan=False, get_key=get_key)
+    if where is not None:
+        base["FilterExpression"] = render(where)
+    if not forward:
+        base["ScanIndexForward"] = False
+    requests = []
+    options: list[Comparison | None] = [*partitions] or [None]
+    for partition in options:
+        request = dict(base)
+        if partition is not None:
+            condition = partition if sort is None else And(partition, sort)
+            request["KeyConditionExpression"] = render(condition)
+        used = _placeholders(request)
+        _expression_members(statement, {}, request, used=used)
+        requests.append((request, tuple(sorted(p for p in used if p[0] == ":"))))
+    return _SelectPlan(tuple(requests), scan=not partitions, get_key=None)
+
+
 class PartiqlMixin(EngineCore):
     """ExecuteStatement, BatchExecuteStatement and ExecuteTransaction."""
 
@@ -243,7 +377,9 @@ class PartiqlMixin(EngineCore):
 
     @property
     def _pq_ops(self) -> _Operations:
-        return cast(_Operations, self)
+        """The engine's operations without their retry wrappers: the statement's own call is
+        the one retried (as a whole), so a throttled read is not retried twice over."""
+        return cast(_Operations, _Unwrapped(self))
 
     async def execute_statement(self, **params: Any) -> dict[str, Any]:
         """Run one PartiQL statement (ExecuteStatement)."""
@@ -287,7 +423,7 @@ class PartiqlMixin(EngineCore):
                 raise ValidationException("Parameters must be a list of AttributeValues")
             if not raw_params:
                 raise constraint("[]", "parameters", "have length greater than or equal to 1")
-            params = [validate_value(v) for v in raw_params]
+            params = [_parameter(v) for v in raw_params]
         statement = parse_statement(text)
         return statement, statement.bind(params)
 
@@ -304,44 +440,6 @@ class PartiqlMixin(EngineCore):
 
     # -- SELECT ---------------------------------------------------------------------------
 
-    def _pq_read_plan(
-        self, statement: Statement, key: KeySpec
-    ) -> tuple[list[Condition], Condition | None, Condition | None]:
-        """Split WHERE into key conditions (one per partition; none: a Scan) and a filter.
-
-        Returns ``(partition conditions, sort condition, filter)``.
-        """
-        terms = conjuncts(statement.where)
-        if key.multi:
-            return [], None, statement.where
-        hash_name, range_name = key.hash_name, key.range_name
-        partitions: list[Condition] = []
-        rest = list(terms)
-        for term in terms:
-            if (found := _key_equality(term, hash_name)) is not None:
-                partitions = [Comparison("=", *found)]
-            elif (
-                isinstance(term, In)
-                and _is_attr(term.subject, hash_name)
-                and all(isinstance(o, ValueRef) for o in term.options)
-            ):
-                partitions = [Comparison("=", term.subject, o) for o in term.options]
-            else:
-                continue
-            rest.remove(term)
-            break
-        if not partitions:
-            return [], None, statement.where
-        sort: Condition | None = None
-        sort_terms = [t for t in rest if _sort_condition(t, range_name) is not None]
-        if len(sort_terms) == 1:
-            sort = _sort_condition(sort_terms[0], range_name)
-            rest.remove(sort_terms[0])
-        key_names = {hash_name, range_name} - {None}
-        if any(_names_in(t) & key_names for t in rest):
-            return [], None, statement.where  # a key attribute in the filter: Scan
-        return partitions, sort, _and(rest)
-
     async def _pq_select(
         self,
         statement: Statement,
@@ -353,78 +451,55 @@ class PartiqlMixin(EngineCore):
         token: str | None,
     ) -> dict[str, Any]:
         _, key = self._pq_schema(statement)
-        partitions, sort, where = self._pq_read_plan(statement, key)
-        forward = True
-        if statement.order is not None:
-            name, descending = statement.order
-            if not partitions or len(partitions) > 1 or name not in key.names:
-                raise ValidationException(
-                    # DynamoDB's wording is unknown; ours
-                    "ORDER BY needs the WHERE clause to fix the partition key with = and may "
-                    "only name a key attribute"
-                )
-            forward = not descending
-        request: dict[str, Any] = {"TableName": statement.table, **common}
-        if statement.index is not None:
-            request["IndexName"] = statement.index
-        if statement.projection is not None:
-            request["ProjectionExpression"] = ", ".join(render(p) for p in statement.projection)
-        if where is not None:
-            request["FilterExpression"] = render(where)
-        if consistent:
-            request["ConsistentRead"] = True
+        plan = _select_plan(statement, key)
+        if plan.get_key is not None and token is None:  # the whole key, nothing else: GetItem
+            request = dict(plan.requests[0][0], **common)
+            request["Key"] = {name: values[ref] for name, ref in plan.get_key}
+            if consistent:
+                request["ConsistentRead"] = True
+            got = await self._pq_ops.get_item(**request)
+            out: dict[str, Any] = {"Items": [got["Item"]] if "Item" in got else []}
+            if "ConsumedCapacity" in got:
+                out["ConsumedCapacity"] = got["ConsumedCapacity"]
+            return out
         position, start = (0, None) if token is None else _decode_token(token)
-        if not partitions:
-            if position:
-                raise ValidationException("Invalid NextToken")
-            if start is not None:
-                request["ExclusiveStartKey"] = start
-            if limit is not None:
-                request["Limit"] = limit
-            page = await self._pq_ops.scan(**_expression_members(statement, values, request))
-            return self._pq_answer(page, 0, 1)
-        if not forward:
-            request["ScanIndexForward"] = False
-        if position >= len(partitions) or position < 0:
+        if not 0 <= position < len(plan.requests):
             raise ValidationException("Invalid NextToken")
         items: list[Item] = []
         consumed: dict[str, Any] | None = None
-        out: dict[str, Any] = {}
+        out = {}
         remaining = limit
-        for index in range(position, len(partitions)):
-            condition = partitions[index] if sort is None else And(partitions[index], sort)
-            call = dict(request, KeyConditionExpression=render(condition))
+        for index in range(position, len(plan.requests)):
+            template, used = plan.requests[index]
+            call = dict(template, **common)
+            if used:
+                call["ExpressionAttributeValues"] = {ref: values[ref] for ref in used}
+            if consistent:
+                call["ConsistentRead"] = True
             if start is not None:
                 call["ExclusiveStartKey"] = start
             start = None
             if remaining is not None:
                 call["Limit"] = remaining
-            page = await self._pq_ops.query(**_expression_members(statement, values, call))
+            if plan.scan:
+                page = await self._pq_ops.scan(**call)
+            else:
+                page = await self._pq_ops.query(**call)
             items += page["Items"]
             if "ConsumedCapacity" in page:
                 consumed = _merge_capacity(consumed, page["ConsumedCapacity"])
             if remaining is not None:
                 remaining -= page["ScannedCount"]
             if "LastEvaluatedKey" in page:
-                out = self._pq_answer(page, index, len(partitions))
+                last = page["LastEvaluatedKey"]
+                out = {"NextToken": _encode_token(index, last), "LastEvaluatedKey": last}
                 break
-            if remaining is not None and remaining <= 0 and index + 1 < len(partitions):
+            if remaining is not None and remaining <= 0 and index + 1 < len(plan.requests):
                 out = {"NextToken": _encode_token(index + 1, None)}
                 break
         out["Items"] = items
         if consumed is not None:
             out["ConsumedCapacity"] = consumed
-        return out
-
-    @staticmethod
-    def _pq_answer(page: dict[str, Any], index: int, partitions: int) -> dict[str, Any]:
-        out: dict[str, Any] = {"Items": page["Items"]}
-        last = page.get("LastEvaluatedKey")
-        if last is not None:
-            out["NextToken"] = _encode_token(index, last)
-            out["LastEvaluatedKey"] = last
-        if "ConsumedCapacity" in page:
-            out["ConsumedCapacity"] = page["ConsumedCapacity"]
         return out
 
     # -- writes ---------------------------------------------------------------------------
@@ -638,6 +713,15 @@ class PartiqlMixin(EngineCore):
         if "ConsumedCapacity" in answer:
             out["ConsumedCapacity"] = answer["ConsumedCapacity"]
         return out
+
+
+def _parameter(value: object) -> AttributeValue:
+    """A parameter's shape: one ``{TYPE: payload}``. Its payload is validated where it is used,
+    by the operation the statement becomes (every Key, Item and ExpressionAttributeValues is),
+    so a parameter is checked once, not twice."""
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in TYPE_NAMES:
+        return value
+    return validate_value(value)  # raises DynamoDB's error for the malformed value
 
 
 def _statement_list(raw: object, member: str, most: int) -> list[dict[str, Any]]:

@@ -168,13 +168,15 @@ def _make_set(members: list[AttributeValue]) -> AttributeValue:
 # -- statements -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Statement:
     """One parsed statement.
 
     ``kind`` is ``SELECT``, ``INSERT``, ``UPDATE``, ``DELETE`` or ``EXISTS`` (a SELECT wrapped
     in ``EXISTS(...)``, allowed in transactions). ``names`` maps each ``#aN`` placeholder to
-    its attribute name; ``values[N]`` is the literal behind ``:vN``.
+    its attribute name; ``values[N]`` is the literal behind ``:vN``. Statements compare and
+    hash by identity (a parse is memoised, so one text gives one statement while it is kept),
+    which lets the engine memoise its plan for a statement.
     """
 
     kind: str
@@ -204,7 +206,24 @@ class Statement:
         given = params or ()
         if len(given) != self.params:
             raise ValidationException("Number of parameters in request and statement don't match.")
-        return {f":v{i}": bind_template(t, given) for i, t in enumerate(self.values)}
+        out: dict[str, AttributeValue] = {}
+        for placeholder, template in zip(self._placeholders, self.values, strict=True):
+            if type(template) is Param:  # the common case first: a bare ?
+                out[placeholder] = given[template.index]
+            else:
+                out[placeholder] = bind_template(template, given)
+        return out
+
+    @property
+    def _placeholders(self) -> tuple[str, ...]:
+        return (
+            _PLACEHOLDERS[: len(self.values)]
+            if len(self.values) <= 64
+            else tuple(f":v{i}" for i in range(len(self.values)))
+        )
+
+
+_PLACEHOLDERS = tuple(f":v{i}" for i in range(64))
 
 
 def conjuncts(condition: Condition | None) -> list[Condition]:

@@ -12,6 +12,7 @@ from streamkit.errors import (
     DuplicateItemException,
     IdempotentParameterMismatchException,
     ResourceNotFoundException,
+    SerializationException,
     TransactionCanceledException,
     ValidationException,
 )
@@ -424,3 +425,19 @@ async def test_resource_table_takes_native_values(db: streamkit.Engine) -> None:
         Statement="SELECT * FROM music WHERE pk = ?", Parameters=["native"]
     )
     assert out["Items"] == [{"pk": "native", "sk": 1, "tags": {"p", "q"}}]
+
+
+@pytest.mark.parametrize(
+    ("statement", "bad"),
+    [
+        ("SELECT * FROM music WHERE pk = ? AND sk = 1", {"N": "not a number"}),
+        ("SELECT * FROM music WHERE pk = 'a' AND n = ?", {"N": "x"}),
+        ("INSERT INTO music VALUE {'pk': 'q', 'sk': 1, 'v': ?}", {"N": "x"}),
+        ("SELECT * FROM music WHERE pk = ?", {"Z": "x"}),
+        ("SELECT * FROM music WHERE pk = ?", "plain"),
+        ("INSERT INTO music VALUE {'pk': 'q', 'sk': 1, 'v': <<?, 'a'>>}", {"N": "1"}),
+    ],
+)
+async def test_bad_parameters_are_refused(db: streamkit.Engine, statement: str, bad: Any) -> None:
+    with pytest.raises((ValidationException, SerializationException)):
+        await run(db, statement, bad)
