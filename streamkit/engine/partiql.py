@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, cast
+from typing import Any, ClassVar, cast
 
 import orjson
 
@@ -105,17 +105,8 @@ _BATCH_CODES = {
 }
 
 
-class _Operations(Protocol):
-    """The engine operations PartiQL statements turn into (Engine has them all)."""
-
-    async def query(self, **params: Any) -> dict[str, Any]: ...
-    async def get_item(self, **params: Any) -> dict[str, Any]: ...
-    async def scan(self, **params: Any) -> dict[str, Any]: ...
-    async def put_item(self, **params: Any) -> dict[str, Any]: ...
-    async def update_item(self, **params: Any) -> dict[str, Any]: ...
-    async def delete_item(self, **params: Any) -> dict[str, Any]: ...
-    async def transact_write_items(self, **params: Any) -> dict[str, Any]: ...
-    async def transact_get_items(self, **params: Any) -> dict[str, Any]: ...
+#: The engine's operation methods as defined (before engine.py's retry wrapper), by class.
+_UNWRAPPED: dict[tuple[type, str], Callable[..., Awaitable[dict[str, Any]]]] = {}
 
 
 def _placeholders(request: Mapping[str, Any]) -> set[str]:
@@ -248,19 +239,6 @@ def _merge_capacity(total: dict[str, Any] | None, part: dict[str, Any] | None) -
     return total
 
 
-class _Unwrapped:
-    """An engine's operation methods as defined, without the wrapper ``engine.py`` adds."""
-
-    __slots__ = ("_engine",)
-
-    def __init__(self, engine: object) -> None:
-        self._engine = engine
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(type(self._engine), name)
-        return functools.partial(getattr(method, "__wrapped__", method), self._engine)
-
-
 @dataclass(frozen=True, slots=True)
 class _SelectPlan:
     """How a SELECT runs on one table or index: the requests, ready but for their values.
@@ -375,11 +353,17 @@ class PartiqlMixin(EngineCore):
         "ExecuteTransaction": "execute_transaction",
     }
 
-    @property
-    def _pq_ops(self) -> _Operations:
-        """The engine's operations without their retry wrappers: the statement's own call is
-        the one retried (as a whole), so a throttled read is not retried twice over."""
-        return cast(_Operations, _Unwrapped(self))
+    async def _pq_run(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Run one of the engine's operations as defined, without the retry wrapper
+        ``engine.py`` adds: the statement's own call is the one retried (as a whole), so a
+        throttled read is not retried twice over."""
+        cls = type(self)
+        method = _UNWRAPPED.get((cls, operation))
+        if method is None:
+            defined = getattr(cls, operation)
+            method = _UNWRAPPED[cls, operation] = getattr(defined, "__wrapped__", defined)
+        answer: dict[str, Any] = await method(self, **request)
+        return answer
 
     async def execute_statement(self, **params: Any) -> dict[str, Any]:
         """Run one PartiQL statement (ExecuteStatement)."""
@@ -457,7 +441,7 @@ class PartiqlMixin(EngineCore):
             request["Key"] = {name: values[ref] for name, ref in plan.get_key}
             if consistent:
                 request["ConsistentRead"] = True
-            got = await self._pq_ops.get_item(**request)
+            got = await self._pq_run("get_item", request)
             out: dict[str, Any] = {"Items": [got["Item"]] if "Item" in got else []}
             if "ConsumedCapacity" in got:
                 out["ConsumedCapacity"] = got["ConsumedCapacity"]
@@ -482,9 +466,9 @@ class PartiqlMixin(EngineCore):
             if remaining is not None:
                 call["Limit"] = remaining
             if plan.scan:
-                page = await self._pq_ops.scan(**call)
+                page = await self._pq_run("scan", call)
             else:
-                page = await self._pq_ops.query(**call)
+                page = await self._pq_run("query", call)
             items += page["Items"]
             if "ConsumedCapacity" in page:
                 consumed = _merge_capacity(consumed, page["ConsumedCapacity"])
@@ -572,13 +556,13 @@ class PartiqlMixin(EngineCore):
             request["ReturnValues"] = statement.returning
         if kind == "Put":
             try:
-                answer = await self._pq_ops.put_item(**request)
+                answer = await self._pq_run("put_item", request)
             except ConditionalCheckFailedException:
                 raise DuplicateItemException(_DUPLICATE) from None
         elif kind == "Update":
-            answer = await self._pq_ops.update_item(**request)
+            answer = await self._pq_run("update_item", request)
         else:
-            answer = await self._pq_ops.delete_item(**request)
+            answer = await self._pq_run("delete_item", request)
         out: dict[str, Any] = {"Items": [answer["Attributes"]] if "Attributes" in answer else []}
         if "ConsumedCapacity" in answer:
             out["ConsumedCapacity"] = answer["ConsumedCapacity"]
@@ -688,7 +672,7 @@ class PartiqlMixin(EngineCore):
                         render(path) for path in statement.projection
                     )
                 gets.append({"Get": _expression_members(statement, values, get)})
-            return await self._pq_ops.transact_get_items(TransactItems=gets, **extra)
+            return await self._pq_run("transact_get_items", {"TransactItems": gets, **extra})
         items = []
         inserts = set()
         for index, ((statement, values), entry) in enumerate(zip(prepared, entries, strict=True)):
@@ -700,7 +684,7 @@ class PartiqlMixin(EngineCore):
                 inserts.add(index)
             items.append({kind: request})
         try:
-            answer = await self._pq_ops.transact_write_items(TransactItems=items, **extra)
+            answer = await self._pq_run("transact_write_items", {"TransactItems": items, **extra})
         except TransactionCanceledException as exc:
             reasons = [
                 {"Code": "DuplicateItem", "Message": _DUPLICATE}
