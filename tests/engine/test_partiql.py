@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import streamkit
 from streamkit.errors import (
     ConditionalCheckFailedException,
     DuplicateItemException,
+    DynamoDBError,
     IdempotentParameterMismatchException,
     ResourceNotFoundException,
     SerializationException,
@@ -441,3 +445,44 @@ async def test_resource_table_takes_native_values(db: streamkit.Engine) -> None:
 async def test_bad_parameters_are_refused(db: streamkit.Engine, statement: str, bad: Any) -> None:
     with pytest.raises((ValidationException, SerializationException)):
         await run(db, statement, bad)
+
+
+_PIECES = st.sampled_from(
+    [
+        "SELECT", "*", "FROM", "music", '"music"', '"music"."by_genre"', "WHERE", "pk", "sk",
+        "n", "genre", "=", "?", "'a'", "1", "AND", "OR", "NOT", "(", ")", "[", "]", "IN",
+        "BETWEEN", "IS", "MISSING", "begins_with(", ",", "ORDER", "BY", "DESC", "UPDATE",
+        "SET", "REMOVE", "DELETE", "INSERT", "INTO", "VALUE", "{'pk': 'a', 'sk': 1}",
+        "RETURNING", "ALL", "OLD", "NEW", "*", "+", "set_add(", "<<'x'>>", "size(", "EXISTS",
+    ]
+)  # fmt: skip
+
+
+@given(st.lists(_PIECES, min_size=1, max_size=18), st.integers(0, 3))
+@settings(max_examples=150, deadline=None)
+def test_any_statement_is_an_answer_or_a_dynamodb_error(pieces: list[str], params: int) -> None:
+    async def attempt() -> None:
+        async with streamkit.open_engine(None) as db:
+            await db.create_table(
+                TableName=T,
+                KeySchema=[
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "N"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            members: dict[str, Any] = {"Statement": " ".join(pieces)}
+            if params:
+                members["Parameters"] = [{"S": "a"}] * params
+            with contextlib.suppress(DynamoDBError):
+                await db.execute_statement(**members)
+            with contextlib.suppress(DynamoDBError):
+                await db.execute_transaction(TransactStatements=[members])
+            with contextlib.suppress(DynamoDBError):
+                await db.batch_execute_statement(Statements=[members])
+
+    asyncio.run(attempt())
