@@ -20,23 +20,18 @@ from streamkit.errors import (
     TransactionCanceledException,
     ValidationException,
 )
+from tests.conftest import key_schema
 
 T = "music"
 
 
 @pytest.fixture
 async def db(engine: streamkit.Engine) -> streamkit.Engine:
+    schema = key_schema("pk", "sk", range_kind="N")
+    schema["AttributeDefinitions"].append({"AttributeName": "genre", "AttributeType": "S"})
     await engine.create_table(
         TableName=T,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "N"},
-            {"AttributeName": "genre", "AttributeType": "S"},
-        ],
+        **schema,
         GlobalSecondaryIndexes=[
             {
                 "IndexName": "by_genre",
@@ -44,7 +39,6 @@ async def db(engine: streamkit.Engine) -> streamkit.Engine:
                 "Projection": {"ProjectionType": "ALL"},
             }
         ],
-        BillingMode="PAY_PER_REQUEST",
     )
     for pk in ("a", "b"):
         for sk in range(1, 6):
@@ -463,18 +457,7 @@ _PIECES = st.sampled_from(
 def test_any_statement_is_an_answer_or_a_dynamodb_error(pieces: list[str], params: int) -> None:
     async def attempt() -> None:
         async with streamkit.open_engine(None) as db:
-            await db.create_table(
-                TableName=T,
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "N"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            await db.create_table(TableName=T, **key_schema("pk", "sk", range_kind="N"))
             members: dict[str, Any] = {"Statement": " ".join(pieces)}
             if params:
                 members["Parameters"] = [{"S": "a"}] * params

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import orjson
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.server.serving import start_serve, stop
+from tests.conftest import key_schema
+from tests.server.serving import aws_cli, start_serve, stop
 
 T = "songs"
 
@@ -36,18 +34,7 @@ def client(endpoint: str) -> Any:
         aws_secret_access_key="test",
         config=Config(retries={"max_attempts": 1}),
     )
-    client.create_table(
-        TableName=T,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "N"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    client.create_table(TableName=T, **key_schema("pk", "sk", range_kind="N"))
     return client
 
 
@@ -120,24 +107,7 @@ def test_boto3_batch_and_transaction(client: Any) -> None:
 
 @pytest.mark.skipif(shutil.which("aws") is None, reason="the aws CLI is not installed")
 def test_aws_cli_execute_statement(endpoint: str, client: Any) -> None:
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_PAGER": "",
-    }
-
-    def aws(*args: str) -> Any:
-        done = subprocess.run(
-            ["aws", "dynamodb", *args, "--endpoint-url", endpoint, "--output", "json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        return orjson.loads(done.stdout) if done.stdout.strip() else {}
+    aws = aws_cli(endpoint)
 
     aws("execute-statement", "--statement", f"INSERT INTO \"{T}\" VALUE {{'pk': 'cli', 'sk': 7}}")
     got = aws(
