@@ -369,8 +369,6 @@ class PartiqlMixin(EngineCore):
         """Run one PartiQL statement (ExecuteStatement)."""
         p = Params("ExecuteStatement", params, EXECUTE_PARAMS)
         statement, values = self._pq_prepare(p.raw("Statement"), p.raw("Parameters"))
-        if statement.kind == "EXISTS":
-            raise ValidationException("EXISTS can only be used in a transaction")  # ours
         common = {
             key: params[key] for key in ("ReturnConsumedCapacity",) if params.get(key) is not None
         }
@@ -436,7 +434,9 @@ class PartiqlMixin(EngineCore):
     ) -> dict[str, Any]:
         _, key = self._pq_schema(statement)
         plan = _select_plan(statement, key)
-        if plan.get_key is not None and token is None:  # the whole key, nothing else: GetItem
+        if plan.get_key is not None:  # the whole key, nothing else: GetItem
+            if token is not None:  # a GetItem never pages: not a token of this statement
+                raise ValidationException("Invalid NextToken")
             request = dict(plan.requests[0][0], **common)
             request["Key"] = {name: values[ref] for name, ref in plan.get_key}
             if consistent:
@@ -548,6 +548,8 @@ class PartiqlMixin(EngineCore):
         common: dict[str, Any],
         on_fail: str | None,
     ) -> dict[str, Any]:
+        if statement.kind == "EXISTS":
+            raise ValidationException("EXISTS can only be used in a transaction")  # ours
         kind, request = self._pq_write_request(statement, values)
         request.update(common)
         if on_fail is not None:
@@ -660,6 +662,10 @@ class PartiqlMixin(EngineCore):
             extra.pop("ClientRequestToken", None)
             gets = []
             for statement, values in prepared:
+                if statement.index is not None:
+                    raise ValidationException(
+                        "A read statement in a transaction may not name an index"  # ours
+                    )
                 _, key = self._pq_schema(statement)
                 key_item, _, rest = self._pq_key_of(statement, values, key)
                 if rest is not None:

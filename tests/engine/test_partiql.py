@@ -469,3 +469,19 @@ def test_any_statement_is_an_answer_or_a_dynamodb_error(pieces: list[str], param
                 await db.batch_execute_statement(Statements=[members])
 
     asyncio.run(attempt())
+
+
+async def test_misplaced_exists_index_reads_and_tokens(db: streamkit.Engine) -> None:
+    exists = {"Statement": "EXISTS(SELECT * FROM music WHERE pk = 'a' AND sk = 1)"}
+    out = await db.batch_execute_statement(Statements=[exists])
+    assert out["Responses"][0]["Error"]["Code"] == "ValidationError"
+    assert (await run(db, "SELECT * FROM music WHERE pk = 'a' AND sk = 1"))["Items"]  # untouched
+    with pytest.raises(ValidationException, match="index"):
+        await db.execute_transaction(
+            TransactStatements=[
+                {"Statement": "SELECT * FROM \"music\".\"by_genre\" WHERE genre = 'x' AND pk = 'a'"}
+            ]
+        )
+    page = await run(db, "SELECT * FROM music WHERE pk = 'a'", Limit=1)
+    with pytest.raises(ValidationException, match="NextToken"):
+        await run(db, "SELECT * FROM music WHERE pk = 'a' AND sk = 1", NextToken=page["NextToken"])
