@@ -34,7 +34,7 @@ from typing import Any, ClassVar, cast
 
 import orjson
 
-from streamkit.engine.core import EngineCore
+from streamkit.engine.core import CAPACITY_CHOICES, EngineCore
 from streamkit.engine.params import Params
 from streamkit.errors import (
     ConditionalCheckFailedException,
@@ -372,12 +372,15 @@ class PartiqlMixin(EngineCore):
         common = {
             key: params[key] for key in ("ReturnConsumedCapacity",) if params.get(key) is not None
         }
+        limit = p.integer("Limit")
+        if limit is not None and limit < 1:
+            raise constraint(limit, "limit", "have value greater than or equal to 1")
         if statement.is_read:
             return await self._pq_select(
                 statement,
                 values,
                 common,
-                limit=p.integer("Limit"),
+                limit=limit,
                 consistent=p.boolean("ConsistentRead"),
                 token=p.string("NextToken"),
             )
@@ -576,8 +579,8 @@ class PartiqlMixin(EngineCore):
         """Run up to 25 statements, each on its own (BatchExecuteStatement)."""
         p = Params("BatchExecuteStatement", params, BATCH_PARAMS)
         entries = _statement_list(p.raw("Statements"), "statements", MAX_BATCH_STATEMENTS)
-        rcc = p.string("ReturnConsumedCapacity")
-        common = {} if rcc is None else {"ReturnConsumedCapacity": rcc}
+        rcc = p.enum("ReturnConsumedCapacity", CAPACITY_CHOICES, "NONE")
+        common = {"ReturnConsumedCapacity": rcc}
         prepared: list[tuple[Statement, dict[str, AttributeValue]] | DynamoDBError] = []
         for entry in entries:
             try:

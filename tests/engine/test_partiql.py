@@ -485,3 +485,15 @@ async def test_misplaced_exists_index_reads_and_tokens(db: streamkit.Engine) -> 
     page = await run(db, "SELECT * FROM music WHERE pk = 'a'", Limit=1)
     with pytest.raises(ValidationException, match="NextToken"):
         await run(db, "SELECT * FROM music WHERE pk = 'a' AND sk = 1", NextToken=page["NextToken"])
+
+
+async def test_request_members_are_checked(db: streamkit.Engine) -> None:
+    with pytest.raises(ValidationException, match="greater than or equal to 1"):
+        await run(db, "SELECT * FROM music WHERE pk = 'a' AND sk = 1", Limit=0)
+    with pytest.raises(ValidationException, match="enum"):
+        await db.batch_execute_statement(
+            Statements=[{"Statement": "SELECT * FROM music WHERE pk = 'a' AND sk = 1"}],
+            ReturnConsumedCapacity="ALL",
+        )
+    with pytest.raises(ValidationException, match="Unknown parameter"):
+        await run(db, "SELECT * FROM music", TableName=T)
