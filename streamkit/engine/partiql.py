@@ -26,7 +26,6 @@ messages are ours; docs/differences.md lists them.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -56,7 +55,7 @@ from streamkit.expressions import (
     render,
 )
 from streamkit.expressions.partiql import Statement, conjuncts, parse_statement
-from streamkit.model.attributes import TYPE_NAMES, AttributeValue, Item, validate_value
+from streamkit.model.attributes import AttributeValue, Item, validate_value
 from streamkit.model.json import decode_b64, decode_binary, encode_b64, json_default
 from streamkit.model.schema import KeySpec, TableSpec, constraint
 
@@ -289,9 +288,8 @@ def _read_plan(
     return partitions, sort, _and(rest)
 
 
-@functools.lru_cache(maxsize=256)
 def _select_plan(statement: Statement, key: KeySpec) -> _SelectPlan:
-    """Plan a SELECT (memoised: statements are memoised by text and hash by identity).
+    """Plan a SELECT (kept in ``statement.derived`` by the caller, per key schema).
 
     Raises:
         ValidationException: an ORDER BY DynamoDB would refuse.
@@ -353,37 +351,62 @@ class PartiqlMixin(EngineCore):
         "ExecuteTransaction": "execute_transaction",
     }
 
-    async def _pq_run(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
-        """Run one of the engine's operations as defined, without the retry wrapper
-        ``engine.py`` adds: the statement's own call is the one retried (as a whole), so a
-        throttled read is not retried twice over."""
+    def _pq_method(self, operation: str) -> Callable[..., Awaitable[dict[str, Any]]]:
+        """One of the engine's operations as defined, without the retry wrapper ``engine.py``
+        adds: the statement's own call is the one retried (as a whole), so a throttled read is
+        not retried twice over."""
         cls = type(self)
         method = _UNWRAPPED.get((cls, operation))
         if method is None:
             defined = getattr(cls, operation)
             method = _UNWRAPPED[cls, operation] = getattr(defined, "__wrapped__", defined)
-        answer: dict[str, Any] = await method(self, **request)
-        return answer
+        return method
+
+    async def _pq_run(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Run an operation through :meth:`_pq_method`."""
+        return await self._pq_method(operation)(self, **request)
+
+    def _pq_plan(self, statement: Statement) -> _SelectPlan:
+        """The SELECT's plan on its table or index (kept with the statement, per key schema)."""
+        _, key = self._pq_schema(statement)
+        cached = statement.derived.get(id(key))
+        if cached is not None and cast(tuple[object, _SelectPlan], cached)[0] is key:
+            return cast(tuple[object, _SelectPlan], cached)[1]
+        plan = _select_plan(statement, key)
+        statement.derived[id(key)] = (key, plan)
+        return plan
 
     async def execute_statement(self, **params: Any) -> dict[str, Any]:
         """Run one PartiQL statement (ExecuteStatement)."""
         p = Params("ExecuteStatement", params, EXECUTE_PARAMS)
         statement, values = self._pq_prepare(p.raw("Statement"), p.raw("Parameters"))
-        common = {
-            key: params[key] for key in ("ReturnConsumedCapacity",) if params.get(key) is not None
-        }
+        rcc = params.get("ReturnConsumedCapacity")
+        common = {} if rcc is None else {"ReturnConsumedCapacity": rcc}
         limit = p.integer("Limit")
         if limit is not None and limit < 1:
             raise constraint(limit, "limit", "have value greater than or equal to 1")
         if statement.is_read:
-            return await self._pq_select(
-                statement,
-                values,
-                common,
-                limit=limit,
-                consistent=p.boolean("ConsistentRead"),
-                token=p.string("NextToken"),
-            )
+            consistent = p.boolean("ConsistentRead")
+            token = p.string("NextToken")
+            plan = self._pq_plan(statement)
+            if plan.get_key is None:
+                return await self._pq_select(
+                    statement, values, common, limit=limit, consistent=consistent, token=token
+                )
+            # the whole key and nothing else: a GetItem (inline: the hot path of keyed reads)
+            if token is not None:  # a GetItem never pages: not a token of this statement
+                raise ValidationException("Invalid NextToken")
+            request = plan.requests[0][0].copy()
+            request["Key"] = {name: values[ref] for name, ref in plan.get_key}
+            if common:
+                request.update(common)
+            if consistent:
+                request["ConsistentRead"] = True
+            got = await self._pq_method("get_item")(self, **request)
+            out: dict[str, Any] = {"Items": [got["Item"]] if "Item" in got else []}
+            if "ConsumedCapacity" in got:
+                out["ConsumedCapacity"] = got["ConsumedCapacity"]
+            return out
         on_fail = p.string("ReturnValuesOnConditionCheckFailure")
         return await self._pq_write_statement(statement, values, common, on_fail)
 
@@ -392,7 +415,7 @@ class PartiqlMixin(EngineCore):
     @staticmethod
     def _pq_prepare(
         text: object, raw_params: object
-    ) -> tuple[Statement, dict[str, AttributeValue]]:
+    ) -> tuple[Statement, Mapping[str, AttributeValue]]:
         if text is None:
             raise ValidationException(
                 "1 validation error detected: Value null at 'statement' failed to satisfy "
@@ -408,7 +431,12 @@ class PartiqlMixin(EngineCore):
                 raise ValidationException("Parameters must be a list of AttributeValues")
             if not raw_params:
                 raise constraint("[]", "parameters", "have length greater than or equal to 1")
-            params = [_parameter(v) for v in raw_params]
+            params = list(raw_params)
+            for index, value in enumerate(params):
+                # the shape only: the payload is validated where it is used, by the operation
+                # the statement becomes (every Key, Item and ExpressionAttributeValues is)
+                if type(value) is not dict or len(value) != 1:
+                    params[index] = validate_value(value)  # DynamoDB's error for it
         statement = parse_statement(text)
         return statement, statement.bind(params)
 
@@ -435,20 +463,15 @@ class PartiqlMixin(EngineCore):
         consistent: bool,
         token: str | None,
     ) -> dict[str, Any]:
-        _, key = self._pq_schema(statement)
-        plan = _select_plan(statement, key)
+        plan = self._pq_plan(statement)
         if plan.get_key is not None:  # the whole key, nothing else: GetItem
-            if token is not None:  # a GetItem never pages: not a token of this statement
-                raise ValidationException("Invalid NextToken")
-            request = dict(plan.requests[0][0], **common)
+            request = plan.requests[0][0].copy()
             request["Key"] = {name: values[ref] for name, ref in plan.get_key}
+            request.update(common)
             if consistent:
                 request["ConsistentRead"] = True
             got = await self._pq_run("get_item", request)
-            out: dict[str, Any] = {"Items": [got["Item"]] if "Item" in got else []}
-            if "ConsumedCapacity" in got:
-                out["ConsumedCapacity"] = got["ConsumedCapacity"]
-            return out
+            return {"Items": [got["Item"]] if "Item" in got else [], **_capacity_of(got)}
         position, start = (0, None) if token is None else _decode_token(token)
         if not 0 <= position < len(plan.requests):
             raise ValidationException("Invalid NextToken")
@@ -581,7 +604,7 @@ class PartiqlMixin(EngineCore):
         entries = _statement_list(p.raw("Statements"), "statements", MAX_BATCH_STATEMENTS)
         rcc = p.enum("ReturnConsumedCapacity", CAPACITY_CHOICES, "NONE")
         common = {"ReturnConsumedCapacity": rcc}
-        prepared: list[tuple[Statement, dict[str, AttributeValue]] | DynamoDBError] = []
+        prepared: list[tuple[Statement, Mapping[str, AttributeValue]] | DynamoDBError] = []
         for entry in entries:
             try:
                 prepared.append(self._pq_prepare(entry.get("Statement"), entry.get("Parameters")))
@@ -708,13 +731,9 @@ class PartiqlMixin(EngineCore):
         return out
 
 
-def _parameter(value: object) -> AttributeValue:
-    """A parameter's shape: one ``{TYPE: payload}``. Its payload is validated where it is used,
-    by the operation the statement becomes (every Key, Item and ExpressionAttributeValues is),
-    so a parameter is checked once, not twice."""
-    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in TYPE_NAMES:
-        return value
-    return validate_value(value)  # raises DynamoDB's error for the malformed value
+def _capacity_of(answer: Mapping[str, Any]) -> dict[str, Any]:
+    consumed = answer.get("ConsumedCapacity")
+    return {} if consumed is None else {"ConsumedCapacity": consumed}
 
 
 def _statement_list(raw: object, member: str, most: int) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -57,6 +57,7 @@ from .parser import MAX_NESTING, MAX_OPERATORS
 
 __all__ = [
     "MAX_STATEMENT_LENGTH",
+    "BoundValues",
     "ListOf",
     "MapOf",
     "Param",
@@ -191,14 +192,17 @@ class Statement:
     names: dict[str, str] = field(default_factory=dict)
     values: tuple[Template, ...] = ()
     params: int = 0
+    #: What the engine derives from the statement, per table schema (its plans), kept with
+    #: the statement so they live as long as its parse is memoised.
+    derived: dict[object, object] = field(default_factory=dict, repr=False)
 
     @property
     def is_read(self) -> bool:
         """Whether the statement only reads (SELECT)."""
         return self.kind == "SELECT"
 
-    def bind(self, params: Sequence[AttributeValue] | None) -> dict[str, AttributeValue]:
-        """The ``:vN`` values with the request's parameters bound.
+    def bind(self, params: Sequence[AttributeValue] | None) -> Mapping[str, AttributeValue]:
+        """The ``:vN`` values with the request's parameters bound (each when first read).
 
         Raises:
             ValidationException: the request does not give one parameter per ``?``.
@@ -206,24 +210,33 @@ class Statement:
         given = params or ()
         if len(given) != self.params:
             raise ValidationException("Number of parameters in request and statement don't match.")
-        out: dict[str, AttributeValue] = {}
-        for placeholder, template in zip(self._placeholders, self.values, strict=True):
-            if type(template) is Param:  # the common case first: a bare ?
-                out[placeholder] = given[template.index]
-            else:
-                out[placeholder] = bind_template(template, given)
-        return out
-
-    @property
-    def _placeholders(self) -> tuple[str, ...]:
-        return (
-            _PLACEHOLDERS[: len(self.values)]
-            if len(self.values) <= 64
-            else tuple(f":v{i}" for i in range(len(self.values)))
-        )
+        return BoundValues(self.values, given)
 
 
-_PLACEHOLDERS = tuple(f":v{i}" for i in range(64))
+class BoundValues(Mapping[str, AttributeValue]):
+    """A statement's ``:vN`` values, bound to the request's parameters as they are read (a
+    keyed SELECT reads only its key's values)."""
+
+    __slots__ = ("_params", "_templates")
+
+    def __init__(self, templates: Sequence[Template], params: Sequence[AttributeValue]) -> None:
+        self._templates = templates
+        self._params = params
+
+    def __getitem__(self, placeholder: str) -> AttributeValue:
+        try:
+            template = self._templates[int(placeholder[2:])]
+        except (ValueError, IndexError):
+            raise KeyError(placeholder) from None
+        if type(template) is Param:
+            return self._params[template.index]
+        return bind_template(template, self._params)
+
+    def __iter__(self) -> Iterator[str]:
+        return (f":v{i}" for i in range(len(self._templates)))
+
+    def __len__(self) -> int:
+        return len(self._templates)
 
 
 def conjuncts(condition: Condition | None) -> list[Condition]:
