@@ -251,6 +251,19 @@ class _SelectPlan:
     scan: bool
     get_key: tuple[tuple[str, str], ...] | None
 
+    def get_request(
+        self, values: Mapping[str, AttributeValue], common: dict[str, Any], *, consistent: bool
+    ) -> dict[str, Any]:
+        """The GetItem request of a whole-key plan."""
+        assert self.get_key is not None
+        request = self.requests[0][0].copy()
+        request["Key"] = {name: values[ref] for name, ref in self.get_key}
+        if common:
+            request.update(common)
+        if consistent:
+            request["ConsistentRead"] = True
+        return request
+
 
 def _read_plan(
     statement: Statement, key: KeySpec
@@ -396,17 +409,9 @@ class PartiqlMixin(EngineCore):
             # the whole key and nothing else: a GetItem (inline: the hot path of keyed reads)
             if token is not None:  # a GetItem never pages: not a token of this statement
                 raise ValidationException("Invalid NextToken")
-            request = plan.requests[0][0].copy()
-            request["Key"] = {name: values[ref] for name, ref in plan.get_key}
-            if common:
-                request.update(common)
-            if consistent:
-                request["ConsistentRead"] = True
+            request = plan.get_request(values, common, consistent=consistent)
             got = await self._pq_method("get_item")(self, **request)
-            out: dict[str, Any] = {"Items": [got["Item"]] if "Item" in got else []}
-            if "ConsumedCapacity" in got:
-                out["ConsumedCapacity"] = got["ConsumedCapacity"]
-            return out
+            return {"Items": [got["Item"]] if "Item" in got else [], **_capacity_of(got)}
         on_fail = p.string("ReturnValuesOnConditionCheckFailure")
         return await self._pq_write_statement(statement, values, common, on_fail)
 
@@ -465,11 +470,7 @@ class PartiqlMixin(EngineCore):
     ) -> dict[str, Any]:
         plan = self._pq_plan(statement)
         if plan.get_key is not None:  # the whole key, nothing else: GetItem
-            request = plan.requests[0][0].copy()
-            request["Key"] = {name: values[ref] for name, ref in plan.get_key}
-            request.update(common)
-            if consistent:
-                request["ConsistentRead"] = True
+            request = plan.get_request(values, common, consistent=consistent)
             got = await self._pq_run("get_item", request)
             return {"Items": [got["Item"]] if "Item" in got else [], **_capacity_of(got)}
         position, start = (0, None) if token is None else _decode_token(token)
