@@ -51,31 +51,6 @@ def start_serve(*args: str) -> tuple[subprocess.Popen[str], str, float]:
     return process, line.split(" on ", 1)[1].split()[0], started
 
 
-def aws_cli(endpoint: str) -> Callable[..., Any]:
-    """Return ``aws(*args)``: runs ``aws dynamodb ARGS`` against ``endpoint`` with dummy
-    credentials and returns its JSON output (``{}`` when it prints nothing)."""
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_PAGER": "",
-    }
-
-    def aws(*args: str) -> Any:
-        done = subprocess.run(
-            ["aws", "dynamodb", *args, "--endpoint-url", endpoint, "--output", "json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        return orjson.loads(done.stdout) if done.stdout.strip() else {}
-
-    return aws
-
-
 def stderr_of(process: subprocess.Popen[str]) -> str:
     """Return what the server wrote to stderr so far."""
     return _LOG_OF[process.pid].read_text()
