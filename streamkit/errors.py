@@ -15,6 +15,7 @@
     │   ├── ResourceNotFoundException            400
     │   ├── ResourceInUseException               400
     │   ├── ConditionalCheckFailedException      400  .item
+    │   ├── DuplicateItemException               400
     │   ├── TransactionCanceledException         400  .reasons, message key "Message"
     │   ├── TransactionConflictException         400  not retried (botocore neither)
     │   ├── TransactionInProgressException       400  retryable
@@ -53,6 +54,7 @@ __all__ = [
     "ConfigurationError",
     "DatabaseFileError",
     "DatabaseInUseError",
+    "DuplicateItemException",
     "DynamoDBError",
     "ExpiredIteratorException",
     "ExportConflictException",
@@ -286,6 +288,13 @@ class ConditionalCheckFailedException(DynamoDBError):
 
     def extra(self) -> dict[str, Any]:
         return {} if self.item is None else {"Item": self.item}
+
+
+class DuplicateItemException(DynamoDBError):
+    """Raised by a PartiQL INSERT whose item already exists."""
+
+    code = "DuplicateItemException"
+    default_message = "Duplicate primary key exists in table"
 
 
 class TransactionCanceledException(DynamoDBError):

@@ -71,12 +71,13 @@ async def memory_engine(clock: ManualClock) -> AsyncIterator[streamkit.Engine]:
 
 
 def key_schema(
-    hash_key: str = "pk", range_key: str | None = None, kind: str = "S"
+    hash_key: str = "pk", range_key: str | None = None, kind: str = "S", range_kind: str = ""
 ) -> dict[str, Any]:
-    """Return CreateTable members for a simple table."""
+    """Return CreateTable members for a simple table (the sort key of type ``range_kind``,
+    ``kind`` when not given)."""
     keys = [{"AttributeName": hash_key, "KeyType": "HASH"}]
     defs = [{"AttributeName": hash_key, "AttributeType": kind}]
     if range_key is not None:
         keys.append({"AttributeName": range_key, "KeyType": "RANGE"})
-        defs.append({"AttributeName": range_key, "AttributeType": kind})
+        defs.append({"AttributeName": range_key, "AttributeType": range_kind or kind})
     return {"KeySchema": keys, "AttributeDefinitions": defs, "BillingMode": "PAY_PER_REQUEST"}

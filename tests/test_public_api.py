@@ -32,6 +32,7 @@ PUBLIC: dict[str, list[str]] = {
         "ConfigurationError",
         "DatabaseFileError",
         "DatabaseInUseError",
+        "DuplicateItemException",
         "DynamoDBError",
         "ExpiredIteratorException",
         "ExportConflictException",

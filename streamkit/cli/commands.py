@@ -22,6 +22,7 @@ __all__ = [
     "replay",
     "run",
     "serve",
+    "sql",
     "streams",
     "tables_update",
     "template",
@@ -144,3 +145,9 @@ def import_(args: argparse.Namespace) -> int:
     from streamkit.cli.export import run_import
 
     return _on_loop(run_import, args)
+
+
+def sql(args: argparse.Namespace) -> int:
+    from streamkit.cli.sql import run_sql
+
+    return _on_loop(run_sql, args)

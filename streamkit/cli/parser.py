@@ -7,6 +7,7 @@ from typing import TypeAlias
 
 from streamkit.cli import commands as run
 from streamkit.cli.export_args import add_transfer_commands
+from streamkit.cli.sql import add_sql_command
 from streamkit.cli.template import add_template_command
 
 __all__ = ["build_parser"]
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_transfer_commands(commands, _connection)
     _mappings(commands)
     add_template_command(commands, run.template)
+    add_sql_command(commands, _connection, _input_format, run.sql)
     _log_options(parser)
     return parser
 

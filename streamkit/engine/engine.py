@@ -18,6 +18,7 @@ from streamkit.engine.batch import BatchMixin
 from streamkit.engine.control import ControlMixin
 from streamkit.engine.exports import ExportsMixin
 from streamkit.engine.items import ItemsMixin
+from streamkit.engine.partiql import PartiqlMixin
 from streamkit.engine.query import QueryMixin
 from streamkit.engine.resource import Table
 from streamkit.engine.throttle import Throttle
@@ -100,6 +101,7 @@ class Engine(  # type: ignore[misc]
     ControlMixin,
     TtlMixin,
     ExportsMixin,
+    PartiqlMixin,
 ):
     """DynamoDB's data plane and control plane, with boto3's method names and dict shapes.
 
@@ -121,6 +123,7 @@ class Engine(  # type: ignore[misc]
         **QueryMixin.OPERATIONS,
         **TtlMixin.OPERATIONS,
         **ExportsMixin.OPERATIONS,
+        **PartiqlMixin.OPERATIONS,
     }
     #: Operations with a variant for callers that serialise with orjson (see QueryMixin).
     ENCODED_OPERATIONS: ClassVar[Mapping[str, str]] = QueryMixin.ENCODED_OPERATIONS
@@ -153,6 +156,9 @@ class Engine(  # type: ignore[misc]
     import_table = _retrying(ExportsMixin.import_table)
     describe_import = _retrying(ExportsMixin.describe_import)
     list_imports = _retrying(ExportsMixin.list_imports)
+    execute_statement = _retrying(PartiqlMixin.execute_statement)
+    batch_execute_statement = _retrying(PartiqlMixin.batch_execute_statement)
+    execute_transaction = _retrying(PartiqlMixin.execute_transaction)
     # Not an operation (the TTL sweeper's delete): refuses once closed, never retried.
     expire_items = open_only(TtlMixin.expire_items)
     # Not an operation (open_engine's exit: cancel exports and imports under way): the same.

@@ -146,6 +146,16 @@ class Table:
         """
         return BatchWriter(self, flush_amount=flush_amount, overwrite_by_pkeys=overwrite_by_pkeys)
 
+    async def execute_statement(self, Statement: str, **params: Any) -> dict[str, Any]:  # noqa: N803
+        """ExecuteStatement with native ``Parameters``; ``Items`` come back native.
+
+        The statement names its own table (PartiQL has no implied table), so this is the
+        engine's ``execute_statement`` with boto3-resource-style values.
+        """
+        if "Parameters" in params:
+            params["Parameters"] = [to_attribute_value(v) for v in params["Parameters"]]
+        return _decode(await self._engine.execute_statement(Statement=Statement, **params))
+
     async def describe(self) -> dict[str, Any]:
         """Return the table's TableDescription."""
         response = await self._engine.describe_table(TableName=self.name)
