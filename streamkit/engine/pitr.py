@@ -105,8 +105,19 @@ class PitrMixin(EngineCore):
         if enabled and state is None:
             state = HistoryState(history.history_table(spec), self.clock.now(), days, True)
             new = state
-            await self._store.write(on_table(spec, lambda c: history.create_history(c, spec, new)))
-            self._pitr[name] = state  # from here on, every write keeps its history row
+
+            def enable(conn: sqlite3.Connection) -> None:
+                history.create_history(conn, spec, new)
+                # from here on (the writes after this one in the batch too), every write
+                # keeps its history row
+                self._pitr[name] = new
+
+            try:
+                await self._store.write(on_table(spec, enable))
+            except BaseException:
+                if self._pitr.get(name) is new:
+                    del self._pitr[name]
+                raise
             log.debug("pitr_enabled", table=name, days=days)
         elif enabled and state is not None and state.days != days:
             state.days = days
