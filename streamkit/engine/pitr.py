@@ -306,6 +306,8 @@ class PitrMixin(EngineCore):
                     low += TRIM_STEP + 1
             except ResourceNotFoundException:  # the table (or its PITR) went meanwhile
                 continue
+        if trimmed:
+            log.debug("pitr_trimmed", rows=trimmed)
         return trimmed
 
     # -- DeleteTable -----------------------------------------------------------------------

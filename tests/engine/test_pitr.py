@@ -23,6 +23,7 @@ from streamkit.errors import (
     ValidationException,
 )
 from streamkit.storage import history as storage_history
+from streamkit.streams import maintain_once
 from streamkit.testing import ManualClock
 
 DAY = 86400.0
@@ -396,3 +397,32 @@ async def test_settings_and_history_survive_reopening(tmp_path: Any, clock: Manu
             SourceTableName="source", TargetTableName="back", RestoreDateTime=before
         )
         assert (await _items(db, "back"))["a"]["n"] == {"N": "1"}
+
+
+async def test_stream_upkeep_trims_the_histories(
+    memory_engine: streamkit.Engine, clock: ManualClock
+) -> None:
+    db = memory_engine
+    await db.create_table(**TABLE)
+    await db.update_continuous_backups(
+        TableName="source",
+        PointInTimeRecoverySpecification={
+            "PointInTimeRecoveryEnabled": True,
+            "RecoveryPeriodInDays": 1,
+        },
+    )
+    for n in range(3):
+        clock.advance(60)
+        await db.put_item(TableName="source", Item=_item("a", n))
+    await db.delete_item(TableName="source", Key={"pk": {"S": "a"}})
+    table = db._pitr["source"].table
+
+    count = functools.partial(_count, table=table)
+    assert await db.store.read(count) == 4
+    clock.advance(2 * DAY)
+    await maintain_once(db, clock.now())
+    assert await db.store.read(count) == 0  # nothing left that a restore could need
+
+
+def _count(conn: Any, table: str) -> int:
+    return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
