@@ -324,14 +324,14 @@ class PitrMixin(EngineCore):
         await self._store.write(lambda c: history.drop_history(c, spec))
 
     async def _keep_deleted_table_backup(self, spec: TableSpec) -> None:
-        """SEAM for the SYSTEM backup ``<table>$DeletedTableBackup`` of a deleted PITR table.
+        """SEAM: a deleted PITR table leaves the SYSTEM backup ``<table>$DeletedTableBackup``.
 
-        On-demand backups are another module's (``create_system_backup``); until it exists
-        this does nothing.
+        Backups are the backups mixin's (``create_deleted_table_backup``, on branch h/backup,
+        not yet merged); until an engine has it, this does nothing.
         """
-        create = getattr(self, "create_system_backup", None)
+        create = getattr(self, "create_deleted_table_backup", None)
         if create is not None:
-            await create(spec.name, f"{spec.name}$DeletedTableBackup")
+            await create(spec.name)
 
 
 def _drop(conn: sqlite3.Connection, spec: TableSpec) -> None:
