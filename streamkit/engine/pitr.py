@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from streamkit.engine.core import EngineCore, on_table
 from streamkit.engine.indexes import maintain_indexes
-from streamkit.engine.params import Params
+from streamkit.engine.params import Params, specification
 from streamkit.errors import (
     InvalidRestoreTimeException,
     PointInTimeRecoveryUnavailableException,
@@ -341,21 +341,11 @@ def _drop(conn: sqlite3.Connection, spec: TableSpec) -> None:
 
 
 def _parse_specification(value: object) -> tuple[bool, int]:
-    if value is None:
-        raise ValidationException(
-            f"1 validation error detected: Value null at '{_SPEC}' failed to satisfy "
-            "constraint: Member must not be null"
-        )
-    if not isinstance(value, Mapping):
-        raise SerializationException(
-            "Invalid type for parameter PointInTimeRecoverySpecification, expected a structure"
-        )
-    unknown = [k for k in value if k not in ("PointInTimeRecoveryEnabled", "RecoveryPeriodInDays")]
-    if unknown:
-        raise ValidationException(
-            f'Unknown parameter in PointInTimeRecoverySpecification: "{unknown[0]}", must be '
-            "one of: PointInTimeRecoveryEnabled, RecoveryPeriodInDays"
-        )
+    value = specification(
+        value,
+        "PointInTimeRecoverySpecification",
+        ("PointInTimeRecoveryEnabled", "RecoveryPeriodInDays"),
+    )
     enabled = value.get("PointInTimeRecoveryEnabled")
     if enabled is None:
         raise ValidationException(

@@ -25,25 +25,11 @@ from streamkit.errors import (
 from streamkit.storage import history as storage_history
 from streamkit.streams import maintain_once
 from streamkit.testing import ManualClock
+from tests.engine import test_stateful
 
 DAY = 86400.0
 KEYS = st.sampled_from(["a", "b", "c", "d", "e", "f"])
-TABLE: dict[str, Any] = {
-    "TableName": "source",
-    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-    "AttributeDefinitions": [
-        {"AttributeName": "pk", "AttributeType": "S"},
-        {"AttributeName": "grp", "AttributeType": "S"},
-    ],
-    "BillingMode": "PAY_PER_REQUEST",
-    "GlobalSecondaryIndexes": [
-        {
-            "IndexName": "by_grp",
-            "KeySchema": [{"AttributeName": "grp", "KeyType": "HASH"}],
-            "Projection": {"ProjectionType": "ALL"},
-        }
-    ],
-}
+TABLE: dict[str, Any] = {**test_stateful.TABLE, "TableName": "source"}  # GSI by_grp
 Model = dict[str, dict[str, Any]]
 
 
