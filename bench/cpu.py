@@ -7,7 +7,9 @@ NEW_AND_OLD_IMAGES stream, 5,000 items that puts overwrite), ``--concurrency`` w
 group commits. To compare two versions, run it in turns with ``PYTHONPATH`` pointing at each
 work tree.
 
-    python bench/cpu.py [--ops put update batch_write query get batch_get] [--repeats 7]
+    python bench/cpu.py [--ops put update batch_write query get batch_get] [--repeats 7] [--pitr]
+
+``--pitr`` turns point-in-time recovery on for the table first (its cost on writes).
 """
 
 from __future__ import annotations
@@ -108,10 +110,16 @@ async def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--count", type=int, default=6000, help="calls per run (see _operations)")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--pitr", action="store_true", help="point-in-time recovery on")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         async with streamkit.open_engine(os.path.join(folder, "cpu.sqlite3")) as db:
             await _fill(db)
+            if args.pitr:
+                spec = {"PointInTimeRecoveryEnabled": True}
+                await db.update_continuous_backups(
+                    TableName=TABLE, PointInTimeRecoverySpecification=spec
+                )
             operations = _operations(db)
             print(f"{'operation':<12}{'min us/op':>12}{'median us/op':>15}")
             for name in args.ops:

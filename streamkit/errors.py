@@ -22,6 +22,8 @@
     │   ├── IdempotentParameterMismatchException 400
     │   ├── ItemCollectionSizeLimitExceededException 400
     │   ├── LimitExceededException               400  retryable
+    │   ├── TableAlreadyExistsException          400  restores: the target exists
+    │   ├── InvalidRestoreTimeException          400  PITR: outside the restorable window
     │   ├── ProvisionedThroughputExceededException 400 retryable
     │   ├── ThrottlingException                  400  retryable
     │   ├── RequestLimitExceeded                 400  retryable
@@ -67,6 +69,7 @@ __all__ = [
     "IncompleteSignatureException",
     "InternalServerError",
     "InvalidExportTimeException",
+    "InvalidRestoreTimeException",
     "InvalidSignatureException",
     "ItemCollectionSizeLimitExceededException",
     "LimitExceededException",
@@ -78,6 +81,7 @@ __all__ = [
     "ResourceNotFoundException",
     "SerializationException",
     "StreamkitError",
+    "TableAlreadyExistsException",
     "TableNotFoundException",
     "ThrottlingException",
     "TransactionCanceledException",
@@ -340,6 +344,14 @@ class LimitExceededException(DynamoDBError):
     """Raised when too many control-plane operations run at once, or a stream limit is hit."""
 
     retryable = True
+
+
+class TableAlreadyExistsException(DynamoDBError):
+    """Raised by a restore when the target table already exists."""
+
+
+class InvalidRestoreTimeException(DynamoDBError):
+    """Raised when a restore time is outside the table's restorable window."""
 
 
 class ProvisionedThroughputExceededException(DynamoDBError):

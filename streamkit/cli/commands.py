@@ -20,6 +20,7 @@ __all__ = [
     "load",
     "mappings",
     "replay",
+    "restore",
     "run",
     "serve",
     "sql",
@@ -91,6 +92,12 @@ def tables_update(args: argparse.Namespace) -> int:
     from streamkit.cli.tables import run_tables_update
 
     return _on_loop(run_tables_update, args)
+
+
+def restore(args: argparse.Namespace) -> int:
+    from streamkit.cli.restore import run_restore
+
+    return _on_loop(run_restore, args)
 
 
 def ttl(args: argparse.Namespace) -> int:

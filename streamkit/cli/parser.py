@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     _tables(commands)
     _items(commands)
     _ttl(commands)
+    _restore(commands)
     _bulk(commands)
     add_transfer_commands(commands, _connection)
     _mappings(commands)
@@ -434,7 +435,23 @@ def _tables_update(actions: Commands) -> None:
     _attribute_definitions(
         gsi, "AttributeName=email,AttributeType=S ... or a JSON array (for new indexes)"
     )
+    pitr = update.add_argument_group("point-in-time recovery (UpdateContinuousBackups)")
+    pitr.add_argument("--pitr", choices=["on", "off"], help="turn point-in-time recovery on/off")
+    pitr.add_argument("--recovery-period-days", type=int, metavar="DAYS", help="1-35 (35)")
     _connection(update)
+
+
+def _restore(commands: Commands) -> None:
+    restore = commands.add_parser(
+        "restore", help="restore a table with PITR on, as it was at a moment, to a new table"
+    )
+    restore.set_defaults(func=run.restore)
+    restore.add_argument("--table", required=True, metavar="TABLE", help="the source table")
+    restore.add_argument("--to", required=True, metavar="TABLE", help="the new table")
+    when = restore.add_mutually_exclusive_group(required=True)
+    when.add_argument("--time", metavar="ISO", help="ISO 8601 (no zone: UTC) or epoch seconds")
+    when.add_argument("--latest", action="store_true", help="the latest restorable time")
+    _connection(restore)
 
 
 def _ttl(commands: Commands) -> None:

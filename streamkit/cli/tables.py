@@ -8,6 +8,7 @@ from typing import Any
 from streamkit.cli.backends import Backend
 from streamkit.cli.common import run_on_backend
 from streamkit.cli.inputs import UsageError, shorthand, structure, structures
+from streamkit.cli.restore import continuous_backups_request
 
 __all__ = ["build_update_table", "run_tables_update"]
 
@@ -16,16 +17,23 @@ _KEY_TYPES = frozenset(["S", "N", "B"])
 
 async def run_tables_update(args: argparse.Namespace) -> int:
     """Build the UpdateTable request, send it, print the TableDescription."""
-    params = build_update_table(args)
+    pitr = continuous_backups_request(args)  # --pitr on|off: UpdateContinuousBackups
+    params = build_update_table(args, empty_ok=pitr is not None)
 
     async def body(backend: Backend) -> dict[str, Any]:
-        return await backend.call("UpdateTable", params)
+        out = {} if params is None else await backend.call("UpdateTable", params)
+        if pitr is not None:
+            out.update(await backend.call("UpdateContinuousBackups", pitr))
+        return out
 
     return await run_on_backend(args, body)
 
 
-def build_update_table(args: argparse.Namespace) -> dict[str, Any]:
-    """Turn ``tables update`` flags into UpdateTable's members.
+def build_update_table(
+    args: argparse.Namespace, *, empty_ok: bool = False
+) -> dict[str, Any] | None:
+    """Turn ``tables update`` flags into UpdateTable's members (None: no change asked for
+    and ``empty_ok``, as when only ``--pitr`` is given).
 
     Raises:
         UsageError: a flag is malformed, or no flag asks for a change.
@@ -69,6 +77,8 @@ def build_update_table(args: argparse.Namespace) -> dict[str, Any]:
         params["GlobalSecondaryIndexUpdates"] = updates
     if definitions:
         params["AttributeDefinitions"] = definitions
+    if len(params) == 1 and empty_ok:
+        return None
     if len(params) == 1:
         raise UsageError("tables update: nothing to change (see 'streamkit tables update --help')")
     return params

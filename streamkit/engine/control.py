@@ -143,6 +143,7 @@ class ControlMixin(EngineCore):
                 "Resource cannot be deleted as it is currently protected against deletion. "
                 "Disable deletion protection first."
             )
+        await self._before_table_drop(spec)
 
         def run(conn: sqlite3.Connection) -> dict[str | None, tuple[int, int]]:
             count = table_counts(conn, spec)

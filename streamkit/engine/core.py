@@ -28,8 +28,10 @@ from streamkit.expressions import (
 )
 from streamkit.model.attributes import Item, item_size
 from streamkit.model.schema import TableSpec
-from streamkit.storage import select, tables as storage_tables
+from streamkit.storage import history, select, tables as storage_tables
 from streamkit.storage.changes import ChangeLog
+from streamkit.storage.codec import dump_item
+from streamkit.storage.history import HistoryState
 from streamkit.storage.sqlite import Store
 
 __all__ = [
@@ -109,6 +111,7 @@ class EngineCore:
     retry_policy: Backoff
     _catalog_event: anyio.Event | None = None
     _ttl_attributes: dict[str, str]  # table -> TTL attribute, while enabled
+    _pitr: dict[str, HistoryState]  # table -> its history, while PITR is on
 
     @property
     def closed(self) -> bool:
@@ -136,6 +139,10 @@ class EngineCore:
         self._ttl_attributes.pop(name, None)
         self.throttle.forget_table(name)
         self._catalog_changed()
+
+    async def _before_table_drop(self, spec: TableSpec) -> None:
+        """Run by DeleteTable just before it drops a table; mixins extend this (PITR: the
+        table's ``$DeletedTableBackup``, then its history)."""
 
     def _catalog_changed(self) -> None:
         event, self._catalog_event = self._catalog_event, None
@@ -227,12 +234,16 @@ class EngineCore:
         read it with the old item, saves the change log from measuring the old image again.
         """
         index_units = maintain_indexes(conn, spec, key, old, new) if spec.has_indexes else {}
+        blob = None
         if new is None:
             storage_tables.delete_row(conn, spec, *key)
         else:
-            storage_tables.put_row(
+            blob = storage_tables.put_row(
                 conn, spec, *key, new, size, ttl_attribute=self._ttl_attributes.get(spec.name)
             )
+        pitr = self._pitr.get(spec.name)
+        if pitr is not None:  # point-in-time recovery is on: keep the change's history row
+            self._pitr_record(conn, pitr, key, old, blob, size, now, old_size)
         if spec.stream_view_type is not None:
             self._changes.append(
                 conn,
@@ -247,6 +258,28 @@ class EngineCore:
                 sizes=(old_size, size if new is not None else None),
             )
         return index_units
+
+    def _pitr_record(
+        self,
+        conn: sqlite3.Connection,
+        state: HistoryState,
+        key: EncodedKey,
+        old: Item | None,
+        blob: bytes | None,
+        size: int,
+        now: float | None,
+        old_size: int | None,
+    ) -> None:
+        """Append one item change to a PITR-enabled table's history (storage/history.py).
+
+        The old item is serialised only while the items present at enable time are still
+        being recorded (its key may need a base row)."""
+        old_blob = None
+        if state.filling and old is not None:
+            old_blob = dump_item(old)
+            old_size = item_size(old) if old_size is None else old_size
+        at = self.clock.now() if now is None else now
+        history.record(conn, state, *key, old_blob, blob, size, old_size or 0, at)
 
     def _admit(self, spec: TableSpec, *, read: bool, hk: bytes | None = None) -> None:
         """Refuse, before it runs, a request the throttling simulator has no capacity for."""

@@ -19,6 +19,7 @@ from streamkit.engine.control import ControlMixin
 from streamkit.engine.exports import ExportsMixin
 from streamkit.engine.items import ItemsMixin
 from streamkit.engine.partiql import PartiqlMixin
+from streamkit.engine.pitr import PitrMixin
 from streamkit.engine.query import QueryMixin
 from streamkit.engine.resource import Table
 from streamkit.engine.throttle import Throttle
@@ -102,6 +103,7 @@ class Engine(  # type: ignore[misc]
     TtlMixin,
     ExportsMixin,
     PartiqlMixin,
+    PitrMixin,
 ):
     """DynamoDB's data plane and control plane, with boto3's method names and dict shapes.
 
@@ -124,6 +126,7 @@ class Engine(  # type: ignore[misc]
         **TtlMixin.OPERATIONS,
         **ExportsMixin.OPERATIONS,
         **PartiqlMixin.OPERATIONS,
+        **PitrMixin.OPERATIONS,
     }
     #: Operations with a variant for callers that serialise with orjson (see QueryMixin).
     ENCODED_OPERATIONS: ClassVar[Mapping[str, str]] = QueryMixin.ENCODED_OPERATIONS
@@ -148,6 +151,9 @@ class Engine(  # type: ignore[misc]
         scan = _retrying(QueryMixin.scan)
         update_time_to_live = _retrying(TtlMixin.update_time_to_live)
         describe_time_to_live = _retrying(TtlMixin.describe_time_to_live)
+        update_continuous_backups = _retrying(PitrMixin.update_continuous_backups)
+        describe_continuous_backups = _retrying(PitrMixin.describe_continuous_backups)
+        restore_table_to_point_in_time = _retrying(PitrMixin.restore_table_to_point_in_time)
     query_encoded = _retrying(QueryMixin.query_encoded)
     scan_encoded = _retrying(QueryMixin.scan_encoded)
     export_table_to_point_in_time = _retrying(ExportsMixin.export_table_to_point_in_time)
@@ -163,6 +169,8 @@ class Engine(  # type: ignore[misc]
     expire_items = open_only(TtlMixin.expire_items)
     # Not an operation (open_engine's exit: cancel exports and imports under way): the same.
     close_transfers = open_only(ExportsMixin.close_transfers)
+    # Not an operation (PITR's trimming): refuses once closed, never retried.
+    trim_point_in_time_history = open_only(PitrMixin.trim_point_in_time_history)
 
     def __init__(
         self,
@@ -181,6 +189,8 @@ class Engine(  # type: ignore[misc]
         streams: StreamsFactory,
         s3_dir: str | os.PathLike[str] | None = None,
         database: str | os.PathLike[str] | None = None,
+        pitr: Mapping[str, tuple[str, float, int, bool]] | None = None,
+        pitr_lag_seconds: float = 0.0,
     ) -> None:
         self._store = store
         self._tables = {s.name: s for s in specs}
@@ -193,6 +203,8 @@ class Engine(  # type: ignore[misc]
         self._ttl_attributes = {}
         self._configure_ttl(ttl, delay=ttl_delay_seconds, cooldown=ttl_cooldown_seconds)
         self._configure_s3(s3_dir, database)  # buckets of exports and imports
+        self._pitr = {}
+        self._configure_pitr(pitr or {}, lag=pitr_lag_seconds)
         #: The change log, checkpoints and catalog as the layers above use them.
         self.backend = StreamBackend(store, changes, self._tables)
         #: DynamoDB Streams (ListStreams, DescribeStream, GetShardIterator, GetRecords).

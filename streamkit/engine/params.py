@@ -9,7 +9,7 @@ from streamkit.errors import SerializationException, ValidationException
 from streamkit.model.attributes import AttributeValue, Item, validate_sized_item, validate_value
 from streamkit.model.schema import validate_name
 
-__all__ = ["Params"]
+__all__ = ["Params", "specification"]
 
 _JSON_TYPE = {
     str: "STRING_VALUE",
@@ -31,6 +31,22 @@ def _null(member: str) -> ValidationException:
         f"1 validation error detected: Value null at '{member}' failed to satisfy "
         "constraint: Member must not be null"
     )
+
+
+def specification(value: object, shape: str, allowed: Collection[str]) -> Mapping[str, Any]:
+    """Check a required structure member such as ``TimeToLiveSpecification``: not null, a
+    structure, no member besides ``allowed``; return it."""
+    if value is None:
+        raise _null(_member(shape))
+    if not isinstance(value, Mapping):
+        raise SerializationException(f"Invalid type for parameter {shape}, expected a structure")
+    unknown = [k for k in value if k not in allowed]
+    if unknown:
+        raise ValidationException(
+            f'Unknown parameter in {shape}: "{unknown[0]}", must be one of: '
+            + ", ".join(sorted(allowed))
+        )
+    return value
 
 
 def _member(name: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from streamkit.engine.core import EngineCore, on_table
-from streamkit.engine.params import Params
+from streamkit.engine.params import Params, specification
 from streamkit.errors import ResourceNotFoundException, SerializationException, ValidationException
 from streamkit.logs import get_logger
 from streamkit.model.schema import TableSpec
@@ -185,21 +185,7 @@ class TtlMixin(EngineCore):
 
 
 def _parse_specification(value: object) -> tuple[bool, str]:
-    if value is None:
-        raise ValidationException(
-            f"1 validation error detected: Value null at '{_SPEC}' failed to satisfy "
-            "constraint: Member must not be null"
-        )
-    if not isinstance(value, Mapping):
-        raise SerializationException(
-            "Invalid type for parameter TimeToLiveSpecification, expected a structure"
-        )
-    unknown = [k for k in value if k not in ("Enabled", "AttributeName")]
-    if unknown:
-        raise ValidationException(
-            f'Unknown parameter in TimeToLiveSpecification: "{unknown[0]}", must be one of: '
-            "AttributeName, Enabled"
-        )
+    value = specification(value, "TimeToLiveSpecification", ("Enabled", "AttributeName"))
     enabled = value.get("Enabled")
     attribute = value.get("AttributeName")
     errors = []

@@ -215,17 +215,19 @@ def put_row(
     size: int,
     *,
     ttl_attribute: str | None = None,
-) -> None:
-    """Insert or replace the item stored under the encoded key.
+) -> bytes:
+    """Insert or replace the item stored under the encoded key; return the stored blob.
 
     ``ttl_attribute`` is the table's TTL attribute when TTL is enabled: its Number value goes
     to the indexed ``ttl`` column the sweeper reads.
     """
+    blob = dump_item(item)
     conn.execute(
         f"INSERT OR REPLACE INTO {items_table(spec)}(hk, rk, item, size, ttl) "
         "VALUES (?, ?, ?, ?, ?)",
-        (hk, rk, dump_item(item), size, ttl_value(item, ttl_attribute)),
+        (hk, rk, blob, size, ttl_value(item, ttl_attribute)),
     )
+    return blob
 
 
 def delete_row(conn: sqlite3.Connection, spec: TableSpec, hk: bytes, rk: bytes) -> None:

@@ -11,6 +11,7 @@ from streamkit.backoff import Backoff
 from streamkit.clock import Clock, SystemClock
 from streamkit.engine import Engine, load_catalog, open_engine_store
 from streamkit.engine.throttle import Throttle
+from streamkit.storage import history
 from streamkit.storage.changes import ChangeLog, StreamSettings
 from streamkit.storage.sqlite import Durability
 from streamkit.streams.client import StreamsClient
@@ -31,6 +32,7 @@ async def open_engine(
     stream_retention_seconds: float = 24 * 3600.0,
     ttl_delay_seconds: float = 0.0,
     ttl_cooldown_seconds: float = 0.0,
+    pitr_lag_seconds: float = 0.0,
     throttling: bool = False,
     max_attempts: int = 3,
     read_only: bool = False,
@@ -57,6 +59,8 @@ async def open_engine(
             (default 0: the sweeper deletes it on its next pass; AWS takes minutes to days).
         ttl_cooldown_seconds: how long after an UpdateTimeToLive another one is refused
             (default 0; AWS: up to an hour).
+        pitr_lag_seconds: how far LatestRestorableDateTime is behind now (default 0: a table
+            with point-in-time recovery on can be restored to the present; AWS: ~5 minutes).
         throttling: enforce provisioned throughput with DynamoDB's token buckets (see
             :mod:`streamkit.engine.throttle`); per table with ``engine.throttle.set_table``.
         max_attempts: tries per call for throttled, conflicted and failed calls, with
@@ -81,6 +85,7 @@ async def open_engine(
     )
     async with open_engine_store(path, durability, read_only, owner_role, owner_url) as store:
         specs, ttl = await load_catalog(store, path)
+        pitr = await store.read(history.load_settings)
         clock = clock or SystemClock()
         changes = ChangeLog(settings)
         engine = Engine(
@@ -98,6 +103,8 @@ async def open_engine(
             streams=StreamsClient,
             s3_dir=s3_dir,
             database=path,
+            pitr=pitr,
+            pitr_lag_seconds=pitr_lag_seconds,
         )
         store.add_commit_hook(changes.flush)
         try:

@@ -41,6 +41,7 @@ async def maintain_once(engine: Engine, now: float) -> Upkeep:
         if count < TRIM_BATCH:
             break
     shards, streams = await backend.drop_expired(cutoff)
+    await engine.trim_point_in_time_history(now)  # PITR histories, to their recovery periods
     upkeep = Upkeep(rolled, trimmed, shards, streams)
     if any(upkeep):
         log.debug("stream_upkeep", **upkeep._asdict())
