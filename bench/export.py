@@ -53,11 +53,10 @@ async def load(path: Path, count: int) -> None:
                 await db.batch_write_item(RequestItems={"bench": requests})
 
         await asyncio.gather(*(worker() for _ in range(16)))
-        if "UpdateContinuousBackups" in db.OPERATIONS:  # DynamoDB's exports need PITR on
-            await db.update_continuous_backups(  # type: ignore[attr-defined]
-                TableName="bench",
-                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
-            )
+        await db.update_continuous_backups(  # DynamoDB's exports need PITR on
+            TableName="bench",
+            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+        )
 
 
 async def copy(db: streamkit.Engine) -> int:

@@ -28,9 +28,7 @@ def _fill(capsys: pytest.CaptureFixture[str], where: list[str], count: int = 5) 
 
 
 def _pitr_on(where: list[str]) -> None:
-    """Turn point-in-time recovery on (DynamoDB's exports need it) where the engine has it."""
-    if "UpdateContinuousBackups" not in streamkit.Engine.OPERATIONS:
-        return
+    """Turn point-in-time recovery on (DynamoDB's exports need it)."""
     spec = {"PointInTimeRecoveryEnabled": True}
     if where[0] == "--endpoint-url":
         client = boto3.client("dynamodb", **session_kwargs(where[1]))
@@ -39,7 +37,7 @@ def _pitr_on(where: list[str]) -> None:
 
     async def enable() -> None:
         async with streamkit.open_engine(Path(where[1]) / "us-east-1.sqlite3") as db:
-            await db.update_continuous_backups(  # type: ignore[attr-defined]
+            await db.update_continuous_backups(
                 TableName="orders", PointInTimeRecoverySpecification=spec
             )
 

@@ -44,11 +44,10 @@ async def _arn(db: streamkit.Engine, table: str) -> str:
 
 
 async def pitr_on(db: streamkit.Engine, table: str) -> None:
-    """Turn point-in-time recovery on, which DynamoDB's exports need, if the engine has it."""
-    if "UpdateContinuousBackups" in db.OPERATIONS:
-        await db.update_continuous_backups(  # type: ignore[attr-defined]
-            TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
-        )
+    """Turn point-in-time recovery on, which DynamoDB's exports need."""
+    await db.update_continuous_backups(
+        TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
 
 
 async def export(db: streamkit.Engine, table: str, **params: Any) -> dict[str, Any]:

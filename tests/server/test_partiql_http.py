@@ -58,9 +58,9 @@ def test_boto3_statements(client: Any) -> None:
     assert got["Items"][0]["b"] == {"B": b"\x00\x01"}
     assert got["ConsumedCapacity"]["CapacityUnits"] == 0.5
     seen = 0
-    token = None
+    token: str | None = None
     while True:
-        extra = {"NextToken": token} if token else {}
+        extra: dict[str, str] = {"NextToken": token} if token else {}
         page = client.execute_statement(
             Statement=f"SELECT * FROM \"{T}\" WHERE pk = 'a'", Limit=2, **extra
         )
