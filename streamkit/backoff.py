@@ -23,6 +23,8 @@ from streamkit.errors import DynamoDBError
 
 __all__ = ["Backoff", "retryable"]
 
+_MAX_DOUBLINGS = 64  # far past any cap: 2**64 times the smallest useful base
+
 
 def retryable(exc: BaseException) -> bool:
     """Whether a retry may succeed where ``exc`` failed (throttling, server faults)."""
@@ -54,7 +56,8 @@ class Backoff:
 
     def delay(self, failures: int) -> float:
         """Return the seconds to wait before the next attempt after ``failures`` failed ones."""
-        ceiling = min(self.cap, self.base * 2.0 ** max(0, failures - 1))
+        # The exponent is bounded: a mapping that retries for ever would overflow 2.0 ** 1024.
+        ceiling = min(self.cap, self.base * 2.0 ** min(max(0, failures - 1), _MAX_DOUBLINGS))
         return self.rng.random() * ceiling if self.jitter else ceiling
 
     async def sleep(self, failures: int) -> None:

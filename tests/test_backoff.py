@@ -30,6 +30,13 @@ def test_schedule_without_jitter_doubles_up_to_the_cap() -> None:
     assert [policy.delay(n) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
 
 
+def test_a_mapping_retrying_for_ever_stays_at_the_cap() -> None:
+    # A stream mapping with unlimited retries counts failures without end; 2.0 ** 1024
+    # overflows, which must not crash the worker after its thousandth failure.
+    policy = Backoff(base=1.0, cap=10.0, jitter=False)
+    assert [policy.delay(n) for n in (1024, 1025, 10**6)] == [10, 10, 10]
+
+
 def test_full_jitter_is_a_fraction_of_the_ceiling_from_the_injected_rng() -> None:
     policy = Backoff(base=0.1, cap=0.3, rng=random.Random(7))
     expected = random.Random(7)

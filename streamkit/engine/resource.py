@@ -9,9 +9,11 @@ optional: it is imported, to render a builder, only when a call is given one.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from streamkit.backoff import Backoff
 from streamkit.model.native import from_item, to_attribute_value, to_item
 
 if TYPE_CHECKING:
@@ -35,6 +37,9 @@ _BUILT_MEMBERS = {
     "FilterExpression": False,
     "KeyConditionExpression": True,
 }
+
+#: The batch writer's wait before re-sending unprocessed requests: 50 ms, doubling, at most 5 s.
+_RESEND_BACKOFF = Backoff(base=0.05, cap=5.0, jitter=False)
 
 _ITEM_MEMBERS = ("Item", "Key", "ExclusiveStartKey")
 _ITEM_RESULTS = ("Item", "Attributes", "LastEvaluatedKey")
@@ -219,7 +224,7 @@ class BatchWriter:
         sending = self._buffer[: self._flush_amount]
         self._buffer = self._buffer[self._flush_amount :]
         if self._waits:
-            await table._engine.clock.sleep(min(5.0, 0.05 * 2 ** (self._waits - 1)))
+            await replace(_RESEND_BACKOFF, clock=table._engine.clock).sleep(self._waits)
         response = await table._engine.batch_write_item(RequestItems={table.name: sending})
         unprocessed = (response.get("UnprocessedItems") or {}).get(table.name, [])
         self._buffer.extend(unprocessed)

@@ -57,6 +57,14 @@ def decode_binary(value: Any) -> Any:
     Raises:
         SerializationException: a binary value is not valid base64.
     """
+    try:
+        return _decode_binary(value)
+    except RecursionError:  # orjson parses ~1,000 levels, deeper than the stack lets us recurse
+        return _decode_binary_deep(value)
+
+
+def _decode_binary(value: Any) -> Any:
+    # Recursive, with _binary_value inlined: the server's path, ~20% faster than the stack.
     if isinstance(value, dict):
         if len(value) == 1:
             if isinstance(b := value.get("B"), str):
@@ -64,10 +72,40 @@ def decode_binary(value: Any) -> Any:
             bs = value.get("BS")
             if isinstance(bs, list) and all(isinstance(v, str | bytes) for v in bs):
                 return {"BS": [decode_b64(v) if isinstance(v, str) else v for v in bs]}
-        return {k: decode_binary(v) for k, v in value.items()}
+        return {k: _decode_binary(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [decode_binary(v) for v in value]
+        return [_decode_binary(v) for v in value]
     return value
+
+
+def _binary_value(value: dict[str, Any]) -> dict[str, Any] | None:
+    """Return a one-member ``{"B": str}`` / ``{"BS": [...]}`` decoded, else None."""
+    if isinstance(b := value.get("B"), str):
+        return {"B": decode_b64(b)}
+    bs = value.get("BS")
+    if isinstance(bs, list) and all(isinstance(v, str | bytes) for v in bs):
+        return {"BS": [decode_b64(v) if isinstance(v, str) else v for v in bs]}
+    return None
+
+
+def _decode_binary_deep(value: Any) -> Any:
+    """:func:`decode_binary` with an explicit stack, for values nested too deep to recurse."""
+    root = [value]
+    pending: list[tuple[Any, Any, Any]] = [(root, 0, value)]
+    while pending:
+        parent, slot, node = pending.pop()
+        if isinstance(node, dict):
+            if len(node) == 1 and (decoded := _binary_value(node)) is not None:
+                parent[slot] = decoded
+                continue
+            mapping = parent[slot] = dict(node)
+            children = [(mapping, k, v) for k, v in node.items() if isinstance(v, dict | list)]
+            pending.extend(reversed(children))  # document order: the first bad value is named
+        elif isinstance(node, list):
+            array = parent[slot] = list(node)
+            items = [(array, i, v) for i, v in enumerate(node) if isinstance(v, dict | list)]
+            pending.extend(reversed(items))
+    return root[0]
 
 
 def encode_binary(value: Any) -> Any:

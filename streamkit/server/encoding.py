@@ -79,15 +79,17 @@ def _inflate(data: bytes, wbits: int, limit: int, name: str) -> bytes:
         decoder = zlib.decompressobj(wbits)
         pending = data
         try:
-            while pending:
+            # Loop on eof, not on input left: a raw deflate stream has no trailer, so its last
+            # byte can be consumed while the final match's output is still pending.
+            while not decoder.eof:
                 chunk = decoder.decompress(pending, min(_STEP, limit - size + 1))
                 size += len(chunk)
                 if size > limit:
                     raise BodyTooLargeError(f"Request body decompresses to more than {limit} bytes")
                 out.append(chunk)
                 pending = decoder.unconsumed_tail
-                if decoder.eof:
-                    break
+                if not chunk and not pending:
+                    break  # input used up and no output pending: truncated (checked below)
         except zlib.error:
             raise BadEncodingError(f"Request body is not valid {name} data") from None
         if not decoder.eof:

@@ -178,3 +178,32 @@ class TestBatchWriter:
             assert responses[-1]["UnprocessedItems"] == {}
             page = await table.scan(Select="COUNT")
             assert page["Count"] == 26
+
+
+class _ThrottledEngine:
+    """An engine whose BatchWriteItem hands every request back ``busy`` times, then takes it."""
+
+    def __init__(self, busy: int) -> None:
+        self.busy = busy
+        self.sleeps: list[float] = []
+        self.clock = self
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+    async def batch_write_item(self, **params: Any) -> dict[str, Any]:
+        if self.busy:
+            self.busy -= 1
+            return {"UnprocessedItems": params["RequestItems"]}
+        return {"UnprocessedItems": {}}
+
+
+async def test_batch_writer_backs_off_by_the_one_policy_and_never_overflows() -> None:
+    """Re-sends wait 50 ms, doubling, at most 5 s, however long the table stays busy."""
+    engine = _ThrottledEngine(busy=1100)
+    table = streamkit.Table(engine, T)  # type: ignore[arg-type]
+    async with table.batch_writer() as batch:
+        await batch.put_item(Item={"pk": "a"})
+    assert engine.sleeps[:8] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0]
+    assert len(engine.sleeps) == 1100
+    assert set(engine.sleeps[7:]) == {5.0}

@@ -85,6 +85,16 @@ class TestWalks:
         assert json.loads(body) == {"Item": encode_binary(item)}
         assert decode_binary(orjson.loads(body)) == {"Item": item}
 
+    def test_decode_binary_of_any_depth_orjson_parses(self) -> None:
+        # orjson parses 1,000 levels; a recursive walk ran out of stack at ~330 (a 500 over HTTP).
+        body = b'{"b":{"B":"AA=="},"x":' + b"[" * 1000 + b'{"B":"AQ=="}' + b"]" * 1000 + b"}"
+        decoded = decode_binary(orjson.loads(body))
+        inner = decoded["x"]
+        for _ in range(1000):
+            (inner,) = inner
+        assert decoded["b"] == {"B": b"\0"}
+        assert inner == {"B": b"\1"}
+
     def test_bytes_members_are_kept(self) -> None:
         assert decode_binary({"BS": [b"a", "Yg=="]}) == {"BS": [b"a", b"b"]}
 

@@ -34,6 +34,13 @@ class TestDecodeBody:
         assert decode_body(raw_deflate(data), "Deflate", LIMIT) == data
         assert decode_body(data, "identity", LIMIT) == data
 
+    @pytest.mark.parametrize("size", [64 * 1024 + 1, 64 * 1024 + 100, 3 * 64 * 1024 + 7])
+    def test_raw_deflate_ending_past_a_step(self, size: int) -> None:
+        # A raw deflate stream has no trailer: its last input byte can be read while the final
+        # match's output is still pending, so the decoder must drain it, not call it truncated.
+        data = b"\0" * size
+        assert decode_body(raw_deflate(data), "deflate", LIMIT) == data
+
     def test_codings_are_undone_last_first(self) -> None:
         body = gzip.compress(zlib.compress(b'{"a": 1}'))
         assert decode_body(body, "deflate, gzip", LIMIT) == b'{"a": 1}'
