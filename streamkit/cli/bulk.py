@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 import anyio
 
+from streamkit.backoff import Backoff
 from streamkit.cli.backends import Backend
 from streamkit.cli.common import CommandError, run_on_backend
 from streamkit.cli.inputs import InputFormat, UsageError, item_value, read_json
@@ -27,8 +28,8 @@ __all__ = ["BATCH_SIZE", "run_batch_write", "run_dump", "run_load", "run_transac
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
 MAX_ATTEMPTS = 8  # sends of one batch before its UnprocessedItems are given up on
-_FIRST_DELAY = 0.05
-_MAX_DELAY = 5.0
+#: waits between the sends of one batch: 50 ms, 100 ms, ... at most 5 s
+RESEND = Backoff(max_attempts=MAX_ATTEMPTS, base=0.05, cap=5.0, jitter=False)
 #: how the back-off waits; tests swap it for a recorder (the CLI has no injected clock)
 sleep: Callable[[float], Any] = anyio.sleep
 
@@ -131,7 +132,7 @@ async def write_all(
         pending = batch
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
-                await sleep(min(_MAX_DELAY, _FIRST_DELAY * 2 ** (attempt - 1)))
+                await sleep(RESEND.delay(attempt))
             grouped: dict[str, list[dict[str, Any]]] = {}
             for table, request in pending:
                 grouped.setdefault(table, []).append(request)
