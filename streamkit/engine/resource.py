@@ -220,6 +220,8 @@ class BatchWriter:
         return [attributes[name] for name in self._overwrite_by_pkeys]
 
     async def _flush(self) -> None:
+        """Send the next 25 requests; UnprocessedItems go back in the buffer. If the call
+        raises, the requests it carried are not kept (boto3's batch writer drops them too)."""
         table = self._table
         sending = self._buffer[: self._flush_amount]
         self._buffer = self._buffer[self._flush_amount :]
