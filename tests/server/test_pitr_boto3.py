@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.server.serving import aws_cli
 from tests.server.test_boto3 import client, endpoint, table_name
 
 __all__ = ["client", "endpoint", "table_name"]  # the fixtures, shared with test_boto3
@@ -102,27 +100,7 @@ def test_boto3_point_in_time_recovery(client: Any, table_name: str) -> None:
 
 @pytest.mark.skipif(shutil.which("aws") is None, reason="the aws CLI is not installed")
 def test_aws_cli_point_in_time_recovery(endpoint: str, table_name: str) -> None:
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_PAGER": "",
-    }
-
-    def aws(*args: str, check: bool = True) -> Any:
-        done = subprocess.run(
-            ["aws", "dynamodb", *args, "--endpoint-url", endpoint, "--output", "json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=check,
-        )
-        if not check:
-            return done
-        return orjson.loads(done.stdout) if done.stdout.strip() else {}
-
+    aws = aws_cli(endpoint)
     aws("put-item", "--table-name", table_name, "--item", '{"pk": {"S": "cli"}, "sk": {"N": "7"}}')
     on = aws(
         "update-continuous-backups",
