@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from streamkit.clock import Clock, SystemClock
+from streamkit.engine.endpoints import SERVED_HOST
 from streamkit.errors import (
     DatabaseFileError,
     DatabaseInUseError,
@@ -223,6 +224,13 @@ class Dispatcher:
         except encoding.BodyTooLargeError as exc:
             log.info("request_too_large", reason=str(exc))
             return 413, [("content-type", "text/plain")], f"{exc}\n".encode()
+        if amz_target.endswith(".DescribeEndpoints"):  # it answers the address asked
+            host = next((value for name, value in headers if name == "host"), None)
+            token = SERVED_HOST.set(host)
+            try:
+                return await self.dispatch(region, amz_target, body)
+            finally:
+                SERVED_HOST.reset(token)
         return await self.dispatch(region, amz_target, body)
 
     async def dispatch(self, region: str, target: str, body: bytes) -> Reply:
