@@ -101,6 +101,10 @@ AWS_OPERATIONS: Final = {
     STREAMS_PREFIX: frozenset(["DescribeStream", "GetRecords", "GetShardIterator", "ListStreams"]),
 }
 
+#: Operations whose reply has no body at all, as DynamoDB sends them (no output shape).
+_EMPTY_OUTPUT: Final = frozenset(
+    [f"{DYNAMODB_PREFIX}.TagResource", f"{DYNAMODB_PREFIX}.UntagResource"]
+)
 _ACCEPTED_TYPES: Final = frozenset([CONTENT_TYPE, "application/json"])
 _NOT_FOUND_BODY: Final = b"<UnknownOperationException/>\n"
 
@@ -241,7 +245,7 @@ class Dispatcher:
             params = wire.loads(body)
             self._check_members(method, params)
             result = await method(**params)
-            payload = wire.dumps(result)
+            payload = b"" if target in _EMPTY_OUTPUT else wire.dumps(result)
         except DynamoDBError as exc:
             return _error_reply(exc, request_id)
         except Exception:
