@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from hypothesis import given, strategies as st
 
@@ -65,14 +66,14 @@ class TestTags:
         assert await engine.list_tags_of_resource(ResourceArn=arn) == {"Tags": []}
 
     async def test_concurrent_tag_calls_all_land(self, engine: streamkit.Engine) -> None:
-        import anyio
-
         arn = await _orders(engine)
+
+        async def tag(i: int) -> None:
+            await engine.tag_resource(ResourceArn=arn, Tags=_tags((f"k{i}", "v")))
+
         async with anyio.create_task_group() as tg:
             for i in range(20):
-                tg.start_soon(
-                    lambda i=i: engine.tag_resource(ResourceArn=arn, Tags=_tags((f"k{i}", "v")))
-                )
+                tg.start_soon(tag, i)
         assert len((await engine.list_tags_of_resource(ResourceArn=arn))["Tags"]) == 20
 
     async def test_fifty_tags_and_no_more(self, engine: streamkit.Engine) -> None:
