@@ -41,27 +41,23 @@ def _allowed(text: str) -> bool:
     return True
 
 
+def _checked(text: object, member: str, shortest: int, longest: int) -> str:
+    """A tag's Key or Value (``member``) as DynamoDB checks it."""
+    if text is None:
+        raise ValidationException(f"The Tag {member} provided is invalid, {member}: null")
+    if not isinstance(text, str):
+        raise SerializationException(f"Unexpected value type in payload ({member})")
+    if not shortest <= len(text) <= longest or not _allowed(text):
+        raise ValidationException(f"The Tag {member} provided is invalid, {member}: {text}")
+    return text
+
+
 def check_tag_key(key: object) -> str:
     """Return ``key`` if DynamoDB accepts it as a user's tag key; ValidationException if not."""
-    if key is None:
-        raise ValidationException("The Tag Key provided is invalid, Key: null")
-    if not isinstance(key, str):
-        raise SerializationException("Unexpected value type in payload (Key)")
-    if not 1 <= len(key) <= MAX_KEY_LENGTH or not _allowed(key):
-        raise ValidationException(f"The Tag Key provided is invalid, Key: {key}")
-    if key[:4].lower() == "aws:":
-        raise ValidationException(f"Tag Key cannot be prefixed with aws:, Key: {key}")
-    return key
-
-
-def _check_value(value: object) -> str:
-    if value is None:
-        raise ValidationException("The Tag Value provided is invalid, Value: null")
-    if not isinstance(value, str):
-        raise SerializationException("Unexpected value type in payload (Value)")
-    if len(value) > MAX_VALUE_LENGTH or not _allowed(value):
-        raise ValidationException(f"The Tag Value provided is invalid, Value: {value}")
-    return value
+    checked = _checked(key, "Key", 1, MAX_KEY_LENGTH)
+    if checked[:4].lower() == "aws:":
+        raise ValidationException(f"Tag Key cannot be prefixed with aws:, Key: {checked}")
+    return checked
 
 
 def check_tags(tags: object, *, allow_empty: bool = False) -> list[tuple[str, str]]:
@@ -82,7 +78,7 @@ def check_tags(tags: object, *, allow_empty: bool = False) -> list[tuple[str, st
         if not isinstance(tag, Mapping):
             raise SerializationException("Unexpected value type in payload (Tag)")
         key = check_tag_key(tag.get("Key"))
-        value = _check_value(tag.get("Value"))
+        value = _checked(tag.get("Value"), "Value", 0, MAX_VALUE_LENGTH)
         if key in seen:
             raise ValidationException(
                 f"Duplicate Tag Keys provided as input: Duplicate Tag Key found {key}"
@@ -130,13 +126,9 @@ class TagsMixin(ResourcesCore):
         """Add tags to a table, or change their values (TagResource). Answers ``{}``."""
         p = Params("TagResource", params, {"ResourceArn", "Tags"})
         arn = self._arn_member(p)
-        if p.raw("Tags") is None:
-            raise ValidationException(
-                "1 validation error detected: Value null at 'tags' failed to satisfy "
-                "constraint: Member must not be null"
-            )
+        tags = _list_member(p, "Tags")
         name = self._tagged_table(arn, "TagResource")
-        pairs = check_tags(p.raw("Tags"))
+        pairs = check_tags(tags)
         spec = self._tag_spec(name, arn)
 
         def edit(current: TableSpec) -> TableSpec:
@@ -154,15 +146,8 @@ class TagsMixin(ResourcesCore):
         """Remove tags by key from a table (UntagResource); absent keys are ignored."""
         p = Params("UntagResource", params, {"ResourceArn", "TagKeys"})
         arn = self._arn_member(p)
-        keys = p.raw("TagKeys")
-        if keys is None:
-            raise ValidationException(
-                "1 validation error detected: Value null at 'tagKeys' failed to satisfy "
-                "constraint: Member must not be null"
-            )
+        keys = _list_member(p, "TagKeys")
         name = self._tagged_table(arn, "UntagResource")
-        if not isinstance(keys, Sequence) or isinstance(keys, str | bytes):
-            raise SerializationException("Unexpected value type in payload (TagKeys)")
         if not keys:
             raise ValidationException("Atleast one Tag Key needs to be provided as Input.")
         removed = {check_tag_key(k) for k in keys}
@@ -249,6 +234,19 @@ class TagsMixin(ResourcesCore):
         if spec is None:
             raise _not_found(arn)
         return spec
+
+
+def _list_member(p: Params, name: str) -> Sequence[Any]:
+    """A list member that must be there (``Tags``, ``TagKeys``)."""
+    value = p.raw(name)
+    if value is None:
+        raise ValidationException(
+            f"1 validation error detected: Value null at '{name[0].lower()}{name[1:]}' failed "
+            "to satisfy constraint: Member must not be null"
+        )
+    if not isinstance(value, Sequence) or isinstance(value, str | bytes):
+        raise SerializationException(f"Unexpected value type in payload ({name})")
+    return value
 
 
 def _not_found(arn: str) -> ResourceNotFoundException:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,6 +14,7 @@ import orjson
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.server.serving import aws_cli
 from tests.server.test_boto3 import client, endpoint, session_kwargs, table_name
 
 __all__ = ["client", "endpoint", "table_name"]  # the fixtures, shared with test_boto3
@@ -149,27 +149,7 @@ def test_describe_endpoints_answers_the_servers_address(endpoint: str, client: A
 
 @pytest.mark.skipif(shutil.which("aws") is None, reason="the aws CLI is not installed")
 def test_aws_cli(endpoint: str, client: Any, table_name: str) -> None:
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_PAGER": "",
-    }
-
-    def aws(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["aws", "dynamodb", *args, "--endpoint-url", endpoint, "--output", "json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=check,
-        )
-
-    def data(*args: str) -> Any:
-        out = aws(*args).stdout
-        return orjson.loads(out) if out.strip() else {}
+    aws = data = aws_cli(endpoint)
 
     arn = _arn(client, table_name)
     assert (
