@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 import streamkit
 from streamkit.engine.tags import MAX_TAGS, check_tags
 from streamkit.errors import (
     AccessDeniedException,
+    DynamoDBError,
     PolicyNotFoundException,
     ResourceNotFoundException,
     SerializationException,
@@ -233,6 +235,34 @@ def test_tag_validation_never_crashes(tags: list[Any]) -> None:
         assert len(value) <= 256
         assert not key.lower().startswith("aws:")
         assert not any(c in key + value for c in "#%,;!?*&|<>\"'\\")
+
+
+_ARNS = st.one_of(
+    _TEXT,
+    st.builds(lambda tail: ARN + tail, _TEXT),
+    st.builds(lambda head: head + ":table/orders", _TEXT),
+)
+
+
+@settings(max_examples=50)
+@given(arn=_ARNS, body=st.one_of(_TEXT, st.lists(_TEXT, max_size=3), st.none()))
+async def test_garbage_gets_dynamodb_errors(
+    memory_engine: streamkit.Engine, arn: str, body: Any
+) -> None:
+    """Whatever the ARN, tags or policy, the answer is a result or a DynamoDB error."""
+    if not (await memory_engine.list_tables())["TableNames"]:
+        await _orders(memory_engine)
+    calls = [
+        memory_engine.list_tags_of_resource(ResourceArn=arn),
+        memory_engine.tag_resource(ResourceArn=arn, Tags=body),
+        memory_engine.untag_resource(ResourceArn=arn, TagKeys=body),
+        memory_engine.get_resource_policy(ResourceArn=arn),
+        memory_engine.put_resource_policy(ResourceArn=arn, Policy=body),
+        memory_engine.delete_resource_policy(ResourceArn=arn, ExpectedRevisionId=body),
+    ]
+    for call in calls:
+        with contextlib.suppress(DynamoDBError):
+            await call
 
 
 class TestPolicies:
