@@ -245,7 +245,7 @@ class Dispatcher:
             params = wire.loads(body)
             self._check_members(method, params)
             result = await method(**params)
-            payload = b"" if target in _EMPTY_OUTPUT else wire.dumps(result)
+            payload = wire.dumps(result) if result or target not in _EMPTY_OUTPUT else b""
         except DynamoDBError as exc:
             return _error_reply(exc, request_id)
         except Exception:
