@@ -13,6 +13,8 @@
     │   ├── IncompleteSignatureException         400  malformed Authorization header
     │   ├── MissingAuthenticationTokenException  400  no Authorization when auth is on
     │   ├── ResourceNotFoundException            400
+    │   ├── PolicyNotFoundException              400  no resource policy, or another revision
+    │   ├── AccessDeniedException                400  an ARN of another account (tags)
     │   ├── ResourceInUseException               400
     │   ├── ConditionalCheckFailedException      400  .item
     │   ├── DuplicateItemException               400
@@ -50,6 +52,7 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 __all__ = [
+    "AccessDeniedException",
     "ClockStalledError",
     "ClosedError",
     "ConditionalCheckFailedException",
@@ -75,6 +78,7 @@ __all__ = [
     "LimitExceededException",
     "MissingAuthenticationTokenException",
     "PointInTimeRecoveryUnavailableException",
+    "PolicyNotFoundException",
     "ProvisionedThroughputExceededException",
     "RequestLimitExceeded",
     "ResourceInUseException",
@@ -275,6 +279,19 @@ class ResourceNotFoundException(DynamoDBError):
     """Raised when the named table, index or stream does not exist."""
 
     default_message = "Requested resource not found"
+
+
+class PolicyNotFoundException(DynamoDBError):
+    """Raised when a resource has no resource-based policy, or not the expected revision."""
+
+    code = "PolicyNotFoundException"
+
+
+class AccessDeniedException(DynamoDBError):
+    """Raised for a request on another account's resource (the emulator has no IAM)."""
+
+    code = "AccessDeniedException"
+    namespace = _CORAL_SERVICE
 
 
 class ResourceInUseException(DynamoDBError):

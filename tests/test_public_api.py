@@ -26,6 +26,7 @@ PUBLIC: dict[str, list[str]] = {
         "open_runtime",
     ],
     "streamkit.errors": [
+        "AccessDeniedException",
         "ClockStalledError",
         "ClosedError",
         "ConditionalCheckFailedException",
@@ -51,6 +52,7 @@ PUBLIC: dict[str, list[str]] = {
         "LimitExceededException",
         "MissingAuthenticationTokenException",
         "PointInTimeRecoveryUnavailableException",
+        "PolicyNotFoundException",
         "ProvisionedThroughputExceededException",
         "RequestLimitExceeded",
         "ResourceInUseException",

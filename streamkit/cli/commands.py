@@ -26,6 +26,7 @@ __all__ = [
     "sql",
     "streams",
     "tables_update",
+    "tags",
     "template",
     "transact",
     "ttl",
@@ -104,6 +105,12 @@ def ttl(args: argparse.Namespace) -> int:
     from streamkit.cli.ttl import run_ttl
 
     return _on_loop(run_ttl, args)
+
+
+def tags(args: argparse.Namespace) -> int:
+    from streamkit.cli.tags import run_tags
+
+    return _on_loop(run_tags, args)
 
 
 def batch_write(args: argparse.Namespace) -> int:

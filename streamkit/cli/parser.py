@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     _items(commands)
     _ttl(commands)
     _restore(commands)
+    _tags(commands)
     _bulk(commands)
     add_transfer_commands(commands, _connection)
     _mappings(commands)
@@ -470,6 +471,15 @@ def _ttl(commands: Commands) -> None:
         action.set_defaults(func=run.ttl)
         action.add_argument("table_name", metavar="TABLE")
         _connection(action)
+
+
+def _tags(commands: Commands) -> None:
+    tags = commands.add_parser("tags", help="list a table's tags, or add and remove some")
+    tags.add_argument("table_name", metavar="TABLE")
+    tags.add_argument("--add", nargs="+", action="extend", metavar="KEY=VALUE", help="TagResource")
+    tags.add_argument("--remove", nargs="+", action="extend", metavar="KEY", help="UntagResource")
+    tags.set_defaults(func=run.tags)
+    _connection(tags)
 
 
 def _expressions(parser: argparse.ArgumentParser, *, condition: bool = False) -> None:

@@ -16,12 +16,15 @@ from streamkit.clock import Clock
 from streamkit.engine.backend import StreamBackend
 from streamkit.engine.batch import BatchMixin
 from streamkit.engine.control import ControlMixin
+from streamkit.engine.endpoints import EndpointsMixin
 from streamkit.engine.exports import ExportsMixin
 from streamkit.engine.items import ItemsMixin
 from streamkit.engine.partiql import PartiqlMixin
 from streamkit.engine.pitr import PitrMixin
+from streamkit.engine.policies import PoliciesMixin
 from streamkit.engine.query import QueryMixin
 from streamkit.engine.resource import Table
+from streamkit.engine.tags import TagsMixin
 from streamkit.engine.throttle import Throttle
 from streamkit.engine.transactions import TransactionsMixin
 from streamkit.engine.ttl import TtlMixin
@@ -104,6 +107,9 @@ class Engine(  # type: ignore[misc]
     ExportsMixin,
     PartiqlMixin,
     PitrMixin,
+    TagsMixin,
+    PoliciesMixin,
+    EndpointsMixin,
 ):
     """DynamoDB's data plane and control plane, with boto3's method names and dict shapes.
 
@@ -127,6 +133,9 @@ class Engine(  # type: ignore[misc]
         **ExportsMixin.OPERATIONS,
         **PartiqlMixin.OPERATIONS,
         **PitrMixin.OPERATIONS,
+        **TagsMixin.OPERATIONS,
+        **PoliciesMixin.OPERATIONS,
+        **EndpointsMixin.OPERATIONS,
     }
     #: Operations with a variant for callers that serialise with orjson (see QueryMixin).
     ENCODED_OPERATIONS: ClassVar[Mapping[str, str]] = QueryMixin.ENCODED_OPERATIONS
@@ -165,6 +174,14 @@ class Engine(  # type: ignore[misc]
     execute_statement = _retrying(PartiqlMixin.execute_statement)
     batch_execute_statement = _retrying(PartiqlMixin.batch_execute_statement)
     execute_transaction = _retrying(PartiqlMixin.execute_transaction)
+    tag_resource = _retrying(TagsMixin.tag_resource)
+    untag_resource = _retrying(TagsMixin.untag_resource)
+    list_tags_of_resource = _retrying(TagsMixin.list_tags_of_resource)
+    put_resource_policy = _retrying(PoliciesMixin.put_resource_policy)
+    get_resource_policy = _retrying(PoliciesMixin.get_resource_policy)
+    delete_resource_policy = _retrying(PoliciesMixin.delete_resource_policy)
+    describe_endpoints = _retrying(EndpointsMixin.describe_endpoints)
+    describe_limits = _retrying(EndpointsMixin.describe_limits)
     # Not an operation (the TTL sweeper's delete): refuses once closed, never retried.
     expire_items = open_only(TtlMixin.expire_items)
     # Not an operation (open_engine's exit: cancel exports and imports under way): the same.

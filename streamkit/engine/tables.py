@@ -8,6 +8,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from streamkit.engine.policies import parse_policy
+from streamkit.engine.tags import check_tags
 from streamkit.errors import LimitExceededException, ResourceNotFoundException, ValidationException
 from streamkit.model.schema import (
     STREAM_VIEW_TYPES,
@@ -174,14 +176,14 @@ def build_table_spec(params: Mapping[str, Any], name: str, now: float) -> TableS
             "tableClass",
             "satisfy enum value set: [STANDARD, STANDARD_INFREQUENT_ACCESS]",
         )
-    tags = params.get("Tags") or []
-    if not isinstance(tags, list) or not all(
-        isinstance(t, Mapping) and isinstance(t.get("Key"), str) and isinstance(t.get("Value"), str)
-        for t in tags
-    ):
-        raise ValidationException(
-            "Invalid type for parameter Tags, expected a list of {Key, Value}"
-        )
+    tags = check_tags(params.get("Tags") or [], allow_empty=True)
+    policy = params.get("ResourcePolicy")
+    if policy is not None:
+        if not isinstance(policy, str):
+            raise ValidationException(
+                "Invalid type for parameter ResourcePolicy, expected a string"
+            )
+        parse_policy(policy)
     return TableSpec(
         name=name,
         table_id=str(uuid.uuid4()),
@@ -197,7 +199,8 @@ def build_table_spec(params: Mapping[str, Any], name: str, now: float) -> TableS
         stream_label=stream_label(now) if view else None,
         deletion_protection=protection,
         table_class=table_class,
-        tags=tuple((t["Key"], t["Value"]) for t in tags),
+        tags=tuple(tags),
+        policies=(("", policy, str(int(now * 1000))),) if policy is not None else (),
     )
 
 

@@ -192,6 +192,8 @@ class TableSpec:
     deletion_protection: bool = False
     table_class: str = "STANDARD"
     tags: tuple[tuple[str, str], ...] = field(default=())
+    #: resource-based policies: (``""`` for the table or the stream's label, policy, revision id)
+    policies: tuple[tuple[str, str, str], ...] = field(default=())
 
     def with_changes(self, **changes: Any) -> TableSpec:
         return replace(self, **changes)
@@ -236,6 +238,7 @@ class TableSpec:
             "deletion_protection": self.deletion_protection,
             "table_class": self.table_class,
             "tags": [list(t) for t in self.tags],
+            "policies": [list(p) for p in self.policies],
         }
 
     @classmethod
@@ -256,6 +259,7 @@ class TableSpec:
             deletion_protection=data["deletion_protection"],
             table_class=data["table_class"],
             tags=tuple((k, v) for k, v in data["tags"]),
+            policies=tuple((s, p, r) for s, p, r in data.get("policies", ())),
         )
 
     def describe(

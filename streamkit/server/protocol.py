@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from streamkit.clock import Clock, SystemClock
+from streamkit.engine.endpoints import SERVED_HOST
 from streamkit.errors import (
     DatabaseFileError,
     DatabaseInUseError,
@@ -100,6 +101,10 @@ AWS_OPERATIONS: Final = {
     STREAMS_PREFIX: frozenset(["DescribeStream", "GetRecords", "GetShardIterator", "ListStreams"]),
 }
 
+#: Operations whose reply has no body at all, as DynamoDB sends them (no output shape).
+_EMPTY_OUTPUT: Final = frozenset(
+    [f"{DYNAMODB_PREFIX}.TagResource", f"{DYNAMODB_PREFIX}.UntagResource"]
+)
 _ACCEPTED_TYPES: Final = frozenset([CONTENT_TYPE, "application/json"])
 _NOT_FOUND_BODY: Final = b"<UnknownOperationException/>\n"
 
@@ -223,6 +228,13 @@ class Dispatcher:
         except encoding.BodyTooLargeError as exc:
             log.info("request_too_large", reason=str(exc))
             return 413, [("content-type", "text/plain")], f"{exc}\n".encode()
+        if amz_target.endswith(".DescribeEndpoints"):  # it answers the address asked
+            host = next((value for name, value in headers if name == "host"), None)
+            token = SERVED_HOST.set(host)
+            try:
+                return await self.dispatch(region, amz_target, body)
+            finally:
+                SERVED_HOST.reset(token)
         return await self.dispatch(region, amz_target, body)
 
     async def dispatch(self, region: str, target: str, body: bytes) -> Reply:
@@ -233,7 +245,7 @@ class Dispatcher:
             params = wire.loads(body)
             self._check_members(method, params)
             result = await method(**params)
-            payload = wire.dumps(result)
+            payload = wire.dumps(result) if result or target not in _EMPTY_OUTPUT else b""
         except DynamoDBError as exc:
             return _error_reply(exc, request_id)
         except Exception:

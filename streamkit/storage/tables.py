@@ -29,6 +29,7 @@ __all__ = [
     "get_sized_row",
     "get_sized_rows",
     "items_table",
+    "load_spec",
     "load_specs",
     "migrate",
     "put_row",
@@ -124,6 +125,12 @@ def load_specs(conn: sqlite3.Connection) -> list[TableSpec]:
         TableSpec.from_json(orjson.loads(blob))
         for (blob,) in conn.execute("SELECT spec FROM sk_tables ORDER BY name")
     ]
+
+
+def load_spec(conn: sqlite3.Connection, name: str) -> TableSpec | None:
+    """Return one table's spec from the catalog, or None."""
+    row = conn.execute("SELECT spec FROM sk_tables WHERE name = ?", (name,)).fetchone()
+    return None if row is None else TableSpec.from_json(orjson.loads(row[0]))
 
 
 def save_spec(conn: sqlite3.Connection, spec: TableSpec) -> None:

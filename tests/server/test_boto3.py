@@ -211,7 +211,7 @@ class TestErrorsAsBoto3Sees:
     def test_unimplemented_operation_is_a_client_error(self, endpoint: str) -> None:
         client = boto3.client("dynamodb", **session_kwargs(endpoint))
         with pytest.raises(ClientError) as err:
-            client.describe_limits()
+            client.describe_contributor_insights(TableName="t")
         assert err.value.response["Error"]["Code"] == "UnknownOperationException"
 
 
