@@ -14,6 +14,7 @@ import anyio
 from streamkit.backoff import Backoff
 from streamkit.clock import Clock
 from streamkit.engine.backend import StreamBackend
+from streamkit.engine.backups import BackupsMixin
 from streamkit.engine.batch import BatchMixin
 from streamkit.engine.control import ControlMixin
 from streamkit.engine.exports import ExportsMixin
@@ -104,6 +105,7 @@ class Engine(  # type: ignore[misc]
     ExportsMixin,
     PartiqlMixin,
     PitrMixin,
+    BackupsMixin,
 ):
     """DynamoDB's data plane and control plane, with boto3's method names and dict shapes.
 
@@ -127,6 +129,7 @@ class Engine(  # type: ignore[misc]
         **ExportsMixin.OPERATIONS,
         **PartiqlMixin.OPERATIONS,
         **PitrMixin.OPERATIONS,
+        **BackupsMixin.OPERATIONS,
     }
     #: Operations with a variant for callers that serialise with orjson (see QueryMixin).
     ENCODED_OPERATIONS: ClassVar[Mapping[str, str]] = QueryMixin.ENCODED_OPERATIONS
@@ -205,6 +208,7 @@ class Engine(  # type: ignore[misc]
         self._configure_s3(s3_dir, database)  # buckets of exports and imports
         self._pitr = {}
         self._configure_pitr(pitr or {}, lag=pitr_lag_seconds)
+        self._load_backups()
         #: The change log, checkpoints and catalog as the layers above use them.
         self.backend = StreamBackend(store, changes, self._tables)
         #: DynamoDB Streams (ListStreams, DescribeStream, GetShardIterator, GetRecords).
