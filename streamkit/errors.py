@@ -29,8 +29,7 @@
     │   ├── RequestLimitExceeded                 400  retryable
     │   ├── ExpiredIteratorException             400  streams
     │   ├── TrimmedDataAccessException           400  streams
-    │   ├── BackupNotFoundException, BackupInUseException, TableAlreadyExistsException,
-    │   │   TableInUseException                  400  backups
+    │   ├── BackupNotFoundException, BackupInUseException, TableInUseException  400  backups
     │   ├── TableNotFoundException, PointInTimeRecoveryUnavailableException,
     │   │   InvalidExportTimeException, ExportConflictException, ExportNotFoundException,
     │   │   ImportConflictException, ImportNotFoundException   400  exports and imports
