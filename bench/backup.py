@@ -27,24 +27,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _load import pk_sk_table
+
 from streamkit import open_engine
 
 TABLE = "big"
 
 
 def _table(gsi: bool) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "TableName": TABLE,
-        "KeySchema": [
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        "AttributeDefinitions": [
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "N"},
-        ],
-        "BillingMode": "PAY_PER_REQUEST",
-    }
+    spec = pk_sk_table(TABLE)
     if gsi:
         spec["AttributeDefinitions"].append({"AttributeName": "g", "AttributeType": "S"})
         spec["GlobalSecondaryIndexes"] = [

@@ -285,11 +285,7 @@ def open_backup(path: str) -> sqlite3.Connection:
 
 def create_restore_tables(conn: sqlite3.Connection, spec: TableSpec) -> None:
     """Create the items and index tables of a table being restored (no catalog row yet)."""
-    conn.execute(
-        f"CREATE TABLE {select.items_table(spec)} ("
-        "hk BLOB NOT NULL, rk BLOB NOT NULL, item BLOB NOT NULL, size INTEGER NOT NULL, "
-        "ttl REAL, PRIMARY KEY (hk, rk)) WITHOUT ROWID"
-    )
+    storage_tables.create_items_table(conn, spec)
     for idx in spec.indexes:
         select.create_index(conn, spec, idx)
 
@@ -340,8 +336,4 @@ def restore_catalog_row(conn: sqlite3.Connection, spec: TableSpec) -> bool:
     if taken:
         return False
     storage_tables.save_spec(conn, spec)
-    conn.execute(
-        f'CREATE INDEX IF NOT EXISTS "ttl_{spec.table_id.replace("-", "")}" '
-        f"ON {select.items_table(spec)}(ttl) WHERE ttl IS NOT NULL"
-    )
     return True
