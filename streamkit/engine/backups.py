@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import anyio
 
-from streamkit.engine.core import EngineCore, table_counts
+from streamkit.engine.core import EngineCore
 from streamkit.engine.params import Params
 from streamkit.errors import (
     BackupInUseException,
@@ -284,6 +284,7 @@ class BackupsMixin(EngineCore):
                 "status": "AVAILABLE",
                 "items": items,
                 "size": size,
+                "indexes": {k: list(v) for k, v in counts.items() if k is not None},
                 "spec": taken.to_json(),
             }
             try:
@@ -417,11 +418,18 @@ class BackupsMixin(EngineCore):
         self._backups_in_use[arn] = "restored"
         try:
             await self._fill(record, spec)
-            counts = await self._publish(spec, summary)
+            await self._publish(spec, summary)
         finally:
             self._restoring.discard(target)
             self._backups_in_use.pop(arn, None)
         log.debug("table_restored", table=target, backup=arn)
+        # the backup's counts (the restored table holds exactly its rows): counting the new
+        # table here would scan it on the writer, holding the event loop
+        indexes = record.get("indexes", {})
+        counts: dict[str | None, tuple[int, int]] = {None: (record["items"], record["size"])}
+        for idx in spec.indexes:
+            rows, size = indexes.get(idx.name, (0, 0))
+            counts[idx.name] = (rows, size)
         out = self._describe(spec, "CREATING", counts)
         out["RestoreSummary"] = {**summary, "RestoreInProgress": True}
         return {"TableDescription": out}
@@ -446,18 +454,14 @@ class BackupsMixin(EngineCore):
                 for source, dest, columns in sql.restore_steps(spec, spec.indexes):
                     after = 0
                     while True:
-                        step = functools.partial(
-                            sql.restore_chunk,
-                            backup=backup,
-                            source=source,
-                            target=dest,
-                            columns=columns,
-                            after=after,
-                        )
-                        last = await self._store.write(step)
-                        if last == after:
+                        rows = await anyio.to_thread.run_sync(sql.read_chunk, backup, source, after)
+                        if not rows:
                             break
-                        after = last
+                        step = functools.partial(
+                            sql.write_chunk, target=dest, columns=columns, rows=rows
+                        )
+                        await self._store.write(step)
+                        after = rows[-1][0]
             except BaseException:
                 with anyio.CancelScope(shield=True):
                     await self._store.write(lambda c: sql.drop_restore_tables(c, spec))
@@ -466,24 +470,21 @@ class BackupsMixin(EngineCore):
             if opened is not None:
                 opened.close()
 
-    async def _publish(
-        self, spec: TableSpec, summary: dict[str, Any]
-    ) -> dict[str | None, tuple[int, int]]:
-        def run(conn: sqlite3.Connection) -> dict[str | None, tuple[int, int]] | None:
+    async def _publish(self, spec: TableSpec, summary: dict[str, Any]) -> None:
+        def run(conn: sqlite3.Connection) -> bool:
             if not sql.restore_catalog_row(conn, spec):
                 sql.drop_restore_tables(conn, spec)
-                return None
+                return False
             sql.save_restore_row(conn, spec.table_id, summary)
-            return table_counts(conn, spec)
+            return True
 
         with anyio.CancelScope(shield=True):  # the copy is done: publish it whole
-            counts = await self._store.write(run)
-        if counts is None:  # a CreateTable took the name meanwhile
+            published = await self._store.write(run)
+        if not published:  # a CreateTable took the name meanwhile
             raise TableAlreadyExistsException(f"Table already exists: {spec.name}")
         self._tables[spec.name] = spec
         self._restores[spec.table_id] = summary
         self._catalog_changed()
-        return counts
 
 
 def _arn(p: Params) -> str:

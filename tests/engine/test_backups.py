@@ -288,6 +288,7 @@ async def test_list_backups_filters_and_pages(engine: Engine) -> None:
         table = "one" if n % 2 == 0 else "two"
         out = await engine.create_backup(TableName=table, BackupName=f"bk{n}")
         arns.append(out["BackupDetails"]["BackupArn"])
+        await anyio.sleep(0.002)  # distinct creation times for the time-range filter below
     system = await engine.create_deleted_table_backup("two")
     assert system["BackupType"] == "SYSTEM"
     assert system["BackupName"] == "two$DeletedTableBackup"
