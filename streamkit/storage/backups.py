@@ -51,8 +51,8 @@ __all__ = [
 
 #: rows copied per statement while taking a backup (runs on its own thread, GIL released)
 COPY_CHUNK = 50_000
-#: rows a restore writes per write batch (each holds the event loop: ~3 ms here)
-RESTORE_CHUNK = 1_000
+#: rows a restore writes per write batch (each holds the event loop: 3-10 ms here)
+RESTORE_CHUNK = 500
 
 _CATALOG = (
     "CREATE TABLE IF NOT EXISTS sk_backups (arn TEXT PRIMARY KEY, created REAL NOT NULL, "
