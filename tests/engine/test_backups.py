@@ -27,9 +27,12 @@ from streamkit.errors import (
     ValidationException,
 )
 
-#: the longest a writer may wait for one PutItem while a backup of 20,000 items runs (seconds);
-#: docs/backups.md states it. Measured here: a few milliseconds (the loaded machine's noise).
+#: the longest a writer may wait for one PutItem while a backup of 20,000 items runs, and while
+#: it is restored (seconds); docs/backups.md states both. The backup itself holds the loop for
+#: nothing; what writers wait for is the store's own WAL checkpoints (docs/architecture.md).
+#: A restore writes every row again, so the writer's inline WAL rewinds come more often.
 WRITER_STALL_BOUND = 0.1
+RESTORE_STALL_BOUND = 0.25
 
 
 async def make_table(engine: Engine, name: str = "src", **extra: Any) -> None:
@@ -497,7 +500,7 @@ async def test_writers_keep_going_during_backup_and_restore(tmp_path: Path) -> N
             f"{max(stalls) * 1000:.1f} ms in all"
         )
         assert during_backup < WRITER_STALL_BOUND, during_backup
-        assert max(stalls) < WRITER_STALL_BOUND, max(stalls)
+        assert max(stalls) < RESTORE_STALL_BOUND, max(stalls)
         # nothing the writers wrote is lost, and the copy holds the 20,000 and some of theirs
         for n, count in written.items():
             got = await engine.query(
