@@ -174,6 +174,13 @@ class Engine(  # type: ignore[misc]
     close_transfers = open_only(ExportsMixin.close_transfers)
     # Not an operation (PITR's trimming): refuses once closed, never retried.
     trim_point_in_time_history = open_only(PitrMixin.trim_point_in_time_history)
+    create_backup = _retrying(BackupsMixin.create_backup)
+    describe_backup = _retrying(BackupsMixin.describe_backup)
+    list_backups = _retrying(BackupsMixin.list_backups)
+    delete_backup = _retrying(BackupsMixin.delete_backup)
+    restore_table_from_backup = _retrying(BackupsMixin.restore_table_from_backup)
+    # Not an operation (DeleteTable's SYSTEM backup of a PITR table): the same.
+    create_deleted_table_backup = open_only(BackupsMixin.create_deleted_table_backup)
 
     def __init__(
         self,
