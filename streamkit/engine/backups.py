@@ -271,10 +271,12 @@ class BackupsMixin(EngineCore):
                 cancel = False
                 try:
                     result = await anyio.to_thread.run_sync(
-                        lambda: sql.take_snapshot(path, target, spec, meta, lambda: cancel)
+                        lambda: sql.take_snapshot(path, target, spec, meta, lambda: cancel),
+                        abandon_on_cancel=True,
                     )
                 finally:
                     cancel = True  # a cancelled caller: the thread stops at its next chunk
+                    # (and removes the file), while the caller goes at once
                 if result is None:
                     raise TableNotFoundException(f"Table not found: {name}")
                 taken, counts = result
