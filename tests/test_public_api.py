@@ -26,6 +26,8 @@ PUBLIC: dict[str, list[str]] = {
         "open_runtime",
     ],
     "streamkit.errors": [
+        "BackupInUseException",
+        "BackupNotFoundException",
         "ClockStalledError",
         "ClosedError",
         "ConditionalCheckFailedException",
@@ -58,6 +60,7 @@ PUBLIC: dict[str, list[str]] = {
         "SerializationException",
         "StreamkitError",
         "TableAlreadyExistsException",
+        "TableInUseException",
         "TableNotFoundException",
         "ThrottlingException",
         "TransactionCanceledException",
