@@ -3,21 +3,18 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
-import orjson
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.cli.helpers import run, run_json
-from tests.server.serving import start_serve, stop
+from tests.server.serving import aws_cli, start_serve, stop
 from tests.server.test_boto3 import session_kwargs
 
 
@@ -146,28 +143,7 @@ def test_boto3_errors(client: Any) -> None:
 @pytest.mark.skipif(shutil.which("aws") is None, reason="the aws CLI is not installed")
 def test_aws_cli(client: Any, served: tuple[str, Path]) -> None:
     _create(client, "cli_src")
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_PAGER": "",
-    }
-
-    def aws(*args: str, check: bool = True) -> Any:
-        done = subprocess.run(
-            ["aws", "dynamodb", *args, "--endpoint-url", served[0], "--output", "json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if not check:
-            return done
-        assert done.returncode == 0, done.stderr
-        return orjson.loads(done.stdout) if done.stdout.strip() else {}
-
+    aws = aws_cli(served[0])
     arn = aws("create-backup", "--table-name", "cli_src", "--backup-name", "cli-bk")[
         "BackupDetails"
     ]["BackupArn"]
