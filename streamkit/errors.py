@@ -31,6 +31,7 @@
     │   ├── RequestLimitExceeded                 400  retryable
     │   ├── ExpiredIteratorException             400  streams
     │   ├── TrimmedDataAccessException           400  streams
+    │   ├── BackupNotFoundException, BackupInUseException, TableInUseException  400  backups
     │   ├── TableNotFoundException, PointInTimeRecoveryUnavailableException,
     │   │   InvalidExportTimeException, ExportConflictException, ExportNotFoundException,
     │   │   ImportConflictException, ImportNotFoundException   400  exports and imports
@@ -53,6 +54,8 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AccessDeniedException",
+    "BackupInUseException",
+    "BackupNotFoundException",
     "ClockStalledError",
     "ClosedError",
     "ConditionalCheckFailedException",
@@ -86,6 +89,7 @@ __all__ = [
     "SerializationException",
     "StreamkitError",
     "TableAlreadyExistsException",
+    "TableInUseException",
     "TableNotFoundException",
     "ThrottlingException",
     "TransactionCanceledException",
@@ -355,6 +359,18 @@ class IdempotentParameterMismatchException(DynamoDBError):
 
 class ItemCollectionSizeLimitExceededException(DynamoDBError):
     """Raised when an item collection of a table with an LSI would exceed 10 GB."""
+
+
+class BackupNotFoundException(DynamoDBError):
+    """Raised when no backup has the given BackupArn."""
+
+
+class BackupInUseException(DynamoDBError):
+    """Raised when a backup is being created, deleted or restored by another operation."""
+
+
+class TableInUseException(DynamoDBError):
+    """Raised when a restore's target table is being created (restored) or deleted."""
 
 
 class LimitExceededException(DynamoDBError):

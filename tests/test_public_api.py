@@ -27,6 +27,8 @@ PUBLIC: dict[str, list[str]] = {
     ],
     "streamkit.errors": [
         "AccessDeniedException",
+        "BackupInUseException",
+        "BackupNotFoundException",
         "ClockStalledError",
         "ClosedError",
         "ConditionalCheckFailedException",
@@ -60,6 +62,7 @@ PUBLIC: dict[str, list[str]] = {
         "SerializationException",
         "StreamkitError",
         "TableAlreadyExistsException",
+        "TableInUseException",
         "TableNotFoundException",
         "ThrottlingException",
         "TransactionCanceledException",

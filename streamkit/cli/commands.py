@@ -12,6 +12,7 @@ import argparse
 from collections.abc import Awaitable, Callable
 
 __all__ = [
+    "backup",
     "batch_write",
     "data",
     "dump",
@@ -99,6 +100,12 @@ def restore(args: argparse.Namespace) -> int:
     from streamkit.cli.restore import run_restore
 
     return _on_loop(run_restore, args)
+
+
+def backup(args: argparse.Namespace) -> int:
+    from streamkit.cli.backup import run_backup
+
+    return _on_loop(run_backup, args)
 
 
 def ttl(args: argparse.Namespace) -> int:

@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     _ttl(commands)
     _restore(commands)
     _tags(commands)
+    _backup(commands)
     _bulk(commands)
     add_transfer_commands(commands, _connection)
     _mappings(commands)
@@ -453,6 +454,34 @@ def _restore(commands: Commands) -> None:
     when.add_argument("--time", metavar="ISO", help="ISO 8601 (no zone: UTC) or epoch seconds")
     when.add_argument("--latest", action="store_true", help="the latest restorable time")
     _connection(restore)
+
+
+def _backup(commands: Commands) -> None:
+    backup = commands.add_parser("backup", help="on-demand backups: create, list, restore, ...")
+    actions = backup.add_subparsers(dest="backup_command", metavar="ACTION", required=True)
+    create = actions.add_parser("create", help="CreateBackup of TABLE")
+    create.add_argument("table_name", metavar="TABLE")
+    create.add_argument("--name", help="BackupName (default: TABLE-<UTC time>)")
+    listing = actions.add_parser("list", help="ListBackups (every page)")
+    listing.add_argument("--table", metavar="TABLE", help="only this table's backups")
+    listing.add_argument("--type", choices=["USER", "SYSTEM", "AWS_BACKUP", "ALL"], default="ALL")
+    listing.add_argument("--since", metavar="ISO", help="created at or after this time")
+    listing.add_argument("--until", metavar="ISO", help="created before this time")
+    describe = actions.add_parser("describe", help="DescribeBackup")
+    delete = actions.add_parser("delete", help="DeleteBackup")
+    restore = actions.add_parser("restore", help="RestoreTableFromBackup into a new table")
+    for action in (describe, delete, restore):
+        action.add_argument("backup_arn", metavar="BACKUP_ARN")
+    restore.add_argument("target_table", metavar="TARGET_TABLE")
+    restore.add_argument("--billing-mode", choices=["PROVISIONED", "PAY_PER_REQUEST"])
+    restore.add_argument("--read-capacity", type=int, metavar="N")
+    restore.add_argument("--write-capacity", type=int, metavar="N")
+    restore.add_argument(
+        "--no-indexes", action="store_true", help="leave out every secondary index"
+    )
+    for action in (create, listing, describe, delete, restore):
+        action.set_defaults(func=run.backup)
+        _connection(action)
 
 
 def _ttl(commands: Commands) -> None:

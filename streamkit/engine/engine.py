@@ -14,6 +14,7 @@ import anyio
 from streamkit.backoff import Backoff
 from streamkit.clock import Clock
 from streamkit.engine.backend import StreamBackend
+from streamkit.engine.backups import BackupsMixin
 from streamkit.engine.batch import BatchMixin
 from streamkit.engine.control import ControlMixin
 from streamkit.engine.endpoints import EndpointsMixin
@@ -110,6 +111,7 @@ class Engine(  # type: ignore[misc]
     TagsMixin,
     PoliciesMixin,
     EndpointsMixin,
+    BackupsMixin,
 ):
     """DynamoDB's data plane and control plane, with boto3's method names and dict shapes.
 
@@ -136,6 +138,7 @@ class Engine(  # type: ignore[misc]
         **TagsMixin.OPERATIONS,
         **PoliciesMixin.OPERATIONS,
         **EndpointsMixin.OPERATIONS,
+        **BackupsMixin.OPERATIONS,
     }
     #: Operations with a variant for callers that serialise with orjson (see QueryMixin).
     ENCODED_OPERATIONS: ClassVar[Mapping[str, str]] = QueryMixin.ENCODED_OPERATIONS
@@ -188,6 +191,13 @@ class Engine(  # type: ignore[misc]
     close_transfers = open_only(ExportsMixin.close_transfers)
     # Not an operation (PITR's trimming): refuses once closed, never retried.
     trim_point_in_time_history = open_only(PitrMixin.trim_point_in_time_history)
+    create_backup = _retrying(BackupsMixin.create_backup)
+    describe_backup = _retrying(BackupsMixin.describe_backup)
+    list_backups = _retrying(BackupsMixin.list_backups)
+    delete_backup = _retrying(BackupsMixin.delete_backup)
+    restore_table_from_backup = _retrying(BackupsMixin.restore_table_from_backup)
+    # Not an operation (DeleteTable's SYSTEM backup of a PITR table): the same.
+    create_deleted_table_backup = open_only(BackupsMixin.create_deleted_table_backup)
 
     def __init__(
         self,
@@ -222,6 +232,7 @@ class Engine(  # type: ignore[misc]
         self._configure_s3(s3_dir, database)  # buckets of exports and imports
         self._pitr = {}
         self._configure_pitr(pitr or {}, lag=pitr_lag_seconds)
+        self._load_backups()
         #: The change log, checkpoints and catalog as the layers above use them.
         self.backend = StreamBackend(store, changes, self._tables)
         #: DynamoDB Streams (ListStreams, DescribeStream, GetShardIterator, GetRecords).

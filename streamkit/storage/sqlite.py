@@ -210,6 +210,11 @@ class Store:
         self._retry: asyncio.TimerHandle | None = None
 
     @property
+    def path(self) -> str | None:
+        """The database file, or None in memory."""
+        return None if self._name == ":memory:" else self._name
+
+    @property
     def closed(self) -> bool:
         """Whether the store is closed (its ``open_store`` block has exited)."""
         return self._closed

@@ -22,6 +22,7 @@ from streamkit.storage.codec import dump_item, load_item
 
 __all__ = [
     "SCHEMA_VERSION",
+    "create_items_table",
     "create_table",
     "delete_row",
     "drop_table",
@@ -144,6 +145,11 @@ def save_spec(conn: sqlite3.Connection, spec: TableSpec) -> None:
 def create_table(conn: sqlite3.Connection, spec: TableSpec) -> None:
     """Create a table's catalog row and its items table."""
     save_spec(conn, spec)
+    create_items_table(conn, spec)
+
+
+def create_items_table(conn: sqlite3.Connection, spec: TableSpec) -> None:
+    """Create a table's items table (with its TTL index), not its catalog row."""
     conn.execute(
         f"CREATE TABLE {items_table(spec)} ("
         "hk BLOB NOT NULL, rk BLOB NOT NULL, item BLOB NOT NULL, size INTEGER NOT NULL, "

@@ -414,17 +414,10 @@ def _count(conn: Any, table: str) -> int:
     return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
-async def test_deleting_a_pitr_table_asks_for_its_system_backup(
+async def test_deleting_a_pitr_table_leaves_its_system_backup(
     memory_engine: streamkit.Engine,
 ) -> None:
     db = memory_engine
-    asked: list[str] = []
-
-    async def create_deleted_table_backup(name: str) -> None:
-        asked.append(name)
-        assert (await _items(db, name)) == {"a": _item("a", 1)}  # taken before the drop
-
-    db.create_deleted_table_backup = create_deleted_table_backup  # type: ignore[attr-defined]
     await db.create_table(**TABLE)
     await db.create_table(**{**TABLE, "TableName": "plain"})
     await db.put_item(TableName="source", Item=_item("a", 1))
@@ -434,7 +427,10 @@ async def test_deleting_a_pitr_table_asks_for_its_system_backup(
     table = db._pitr["source"].table
     await db.delete_table(TableName="plain")
     await db.delete_table(TableName="source")
-    assert asked == ["source"]
+    backups = (await db.list_backups(BackupType="SYSTEM"))["BackupSummaries"]
+    assert [b["BackupName"] for b in backups] == ["source$DeletedTableBackup"]
+    await db.restore_table_from_backup(TargetTableName="revived", BackupArn=backups[0]["BackupArn"])
+    assert (await _items(db, "revived")) == {"a": _item("a", 1)}  # taken before the drop
     gone = await db.store.read(
         lambda c: c.execute(
             "SELECT name FROM sqlite_master WHERE name = ?", (table[1:-1],)
