@@ -121,7 +121,13 @@ class ControlMixin(EngineCore):
         updated = apply_table_update(spec, params, self.clock.now())
 
         def save(conn: sqlite3.Connection) -> TableSpec:
-            new = self._stream_change(conn, spec, updated)
+            # Tags and resource policies are edited on the catalog row inside their own writes
+            # (engine/resources.py): take them from the row, or one queued beside us is lost.
+            current = storage_tables.load_spec(conn, name)
+            held = updated
+            if current is not None and current.table_id == spec.table_id:
+                held = updated.with_changes(tags=current.tags, policies=current.policies)
+            new = self._stream_change(conn, spec, held)
             assert new is not None
             apply_index_changes(conn, spec, new)
             storage_tables.save_spec(conn, new)

@@ -387,3 +387,17 @@ async def test_describe_endpoints_and_limits(engine: streamkit.Engine) -> None:
     }
     with pytest.raises(ValidationException, match="Unknown parameter"):
         await engine.describe_limits(X=1)
+
+
+async def test_an_update_table_queued_beside_tag_resource_keeps_the_tags(
+    engine: streamkit.Engine,
+) -> None:
+    arn = await _orders(engine)
+    async with anyio.create_task_group() as tg:  # one group commit: the tag lands first
+        tg.start_soon(lambda: engine.tag_resource(ResourceArn=arn, Tags=_tags(("team", "a"))))
+        tg.start_soon(
+            lambda: engine.update_table(TableName="orders", DeletionProtectionEnabled=True)
+        )
+    assert (await engine.list_tags_of_resource(ResourceArn=arn))["Tags"] == _tags(("team", "a"))
+    table = (await engine.describe_table(TableName="orders"))["Table"]
+    assert table["DeletionProtectionEnabled"] is True
