@@ -111,6 +111,24 @@ class BackupsMixin(EngineCore):
 
     # -- the catalog ----------------------------------------------------------------------
 
+    async def _drop_expired(self) -> None:
+        """Delete the SYSTEM backups past their BackupExpiryDateTime (lazily: on the next
+        backup call, as the engine runs no background task for it)."""
+        now = self.clock.now()
+        for record in list(self._backups.values()):
+            arn = record["arn"]
+            if (
+                record["type"] != "SYSTEM"
+                or now < record["created"] + SYSTEM_BACKUP_DAYS * 86400.0
+                or arn in self._backups_in_use
+            ):
+                continue
+            await self._store.write(functools.partial(sql.delete_backup_row, arn=arn))
+            self._backups.pop(arn, None)
+            with anyio.CancelScope(shield=True):
+                await self._discard_data(record)
+            log.debug("backup_expired", backup=arn)
+
     def _backup(self, arn: object) -> dict[str, Any]:
         record = self._backups.get(arn) if isinstance(arn, str) else None
         if record is None:
@@ -316,6 +334,7 @@ class BackupsMixin(EngineCore):
     async def describe_backup(self, **params: Any) -> dict[str, Any]:
         """Describe a backup (DescribeBackup)."""
         p = Params("DescribeBackup", params, {"BackupArn"})
+        await self._drop_expired()
         return {"BackupDescription": self._description(self._backup(_arn(p)))}
 
     async def list_backups(self, **params: Any) -> dict[str, Any]:
@@ -345,6 +364,7 @@ class BackupsMixin(EngineCore):
         upper = _timestamp(p.raw("TimeRangeUpperBound"), "TimeRangeUpperBound")
         kind = p.enum("BackupType", _TYPES, "USER")
         start = p.string("ExclusiveStartBackupArn")
+        await self._drop_expired()
         records = list(self._backups.values())
         if start is not None:
             position = next((n for n, r in enumerate(records) if r["arn"] == start), None)
@@ -378,6 +398,7 @@ class BackupsMixin(EngineCore):
     async def delete_backup(self, **params: Any) -> dict[str, Any]:
         """Delete a backup (DeleteBackup)."""
         p = Params("DeleteBackup", params, {"BackupArn"})
+        await self._drop_expired()
         record = self._backup(_arn(p))
         arn = record["arn"]
         if arn in self._backups_in_use:
@@ -400,6 +421,7 @@ class BackupsMixin(EngineCore):
         """Restore a backup into a new table (RestoreTableFromBackup)."""
         p = Params("RestoreTableFromBackup", params, _RESTORE_PARAMS)
         target = p.table_name("TargetTableName")
+        await self._drop_expired()
         record = self._backup(_arn(p))
         source = TableSpec.from_json(record["spec"])
         spec = _restored_spec(source, target, params, self.clock.now())

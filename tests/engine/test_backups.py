@@ -26,6 +26,7 @@ from streamkit.errors import (
     TableNotFoundException,
     ValidationException,
 )
+from streamkit.testing import ManualClock
 
 #: the longest a writer may wait for one PutItem while a backup of 20,000 items runs, and while
 #: it is restored (seconds); docs/backups.md states both. The backup itself holds the loop for
@@ -94,19 +95,19 @@ async def scan_all(engine: Engine, name: str, index: str | None = None) -> list[
 
 
 @asynccontextmanager
-async def engine_at(where: str) -> AsyncIterator[Engine]:
+async def engine_at(where: str, clock: ManualClock | None = None) -> AsyncIterator[Engine]:
     if where == "memory":
-        async with open_engine() as engine:
+        async with open_engine(clock=clock) as engine:
             yield engine
     else:
         with tempfile.TemporaryDirectory() as folder:
-            async with open_engine(Path(folder) / "db.sqlite3") as engine:
+            async with open_engine(Path(folder) / "db.sqlite3", clock=clock) as engine:
                 yield engine
 
 
 @pytest.fixture(params=["memory", "disk"])
-async def engine(request: pytest.FixtureRequest) -> AsyncIterator[Engine]:
-    async with engine_at(request.param) as engine:
+async def engine(request: pytest.FixtureRequest, clock: ManualClock) -> AsyncIterator[Engine]:
+    async with engine_at(request.param, clock) as engine:
         yield engine
 
 
@@ -285,7 +286,7 @@ async def test_overrides(engine: Engine) -> None:
         )
 
 
-async def test_list_backups_filters_and_pages(engine: Engine) -> None:
+async def test_list_backups_filters_and_pages(engine: Engine, clock: ManualClock) -> None:
     await make_table(engine, "one")
     await make_table(engine, "two")
     arns = []
@@ -293,7 +294,7 @@ async def test_list_backups_filters_and_pages(engine: Engine) -> None:
         table = "one" if n % 2 == 0 else "two"
         out = await engine.create_backup(TableName=table, BackupName=f"bk{n}")
         arns.append(out["BackupDetails"]["BackupArn"])
-        await anyio.sleep(0.002)  # distinct creation times for the time-range filter below
+        clock.advance(0.002)  # distinct creation times for the time-range filter below
     system = await engine.create_deleted_table_backup("two")
     assert system["BackupType"] == "SYSTEM"
     assert system["BackupName"] == "two$DeletedTableBackup"
@@ -514,3 +515,18 @@ async def test_writers_keep_going_during_backup_and_restore(tmp_path: Path) -> N
             assert got["Count"] == count
         copy = (await engine.describe_table(TableName="copy"))["Table"]["ItemCount"]
         assert 20_000 <= copy <= 20_000 + sum(written.values())
+
+
+async def test_system_backups_expire_after_35_days(engine: Engine, clock: ManualClock) -> None:
+    await make_table(engine, "gone")
+    system = await engine.create_deleted_table_backup("gone")
+    arn = system["BackupArn"]
+    clock.advance(35 * 86400 - 1)
+    assert (await engine.describe_backup(BackupArn=arn))["BackupDescription"]
+    clock.advance(1)
+    assert (await engine.list_backups(BackupType="SYSTEM"))["BackupSummaries"] == []
+    with pytest.raises(BackupNotFoundException):
+        await engine.describe_backup(BackupArn=arn)
+    user = await engine.create_backup(TableName="gone", BackupName="kept")
+    clock.advance(400 * 86400)  # USER backups are kept until deleted
+    assert await engine.describe_backup(BackupArn=user["BackupDetails"]["BackupArn"])
