@@ -17,9 +17,7 @@ import os
 import re
 import secrets
 import sqlite3
-import uuid
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -27,6 +25,7 @@ import anyio
 
 from streamkit.engine.core import EngineCore
 from streamkit.engine.params import Params
+from streamkit.engine.restored import restored_spec
 from streamkit.errors import (
     BackupInUseException,
     BackupNotFoundException,
@@ -38,12 +37,8 @@ from streamkit.errors import (
 )
 from streamkit.logs import get_logger
 from streamkit.model.schema import (
-    IndexSpec,
     TableSpec,
     constraint,
-    invalid,
-    parse_index,
-    parse_throughput,
     validate_name,
 )
 from streamkit.storage import backups as sql
@@ -424,7 +419,7 @@ class BackupsMixin(EngineCore):
         await self._drop_expired()
         record = self._backup(_arn(p))
         source = TableSpec.from_json(record["spec"])
-        spec = _restored_spec(source, target, params, self.clock.now())
+        spec = restored_spec(source, target, params, self.clock.now())
         if target in self._restoring:
             raise TableInUseException(f"Table is being restored: {target}")
         if target in self._tables:
@@ -523,104 +518,3 @@ def _arn(p: Params) -> str:
             + ("greater than or equal to 37" if len(value) < 37 else "less than or equal to 1024"),
         )
     return value
-
-
-def _restored_spec(
-    source: TableSpec, target: str, params: Mapping[str, Any], now: float
-) -> TableSpec:
-    """Return the spec of the table a restore creates: the backup's key, indexes (or the
-    overrides' subset), billing and throughput (or the overrides); no stream, TTL, tags,
-    deletion protection or PITR, as AWS restores none of them."""
-    mode = params.get("BillingModeOverride") or source.billing_mode
-    if mode not in ("PROVISIONED", "PAY_PER_REQUEST"):
-        raise constraint(
-            mode, "billingModeOverride", "satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]"
-        )
-    throughput = params.get("ProvisionedThroughputOverride")
-    read, write = source.read_capacity, source.write_capacity
-    if mode == "PAY_PER_REQUEST":
-        if throughput is not None:
-            raise invalid(
-                "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when "
-                "BillingMode is PAY_PER_REQUEST"
-            )
-        read = write = 0
-    elif throughput is not None:
-        read, write = parse_throughput(throughput, "provisionedThroughputOverride")
-    elif source.billing_mode == "PAY_PER_REQUEST":
-        raise invalid(
-            "ProvisionedThroughputOverride must be specified when restoring a PAY_PER_REQUEST "
-            "table's backup with BillingModeOverride PROVISIONED"
-        )
-    sse = params.get("SSESpecificationOverride")
-    if sse is not None and not isinstance(sse, Mapping):
-        raise ValidationException(
-            "Invalid type for parameter SSESpecificationOverride, expected a structure"
-        )
-    local = _override(source, params, "LocalSecondaryIndexOverride", mode, is_global=False)
-    global_ = _override(source, params, "GlobalSecondaryIndexOverride", mode, is_global=True)
-    if mode == "PAY_PER_REQUEST":
-        global_ = tuple(replace(i, read_capacity=0, write_capacity=0) for i in global_)
-    elif source.billing_mode == "PAY_PER_REQUEST" and "GlobalSecondaryIndexOverride" not in params:
-        global_ = tuple(replace(i, read_capacity=read, write_capacity=write) for i in global_)
-    used = set(source.key.names)
-    for idx in (*local, *global_):
-        used.update(idx.key.names)
-    return replace(
-        source,
-        name=target,
-        table_id=str(uuid.uuid4()),
-        attribute_types={n: t for n, t in source.attribute_types.items() if n in used},
-        created=now,
-        billing_mode=mode,
-        read_capacity=read,
-        write_capacity=write,
-        local_indexes=local,
-        global_indexes=global_,
-        stream_view_type=None,
-        stream_label=None,
-        deletion_protection=False,
-        tags=(),
-    )
-
-
-def _override(
-    source: TableSpec, params: Mapping[str, Any], member: str, mode: str, *, is_global: bool
-) -> tuple[IndexSpec, ...]:
-    """The indexes a restore keeps: all the backup's, or the override's, which must each
-    match one of the backup's indexes (name, key schema, projection); only a GSI's
-    throughput may differ."""
-    existing = source.global_indexes if is_global else source.local_indexes
-    value = params.get(member)
-    if value is None:
-        return existing  # a GSI still backfilling in the backup carries on backfilling
-    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
-        raise ValidationException(
-            f"Invalid type for parameter {member}, expected a list of structures"
-        )
-    by_name = {i.name: i for i in existing}
-    kept: list[IndexSpec] = []
-    for element in value:
-        idx = parse_index(
-            element,
-            source.attribute_types,
-            is_global=is_global,
-            billing_mode=mode,
-            table_key=source.key,
-        )
-        old = by_name.get(idx.name)
-        if old is None or (old.key, old.projection_type, set(old.non_key_attributes)) != (
-            idx.key,
-            idx.projection_type,
-            set(idx.non_key_attributes),
-        ):
-            raise invalid(
-                f"{member} can only keep or leave out the backup's indexes, unchanged: "
-                f"{idx.name} does not match an index of the backup"
-            )
-        if any(k.name == idx.name for k in kept):
-            raise invalid(f"Duplicate index name: {idx.name}")
-        kept.append(
-            replace(old, read_capacity=idx.read_capacity, write_capacity=idx.write_capacity)
-        )
-    return tuple(kept)

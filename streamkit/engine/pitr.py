@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-import uuid
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -20,6 +19,7 @@ from typing import Any, ClassVar
 from streamkit.engine.core import EngineCore, on_table
 from streamkit.engine.indexes import maintain_indexes
 from streamkit.engine.params import Params, specification
+from streamkit.engine.restored import restored_spec
 from streamkit.errors import (
     InvalidRestoreTimeException,
     PointInTimeRecoveryUnavailableException,
@@ -30,7 +30,7 @@ from streamkit.errors import (
     ValidationException,
 )
 from streamkit.logs import get_logger
-from streamkit.model.schema import IndexSpec, TableSpec, constraint, invalid, parse_throughput
+from streamkit.model.schema import TableSpec, constraint
 from streamkit.storage import history, select, tables as storage_tables
 from streamkit.storage.codec import load_item
 from streamkit.storage.history import HistoryState
@@ -207,7 +207,13 @@ class PitrMixin(EngineCore):
                 f"Point in time recovery is not enabled for table '{name}'"
             )
         at = self._restore_time(p, state)
-        spec = _target_spec(source, target, p, self.clock.now())
+        restored = restored_spec(source, target, params, self.clock.now())
+        # the restore writes every item through the indexes: each GSI is complete
+        spec = restored.with_changes(
+            global_indexes=tuple(
+                replace(i, status="ACTIVE", cursor=None) for i in restored.global_indexes
+            )
+        )
         await self._finish_fill(name)
         await self._restore(source, state, spec, at)
         self._tables[target] = spec
@@ -387,63 +393,3 @@ def _timestamp(value: object) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     raise SerializationException("Invalid type for parameter RestoreDateTime, expected a timestamp")
-
-
-def _target_spec(source: TableSpec, target: str, p: Params, now: float) -> TableSpec:
-    """The restored table's spec: the source's key, indexes and capacity, with the overrides;
-    no stream, TTL, tags, PITR or deletion protection (as DynamoDB restores)."""
-    global_ = _subset(source.global_indexes, p.raw("GlobalSecondaryIndexOverride"), "Global")
-    local = _subset(source.local_indexes, p.raw("LocalSecondaryIndexOverride"), "Local")
-    mode = p.string("BillingModeOverride") or source.billing_mode
-    if mode not in ("PROVISIONED", "PAY_PER_REQUEST"):
-        raise constraint(
-            mode, "billingModeOverride", "satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]"
-        )
-    read, write = source.read_capacity, source.write_capacity
-    throughput = p.raw("ProvisionedThroughputOverride")
-    if throughput is not None:
-        if mode == "PAY_PER_REQUEST":
-            raise invalid(
-                "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when "
-                "BillingMode is PAY_PER_REQUEST"
-            )
-        read, write = parse_throughput(throughput)
-    elif mode == "PAY_PER_REQUEST":
-        read = write = 0
-    elif source.billing_mode == "PAY_PER_REQUEST":
-        raise invalid(
-            "ReadCapacityUnits and WriteCapacityUnits must both be specified when "
-            "BillingMode is PROVISIONED"
-        )
-    return source.with_changes(
-        name=target,
-        table_id=str(uuid.uuid4()),
-        created=now,
-        billing_mode=mode,
-        read_capacity=read,
-        write_capacity=write,
-        global_indexes=tuple(replace(i, status="ACTIVE", cursor=None) for i in global_),
-        local_indexes=local,
-        stream_view_type=None,
-        stream_label=None,
-        deletion_protection=False,
-        tags=(),
-    )
-
-
-def _subset(indexes: tuple[IndexSpec, ...], override: object, kind: str) -> tuple[IndexSpec, ...]:
-    """The source's indexes named by an override (DynamoDB restores a subset), or all."""
-    if override is None:
-        return indexes
-    if not isinstance(override, list):
-        raise SerializationException(
-            f"Invalid type for parameter {kind}SecondaryIndexOverride, expected a list"
-        )
-    by_name = {i.name: i for i in indexes}
-    kept = []
-    for entry in override:
-        index_name = entry.get("IndexName") if isinstance(entry, Mapping) else None
-        if index_name not in by_name:
-            raise invalid(f"{kind} secondary index {index_name} is not an index of the source")
-        kept.append(by_name[index_name])
-    return tuple(kept)
