@@ -14,6 +14,7 @@ from streamkit.engine import capacity
 from streamkit.engine.indexes import maintain_indexes
 from streamkit.engine.keys import EncodedKey
 from streamkit.engine.params import Params
+from streamkit.engine.regions import RegionGroup
 from streamkit.engine.throttle import Throttle
 from streamkit.errors import ClosedError, ResourceNotFoundException, ValidationException
 from streamkit.expressions import (
@@ -112,6 +113,8 @@ class EngineCore:
     _catalog_event: anyio.Event | None = None
     _ttl_attributes: dict[str, str]  # table -> TTL attribute, while enabled
     _pitr: dict[str, HistoryState]  # table -> its history, while PITR is on
+    #: the regions this engine was opened with (global tables' peers); None when alone
+    group: RegionGroup | None = None
 
     @property
     def closed(self) -> bool:

@@ -194,6 +194,18 @@ class TableSpec:
     tags: tuple[tuple[str, str], ...] = field(default=())
     #: resource-based policies: (``""`` for the table or the stream's label, policy, revision id)
     policies: tuple[tuple[str, str, str], ...] = field(default=())
+    #: global tables (2019.11.21): every replica's (region, ReplicaStatus), this region's
+    #: included; empty for a regional table. The same in every replica's catalog.
+    replicas: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def is_global(self) -> bool:
+        """Whether the table has a replica in another region (its writes are replicated)."""
+        return len(self.replicas) > 1
+
+    def replica_regions(self, *, besides: str | None = None) -> tuple[str, ...]:
+        """The regions holding a replica of this table (all of them, or all but ``besides``)."""
+        return tuple(r for r, _ in self.replicas if r != besides)
 
     def with_changes(self, **changes: Any) -> TableSpec:
         return replace(self, **changes)
@@ -239,6 +251,7 @@ class TableSpec:
             "table_class": self.table_class,
             "tags": [list(t) for t in self.tags],
             "policies": [list(p) for p in self.policies],
+            "replicas": [list(r) for r in self.replicas],
         }
 
     @classmethod
@@ -260,6 +273,7 @@ class TableSpec:
             table_class=data["table_class"],
             tags=tuple((k, v) for k, v in data["tags"]),
             policies=tuple((s, p, r) for s, p, r in data.get("policies", ())),
+            replicas=tuple((r, st) for r, st in data.get("replicas", ())),
         )
 
     def describe(
