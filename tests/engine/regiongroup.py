@@ -38,7 +38,6 @@ class DictGroup:
 
     def join(self, region: str, engine: streamkit.Engine) -> None:
         self._engines[region] = engine
-        engine.group = self
 
 
 @asynccontextmanager
@@ -52,7 +51,7 @@ async def open_group(
         for region in regions:
             path = None if data is None else data / f"{region}.sqlite3"
             engine = await stack.enter_async_context(
-                streamkit.open_engine(path, region=region, clock=clock)
+                streamkit.open_engine(path, region=region, clock=clock, group=group)
             )
             group.join(region, engine)
         yield group
