@@ -631,3 +631,16 @@ class TestLegacy:
         assert await group[US].list_global_tables(RegionName=EU, Limit=5) == {"GlobalTables": []}
         with pytest.raises(ValidationException, match="Unknown parameter"):
             await group[US].list_global_tables(Nope=1)
+
+
+async def test_a_restored_copy_of_a_global_table_is_regional(group: DictGroup) -> None:
+    us = group[US]
+    await _create(us)
+    await _add(us, EU)
+    arn = (await us.create_backup(TableName="orders", BackupName="before"))["BackupDetails"][
+        "BackupArn"
+    ]
+    await us.restore_table_from_backup(TargetTableName="copy", BackupArn=arn)
+    desc = await _describe(us, "copy")
+    assert "Replicas" not in desc
+    assert _replicas(us, "copy") == ()
