@@ -35,6 +35,7 @@
     │   ├── TableNotFoundException, PointInTimeRecoveryUnavailableException,
     │   │   InvalidExportTimeException, ExportConflictException, ExportNotFoundException,
     │   │   ImportConflictException, ImportNotFoundException   400  exports and imports
+    │   ├── GlobalTableNotFoundException         400  legacy (2017.11.29) global table calls
     │   └── InternalServerError                  500  fault, retryable
     ├── ConfigurationError                       bad configuration or CLI arguments; not wire
     ├── DatabaseInUseError                       another process (or open) owns the database
@@ -68,6 +69,7 @@ __all__ = [
     "ExportConflictException",
     "ExportNotFoundException",
     "ExpressionSyntaxError",
+    "GlobalTableNotFoundException",
     "HandlerExitError",
     "IdempotentParameterMismatchException",
     "ImportConflictException",
@@ -466,3 +468,10 @@ class ImportConflictException(DynamoDBError):
 
 class ImportNotFoundException(DynamoDBError):
     """Raised by DescribeImport for an unknown import ARN."""
+
+
+# -- global tables, legacy version 2017.11.29 ---------------------------------------------
+
+
+class GlobalTableNotFoundException(DynamoDBError):
+    """Raised by the legacy (2017.11.29) global table calls: no legacy global table exists."""

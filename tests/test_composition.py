@@ -25,7 +25,7 @@ def test_every_operation_is_wrapped_in_the_class_body() -> None:
     """Each operation the OPERATIONS tables name is wrapped in ``Engine`` itself (an operation
     added to a mixin and not listed there would run unwrapped: no retries, no closed check)."""
     names = {*Engine.OPERATIONS.values(), *Engine.ENCODED_OPERATIONS.values()}
-    for name in names | {"expire_items", "create_deleted_table_backup"}:
+    for name in names | {"expire_items", "create_deleted_table_backup", "replica_ready"}:
         method = Engine.__dict__.get(name)
         assert method is not None, f"Engine does not wrap {name}"
         assert inspect.iscoroutinefunction(method)

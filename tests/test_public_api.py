@@ -41,6 +41,7 @@ PUBLIC: dict[str, list[str]] = {
         "ExportConflictException",
         "ExportNotFoundException",
         "ExpressionSyntaxError",
+        "GlobalTableNotFoundException",
         "HandlerExitError",
         "IdempotentParameterMismatchException",
         "ImportConflictException",

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from streamkit.engine.core import EngineCore, on_table, table_counts
 from streamkit.engine.gsi import apply_index_changes, backfill_step
 from streamkit.engine.params import Params
+from streamkit.engine.replicas import STREAM_REQUIRED, ReplicasMixin, check_global_options
 from streamkit.engine.tables import (
     CREATE_TABLE_PARAMS,
     UPDATE_TABLE_PARAMS,
@@ -17,8 +18,9 @@ from streamkit.engine.tables import (
 )
 from streamkit.errors import ResourceInUseException, ValidationException
 from streamkit.logs import get_logger
-from streamkit.model.schema import TableSpec
+from streamkit.model.schema import TableSpec, invalid
 from streamkit.storage import select, tables as storage_tables, ttl as ttl_sql
+from streamkit.storage.ttl import TtlSetting
 
 __all__ = ["ControlMixin"]
 
@@ -40,8 +42,8 @@ _DELETED_FIELDS = (
 log = get_logger(__name__)
 
 
-class ControlMixin(EngineCore):
-    """Table lifecycle operations."""
+class ControlMixin(ReplicasMixin, EngineCore):
+    """Table lifecycle operations (a global table's replicas: engine/replicas.py)."""
 
     OPERATIONS: ClassVar[Mapping[str, str]] = {
         "CreateTable": "create_table",
@@ -56,6 +58,14 @@ class ControlMixin(EngineCore):
         p = Params("CreateTable", params, CREATE_TABLE_PARAMS)
         name = p.table_name()
         built = build_table_spec(params, name, self.clock.now())
+        spec = await self._create_table_spec(built)
+        return {"TableDescription": self._describe(spec, "CREATING", {})}
+
+    async def _create_table_spec(
+        self, built: TableSpec, *, ttl: TtlSetting | None = None
+    ) -> TableSpec:
+        """Create a table from its spec (its stream, indexes and, for a replica, TTL setting)."""
+        name = built.name
 
         def run(conn: sqlite3.Connection) -> TableSpec:
             exists = conn.execute("SELECT 1 FROM sk_tables WHERE name = ?", (name,)).fetchone()
@@ -66,15 +76,21 @@ class ControlMixin(EngineCore):
             storage_tables.create_table(conn, spec)
             for idx in spec.indexes:
                 select.create_index(conn, spec, idx)
+            if ttl is not None:
+                ttl_sql.save_setting(conn, name, ttl)
             return spec
 
         if name in self._tables:
             raise ResourceInUseException(f"Table already exists: {name}")
         spec = await self._store.write(run)
         self._tables[name] = spec
+        if ttl is not None:
+            self._ttl_settings[name] = ttl
+            if ttl.enabled and ttl.attribute:
+                self._ttl_attributes[name] = ttl.attribute
         self._catalog_changed()
         log.debug("table_created", table=name)
-        return {"TableDescription": self._describe(spec, "CREATING", {})}
+        return spec
 
     async def describe_table(self, **params: Any) -> dict[str, Any]:
         """Describe a table (DescribeTable)."""
@@ -85,8 +101,12 @@ class ControlMixin(EngineCore):
         creating = any(i.status == "CREATING" for i in spec.global_indexes)
         if creating and not self._store.read_only:
             spec = await self._backfill(spec)
+        return {"Table": await self._table_description(spec, _status(spec, self.region))}
+
+    async def _table_description(self, spec: TableSpec, status: str) -> dict[str, Any]:
+        """Return a table's TableDescription with its counts read now."""
         count = await self._store.read(on_table(spec, lambda c: table_counts(c, spec)))
-        return {"Table": self._describe(spec, "ACTIVE", count)}
+        return self._describe(spec, status, count)
 
     async def _backfill(self, spec: TableSpec) -> TableSpec:
         """Advance the backfill of CREATING indexes by one bounded chunk (see engine/gsi.py)."""
@@ -118,7 +138,31 @@ class ControlMixin(EngineCore):
         p = Params("UpdateTable", params, UPDATE_TABLE_PARAMS)
         name = p.table_name()
         spec = self._spec(name)
+        check_global_options(params)
+        if params.get("ReplicaUpdates") is not None:
+            return await self._replica_updates(spec, params)
+        stream = params.get("StreamSpecification")
+        if spec.is_global and isinstance(stream, Mapping) and stream.get("StreamEnabled") is False:
+            raise invalid(STREAM_REQUIRED)
         updated = apply_table_update(spec, params, self.clock.now())
+        # a global table's index, billing and write capacity changes go to every replica,
+        # each checked before any is made
+        follow = []
+        for peer in await self._replica_peers(spec):
+            peer_spec = peer._spec(name)
+            peer_params = _follow_params(spec, updated, params, peer_spec)
+            if peer_params:
+                follow.append(
+                    (peer, peer_spec, apply_table_update(peer_spec, peer_params, peer.clock.now()))
+                )
+        new = await self._save_table_update(spec, updated)
+        for peer, peer_spec, peer_updated in follow:
+            await peer._save_table_update(peer_spec, peer_updated)
+        return {"TableDescription": await self._table_description(new, "UPDATING")}
+
+    async def _save_table_update(self, spec: TableSpec, updated: TableSpec) -> TableSpec:
+        """Save a table's changed spec: streams switched, indexes built or dropped."""
+        name = spec.name
 
         def save(conn: sqlite3.Connection) -> TableSpec:
             # Tags and resource policies are edited on the catalog row inside their own writes
@@ -136,8 +180,7 @@ class ControlMixin(EngineCore):
         new = await self._store.write(on_table(spec, save))
         self._tables[name] = new
         self._catalog_changed()
-        count = await self._store.read(on_table(new, lambda c: table_counts(c, new)))
-        return {"TableDescription": self._describe(new, "UPDATING", count)}
+        return new
 
     async def delete_table(self, **params: Any) -> dict[str, Any]:
         """Delete a table and all its items (DeleteTable)."""
@@ -149,6 +192,15 @@ class ControlMixin(EngineCore):
                 "Resource cannot be deleted as it is currently protected against deletion. "
                 "Disable deletion protection first."
             )
+        count = await self._drop_table(spec)
+        if spec.is_global:  # a replica's DeleteTable takes it out of its global table
+            await self._leave_group(spec)
+        full = self._describe(spec.with_changes(replicas=()), "DELETING", count)
+        return {"TableDescription": {k: full[k] for k in _DELETED_FIELDS if k in full}}
+
+    async def _drop_table(self, spec: TableSpec) -> dict[str | None, tuple[int, int]]:
+        """Drop a table, its indexes, stream and TTL setting; return its last counts."""
+        name = spec.name
         await self._before_table_drop(spec)
 
         def run(conn: sqlite3.Connection) -> dict[str | None, tuple[int, int]]:
@@ -163,8 +215,7 @@ class ControlMixin(EngineCore):
         count = await self._store.write(on_table(spec, run))
         self._forget_table(name)
         log.debug("table_deleted", table=name)
-        full = self._describe(spec, "DELETING", count)
-        return {"TableDescription": {k: full[k] for k in _DELETED_FIELDS if k in full}}
+        return count
 
     def _stream_change(
         self, conn: sqlite3.Connection, old: TableSpec | None, new: TableSpec | None
@@ -186,3 +237,36 @@ class ControlMixin(EngineCore):
                 conn, new, region=self.region, account=self.account, now=now
             )
         return new
+
+
+def _status(spec: TableSpec, region: str) -> str:
+    """DescribeTable's TableStatus: a replica being filled is CREATING, a table while one of
+    its other replicas is created UPDATING, else ACTIVE."""
+    statuses = dict(spec.replicas)
+    if statuses.get(region) == "CREATING":
+        return "CREATING"
+    if any(s != "ACTIVE" for r, s in statuses.items() if r != region):
+        return "UPDATING"
+    return "ACTIVE"
+
+
+def _follow_params(
+    old: TableSpec, new: TableSpec, params: Mapping[str, Any], other: TableSpec
+) -> dict[str, Any]:
+    """Return the UpdateTable members a global table's other replica applies after ``params``:
+    the index changes, the billing mode and the write capacity (read capacity is each
+    replica's own; tags, stream, protection and table class are not propagated)."""
+    out: dict[str, Any] = {}
+    if params.get("GlobalSecondaryIndexUpdates") is not None:
+        out["GlobalSecondaryIndexUpdates"] = params["GlobalSecondaryIndexUpdates"]
+        if params.get("AttributeDefinitions") is not None:
+            out["AttributeDefinitions"] = params["AttributeDefinitions"]
+    if (new.billing_mode, new.write_capacity) != (other.billing_mode, other.write_capacity):
+        out["BillingMode"] = new.billing_mode
+        if new.billing_mode == "PROVISIONED":
+            read = other.read_capacity if other.billing_mode == "PROVISIONED" else new.read_capacity
+            out["ProvisionedThroughput"] = {
+                "ReadCapacityUnits": read,
+                "WriteCapacityUnits": new.write_capacity,
+            }
+    return out

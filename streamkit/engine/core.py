@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import anyio
 
@@ -14,7 +14,7 @@ from streamkit.engine import capacity
 from streamkit.engine.indexes import maintain_indexes
 from streamkit.engine.keys import EncodedKey
 from streamkit.engine.params import Params
-from streamkit.engine.regions import RegionGroup
+from streamkit.engine.regions import ALONE, RegionGroup
 from streamkit.engine.throttle import Throttle
 from streamkit.errors import ClosedError, ResourceNotFoundException, ValidationException
 from streamkit.expressions import (
@@ -34,6 +34,9 @@ from streamkit.storage.changes import ChangeLog
 from streamkit.storage.codec import dump_item
 from streamkit.storage.history import HistoryState
 from streamkit.storage.sqlite import Store
+
+if TYPE_CHECKING:
+    from streamkit.engine.engine import Engine
 
 __all__ = [
     "CAPACITY_CHOICES",
@@ -158,6 +161,29 @@ class EngineCore:
         if spec is None or spec.stream_view_type is None:
             return None
         return spec.stream_arn(self.region, self.account)
+
+    # -- the other regions (global tables) -------------------------------------------
+
+    def _whole(self) -> Engine:
+        """This engine as the :class:`Engine` it is part of (another mixin's method on it)."""
+        return cast("Engine", self)
+
+    async def _peer(self, region: str) -> Engine:
+        """Return the engine of ``region`` (this one for its own) through the group.
+
+        Raises:
+            ValidationException: the engine was opened alone, or the group cannot serve
+                ``region``.
+        """
+        if region == self.region:
+            return self._whole()
+        if self.group is None:
+            raise ValidationException(ALONE)
+        return await self.group.engine(region)
+
+    async def _replica_peers(self, spec: TableSpec) -> list[Engine]:
+        """Return the engines of a global table's other replicas ([] for a regional one)."""
+        return [await self._peer(r) for r in spec.replica_regions(besides=self.region)]
 
     # -- helpers -------------------------------------------------------------------------
 

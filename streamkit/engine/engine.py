@@ -19,11 +19,13 @@ from streamkit.engine.batch import BatchMixin
 from streamkit.engine.control import ControlMixin
 from streamkit.engine.endpoints import EndpointsMixin
 from streamkit.engine.exports import ExportsMixin
+from streamkit.engine.globaltables import GlobalTablesMixin
 from streamkit.engine.items import ItemsMixin
 from streamkit.engine.partiql import PartiqlMixin
 from streamkit.engine.pitr import PitrMixin
 from streamkit.engine.policies import PoliciesMixin
 from streamkit.engine.query import QueryMixin
+from streamkit.engine.regions import RegionGroup
 from streamkit.engine.resource import Table
 from streamkit.engine.tags import TagsMixin
 from streamkit.engine.throttle import Throttle
@@ -112,6 +114,7 @@ class Engine(  # type: ignore[misc]
     PoliciesMixin,
     EndpointsMixin,
     BackupsMixin,
+    GlobalTablesMixin,
 ):
     """DynamoDB's data plane and control plane, with boto3's method names and dict shapes.
 
@@ -139,6 +142,7 @@ class Engine(  # type: ignore[misc]
         **PoliciesMixin.OPERATIONS,
         **EndpointsMixin.OPERATIONS,
         **BackupsMixin.OPERATIONS,
+        **GlobalTablesMixin.OPERATIONS,
     }
     #: Operations with a variant for callers that serialise with orjson (see QueryMixin).
     ENCODED_OPERATIONS: ClassVar[Mapping[str, str]] = QueryMixin.ENCODED_OPERATIONS
@@ -198,6 +202,14 @@ class Engine(  # type: ignore[misc]
     restore_table_from_backup = _retrying(BackupsMixin.restore_table_from_backup)
     # Not an operation (DeleteTable's SYSTEM backup of a PITR table): the same.
     create_deleted_table_backup = open_only(BackupsMixin.create_deleted_table_backup)
+    create_global_table = _retrying(GlobalTablesMixin.create_global_table)
+    describe_global_table = _retrying(GlobalTablesMixin.describe_global_table)
+    update_global_table = _retrying(GlobalTablesMixin.update_global_table)
+    describe_global_table_settings = _retrying(GlobalTablesMixin.describe_global_table_settings)
+    update_global_table_settings = _retrying(GlobalTablesMixin.update_global_table_settings)
+    list_global_tables = _retrying(GlobalTablesMixin.list_global_tables)
+    # Not an operation (the replication side, once a new replica is filled): the same.
+    replica_ready = open_only(ControlMixin.replica_ready)
 
     def __init__(
         self,
@@ -218,11 +230,13 @@ class Engine(  # type: ignore[misc]
         database: str | os.PathLike[str] | None = None,
         pitr: Mapping[str, tuple[str, float, int, bool]] | None = None,
         pitr_lag_seconds: float = 0.0,
+        group: RegionGroup | None = None,
     ) -> None:
         self._store = store
         self._tables = {s.name: s for s in specs}
         self.region = region
         self.account = account
+        self.group = group
         self.clock = clock
         self._changes = changes
         self.throttle = throttle

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from streamkit.engine.engine import Engine
 
-__all__ = ["RegionGroup"]
+__all__ = ["ALONE", "RegionGroup"]
+
+#: What an engine opened on its own answers a request that needs another region.
+ALONE = (
+    "ReplicaUpdates need the table's other regions, and this engine was opened on its own: "
+    "open the regions together (streamkit.open_regions, or streamkit serve) to make a "
+    "global table"
+)
 
 
 class RegionGroup(Protocol):

@@ -30,7 +30,7 @@ def restored_spec(
 ) -> TableSpec:
     """Return the spec of the table a restore creates: the source's key, indexes (or the
     overrides' subset), billing and throughput (or the overrides); no stream, TTL, tags,
-    deletion protection or PITR, as AWS restores none of them."""
+    deletion protection, PITR or replicas, as AWS restores none of them."""
     mode = params.get("BillingModeOverride") or source.billing_mode
     if mode not in ("PROVISIONED", "PAY_PER_REQUEST"):
         raise constraint(
@@ -81,6 +81,7 @@ def restored_spec(
         stream_label=None,
         deletion_protection=False,
         tags=(),
+        replicas=(),  # a restored table is regional, as in AWS
     )
 
 

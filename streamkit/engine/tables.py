@@ -242,8 +242,6 @@ def apply_table_update(spec: TableSpec, params: Mapping[str, Any], now: float) -
     changes: dict[str, Any] = {}
     if params.get("GlobalSecondaryIndexUpdates") is not None:
         changes.update(_gsi_updates(spec, params))
-    if params.get("ReplicaUpdates") is not None:
-        raise ValidationException("ReplicaUpdates are not supported by this version of streamkit")
     if params.get("BillingMode") is not None or params.get("ProvisionedThroughput") is not None:
         merged = {
             "BillingMode": params.get("BillingMode") or spec.billing_mode,

@@ -91,7 +91,20 @@ class TtlMixin(EngineCore):
             raise ValidationException(
                 "Time to live has been modified multiple times within a fixed interval"
             )
-        setting = TtlSetting(attribute, enabled, now)
+        await self._apply_ttl(spec, TtlSetting(attribute, enabled, now))
+        # a global table's TTL setting is the same in every replica
+        for peer in await self._replica_peers(spec):
+            peer_spec = peer._tables.get(name)
+            if peer_spec is not None:
+                await peer._apply_ttl(peer_spec, TtlSetting(attribute, enabled, peer.clock.now()))
+        log.debug("ttl_updated", table=name, enabled=enabled)
+        return {"TimeToLiveSpecification": {"Enabled": enabled, "AttributeName": attribute}}
+
+    async def _apply_ttl(self, spec: TableSpec, setting: TtlSetting) -> None:
+        """Store a table's TTL setting; index (or clear) the TTL attribute of its items."""
+        name = spec.name
+        attribute = setting.attribute
+        enabled = setting.enabled
 
         def run(conn: sqlite3.Connection) -> None:
             ttl_sql.save_setting(conn, name, setting)
@@ -100,13 +113,11 @@ class TtlMixin(EngineCore):
 
         await self._store.write(on_table(spec, run))
         self._ttl_settings[name] = setting
-        if enabled:
+        if enabled and attribute:
             self._ttl_attributes[name] = attribute  # from here on, writes fill the column
             await self._fill_ttl_column(spec, attribute)
         else:
             self._ttl_attributes.pop(name, None)
-        log.debug("ttl_updated", table=name, enabled=enabled)
-        return {"TimeToLiveSpecification": {"Enabled": enabled, "AttributeName": attribute}}
 
     async def _fill_ttl_column(self, spec: TableSpec, attribute: str) -> None:
         """Index the TTL attribute of the items already there, in steps of ``FILL_STEP``.

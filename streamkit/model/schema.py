@@ -356,6 +356,9 @@ class TableSpec:
         if self.stream_label is not None:
             out["LatestStreamLabel"] = self.stream_label
             out["LatestStreamArn"] = self.stream_arn(region, account)
+        if self.is_global:  # a regional table has neither member
+            out["GlobalTableVersion"] = "2019.11.21"
+            out["Replicas"] = [{"RegionName": r, "ReplicaStatus": s} for r, s in self.replicas]
         return out
 
 

@@ -14,6 +14,7 @@ import anyio
 
 from streamkit.clock import Clock
 from streamkit.engine import Engine
+from streamkit.engine.regions import RegionGroup
 from streamkit.logs import get_logger
 from streamkit.runtime import open_runtime
 from streamkit.server.http import Connection, ConnectionSet, Limits
@@ -100,6 +101,7 @@ async def open_server(
     connections = ConnectionSet(limits or Limits())
     try:
         async with _open_regions(opener.open) as regions:
+            opener.group = regions  # before any region opens: each engine joins the group
             dispatcher = Dispatcher(regions, verifier=verifier, clock=clock)
 
             async def preopen_regions(bound: tuple[str, int]) -> None:
@@ -137,6 +139,7 @@ class _RegionOpener:
     app: App | None
     s3_dir: str | os.PathLike[str] | None = None
     url: str | None = None  # set once the listener is bound, before any region opens
+    group: RegionGroup | None = None  # the regions served: a global table's replicas
 
     @asynccontextmanager
     async def open(self, region: str) -> AsyncIterator[Engine]:
@@ -151,6 +154,7 @@ class _RegionOpener:
                 owner_role="serve",
                 owner_url=self.url,
                 s3_dir=self.s3_dir,
+                group=self.group,
             ) as engine,
             open_runtime(engine, *(() if self.app is None else (self.app,))),
         ):

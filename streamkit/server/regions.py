@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from streamkit.errors import LimitExceededException
+from streamkit.errors import LimitExceededException, ValidationException
 
 __all__ = ["Regions"]
 
@@ -42,6 +42,12 @@ class Regions:
         self._closing = anyio.Event()
 
     @property
+    def engines(self) -> Mapping[str, Any]:
+        """The engines open now, by region (a :class:`~streamkit.engine.regions.RegionGroup`:
+        each engine reaches the others, a global table's replicas, through this object)."""
+        return self._engines
+
+    @property
     def open_regions(self) -> list[str]:
         """Return the regions whose engines are open, in opening order."""
         return list(self._engines)
@@ -51,12 +57,13 @@ class Regions:
 
         Raises:
             LimitExceededException: ``max_regions`` engines are already open.
+            ValidationException: ``region`` is not a region name.
         """
         found = self._engines.get(region)
         if found is not None:
             return found
         if not _REGION.match(region):
-            raise ValueError(f"not a region name: {region!r}")
+            raise ValidationException(f"Invalid region name: {region}")
         async with self._lock:
             found = self._engines.get(region)
             if found is not None:
