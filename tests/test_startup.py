@@ -3,6 +3,7 @@ fresh interpreter, not a timed test (bench/startup.py measures the time)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import streamkit
+from streamkit.cli.parser import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,11 +48,12 @@ def test_help_loads_no_command() -> None:
         "from streamkit.cli import main\nimport contextlib, io\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n    main(['--help'])"
     )
-    assert not {"structlog", "anyio", "asyncio"} & loaded
+    assert not {"structlog", "anyio", "asyncio", "orjson", "decimal", "json"} & loaded
     assert not {
         m
         for m in _streamkit(loaded)
         if m.startswith(("streamkit.engine", "streamkit.server", "streamkit.mappings"))
+        or m in ("streamkit.errors", "streamkit.cli.inputs")
     }
 
 
@@ -72,3 +75,22 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_name"):
         _ = streamkit.no_such_name
     assert streamkit.engine.Engine is streamkit.Engine  # a subpackage read as an attribute
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    found = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(found[0].choices) if found else {}
+
+
+def test_a_command_line_builds_only_its_command_and_the_same_help() -> None:
+    full = build_parser()
+    for name, command in _commands(full).items():
+        partial = build_parser(["--log-level", "info", name, "--help"])
+        assert partial.format_help() == full.format_help()
+        built = _commands(partial)
+        assert built.keys() == _commands(full).keys()
+        assert built[name].format_help() == command.format_help()
+        for action, sub in _commands(command).items():
+            assert _commands(built[name])[action].format_help() == sub.format_help()
+        others = [other for other in built.values() if other is not built[name]]
+        assert all(not other._actions for other in others)  # listed, not built
