@@ -48,7 +48,7 @@ def test_help_loads_no_command() -> None:
         "from streamkit.cli import main\nimport contextlib, io\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n    main(['--help'])"
     )
-    assert not {"structlog", "anyio", "asyncio", "orjson", "decimal", "json"} & loaded
+    assert not {"structlog", "anyio", "asyncio", "orjson", "decimal"} & loaded
     assert not {
         m
         for m in _streamkit(loaded)
