@@ -16,6 +16,11 @@ measurement for every tree before the next run starts, so a slow spell on this s
 falls on all of them; medians are printed, with each tree's ratio to the first.
 
     python bench/startup.py [--runs 9] [--bytecode] [--tree NAME PATH ...]
+                            [--installed NAME PYTHON ...]
+
+``--installed NAME PYTHON`` measures an interpreter (a virtualenv's) into which a wheel of
+streamkit was installed: pip compiles its modules at install (even under
+``PYTHONDONTWRITEBYTECODE``), which an editable install never has compiled ahead.
 """
 
 from __future__ import annotations
@@ -39,8 +44,24 @@ IMPORT = "import time; t = time.perf_counter(); {}; print(time.perf_counter() - 
 PYCACHE: str | None = None
 
 
+#: the prefix of a "tree" that is an interpreter with streamkit installed (``--installed``)
+INSTALLED = "python:"
+
+
+def _python(tree: str) -> str:
+    return tree.removeprefix(INSTALLED) if tree.startswith(INSTALLED) else sys.executable
+
+
+def _cwd(tree: str) -> str:
+    """The tree itself, or for an installed package a folder holding no ``streamkit``."""
+    return tempfile.gettempdir() if tree.startswith(INSTALLED) else tree
+
+
 def _env(tree: str) -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": tree}
+    if tree.startswith(INSTALLED):  # its own bytecode, compiled by pip at install
+        del env["PYTHONPATH"]
+        return env
     if PYCACHE is not None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = PYCACHE
@@ -49,9 +70,9 @@ def _env(tree: str) -> dict[str, str]:
 
 def time_import(tree: str, statement: str = "import streamkit") -> float:
     out = subprocess.run(
-        [sys.executable, "-c", IMPORT.format(statement)],
+        [_python(tree), "-c", IMPORT.format(statement)],
         env=_env(tree),
-        cwd=tree,
+        cwd=_cwd(tree),
         capture_output=True,
         text=True,
         check=True,
@@ -62,9 +83,9 @@ def time_import(tree: str, statement: str = "import streamkit") -> float:
 def time_help(tree: str) -> float:
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "streamkit", "--help"],
+        [_python(tree), "-m", "streamkit", "--help"],
         env=_env(tree),
-        cwd=tree,
+        cwd=_cwd(tree),
         stdout=subprocess.DEVNULL,
         check=True,
     )
@@ -109,9 +130,9 @@ def time_serve(tree: str, cpu: bool = False) -> float:
     with tempfile.TemporaryDirectory() as data_dir:
         started = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamkit", "serve", "--port", "0", "--data", data_dir],
+            [_python(tree), "-m", "streamkit", "serve", "--port", "0", "--data", data_dir],
             env=_env(tree),
-            cwd=tree,
+            cwd=_cwd(tree),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -151,6 +172,15 @@ def main() -> None:
         metavar=("NAME", "PATH"),
         help="a source tree to measure (PYTHONPATH); repeatable; default: this checkout",
     )
+    parser.add_argument(
+        "--installed",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "PYTHON"),
+        help="an interpreter with streamkit installed (a wheel, so pip compiled its bytecode), "
+        "run from a folder without streamkit and without PYTHONPATH; repeatable",
+    )
     parser.add_argument("--only", nargs="+", choices=list(MEASURES), default=list(MEASURES))
     parser.add_argument(
         "--bytecode",
@@ -172,7 +202,10 @@ def main() -> None:
 
 def _measure(args: argparse.Namespace) -> None:
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    trees: list[tuple[str, str]] = args.tree or [("this", here)]
+    installed = [(name, INSTALLED + python) for name, python in args.installed]
+    trees: list[tuple[str, str]] = (
+        args.tree or ([] if installed else [("this", here)])
+    ) + installed
     if PYCACHE is not None:
         for _, tree in trees:  # fill the cache: the runs measured then all load bytecode
             time_serve(tree)

@@ -146,6 +146,7 @@ def test_serve_answers_its_first_request_without_structlog(tmp_path: Path) -> No
     loaded = {line.rsplit("|", 1)[1].strip() for line in err.splitlines() if "|" in line}
     assert "streamkit.server.http" in loaded
     assert not {"structlog", "streamkit.mappings", "streamkit.testing"} & loaded
+    assert not {m for m in loaded if m.startswith("streamkit.expressions.")}  # ListTables: none
     assert "streamkit.cli.tables" not in loaded  # other commands' modules
 
 
@@ -160,3 +161,24 @@ def _list_tables(url: str) -> urllib.request.Request:
             "aws4_request, SignedHeaders=host, Signature=0",
         },
     )
+
+
+def test_the_engine_loads_expressions_at_the_first_request_using_one() -> None:
+    loaded = _streamkit(_loaded_after("from streamkit import Engine"))
+    assert "streamkit.expressions" in loaded  # the package: its names load on first use
+    assert not {m for m in loaded if m.startswith("streamkit.expressions.")}
+    assert "streamkit.engine.s3files" not in loaded  # export and import formats
+
+
+def test_expression_names_load_on_first_use_and_stay_themselves() -> None:
+    import streamkit.expressions as ex
+    from streamkit.expressions.evaluate import evaluate
+    from streamkit.expressions.render import render
+
+    assert ex.render is render  # not the submodule of the same name
+    assert ex.evaluate is evaluate
+    assert set(ex.__all__) <= set(dir(ex))
+    for name in ex.__all__:
+        assert getattr(ex, name) is not None
+    with pytest.raises(AttributeError, match="no_such_name"):
+        _ = ex.no_such_name

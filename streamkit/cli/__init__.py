@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _status(args: argparse.Namespace) -> int:
     """Run the command; turn the errors a user can act on into one line and a status."""
     # here, not at the top: ``streamkit --help`` and usage errors need none of these
-    from streamkit.cli.inputs import UsageError
+    from streamkit.cli.usage import UsageError
     from streamkit.errors import ConfigurationError
 
     try:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from streamkit.cli.inputs import UsageError
+from streamkit.cli.usage import UsageError
 from streamkit.errors import ConfigurationError
 
 if TYPE_CHECKING:
