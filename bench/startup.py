@@ -7,13 +7,20 @@ directory, which ``-c`` and ``-m`` put first on ``sys.path``, and ``PYTHONPATH``
 - engine: the same for ``from streamkit import Engine`` (a library user's or a test's import);
 - help: wall seconds of a whole ``streamkit --help`` process, from spawn to exit;
 - serve: wall seconds from spawning ``streamkit serve --port 0 --data DIR`` to the reply to a
-  ListTables sent as soon as it prints its address (as bench/http.py does).
+  ListTables sent as soon as it prints its address (as bench/http.py does);
+- serve-cpu: the CPU seconds (user + system) that process had used by then (Linux only; in
+  10 ms ticks), which other processes on a loaded machine disturb less than the wall time.
 
 With ``--tree`` (repeatable) the same measurements run for every tree in turns, each run of a
 measurement for every tree before the next run starts, so a slow spell on this shared machine
 falls on all of them; medians are printed, with each tree's ratio to the first.
 
     python bench/startup.py [--runs 9] [--bytecode] [--tree NAME PATH ...]
+                            [--installed NAME PYTHON ...]
+
+``--installed NAME PYTHON`` measures an interpreter (a virtualenv's) into which a wheel of
+streamkit was installed: pip compiles its modules at install (even under
+``PYTHONDONTWRITEBYTECODE``), which an editable install never has compiled ahead.
 """
 
 from __future__ import annotations
@@ -37,8 +44,24 @@ IMPORT = "import time; t = time.perf_counter(); {}; print(time.perf_counter() - 
 PYCACHE: str | None = None
 
 
+#: the prefix of a "tree" that is an interpreter with streamkit installed (``--installed``)
+INSTALLED = "python:"
+
+
+def _python(tree: str) -> str:
+    return tree.removeprefix(INSTALLED) if tree.startswith(INSTALLED) else sys.executable
+
+
+def _cwd(tree: str) -> str:
+    """The tree itself, or for an installed package a folder holding no ``streamkit``."""
+    return tempfile.gettempdir() if tree.startswith(INSTALLED) else tree
+
+
 def _env(tree: str) -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": tree}
+    if tree.startswith(INSTALLED):  # its own bytecode, compiled by pip at install
+        del env["PYTHONPATH"]
+        return env
     if PYCACHE is not None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = PYCACHE
@@ -47,9 +70,9 @@ def _env(tree: str) -> dict[str, str]:
 
 def time_import(tree: str, statement: str = "import streamkit") -> float:
     out = subprocess.run(
-        [sys.executable, "-c", IMPORT.format(statement)],
+        [_python(tree), "-c", IMPORT.format(statement)],
         env=_env(tree),
-        cwd=tree,
+        cwd=_cwd(tree),
         capture_output=True,
         text=True,
         check=True,
@@ -60,9 +83,9 @@ def time_import(tree: str, statement: str = "import streamkit") -> float:
 def time_help(tree: str) -> float:
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "streamkit", "--help"],
+        [_python(tree), "-m", "streamkit", "--help"],
         env=_env(tree),
-        cwd=tree,
+        cwd=_cwd(tree),
         stdout=subprocess.DEVNULL,
         check=True,
     )
@@ -90,13 +113,26 @@ def _list_tables(url: str) -> None:
         raise RuntimeError(f"unexpected reply: {reply[:200]!r}")
 
 
-def time_serve(tree: str) -> float:
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds process ``pid`` has used so far (Linux: /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_serve(tree: str) -> float:
+    """CPU seconds (user + system, all threads) ``serve`` used up to its first reply: less
+    at the mercy of other processes than the wall time on a loaded machine (10 ms ticks)."""
+    return time_serve(tree, cpu=True)
+
+
+def time_serve(tree: str, cpu: bool = False) -> float:
     with tempfile.TemporaryDirectory() as data_dir:
         started = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamkit", "serve", "--port", "0", "--data", data_dir],
+            [_python(tree), "-m", "streamkit", "serve", "--port", "0", "--data", data_dir],
             env=_env(tree),
-            cwd=tree,
+            cwd=_cwd(tree),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -105,6 +141,8 @@ def time_serve(tree: str) -> float:
             assert process.stdout is not None
             line = process.stdout.readline()
             _list_tables(line.split(" on ", 1)[1].split()[0])
+            if cpu:
+                return _cpu_seconds(process.pid)
             return time.perf_counter() - started
         finally:
             process.terminate()
@@ -120,6 +158,7 @@ MEASURES = {
     "engine": time_engine,
     "help": time_help,
     "serve": time_serve,
+    "serve-cpu": cpu_serve,
 }
 
 
@@ -132,6 +171,15 @@ def main() -> None:
         action="append",
         metavar=("NAME", "PATH"),
         help="a source tree to measure (PYTHONPATH); repeatable; default: this checkout",
+    )
+    parser.add_argument(
+        "--installed",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "PYTHON"),
+        help="an interpreter with streamkit installed (a wheel, so pip compiled its bytecode), "
+        "run from a folder without streamkit and without PYTHONPATH; repeatable",
     )
     parser.add_argument("--only", nargs="+", choices=list(MEASURES), default=list(MEASURES))
     parser.add_argument(
@@ -154,7 +202,10 @@ def main() -> None:
 
 def _measure(args: argparse.Namespace) -> None:
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    trees: list[tuple[str, str]] = args.tree or [("this", here)]
+    installed = [(name, INSTALLED + python) for name, python in args.installed]
+    trees: list[tuple[str, str]] = (
+        args.tree or ([] if installed else [("this", here)])
+    ) + installed
     if PYCACHE is not None:
         for _, tree in trees:  # fill the cache: the runs measured then all load bytecode
             time_serve(tree)

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-import structlog
+if TYPE_CHECKING:
+    import structlog
 
 __all__ = ["PROCESSORS", "get_logger", "to_stdlib"]
 
@@ -55,22 +56,87 @@ def to_stdlib(
     return (_Message(event, fields),), {"extra": {"event": event, "fields": fields}, **kwargs}
 
 
-#: The processors every streamkit logger runs (the CLI gives structlog's global configuration
-#: the same, so an app's own loggers log alike).
-PROCESSORS: list[Any] = [
-    structlog.stdlib.filter_by_level,  # first: a disabled level costs one isEnabledFor()
-    structlog.contextvars.merge_contextvars,
-    to_stdlib,
-]
+_processors: list[Any] = []
+
+if TYPE_CHECKING:
+    #: The processors every streamkit logger runs (the CLI gives structlog's global
+    #: configuration the same, so an app's own loggers log alike). Made on first read.
+    PROCESSORS: list[Any]
+
+
+def _processors_list() -> list[Any]:
+    """``PROCESSORS``, made on first use (it imports structlog)."""
+    if not _processors:
+        import structlog
+
+        _processors.extend(
+            [
+                structlog.stdlib.filter_by_level,  # first: a disabled level costs one call
+                structlog.contextvars.merge_contextvars,
+                to_stdlib,
+            ]
+        )
+    return _processors
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PROCESSORS":  # the list processors() returns, made on first use
+        return _processors_list()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+#: The level of each logging method (filter_by_level's table).
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
+
+
+def _dropped(*args: Any, **kwargs: Any) -> None:
+    """A logging call below the logger's level."""
+
+
+class _Logger:
+    """Stands in for a module's structlog logger until its first call, which imports
+    structlog and makes the logger: a module's ``log = get_logger(__name__)`` at import costs
+    nothing, and a process that never logs (``streamkit --help``, a server nothing goes wrong
+    in) never imports structlog (~10 ms with its dependencies, asyncio aside). Until then a
+    call below the logger's level is dropped here, as ``filter_by_level`` would drop it."""
+
+    __slots__ = ("_bound", "_name")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._bound: Any = None
+
+    def __getattr__(self, attribute: str) -> Any:
+        bound = self._bound
+        if bound is None:
+            level = _LEVELS.get(attribute)
+            if level is not None and not logging.getLogger(self._name).isEnabledFor(level):
+                return _dropped  # what filter_by_level, the first processor, would do
+            import structlog
+
+            proxy = structlog.wrap_logger(
+                logging.getLogger(self._name),
+                processors=_processors_list(),
+                wrapper_class=structlog.stdlib.BoundLogger,
+                cache_logger_on_first_use=True,
+            )
+            bound = self._bound = proxy.bind()  # the logger structlog would cache anyway
+        return getattr(bound, attribute)
+
+    def __repr__(self) -> str:
+        return f"<streamkit logger {self._name!r}>"
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     """Return a structlog logger writing to ``logging.getLogger(name)``, whatever structlog's
-    global configuration says."""
-    logger: structlog.stdlib.BoundLogger = structlog.wrap_logger(
-        logging.getLogger(name),
-        processors=PROCESSORS,
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
-    )
-    return logger
+    global configuration says (made, and structlog imported, on the logger's first use)."""
+    return cast("structlog.stdlib.BoundLogger", _Logger(name))

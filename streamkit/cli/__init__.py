@@ -9,22 +9,20 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from streamkit.cli.inputs import UsageError
 from streamkit.cli.parser import build_parser
-from streamkit.errors import ConfigurationError, DatabaseFileError, DatabaseInUseError
-from streamkit.groups import leaves
 
 __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)  # only the command argv names gets its options
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) and usage errors (2)
         return exc.code if isinstance(exc.code, int) else 2
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # for --reload's child
+    args.argv = argv  # for --reload's child
     from streamkit.cli.logs import configure_logging  # structlog: not for --help or a usage error
 
     default_level = "info" if args.runs_handlers else "warning"  # a log line per invocation
@@ -39,6 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     """Run the command; turn the errors a user can act on into one line and a status."""
+    # here, not at the top: ``streamkit --help`` and usage errors need none of these
+    from streamkit.cli.usage import UsageError
+    from streamkit.errors import ConfigurationError
+
     try:
         status: int = args.func(args)  # set by the parser: streamkit.cli.commands
         return status
@@ -74,6 +76,9 @@ def _exit_despite_stuck_handlers(status: int) -> int:
 def _database_refusal(exc: BaseException) -> BaseException | None:
     """Return the refusal to open a database behind ``exc`` (alone, or alone in task
     groups), or None."""
+    from streamkit.errors import DatabaseFileError, DatabaseInUseError
+    from streamkit.groups import leaves
+
     found = leaves(exc)
     if len(found) == 1 and isinstance(found[0], DatabaseFileError | DatabaseInUseError):
         return found[0]

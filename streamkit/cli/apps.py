@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from streamkit.cli.inputs import UsageError
+from streamkit.cli.usage import UsageError
 from streamkit.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -29,7 +29,10 @@ def load_apps(specs: Sequence[str]) -> App | None:
         return None
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+    from streamkit.cli.logs import configure_structlog
     from streamkit.mappings.app import App  # loaded only when apps are named
+
+    configure_structlog()  # an app's own structlog loggers log as the command's do
 
     merged = App()
     for spec in specs:

@@ -56,6 +56,9 @@ def serve(args: argparse.Namespace) -> int:
         from streamkit.cli.reload import run_with_reload
 
         return run_with_reload(args)
+    from streamkit.cli.process import quiet_gc
+
+    quiet_gc()  # the settings run_serve keeps (tune_gc), before its imports
     from streamkit.cli.serve import run_serve
 
     return run_serve(args)
@@ -66,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         from streamkit.cli.reload import run_with_reload
 
         return run_with_reload(args)
+    from streamkit.cli.process import quiet_gc
+
+    quiet_gc()  # the settings run_app keeps (tune_gc), before its imports
     from streamkit.cli.run import run_app
 
     return run_app(args)

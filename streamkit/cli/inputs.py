@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+from streamkit.cli.usage import UsageError as UsageError  # where it was first
 from streamkit.errors import DynamoDBError
 from streamkit.model.json import decode_binary
 from streamkit.model.native import to_attribute_value, to_item
@@ -39,10 +40,6 @@ _TAGS = {
     "L": list,
 }
 _INTEGER_MEMBERS = frozenset(["ReadCapacityUnits", "WriteCapacityUnits"])
-
-
-class UsageError(Exception):
-    """A command line that cannot be turned into a request; the CLI exits with status 2."""
 
 
 def read_json(text: str, flag: str) -> Any:

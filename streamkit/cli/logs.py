@@ -5,22 +5,28 @@ command installs one handler on the root logger that writes to stderr (never std
 carries command output), clears a progress bar before each line and redraws it after
 (:mod:`streamkit.cli.progress`). It also points structlog's global configuration at the same
 handler, so an app's own ``structlog.get_logger()`` events come out the same way.
+
+Neither imports structlog before it is needed (~10 ms with its dependencies, asyncio aside,
+on every start): the formatter makes its structlog renderers on the first line it writes,
+and structlog's global configuration is applied when structlog is already loaded, or else by
+:func:`configure_structlog` just before the command imports an app (:mod:`streamkit.cli.apps`);
+a command that runs no app's code has no other structlog user to configure.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-import structlog
 
 from streamkit.cli import progress
-from streamkit.logs import PROCESSORS
 
-__all__ = ["LogFormat", "configure_logging", "formatter"]
+__all__ = ["LogFormat", "configure_logging", "configure_structlog", "formatter"]
 
 LogFormat = Literal["console", "json"]
 
@@ -42,9 +48,10 @@ class _CurrentStderr:
 class _Formatter(logging.Formatter):
     """Renders a record as one line through a structlog renderer (console or JSON)."""
 
-    def __init__(self, renderers: list[Any]) -> None:
+    def __init__(self, renderers: Callable[[], list[Any]]) -> None:
         super().__init__()
-        self._renderers = renderers
+        self._make_renderers = renderers
+        self._renderers: list[Any] | None = None
 
     def format(self, record: logging.LogRecord) -> str:
         event = getattr(record, "event", None)
@@ -61,6 +68,8 @@ class _Formatter(logging.Formatter):
         event_dict.update((k, v) for k, v in fields.items() if k not in event_dict)
         if record.exc_info:
             event_dict["exc_info"] = record.exc_info
+        if self._renderers is None:  # the first line: structlog is imported now
+            self._renderers = self._make_renderers()
         rendered: Any = event_dict
         for render in self._renderers:
             rendered = render(None, record.levelname.lower(), rendered)
@@ -70,18 +79,28 @@ class _Formatter(logging.Formatter):
 def formatter(fmt: LogFormat, *, colors: bool = False) -> logging.Formatter:
     """Return the formatter for ``fmt``: JSON lines, or readable lines with ISO timestamps."""
     if fmt == "json":
-        # no frame locals in tracebacks: they can hold item data
-        transformer = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
-        return _Formatter(
-            [
-                structlog.processors.ExceptionRenderer(transformer),
-                structlog.processors.JSONRenderer(serializer=_dumps),
-            ]
-        )
+        return _Formatter(_json_renderers)
+    return _Formatter(functools.partial(_console_renderers, colors))
+
+
+def _json_renderers() -> list[Any]:
+    import structlog
+
+    # no frame locals in tracebacks: they can hold item data
+    transformer = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+    return [
+        structlog.processors.ExceptionRenderer(transformer),
+        structlog.processors.JSONRenderer(serializer=_dumps),
+    ]
+
+
+def _console_renderers(colors: bool) -> list[Any]:
+    import structlog
+
     console = structlog.dev.ConsoleRenderer(
         colors=colors, exception_formatter=structlog.dev.plain_traceback, sort_keys=False
     )
-    return _Formatter([console])
+    return [console]
 
 
 def _dumps(value: Any, **_: Any) -> str:
@@ -117,6 +136,30 @@ def configure_logging(level: str = "warning", fmt: LogFormat | None = None) -> N
     root.setLevel(number)
     # aiosqlite logs every SQLite call at debug: noise, and a cost on every operation
     logging.getLogger("aiosqlite").setLevel(max(number, logging.INFO))
+    global _structlog_pending
+    _structlog_pending = True
+    if "structlog" in sys.modules:
+        configure_structlog()
+
+
+#: configure_logging() ran and structlog's global configuration is not applied yet
+_structlog_pending = False
+
+
+def configure_structlog() -> None:
+    """Give structlog's global configuration the streamkit processors and handler, if
+    :func:`configure_logging` ran and this was not done since; imports structlog.
+
+    Called before a command imports an app, whose code may log through structlog.
+    """
+    global _structlog_pending
+    if not _structlog_pending:
+        return
+    _structlog_pending = False
+    import structlog
+
+    from streamkit.logs import PROCESSORS
+
     structlog.configure(
         processors=list(PROCESSORS),
         wrapper_class=structlog.stdlib.BoundLogger,

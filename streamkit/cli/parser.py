@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import TypeAlias
+from collections.abc import Callable, Sequence
+from typing import Any, TypeAlias, cast
 
 from streamkit.cli import commands as run
 from streamkit.cli.export_args import add_transfer_commands
@@ -21,11 +22,17 @@ _DESCRIPTION = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the parser for every subcommand (each has ``--help``)."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """Return the parser for every subcommand (each has ``--help``).
+
+    Given the command line ``argv``, only the command it names gets its options: every other
+    command is listed (for ``--help`` and the error naming the choices) but not built, which
+    was most of the ~10 ms the whole tree took. ``main()`` passes its ``argv``.
+    """
     parser = argparse.ArgumentParser(prog="streamkit", description=_DESCRIPTION)
     parser.set_defaults(runs_handlers=False)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    real = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = real if argv is None else cast(Commands, _OnlyCommand(real, _command_in(argv)))
     _serve(commands)
     _run(commands)
     _replay(commands)
@@ -45,6 +52,45 @@ def build_parser() -> argparse.ArgumentParser:
     add_sql_command(commands, _connection, _input_format, run.sql)
     _log_options(parser)
     return parser
+
+
+#: Options of the top-level parser that take a value (which is not the command's name).
+_VALUED = ("--log-level", "--log-format")
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names (its first word that is not an option or its value)."""
+    words = iter(argv)
+    for word in words:
+        if word in _VALUED:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+class _OnlyCommand:
+    """Stands in for the top level's subcommands while one command's options are added: the
+    command named ``wanted`` is built as usual; any other is added bare (its name and help,
+    for the list of commands) and its options go to a :class:`_Sink`."""
+
+    def __init__(self, real: Commands, wanted: str | None) -> None:
+        self._real = real
+        self._wanted = wanted
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if name == self._wanted:
+            return self._real.add_parser(name, **kwargs)
+        bare = self._real.add_parser(name, help=kwargs.get("help"), add_help=False)
+        bare.set_defaults(_bare=True)
+        return cast(argparse.ArgumentParser, _Sink())
+
+
+class _Sink:
+    """Takes any call on a parser, argument group or subcommands object and does nothing."""
+
+    def __getattr__(self, name: str) -> Callable[..., _Sink]:
+        return lambda *args, **kwargs: self
 
 
 def _log_options(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +117,8 @@ def _log_options(parser: argparse.ArgumentParser) -> None:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for sub in set(action.choices.values()):
-                _log_options(sub)
+                if not sub.get_default("_bare"):
+                    _log_options(sub)
 
 
 def _range(parser: argparse.ArgumentParser) -> None:

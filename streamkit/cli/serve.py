@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import anyio
 
 from streamkit.cli.apps import load_apps
-from streamkit.cli.inputs import UsageError
 from streamkit.cli.process import raise_open_files_limit, tune_gc
+from streamkit.cli.usage import UsageError
 from streamkit.groups import leaves
 from streamkit.logs import get_logger
 from streamkit.server import DEFAULT_DATA_DIR, Limits, open_server

@@ -10,12 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeAlias
-
-import orjson
-
-from streamkit.cli.inputs import UsageError
 
 __all__ = ["add_template_command", "run_template"]
 
@@ -66,8 +61,13 @@ def add_template_command(
 
 def run_template(args: argparse.Namespace) -> int:
     """Write the template; list the options not deployed on stderr; return the exit status."""
+    from pathlib import Path
+
+    import orjson
+
     from streamkit.aws import build_template
     from streamkit.cli.apps import load_apps
+    from streamkit.cli.inputs import UsageError
 
     app = load_apps([args.app])
     assert app is not None  # one spec was given

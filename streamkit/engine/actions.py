@@ -4,21 +4,17 @@ per-table capacity lists and the request validator's shape messages."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import streamkit.expressions as ex  # each name loads on first use
 from streamkit.engine import capacity
 from streamkit.engine.core import check_size
 from streamkit.errors import ConditionalCheckFailedException, ValidationException
-from streamkit.expressions import (
-    Condition,
-    DeleteAction,
-    RemoveAction,
-    UpdatePlan,
-    apply_update,
-    evaluate,
-)
 from streamkit.model.attributes import Item, check_nesting
 from streamkit.model.schema import TableSpec
+
+if TYPE_CHECKING:
+    from streamkit.expressions import Condition, UpdatePlan
 
 __all__ = ["CapacityTally", "check_condition", "length_error", "null_error", "updated_image"]
 
@@ -28,7 +24,7 @@ UPDATE_TOO_LARGE = "Item size to update has exceeded the maximum allowed size"
 def check_condition(condition: Condition | None, old: Item | None, on_fail: str) -> None:
     """Raise ConditionalCheckFailedException (with the old item for ALL_OLD) if the condition
     is false on ``old``; a missing item is evaluated as an empty one."""
-    if condition is not None and not evaluate(condition, old or {}):
+    if condition is not None and not ex.evaluate(condition, old or {}):
         raise ConditionalCheckFailedException(item=old if on_fail == "ALL_OLD" and old else None)
 
 
@@ -36,14 +32,14 @@ def updated_image(
     plan: UpdatePlan | None,
     old: Item | None,
     key_item: Item,
-    apply: Callable[[UpdatePlan, Item], Item] = apply_update,
+    apply: Callable[[UpdatePlan, Item], Item] | None = None,
 ) -> tuple[Item | None, int]:
     """Return the item UpdateItem leaves behind and its size (400 KB limit checked).
 
     None: the item does not exist and the update only REMOVEs or DELETEs, so it stays absent
     (even a REMOVE of a nested path that could not exist is no error then).
 
-    ``apply`` is :func:`apply_update`, or ``apply_attribute_updates`` for the legacy
+    ``apply`` is :func:`apply_update` (None), or ``apply_attribute_updates`` for the legacy
     AttributeUpdates (the same updates, with the legacy error wording).
     """
     if old is None and plan is not None and _only_removes(plan):
@@ -51,7 +47,7 @@ def updated_image(
     base = old if old is not None else dict(key_item)
     if plan is None:
         return base, check_size(base, UPDATE_TOO_LARGE)
-    new = apply(plan, base)
+    new = (ex.apply_update if apply is None else apply)(plan, base)
     for name in {path[0] for path in plan.updated_paths}:  # a SET can nest valid parts too deep
         value = new.get(str(name))  # a path starts with an attribute name, never an index
         if value is not None:
@@ -60,7 +56,7 @@ def updated_image(
 
 
 def _only_removes(plan: UpdatePlan) -> bool:
-    return all(isinstance(a, RemoveAction | DeleteAction) for a in plan.actions)
+    return all(isinstance(a, ex.RemoveAction | ex.DeleteAction) for a in plan.actions)
 
 
 class CapacityTally:

@@ -15,7 +15,6 @@ import contextlib
 import functools
 import os
 import re
-import secrets
 import sqlite3
 from collections.abc import Mapping
 from datetime import datetime
@@ -258,6 +257,8 @@ class BackupsMixin(EngineCore):
                 f"Backup is already in progress for table: {spec.arn(self.region, self.account)}"
             )
         now = self.clock.now()
+        import secrets  # with hmac: loaded on first use
+
         backup_id = f"{int(now * 1000):014d}-{secrets.token_hex(4)}"
         arn = f"{spec.arn(self.region, self.account)}/backup/{backup_id}"
         ttl = self._ttl_attributes.get(name)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import streamkit.expressions as ex  # each name loads on first use
 from streamkit.engine import capacity
 from streamkit.engine.actions import CapacityTally, length_error, null_error
 from streamkit.engine.core import CAPACITY_CHOICES, EngineCore, check_legacy, on_table
@@ -18,10 +19,12 @@ from streamkit.errors import (
     ThrottlingException,
     ValidationException,
 )
-from streamkit.expressions import Path, project
 from streamkit.model.attributes import Item
 from streamkit.model.schema import TableSpec, validate_name
 from streamkit.storage import tables as storage_tables
+
+if TYPE_CHECKING:
+    from streamkit.expressions import Path
 
 __all__ = ["MAX_BATCH_GET_KEYS", "MAX_BATCH_RESPONSE", "MAX_BATCH_WRITES", "BatchMixin"]
 
@@ -236,7 +239,7 @@ class BatchMixin(EngineCore):
         for index, g in enumerate(gets):
             rows = found[index] if index < len(found) else []
             responses[g.spec.name] = [
-                item if g.paths is None else project(item, g.paths)
+                item if g.paths is None else ex.project(item, g.paths)
                 for item, _ in rows
                 if item is not None
             ]

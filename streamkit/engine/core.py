@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import anyio
 
+import streamkit.expressions as ex  # each name loads on first use
 from streamkit.backoff import Backoff
 from streamkit.clock import Clock
 from streamkit.engine import capacity
@@ -17,16 +18,6 @@ from streamkit.engine.params import Params
 from streamkit.engine.regions import ALONE, RegionGroup
 from streamkit.engine.throttle import Throttle
 from streamkit.errors import ClosedError, ResourceNotFoundException, ValidationException
-from streamkit.expressions import (
-    Condition,
-    ExpressionContext,
-    Path,
-    check_mixing,
-    condition_from_expected,
-    parse_condition,
-    parse_projection,
-    projection_from_attributes_to_get,
-)
 from streamkit.model.attributes import Item, item_size
 from streamkit.model.schema import TableSpec
 from streamkit.storage import history, select, tables as storage_tables
@@ -37,6 +28,7 @@ from streamkit.storage.sqlite import Store
 
 if TYPE_CHECKING:
     from streamkit.engine.engine import Engine
+    from streamkit.expressions import Condition, ExpressionContext, Path
 
 __all__ = [
     "CAPACITY_CHOICES",
@@ -58,7 +50,7 @@ CLOSED = "the engine is closed: its open_engine block has exited"
 
 def check_legacy(p: Params) -> None:
     """Refuse a request that mixes legacy and expression parameters, as DynamoDB does."""
-    check_mixing(p.members, p.operation)
+    ex.check_mixing(p.members, p.operation)
 
 
 def _null_members(members: list[str]) -> str:
@@ -212,17 +204,17 @@ class EngineCore:
         """Return the ConditionExpression, or the legacy Expected translated, or None."""
         text = p.string("ConditionExpression")
         if text is not None:
-            return parse_condition(text, ctx, kind="ConditionExpression")
-        return condition_from_expected(p.raw("Expected"), p.raw("ConditionalOperator"))
+            return ex.parse_condition(text, ctx, kind="ConditionExpression")
+        return ex.condition_from_expected(p.raw("Expected"), p.raw("ConditionalOperator"))
 
     @staticmethod
     def _projection(p: Params, ctx: ExpressionContext) -> tuple[Path, ...] | None:
         """Return the ProjectionExpression's paths, or the legacy AttributesToGet, or None."""
         text = p.string("ProjectionExpression")
         if text is not None:
-            return parse_projection(text, ctx)
+            return ex.parse_projection(text, ctx)
         names = p.raw("AttributesToGet")
-        return None if names is None else projection_from_attributes_to_get(names)
+        return None if names is None else ex.projection_from_attributes_to_get(names)
 
     @staticmethod
     def _context(p: Params, *expression_members: str) -> ExpressionContext:
@@ -237,7 +229,7 @@ class EngineCore:
                 "ExpressionAttributeValues can only be specified when using expressions: "
                 + _null_members([m for m in expression_members if m != "ProjectionExpression"])
             )
-        return ExpressionContext(names, values)
+        return ex.ExpressionContext(names, values)
 
     # -- the write path ---------------------------------------------------------------
 

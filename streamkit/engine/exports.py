@@ -24,13 +24,12 @@ import contextlib
 import datetime
 import os
 import re
-import secrets
 import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 
@@ -38,16 +37,6 @@ from streamkit.engine.core import EngineCore, on_table
 from streamkit.engine.indexes import validate_index_keys
 from streamkit.engine.keys import EncodedKey, key_from_item
 from streamkit.engine.params import Params
-from streamkit.engine.s3files import (
-    DataFileWriter,
-    Record,
-    encode_ion_item,
-    iter_source_records,
-    json_line,
-    list_objects,
-    write_manifests,
-    zstd_module,
-)
 from streamkit.errors import (
     DynamoDBError,
     ExportConflictException,
@@ -66,6 +55,9 @@ from streamkit.logs import get_logger
 from streamkit.model.attributes import Item, validate_sized_item
 from streamkit.model.schema import TableSpec
 from streamkit.storage import bulk, tables as storage_tables
+
+if TYPE_CHECKING:
+    from streamkit.engine.s3files import DataFileWriter, Record
 
 __all__ = ["ExportsMixin"]
 
@@ -112,6 +104,8 @@ def _timestamp(member: str, value: object) -> float:
 
 
 def _transfer_id(now: float) -> str:
+    import secrets  # with hmac: loaded on first use
+
     return f"{int(now * 1000):014d}-{secrets.token_hex(4)}"
 
 
@@ -303,7 +297,9 @@ class ExportsMixin(EngineCore):
     async def _run_export(
         self, desc: dict[str, Any], spec: TableSpec, folder: Path, key_base: str, fmt: str
     ) -> None:
-        writer = DataFileWriter(folder, key_base, ".ion.gz" if fmt == "ION" else ".json.gz")
+        from streamkit.engine import s3files  # its formats load on first use
+
+        writer = s3files.DataFileWriter(folder, key_base, ".ion.gz" if fmt == "ION" else ".json.gz")
         try:
             await anyio.to_thread.run_sync(_start_folder, folder)
             if self._export_in_steps:
@@ -328,7 +324,7 @@ class ExportsMixin(EngineCore):
                 "itemCount": writer.item_count,
                 "outputFormat": fmt,
             }
-            await anyio.to_thread.run_sync(write_manifests, folder, summary, writer.files)
+            await anyio.to_thread.run_sync(s3files.write_manifests, folder, summary, writer.files)
         except BaseException as exc:
             writer.abort()
             desc.update(ExportStatus="FAILED", EndTime=self.clock.now())
@@ -374,6 +370,8 @@ class ExportsMixin(EngineCore):
 
     async def import_table(self, **params: Any) -> dict[str, Any]:
         """Create a table and load it from a bucket folder's objects (ImportTable)."""
+        from streamkit.engine import s3files  # its formats load on first use
+
         p = Params("ImportTable", params, _IMPORT_PARAMS)
         source = p.mapping("S3BucketSource")
         if source is None:
@@ -393,7 +391,7 @@ class ExportsMixin(EngineCore):
             raise ValidationException(
                 "1 validation error detected: TableCreationParameters must not be null"
             )
-        if compression == "ZSTD" and zstd_module() is None:
+        if compression == "ZSTD" and s3files.zstd_module() is None:
             raise ValidationException(
                 "InputCompressionType ZSTD needs a zstd module, which is not installed: "
                 "pip install 'streamkit[zstd]' (or use Python 3.14)"
@@ -456,14 +454,16 @@ class ExportsMixin(EngineCore):
         compression: str,
         csv_options: Mapping[str, Any] | None,
     ) -> None:
+        from streamkit.engine import s3files  # its formats load on first use
+
         records: Iterator[Record] | None = None
         parsing: asyncio.Future[_Chunk] | None = None
         try:
-            objects = await anyio.to_thread.run_sync(list_objects, bucket_dir, prefix)
+            objects = await anyio.to_thread.run_sync(s3files.list_objects, bucket_dir, prefix)
             key_types: dict[str, str] = dict(spec.key.types())
             for idx in spec.global_indexes:
                 key_types.update(idx.key.types())
-            records = iter_source_records(objects, fmt, compression, csv_options, key_types)
+            records = s3files.iter_source_records(objects, fmt, compression, csv_options, key_types)
             source = records
             bucket = bucket_dir.name
 
@@ -627,9 +627,11 @@ def _start_folder(folder: Path) -> None:
 
 
 def _line(data: bytes, fmt: str) -> bytes:
+    from streamkit.engine import s3files  # its formats load on first use
+
     if fmt == "ION":
-        return encode_ion_item(bulk.item_of(data))
-    return json_line(bulk.item_json(data))
+        return s3files.encode_ion_item(bulk.item_of(data))
+    return s3files.json_line(bulk.item_json(data))
 
 
 def _export_all(

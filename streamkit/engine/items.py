@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import streamkit.expressions as ex  # each name loads on first use
 from streamkit.engine import capacity
 from streamkit.engine.actions import check_condition, updated_image
 from streamkit.engine.core import CAPACITY_CHOICES, EngineCore, check_legacy, on_table
 from streamkit.engine.keys import EncodedKey, key_from_item, key_from_request
 from streamkit.engine.params import Params
 from streamkit.errors import ValidationException
-from streamkit.expressions import (
-    Condition,
-    UpdatePlan,
-    apply_attribute_updates,
-    apply_update,
-    parse_update,
-    plan_from_attribute_updates,
-    project,
-)
 from streamkit.model.attributes import Item
 from streamkit.model.schema import TableSpec
 from streamkit.storage import tables as storage_tables
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from streamkit.expressions import Condition, UpdatePlan
 
 __all__ = ["ItemsMixin"]
 
@@ -137,7 +134,7 @@ class ItemsMixin(EngineCore):
         )
         out: dict[str, Any] = {}
         if item is not None:
-            out["Item"] = item if paths is None else project(item, paths)
+            out["Item"] = item if paths is None else ex.project(item, paths)
         units = capacity.read_units(size, consistent=consistent)
         self._add_capacity(out, rcc, spec, units, read=True, hk=key[0])
         return out
@@ -149,13 +146,13 @@ class ItemsMixin(EngineCore):
         name = p.table_name()
         ctx = self._context(p, "UpdateExpression", "ConditionExpression")
         text = p.string("UpdateExpression")
-        apply = apply_update
+        apply: Callable[[UpdatePlan, Item], Item] | None = None  # apply_update
         plan: UpdatePlan | None = None
         if text is not None:
-            plan = parse_update(text, ctx)
+            plan = ex.parse_update(text, ctx)
         elif p.has("AttributeUpdates"):
-            plan = plan_from_attribute_updates(p.raw("AttributeUpdates"))
-            apply = apply_attribute_updates
+            plan = ex.plan_from_attribute_updates(p.raw("AttributeUpdates"))
+            apply = ex.apply_attribute_updates
         condition = self._condition(p, ctx)
         ctx.check_unused()
         returns = p.enum(
@@ -187,9 +184,9 @@ class ItemsMixin(EngineCore):
         elif returns == "ALL_NEW":
             attributes = new
         elif returns == "UPDATED_OLD" and plan is not None and old:
-            attributes = project(old, plan.updated_paths)
+            attributes = ex.project(old, plan.updated_paths)
         elif returns == "UPDATED_NEW" and plan is not None and new is not None:
-            attributes = project(new, plan.updated_paths)
+            attributes = ex.project(new, plan.updated_paths)
         if attributes:
             out["Attributes"] = attributes
         units = capacity.write_units(max(size, old_size))

@@ -29,10 +29,11 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import orjson
 
+import streamkit.expressions as ex  # each name loads on first use
 from streamkit.engine.core import CAPACITY_CHOICES, EngineCore
 from streamkit.engine.params import Params
 from streamkit.errors import (
@@ -42,22 +43,13 @@ from streamkit.errors import (
     TransactionCanceledException,
     ValidationException,
 )
-from streamkit.expressions import (
-    And,
-    Between,
-    Comparison,
-    Condition,
-    FunctionCondition,
-    In,
-    Or,
-    PathExpr,
-    ValueRef,
-    render,
-)
-from streamkit.expressions.partiql import Statement, conjuncts, parse_statement
 from streamkit.model.attributes import AttributeValue, Item, validate_value
 from streamkit.model.json import decode_b64, decode_binary, encode_b64, json_default
 from streamkit.model.schema import KeySpec, TableSpec, constraint
+
+if TYPE_CHECKING:
+    from streamkit.expressions import Condition
+    from streamkit.expressions.partiql import Statement
 
 __all__ = ["MAX_BATCH_STATEMENTS", "MAX_TRANSACTION_STATEMENTS", "PartiqlMixin"]
 
@@ -141,48 +133,48 @@ def _expression_members(
 def _and(terms: Sequence[Condition]) -> Condition | None:
     node: Condition | None = None
     for term in terms:
-        node = term if node is None else And(node, term)
+        node = term if node is None else ex.And(node, term)
     return node
 
 
 def _is_attr(operand: object, name: str | None) -> bool:
     return (
         name is not None
-        and isinstance(operand, PathExpr)
+        and isinstance(operand, ex.PathExpr)
         and len(operand.path) == 1
         and operand.path[0] == name
     )
 
 
-def _key_equality(term: Condition, name: str) -> tuple[PathExpr, ValueRef] | None:
+def _key_equality(term: Condition, name: str) -> tuple[ex.PathExpr, ex.ValueRef] | None:
     """``name = value`` (either way round): the path and the value."""
-    if isinstance(term, Comparison) and term.op == "=":
-        if _is_attr(term.left, name) and isinstance(term.right, ValueRef):
-            return cast(PathExpr, term.left), term.right
-        if _is_attr(term.right, name) and isinstance(term.left, ValueRef):
-            return cast(PathExpr, term.right), term.left
+    if isinstance(term, ex.Comparison) and term.op == "=":
+        if _is_attr(term.left, name) and isinstance(term.right, ex.ValueRef):
+            return cast(ex.PathExpr, term.left), term.right
+        if _is_attr(term.right, name) and isinstance(term.left, ex.ValueRef):
+            return cast(ex.PathExpr, term.right), term.left
     return None
 
 
 def _sort_condition(term: Condition, name: str | None) -> Condition | None:
     """The term as a KeyConditionExpression sort-key condition, if it can be one."""
-    if isinstance(term, Comparison) and term.op in _SORT_OPS:
-        if _is_attr(term.left, name) and isinstance(term.right, ValueRef):
+    if isinstance(term, ex.Comparison) and term.op in _SORT_OPS:
+        if _is_attr(term.left, name) and isinstance(term.right, ex.ValueRef):
             return term
-        if _is_attr(term.right, name) and isinstance(term.left, ValueRef):
-            return Comparison(_FLIP[term.op], term.right, term.left)
+        if _is_attr(term.right, name) and isinstance(term.left, ex.ValueRef):
+            return ex.Comparison(_FLIP[term.op], term.right, term.left)
     if (
-        isinstance(term, Between)
+        isinstance(term, ex.Between)
         and _is_attr(term.subject, name)
-        and isinstance(term.low, ValueRef)
-        and isinstance(term.high, ValueRef)
+        and isinstance(term.low, ex.ValueRef)
+        and isinstance(term.high, ex.ValueRef)
     ):
         return term
     if (
-        isinstance(term, FunctionCondition)
+        isinstance(term, ex.FunctionCondition)
         and term.name == "begins_with"
         and _is_attr(term.args[0], name)
-        and isinstance(term.args[1], ValueRef)
+        and isinstance(term.args[1], ex.ValueRef)
     ):
         return term
     return None
@@ -194,13 +186,13 @@ def _names_in(node: object) -> set[str]:
     pending: list[object] = [node]
     while pending:
         item = pending.pop()
-        if isinstance(item, PathExpr):
+        if isinstance(item, ex.PathExpr):
             head = item.path[0]
             if isinstance(head, str):
                 found.add(head)
         elif isinstance(item, tuple):
             pending.extend(item)
-        elif hasattr(item, "__slots__") and not isinstance(item, ValueRef):
+        elif hasattr(item, "__slots__") and not isinstance(item, ex.ValueRef):
             pending.extend(getattr(item, slot) for slot in item.__slots__)
     return found
 
@@ -267,23 +259,25 @@ class _SelectPlan:
 
 def _read_plan(
     statement: Statement, key: KeySpec
-) -> tuple[list[Comparison], Condition | None, Condition | None]:
+) -> tuple[list[ex.Comparison], Condition | None, Condition | None]:
     """Split WHERE into partition equalities (none: a Scan), a sort-key condition, a filter."""
+    from streamkit.expressions.partiql import conjuncts  # on first use
+
     terms = conjuncts(statement.where)
     if key.multi:
         return [], None, statement.where
     hash_name, range_name = key.hash_name, key.range_name
-    partitions: list[Comparison] = []
+    partitions: list[ex.Comparison] = []
     rest = list(terms)
     for term in terms:
         if (found := _key_equality(term, hash_name)) is not None:
-            partitions = [Comparison("=", *found)]
+            partitions = [ex.Comparison("=", *found)]
         elif (
-            isinstance(term, In)
+            isinstance(term, ex.In)
             and _is_attr(term.subject, hash_name)
-            and all(isinstance(o, ValueRef) for o in term.options)
+            and all(isinstance(o, ex.ValueRef) for o in term.options)
         ):
-            partitions = [Comparison("=", term.subject, o) for o in term.options]
+            partitions = [ex.Comparison("=", term.subject, o) for o in term.options]
         else:
             continue
         rest.remove(term)
@@ -322,33 +316,33 @@ def _select_plan(statement: Statement, key: KeySpec) -> _SelectPlan:
     if statement.index is not None:
         base["IndexName"] = statement.index
     if statement.projection is not None:
-        base["ProjectionExpression"] = ", ".join(render(p) for p in statement.projection)
+        base["ProjectionExpression"] = ", ".join(ex.render(p) for p in statement.projection)
     get_key: tuple[tuple[str, str], ...] | None = None
     if (
         len(partitions) == 1
         and statement.index is None
         and where is None
         and (key.range_name is None) == (sort is None)
-        and (sort is None or (isinstance(sort, Comparison) and sort.op == "="))
+        and (sort is None or (isinstance(sort, ex.Comparison) and sort.op == "="))
     ):
         equalities = [partitions[0]] if sort is None else [partitions[0], sort]
         get_key = tuple(
-            (str(cast(PathExpr, term.left).path[0]), cast(ValueRef, term.right).placeholder)
+            (str(cast(ex.PathExpr, term.left).path[0]), cast(ex.ValueRef, term.right).placeholder)
             for term in equalities
         )
         request = _expression_members(statement, {}, dict(base))
         return _SelectPlan(((request, ()),), scan=False, get_key=get_key)
     if where is not None:
-        base["FilterExpression"] = render(where)
+        base["FilterExpression"] = ex.render(where)
     if not forward:
         base["ScanIndexForward"] = False
     requests = []
-    options: list[Comparison | None] = [*partitions] or [None]
+    options: list[ex.Comparison | None] = [*partitions] or [None]
     for partition in options:
         request = dict(base)
         if partition is not None:
-            condition = partition if sort is None else And(partition, sort)
-            request["KeyConditionExpression"] = render(condition)
+            condition = partition if sort is None else ex.And(partition, sort)
+            request["KeyConditionExpression"] = ex.render(condition)
         used = _placeholders(request)
         _expression_members(statement, {}, request, used=used)
         requests.append((request, tuple(sorted(p for p in used if p[0] == ":"))))
@@ -442,6 +436,8 @@ class PartiqlMixin(EngineCore):
                 # the statement becomes (every Key, Item and ExpressionAttributeValues is)
                 if type(value) is not dict or len(value) != 1:
                     params[index] = validate_value(value)  # DynamoDB's error for it
+        from streamkit.expressions.partiql import parse_statement  # on first use
+
         statement = parse_statement(text)
         return statement, statement.bind(params)
 
@@ -517,11 +513,13 @@ class PartiqlMixin(EngineCore):
 
     def _pq_key_of(
         self, statement: Statement, values: Mapping[str, AttributeValue], key: KeySpec
-    ) -> tuple[dict[str, AttributeValue], PathExpr, Condition | None]:
+    ) -> tuple[dict[str, AttributeValue], ex.PathExpr, Condition | None]:
         """The full key a write's WHERE names, the partition key's path, and the rest."""
+        from streamkit.expressions.partiql import conjuncts  # on first use
+
         rest = conjuncts(statement.where)
         found: dict[str, AttributeValue] = {}
-        hash_path: PathExpr | None = None
+        hash_path: ex.PathExpr | None = None
         for name in key.names:
             for term in rest:
                 if (equality := _key_equality(term, name)) is not None:
@@ -550,21 +548,21 @@ class PartiqlMixin(EngineCore):
             return "Put", request
         key_item, hash_path, rest = self._pq_key_of(statement, values, key)
         request["Key"] = key_item
-        exists = FunctionCondition("attribute_exists", (hash_path,))
+        exists = ex.FunctionCondition("attribute_exists", (hash_path,))
         if statement.kind == "UPDATE":
             assert statement.plan is not None
-            request["UpdateExpression"] = render(statement.plan)
-            condition: Condition = exists if rest is None else And(exists, rest)
-            request["ConditionExpression"] = render(condition)
+            request["UpdateExpression"] = ex.render(statement.plan)
+            condition: Condition = exists if rest is None else ex.And(exists, rest)
+            request["ConditionExpression"] = ex.render(condition)
             kind = "Update"
         elif statement.kind == "DELETE":
             if rest is not None:
-                missing = FunctionCondition("attribute_not_exists", (hash_path,))
-                request["ConditionExpression"] = render(Or(missing, rest))
+                missing = ex.FunctionCondition("attribute_not_exists", (hash_path,))
+                request["ConditionExpression"] = ex.render(ex.Or(missing, rest))
             kind = "Delete"
         else:  # EXISTS
-            condition = exists if rest is None else And(exists, rest)
-            request["ConditionExpression"] = render(condition)
+            condition = exists if rest is None else ex.And(exists, rest)
+            request["ConditionExpression"] = ex.render(condition)
             kind = "ConditionCheck"
         return kind, _expression_members(statement, values, request)
 
@@ -702,7 +700,7 @@ class PartiqlMixin(EngineCore):
                 get: dict[str, Any] = {"TableName": statement.table, "Key": key_item}
                 if statement.projection is not None:
                     get["ProjectionExpression"] = ", ".join(
-                        render(path) for path in statement.projection
+                        ex.render(path) for path in statement.projection
                     )
                 gets.append({"Get": _expression_members(statement, values, get)})
             return await self._pq_run("transact_get_items", {"TransactItems": gets, **extra})

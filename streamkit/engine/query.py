@@ -5,30 +5,16 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
+import streamkit.expressions as ex  # each name loads on first use
 from streamkit.engine import capacity
 from streamkit.engine.core import CAPACITY_CHOICES, EngineCore, check_legacy, on_table
 from streamkit.engine.keys import encode_key_of, encode_partition, encode_partition_parts
 from streamkit.engine.params import Params
 from streamkit.errors import ValidationException
-from streamkit.expressions import (
-    Condition,
-    ExpressionContext,
-    KeyCondition,
-    KeyPredicate,
-    Path,
-    PathExpr,
-    check_query_filter_keys,
-    condition_from_filter,
-    evaluate,
-    key_condition_from_legacy,
-    parse_condition,
-    parse_key_condition,
-    project,
-)
 from streamkit.model.attributes import Item, type_of, validate_value
 from streamkit.model.schema import IndexSpec, KeySpec, TableSpec, constraint, invalid
 from streamkit.storage import select, tables as storage_tables
@@ -39,6 +25,9 @@ from streamkit.storage.codec import (
     key_part_prefix,
     load_item,
 )
+
+if TYPE_CHECKING:
+    from streamkit.expressions import Condition, ExpressionContext, KeyCondition, KeyPredicate, Path
 
 __all__ = ["PAGE_BYTES", "QueryMixin"]
 
@@ -140,10 +129,10 @@ def _run(conn: sqlite3.Connection, plan: _Plan) -> _Page:
                 item = storage_tables.get_row(conn, spec, row[-2], row[-1]) or item
             scanned += 1
             read_bytes += row[1]
-            if condition is None or evaluate(condition, item):
+            if condition is None or ex.evaluate(condition, item):
                 count += 1
                 if keep:
-                    items.append(item if paths is None else project(item, paths))
+                    items.append(item if paths is None else ex.project(item, paths))
             if scanned == limit or read_bytes >= PAGE_BYTES:
                 page.last_key = _key_of(item, plan.key_names)
                 break
@@ -231,7 +220,7 @@ def _check_filter_keys(condition: Condition, key_names: Sequence[str]) -> None:
     pending: list[object] = [condition]
     while pending:  # iterative: a deep expression must not exhaust the stack
         node = pending.pop()
-        if isinstance(node, PathExpr):
+        if isinstance(node, ex.PathExpr):
             head = node.path[0]
             if head in key_names:
                 raise ValidationException(
@@ -355,9 +344,9 @@ class QueryMixin(EngineCore):
         ctx = self._context(p, "KeyConditionExpression", "FilterExpression", "ProjectionExpression")
         text = p.string("KeyConditionExpression")
         if text is not None:
-            key_condition = parse_key_condition(text, ctx)
+            key_condition = ex.parse_key_condition(text, ctx)
         elif p.has("KeyConditions"):
-            key_condition = key_condition_from_legacy(p.raw("KeyConditions"))
+            key_condition = ex.key_condition_from_legacy(p.raw("KeyConditions"))
         else:
             raise ValidationException(
                 "Either the KeyConditions or KeyConditionExpression parameter must be specified "
@@ -368,7 +357,7 @@ class QueryMixin(EngineCore):
         forward = p.boolean("ScanIndexForward", default=True)
         spec, idx, schema = self._target(p, name)
         if p.has("QueryFilter"):
-            check_query_filter_keys(p.raw("QueryFilter"), schema.names)
+            ex.check_query_filter_keys(p.raw("QueryFilter"), schema.names)
         elif condition is not None:
             _check_filter_keys(condition, schema.names)
         hk, rk = ("hk", "rk") if idx is None else ("ihk", "irk")
@@ -413,9 +402,9 @@ class QueryMixin(EngineCore):
         text = p.string("FilterExpression")
         condition: Condition | None
         if text is not None:
-            condition = parse_condition(text, ctx, kind="FilterExpression")
+            condition = ex.parse_condition(text, ctx, kind="FilterExpression")
         else:
-            condition = condition_from_filter(
+            condition = ex.condition_from_filter(
                 p.raw(legacy_filter), p.raw("ConditionalOperator"), kind=legacy_filter
             )
         return condition, self._projection(p, ctx)

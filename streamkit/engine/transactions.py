@@ -14,10 +14,11 @@ import hashlib
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
+import streamkit.expressions as ex  # each name loads on first use
 from streamkit.engine import capacity
 from streamkit.engine.actions import (
     CapacityTally,
@@ -35,17 +36,12 @@ from streamkit.errors import (
     TransactionCanceledException,
     ValidationException,
 )
-from streamkit.expressions import (
-    Condition,
-    Path,
-    UpdatePlan,
-    parse_projection,
-    parse_update,
-    project,
-)
 from streamkit.model.attributes import MSG_ITEM_TOO_LARGE, Item, item_size
 from streamkit.model.schema import TableSpec, constraint
 from streamkit.storage import tables as storage_tables, tokens
+
+if TYPE_CHECKING:
+    from streamkit.expressions import Condition, Path, UpdatePlan
 
 __all__ = ["MAX_TRANSACTION_ACTIONS", "MAX_TRANSACTION_BYTES", "TOKEN_TTL", "TransactionsMixin"]
 
@@ -343,7 +339,7 @@ class TransactionsMixin(EngineCore):
                 raise null_error(f"transactItems.{index}.member.get.key")
             ctx = self._context(g, "ProjectionExpression")
             text = g.string("ProjectionExpression")
-            paths = None if text is None else parse_projection(text, ctx)
+            paths = None if text is None else ex.parse_projection(text, ctx)
             ctx.check_unused()
             spec = self._spec(name)
             gets.append((spec, key_from_request(spec.key, g.raw("Key"))[1], paths))
@@ -365,7 +361,7 @@ class TransactionsMixin(EngineCore):
         tally = CapacityTally(read=True)
         for (spec, _, paths), item in zip(gets, items, strict=True):
             responses.append(
-                {} if item is None else {"Item": project(item, paths) if paths else item}
+                {} if item is None else {"Item": ex.project(item, paths) if paths else item}
             )
             tally.add(spec, capacity.read_units(_size(item), consistent=True, transactional=True))
         out: dict[str, Any] = {"Responses": responses}
@@ -399,7 +395,7 @@ class TransactionsMixin(EngineCore):
         members = ("UpdateExpression", "ConditionExpression")
         ctx = self._context(p, *(members if kind == "Update" else members[1:]))
         text = p.string("UpdateExpression")
-        plan = None if text is None else parse_update(text, ctx)
+        plan = None if text is None else ex.parse_update(text, ctx)
         condition = self._condition(p, ctx)
         ctx.check_unused()
         on_fail = p.enum("ReturnValuesOnConditionCheckFailure", ("ALL_OLD", "NONE"), "NONE")

@@ -184,6 +184,31 @@ async def test_durability_full(tmp_path: Path) -> None:
         assert await store.read(all_kv) == {"k": 1}
 
 
+async def test_a_new_file_gets_its_schema_in_wal_then_the_durability_asked(
+    location: Location,
+) -> None:
+    """A new database is set up unsynced (storage.sqlite._create); the writer then runs at the
+    synchronous level asked (FULL 2, NORMAL 1), and the file reopens with its schema."""
+    seen: list[tuple[str, int]] = []
+
+    def setup(conn: sqlite3.Connection) -> None:
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        seen.append((mode, conn.execute("PRAGMA synchronous").fetchone()[0]))
+        setup_kv(conn)
+
+    async with open_store(location.path, durability=location.durability, setup=setup) as store:
+        await store.write(put_kv("k", 1))
+        sync = await store.write(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
+        assert sync == (2 if location.durability == "full" else 1)
+    if location.path is None:
+        assert seen == [("memory", 2)]  # in memory: as before, nothing to sync
+        return
+    assert seen == [("wal", 0)]
+    async with open_store(location.path, durability=location.durability, setup=setup) as store:
+        assert await store.read(all_kv) == {"k": 1}
+    assert seen == [("wal", 0), ("wal", 2)]  # an existing file: migrated as before, synced
+
+
 async def test_point_reads_see_committed_writes(location: Location) -> None:
     """read_point runs inline: on the writer's connection, or its own beside a writer thread."""
     async with location.open() as store:
