@@ -29,7 +29,7 @@ from streamkit.expressions import (
 )
 from streamkit.model.attributes import Item, item_size
 from streamkit.model.schema import TableSpec
-from streamkit.storage import history, select, tables as storage_tables
+from streamkit.storage import history, select, tables as storage_tables, versions
 from streamkit.storage.changes import ChangeLog
 from streamkit.storage.codec import dump_item
 from streamkit.storage.history import HistoryState
@@ -227,6 +227,7 @@ class EngineCore:
         now: float | None = None,
         service: bool = False,
         old_size: int | None = None,
+        version: versions.Version | None = None,
     ) -> dict[str, float]:
         """Store one item change; runs on the writer thread inside the operation's savepoint.
 
@@ -235,6 +236,8 @@ class EngineCore:
         appends the change's stream record in the same transaction (``service``: a TTL
         deletion, recorded with the service's userIdentity). ``old_size``, when the caller
         read it with the old item, saves the change log from measuring the old image again.
+        A global table's item also gets its hidden version (storage/versions.py): a new local
+        one, or ``version`` (a replicated write's, engine/replication.py).
         """
         index_units = maintain_indexes(conn, spec, key, old, new) if spec.has_indexes else {}
         blob = None
@@ -244,6 +247,8 @@ class EngineCore:
             blob = storage_tables.put_row(
                 conn, spec, *key, new, size, ttl_attribute=self._ttl_attributes.get(spec.name)
             )
+        if version is not None or spec.is_global:
+            self._put_version(conn, spec, key, new is None, now, version)
         pitr = self._pitr.get(spec.name)
         if pitr is not None:  # point-in-time recovery is on: keep the change's history row
             self._pitr_record(conn, pitr, key, old, blob, size, now, old_size)
@@ -261,6 +266,23 @@ class EngineCore:
                 sizes=(old_size, size if new is not None else None),
             )
         return index_units
+
+    def _put_version(
+        self,
+        conn: sqlite3.Connection,
+        spec: TableSpec,
+        key: EncodedKey,
+        deleted: bool,
+        now: float | None,
+        version: versions.Version | None,
+    ) -> None:
+        """Store a global table's item version: ``version``, or a new local one that beats the
+        stored one (a deletion keeps its row, a tombstone)."""
+        if version is not None:
+            versions.put_version(conn, spec, *key, version, deleted=deleted)
+            return
+        at = self.clock.now() if now is None else now
+        versions.local_version(conn, spec, *key, int(at * 1_000_000), self.region, deleted=deleted)
 
     def _pitr_record(
         self,

@@ -24,6 +24,7 @@ from streamkit.engine.partiql import PartiqlMixin
 from streamkit.engine.pitr import PitrMixin
 from streamkit.engine.policies import PoliciesMixin
 from streamkit.engine.query import QueryMixin
+from streamkit.engine.replication import ReplicationMixin
 from streamkit.engine.resource import Table
 from streamkit.engine.tags import TagsMixin
 from streamkit.engine.throttle import Throttle
@@ -112,6 +113,7 @@ class Engine(  # type: ignore[misc]
     PoliciesMixin,
     EndpointsMixin,
     BackupsMixin,
+    ReplicationMixin,
 ):
     """DynamoDB's data plane and control plane, with boto3's method names and dict shapes.
 
@@ -198,6 +200,10 @@ class Engine(  # type: ignore[misc]
     restore_table_from_backup = _retrying(BackupsMixin.restore_table_from_backup)
     # Not an operation (DeleteTable's SYSTEM backup of a PITR table): the same.
     create_deleted_table_backup = open_only(BackupsMixin.create_deleted_table_backup)
+    # Not operations (global tables' replication links, engine/replication.py): the same.
+    replication_state = open_only(ReplicationMixin.replication_state)
+    apply_replicated = open_only(ReplicationMixin.apply_replicated)
+    replicated_items = open_only(ReplicationMixin.replicated_items)
 
     def __init__(
         self,

@@ -1,0 +1,144 @@
+"""Global tables' data path on one engine: the replication links' read and write sides.
+
+Not DynamoDB operations (no OPERATIONS entry): the links (streamkit/mappings/replication.py)
+call them, wrapped with ``open_only`` in ``Engine``'s class body so they refuse once closed.
+
+- :meth:`ReplicationMixin.replication_state` reads keys' current items with their hidden
+  last-writer-wins versions (storage/versions.py): what a link ships.
+- :meth:`ReplicationMixin.apply_replicated` applies changes shipped from another region, in
+  one transaction on the writer: a change is applied only if its version is newer than the
+  stored one (else dropped silently), through the one write path (indexes, stream record,
+  point-in-time history, as any write) and stores the version it came with, so applying the
+  same changes twice, or late, changes nothing.
+- :meth:`ReplicationMixin.replicated_items` pages through a table in key order with the items'
+  versions: the back-fill of a new replica.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from streamkit.engine.core import EngineCore, on_table
+from streamkit.engine.keys import EncodedKey, key_from_item
+from streamkit.model.attributes import Item, item_size
+from streamkit.model.schema import TableSpec
+from streamkit.storage import tables as storage_tables, versions
+from streamkit.storage.codec import load_item
+from streamkit.storage.versions import Version
+
+__all__ = ["ReplicatedChange", "ReplicationMixin", "ReplicationState"]
+
+
+class ReplicatedChange(NamedTuple):
+    """One item change shipped between regions: the item's key attributes, the new item (None
+    for a deletion) and the writer's version ``(at_us, region)``."""
+
+    key: Item
+    item: Item | None
+    version: Version
+
+
+class ReplicationState(NamedTuple):
+    """A key's current item in this region (None: absent) and its version (tombstones too)."""
+
+    item: Item | None
+    version: Version
+
+
+class ReplicationMixin(EngineCore):
+    """The replication links' engine side (see the module)."""
+
+    def global_tables(self) -> dict[str, TableSpec]:
+        """Return the specs of this region's tables that have replicas, by name."""
+        return {name: spec for name, spec in self._tables.items() if spec.is_global}
+
+    async def replication_state(self, table: str, keys: Sequence[Item]) -> list[ReplicationState]:
+        """Return each key's current item and version (``(0, "")`` for an item written
+        before the table had replicas).
+
+        Raises:
+            ResourceNotFoundException: no such table.
+        """
+        spec = self._spec(table)
+        encoded = [key_from_item(spec.key, dict(k)) for k in keys]
+
+        def run(conn: sqlite3.Connection) -> list[ReplicationState]:
+            return [
+                ReplicationState(
+                    storage_tables.get_row(conn, spec, *key),
+                    versions.get_version(conn, spec, *key),
+                )
+                for key in encoded
+            ]
+
+        return await self._store.read(on_table(spec, run))
+
+    async def apply_replicated(self, table: str, changes: Sequence[ReplicatedChange]) -> int:
+        """Apply changes shipped from another region (last writer wins); return how many won.
+
+        One transaction. A change whose version is not newer than the key's stored version is
+        dropped; one that is newer is written as any write is (indexes, stream record, PITR
+        history) and keeps its version. A deletion of an absent item leaves only its tombstone
+        (no stream record, as a DeleteItem of an absent item has none).
+
+        Raises:
+            ResourceNotFoundException: no such table (a replica not created yet: retry).
+        """
+        spec = self._spec(table)
+        prepared = [
+            (
+                key_from_item(spec.key, dict(c.key)),
+                c.item,
+                0 if c.item is None else item_size(c.item),
+                (int(c.version[0]), str(c.version[1])),
+            )
+            for c in changes
+        ]
+
+        def run(conn: sqlite3.Connection) -> int:
+            applied = 0
+            for key, new, size, version in prepared:
+                if version <= versions.get_version(conn, spec, *key):
+                    continue  # an older (or the same) write: the stored one wins
+                old, old_size = storage_tables.get_sized_row(conn, spec, *key)
+                if new is None and old is None:
+                    versions.put_version(conn, spec, *key, version, deleted=True)
+                else:
+                    self._write(conn, spec, key, old, new, size, old_size=old_size, version=version)
+                applied += 1
+            return applied
+
+        if not prepared:
+            return 0
+        return await self._store.write(on_table(spec, run))
+
+    async def replicated_items(
+        self, table: str, after: EncodedKey | None, limit: int
+    ) -> tuple[list[ReplicatedChange], EncodedKey | None]:
+        """Return up to ``limit`` items after ``after`` in key order, each with its version
+        (an item without one gets ``(0, this region)``), and where the next page starts (None
+        after the last page). A new replica's back-fill ships these.
+
+        Raises:
+            ResourceNotFoundException: no such table.
+        """
+        spec = self._spec(table)
+        names = spec.key.names
+        region = self.region
+
+        def run(conn: sqlite3.Connection) -> tuple[list[ReplicatedChange], EncodedKey | None]:
+            rows = versions.scan_with_versions(
+                conn, spec, storage_tables.items_table(spec), after, limit
+            )
+            page = []
+            for _hk, _rk, blob, at_us, origin in rows:
+                item = load_item(blob)
+                key = {n: item[n] for n in names}
+                version = (0, region) if at_us is None or origin is None else (at_us, origin)
+                page.append(ReplicatedChange(key, item, version))
+            last = (rows[-1][0], rows[-1][1]) if len(rows) == limit else None
+            return page, last
+
+        return await self._store.read(on_table(spec, run))
