@@ -8,7 +8,7 @@ plane's method of that name.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -58,10 +58,17 @@ async def open_group(regions: list[str], clock: ManualClock) -> AsyncIterator[Di
         yield group
 
 
-async def set_replicas(group: DictGroup, table: str, statuses: Mapping[str, str]) -> None:
-    """Write ``replicas`` (region -> status) into the catalog of every region listed."""
+async def set_replicas(
+    group: DictGroup,
+    table: str,
+    statuses: Mapping[str, str],
+    *,
+    regions: Iterable[str] | None = None,
+) -> None:
+    """Write ``replicas`` (region -> status) into the catalog of every region listed (or of
+    ``regions``)."""
     replicas = tuple(sorted(statuses.items()))
-    for region in statuses:
+    for region in statuses if regions is None else regions:
         engine = group[region]
         new = engine._tables[table].with_changes(replicas=replicas)
         await engine._store.write(lambda conn, new=new: save_spec(conn, new))  # type: ignore[misc]
@@ -72,14 +79,14 @@ async def set_replicas(group: DictGroup, table: str, statuses: Mapping[str, str]
 async def create_table(
     engine: Engine, table: str = TABLE, *, view: str = "NEW_AND_OLD_IMAGES", **extra: Any
 ) -> None:
-    await engine.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": view},
-        **extra,
-    )
+    params: dict[str, Any] = {
+        "TableName": table,
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+        "BillingMode": "PAY_PER_REQUEST",
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": view},
+    }
+    await engine.create_table(**{**params, **extra})
 
 
 async def create_global(

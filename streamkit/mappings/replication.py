@@ -32,7 +32,6 @@ such "drainable": every link shares its signal).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -256,8 +255,9 @@ class Replicator:
         self.changed = Signal()
         self._links: dict[LinkKey, ReplicationLink] = {}
         self._scopes: dict[LinkKey, anyio.CancelScope] = {}
-        self._backfills: dict[tuple[str, str], anyio.CancelScope] = {}  # (table, target)
-        self._filled: set[tuple[str, str]] = set()
+        self._backfills: dict[LinkKey, anyio.CancelScope] = {}
+        self._filled: set[LinkKey] = set()  # links that have back-filled their target
+        self._readied: set[tuple[str, str]] = set()  # (table, target) marked ACTIVE
         self._paused: set[LinkKey] = set()
         self._poke = Signal()  # wakes the supervisor (a back-fill stopped early)
 
@@ -343,11 +343,13 @@ class Replicator:
                 if set(self.group.engines) == regions:  # else watch the regions opened too
                     await _first_of(waiters)
 
-    def _wanted(self) -> tuple[dict[LinkKey, tuple[str, str]], set[tuple[str, str]]]:
-        """From the open engines' catalogs: the links that should run, with the statuses of
-        their (source, target); and the (table, target) replicas still CREATING."""
+    def _wanted(self) -> tuple[dict[LinkKey, tuple[str, str]], dict[tuple[str, str], set[str]]]:
+        """From the open engines' catalogs: the links that should run, each with the statuses
+        of its (source, target); and for each (table, target) replica still CREATING, the
+        ACTIVE replicas it is back-filled from (in any region's view: the control plane
+        writes the catalogs one region after the other)."""
         links: dict[LinkKey, tuple[str, str]] = {}
-        creating: set[tuple[str, str]] = set()
+        creating: dict[tuple[str, str], set[str]] = {}
         for region, engine in list(self.group.engines.items()):
             if engine.closed:
                 continue
@@ -356,18 +358,32 @@ class Replicator:
                 if region not in statuses:
                     continue
                 for target, status in statuses.items():
-                    if target == region:
-                        continue
-                    links[name, region, target] = (statuses[region], status)
                     if status == _CREATING:
-                        creating.add((name, target))
+                        creating.setdefault((name, target), set()).update(
+                            r for r, st in statuses.items() if st != _CREATING and r != target
+                        )
+                    if target != region:
+                        links[name, region, target] = (statuses[region], status)
         return links, creating
+
+    @staticmethod
+    def _to_fill(links: dict[LinkKey, tuple[str, str]]) -> set[LinkKey]:
+        """The links that back-fill their target: from an ACTIVE replica to a CREATING one."""
+        return {k for k, (src, dst) in links.items() if src != _CREATING and dst == _CREATING}
 
     def _plan_differs(self) -> bool:
         links, creating = self._wanted()
         if set(links) != set(self._links):
             return True
-        return any(c not in self._filled and c not in self._backfills for c in creating)
+        if any(k not in self._filled and k not in self._backfills for k in self._to_fill(links)):
+            return True
+        return any(self._ready_due(t, d, sources) for (t, d), sources in creating.items())
+
+    def _ready_due(self, table: str, target: str, sources: set[str]) -> bool:
+        """Whether every source has filled ``target`` and it is not marked ACTIVE yet."""
+        return (table, target) not in self._readied and all(
+            (table, s, target) in self._filled for s in sources
+        )
 
     async def _reconcile(self, tg: TaskGroup) -> None:
         links, creating = self._wanted()
@@ -379,21 +395,33 @@ class Replicator:
                     await self._start(tg, key, source_status, target_status)
                 except (ClosedError, ResourceNotFoundException) as exc:
                     log.warning("replication_link_not_started", link=key, error=str(exc))
-        self._filled &= creating  # a replica ACTIVE (or gone) may be created again later
-        for table, target in creating:
-            if (table, target) in self._filled or (table, target) in self._backfills:
-                continue
-            sources = [
-                s
-                for (t, s, d), (st, _) in links.items()
-                if t == table and d == target
-                if st != _CREATING and (t, s, d) in self._links
-            ]
-            if sources:
+        to_fill = self._to_fill(links)
+        self._filled &= to_fill  # a replica ACTIVE (or gone) may be created again later
+        self._readied &= set(creating)
+        for key in to_fill:
+            if key in self._links and key not in self._filled and key not in self._backfills:
                 scope = anyio.CancelScope()
-                self._backfills[table, target] = scope
-                tg.start_soon(self._backfill, scope, table, target, sources)
+                self._backfills[key] = scope
+                tg.start_soon(self._backfill, scope, self._links[key])
+        for (table, target), sources in creating.items():
+            if self._ready_due(table, target, sources):
+                await self._mark_ready(table, target, sources)
         self.changed.fire()
+
+    async def _mark_ready(self, table: str, target: str, sources: set[str]) -> None:
+        """Every ACTIVE replica has filled ``target``: the control plane marks it ACTIVE."""
+        self._readied.add((table, target))
+        for source in sorted(sources):
+            engine = self.group.engines.get(source)
+            ready = getattr(engine, "replica_ready", None)
+            if engine is not None and not engine.closed and ready is not None:
+                try:
+                    await ready(table, target)
+                except (ClosedError, ResourceNotFoundException) as exc:
+                    log.warning("replica_ready_failed", table=table, target=target, error=str(exc))
+                    continue
+                log.info("replica_ready", table=table, target=target)
+                return
 
     async def _start(
         self, tg: TaskGroup, key: LinkKey, source_status: str, target_status: str
@@ -443,41 +471,33 @@ class Replicator:
     async def _stop(self, key: LinkKey) -> None:
         link = self._links.pop(key)
         self._scopes.pop(key).cancel()
-        table, source, target = key
-        backfill = self._backfills.pop((table, target), None)
+        backfill = self._backfills.pop(key, None)
         if backfill is not None:
             backfill.cancel()
+        table, source, target = key
         engine = link.runner.engine
         arn = engine.stream_arn(table)
         if arn is not None and not engine.closed:  # a replica added again starts afresh
             await engine.backend.replace_checkpoints(link.runner.config.name, arn, {})
         log.info("replication_link_stopped", table=table, source=source, target=target)
 
-    async def _backfill(
-        self, scope: anyio.CancelScope, table: str, target: str, sources: Iterable[str]
-    ) -> None:
-        """Ship every item of each source to the new replica, then mark it ACTIVE."""
-        links = [self._links[table, s, target] for s in sources]
+    async def _backfill(self, scope: anyio.CancelScope, link: ReplicationLink) -> None:
+        """Ship every item of the link's source to its (new) target, in bounded steps."""
+        key = (link.table, link.source, link.target)
         with scope:
             try:
-                for link in links:
-                    link.backfilling = True
+                link.backfilling = True
                 self.changed.fire()
-                for link in links:
-                    await self._fill_from(link)
-                ready = getattr(links[0].runner.engine, "replica_ready", None)
-                if ready is not None:  # the control plane's (UpdateTable ReplicaUpdates)
-                    await ready(table, target)
-                self._filled.add((table, target))
-                log.info("replica_backfilled", table=table, target=target)
+                await self._fill_from(link)
+                self._filled.add(key)
+                log.info("replica_backfilled", table=key[0], source=key[1], target=key[2])
             except (ResourceNotFoundException, ClosedError) as exc:
-                log.warning("replica_backfill_stopped", table=table, target=target, error=str(exc))
+                log.warning("replica_backfill_stopped", link=key, error=str(exc))
             finally:
-                for link in links:
-                    link.backfilling = False
-                if self._backfills.get((table, target)) is scope:
-                    del self._backfills[table, target]
-                self._poke.fire()
+                link.backfilling = False
+                if self._backfills.get(key) is scope:
+                    del self._backfills[key]
+                self._poke.fire()  # the supervisor marks the replica ready, or starts again
                 self.changed.fire()
 
     async def _fill_from(self, link: ReplicationLink) -> None:
