@@ -30,7 +30,7 @@ from streamkit.expressions import (
 from streamkit.model.attributes import Item, item_size
 from streamkit.model.schema import TableSpec
 from streamkit.storage import history, select, tables as storage_tables, versions
-from streamkit.storage.changes import ChangeLog
+from streamkit.storage.changes import ChangeLog, items_equal
 from streamkit.storage.codec import dump_item
 from streamkit.storage.history import HistoryState
 from streamkit.storage.sqlite import Store
@@ -248,7 +248,7 @@ class EngineCore:
                 conn, spec, *key, new, size, ttl_attribute=self._ttl_attributes.get(spec.name)
             )
         if version is not None or spec.is_global:
-            self._put_version(conn, spec, key, new is None, now, version)
+            self._put_version(conn, spec, key, old, new, now, version)
         pitr = self._pitr.get(spec.name)
         if pitr is not None:  # point-in-time recovery is on: keep the change's history row
             self._pitr_record(conn, pitr, key, old, blob, size, now, old_size)
@@ -272,17 +272,24 @@ class EngineCore:
         conn: sqlite3.Connection,
         spec: TableSpec,
         key: EncodedKey,
-        deleted: bool,
+        old: Item | None,
+        new: Item | None,
         now: float | None,
         version: versions.Version | None,
     ) -> None:
         """Store a global table's item version: ``version``, or a new local one that beats the
-        stored one (a deletion keeps its row, a tombstone)."""
+        stored one (a deletion keeps its row, a tombstone). A local write that changes nothing
+        keeps the stored version: it has no stream record, so it is not replicated (as in
+        DynamoDB, whose replication reads the stream)."""
         if version is not None:
-            versions.put_version(conn, spec, *key, version, deleted=deleted)
+            versions.put_version(conn, spec, *key, version, deleted=new is None)
+            return
+        if old is not None and new is not None and items_equal(old, new):
             return
         at = self.clock.now() if now is None else now
-        versions.local_version(conn, spec, *key, int(at * 1_000_000), self.region, deleted=deleted)
+        versions.local_version(
+            conn, spec, *key, int(at * 1_000_000), self.region, deleted=new is None
+        )
 
     def _pitr_record(
         self,

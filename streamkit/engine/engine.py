@@ -202,6 +202,7 @@ class Engine(  # type: ignore[misc]
     create_deleted_table_backup = open_only(BackupsMixin.create_deleted_table_backup)
     # Not operations (global tables' replication links, engine/replication.py): the same.
     replication_state = open_only(ReplicationMixin.replication_state)
+    replication_changes = open_only(ReplicationMixin.replication_changes)
     apply_replicated = open_only(ReplicationMixin.apply_replicated)
     replicated_items = open_only(ReplicationMixin.replicated_items)
 

@@ -3,8 +3,9 @@
 Not DynamoDB operations (no OPERATIONS entry): the links (streamkit/mappings/replication.py)
 call them, wrapped with ``open_only`` in ``Engine``'s class body so they refuse once closed.
 
-- :meth:`ReplicationMixin.replication_state` reads keys' current items with their hidden
-  last-writer-wins versions (storage/versions.py): what a link ships.
+- :meth:`ReplicationMixin.replication_changes` reads the current items and hidden
+  last-writer-wins versions (storage/versions.py) of those keys whose version is this
+  region's: what a link ships. :meth:`ReplicationMixin.replication_state` reads any key's.
 - :meth:`ReplicationMixin.apply_replicated` applies changes shipped from another region, in
   one transaction on the writer: a change is applied only if its version is newer than the
   stored one (else dropped silently), through the one write path (indexes, stream record,
@@ -75,43 +76,71 @@ class ReplicationMixin(EngineCore):
 
         return await self._store.read(on_table(spec, run))
 
+    async def replication_changes(self, table: str, keys: Sequence[Item]) -> list[ReplicatedChange]:
+        """Return the current states (item or None, version) of those of ``keys`` whose version
+        is this region's: the writes a link from this region ships (state-based: the keys'
+        changes that reached this region from elsewhere are shipped by their own regions).
+
+        Raises:
+            ResourceNotFoundException: no such table.
+        """
+        spec = self._spec(table)
+        region = self.region
+        wanted: dict[EncodedKey, Item] = {}
+        for k in keys:
+            wanted.setdefault(key_from_item(spec.key, dict(k)), k)
+
+        def run(conn: sqlite3.Connection) -> list[ReplicatedChange]:
+            found = versions.get_versions(conn, spec, list(wanted))
+            ours = [key for key, version in found.items() if version[1] == region]
+            rows = storage_tables.get_sized_rows(conn, spec, ours)
+            return [
+                ReplicatedChange(wanted[key], rows[key][0] if key in rows else None, found[key])
+                for key in ours
+            ]
+
+        return await self._store.read_point(on_table(spec, run))
+
     async def apply_replicated(self, table: str, changes: Sequence[ReplicatedChange]) -> int:
         """Apply changes shipped from another region (last writer wins); return how many won.
 
         One transaction. A change whose version is not newer than the key's stored version is
-        dropped; one that is newer is written as any write is (indexes, stream record, PITR
-        history) and keeps its version. A deletion of an absent item leaves only its tombstone
-        (no stream record, as a DeleteItem of an absent item has none).
+        dropped (of several changes to one key, only the newest counts); one that is newer is
+        written as any write is (indexes, stream record, PITR history) and keeps its version.
+        A deletion of an absent item leaves only its tombstone (no stream record, as a
+        DeleteItem of an absent item has none).
 
         Raises:
             ResourceNotFoundException: no such table (a replica not created yet: retry).
         """
         spec = self._spec(table)
-        prepared = [
-            (
-                key_from_item(spec.key, dict(c.key)),
-                c.item,
-                0 if c.item is None else item_size(c.item),
-                (int(c.version[0]), str(c.version[1])),
-            )
-            for c in changes
-        ]
+        newest: dict[EncodedKey, tuple[Version, Item | None]] = {}
+        for c in changes:
+            key = key_from_item(spec.key, dict(c.key))
+            version = (int(c.version[0]), str(c.version[1]))
+            held = newest.get(key)
+            if held is None or version > held[0]:
+                newest[key] = (version, c.item)
+        if not newest:
+            return 0
+        sizes = {key: 0 if item is None else item_size(item) for key, (_, item) in newest.items()}
 
         def run(conn: sqlite3.Connection) -> int:
-            applied = 0
-            for key, new, size, version in prepared:
-                if version <= versions.get_version(conn, spec, *key):
-                    continue  # an older (or the same) write: the stored one wins
-                old, old_size = storage_tables.get_sized_row(conn, spec, *key)
+            keys = list(newest)
+            stored = versions.get_versions(conn, spec, keys)
+            winners = [k for k in keys if newest[k][0] > stored.get(k, versions.NO_VERSION)]
+            olds = storage_tables.get_sized_rows(conn, spec, winners)
+            for key in winners:
+                version, new = newest[key]
+                old, old_size = olds.get(key, (None, 0))
                 if new is None and old is None:
                     versions.put_version(conn, spec, *key, version, deleted=True)
                 else:
-                    self._write(conn, spec, key, old, new, size, old_size=old_size, version=version)
-                applied += 1
-            return applied
+                    self._write(
+                        conn, spec, key, old, new, sizes[key], old_size=old_size, version=version
+                    )
+            return len(winners)
 
-        if not prepared:
-            return 0
         return await self._store.write(on_table(spec, run))
 
     async def replicated_items(
@@ -141,4 +170,4 @@ class ReplicationMixin(EngineCore):
             last = (rows[-1][0], rows[-1][1]) if len(rows) == limit else None
             return page, last
 
-        return await self._store.read(on_table(spec, run))
+        return await self._store.read_point(on_table(spec, run))

@@ -4,8 +4,9 @@ A link A->B of table T is a built-in event-source mapping on A's stream: a
 :class:`~streamkit.mappings.poller.MappingRunner` whose handler is a :class:`_Shipper`, so it
 has what every mapping has (batches, checkpoints persisted in A's database, retry with
 back-off, order per key, at-least-once). Shipping is state-based: for each key in a batch the
-shipper reads A's *current* item and hidden version (``engine.replication_state``) and ships it
-to B (``engine.apply_replicated``, last writer wins) only if the version's region is A. A write
+shipper reads A's *current* item and hidden version and ships it to B
+(``engine.apply_replicated``, last writer wins) only if the version's region is A
+(``engine.replication_changes`` reads just those). A write
 that reached A from elsewhere is shipped by its own region, so nothing echoes back, and
 shipping a state twice or late is harmless. Only keys are read from the records, so a
 KEYS_ONLY stream replicates too.
@@ -41,7 +42,6 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from streamkit.clock import Clock, Signal, background_task
 from streamkit.engine import Engine
-from streamkit.engine.replication import ReplicatedChange
 from streamkit.errors import ClosedError, ResourceNotFoundException
 from streamkit.logs import get_logger
 from streamkit.mappings.config import MappingConfig
@@ -193,12 +193,7 @@ class _Shipper:
             keys.setdefault(orjson.dumps(raw, option=_KEY_BYTES), raw)
         wanted = [decode_binary(k) for k in keys.values()]
         source = link.runner.engine
-        states = await source.replication_state(link.table, wanted)
-        changes = [
-            ReplicatedChange(k, s.item, s.version)
-            for k, s in zip(wanted, states, strict=True)
-            if s.version[1] == source.region
-        ]
+        changes = await source.replication_changes(link.table, wanted)
         if not changes:
             return
         newest = max(c.version[0] for c in changes) / 1_000_000

@@ -90,6 +90,18 @@ class TestVersions:
         )
         assert await _state(us, "a") == (_item("a", v="3"), (T0 + 1_500_000, US))
 
+    async def test_a_write_that_changes_nothing_keeps_the_version(
+        self, group: DictGroup, clock: ManualClock
+    ) -> None:
+        """It has no stream record, so it is not replicated: it must not win elsewhere."""
+        await create_global(group)
+        us = group[US]
+        await us.put_item(TableName=TABLE, Item=_item("a", v="1"))
+        clock.advance(1)
+        await us.put_item(TableName=TABLE, Item=_item("a", v="1"))
+        assert await _state(us, "a") == (_item("a", v="1"), (T0, US))
+        assert len(await _records(us)) == 1
+
     async def test_a_delete_leaves_a_tombstone(self, group: DictGroup, clock: ManualClock) -> None:
         await create_global(group)
         us = group[US]
@@ -154,12 +166,12 @@ class TestApplyReplicated:
             ReplicatedChange(_key("a"), _item("a", v="2"), (T0 + 7, US)),
             ReplicatedChange(_key("c"), None, (T0 + 8, US)),
         ]
-        assert await eu.apply_replicated(TABLE, batch) == 4
+        assert await eu.apply_replicated(TABLE, batch) == 3  # of a's two changes, the newer
         after_once = (await items(eu), len(await _records(eu)))
         assert await eu.apply_replicated(TABLE, batch) == 0
         assert (await items(eu), len(await _records(eu))) == after_once
         assert after_once[0] == {"a": _item("a", v="2"), "b": _item("b", v="1")}
-        assert after_once[1] == 3  # a INSERT, b INSERT, a MODIFY; c: a tombstone, no record
+        assert after_once[1] == 2  # a INSERT, b INSERT; c: a tombstone, no record
 
     async def test_a_replicated_write_is_an_ordinary_write_in_its_region(
         self, group: DictGroup
