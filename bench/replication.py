@@ -1,6 +1,6 @@
 """Global-table replication figures: lag, throughput, making a filled table global.
 
-Usage: python bench/replication.py [--seconds 3] [--repeats 3] [--items 100000]
+Usage: python bench/replication.py [--seconds 3] [--repeats 3] [--items 100000] [--backlog 20000]
 
 Two regions in one process (an engine per region on its own SQLite file, one event loop),
 a table global in both, the replication links run by a ``Replicator`` on the system clock.
@@ -10,6 +10,8 @@ a table global in both, the replication links run by a ``Replicator`` on the sys
 - throughput: put_item ops/s at concurrency 16 in us-east-1 of a global table (links running)
   against a regional table in a process without replication (the single-region rate), and the
   rate items reach eu-west-1 (everything written, until the last one is applied there).
+- backlog: a link paused while --backlog puts are made, then resumed: items/s until it has
+  caught up (the link alone, no writer competing), against the single-region rate.
 - global: a table holding --items items is made global (its replica CREATING in eu-west-1);
   seconds until the back-fill is done and the replica ACTIVE.
 All figures are medians over the repeats.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import itertools
 import statistics
 import tempfile
@@ -81,7 +84,7 @@ async def _set_replicas(group: _Group, statuses: dict[str, str]) -> None:
     replicas = tuple(sorted(statuses.items()))
     for engine in group.engines.values():
         new = engine._tables["bench"].with_changes(replicas=replicas)
-        await engine._store.write(lambda conn, new=new: save_spec(conn, new))
+        await engine._store.write(functools.partial(save_spec, spec=new))
         engine._tables["bench"] = new
         engine._catalog_changed()
 
@@ -187,6 +190,37 @@ async def replicated_rates(folder: Path, name: str, seconds: float) -> tuple[flo
     return rate, applied[0] / elapsed
 
 
+async def backlog_rate(folder: Path, name: str, items: int) -> float:
+    """Return items/s a link ships a backlog of ``items`` writes (paused while they were made)
+    until caught up: the link's own throughput, with no writer competing."""
+    async with _regions(folder, name) as group:
+        for engine in group.engines.values():
+            await engine.create_table(TableName="bench", **TABLE)
+        await _set_replicas(group, {US: "ACTIVE", EU: "ACTIVE"})
+        async with _replicating(group) as replicator:
+            replicator.pause("bench", US, EU)
+            us = group.by_region[US]
+            for start in range(0, items, 25):
+                await us.batch_write_item(
+                    RequestItems={
+                        "bench": [
+                            {"PutRequest": {"Item": _item(i)}} for i in range(start, start + 25)
+                        ]
+                    }
+                )
+            begin = time.perf_counter()
+            replicator.resume("bench", US, EU)
+            while True:
+                changed = replicator.changed.waiter()
+                if await replicator.caught_up():
+                    break
+                await changed.wait()
+            elapsed = time.perf_counter() - begin
+        count = (await group.by_region[EU].describe_table(TableName="bench"))["Table"]["ItemCount"]
+        assert count == items, count
+    return items / elapsed
+
+
 async def make_global(folder: Path, name: str, items: int) -> float:
     async with _regions(folder, name) as group:
         us, eu = group.by_region[US], group.by_region[EU]
@@ -220,8 +254,9 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--backlog", type=int, default=20_000)
     args = parser.parse_args()
-    p50s, p99s, single, written, shipped, fills = [], [], [], [], [], []
+    p50s, p99s, single, written, shipped, backlog, fills = [], [], [], [], [], [], []
     for r in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
@@ -232,6 +267,7 @@ async def main() -> None:
             w, s = await replicated_rates(folder, f"rep{r}", args.seconds)
             written.append(w)
             shipped.append(s)
+            backlog.append(await backlog_rate(folder, f"backlog{r}", args.backlog))
             fills.append(await make_global(folder, f"fill{r}", args.items))
     med = statistics.median
     print(f"repeats={args.repeats} seconds={args.seconds} items={args.items}")
@@ -243,6 +279,10 @@ async def main() -> None:
     print(
         f"replicated into eu-west-1: {med(shipped):,.0f} items/s, "
         f"{med(shipped) / med(single):.2f} of the single-region write rate"
+    )
+    print(
+        f"a paused link's backlog of {args.backlog:,} puts shipped at {med(backlog):,.0f} items/s, "
+        f"{med(backlog) / med(single):.2f} of the single-region write rate"
     )
     print(f"making a {args.items:,}-item table global: ACTIVE after {med(fills):.2f} s")
 

@@ -8,6 +8,7 @@ plane's method of that name.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -71,7 +72,7 @@ async def set_replicas(
     for region in statuses if regions is None else regions:
         engine = group[region]
         new = engine._tables[table].with_changes(replicas=replicas)
-        await engine._store.write(lambda conn, new=new: save_spec(conn, new))  # type: ignore[misc]
+        await engine._store.write(functools.partial(save_spec, spec=new))
         engine._tables[table] = new
         engine._catalog_changed()
 
@@ -108,7 +109,7 @@ async def replica_ready(engine: Engine, table: str, region: str) -> None:
         peer = await engine.group.engine(other)
         if table in peer._tables:
             new = peer._tables[table].with_changes(replicas=tuple(sorted(statuses.items())))
-            await peer._store.write(lambda conn, new=new: save_spec(conn, new))  # type: ignore[misc]
+            await peer._store.write(functools.partial(save_spec, spec=new))
             peer._tables[table] = new
             peer._catalog_changed()
 

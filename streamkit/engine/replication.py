@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from streamkit.engine.core import EngineCore, on_table
-from streamkit.engine.keys import EncodedKey, key_from_item
+from streamkit.engine.keys import EncodedKey, encode_key_of, key_from_item
 from streamkit.model.attributes import Item, item_size
 from streamkit.model.schema import TableSpec
 from streamkit.storage import tables as storage_tables, versions
@@ -34,11 +34,13 @@ __all__ = ["ReplicatedChange", "ReplicationMixin", "ReplicationState"]
 
 class ReplicatedChange(NamedTuple):
     """One item change shipped between regions: the item's key attributes, the new item (None
-    for a deletion) and the writer's version ``(at_us, region)``."""
+    for a deletion), the writer's version ``(at_us, region)`` and the item's size when the
+    sender read it with the item (else it is measured again)."""
 
     key: Item
     item: Item | None
     version: Version
+    size: int | None = None
 
 
 class ReplicationState(NamedTuple):
@@ -87,8 +89,8 @@ class ReplicationMixin(EngineCore):
         spec = self._spec(table)
         region = self.region
         wanted: dict[EncodedKey, Item] = {}
-        for k in keys:
-            wanted.setdefault(key_from_item(spec.key, dict(k)), k)
+        for k in keys:  # from this region's own stream records: valid keys
+            wanted.setdefault(encode_key_of(spec.key, k), k)
 
         def run(conn: sqlite3.Connection) -> list[ReplicatedChange]:
             found = versions.get_versions(conn, spec, list(wanted))
@@ -114,16 +116,19 @@ class ReplicationMixin(EngineCore):
             ResourceNotFoundException: no such table (a replica not created yet: retry).
         """
         spec = self._spec(table)
-        newest: dict[EncodedKey, tuple[Version, Item | None]] = {}
-        for c in changes:
-            key = key_from_item(spec.key, dict(c.key))
+        newest: dict[EncodedKey, tuple[Version, Item | None, int | None]] = {}
+        for c in changes:  # keys and items as another replica of this table stored them
+            key = encode_key_of(spec.key, c.key)
             version = (int(c.version[0]), str(c.version[1]))
             held = newest.get(key)
             if held is None or version > held[0]:
-                newest[key] = (version, c.item)
+                newest[key] = (version, c.item, c.size)
         if not newest:
             return 0
-        sizes = {key: 0 if item is None else item_size(item) for key, (_, item) in newest.items()}
+        sizes = {
+            key: 0 if item is None else item_size(item) if size is None else size
+            for key, (_, item, size) in newest.items()
+        }
 
         def run(conn: sqlite3.Connection) -> int:
             keys = list(newest)
@@ -131,7 +136,7 @@ class ReplicationMixin(EngineCore):
             winners = [k for k in keys if newest[k][0] > stored.get(k, versions.NO_VERSION)]
             olds = storage_tables.get_sized_rows(conn, spec, winners)
             for key in winners:
-                version, new = newest[key]
+                version, new, _ = newest[key]
                 old, old_size = olds.get(key, (None, 0))
                 if new is None and old is None:
                     versions.put_version(conn, spec, *key, version, deleted=True)
@@ -162,11 +167,11 @@ class ReplicationMixin(EngineCore):
                 conn, spec, storage_tables.items_table(spec), after, limit
             )
             page = []
-            for _hk, _rk, blob, at_us, origin in rows:
+            for _hk, _rk, blob, size, at_us, origin in rows:
                 item = load_item(blob)
                 key = {n: item[n] for n in names}
                 version = (0, region) if at_us is None or origin is None else (at_us, origin)
-                page.append(ReplicatedChange(key, item, version))
+                page.append(ReplicatedChange(key, item, version, size))
             last = (rows[-1][0], rows[-1][1]) if len(rows) == limit else None
             return page, last
 

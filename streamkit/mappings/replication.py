@@ -34,7 +34,7 @@ such "drainable": every link shares its signal).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import anyio
 import orjson
@@ -191,7 +191,7 @@ class _Shipper:
         for record in event["Records"]:
             raw = record["dynamodb"]["Keys"]
             keys.setdefault(orjson.dumps(raw, option=_KEY_BYTES), raw)
-        wanted = [decode_binary(k) for k in keys.values()]
+        wanted = [_decoded(k) for k in keys.values()]
         source = link.runner.engine
         changes = await source.replication_changes(link.table, wanted)
         if not changes:
@@ -203,6 +203,13 @@ class _Shipper:
         await target.apply_replicated(link.table, changes)
         link.shipped += len(changes)
         link.lag_ms = max(0.0, (link.clock.now() - newest) * 1000.0)
+
+
+def _decoded(key: dict[str, Any]) -> dict[str, Any]:
+    """A record's ``Keys`` with binary values back to bytes (Lambda's records hold base64)."""
+    if any("B" in value for value in key.values()):
+        return cast(dict[str, Any], decode_binary(key))
+    return key
 
 
 async def _shards(engine: Engine, arn: str) -> list[dict[str, Any]]:

@@ -153,17 +153,21 @@ def scan_with_versions(
     items_table: str,
     after: tuple[bytes, bytes] | None,
     limit: int,
-) -> list[tuple[bytes, bytes, bytes, int | None, str | None]]:
+) -> list[tuple[bytes, bytes, bytes, int, int | None, str | None]]:
     """Return up to ``limit`` item rows after ``after`` in key order, each with its version:
-    ``(hk, rk, item blob, at_us, region)``; ``at_us`` and ``region`` are None without a row.
+    ``(hk, rk, item blob, size, at_us, region)``; ``at_us`` and ``region`` are None without a
+    row.
 
     ``items_table`` is the table's quoted items-table name (storage.tables.items_table).
     """
     where, args = ("", ()) if after is None else (" WHERE (i.hk, i.rk) > (?, ?)", after)
-    items = f"SELECT i.hk, i.rk, i.item FROM {items_table} AS i{where} ORDER BY i.hk, i.rk LIMIT ?"
+    items = (
+        f"SELECT i.hk, i.rk, i.item, i.size FROM {items_table} AS i{where} "
+        "ORDER BY i.hk, i.rk LIMIT ?"
+    )
     try:
-        rows: Iterable[tuple[bytes, bytes, bytes, int | None, str | None]] = conn.execute(
-            f"SELECT p.hk, p.rk, p.item, v.at_us, v.region FROM ({items}) AS p "
+        rows: Iterable[tuple[bytes, bytes, bytes, int, int | None, str | None]] = conn.execute(
+            f"SELECT p.hk, p.rk, p.item, p.size, v.at_us, v.region FROM ({items}) AS p "
             f"LEFT JOIN {versions_table(spec)} AS v ON v.hk = p.hk AND v.rk = p.rk "
             "ORDER BY p.hk, p.rk",
             (*args, limit),
@@ -172,7 +176,10 @@ def scan_with_versions(
     except sqlite3.OperationalError as exc:
         if not _missing(exc, spec):
             raise
-    return [(hk, rk, item, None, None) for hk, rk, item in conn.execute(items, (*args, limit))]
+    return [
+        (hk, rk, item, size, None, None)
+        for hk, rk, item, size in conn.execute(items, (*args, limit))
+    ]
 
 
 def drop_versions(conn: sqlite3.Connection, spec: TableSpec) -> None:
