@@ -158,11 +158,14 @@ async def _put_load(engine: Engine, seconds: float) -> tuple[float, int]:
     return rate, next(writes)
 
 
-async def single_region_rate(folder: Path, name: str, seconds: float) -> float:
+async def single_region_rate(folder: Path, name: str, seconds: float) -> tuple[float, float]:
+    """Return put_item/s (wall clock) and puts per CPU second of the process."""
     async with streamkit.open_engine(folder / f"{name}.sqlite3") as db:
         await db.create_table(TableName="bench", **TABLE)
-        rate, _ = await _put_load(db, seconds)
-    return rate
+        cpu = time.process_time()
+        rate, count = await _put_load(db, seconds)
+        cpu = time.process_time() - cpu
+    return rate, count / cpu
 
 
 async def replicated_rates(folder: Path, name: str, seconds: float) -> tuple[float, float]:
@@ -190,7 +193,7 @@ async def replicated_rates(folder: Path, name: str, seconds: float) -> tuple[flo
     return rate, applied[0] / elapsed
 
 
-async def backlog_rate(folder: Path, name: str, items: int) -> float:
+async def backlog_rate(folder: Path, name: str, items: int) -> tuple[float, float]:
     """Return items/s a link ships a backlog of ``items`` writes (paused while they were made)
     until caught up: the link's own throughput, with no writer competing."""
     async with _regions(folder, name) as group:
@@ -208,20 +211,21 @@ async def backlog_rate(folder: Path, name: str, items: int) -> float:
                         ]
                     }
                 )
-            begin = time.perf_counter()
+            begin, cpu = time.perf_counter(), time.process_time()
             replicator.resume("bench", US, EU)
             while True:
                 changed = replicator.changed.waiter()
                 if await replicator.caught_up():
                     break
                 await changed.wait()
-            elapsed = time.perf_counter() - begin
+            elapsed, cpu = time.perf_counter() - begin, time.process_time() - cpu
         count = (await group.by_region[EU].describe_table(TableName="bench"))["Table"]["ItemCount"]
         assert count == items, count
-    return items / elapsed
+    return items / elapsed, items / cpu
 
 
-async def make_global(folder: Path, name: str, items: int) -> float:
+async def make_global(folder: Path, name: str, items: int) -> tuple[float, float]:
+    """Return the wall-clock and CPU seconds from the replica's CREATING to its ACTIVE."""
     async with _regions(folder, name) as group:
         us, eu = group.by_region[US], group.by_region[EU]
         await us.create_table(TableName="bench", **TABLE)
@@ -239,14 +243,14 @@ async def make_global(folder: Path, name: str, items: int) -> float:
             active.set()
 
         us.replica_ready = replica_ready  # type: ignore[attr-defined]
-        begin = time.perf_counter()
+        begin, cpu = time.perf_counter(), time.process_time()
         await _set_replicas(group, {US: "ACTIVE", EU: "CREATING"})
         async with _replicating(group):
             await active.wait()
-            elapsed = time.perf_counter() - begin
+            elapsed, cpu = time.perf_counter() - begin, time.process_time() - cpu
         count = (await eu.describe_table(TableName="bench"))["Table"]["ItemCount"]
         assert count == items, count
-    return elapsed
+    return elapsed, cpu
 
 
 async def main() -> None:
@@ -256,19 +260,26 @@ async def main() -> None:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--backlog", type=int, default=20_000)
     args = parser.parse_args()
-    p50s, p99s, single, written, shipped, backlog, fills = [], [], [], [], [], [], []
+    p50s, p99s, single, single_cpu, written, shipped = [], [], [], [], [], []
+    backlog, backlog_cpu, fills, fills_cpu = [], [], [], []
     for r in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             p50, p99 = await lag(folder, args.seconds)
             p50s.append(p50)
             p99s.append(p99)
-            single.append(await single_region_rate(folder, f"single{r}", args.seconds))
+            rate, per_cpu = await single_region_rate(folder, f"single{r}", args.seconds)
+            single.append(rate)
+            single_cpu.append(per_cpu)
             w, s = await replicated_rates(folder, f"rep{r}", args.seconds)
             written.append(w)
             shipped.append(s)
-            backlog.append(await backlog_rate(folder, f"backlog{r}", args.backlog))
-            fills.append(await make_global(folder, f"fill{r}", args.items))
+            rate, per_cpu = await backlog_rate(folder, f"backlog{r}", args.backlog)
+            backlog.append(rate)
+            backlog_cpu.append(per_cpu)
+            wall, cpu = await make_global(folder, f"fill{r}", args.items)
+            fills.append(wall)
+            fills_cpu.append(cpu)
     med = statistics.median
     print(f"repeats={args.repeats} seconds={args.seconds} items={args.items}")
     print(f"replication lag at 1,000 writes/s: p50 {med(p50s):.2f} ms, p99 {med(p99s):.2f} ms")
@@ -282,9 +293,14 @@ async def main() -> None:
     )
     print(
         f"a paused link's backlog of {args.backlog:,} puts shipped at {med(backlog):,.0f} items/s, "
-        f"{med(backlog) / med(single):.2f} of the single-region write rate"
+        f"{med(backlog) / med(single):.2f} of the single-region write rate; per CPU second: "
+        f"{med(backlog_cpu):,.0f} items against {med(single_cpu):,.0f} puts "
+        f"({med(backlog_cpu) / med(single_cpu):.2f})"
     )
-    print(f"making a {args.items:,}-item table global: ACTIVE after {med(fills):.2f} s")
+    print(
+        f"making a {args.items:,}-item table global: ACTIVE after {med(fills):.2f} s "
+        f"({med(fills_cpu):.2f} s of CPU)"
+    )
 
 
 if __name__ == "__main__":
