@@ -20,8 +20,8 @@ from streamkit.engine.throttle import Throttle
 from streamkit.errors import ClosedError, ResourceNotFoundException, ValidationException
 from streamkit.model.attributes import Item, item_size
 from streamkit.model.schema import TableSpec
-from streamkit.storage import history, select, tables as storage_tables
-from streamkit.storage.changes import ChangeLog
+from streamkit.storage import history, select, tables as storage_tables, versions
+from streamkit.storage.changes import ChangeLog, items_equal
 from streamkit.storage.codec import dump_item
 from streamkit.storage.history import HistoryState
 from streamkit.storage.sqlite import Store
@@ -245,6 +245,7 @@ class EngineCore:
         now: float | None = None,
         service: bool = False,
         old_size: int | None = None,
+        version: versions.Version | None = None,
     ) -> dict[str, float]:
         """Store one item change; runs on the writer thread inside the operation's savepoint.
 
@@ -253,6 +254,8 @@ class EngineCore:
         appends the change's stream record in the same transaction (``service``: a TTL
         deletion, recorded with the service's userIdentity). ``old_size``, when the caller
         read it with the old item, saves the change log from measuring the old image again.
+        A global table's item also gets its hidden version (storage/versions.py): a new local
+        one, or ``version`` (a replicated write's, engine/replication.py).
         """
         index_units = maintain_indexes(conn, spec, key, old, new) if spec.has_indexes else {}
         blob = None
@@ -262,6 +265,8 @@ class EngineCore:
             blob = storage_tables.put_row(
                 conn, spec, *key, new, size, ttl_attribute=self._ttl_attributes.get(spec.name)
             )
+        if version is not None or spec.is_global:
+            self._put_version(conn, spec, key, old, new, now, version)
         pitr = self._pitr.get(spec.name)
         if pitr is not None:  # point-in-time recovery is on: keep the change's history row
             self._pitr_record(conn, pitr, key, old, blob, size, now, old_size)
@@ -279,6 +284,30 @@ class EngineCore:
                 sizes=(old_size, size if new is not None else None),
             )
         return index_units
+
+    def _put_version(
+        self,
+        conn: sqlite3.Connection,
+        spec: TableSpec,
+        key: EncodedKey,
+        old: Item | None,
+        new: Item | None,
+        now: float | None,
+        version: versions.Version | None,
+    ) -> None:
+        """Store a global table's item version: ``version``, or a new local one that beats the
+        stored one (a deletion keeps its row, a tombstone). A local write that changes nothing
+        keeps the stored version: it has no stream record, so it is not replicated (as in
+        DynamoDB, whose replication reads the stream)."""
+        if version is not None:
+            versions.put_version(conn, spec, *key, version, deleted=new is None)
+            return
+        if old is not None and new is not None and items_equal(old, new):
+            return
+        at = self.clock.now() if now is None else now
+        versions.local_version(
+            conn, spec, *key, int(at * 1_000_000), self.region, deleted=new is None
+        )
 
     def _pitr_record(
         self,

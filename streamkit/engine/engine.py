@@ -26,6 +26,7 @@ from streamkit.engine.pitr import PitrMixin
 from streamkit.engine.policies import PoliciesMixin
 from streamkit.engine.query import QueryMixin
 from streamkit.engine.regions import RegionGroup
+from streamkit.engine.replication import ReplicationMixin
 from streamkit.engine.resource import Table
 from streamkit.engine.tags import TagsMixin
 from streamkit.engine.throttle import Throttle
@@ -115,6 +116,7 @@ class Engine(  # type: ignore[misc]
     EndpointsMixin,
     BackupsMixin,
     GlobalTablesMixin,
+    ReplicationMixin,
 ):
     """DynamoDB's data plane and control plane, with boto3's method names and dict shapes.
 
@@ -210,6 +212,11 @@ class Engine(  # type: ignore[misc]
     list_global_tables = _retrying(GlobalTablesMixin.list_global_tables)
     # Not an operation (the replication side, once a new replica is filled): the same.
     replica_ready = open_only(ControlMixin.replica_ready)
+    # Not operations (global tables' replication links, engine/replication.py): the same.
+    replication_state = open_only(ReplicationMixin.replication_state)
+    replication_changes = open_only(ReplicationMixin.replication_changes)
+    apply_replicated = open_only(ReplicationMixin.apply_replicated)
+    replicated_items = open_only(ReplicationMixin.replicated_items)
 
     def __init__(
         self,

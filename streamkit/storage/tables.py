@@ -19,6 +19,7 @@ from streamkit.model.attributes import Item
 from streamkit.model.schema import TableSpec
 from streamkit.storage import changes
 from streamkit.storage.codec import dump_item, load_item
+from streamkit.storage.versions import drop_versions
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -162,6 +163,7 @@ def drop_table(conn: sqlite3.Connection, spec: TableSpec) -> None:
     """Remove a table's catalog row and all its items."""
     conn.execute("DELETE FROM sk_tables WHERE name = ?", (spec.name,))
     conn.execute(f"DROP TABLE IF EXISTS {items_table(spec)}")
+    drop_versions(conn, spec)  # a global table's hidden versions (storage.versions)
 
 
 def get_row(conn: sqlite3.Connection, spec: TableSpec, hk: bytes, rk: bytes) -> Item | None:
