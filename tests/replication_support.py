@@ -100,20 +100,6 @@ async def create_global(
     await set_replicas(group, table, dict.fromkeys(group.engines, "ACTIVE"))
 
 
-async def replica_ready(engine: Engine, table: str, region: str) -> None:
-    """The control plane's ``replica_ready``, minimal: ``region`` ACTIVE in every catalog."""
-    assert engine.group is not None
-    statuses = dict(engine._tables[table].replicas)
-    statuses[region] = "ACTIVE"
-    for other in statuses:
-        peer = await engine.group.engine(other)
-        if table in peer._tables:
-            new = peer._tables[table].with_changes(replicas=tuple(sorted(statuses.items())))
-            await peer._store.write(functools.partial(save_spec, spec=new))
-            peer._tables[table] = new
-            peer._catalog_changed()
-
-
 async def drain(replicator: Replicator) -> None:
     """Wait (in real time, bounded) until every link of ``replicator`` is caught up."""
     with anyio.fail_after(20):

@@ -415,10 +415,9 @@ class Replicator:
         self._readied.add((table, target))
         for source in sorted(sources):
             engine = self.group.engines.get(source)
-            ready = getattr(engine, "replica_ready", None)
-            if engine is not None and not engine.closed and ready is not None:
+            if engine is not None and not engine.closed:
                 try:
-                    await ready(table, target)
+                    await engine.replica_ready(table, target)
                 except (ClosedError, ResourceNotFoundException) as exc:
                     log.warning("replica_ready_failed", table=table, target=target, error=str(exc))
                     continue

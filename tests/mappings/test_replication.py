@@ -25,7 +25,6 @@ from tests.replication_support import (
     drain,
     items,
     open_group,
-    replica_ready,
     set_replicas,
 )
 
@@ -75,13 +74,6 @@ async def _records(engine: Engine, table: str = TABLE) -> list[dict[str, Any]]:
 async def group(clock: ManualClock) -> AsyncIterator[DictGroup]:
     async with open_group([US, EU], clock) as g:
         yield g
-
-
-@pytest.fixture
-def ready(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Until the control plane's ``engine.replica_ready`` lands, a minimal one."""
-    if not hasattr(Engine, "replica_ready"):
-        monkeypatch.setattr(Engine, "replica_ready", replica_ready, raising=False)
 
 
 class TestLinks:
@@ -190,11 +182,12 @@ class TestLinks:
     ) -> None:
         await create_global(group)
         us, eu = group[US], group[EU]
-        for engine in (us, eu):
-            await engine.update_time_to_live(
-                TableName=TABLE,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"},
-            )
+        await us.update_time_to_live(  # the control plane applies it to every replica
+            TableName=TABLE,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"},
+        )
+        described = await eu.describe_time_to_live(TableName=TABLE)
+        assert described["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
         item = {"pk": {"S": "a"}, "expires": {"N": str(int(clock.now()) + 10)}}
         async with running(group, clock) as replicator:
             await us.put_item(TableName=TABLE, Item=item)
@@ -286,7 +279,7 @@ class TestLinks:
 
 class TestBackfill:
     async def test_an_existing_table_is_filled_while_writes_go_on(
-        self, group: DictGroup, clock: ManualClock, ready: None
+        self, group: DictGroup, clock: ManualClock
     ) -> None:
         us, eu = group[US], group[EU]
         await create_table(us)
@@ -321,9 +314,7 @@ class TestBackfill:
             # the link started at the stream's head: the 2,500 older records were not read
             assert link.runner.metrics().records < 2500
 
-    async def test_a_replica_added_to_a_three_region_table(
-        self, clock: ManualClock, ready: None
-    ) -> None:
+    async def test_a_replica_added_to_a_three_region_table(self, clock: ManualClock) -> None:
         async with open_group([US, EU, AP], clock) as g:
             await create_table(g[US])
             await create_table(g[EU])
