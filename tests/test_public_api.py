@@ -23,6 +23,7 @@ PUBLIC: dict[str, list[str]] = {
         "current_engine",
         "errors",
         "open_engine",
+        "open_regions",
         "open_runtime",
     ],
     "streamkit.errors": [
@@ -101,6 +102,7 @@ PUBLIC: dict[str, list[str]] = {
         "to_stdlib",
     ],
     "streamkit.runtime": [
+        "Drainable",
         "Runtime",
         "Worker",
         "open_runtime",
@@ -217,6 +219,7 @@ PUBLIC: dict[str, list[str]] = {
     ],
     "streamkit.streams": [
         "ITERATOR_LIFETIME",
+        "Regions",
         "SERVICE_IDENTITY",
         "StreamsClient",
         "Upkeep",
@@ -224,6 +227,7 @@ PUBLIC: dict[str, list[str]] = {
         "lambda_record",
         "maintain_once",
         "open_engine",
+        "open_regions",
         "run_retention",
     ],
 }
