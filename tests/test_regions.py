@@ -17,7 +17,7 @@ from streamkit.errors import (
 )
 from streamkit.runtime import open_runtime
 from streamkit.streams import Regions
-from streamkit.streams.regions import open_region_group
+from streamkit.streams.regions import open_region_group, region_path
 from streamkit.testing import ManualClock, open_harness, open_sync_harness
 from tests.conftest import key_schema
 
@@ -152,6 +152,32 @@ class TestOnDemand:
                 await group.engine("us-east-1")
             assert group.open_regions == ["eu-west-1", "ap-east-1"]
             assert west.group is group
+
+    async def test_a_failed_listener_closes_the_region_it_was_told_of(
+        self, tmp_path: Path, clock: ManualClock
+    ) -> None:
+        def opener(region: str) -> Any:
+            return streamkit.open_engine(region_path(tmp_path, region), region=region)
+
+        calls: list[str] = []
+
+        async def fail_once(engine: streamkit.Engine) -> None:
+            calls.append(engine.region)
+            if len(calls) == 1:
+                raise RuntimeError("listener failed")
+
+        async with open_region_group(opener, clock=clock, on_demand=True) as group:
+            stop = group.subscribe(fail_once)
+            with pytest.raises(RuntimeError, match="listener failed"):
+                await group.engine("eu-west-1")
+            assert list(group) == []  # and its engine was closed before the error came out
+            west = await group.engine("eu-west-1")  # opens again: no DatabaseInUseError
+            assert calls == ["eu-west-1", "eu-west-1"]
+            stop()
+            await group.engine("ap-east-1")
+            assert calls == ["eu-west-1", "eu-west-1"]
+            assert not west.closed
+        assert west.closed
 
 
 class TestRuntimeOverAGroup:

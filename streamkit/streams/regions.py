@@ -89,6 +89,7 @@ class Regions(Mapping[str, Engine]):
         self._listeners: list[OpenListener] = []
         self._lock = anyio.Lock()
         self._closing = anyio.Event()
+        self._releases: list[anyio.Event] = []  # one per region's task, set by close()
         self.opened = Signal()
 
     # -- the mapping of open engines ------------------------------------------------------
@@ -156,13 +157,22 @@ class Regions(Mapping[str, Engine]):
                 raise LimitExceededException(
                     f"streamkit serves at most {self.max_regions} regions at once"
                 )
-            engine: Engine = await self._task_group.start(self._hold, region)
-            # listeners (the runtime) start the region's workers before anyone else uses it;
-            # one added meanwhile is called too (the list is read by index)
-            index = 0
-            while index < len(self._listeners):
-                await self._listeners[index](engine)
-                index += 1
+            release = anyio.Event()  # set: this region's task closes its engine
+            done = anyio.Event()  # set by that task once its engine is closed
+            self._releases.append(release)
+            engine: Engine = await self._task_group.start(self._hold, region, release, done)
+            try:
+                # listeners (the runtime) start the region's workers before anyone else uses
+                # it; one added meanwhile is called too (the list is read by index)
+                index = 0
+                while index < len(self._listeners):
+                    await self._listeners[index](engine)
+                    index += 1
+            except BaseException:
+                release.set()  # not handed out: close it, so the next use can open it again
+                with anyio.CancelScope(shield=True):
+                    await done.wait()
+                raise
             self._engines[region] = engine
         self.opened.fire()
         return engine
@@ -182,12 +192,24 @@ class Regions(Mapping[str, Engine]):
     def close(self) -> None:
         """Let every region's task close its engine and finish."""
         self._closing.set()
+        for release in self._releases:
+            release.set()
 
-    async def _hold(self, region: str, *, task_status: TaskStatus[Engine]) -> None:
-        async with self._opener(region) as engine:
-            engine.join_group(self)
-            task_status.started(engine)
-            await self._closing.wait()
+    async def _hold(
+        self,
+        region: str,
+        release: anyio.Event,
+        done: anyio.Event,
+        *,
+        task_status: TaskStatus[Engine],
+    ) -> None:
+        try:
+            async with self._opener(region) as engine:
+                engine.join_group(self)
+                task_status.started(engine)
+                await release.wait()
+        finally:
+            done.set()
 
 
 @asynccontextmanager
