@@ -19,6 +19,11 @@ setup and teardown in different tasks, and the harness owns a task group.
 Synchronous tests use :func:`open_sync_harness`: the same harness, run on an event loop in a
 thread, with blocking methods (``h.engine.put_item(...)``, ``h.drain()``, ``h.advance(30)``).
 The pytest plugin (:mod:`streamkit.pytest_plugin`) wraps both as fixtures.
+
+``open_harness(app, regions=["us-east-1", "eu-west-1"])`` runs the app in every region of a
+group (:func:`streamkit.open_regions`): ``h.engine`` is the first region's engine,
+``h.engines[region]`` any region's, and ``drain()`` waits for every region's mappings and every
+``h.runtime.links`` entry.
 """
 
 from __future__ import annotations

@@ -142,7 +142,9 @@ class TestOnDemand:
 
         async with open_region_group(opener, clock=clock, on_demand=True, max_regions=2) as group:
             assert list(group) == []
+            watcher = group.opened.waiter()
             west = await group.engine("eu-west-1")
+            assert watcher.is_set()  # a worker watching the group wakes
             assert await group.engine("eu-west-1") is west  # opened once
             async with anyio.create_task_group() as tg:  # concurrent first uses: one open
                 for _ in range(3):
