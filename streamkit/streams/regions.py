@@ -88,7 +88,7 @@ class Regions(Mapping[str, Engine]):
         self._engines: dict[str, Engine] = {}
         self._listeners: list[OpenListener] = []
         self._lock = anyio.Lock()
-        self._closing = anyio.Event()
+        self._closed = False
         self._releases: list[anyio.Event] = []  # one per region's task, set by close()
         self.opened = Signal()
 
@@ -120,10 +120,10 @@ class Regions(Mapping[str, Engine]):
     @property
     def closed(self) -> bool:
         """Whether the group's block has exited (its engines are closed)."""
-        return self._closing.is_set()
+        return self._closed
 
     def _check_open(self) -> None:
-        if self._closing.is_set():
+        if self._closed:
             raise ClosedError(CLOSED)
 
     # -- opening --------------------------------------------------------------------------
@@ -137,10 +137,10 @@ class Regions(Mapping[str, Engine]):
             LimitExceededException: ``max_regions`` engines are already open.
             ClosedError: the group's block has exited.
         """
-        self._check_open()
         found = self._engines.get(region)
-        if found is not None:
+        if found is not None and not self._closed:  # the hot path: every request
             return found
+        self._check_open()
         if not _REGION.match(region):
             raise ValidationException(f"Invalid region name: {region!r}")
         if self.allowed is not None and region not in self.allowed:
@@ -191,7 +191,7 @@ class Regions(Mapping[str, Engine]):
 
     def close(self) -> None:
         """Let every region's task close its engine and finish."""
-        self._closing.set()
+        self._closed = True
         for release in self._releases:
             release.set()
 
