@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from streamkit.mappings.app import App as App
     from streamkit.mappings.current import current_engine as current_engine
     from streamkit.runtime import Runtime as Runtime, open_runtime as open_runtime
-    from streamkit.streams import open_engine as open_engine
+    from streamkit.streams import open_engine as open_engine, open_regions as open_regions
 
 __version__ = "0.1.0"
 
@@ -32,6 +32,7 @@ __all__ = [
     "current_engine",
     "errors",
     "open_engine",
+    "open_regions",
     "open_runtime",
 ]
 
@@ -45,6 +46,7 @@ _LAZY = {
     "Table": "streamkit.engine",
     "current_engine": "streamkit.mappings.current",
     "open_engine": "streamkit.streams",
+    "open_regions": "streamkit.streams",
     "open_runtime": "streamkit.runtime",
 }
 

@@ -30,6 +30,10 @@ The app comes from the ``streamkit_app`` marker, whose keyword arguments go to
 
     @pytest.mark.streamkit_app(app, stream_shards=1)
     def test_totals(streamkit_sync_harness): ...
+
+``regions=["us-east-1", "eu-west-1"]`` among them gives the harness fixtures (and the endpoint,
+which then serves each region by its SigV4 region) a group of regions
+(``h.engines[region]``); ``streamkit_engine`` is one engine and does not take it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The runtime: the one owner of background tasks (TTL sweeper, stream upkeep, mappings).
+"""The runtime: the one owner of background tasks (TTL sweeper, stream upkeep, mappings), for
+one engine or for every region of a group.
 
 ``open_runtime`` enters an anyio task group, starts each worker with ``tg.start`` (so startup
 errors surface before the caller continues), yields, and cancels the workers on exit.
@@ -7,10 +8,10 @@ errors surface before the caller continues), yields, and cancels the workers on 
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
@@ -19,7 +20,7 @@ from streamkit.clock import Clock, Signal, background_task
 from streamkit.engine import Engine
 from streamkit.errors import ClosedError
 from streamkit.logs import get_logger
-from streamkit.streams import run_retention
+from streamkit.streams import Regions, run_retention
 from streamkit.ttl import run_ttl_sweeper
 
 if TYPE_CHECKING:  # the mapping machinery loads only when an app has mappings to run
@@ -27,7 +28,7 @@ if TYPE_CHECKING:  # the mapping machinery loads only when an app has mappings t
     from streamkit.mappings.config import MappingConfig
     from streamkit.mappings.poller import MappingRunner
 
-__all__ = ["Runtime", "Worker", "open_runtime"]
+__all__ = ["Drainable", "Runtime", "Worker", "open_runtime"]
 
 log = get_logger(__name__)
 
@@ -35,37 +36,112 @@ log = get_logger(__name__)
 Worker = Callable[..., Coroutine[Any, Any, None]]
 
 
+class Drainable(Protocol):
+    """Something the test harness's ``drain()`` waits on besides the mappings (a replication
+    link, say): it is caught up when it has nothing left to do with what was committed."""
+
+    #: fired whenever :meth:`caught_up` may have changed its answer
+    changed: Signal
+
+    async def caught_up(self) -> bool:
+        """Whether everything committed so far has been dealt with."""
+        ...
+
+
 @dataclass(eq=False)
 class Runtime:
-    """A running runtime: the engine, its clock (the engine's), and its workers' task group."""
+    """A running runtime: its engines, their clock, and its workers' task group.
 
-    engine: Engine
+    With one engine (``open_runtime(engine)``) the workers run on that engine and have their
+    plain names (``"ttl_sweeper"``, ``"mapping:<name>"``). With a group of regions
+    (``open_runtime(group)``) every region runs its own workers, named with the region
+    (``"ttl_sweeper:eu-west-1"``, ``"mapping:<name>:eu-west-1"``), including regions the group
+    opens later (``streamkit serve``).
+    """
+
+    _engine: Engine | None
     clock: Clock
     task_group: TaskGroup
+    #: the group of regions this runtime runs, or None for a single engine
+    group: Regions | None = None
     workers: list[str] = field(default_factory=list)
-    mappings: dict[str, MappingRunner] = field(default_factory=dict)
-    #: fired whenever a mapping's shard worker changes phase (the test harness waits on it)
+    #: region -> mapping name -> runner, for every region the runtime runs
+    region_mappings: dict[str, dict[str, MappingRunner]] = field(default_factory=dict)
+    #: what ``drain()`` waits on besides the mappings (add with :meth:`add_link`)
+    links: list[Drainable] = field(default_factory=list)
+    #: fired whenever a mapping's shard worker changes phase, a region starts or a link is
+    #: added (the test harness waits on it)
     activity: Signal = field(default_factory=Signal)
-    _passes: dict[str, anyio.Event] = field(default_factory=dict)
+    _passes: dict[tuple[str, str], anyio.Event] = field(default_factory=dict)
     #: set when the ``open_runtime`` block exits; every later call raises ClosedError
     closed: bool = False
+
+    @property
+    def engine(self) -> Engine:
+        """Return the engine (with a group: the first region's)."""
+        if self._engine is not None:
+            return self._engine
+        assert self.group is not None
+        for engine in self.group.engines.values():
+            return engine
+        raise LookupError("the runtime's group has no region open yet")
+
+    @property
+    def engines(self) -> Mapping[str, Engine]:
+        """Return the engines the runtime runs, by region."""
+        if self.group is not None:
+            return self.group.engines
+        return {self.engine.region: self.engine}
+
+    @property
+    def mappings(self) -> dict[str, MappingRunner]:
+        """Return the mappings of :attr:`engine` by name (every region's:
+        :attr:`region_mappings`)."""
+        return self.region_mappings.setdefault(self.engine.region, {})
 
     def _check_open(self) -> None:
         if self.closed:
             raise ClosedError("the runtime is closed: its open_runtime block has exited")
 
-    def next_pass(self, name: str) -> anyio.Event:
-        """Return an event set when worker ``name`` (``"ttl_sweeper"``, ``"stream_retention"``)
-        next finishes a pass. Take it *before* advancing a manual clock, then wait on it."""
+    def add_link(self, link: Drainable) -> None:
+        """Have ``drain()`` wait on ``link`` too (a later layer's worker, e.g. replication)."""
         self._check_open()
-        event = self._passes.get(name)
+        self.links.append(link)
+        self.activity.fire()
+
+    def remove_link(self, link: Drainable) -> None:
+        """Stop waiting on ``link``."""
+        if link in self.links:
+            self.links.remove(link)
+        self.activity.fire()
+
+    def next_pass(self, name: str, region: str | None = None) -> anyio.Event:
+        """Return an event set when worker ``name`` (``"ttl_sweeper"``, ``"stream_retention"``)
+        next finishes a pass. Take it *before* advancing a manual clock, then wait on it.
+
+        With a group, ``region`` picks the region; ``None`` waits for a pass in every region
+        open now.
+        """
+        self._check_open()
+        if region is None and self.group is not None:
+            events = [self._pass_event(name, r) for r in self.group.engines]
+            if len(events) == 1:
+                return events[0]
+            every = anyio.Event()
+            self.task_group.start_soon(_set_after_all, events, every)
+            return every
+        return self._pass_event(name, self.engine.region if region is None else region)
+
+    def _pass_event(self, name: str, region: str) -> anyio.Event:
+        event = self._passes.get((name, region))
         if event is None:
-            event = self._passes[name] = anyio.Event()
+            event = self._passes[name, region] = anyio.Event()
         return event
 
-    def pass_done(self, name: str) -> None:
+    def pass_done(self, name: str, region: str | None = None) -> None:
         """Signal that worker ``name`` finished a pass (workers' ``on_pass`` callback)."""
-        event = self._passes.pop(name, None)
+        key = (name, self.engine.region if region is None else region)
+        event = self._passes.pop(key, None)
         if event is not None:
             event.set()
 
@@ -79,28 +155,91 @@ class Runtime:
         self.workers.append(name)
 
 
+async def _set_after_all(events: list[anyio.Event], every: anyio.Event) -> None:
+    for event in events:
+        await event.wait()
+    every.set()
+
+
 async def _in_background(worker: Worker, *, task_status: TaskStatus[None]) -> None:
     """Run a worker marked as background (its sleeps on a manual clock may wait for ever)."""
     background_task.set(True)  # this task's own context: the caller's is untouched
     await worker(task_status=task_status)
 
 
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """``open_runtime``'s options, applied to each region's workers."""
+
+    configs: tuple[MappingConfig, ...]
+    ttl_interval: float
+    ttl_batch_size: int
+    ttl_max_rate: float
+    retention_interval: float | None
+
+
+async def _start_region(runtime: Runtime, engine: Engine, settings: _Settings) -> None:
+    """Start one engine's TTL sweeper, stream upkeep and mappings."""
+    region = engine.region
+    if region in runtime.region_mappings:
+        return  # already running (a region seen both open and opening)
+    runners = runtime.region_mappings[region] = {}
+    suffix = "" if runtime.group is None else f":{region}"
+    clock = runtime.clock
+    retention_interval = settings.retention_interval
+    if retention_interval is None:
+        retention_interval = min(60.0, engine.backend.settings.rollover_seconds / 10)
+    await runtime.start(
+        f"ttl_sweeper{suffix}",
+        functools.partial(
+            run_ttl_sweeper,
+            engine,
+            clock=clock,
+            interval=settings.ttl_interval,
+            batch_size=settings.ttl_batch_size,
+            max_rate=settings.ttl_max_rate,
+            on_pass=functools.partial(runtime.pass_done, "ttl_sweeper", region),
+        ),
+    )
+    await runtime.start(
+        f"stream_retention{suffix}",
+        functools.partial(
+            run_retention,
+            engine,
+            clock=clock,
+            interval=retention_interval,
+            on_pass=functools.partial(runtime.pass_done, "stream_retention", region),
+        ),
+    )
+    for config in settings.configs:
+        from streamkit.mappings.poller import MappingRunner
+
+        runner = MappingRunner(engine, config, clock, changed=runtime.activity)
+        runners[config.name] = runner
+        await runtime.start(f"mapping:{config.name}{suffix}", runner.run)
+    runtime.activity.fire()
+
+
 @asynccontextmanager
 async def open_runtime(
-    engine: Engine,
+    engine: Engine | Regions,
     *apps: App,
     ttl_interval: float = 1.0,
     ttl_batch_size: int = 100,
     ttl_max_rate: float = 2000.0,
     retention_interval: float | None = None,
 ) -> AsyncIterator[Runtime]:
-    """Run the engine's background workers until the block exits.
+    """Run the background workers of an engine, or of every region of a group, until the
+    block exits.
 
-    Every worker keeps time by the engine's clock (``open_engine(clock=...)``), so the TTL
-    sweeper, stream upkeep and the mappings agree with the engine about what time it is.
+    Every worker keeps time by the engine's clock (``open_engine(clock=...)``; a group's one
+    clock), so the TTL sweeper, stream upkeep and the mappings agree with the engine about
+    what time it is.
 
     Args:
-        engine: the engine whose tables and streams the workers maintain.
+        engine: the engine whose tables and streams the workers maintain, or a group of
+            regions (:func:`streamkit.open_regions`): each region runs its own workers and
+            the apps' mappings on its own tables, regions the group opens later included.
         apps: the apps whose event-source mappings to run (``@app.on_stream`` handlers), each
             following its table's stream; see :class:`streamkit.mappings.poller.MappingRunner`.
             Mapping names must be unique across the apps (checkpoints are kept by name).
@@ -113,47 +252,36 @@ async def open_runtime(
 
     Raises:
         ConfigurationError: two apps register a mapping of the same name.
+        ClosedError: the group's block has exited.
         ExceptionGroup: a worker failed (its error is inside).
     """
-    configs = _mappings(apps)
-    clock = engine.clock
-    settings = engine.backend.settings
-    if retention_interval is None:
-        retention_interval = min(60.0, settings.rollover_seconds / 10)
+    settings = _Settings(
+        _mappings(apps), ttl_interval, ttl_batch_size, ttl_max_rate, retention_interval
+    )
+    group = engine if isinstance(engine, Regions) else None
+    if group is not None and group.closed:
+        raise ClosedError("the region group is closed: its open_regions block has exited")
+    single = None if isinstance(engine, Regions) else engine
     async with anyio.create_task_group() as tg:
-        runtime = Runtime(engine, clock, tg)
-        await runtime.start(
-            "ttl_sweeper",
-            functools.partial(
-                run_ttl_sweeper,
-                engine,
-                clock=clock,
-                interval=ttl_interval,
-                batch_size=ttl_batch_size,
-                max_rate=ttl_max_rate,
-                on_pass=functools.partial(runtime.pass_done, "ttl_sweeper"),
-            ),
-        )
-        await runtime.start(
-            "stream_retention",
-            functools.partial(
-                run_retention,
-                engine,
-                clock=clock,
-                interval=retention_interval,
-                on_pass=functools.partial(runtime.pass_done, "stream_retention"),
-            ),
-        )
-        for config in configs:
-            from streamkit.mappings.poller import MappingRunner
-
-            runner = MappingRunner(engine, config, clock, changed=runtime.activity)
-            runtime.mappings[config.name] = runner
-            await runtime.start(f"mapping:{config.name}", runner.run)
-        log.debug("runtime_started", workers=len(runtime.workers))
+        runtime = Runtime(single, engine.clock, tg, group)
+        unsubscribe: Callable[[], None] | None = None
         try:
+            if single is not None:
+                await _start_region(runtime, single, settings)
+            else:
+                assert group is not None
+
+                async def started(opened: Engine) -> None:
+                    await _start_region(runtime, opened, settings)
+
+                unsubscribe = group.subscribe(started)
+                for opened in list(group.engines.values()):
+                    await _start_region(runtime, opened, settings)
+            log.debug("runtime_started", workers=len(runtime.workers))
             yield runtime
         finally:
+            if unsubscribe is not None:
+                unsubscribe()
             runtime.closed = True
             for event in runtime._passes.values():  # wake waiters: their next call refuses
                 event.set()

@@ -19,6 +19,11 @@ setup and teardown in different tasks, and the harness owns a task group.
 Synchronous tests use :func:`open_sync_harness`: the same harness, run on an event loop in a
 thread, with blocking methods (``h.engine.put_item(...)``, ``h.drain()``, ``h.advance(30)``).
 The pytest plugin (:mod:`streamkit.pytest_plugin`) wraps both as fixtures.
+
+``open_harness(app, regions=["us-east-1", "eu-west-1"])`` runs the app in every region of a
+group (:func:`streamkit.open_regions`): ``h.engine`` is the first region's engine,
+``h.engines[region]`` any region's, and ``drain()`` waits for every region's mappings and every
+``h.runtime.links`` entry.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import inspect
 import itertools
 import os
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -43,7 +48,7 @@ from streamkit.mappings.app import App
 from streamkit.mappings.context import LambdaContext
 from streamkit.mappings.events import deserialize_event, make_event, make_stream_record
 from streamkit.runtime import Runtime, open_runtime
-from streamkit.streams import open_engine
+from streamkit.streams import Regions, open_engine, open_regions
 from streamkit.streams.client import StreamsClient
 
 __all__ = [
@@ -156,14 +161,30 @@ class ManualClock:
 
 @dataclass(eq=False)
 class Harness:
-    """An engine, the runtime running an app's mappings on it, and the clock they share."""
+    """An engine (or a group of regions' engines), the runtime running an app's mappings on
+    it, and the clock they share.
+
+    Attributes:
+        engine: the engine; with regions, the first region's.
+        runtime: the runtime running the app's mappings in every region.
+        clock: the manual clock of every region.
+        group: the group of regions (``open_harness(app, regions=[...])``), or None.
+    """
 
     engine: Engine
     runtime: Runtime
     clock: ManualClock
+    group: Regions | None = None
+
+    @property
+    def engines(self) -> Mapping[str, Engine]:
+        """Return every region's engine by region (``h.engines["eu-west-1"]``); without
+        regions, the one engine under its region."""
+        return self.runtime.engines
 
     async def drain(self) -> None:
-        """Return once every mapping has processed every record committed so far.
+        """Return once every mapping of every region, and every entry of ``runtime.links``
+        (replication links, say), has processed every record committed so far.
 
         "Processed" means checkpointed: delivered successfully, filtered out, or sent to the
         failure destination. A batch waiting on the clock (a retry back-off, a batching
@@ -174,22 +195,42 @@ class Harness:
             MappingConfigurationError: a mapping stopped because its handler raised a
                 ``ConfigurationError`` (such errors are never retried).
         """
-        if self.runtime.closed or self.engine.closed:
+        if self.runtime.closed or any(engine.closed for engine in self.engines.values()):
             raise ClosedError("the harness is closed: its open_harness block has exited")
         while True:
-            changed = self.runtime.activity.waiter()
+            changed = [self.runtime.activity.waiter()]
+            changed.extend(link.changed.waiter() for link in list(self.runtime.links))
             if await self._settled():
                 return
-            await changed.wait()
+            await _first_of(changed)
 
     async def _settled(self) -> bool:
-        """Whether every mapping is caught up; False if anything changed while checking."""
-        for runner in self.runtime.mappings.values():
-            if runner.error is not None:
-                raise runner.error
-            if not await runner.caught_up():
+        """Whether every mapping and link is caught up; False if anything changed meanwhile."""
+        for runners in list(self.runtime.region_mappings.values()):
+            for runner in list(runners.values()):
+                if runner.error is not None:
+                    raise runner.error
+                if not await runner.caught_up():
+                    return False
+        for link in list(self.runtime.links):
+            if not await link.caught_up():
                 return False
         return True
+
+
+async def _first_of(events: list[anyio.Event]) -> None:
+    """Wait until one of ``events`` is set."""
+    if len(events) == 1:
+        await events[0].wait()
+        return
+    async with anyio.create_task_group() as tg:
+
+        async def wait(event: anyio.Event) -> None:
+            await event.wait()
+            tg.cancel_scope.cancel()
+
+        for event in events:
+            tg.start_soon(wait, event)
 
 
 @asynccontextmanager
@@ -198,14 +239,28 @@ async def open_harness(
     *,
     clock: ManualClock | None = None,
     path: str | os.PathLike[str] | None = None,
+    regions: Sequence[str] | None = None,
     **engine_options: Any,
 ) -> AsyncIterator[Harness]:
     """Run ``app``'s mappings on an engine (in memory by default) with a manual clock.
 
     ``engine_options`` go to :func:`streamkit.open_engine` (``stream_shards=1`` makes the order
     of records across keys deterministic, for instance).
+
+    With ``regions`` (``["us-east-1", "eu-west-1"]``) the harness opens a group of those
+    regions (:func:`streamkit.open_regions`; ``path`` is then the data directory of their
+    ``<region>.sqlite3`` files, in memory by default), runs the app in every region, and
+    ``drain()`` waits for all of them. ``h.engine`` is the first region's engine and
+    ``h.engines[region]`` any region's.
     """
     clock = clock or ManualClock()
+    if regions is not None:
+        async with (
+            open_regions(path, regions=regions, clock=clock, **engine_options) as group,
+            open_runtime(group, app) as runtime,
+        ):
+            yield Harness(runtime.engine, runtime, clock, group)
+        return
     async with (
         open_engine(path, clock=clock, **engine_options) as engine,
         open_runtime(engine, app) as runtime,
@@ -268,6 +323,13 @@ class SyncHarness:
         return Blocking(self.harness.engine, self.portal)
 
     @property
+    def engines(self) -> Mapping[str, Any]:
+        """Return every region's engine with blocking methods, by region."""
+        return {
+            region: Blocking(engine, self.portal) for region, engine in self.harness.engines.items()
+        }
+
+    @property
     def clock(self) -> ManualClock:
         """Return the manual clock (move it with :meth:`advance`, not ``clock.advance``)."""
         return self.harness.clock
@@ -278,7 +340,8 @@ class SyncHarness:
         return self.harness.runtime
 
     def drain(self) -> None:
-        """Block until every mapping has processed every record committed so far."""
+        """Block until every mapping (of every region) and every link has processed every
+        record committed so far."""
         self.portal.call(self.harness.drain)
 
     def advance(self, seconds: float) -> None:
@@ -307,6 +370,7 @@ def open_sync_harness(
     *,
     clock: ManualClock | None = None,
     path: str | os.PathLike[str] | None = None,
+    regions: Sequence[str] | None = None,
     **engine_options: Any,
 ) -> Iterator[SyncHarness]:
     """Run :func:`open_harness` on an event loop in a background thread, for synchronous code.
@@ -315,7 +379,8 @@ def open_sync_harness(
     harness is entered and exited by one task on it, so this works from any test, fixture or
     script, whatever the async test plugin.
     """
-    with run_in_portal(open_harness(app or App(), clock=clock, path=path, **engine_options)) as h:
+    opening = open_harness(app or App(), clock=clock, path=path, regions=regions, **engine_options)
+    with run_in_portal(opening) as h:
         yield h
 
 

@@ -23,6 +23,7 @@ PUBLIC: dict[str, list[str]] = {
         "current_engine",
         "errors",
         "open_engine",
+        "open_regions",
         "open_runtime",
     ],
     "streamkit.errors": [
@@ -102,6 +103,7 @@ PUBLIC: dict[str, list[str]] = {
         "to_stdlib",
     ],
     "streamkit.runtime": [
+        "Drainable",
         "Runtime",
         "Worker",
         "open_runtime",
@@ -218,6 +220,7 @@ PUBLIC: dict[str, list[str]] = {
     ],
     "streamkit.streams": [
         "ITERATOR_LIFETIME",
+        "Regions",
         "SERVICE_IDENTITY",
         "StreamsClient",
         "Upkeep",
@@ -225,6 +228,7 @@ PUBLIC: dict[str, list[str]] = {
         "lambda_record",
         "maintain_once",
         "open_engine",
+        "open_regions",
         "run_retention",
     ],
 }

@@ -116,6 +116,10 @@ class EngineCore:
         """Whether the engine's ``open_engine`` block has exited."""
         return self._store.closed
 
+    def join_group(self, group: RegionGroup) -> None:
+        """Become one of ``group``'s regions (``streamkit.open_regions`` calls this)."""
+        self.group = group
+
     def check_open(self) -> None:
         """Raise ClosedError if the engine's ``open_engine`` block has exited."""
         if self._store.closed:

@@ -1,4 +1,5 @@
-"""The endpoint as one async context manager: regions of engines plus the HTTP listener."""
+"""The endpoint as one async context manager: a group of regions' engines (opened on first
+request, :class:`streamkit.streams.Regions`), one runtime over them, and the HTTP listener."""
 
 from __future__ import annotations
 
@@ -12,17 +13,16 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from streamkit.clock import Clock
+from streamkit.clock import Clock, SystemClock
 from streamkit.engine import Engine
-from streamkit.engine.regions import RegionGroup
 from streamkit.logs import get_logger
 from streamkit.runtime import open_runtime
 from streamkit.server.http import Connection, ConnectionSet, Limits
 from streamkit.server.protocol import DEFAULT_REGION, Dispatcher
-from streamkit.server.regions import Regions
 from streamkit.server.sigv4 import Verifier
 from streamkit.storage.sqlite import Durability
-from streamkit.streams import open_engine
+from streamkit.streams import Regions, open_engine
+from streamkit.streams.regions import open_region_group, region_path
 
 if TYPE_CHECKING:
     from streamkit.mappings.app import App
@@ -42,7 +42,8 @@ class Server:
         host: the address the listener is bound to.
         port: the bound port (the real one when 0 was asked for).
         dispatcher: the socket-free protocol handler (usable directly in tests).
-        regions: the per-region engines.
+        regions: the per-region engines (a group opening each region on its first request,
+            at most 64 at once).
         data_dir: where region files live, or ``None`` in memory.
         connections: the open connections and what they hold (for tests and figures).
     """
@@ -96,91 +97,71 @@ async def open_server(
         s3_dir: the buckets' folder for exports and imports (default: ``<data_dir>/s3``).
     """
     folder = None if data_dir is None else Path(data_dir)  # each region's open makes it
-    opener = _RegionOpener(folder, clock, durability, app, s3_dir)
+    opener = _RegionOpener(folder, clock or SystemClock(), durability, s3_dir)
     verifier = None if credentials is None else Verifier(credentials)
     connections = ConnectionSet(limits or Limits())
+    apps = () if app is None else (app,)
     try:
-        async with _open_regions(opener.open) as regions:
-            opener.group = regions  # before any region opens: each engine joins the group
-            dispatcher = Dispatcher(regions, verifier=verifier, clock=clock)
+        async with open_region_group(opener.open, clock=opener.clock, on_demand=True) as regions:
+            error: BaseException | None = None
+            async with open_runtime(regions, *apps):
+                try:
+                    dispatcher = Dispatcher(regions, verifier=verifier, clock=clock)
 
-            async def preopen_regions(bound: tuple[str, int]) -> None:
-                # Runs once the socket is bound and before it accepts, so each region's lock
-                # file can name the URL (storage.owner) and a bad region fails the start.
-                opener.url = http_url(*bound)
-                for region in preopen:
-                    await regions.engine(region)
+                    async def preopen_regions(bound: tuple[str, int]) -> None:
+                        # Runs once the socket is bound and before it accepts, so each
+                        # region's lock file can name the URL (storage.owner) and a bad region
+                        # fails the start.
+                        opener.url = http_url(*bound)
+                        for region in preopen:
+                            await regions.engine(region)
 
-            async with open_listener(
-                dispatcher,
-                host=host,
-                port=port,
-                connections=connections,
-                before_serving=preopen_regions,
-            ) as bound:
-                server = Server(bound[0], bound[1], dispatcher, regions, folder, connections)
-                log.debug("server_started", url=server.url)
-                yield server
+                    async with open_listener(
+                        dispatcher,
+                        host=host,
+                        port=port,
+                        connections=connections,
+                        before_serving=preopen_regions,
+                    ) as bound:
+                        server = Server(
+                            bound[0], bound[1], dispatcher, regions, folder, connections
+                        )
+                        log.debug("server_started", url=server.url)
+                        yield server
+                except BaseException as exc:  # noqa: BLE001 - re-raised as itself below
+                    error = exc
+            if error is not None:
+                raise error
     finally:
         log.debug("server_stopped")
 
 
 @dataclass(slots=True)
 class _RegionOpener:
-    """How the server opens a region: its engine (with engine.streams) and its runtime.
+    """How the server opens a region's engine (with engine.streams); the runtime over the
+    group runs its workers and the app's mappings.
 
     The server never retries on the client's behalf (``max_attempts=1``): the caller's SDK
     does, as it would against AWS.
     """
 
     folder: Path | None  # <region>.sqlite3 files, or None in memory
-    clock: Clock | None
+    clock: Clock  # the one clock of every region
     durability: Durability
-    app: App | None
     s3_dir: str | os.PathLike[str] | None = None
     url: str | None = None  # set once the listener is bound, before any region opens
-    group: RegionGroup | None = None  # the regions served: a global table's replicas
 
-    @asynccontextmanager
-    async def open(self, region: str) -> AsyncIterator[Engine]:
-        path = None if self.folder is None else self.folder / f"{region}.sqlite3"
-        async with (
-            open_engine(
-                path,
-                region=region,
-                clock=self.clock,
-                durability=self.durability,
-                max_attempts=1,
-                owner_role="serve",
-                owner_url=self.url,
-                s3_dir=self.s3_dir,
-                group=self.group,
-            ) as engine,
-            open_runtime(engine, *(() if self.app is None else (self.app,))),
-        ):
-            yield engine
-
-
-@asynccontextmanager
-async def _open_regions(
-    opener: Callable[[str], AbstractAsyncContextManager[Engine]],
-) -> AsyncIterator[Regions]:
-    """The regions' task group: the regions opened in the block are closed when it exits.
-
-    An exception from the block (a failed start, e.g. DatabaseInUseError from a preopened
-    region, or the caller's own) is re-raised as itself, not wrapped in an ExceptionGroup.
-    """
-    error: BaseException | None = None
-    async with anyio.create_task_group() as region_group:
-        regions = Regions(region_group, opener)
-        try:
-            yield regions
-        except BaseException as exc:  # noqa: BLE001 - re-raised below, outside the task group
-            error = exc
-        finally:
-            regions.close()
-    if error is not None:
-        raise error
+    def open(self, region: str) -> AbstractAsyncContextManager[Engine]:
+        return open_engine(
+            None if self.folder is None else region_path(self.folder, region),
+            region=region,
+            clock=self.clock,
+            durability=self.durability,
+            max_attempts=1,
+            owner_role="serve",
+            owner_url=self.url,
+            s3_dir=self.s3_dir,
+        )
 
 
 @asynccontextmanager

@@ -38,13 +38,16 @@ async def open_harness_endpoint(
 ) -> AsyncIterator[tuple[Harness, str]]:
     """Open a harness and serve its engine over HTTP; yield the harness and the endpoint URL.
 
-    Every region's requests reach the one engine. As ``streamkit serve`` does, the engine does
+    Every region's requests reach the one engine; with ``regions=[...]`` (a harness over a
+    group, :func:`streamkit.testing.open_harness`) each request reaches its SigV4 region's
+    engine, and other regions are refused. As ``streamkit serve`` does, the engine does
     not retry throttled requests itself (``max_attempts=1``) unless told otherwise: the
     client's SDK retries.
     """
     engine_options.setdefault("max_attempts", 1)
     async with open_harness(app or App(), clock=clock, path=path, **engine_options) as harness:
-        dispatcher = Dispatcher(_OneEngine(harness.engine), clock=harness.clock)
+        served = _OneEngine(harness.engine) if harness.group is None else harness.group
+        dispatcher = Dispatcher(served, clock=harness.clock)
         async with open_listener(dispatcher, host=host, port=port) as bound:
             yield harness, http_url(*bound)
 

@@ -14,6 +14,7 @@ from streamkit.streams.records import (
     base64_binaries as base64_binaries,
     lambda_record as lambda_record,
 )
+from streamkit.streams.regions import Regions as Regions, open_regions as open_regions
 from streamkit.streams.retention import (
     Upkeep as Upkeep,
     maintain_once as maintain_once,
@@ -23,11 +24,13 @@ from streamkit.streams.retention import (
 __all__ = [
     "ITERATOR_LIFETIME",
     "SERVICE_IDENTITY",
+    "Regions",
     "StreamsClient",
     "Upkeep",
     "base64_binaries",
     "lambda_record",
     "maintain_once",
     "open_engine",
+    "open_regions",
     "run_retention",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from anyio import wait_all_tasks_blocked
+from botocore.exceptions import ClientError
 
 import streamkit
 from streamkit import pytest_plugin
@@ -132,6 +133,32 @@ def test_endpoint_serves_plain_boto3_clients(streamkit_endpoint: SyncHarness) ->
 
 def test_endpoint_state_is_fresh(streamkit_endpoint: SyncHarness) -> None:
     assert boto3.client("dynamodb").list_tables()["TableNames"] == []
+
+
+@pytest.mark.streamkit_app(app, regions=["us-east-1", "eu-west-1"])
+async def test_harness_takes_regions_from_the_marker(streamkit_harness: Any) -> None:
+    async with streamkit_harness as h:
+        assert list(h.engines) == ["us-east-1", "eu-west-1"]
+        for region, engine in h.engines.items():
+            await engine.create_table(TableName="orders", **ORDERS)
+            await engine.table("orders").put_item(Item={"pk": region})
+        await h.drain()
+        assert sorted(seen) == ["eu-west-1", "us-east-1"]
+
+
+@pytest.mark.streamkit_app(app, regions=["us-east-1", "eu-west-1"])
+def test_endpoint_serves_each_region(streamkit_endpoint: SyncHarness) -> None:
+    west = boto3.client("dynamodb", region_name="eu-west-1")
+    west.create_table(TableName="orders", **ORDERS)
+    west.put_item(TableName="orders", Item={"pk": {"S": "w1"}})
+    assert boto3.client("dynamodb", region_name="us-east-1").list_tables()["TableNames"] == []
+    streamkit_endpoint.drain()
+    assert seen == ["w1"]
+    got = streamkit_endpoint.engines["eu-west-1"].table("orders").get_item(Key={"pk": "w1"})
+    assert got["Item"] == {"pk": "w1"}
+    refused = boto3.client("dynamodb", region_name="ap-south-1")
+    with pytest.raises(ClientError, match="ValidationException"):
+        refused.list_tables()
 
 
 def test_marker_misuse_fails_clearly(pytester: pytest.Pytester) -> None:
