@@ -8,6 +8,8 @@ test needs throttling, expired iterators or trimmed data.
 from __future__ import annotations
 
 import functools
+import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -408,3 +410,70 @@ async def test_partial_batch_failure_and_filters_on_the_remote_source(endpoint: 
         assert mine.index(3) < mine.index(4)
     assert metrics.filtered >= 4  # versions 1 and 5 never reached the handler
     assert metrics.errors == 2
+
+
+# -- shard lineage ---------------------------------------------------------------------------
+
+
+def _shards(url: str, arn: str) -> list[dict[str, Any]]:
+    shards: list[dict[str, Any]] = streams_client(url).describe_stream(StreamArn=arn)[
+        "StreamDescription"
+    ]["Shards"]
+    return shards
+
+
+def _write_across_rollovers(url: str, table: str, arn: str, keys: int, phases: int) -> None:
+    """Write one version of every key per shard generation: each phase waits (on the server's
+    own clock, bounded) for the open shards to roll over into children before the next."""
+    for phase in range(phases):
+        put_versions(url, table, keys, 1, phase)
+        before = {s["ShardId"] for s in _shards(url, arn)}
+        _wait_for_children(url, arn, before)
+
+
+def _wait_for_children(url: str, arn: str, before: set[str]) -> None:
+    """Wait (at most 30 s) for new shards: the server rolls them on its real clock, and
+    another process's DescribeStream is the only way to see it."""
+    deadline = time.monotonic() + 30
+    while {s["ShardId"] for s in _shards(url, arn)} <= before:
+        assert time.monotonic() < deadline, "the shards did not roll over"
+        threading.Event().wait(0.05)
+
+
+async def test_children_after_parents_across_rollovers() -> None:
+    """A stream with 2 shards rolling over every second: 3 generations, read in key order."""
+    from tests.remote.servers import serve_process
+
+    with serve_process("--stream-shards", "2", "--shard-rollover-seconds", "1") as url:
+        table = table_name()
+        arn = await in_thread(create_table, url, table)
+        await in_thread(_write_across_rollovers, url, table, arn, 8, 3)
+        shards = await in_thread(_shards, url, arn)
+        closed = {
+            s["ShardId"] for s in shards if "EndingSequenceNumber" in s["SequenceNumberRange"]
+        }
+        children = [s for s in shards if s.get("ParentShardId")]
+        assert len(closed) >= 4
+        assert len(children) >= 4
+        clock = ManualClock()
+        got: Got = []
+        store = MemoryCheckpoints()
+        async with (
+            open_remote_source(endpoint_url=url, region=REGION, clock=clock) as source,
+            open_remote_runtime(
+                source, collecting_app(table, got, batch_size=3), checkpoints=store
+            ) as runtime,
+        ):
+            await drive(clock, lambda: len(set(got)) == 24)
+            runner = runtime.mappings["collect"]
+
+            def finished() -> bool:
+                return all(
+                    (arn, sid) in runner.shards and runner.shards[arn, sid].phase == "done"
+                    for sid in closed
+                )
+
+            await drive(clock, finished)
+    check_delivery(got, 8, range(3))
+    rows = await store.load("collect", arn)
+    assert {sid for sid, (_, done) in rows.items() if done} >= closed  # each marked done
