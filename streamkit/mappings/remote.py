@@ -52,6 +52,7 @@ __all__ = [
     "POLL_INTERVAL",
     "REMOTE_BACKOFF",
     "RemoteMetrics",
+    "RemoteShard",
     "RemoteSource",
     "open_remote_source",
 ]
