@@ -38,8 +38,10 @@ PAYLOAD = "x" * 150
 
 def start_serve(shards: int) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamkit", "serve", "--memory", "--port", "0"]
-        + ["--stream-shards", str(shards), "--log-level", "warning"],
+        [
+            *(sys.executable, "-m", "streamkit", "serve", "--memory", "--port", "0"),
+            *("--stream-shards", str(shards), "--log-level", "warning"),
+        ],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
