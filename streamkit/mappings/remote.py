@@ -311,6 +311,10 @@ class RemoteShard:
         except TrimmedDataAccessException:
             self._lost(after)
             raise
+        except ResourceNotFoundException:
+            # retention dropped the whole shard: nothing more to read (as the local source)
+            log.warning("remote_shard_gone", stream_arn=self._arn, shard_id=self._shard_id)
+            response = {}
         self._iterator = response.get("ShardIterator")
         self._ended = self._iterator is None
         self._opened = True

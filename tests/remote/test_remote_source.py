@@ -477,3 +477,39 @@ async def test_children_after_parents_across_rollovers() -> None:
     check_delivery(got, 8, range(3))
     rows = await store.load("collect", arn)
     assert {sid for sid, (_, done) in rows.items() if done} >= closed  # each marked done
+
+
+async def test_a_shard_gone_from_the_stream_reads_as_finished(serve_url: str) -> None:
+    """GetShardIterator's ResourceNotFoundException (retention dropped the shard): the shard is
+    finished and marked done, the others go on."""
+    table = table_name()
+    arn = await in_thread(create_table, serve_url, table)
+    await in_thread(put_versions, serve_url, table, 8, 1)
+    clock = ManualClock()
+    got: Got = []
+    store = MemoryCheckpoints()
+    async with fault_proxy(serve_url) as proxy:
+        gone: list[str] = []
+
+        def first_shard(body: dict[str, Any]) -> bool:
+            if not gone:
+                gone.append(body["ShardId"])
+            return bool(body["ShardId"] == gone[0])
+
+        proxy.when["GetShardIterator"] = first_shard
+        proxy.inject("GetShardIterator", "ResourceNotFoundException")
+        async with (
+            open_remote_source(endpoint_url=proxy.url, region=REGION, clock=clock) as source,
+            open_remote_runtime(source, collecting_app(table, got), checkpoints=store) as runtime,
+        ):
+            runner = runtime.mappings["collect"]
+            await drive(clock, lambda: bool(gone) and (arn, gone[0]) in runner.shards)
+            await drive(clock, lambda: runner.shards[arn, gone[0]].phase == "done")
+            await drive(
+                clock,
+                lambda: sum(s.phase == "idle" for s in runner.shards.values()) == SERVE_SHARDS - 1,
+            )
+    rows = await store.load("collect", arn)
+    assert rows[gone[0]][1] is True
+    assert 0 < len(got) <= 8
+    assert len(set(got)) == len(got)
