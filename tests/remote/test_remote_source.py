@@ -513,3 +513,29 @@ async def test_a_shard_gone_from_the_stream_reads_as_finished(serve_url: str) ->
     assert rows[gone[0]][1] is True
     assert 0 < len(got) <= 8
     assert len(set(got)) == len(got)
+
+
+async def test_an_idle_shard_is_polled_four_times_a_second_of_the_clock(serve_url: str) -> None:
+    table = table_name()
+    await in_thread(create_table, serve_url, table)
+    clock = ManualClock()
+    got: Got = []
+    async with (
+        fault_proxy(serve_url) as proxy,
+        open_remote_source(endpoint_url=proxy.url, region=REGION, clock=clock) as source,
+        open_remote_runtime(source, collecting_app(table, got)) as runtime,
+    ):
+        await drive(clock, idle_shards(runtime, SERVE_SHARDS))
+        start = proxy.calls["GetRecords"]
+        for step in range(1, 9):  # 2 seconds of the clock, a quarter at a time
+            clock.advance(0.25)
+            with anyio.fail_after(30):  # each shard's next poll is due: one GetRecords each
+                while proxy.calls["GetRecords"] < start + step * SERVE_SHARDS or not (
+                    idle_shards(runtime, SERVE_SHARDS)()
+                ):
+                    await anyio.wait_all_tasks_blocked()
+                    await anyio.sleep(0.002)  # replies in flight
+            assert proxy.calls["GetRecords"] == start + step * SERVE_SHARDS
+        await anyio.wait_all_tasks_blocked()
+        assert proxy.calls["GetRecords"] == start + 8 * SERVE_SHARDS  # 4 a second a shard
+    assert got == []
