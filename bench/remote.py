@@ -25,11 +25,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
+# bench/http.py, first on sys.path when this script runs, would shadow the standard library's
+# http package that boto3 and aiohttp import (as in bench/soak.py)
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import streamkit
-from streamkit.mappings.remote import open_remote_source
-from streamkit.runtime import open_remote_runtime
+import boto3  # noqa: E402
+
+import streamkit  # noqa: E402
+from streamkit.mappings.remote import open_remote_source  # noqa: E402
+from streamkit.runtime import open_remote_runtime  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
