@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from streamkit.clock import Clock, Signal, background_task
+from streamkit.clock import Clock, Signal, SystemClock, background_task
 from streamkit.engine import Engine
 from streamkit.errors import ClosedError
 from streamkit.logs import get_logger
@@ -27,8 +27,9 @@ if TYPE_CHECKING:  # the mapping machinery loads only when an app has mappings t
     from streamkit.mappings.app import App
     from streamkit.mappings.config import MappingConfig
     from streamkit.mappings.poller import MappingRunner
+    from streamkit.mappings.source import CheckpointStore, StreamSource
 
-__all__ = ["Drainable", "Runtime", "Worker", "open_runtime"]
+__all__ = ["Drainable", "RemoteRuntime", "Runtime", "Worker", "open_remote_runtime", "open_runtime"]
 
 log = get_logger(__name__)
 
@@ -288,6 +289,71 @@ async def open_runtime(
             runtime._passes.clear()
             tg.cancel_scope.cancel()
             log.debug("runtime_stopped")
+
+
+@dataclass(eq=False)
+class RemoteRuntime:
+    """A running set of mappings on a remote stream source (no engine in this process)."""
+
+    source: StreamSource
+    checkpoints: CheckpointStore
+    clock: Clock
+    task_group: TaskGroup
+    mappings: dict[str, MappingRunner] = field(default_factory=dict)
+    #: fired whenever a mapping's shard worker changes phase
+    activity: Signal = field(default_factory=Signal)
+
+
+@asynccontextmanager
+async def open_remote_runtime(
+    source: StreamSource,
+    *apps: App,
+    checkpoints: CheckpointStore | None = None,
+    clock: Clock | None = None,
+) -> AsyncIterator[RemoteRuntime]:
+    """Run the apps' mappings on a remote stream source until the block exits.
+
+    One worker: every shard of every mapping's stream is read here (leases, which share the
+    shards between workers, are for another layer). There is no engine: the TTL sweeper and
+    stream upkeep are the remote server's, and ``current_engine()`` raises in the handlers.
+
+    Args:
+        source: where the records come from, e.g.
+            :func:`streamkit.mappings.remote.open_remote_source`'s.
+        apps: the apps whose mappings to run.
+        checkpoints: where the positions go (default: in memory, lost on exit).
+        clock: the mappings' clock (retry back-off, windows, record age); default: the
+            source's ``clock`` attribute if it has one, else the system clock.
+
+    Raises:
+        ConfigurationError: two apps register a mapping of the same name.
+    """
+    from streamkit.mappings.poller import MappingRunner
+    from streamkit.mappings.source import MemoryCheckpoints
+
+    configs = _mappings(apps)
+    store = checkpoints if checkpoints is not None else MemoryCheckpoints()
+    if clock is None:
+        clock = getattr(source, "clock", None) or SystemClock()
+    async with anyio.create_task_group() as tg:
+        runtime = RemoteRuntime(source, store, clock, tg)
+        for config in configs:
+            runner = MappingRunner(
+                None,
+                config,
+                clock,
+                changed=runtime.activity,
+                source=source,
+                checkpoints=store,
+            )
+            runtime.mappings[config.name] = runner
+            await tg.start(_in_background, runner.run)
+        log.debug("remote_runtime_started", mappings=len(runtime.mappings))
+        try:
+            yield runtime
+        finally:
+            tg.cancel_scope.cancel()
+            log.debug("remote_runtime_stopped")
 
 
 def _mappings(apps: tuple[App, ...]) -> tuple[MappingConfig, ...]:

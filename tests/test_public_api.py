@@ -104,8 +104,10 @@ PUBLIC: dict[str, list[str]] = {
     ],
     "streamkit.runtime": [
         "Drainable",
+        "RemoteRuntime",
         "Runtime",
         "Worker",
+        "open_remote_runtime",
         "open_runtime",
     ],
     "streamkit.server": [
@@ -192,6 +194,26 @@ PUBLIC: dict[str, list[str]] = {
         "export_stream",
         "replay",
         "replay_file",
+    ],
+    "streamkit.mappings.source": [
+        "Checkpoint",
+        "CheckpointStore",
+        "EngineCheckpoints",
+        "LocalSource",
+        "MemoryCheckpoints",
+        "ShardReader",
+        "SourcePage",
+        "SqliteCheckpoints",
+        "StreamSource",
+        "Waiter",
+    ],
+    "streamkit.mappings.remote": [
+        "POLL_INTERVAL",
+        "REMOTE_BACKOFF",
+        "RemoteMetrics",
+        "RemoteShard",
+        "RemoteSource",
+        "open_remote_source",
     ],
     "streamkit.mappings.context": [
         "CognitoIdentity",

@@ -234,7 +234,31 @@ def _run(commands: Commands) -> None:
     command.set_defaults(func=run.run, runs_handlers=True)
     command.add_argument("app", metavar="MODULE:APP", nargs="+", help="the app(s) to run")
     _data_dir(command, "the data dir (default: .streamkit)")
-    _region(command, "the region's file to use")
+    command.add_argument(
+        "--region",
+        default=None,
+        help="the region's file to use (default: us-east-1); with --endpoint-url or --aws, the "
+        "endpoint's region (default: the AWS chain's, e.g. AWS_REGION)",
+    )
+    remote = command.add_argument_group("remote stream source (needs pip install 'streamkit[aws]')")
+    remote.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="read the tables' streams from this DynamoDB Streams endpoint (a streamkit serve, "
+        "any compatible server) instead of the data dir; one worker reads every shard",
+    )
+    remote.add_argument(
+        "--aws",
+        action="store_true",
+        help="read the streams from AWS itself (the region's endpoint, credentials from the "
+        "standard AWS chain)",
+    )
+    remote.add_argument(
+        "--checkpoint-file",
+        metavar="PATH",
+        help="keep the remote source's checkpoints in this SQLite file, so a restart resumes "
+        "(default: in memory)",
+    )
     _reload(command)
 
 
@@ -311,6 +335,22 @@ def _serve(commands: Commands) -> None:
         metavar="N",
         help="open connections at most; at the cap an idle one is closed, or the new one gets "
         "503 (default: 4096, and below the open-files limit)",
+    )
+    serve.add_argument(
+        "--stream-shards",
+        type=int,
+        default=1,
+        metavar="N",
+        help="open shards per new stream, a key's changes always in one of them (default: 1, "
+        "as a new DynamoDB table has; more spreads stream consumers over shards)",
+    )
+    serve.add_argument(
+        "--shard-rollover-seconds",
+        type=float,
+        default=4 * 3600.0,
+        metavar="SECONDS",
+        help="close an open shard this long after it opened and continue it in a child shard "
+        "(default: 14400, DynamoDB's roughly 4 hours)",
     )
     _reload(serve)
 

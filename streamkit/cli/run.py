@@ -1,42 +1,78 @@
-"""``streamkit run MODULE:APP``: run an app's stream handlers against the local data dir."""
+"""``streamkit run MODULE:APP``: run an app's stream handlers against the local data dir, or
+(``--endpoint-url`` / ``--aws``) against a remote DynamoDB Streams endpoint."""
 
 from __future__ import annotations
 
 import argparse
 import signal
+from contextlib import AsyncExitStack
 
 import anyio
 
 from streamkit.cli.apps import load_apps
 from streamkit.cli.backends import open_local_engine, region_file
+from streamkit.cli.inputs import UsageError
 from streamkit.cli.process import tune_gc
 from streamkit.logs import get_logger
 from streamkit.mappings.app import App
-from streamkit.runtime import open_runtime
+from streamkit.runtime import open_remote_runtime, open_runtime
 
 __all__ = ["run_app"]
 
 log = get_logger(__name__)
+
+DEFAULT_REGION = "us-east-1"
 
 
 def run_app(args: argparse.Namespace) -> int:
     """Run the apps until Ctrl-C or SIGTERM; return the exit status."""
     app = load_apps(args.app)
     assert app is not None  # argparse requires at least one
+    remote = bool(getattr(args, "endpoint_url", None) or getattr(args, "aws", False))
+    if not remote and getattr(args, "checkpoint_file", None):
+        raise UsageError("--checkpoint-file is for a remote source (--endpoint-url or --aws)")
     tune_gc()
-    anyio.run(_run, args, app, backend="asyncio")
+    anyio.run(_run_remote if remote else _run, args, app, backend="asyncio")
     return 0
 
 
 async def _run(args: argparse.Namespace, app: App) -> None:
-    path = region_file(args.data, args.region)
+    region = args.region or DEFAULT_REGION
+    path = region_file(args.data, region)
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with (
-            open_local_engine(args.data, args.region, read_only=False, role="run") as engine,
+            open_local_engine(args.data, region, read_only=False, role="run") as engine,
             open_runtime(engine, app) as runtime,
         ):
             names = ", ".join(runtime.mappings) or "none"
             print(f"streamkit running mappings [{names}] on {path}", flush=True)
+            async for _ in signals:
+                log.info("shutting_down")
+                break
+
+
+async def _run_remote(args: argparse.Namespace, app: App) -> None:
+    from streamkit.mappings.remote import open_remote_source
+    from streamkit.mappings.source import SqliteCheckpoints
+
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with AsyncExitStack() as stack:
+            source = await stack.enter_async_context(
+                open_remote_source(endpoint_url=args.endpoint_url, region=args.region)
+            )
+            checkpoints = None
+            if args.checkpoint_file:
+                checkpoints = SqliteCheckpoints(args.checkpoint_file)
+                stack.callback(checkpoints.close)
+            runtime = await stack.enter_async_context(
+                open_remote_runtime(source, app, checkpoints=checkpoints)
+            )
+            names = ", ".join(runtime.mappings) or "none"
+            where = args.endpoint_url or "AWS"
+            print(
+                f"streamkit running mappings [{names}] on {where} ({source.region}), 1 worker",
+                flush=True,
+            )
             async for _ in signals:
                 log.info("shutting_down")
                 break

@@ -88,6 +88,10 @@ def run_serve(args: argparse.Namespace) -> int:
         raise UsageError("timeouts must be positive")
     if args.max_connections < 1:
         raise UsageError("--max-connections must be at least 1")
+    if not 1 <= args.stream_shards <= 1000:
+        raise UsageError("--stream-shards must be between 1 and 1000")
+    if args.shard_rollover_seconds <= 0:
+        raise UsageError("--shard-rollover-seconds must be positive")
     raise_open_files_limit(args.max_connections + FD_RESERVE)
     # uvloop (a dependency except on Windows) cuts the server's CPU per request by about 10%
     uvloop = importlib.util.find_spec("uvloop") is not None
@@ -132,6 +136,8 @@ async def _serve(
             durability=args.durability,
             app=app,
             s3_dir=args.s3_dir,
+            stream_shards=args.stream_shards,
+            shard_rollover_seconds=args.shard_rollover_seconds,
         ) as server:
             where = "in memory" if data_dir is None else f"data in {data_dir}/"
             auth = "SigV4 verified" if credentials else "auth off"

@@ -1,5 +1,9 @@
 """Pollers: one supervisor per mapping following its table's stream, one worker per shard.
 
+The stream comes from a :class:`~streamkit.mappings.source.StreamSource` (the local engine by
+default, or a remote DynamoDB Streams endpoint) and the checkpoints go to its
+:class:`~streamkit.mappings.source.CheckpointStore`; what follows is the same for both.
+
 A :class:`MappingRunner` attaches to its table's current stream as soon as the table has one
 (also when the table is created, or its stream re-enabled, after the runner started), starts a
 worker for every shard whose parent is finished (shard lineage), and stops following a stream
@@ -15,7 +19,7 @@ is read from its beginning (Lambda also reads child shards from TRIM_HORIZON).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import InitVar, dataclass, field, replace
 from typing import Any, Unpack
 
 import anyio
@@ -24,7 +28,6 @@ from structlog.contextvars import bound_contextvars
 
 from streamkit.clock import Clock, Signal
 from streamkit.engine import Engine
-from streamkit.engine.tables import stream_label
 from streamkit.errors import (
     ResourceNotFoundException,
     TrimmedDataAccessException,
@@ -38,8 +41,14 @@ from streamkit.mappings.processor import (
     ProcessorMetrics,
     ShardProcessor,
 )
-from streamkit.streams import StreamsClient
-from streamkit.streams.records import parse_sequence_number, sequence_number
+from streamkit.mappings.source import (
+    CheckpointStore,
+    EngineCheckpoints,
+    LocalSource,
+    ShardReader,
+    StreamSource,
+    Waiter,
+)
 
 __all__ = ["MappingRunner", "ShardStatus", "Signal"]
 
@@ -47,7 +56,6 @@ log = get_logger(__name__)
 
 PERSIST_RECORDS = 1000  # write a busy shard's checkpoint at least this often (records) ...
 PERSIST_SECONDS = 1.0  # ... or this often (seconds on the runtime's clock)
-GATHER_COMMITS = 32  # commits a caught-up worker lets land while writers are busy
 
 
 @dataclass(slots=True)
@@ -87,9 +95,15 @@ class _ObservedClock:
 
 @dataclass(eq=False)
 class MappingRunner:
-    """Runs one event-source mapping for as long as the runtime runs."""
+    """Runs one event-source mapping for as long as the runtime runs.
 
-    engine: Engine
+    Its records come from ``source`` (default: the engine's own stream,
+    :class:`~streamkit.mappings.source.LocalSource`) and its checkpoints go to
+    ``checkpoints`` (default: the engine's database). With a remote source ``engine`` is None
+    and ``current_engine()`` has no engine to give the handlers.
+    """
+
+    engine: Engine | None
     config: MappingConfig
     clock: Clock
     state: str = "Creating"
@@ -101,6 +115,21 @@ class MappingRunner:
     _scope: anyio.CancelScope | None = None
     _started_at: float = 0.0
     _following: set[str] = field(default_factory=set)
+    source: InitVar[StreamSource | None] = None
+    checkpoints: InitVar[CheckpointStore | None] = None
+    stream_source: StreamSource = field(init=False)
+    checkpoint_store: CheckpointStore = field(init=False)
+
+    def __post_init__(
+        self, source: StreamSource | None, checkpoints: CheckpointStore | None
+    ) -> None:
+        if source is None or checkpoints is None:
+            if self.engine is None:
+                raise TypeError("a MappingRunner without an engine needs a source and checkpoints")
+            source = source or LocalSource(self.engine)
+            checkpoints = checkpoints or EngineCheckpoints(self.engine)
+        self.stream_source = source
+        self.checkpoint_store = checkpoints
 
     # -- control ---------------------------------------------------------------------------
 
@@ -163,7 +192,7 @@ class MappingRunner:
             return False
         if not self.config.enabled:
             return True
-        arn = self.engine.stream_arn(self.config.table)
+        arn = await self.stream_source.current_stream(self.config.table)
         if arn is not None and arn not in self._following:
             return False  # the table's current stream is not followed yet
         now = self.clock.now()
@@ -184,10 +213,9 @@ class MappingRunner:
             return False
         if status.wake_at is not None and status.wake_at <= now:
             return False  # a tumbling window is due to close
-        head = await self.engine.backend.shard_head(status.stream_arn, status.shard_id)
-        if head is None:
-            return True
-        return status.checkpoint is not None and parse_sequence_number(status.checkpoint) >= head
+        return await self.stream_source.caught_up(
+            status.stream_arn, status.shard_id, status.checkpoint
+        )
 
     async def _every_shard_started(self) -> bool:
         """Whether every shard whose parent is finished has a worker (lineage hand-over)."""
@@ -217,9 +245,10 @@ class MappingRunner:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Follow the mapping's table until cancelled (an anyio ``TaskGroup.start`` target)."""
-        engine_var.set(self.engine)  # current_engine() for every handler this task runs
+        if self.engine is not None:
+            engine_var.set(self.engine)  # current_engine() for every handler this task runs
         with bound_contextvars(mapping=self.config.name):
-            await self.engine.backend.ensure_checkpoints()
+            await self.stream_source.prepare()
             self._started_at = self.clock.now()
             task_status.started()
             while True:
@@ -248,8 +277,8 @@ class MappingRunner:
     async def _attach(self) -> None:
         async with anyio.create_task_group() as tg:
             while True:
-                waiter = self.engine.catalog_waiter()
-                arn = self.engine.stream_arn(self.config.table)
+                waiter = self.stream_source.changes()
+                arn = await self.stream_source.current_stream(self.config.table)
                 if arn is not None and arn not in self._following:
                     self._following.add(arn)
                     tg.start_soon(self._follow_stream, arn)
@@ -262,21 +291,16 @@ class MappingRunner:
         return frozenset(self._following)
 
     async def _describe(self, arn: str) -> list[dict[str, Any]]:
-        shards: list[dict[str, Any]] = []
-        params: dict[str, Any] = {"StreamArn": arn}
-        while True:
-            page = (await self.engine.streams.describe_stream(**params))["StreamDescription"]
-            shards.extend(page["Shards"])
-            if "LastEvaluatedShardId" not in page:
-                return shards
-            params["ExclusiveStartShardId"] = page["LastEvaluatedShardId"]
+        return await self.stream_source.describe(arn)
 
     async def _follow_stream(self, arn: str) -> None:
         """Run a worker per shard of one stream, parents before children, until all are done."""
 
-        known = await self.engine.backend.load_checkpoints(self.config.name, arn)
-        first_attach = not known
-        stream_is_old = arn.rsplit("/", 1)[-1] < stream_label(self._started_at)
+        source = self.stream_source
+        known = await self.checkpoint_store.load(self.config.name, arn)
+        # a source that keeps LATEST in the reader (unsaved) starts every unknown shard there
+        first_attach = not known or not source.latest_is_saved
+        stream_is_old = source.stream_predates(arn, self._started_at)
         finished = Signal()
         async with anyio.create_task_group() as tg:
             while True:
@@ -326,22 +350,24 @@ class MappingRunner:
                 stream_arn=status.stream_arn,
                 shard_id=status.shard_id,
                 clock=_ObservedClock(self.clock, status, self.changed),
-                region=self.engine.region,
-                account=self.engine.account,
+                region=self.stream_source.region,
+                account=self.stream_source.account,
             )
             status.processor = processor
+            reader = self.stream_source.reader(status.stream_arn, status.shard_id)
             if latest:
-                head = await self.engine.backend.shard_head(status.stream_arn, status.shard_id)
-                await self._save(status, None if head is None else sequence_number(head))
+                seq, save = await reader.seek_latest()
+                if save:
+                    await self._save(status, seq)
             try:
-                await self._read_shard(status, processor)
+                await self._read_shard(status, processor, reader)
             finally:
                 finished.fire()
                 self.changed.fire()
 
     async def _save(self, status: ShardStatus, seq: str | None) -> None:
         name, arn, sid = self.config.name, status.stream_arn, status.shard_id
-        await self.engine.backend.save_checkpoint(name, arn, sid, seq)
+        await self.checkpoint_store.save(name, arn, sid, seq)
         status.checkpoint = status.persisted = seq
 
     async def _persist(self, status: ShardStatus) -> None:
@@ -349,36 +375,32 @@ class MappingRunner:
         if status.checkpoint != status.persisted:
             await self._save(status, status.checkpoint)
 
-    async def _read_shard(self, status: ShardStatus, processor: ShardProcessor) -> None:
+    async def _read_shard(
+        self, status: ShardStatus, processor: ShardProcessor, reader: ShardReader
+    ) -> None:
         """Read, invoke and checkpoint until the shard is finished (or the task is cancelled).
 
         The checkpoint is written when the shard goes idle, every ``PERSIST_RECORDS`` records or
         ``PERSIST_SECONDS``, and on shutdown: a crash redelivers at most that much (Lambda's
-        at-least-once), never skips. Reads go through ``StreamsClient.read_shard`` (GetRecords
-        without iterator tokens), and an idle worker waits for the shard's next commit.
+        at-least-once), never skips. Reads go through the source's shard reader (locally
+        ``StreamsClient.read_lambda_records``, GetRecords without iterator tokens), and an idle
+        worker waits on what the reader gives (locally the shard's next commit; remotely the
+        next poll).
         """
-        streams = self._streams()
         config = self.config
-        sid: int | None = None
         waited = False  # the batching window has been waited for the records at hand
         unsaved = 0
         saved_at = self.clock.now()
         try:
             while True:
                 status.phase = "reading"
-                committed = None if sid is None else streams.shard_event(sid)
+                committed = reader.waiter()
                 try:
-                    page = await streams.read_lambda_records(
-                        stream_arn=status.stream_arn,
-                        shard_id=status.shard_id,
-                        after_sequence=status.checkpoint,
-                        limit=config.batch_size,
-                    )
+                    page = await reader.read(status.checkpoint, config.batch_size)
                 except TrimmedDataAccessException:
                     log.warning("checkpoint_trimmed", checkpoint=status.checkpoint)
                     status.checkpoint = None
                     continue
-                sid = page.sid
                 records = page.records
                 if not records:
                     await self._persist(status)
@@ -387,7 +409,7 @@ class MappingRunner:
                         return
                     if committed is not None:  # taken before this read: no commit is missed
                         await self._idle(status, processor, committed)
-                        await self._gather(status)
+                        await self._gather(status, reader)
                     continue
                 window = config.maximum_batching_window_in_seconds
                 if window and not waited and len(records) < config.batch_size:
@@ -408,42 +430,32 @@ class MappingRunner:
                     await self._persist(status)
                     unsaved, saved_at = 0, self.clock.now()
                 if len(records) < config.batch_size:
-                    await self._gather(status)  # caught up: the next records come as one batch
+                    await self._gather(
+                        status, reader
+                    )  # caught up: the next records come as one batch
         finally:
             with anyio.CancelScope(shield=True):
                 await self._persist(status)
 
-    def _streams(self) -> StreamsClient:
-        streams = self.engine.streams
-        if not isinstance(streams, StreamsClient):  # an engine opened without streams
-            raise TypeError("mappings need an engine from streamkit.open_engine")
-        return streams
-
     async def _finish(self, status: ShardStatus, processor: ShardProcessor) -> None:
         await processor.finish()
-        await self.engine.backend.mark_shard_done(
-            self.config.name, status.stream_arn, status.shard_id
-        )
+        await self.checkpoint_store.mark_done(self.config.name, status.stream_arn, status.shard_id)
         status.phase = "done"
         log.debug("shard_finished")
 
-    async def _gather(self, status: ShardStatus) -> None:
-        """While writers are busy, let up to ``GATHER_COMMITS`` more commits land before reading.
-
-        Woken by every commit, a worker would read one or two records at a time under a steady
-        write load and pay a whole invocation for each; waiting for a lull makes batches of the
-        load's size instead. An idle store (a quiet table, a test) is read again at once, so
-        this adds no latency there.
-        """
+    async def _gather(self, status: ShardStatus, reader: ShardReader) -> None:
+        """Let a busy writer's next records land before reading again (the reader decides:
+        locally up to ``GATHER_COMMITS`` commits while writers are busy)."""
         status.phase = "gathering"
-        await self.engine.backend.wait_lull(GATHER_COMMITS)
+        await reader.gather()
 
     async def _idle(
-        self, status: ShardStatus, processor: ShardProcessor, committed: anyio.Event
+        self, status: ShardStatus, processor: ShardProcessor, committed: Waiter
     ) -> None:
-        """Wait for the shard's next commit (and, with tumbling windows, the window's end).
+        """Wait for the shard's next records (and, with tumbling windows, the window's end).
 
-        ``committed`` was taken before the read that found nothing, so no commit is missed.
+        ``committed`` was taken before the read that found nothing, so no commit is missed
+        (locally; remotely it is the next poll).
         """
         status.phase = "idle"
         self.changed.fire()

@@ -102,6 +102,7 @@ class ReplicationLink:
     table: str
     source: str
     target: str
+    engine: Engine  # the source region's
     runner: MappingRunner
     clock: Clock
     #: the latest shipped batch's ReplicationLatency in ms (None before any)
@@ -134,7 +135,7 @@ class ReplicationLink:
 
     async def records_behind(self) -> int:
         """Return how many of the source stream's records the link has not shipped yet."""
-        engine = self.runner.engine
+        engine = self.engine
         arn = engine.stream_arn(self.table)
         if arn is None:
             return 0
@@ -192,7 +193,7 @@ class _Shipper:
             raw = record["dynamodb"]["Keys"]
             keys.setdefault(orjson.dumps(raw, option=_KEY_BYTES), raw)
         wanted = [_decoded(k) for k in keys.values()]
-        source = link.runner.engine
+        source = link.engine
         changes = await source.replication_changes(link.table, wanted)
         if not changes:
             return
@@ -451,7 +452,7 @@ class Replicator:
             enabled=key not in self._paused,
         )
         runner = MappingRunner(engine, config, self.clock, changed=self.changed)
-        link = ReplicationLink(table, source, target, runner, self.clock)
+        link = ReplicationLink(table, source, target, engine, runner, self.clock)
         shipper.link = link
         scope = anyio.CancelScope()
         self._links[key] = link
@@ -476,7 +477,7 @@ class Replicator:
         if backfill is not None:
             backfill.cancel()
         table, source, target = key
-        engine = link.runner.engine
+        engine = link.engine
         arn = engine.stream_arn(table)
         if arn is not None and not engine.closed:  # a replica added again starts afresh
             await engine.backend.replace_checkpoints(link.runner.config.name, arn, {})
@@ -502,7 +503,7 @@ class Replicator:
                 self.changed.fire()
 
     async def _fill_from(self, link: ReplicationLink) -> None:
-        source = link.runner.engine
+        source = link.engine
         after = None
         while True:
             await link._unpaused()

@@ -79,6 +79,8 @@ async def open_server(
     preopen: Sequence[str] = (DEFAULT_REGION,),
     app: App | None = None,
     s3_dir: str | os.PathLike[str] | None = None,
+    stream_shards: int = 1,
+    shard_rollover_seconds: float = 4 * 3600.0,
 ) -> AsyncIterator[Server]:
     """Serve DynamoDB and DynamoDB Streams over HTTP until the block exits.
 
@@ -95,9 +97,18 @@ async def open_server(
             data folder fails at start.
         app: stream handlers to run; each region runs the app's mappings on its own tables.
         s3_dir: the buckets' folder for exports and imports (default: ``<data_dir>/s3``).
+        stream_shards: open shards per new stream (:func:`streamkit.open_engine`'s).
+        shard_rollover_seconds: a shard's life before a child continues it (same).
     """
     folder = None if data_dir is None else Path(data_dir)  # each region's open makes it
-    opener = _RegionOpener(folder, clock or SystemClock(), durability, s3_dir)
+    opener = _RegionOpener(
+        folder,
+        clock or SystemClock(),
+        durability,
+        s3_dir,
+        stream_shards=stream_shards,
+        shard_rollover_seconds=shard_rollover_seconds,
+    )
     verifier = None if credentials is None else Verifier(credentials)
     connections = ConnectionSet(limits or Limits())
     apps = () if app is None else (app,)
@@ -150,6 +161,8 @@ class _RegionOpener:
     durability: Durability
     s3_dir: str | os.PathLike[str] | None = None
     url: str | None = None  # set once the listener is bound, before any region opens
+    stream_shards: int = 1
+    shard_rollover_seconds: float = 4 * 3600.0
 
     def open(self, region: str) -> AbstractAsyncContextManager[Engine]:
         return open_engine(
@@ -161,6 +174,8 @@ class _RegionOpener:
             owner_role="serve",
             owner_url=self.url,
             s3_dir=self.s3_dir,
+            stream_shards=self.stream_shards,
+            shard_rollover_seconds=self.shard_rollover_seconds,
         )
 
 

@@ -1,0 +1,120 @@
+"""``streamkit run MODULE:APP --endpoint-url URL``: one worker process on the remote source."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from tests.remote.servers import KEYS, create_table, put_versions
+from tests.server.serving import ROOT
+
+
+def _start(url: str, table: str, out: Path, *extra: str) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "REMOTE_APP_TABLE": table,
+        "REMOTE_APP_OUT": str(out),
+        **{k.upper(): v for k, v in KEYS.items()},
+    }
+    env.pop("AWS_PROFILE", None)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamkit",
+            "run",
+            "tests.remote.remote_app:app",
+            "--endpoint-url",
+            url,
+            "--region",
+            "us-east-1",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert "streamkit running mappings [lines]" in line, line
+    assert url in line
+    return process
+
+
+def _wait_for_lines(out: Path, count: int) -> list[str]:
+    """Wait (at most 60 s) for the worker process to have written ``count`` lines."""
+    deadline = time.monotonic() + 60
+    while True:
+        lines = out.read_text().splitlines() if out.exists() else []
+        if len(lines) >= count:
+            return lines
+        assert time.monotonic() < deadline, lines
+        threading.Event().wait(0.05)
+
+
+def _stop(process: subprocess.Popen[str]) -> int:
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def test_run_reads_a_remote_stream_and_resumes_from_its_checkpoint_file(
+    serve_url: str, tmp_path: Path
+) -> None:
+    table = f"t{uuid.uuid4().hex[:10]}"
+    create_table(serve_url, table)
+    put_versions(serve_url, table, 5, 2)
+    out = tmp_path / "lines.txt"
+    checkpoints = tmp_path / "checkpoints.sqlite3"
+    process = _start(serve_url, table, out, "--checkpoint-file", str(checkpoints))
+    try:
+        put_versions(serve_url, table, 5, 1, 2)  # while it runs
+        first = _wait_for_lines(out, 15)
+    finally:
+        assert _stop(process) == 0
+    assert sorted(first) == sorted(f"k{k} {v}" for k in range(5) for v in range(3))
+    put_versions(serve_url, table, 5, 1, 3)
+    process = _start(serve_url, table, out, "--checkpoint-file", str(checkpoints))
+    try:
+        lines = _wait_for_lines(out, 20)
+    finally:
+        assert _stop(process) == 0
+    assert sorted(lines[15:]) == sorted(f"k{k} 3" for k in range(5))  # resumed, no redelivery
+
+
+def test_checkpoint_file_needs_a_remote_source(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streamkit",
+            "run",
+            "tests.remote.remote_app:app",
+            "--checkpoint-file",
+            str(tmp_path / "c.sqlite3"),
+            "--data",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "--checkpoint-file is for a remote source" in done.stderr
