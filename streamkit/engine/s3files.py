@@ -46,6 +46,8 @@ __all__ = [
     "LineError",
     "decode_ion_line",
     "encode_ion_item",
+    "incremental_ion_line",
+    "incremental_json_line",
     "iter_source_records",
     "list_objects",
     "zstd_module",
@@ -108,12 +110,16 @@ class DataFileWriter:
     _gzip: gzip.GzipFile | None = None
     _in_file: int = 0
     _key: str = ""
+    #: data files go to ``<folder>/data`` (a full export), or with this set to the shared
+    #: ``<prefix>/AWSDynamoDB/data`` (an incremental export): ``(folder, its S3 key)``
+    shared_data: tuple[Path, str] | None = None
 
     def _open(self) -> gzip.GzipFile:
         name = base64.b32encode(os.urandom(16)).decode("ascii").rstrip("=").lower()
-        self._key = f"{self.key_base}/data/{name}{self.extension}"
-        (self.folder / "data").mkdir(parents=True, exist_ok=True)
-        self._raw = open(self.folder / "data" / f"{name}{self.extension}", "wb")  # noqa: SIM115
+        data, data_key = self.shared_data or (self.folder / "data", f"{self.key_base}/data")
+        self._key = f"{data_key}/{name}{self.extension}"
+        data.mkdir(parents=True, exist_ok=True)
+        self._raw = open(data / f"{name}{self.extension}", "wb")  # noqa: SIM115
         self._hashing = _Hashing(self._raw)
         self._gzip = gzip.GzipFile(fileobj=self._hashing, mode="wb", compresslevel=_GZIP_LEVEL)
         self._in_file = 0
@@ -162,6 +168,32 @@ class DataFileWriter:
 def json_line(item_json: bytes) -> bytes:
     """Return the DYNAMODB_JSON data line of an item's wire JSON."""
     return b'{"Item":' + item_json + b"}\n"
+
+
+def incremental_json_line(micros: int, keys: bytes, new: bytes | None, old: bytes | None) -> bytes:
+    """Return an incremental export's DYNAMODB_JSON line from wire JSON parts: ``Metadata``
+    (``WriteTimestampMicros``, a number), ``Keys``, then ``OldImage`` and ``NewImage`` when
+    given (an insert has no old image, a deletion no new one)."""
+    parts = [b'{"Metadata":{"WriteTimestampMicros":{"N":"', str(micros).encode(), b'"}},"Keys":']
+    parts.append(keys)
+    if old is not None:
+        parts += (b',"OldImage":', old)
+    if new is not None:
+        parts += (b',"NewImage":', new)
+    parts.append(b"}\n")
+    return b"".join(parts)
+
+
+def incremental_ion_line(micros: int, keys: Item, new: Item | None, old: Item | None) -> bytes:
+    """Return an incremental export's ION line (the members of :func:`incremental_json_line`;
+    the timestamp an Ion integer)."""
+    out = ["$ion_1_0 {Metadata:{WriteTimestampMicros:", str(micros), "},Keys:", _ion_struct(keys)]
+    if old is not None:
+        out += (",OldImage:", _ion_struct(old))
+    if new is not None:
+        out += (",NewImage:", _ion_struct(new))
+    out.append("}\n")
+    return "".join(out).encode("utf-8")
 
 
 def write_manifests(
@@ -472,6 +504,8 @@ def decode_ion_line(line: str) -> Mapping[str, Any]:
         raise parser.fail("extra text after the item")
     item = top.get("M")
     if not isinstance(item, dict) or set(item) != {"Item"} or "M" not in item["Item"]:
+        if isinstance(item, dict) and "Keys" in item:
+            raise LineError(_INCREMENTAL_LINE)
         raise LineError("Ion: the line is not a struct with one field, Item")
     return item["Item"]["M"]  # type: ignore[no-any-return]
 
@@ -574,6 +608,12 @@ def _line_records(key: str, raw: IO[bytes], fmt: str) -> Iterator[Record]:
             yield Record(key, index, len(line), item)
 
 
+_INCREMENTAL_LINE = (
+    "a line of an incremental export (Metadata, Keys, NewImage, OldImage): ImportTable reads "
+    "full exports only, as DynamoDB's does"
+)
+
+
 def decode_json_line(line: bytes) -> Mapping[str, Any]:
     """Return the Item of a DYNAMODB_JSON line, binaries decoded, not yet validated.
 
@@ -584,6 +624,8 @@ def decode_json_line(line: bytes) -> Mapping[str, Any]:
     """
     document = orjson.loads(line)
     if not isinstance(document, dict) or set(document) != {"Item"}:
+        if isinstance(document, dict) and "Keys" in document:
+            raise LineError(_INCREMENTAL_LINE)
         raise LineError('a DynamoDB JSON line must be {"Item": {...}}')
     item = document["Item"]
     if b'"B' in line or b"\\u" in line:  # maybe a B or BS value (a name may be escaped)

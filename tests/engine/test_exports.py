@@ -240,7 +240,7 @@ async def test_export_errors(engine: streamkit.Engine, clock: ManualClock) -> No
         await engine.export_table_to_point_in_time(
             TableArn=arn, S3Bucket="b1", ExportTime=clock.now() - 86400
         )
-    with pytest.raises(ValidationException, match="INCREMENTAL_EXPORT"):
+    with pytest.raises(ValidationException, match="ExportFromTime must be specified"):
         await engine.export_table_to_point_in_time(
             TableArn=arn, S3Bucket="b1", ExportType="INCREMENTAL_EXPORT"
         )
