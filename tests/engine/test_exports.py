@@ -443,7 +443,7 @@ async def test_import_errors_and_listing(memory_engine: streamkit.Engine) -> Non
             TableCreationParameters=_creation("taken"),
         )  # fmt: skip
     with pytest.raises(ValidationException):
-        await db.import_table(S3BucketSource=source, TableCreationParameters=_creation("x1"))
+        await db.import_table(S3BucketSource=source, TableCreationParameters=_creation("x1"))  # type: ignore[call-arg]
     with pytest.raises(ValidationException):
         await db.import_table(
             S3BucketSource=source, InputFormat="DYNAMODB_JSON",
