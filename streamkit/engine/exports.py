@@ -36,8 +36,8 @@ import anyio
 import orjson
 
 from streamkit.engine.core import EngineCore, on_table
-from streamkit.engine.indexes import validate_index_keys
-from streamkit.engine.keys import EncodedKey, key_from_item
+from streamkit.engine.importworker import LinePool, iter_line_chunks, prepare_item
+from streamkit.engine.keys import EncodedKey
 from streamkit.engine.params import Params
 from streamkit.engine.s3files import (
     DataFileWriter,
@@ -66,10 +66,11 @@ from streamkit.errors import (
     ValidationException,
 )
 from streamkit.logs import get_logger
-from streamkit.model.attributes import Item, validate_sized_item
+from streamkit.model.attributes import Item
 from streamkit.model.json import json_default
 from streamkit.model.schema import TableSpec
 from streamkit.storage import bulk, history, tables as storage_tables
+from streamkit.storage.codec import load_item
 
 __all__ = ["ExportsMixin"]
 
@@ -138,6 +139,10 @@ class ExportsMixin(EngineCore):
     _s3_root: Path | None = None
     _s3_temporary: bool = False
     _export_in_steps: bool = False
+    #: worker processes parsing a large import (None: one per core up to 4, none on one
+    #: core; 0: never), and the size on disk from which an import uses them
+    import_processes: int | None = None
+    import_processes_min_bytes: int = 2 * 1024 * 1024
     _exports: dict[str, dict[str, Any]]
     _imports: dict[str, dict[str, Any]]
     _transfer_tokens: dict[tuple[str, str], tuple[dict[str, Any], str]]
@@ -551,6 +556,11 @@ class ExportsMixin(EngineCore):
         parsing: asyncio.Future[_Chunk] | None = None
         try:
             objects = await anyio.to_thread.run_sync(list_objects, bucket_dir, prefix)
+            workers = self._import_workers(objects, fmt)
+            if workers:
+                await self._import_in_processes(desc, spec, bucket_dir.name, objects, fmt,
+                                                compression, workers)  # fmt: skip
+                objects = []
             key_types: dict[str, str] = dict(spec.key.types())
             for idx in spec.global_indexes:
                 key_types.update(idx.key.types())
@@ -597,6 +607,93 @@ class ExportsMixin(EngineCore):
             imported=desc["ImportedItemCount"],
             errors=desc["ErrorCount"],
         )
+
+    def _import_workers(self, objects: list[tuple[str, Path]], fmt: str) -> int:
+        """How many worker processes parse this import (0: a thread of this process).
+
+        Line formats (DYNAMODB_JSON, ION) of at least ``import_processes_min_bytes`` (on
+        disk) use ``import_processes`` workers, by default one per core up to 4 when there
+        are two cores or more."""
+        if fmt == "CSV":
+            return 0
+        workers = self.import_processes
+        if workers is None:
+            cores = os.cpu_count() or 1
+            workers = min(cores, 4) if cores >= 2 else 0
+        if workers <= 0:
+            return 0
+        total = 0
+        for _, path in objects:
+            with contextlib.suppress(OSError):
+                total += path.stat().st_size
+        return workers if total >= self.import_processes_min_bytes else 0
+
+    async def _import_in_processes(
+        self,
+        desc: dict[str, Any],
+        spec: TableSpec,
+        bucket: str,
+        objects: list[tuple[str, Path]],
+        fmt: str,
+        compression: str,
+        workers: int,
+    ) -> None:
+        """Read the lines here, parse them in worker processes, write their rows here in
+        the order read (:mod:`streamkit.engine.importworker`)."""
+        pool = LinePool(spec, fmt, workers)
+        chunks = iter_line_chunks(objects, compression, STEP)
+        failed = True
+        try:
+            await pool.start()
+            reading = True
+            while True:
+                while reading and pool.in_flight < 2 * workers:
+                    chunk = await anyio.to_thread.run_sync(next, chunks, None)
+                    if chunk is None:
+                        reading = False
+                    elif isinstance(chunk[1], str):  # an object that cannot be read
+                        desc["ProcessedItemCount"] += 1
+                        self._count_errors(desc, bucket, [Record(chunk[0], 0, 0, None, chunk[1])])
+                    else:
+                        pool.submit(chunk[0], chunk[1])
+                if not pool.in_flight:
+                    break
+                rows, errors, count, size = await pool.result()
+                self._count_errors(
+                    desc, bucket, [Record(k, i, n, None, m) for k, i, n, m in errors]
+                )
+                if rows:
+                    await self._store.write(on_table(spec, self._row_loader(spec, rows)))
+                desc["ProcessedItemCount"] += count
+                desc["ProcessedSizeBytes"] += size
+                desc["ImportedItemCount"] += len(rows)
+            failed = False
+        finally:
+            chunks.close()  # type: ignore[attr-defined]
+            await pool.close(kill=failed)
+
+    def _plain(self, spec: TableSpec) -> bool:
+        """No index, stream or TTL to maintain: rows go in with one statement."""
+        return (
+            not spec.has_indexes
+            and spec.stream_view_type is None
+            and spec.name not in self._ttl_attributes
+        )
+
+    def _row_loader(
+        self, spec: TableSpec, rows: list[tuple[bytes, bytes, bytes, int]]
+    ) -> Callable[[sqlite3.Connection], None]:
+        """Return the write of one chunk of prepared rows (stored blobs)."""
+
+        def load(conn: sqlite3.Connection) -> None:
+            if self._plain(spec):
+                bulk.put_rows(conn, spec, rows)
+                return
+            for hk, rk, blob, size in rows:
+                old = storage_tables.get_row(conn, spec, hk, rk) if spec.has_indexes else None
+                self._write(conn, spec, (hk, rk), old, load_item(blob), size)
+
+        return load
 
     def _loader(
         self, spec: TableSpec, items: list[_Prepared]
@@ -698,9 +795,7 @@ def _prepare_chunk(records: Iterator[Record], spec: TableSpec) -> _Chunk:
             chunk.errors.append(record)
         else:
             try:
-                item, size = validate_sized_item(record.item)
-                key = key_from_item(spec.key, item)
-                validate_index_keys(spec, item)
+                key, item, size = prepare_item(spec, record.item)
             except DynamoDBError as exc:
                 record.error = exc.message
                 chunk.errors.append(record)

@@ -50,6 +50,7 @@ __all__ = [
     "incremental_json_line",
     "iter_source_records",
     "list_objects",
+    "open_source",
     "zstd_module",
 ]
 
@@ -539,7 +540,7 @@ def _walk(bucket_dir: Path, prefix: str) -> list[tuple[str, Path]]:
     return found
 
 
-def _open_source(path: Path, compression: str) -> IO[bytes]:
+def open_source(path: Path, compression: str) -> IO[bytes]:
     if compression == "GZIP":
         return gzip.GzipFile(path, "rb")  # type: ignore[return-value]
     if compression == "ZSTD":
@@ -579,7 +580,7 @@ def iter_source_records(
     """
     for key, path in objects:
         try:
-            with _open_source(path, compression) as raw:
+            with open_source(path, compression) as raw:
                 if fmt == "CSV":
                     yield from _csv_records(key, raw, csv_options or {}, key_types)
                 else:
@@ -623,7 +624,7 @@ def decode_json_line(line: bytes) -> Mapping[str, Any]:
         SerializationException: a binary is not base64.
     """
     document = orjson.loads(line)
-    if not isinstance(document, dict) or set(document) != {"Item"}:
+    if type(document) is not dict or len(document) != 1 or "Item" not in document:
         if isinstance(document, dict) and "Keys" in document:
             raise LineError(_INCREMENTAL_LINE)
         raise LineError('a DynamoDB JSON line must be {"Item": {...}}')
