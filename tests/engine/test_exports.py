@@ -339,11 +339,12 @@ async def test_an_import_in_worker_processes_is_the_same(
         ],
     }
     items = [{**_EVERY_TYPE, "pk": {"S": f"k{i % 1500}"}, "g": {"S": f"g{i}"}} for i in range(3000)]
-    encode = (
-        (lambda item: encode_ion_item(validate_item(item)))
-        if fmt == "ION"
-        else (lambda item: b'{"Item":' + orjson.dumps(_wire(item)) + b"}\n")
-    )
+
+    def encode(item: dict[str, Any]) -> bytes:
+        if fmt == "ION":
+            return encode_ion_item(validate_item(item))
+        return b'{"Item":' + orjson.dumps(_wire(item)) + b"}\n"
+
     data = b"".join(encode(item) for item in items) + b"not a line\n"
     _write(db.s3_dir / "big", "part-1.gz", gzip.compress(data))
     results = []
@@ -376,7 +377,8 @@ async def test_an_import_in_worker_processes_is_the_same(
 
 def _wire(item: dict[str, Any]) -> dict[str, Any]:
     """An item as DynamoDB JSON (binaries in base64)."""
-    return orjson.loads(orjson.dumps(item, default=lambda b: b64encode(b).decode()))
+    wire: dict[str, Any] = orjson.loads(orjson.dumps(item, default=lambda b: b64encode(b).decode()))
+    return wire
 
 
 def _write(root: Path, key: str, data: bytes) -> None:
