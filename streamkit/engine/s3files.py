@@ -225,10 +225,19 @@ def _ion_string(text: str) -> str:
 
 
 def _ion_name(name: str) -> str:
-    # a field name is a symbol or a string; DynamoDB writes identifiers bare
-    if _BARE_NAME.fullmatch(name) and name not in _ION_KEYWORDS:
-        return name
-    return _ion_string(name)
+    # a field name is a symbol or a string; DynamoDB writes identifiers bare. Names repeat
+    # from item to item: remembered (up to 4,096 of them)
+    known = _ION_NAMES.get(name)
+    if known is not None:
+        return known
+    bare = _BARE_NAME.fullmatch(name) and name not in _ION_KEYWORDS
+    known = name if bare else _ion_string(name)
+    if len(_ION_NAMES) < 4096:
+        _ION_NAMES[name] = known
+    return known
+
+
+_ION_NAMES: dict[str, str] = {}
 
 
 def _ion_number(canonical: str) -> str:
@@ -266,7 +275,19 @@ def _ion_value(value: AttributeValue) -> str:
 
 
 def _ion_struct(members: Mapping[str, AttributeValue]) -> str:
-    return "{" + ",".join(f"{_ion_name(k)}:{_ion_value(v)}" for k, v in members.items()) + "}"
+    parts = []
+    for name, value in members.items():
+        # strings and numbers, most values, without a call to _ion_value
+        text = value.get("S")
+        if text is not None:
+            parts.append(f"{_ion_name(name)}:{orjson.dumps(text).decode()}")
+            continue
+        number = value.get("N")
+        if number is not None:
+            parts.append(f"{_ion_name(name)}:{number if '.' in number else number + '.'}")
+            continue
+        parts.append(f"{_ion_name(name)}:{_ion_value(value)}")
+    return "{" + ",".join(parts) + "}"
 
 
 def encode_ion_item(item: Item) -> bytes:
