@@ -67,3 +67,59 @@ def test_right_calls_pass_and_misspelt_members_fail(
     assert 'Unexpected keyword argument "VectorIndexes"' in messages[2]
     assert 'Unexpected keyword argument "ShardIterater" for "get_records"' in messages[3]
     assert 'Unexpected keyword argument "TableName" for "put_item" of "Table"' in messages[4]
+
+
+CONTROL_PLANE = """\
+import datetime
+
+import streamkit
+from streamkit.engine.typed import ExportTableToPointInTimeRequest
+
+
+async def main(db: streamkit.Engine, arn: str) -> None:
+    await db.create_backup(TableName="orders", BackupName="nightly")
+    await db.list_backups(TableName="orders", BackupType="ALL", Limit=10)
+    await db.update_continuous_backups(
+        TableName="orders", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
+    await db.restore_table_to_point_in_time(
+        SourceTableName="orders", TargetTableName="copy", UseLatestRestorableTime=True
+    )
+    request: ExportTableToPointInTimeRequest = {"TableArn": arn, "S3Bucket": "bkt"}
+    await db.export_table_to_point_in_time(**request)
+    await db.export_table_to_point_in_time(
+        TableArn=arn, S3Bucket="bkt", ExportType="INCREMENTAL_EXPORT",
+        IncrementalExportSpecification={"ExportFromTime": datetime.datetime.now()},
+    )
+    await db.list_exports(TableArn=arn, MaxResults=5)
+    await db.tag_resource(ResourceArn=arn, Tags=[{"Key": "k", "Value": "v"}])
+    await db.put_resource_policy(ResourceArn=arn, Policy="{}")
+    await db.describe_endpoints()
+    await db.describe_limits()
+    await db.create_backup(TableName="orders")
+    await db.restore_table_from_backup(TargetTableName="copy", BackupArn=arn, Extra=1)
+    await db.export_table_to_point_in_time(TableArn=arn, S3Bucket="b", ExportTyp="FULL")
+    await db.import_table(S3BucketSource={"S3Bucket": "b"}, InputFormat="ION")
+    await db.untag_resource(ResourceArn=arn, Tags=["k"])
+    await db.describe_limits(TableName="orders")
+"""
+
+
+def test_control_plane_operations_are_typed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Backups, PITR, exports and imports, tags, policies, endpoints and limits."""
+    program = tmp_path / "control_plane.py"
+    program.write_text(CONTROL_PLANE)
+    monkeypatch.chdir(ROOT)
+    out, err, _ = api.run(["--no-error-summary", "--show-error-codes", str(program)])
+    assert err == ""
+    found = re.findall(r"control_plane.py:(\d+): error: (.*)  \[([a-z-]+)\]$", out, re.MULTILINE)
+    assert sorted({int(line) for line, _, _ in found}) == [27, 28, 29, 30, 31, 32], out
+    messages = " / ".join(message for _, message, _ in found)
+    assert 'Missing named argument "BackupName" for "create_backup"' in messages
+    assert 'Unexpected keyword argument "Extra" for "restore_table_from_backup"' in messages
+    assert 'Unexpected keyword argument "ExportTyp"' in messages
+    assert 'Missing named argument "TableCreationParameters" for "import_table"' in messages
+    assert "untag_resource" in messages  # Tags= is not its member, TagKeys is missing
+    assert 'Unexpected keyword argument "TableName" for "describe_limits"' in messages

@@ -48,15 +48,21 @@ async def run_export(args: argparse.Namespace) -> int:
     if args.prefix:
         params["S3Prefix"] = args.prefix
     if args.incremental:
+        if args.export_time:
+            raise UsageError("--time is for a full export; an incremental one takes --from/--to")
+        if not args.from_time:
+            raise UsageError("--incremental needs --from ISO (and optionally --to ISO)")
         params["ExportType"] = "INCREMENTAL_EXPORT"
-        spec: dict[str, Any] = {"ExportViewType": "NEW_AND_OLD_IMAGES"}
+        spec: dict[str, Any] = {"ExportViewType": args.view or "NEW_AND_OLD_IMAGES"}
         if (start := _time(args.from_time, "--from")) is not None:
             spec["ExportFromTime"] = start
         if (end := _time(args.to_time, "--to")) is not None:
             spec["ExportToTime"] = end
         params["IncrementalExportSpecification"] = spec
-    elif args.from_time or args.to_time:
-        raise UsageError("--from and --to go with --incremental")
+    elif args.from_time or args.to_time or args.view:
+        raise UsageError("--from, --to and --view go with --incremental")
+    elif (when := _time(args.export_time, "--time")) is not None:
+        params["ExportTime"] = when
 
     async def body(backend: Backend) -> dict[str, Any]:
         table = await backend.call("DescribeTable", {"TableName": args.table_name})
@@ -84,12 +90,25 @@ async def run_export(args: argparse.Namespace) -> int:
     return await run_on_backend(args, body, read_only=True, s3_dir=root)
 
 
+def _incremental(export: Path) -> bool:
+    summary = orjson.loads((export / "manifest-summary.json").read_bytes())
+    return bool(summary.get("exportType") == "INCREMENTAL_EXPORT")
+
+
 def _find_export(folder: Path) -> Path | None:
-    """The export folder DIR names: DIR itself, or its newest AWSDynamoDB/<id>."""
+    """The export folder DIR names: DIR itself, or its newest full AWSDynamoDB/<id>
+    (incremental exports are not imported: DynamoDB's ImportTable does not read them)."""
     if (folder / "manifest-summary.json").is_file():
+        if _incremental(folder):
+            raise UsageError(
+                f"{folder} is an incremental export: ImportTable reads full exports only "
+                "(as DynamoDB's does); import a full export, then apply the changes"
+            )
         return folder
     exports = sorted(
-        p.parent for p in folder.glob("**/AWSDynamoDB/*/manifest-summary.json") if p.is_file()
+        p.parent
+        for p in folder.glob("**/AWSDynamoDB/*/manifest-summary.json")
+        if p.is_file() and not _incremental(p.parent)
     )
     if not exports:
         return None

@@ -30,8 +30,27 @@ def add_transfer_commands(
     export.add_argument(
         "--incremental", action="store_true", help="INCREMENTAL_EXPORT (--from, --to)"
     )
-    export.add_argument("--from", dest="from_time", metavar="ISO", help="ExportFromTime")
-    export.add_argument("--to", dest="to_time", metavar="ISO", help="ExportToTime")
+    export.add_argument(
+        "--from", dest="from_time", metavar="ISO", help="ExportFromTime (with --incremental)"
+    )
+    export.add_argument(
+        "--to",
+        dest="to_time",
+        metavar="ISO",
+        help="ExportToTime (with --incremental; default: the latest restorable time)",
+    )
+    export.add_argument(
+        "--view",
+        choices=["NEW_AND_OLD_IMAGES", "NEW_IMAGE"],
+        default=None,
+        help="ExportViewType of an incremental export (default NEW_AND_OLD_IMAGES)",
+    )
+    export.add_argument(
+        "--time",
+        dest="export_time",
+        metavar="ISO",
+        help="ExportTime: a full export of the table as it was then (inside the PITR window)",
+    )
 
     imp = commands.add_parser(
         "import",

@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
+import orjson
 
 from streamkit.engine.core import EngineCore, on_table
-from streamkit.engine.indexes import validate_index_keys
-from streamkit.engine.keys import EncodedKey, key_from_item
+from streamkit.engine.keys import EncodedKey
 from streamkit.engine.params import Params
 from streamkit.errors import (
     DynamoDBError,
@@ -52,20 +52,20 @@ from streamkit.errors import (
     ValidationException,
 )
 from streamkit.logs import get_logger
-from streamkit.model.attributes import Item, validate_sized_item
+from streamkit.model.attributes import Item
+from streamkit.model.json import json_default
 from streamkit.model.schema import TableSpec
-from streamkit.storage import bulk, tables as storage_tables
+from streamkit.storage import bulk, history, tables as storage_tables
 
 if TYPE_CHECKING:
     from streamkit.engine.s3files import DataFileWriter, Record
+from streamkit.storage.codec import load_item
 
 __all__ = ["ExportsMixin"]
 
 log = get_logger(__name__)
 
 STEP = 1000  # items per step: an in-memory export's read, an import's write batch
-#: an ExportTime up to this far in the past is "now": the export reads the current table
-NOW_TOLERANCE = 60.0
 _BUCKET = re.compile(r"[a-z0-9A-Z]+[.\-\w]*[a-z0-9A-Z]+")
 _EXPORT_PARAMS = {
     "TableArn", "ExportTime", "ClientToken", "S3Bucket", "S3BucketOwner", "S3Prefix",
@@ -81,6 +81,11 @@ _CREATION_MEMBERS = (
     "OnDemandThroughput", "SSESpecification", "GlobalSecondaryIndexes",
 )  # fmt: skip
 MAX_LOGGED_ERRORS = 1000  # per import; every error is counted
+MIN_INCREMENTAL = 15 * 60.0  # an incremental export's period, at least (DynamoDB's rule)
+MAX_INCREMENTAL = 24 * 3600.0  # and at most
+#: what an export reads: ("table",) the table now; ("at", history table, time) the table at
+#: a past time; ("changes", history table, from, to, view) an incremental export's changes
+_Source = tuple[Any, ...]
 
 
 def _iso(when: float) -> str:
@@ -125,6 +130,10 @@ class ExportsMixin(EngineCore):
     _s3_root: Path | None = None
     _s3_temporary: bool = False
     _export_in_steps: bool = False
+    #: worker processes parsing a large import (None: one per core up to 4, none on one
+    #: core; 0: never), and the size on disk from which an import uses them
+    import_processes: int | None = None
+    import_processes_min_bytes: int = 2 * 1024 * 1024
     _exports: dict[str, dict[str, Any]]
     _imports: dict[str, dict[str, Any]]
     _transfer_tokens: dict[tuple[str, str], tuple[dict[str, Any], str]]
@@ -232,26 +241,29 @@ class ExportsMixin(EngineCore):
                         "There was a conflict when writing to the specified S3 bucket."
                     )
                 return {"ExportDescription": dict(known[0])}
-        await self._check_pitr(spec, arn)
+        window = await self._check_pitr(spec, arn)
+        incremental = p.mapping("IncrementalExportSpecification")
+        source: _Source
+        when: float | None = now
         if kind == "INCREMENTAL_EXPORT":
-            raise ValidationException(
-                "INCREMENTAL_EXPORT is not supported by streamkit yet: it needs the table's "
-                "point-in-time change history"
-            )
-        when = now
-        if p.has("ExportTime"):
-            when = _timestamp("ExportTime", p.raw("ExportTime"))
-            if when > now + 1:
-                raise InvalidExportTimeException("Export time cannot be in the future")
-            if when < spec.created - 1:
-                raise InvalidExportTimeException(
-                    "Export time is before the table's point in time recovery window"
+            if p.has("ExportTime"):
+                raise ValidationException(
+                    "ExportTime cannot be specified for an incremental export: give "
+                    "IncrementalExportSpecification.ExportFromTime and ExportToTime"
                 )
-            if when < now - NOW_TOLERANCE:
-                raise InvalidExportTimeException(
-                    f"streamkit exports the table as it is now: an ExportTime more than "
-                    f"{NOW_TOLERANCE:g} s in the past needs the point-in-time history"
+            source, incremental_desc = self._incremental_source(spec, incremental, window, now)
+            when = None
+        else:
+            if incremental is not None:
+                raise ValidationException(
+                    "IncrementalExportSpecification can only be given with ExportType "
+                    "INCREMENTAL_EXPORT"
                 )
+            source = ("table",)
+            if p.has("ExportTime"):
+                when = self._full_export_time(spec, p.raw("ExportTime"), window, now)
+                if when < now:
+                    source = ("at", self._history_of(spec), when)
         export_id = _transfer_id(now)
         key_base = f"{prefix.rstrip('/')}/AWSDynamoDB/{export_id}".lstrip("/")
         desc: dict[str, Any] = {
@@ -261,12 +273,15 @@ class ExportsMixin(EngineCore):
             "ExportManifest": f"{key_base}/manifest-summary.json",
             "TableArn": arn,
             "TableId": spec.table_id,
-            "ExportTime": when,
             "S3Bucket": bucket,
             "S3SseAlgorithm": sse,
             "ExportFormat": fmt,
             "ExportType": kind,
         }
+        if when is not None:
+            desc["ExportTime"] = when
+        else:
+            desc["IncrementalExportSpecification"] = incremental_desc
         if prefix:
             desc["S3Prefix"] = prefix
         for member in ("ClientToken", "S3BucketOwner", "S3SseKmsKeyId"):
@@ -276,15 +291,18 @@ class ExportsMixin(EngineCore):
         if token is not None:
             self._transfer_tokens["export", token] = (desc, repr(sorted(request.items())))
         folder = folder_root / key_base
-        self._start(self._run_export(desc, spec, folder, key_base, fmt))
+        self._start(self._run_export(desc, spec, folder, key_base, fmt, source))
         return {"ExportDescription": dict(desc)}
 
-    async def _check_pitr(self, spec: TableSpec, arn: str) -> None:
+    async def _check_pitr(self, spec: TableSpec, arn: str) -> tuple[float, float] | None:
         """Refuse a table without point-in-time recovery, as DynamoDB does, when this engine
-        has PITR (DescribeContinuousBackups); an engine without it exports any table."""
+        has PITR (DescribeContinuousBackups); an engine without it exports any table.
+
+        Return the restorable window ``(earliest, latest)`` (None: no PITR in this engine).
+        """
         describe = getattr(self, "describe_continuous_backups", None)
         if describe is None:
-            return
+            return None
         result = await describe(TableName=spec.name)
         pitr = result.get("ContinuousBackupsDescription", {}).get(
             "PointInTimeRecoveryDescription", {}
@@ -293,42 +311,116 @@ class ExportsMixin(EngineCore):
             raise PointInTimeRecoveryUnavailableException(
                 f"Point in time recovery is not enabled for table '{spec.name}'"
             )
+        return pitr["EarliestRestorableDateTime"], pitr["LatestRestorableDateTime"]
+
+    def _history_of(self, spec: TableSpec) -> str:
+        state = self._pitr.get(spec.name)
+        if state is None:  # an engine without the PITR mixin: no history to read
+            raise InvalidExportTimeException(
+                "Export time is outside of the point in time recovery window"
+            )
+        return state.table
+
+    def _full_export_time(
+        self, spec: TableSpec, raw: object, window: tuple[float, float] | None, now: float
+    ) -> float:
+        """Check a full export's ExportTime; a time up to a second ahead is now."""
+        when = _timestamp("ExportTime", raw)
+        if when > now + 1:
+            raise InvalidExportTimeException("Export time cannot be in the future")
+        when = min(when, now)
+        earliest, latest = window or (spec.created, now)
+        if not earliest - 1e-6 <= when <= max(latest, earliest):
+            raise InvalidExportTimeException(
+                f"Export time {_iso(when)} is outside of the point in time recovery window "
+                f"[{_iso(earliest)}, {_iso(latest)}]"
+            )
+        return when
+
+    def _incremental_source(
+        self,
+        spec: TableSpec,
+        given: Mapping[str, Any] | None,
+        window: tuple[float, float] | None,
+        now: float,
+    ) -> tuple[_Source, dict[str, Any]]:
+        """Check an incremental export's period (DynamoDB's rules: ExportFromTime given,
+        ExportToTime defaulting to the latest restorable time, 15 minutes to 24 hours, both
+        inside the PITR window); return what to read and the description's member."""
+        spec_member = "IncrementalExportSpecification"
+        if given is None or given.get("ExportFromTime") is None:
+            raise ValidationException(
+                f"{spec_member}.ExportFromTime must be specified for an incremental export"
+            )
+        unknown = set(given) - {"ExportFromTime", "ExportToTime", "ExportViewType"}
+        if unknown:
+            raise SerializationException(f"Unknown member of {spec_member}: {sorted(unknown)[0]}")
+        view = given.get("ExportViewType", "NEW_AND_OLD_IMAGES")
+        if view not in ("NEW_AND_OLD_IMAGES", "NEW_IMAGE"):
+            raise ValidationException(
+                f"1 validation error detected: Value '{view}' at "
+                "'incrementalExportSpecification.exportViewType' failed to satisfy constraint: "
+                "Member must satisfy enum value set: [NEW_AND_OLD_IMAGES, NEW_IMAGE]"
+            )
+        earliest, latest = window or (spec.created, now)
+        start = _timestamp("ExportFromTime", given["ExportFromTime"])
+        raw_end = given.get("ExportToTime")
+        end = latest if raw_end is None else _timestamp("ExportToTime", raw_end)
+        if start > now or end > now + 1:
+            raise InvalidExportTimeException(
+                "ExportFromTime and ExportToTime cannot be in the future"
+            )
+        if start >= end:
+            raise ValidationException("ExportFromTime must be before ExportToTime")
+        if end - start < MIN_INCREMENTAL:
+            raise ValidationException(
+                "The incremental export period (ExportToTime - ExportFromTime) must be at "
+                "least 15 minutes"
+            )
+        if end - start > MAX_INCREMENTAL:
+            raise ValidationException(
+                "The incremental export period (ExportToTime - ExportFromTime) must be at "
+                "most 24 hours"
+            )
+        if start < earliest - 1e-6 or end > max(latest, earliest) + 1:
+            raise InvalidExportTimeException(
+                f"The incremental export period [{_iso(start)}, {_iso(end)}) is outside of "
+                f"the point in time recovery window [{_iso(earliest)}, {_iso(latest)}]"
+            )
+        end = min(end, now)
+        member = {"ExportFromTime": start, "ExportToTime": end, "ExportViewType": view}
+        return ("changes", self._history_of(spec), start, end, view), member
 
     async def _run_export(
-        self, desc: dict[str, Any], spec: TableSpec, folder: Path, key_base: str, fmt: str
+        self,
+        desc: dict[str, Any],
+        spec: TableSpec,
+        folder: Path,
+        key_base: str,
+        fmt: str,
+        source: _Source,
     ) -> None:
         from streamkit.engine import s3files  # its formats load on first use
 
         writer = s3files.DataFileWriter(folder, key_base, ".ion.gz" if fmt == "ION" else ".json.gz")
+        if source[0] == "changes":  # AWS puts an incremental export's data files in a folder
+            # shared by the exports of the prefix: <prefix>/AWSDynamoDB/data/
+            writer.shared_data = (folder.parent / "data", key_base.rpartition("/")[0] + "/data")
         try:
             await anyio.to_thread.run_sync(_start_folder, folder)
             if self._export_in_steps:
-                await self._export_steps(spec, writer, fmt)
+                await self._export_steps(spec, writer, fmt, source)
             else:
-                await self._store.read(on_table(spec, lambda c: _export_all(c, spec, writer, fmt)))
+                await self._store.read(
+                    on_table(spec, lambda c: _export_all(c, spec, writer, fmt, source))
+                )
             end = self.clock.now()
-            summary = {
-                "version": "2020-06-30",
-                "exportArn": desc["ExportArn"],
-                "startTime": _iso(desc["StartTime"]),
-                "endTime": _iso(end),
-                "tableArn": desc["TableArn"],
-                "tableId": desc["TableId"],
-                "exportTime": _iso(desc["ExportTime"]),
-                "s3Bucket": desc["S3Bucket"],
-                "s3Prefix": desc.get("S3Prefix"),
-                "s3SseAlgorithm": desc["S3SseAlgorithm"],
-                "s3SseKmsKeyId": desc.get("S3SseKmsKeyId"),
-                "manifestFilesS3Key": f"{key_base}/manifest-files.json",
-                "billedSizeBytes": writer.billed_bytes,
-                "itemCount": writer.item_count,
-                "outputFormat": fmt,
-            }
+            summary = _summary(desc, key_base, fmt, end, writer)
             await anyio.to_thread.run_sync(s3files.write_manifests, folder, summary, writer.files)
         except BaseException as exc:
             writer.abort()
             desc.update(ExportStatus="FAILED", EndTime=self.clock.now())
-            if isinstance(exc, DynamoDBError | OSError):
+            if isinstance(exc, DynamoDBError | OSError | sqlite3.Error):
                 desc.update(FailureCode=type(exc).__name__, FailureMessage=str(exc))
                 log.warning("export_failed", export=desc["ExportArn"], error=str(exc))
                 return
@@ -341,17 +433,18 @@ class ExportsMixin(EngineCore):
         )
         log.info("export_completed", export=desc["ExportArn"], items=writer.item_count)
 
-    async def _export_steps(self, spec: TableSpec, writer: DataFileWriter, fmt: str) -> None:
+    async def _export_steps(
+        self, spec: TableSpec, writer: DataFileWriter, fmt: str, source: _Source
+    ) -> None:
+        """An engine in memory: read ``STEP`` keys at a time, other requests between."""
         after: tuple[bytes, bytes] | None = None
         while True:
-            rows = await self._store.read_point(
-                on_table(spec, lambda c, a=after: bulk.item_rows(c, spec, a, STEP))  # type: ignore[misc]
+            lines, after, done = await self._store.read_point(
+                on_table(spec, lambda c, a=after: _export_step(c, spec, fmt, source, a))  # type: ignore[misc]
             )
-            if not rows:
-                break
-            lines = [_line(data, fmt) for _, _, data in rows]
             await anyio.to_thread.run_sync(writer.write_lines, lines)
-            after = rows[-1][0], rows[-1][1]
+            if done:
+                break
         await anyio.to_thread.run_sync(writer.finish)
 
     async def describe_export(self, **params: Any) -> dict[str, Any]:
@@ -370,8 +463,6 @@ class ExportsMixin(EngineCore):
 
     async def import_table(self, **params: Any) -> dict[str, Any]:
         """Create a table and load it from a bucket folder's objects (ImportTable)."""
-        from streamkit.engine import s3files  # its formats load on first use
-
         p = Params("ImportTable", params, _IMPORT_PARAMS)
         source = p.mapping("S3BucketSource")
         if source is None:
@@ -391,6 +482,8 @@ class ExportsMixin(EngineCore):
             raise ValidationException(
                 "1 validation error detected: TableCreationParameters must not be null"
             )
+        from streamkit.engine import s3files  # its formats load on first use
+
         if compression == "ZSTD" and s3files.zstd_module() is None:
             raise ValidationException(
                 "InputCompressionType ZSTD needs a zstd module, which is not installed: "
@@ -454,12 +547,17 @@ class ExportsMixin(EngineCore):
         compression: str,
         csv_options: Mapping[str, Any] | None,
     ) -> None:
-        from streamkit.engine import s3files  # its formats load on first use
-
         records: Iterator[Record] | None = None
         parsing: asyncio.Future[_Chunk] | None = None
         try:
+            from streamkit.engine import s3files  # its formats load on first use
+
             objects = await anyio.to_thread.run_sync(s3files.list_objects, bucket_dir, prefix)
+            workers = self._import_workers(objects, fmt)
+            if workers:
+                await self._import_in_processes(desc, spec, bucket_dir.name, objects, fmt,
+                                                compression, workers)  # fmt: skip
+                objects = []
             key_types: dict[str, str] = dict(spec.key.types())
             for idx in spec.global_indexes:
                 key_types.update(idx.key.types())
@@ -506,6 +604,97 @@ class ExportsMixin(EngineCore):
             imported=desc["ImportedItemCount"],
             errors=desc["ErrorCount"],
         )
+
+    def _import_workers(self, objects: list[tuple[str, Path]], fmt: str) -> int:
+        """How many worker processes parse this import (0: a thread of this process).
+
+        Line formats (DYNAMODB_JSON, ION) of at least ``import_processes_min_bytes`` (on
+        disk) use ``import_processes`` workers, by default one per core up to 4 when there
+        are two cores or more."""
+        if fmt == "CSV":
+            return 0
+        workers = self.import_processes
+        if workers is None:
+            cores = os.cpu_count() or 1
+            workers = min(cores, 4) if cores >= 2 else 0
+        if workers <= 0:
+            return 0
+        total = 0
+        for _, path in objects:
+            with contextlib.suppress(OSError):
+                total += path.stat().st_size
+        return workers if total >= self.import_processes_min_bytes else 0
+
+    async def _import_in_processes(
+        self,
+        desc: dict[str, Any],
+        spec: TableSpec,
+        bucket: str,
+        objects: list[tuple[str, Path]],
+        fmt: str,
+        compression: str,
+        workers: int,
+    ) -> None:
+        """Read the lines here, parse them in worker processes, write their rows here in
+        the order read (:mod:`streamkit.engine.importworker`)."""
+        from streamkit.engine import importworker, s3files  # loaded by an import, on first use
+
+        pool = importworker.LinePool(spec, fmt, workers)
+        chunks = importworker.iter_line_chunks(objects, compression, STEP)
+        failed = True
+        try:
+            await pool.start()
+            reading = True
+            while True:
+                while reading and pool.in_flight < 2 * workers:
+                    chunk = await anyio.to_thread.run_sync(next, chunks, None)
+                    if chunk is None:
+                        reading = False
+                    elif isinstance(chunk[1], str):  # an object that cannot be read
+                        desc["ProcessedItemCount"] += 1
+                        self._count_errors(
+                            desc, bucket, [s3files.Record(chunk[0], 0, 0, None, chunk[1])]
+                        )
+                    else:
+                        pool.submit(chunk[0], chunk[1])
+                if not pool.in_flight:
+                    break
+                rows, errors, count, size = await pool.result()
+                self._count_errors(
+                    desc, bucket, [s3files.Record(k, i, n, None, m) for k, i, n, m in errors]
+                )
+                if rows:
+                    await self._store.write(on_table(spec, self._row_loader(spec, rows)))
+                desc["ProcessedItemCount"] += count
+                desc["ProcessedSizeBytes"] += size
+                desc["ImportedItemCount"] += len(rows)
+            failed = False
+        finally:
+            chunks.close()  # type: ignore[attr-defined]
+            await pool.close(kill=failed)
+
+    def _plain(self, spec: TableSpec) -> bool:
+        """No index, stream or TTL to maintain: rows go in with one statement."""
+        return (
+            not spec.has_indexes
+            and spec.stream_view_type is None
+            and spec.name not in self._ttl_attributes
+        )
+
+    def _row_loader(
+        self, spec: TableSpec, rows: list[tuple[bytes, bytes, bytes, int]]
+    ) -> Callable[[sqlite3.Connection], None]:
+        """Return the write of one chunk of prepared rows (stored blobs)."""
+
+        def load(conn: sqlite3.Connection) -> None:
+            if self._plain(spec):
+                bulk.put_rows(conn, spec, rows)
+                return
+            for hk, rk, blob, size in rows:
+                old = storage_tables.get_row(conn, spec, hk, rk) if spec.has_indexes else None
+                self._write(conn, spec, (hk, rk), old, load_item(blob), size)
+
+        return load
 
     def _loader(
         self, spec: TableSpec, items: list[_Prepared]
@@ -599,6 +788,8 @@ class _Chunk:
 
 def _prepare_chunk(records: Iterator[Record], spec: TableSpec) -> _Chunk:
     """Read and validate up to :data:`STEP` records (on a worker thread)."""
+    from streamkit.engine.importworker import prepare_item
+
     chunk = _Chunk()
     for record in records:
         chunk.processed += 1
@@ -607,9 +798,7 @@ def _prepare_chunk(records: Iterator[Record], spec: TableSpec) -> _Chunk:
             chunk.errors.append(record)
         else:
             try:
-                item, size = validate_sized_item(record.item)
-                key = key_from_item(spec.key, item)
-                validate_index_keys(spec, item)
+                key, item, size = prepare_item(spec, record.item)
             except DynamoDBError as exc:
                 record.error = exc.message
                 chunk.errors.append(record)
@@ -634,19 +823,127 @@ def _line(data: bytes, fmt: str) -> bytes:
     return s3files.json_line(bulk.item_json(data))
 
 
+def _change_line(spec: TableSpec, change: history.Change, view: str, fmt: str) -> bytes | None:
+    """The incremental export line of one key's change (None: created and deleted inside
+    the period, which DynamoDB leaves out). NEW_IMAGE leaves out the old image."""
+    _, _, old, new, at = change
+    if old is None and new is None:
+        return None
+    if view != "NEW_AND_OLD_IMAGES":
+        old = None
+    micros = round(at * 1_000_000)
+    some = bulk.item_of(new if new is not None else change[2])  # type: ignore[arg-type]
+    keys = {name: some[name] for name in spec.key.types()}
+    from streamkit.engine import s3files  # its formats load on first use
+
+    if fmt == "ION":
+        return s3files.incremental_ion_line(
+            micros,
+            keys,
+            None if new is None else bulk.item_of(new),
+            None if old is None else bulk.item_of(old),
+        )
+    return s3files.incremental_json_line(
+        micros,
+        orjson.dumps(keys, default=json_default),
+        None if new is None else bulk.item_json(new),
+        None if old is None else bulk.item_json(old),
+    )
+
+
+def _source_lines(
+    conn: sqlite3.Connection, spec: TableSpec, fmt: str, source: _Source
+) -> Iterator[bytes]:
+    """Every data line of an export, from one snapshot (on a reader thread)."""
+    if source[0] == "table":
+        for data in bulk.iter_item_blobs(conn, spec):
+            yield _line(data, fmt)
+    elif source[0] == "at":
+        for data in history.items_at(conn, source[1], source[2]):
+            yield _line(data, fmt)
+    else:
+        _, table, start, end, view = source
+        for change in history.changes_step(conn, table, start, end, None, None):
+            line = _change_line(spec, change, view, fmt)
+            if line is not None:
+                yield line
+
+
+def _export_step(
+    conn: sqlite3.Connection,
+    spec: TableSpec,
+    fmt: str,
+    source: _Source,
+    after: tuple[bytes, bytes] | None,
+) -> tuple[list[bytes], tuple[bytes, bytes] | None, bool]:
+    """Up to ``STEP`` keys of an export after the key ``after``: (lines, last key, done)."""
+    keys: list[tuple[bytes, bytes]]
+    if source[0] == "table":
+        rows = bulk.item_rows(conn, spec, after, STEP)
+        lines = [_line(data, fmt) for _, _, data in rows]
+        keys = [(hk, rk) for hk, rk, _ in rows]
+    elif source[0] == "at":
+        found = history.restore_step(conn, source[1], source[2], after, STEP)
+        lines = [_line(blob, fmt) for _, _, blob, _ in found if blob]
+        keys = [(hk, rk) for hk, rk, _, _ in found]
+    else:
+        _, table, start, end, view = source
+        changes = history.changes_step(conn, table, start, end, after, STEP)
+        lines = [x for c in changes if (x := _change_line(spec, c, view, fmt)) is not None]
+        keys = [(c[0], c[1]) for c in changes]
+    return lines, (keys[-1] if keys else after), len(keys) < STEP
+
+
 def _export_all(
-    conn: sqlite3.Connection, spec: TableSpec, writer: DataFileWriter, fmt: str
+    conn: sqlite3.Connection, spec: TableSpec, writer: DataFileWriter, fmt: str, source: _Source
 ) -> None:
-    """Write every item of the table from one snapshot (on a reader thread)."""
+    """Write every line of an export from one snapshot (on a reader thread)."""
     lines: list[bytes] = []
-    for data in bulk.iter_item_blobs(conn, spec):
-        lines.append(_line(data, fmt))
+    for line in _source_lines(conn, spec, fmt, source):
+        lines.append(line)
         if len(lines) >= STEP:
             writer.write_lines(lines)
             lines = []
     if lines:
         writer.write_lines(lines)
     writer.finish()
+
+
+def _summary(
+    desc: Mapping[str, Any], key_base: str, fmt: str, end: float, writer: DataFileWriter
+) -> dict[str, Any]:
+    """manifest-summary.json: DynamoDB's fields (an incremental export's version 2023-08-01,
+    with exportFromTime, exportToTime, outputView and exportType instead of exportTime)."""
+    incremental = desc.get("IncrementalExportSpecification")
+    summary: dict[str, Any] = {
+        "version": "2020-06-30" if incremental is None else "2023-08-01",
+        "exportArn": desc["ExportArn"],
+        "startTime": _iso(desc["StartTime"]),
+        "endTime": _iso(end),
+        "tableArn": desc["TableArn"],
+        "tableId": desc["TableId"],
+    }
+    if incremental is None:
+        summary["exportTime"] = _iso(desc["ExportTime"])
+    else:
+        summary["exportFromTime"] = _iso(incremental["ExportFromTime"])
+        summary["exportToTime"] = _iso(incremental["ExportToTime"])
+    summary.update(
+        {
+            "s3Bucket": desc["S3Bucket"],
+            "s3Prefix": desc.get("S3Prefix"),
+            "s3SseAlgorithm": desc["S3SseAlgorithm"],
+            "s3SseKmsKeyId": desc.get("S3SseKmsKeyId"),
+            "manifestFilesS3Key": f"{key_base}/manifest-files.json",
+            "billedSizeBytes": writer.billed_bytes,
+            "itemCount": writer.item_count,
+            "outputFormat": fmt,
+        }
+    )
+    if incremental is not None:
+        summary["outputView"] = incremental["ExportViewType"]
+        summary["exportType"] = "INCREMENTAL_EXPORT"
+    return summary
 
 
 def _page_size(p: Params, member: str) -> int:

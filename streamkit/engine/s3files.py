@@ -46,8 +46,11 @@ __all__ = [
     "LineError",
     "decode_ion_line",
     "encode_ion_item",
+    "incremental_ion_line",
+    "incremental_json_line",
     "iter_source_records",
     "list_objects",
+    "open_source",
     "zstd_module",
 ]
 
@@ -108,12 +111,16 @@ class DataFileWriter:
     _gzip: gzip.GzipFile | None = None
     _in_file: int = 0
     _key: str = ""
+    #: data files go to ``<folder>/data`` (a full export), or with this set to the shared
+    #: ``<prefix>/AWSDynamoDB/data`` (an incremental export): ``(folder, its S3 key)``
+    shared_data: tuple[Path, str] | None = None
 
     def _open(self) -> gzip.GzipFile:
         name = base64.b32encode(os.urandom(16)).decode("ascii").rstrip("=").lower()
-        self._key = f"{self.key_base}/data/{name}{self.extension}"
-        (self.folder / "data").mkdir(parents=True, exist_ok=True)
-        self._raw = open(self.folder / "data" / f"{name}{self.extension}", "wb")  # noqa: SIM115
+        data, data_key = self.shared_data or (self.folder / "data", f"{self.key_base}/data")
+        self._key = f"{data_key}/{name}{self.extension}"
+        data.mkdir(parents=True, exist_ok=True)
+        self._raw = open(data / f"{name}{self.extension}", "wb")  # noqa: SIM115
         self._hashing = _Hashing(self._raw)
         self._gzip = gzip.GzipFile(fileobj=self._hashing, mode="wb", compresslevel=_GZIP_LEVEL)
         self._in_file = 0
@@ -164,6 +171,32 @@ def json_line(item_json: bytes) -> bytes:
     return b'{"Item":' + item_json + b"}\n"
 
 
+def incremental_json_line(micros: int, keys: bytes, new: bytes | None, old: bytes | None) -> bytes:
+    """Return an incremental export's DYNAMODB_JSON line from wire JSON parts: ``Metadata``
+    (``WriteTimestampMicros``, a number), ``Keys``, then ``OldImage`` and ``NewImage`` when
+    given (an insert has no old image, a deletion no new one)."""
+    parts = [b'{"Metadata":{"WriteTimestampMicros":{"N":"', str(micros).encode(), b'"}},"Keys":']
+    parts.append(keys)
+    if old is not None:
+        parts += (b',"OldImage":', old)
+    if new is not None:
+        parts += (b',"NewImage":', new)
+    parts.append(b"}\n")
+    return b"".join(parts)
+
+
+def incremental_ion_line(micros: int, keys: Item, new: Item | None, old: Item | None) -> bytes:
+    """Return an incremental export's ION line (the members of :func:`incremental_json_line`;
+    the timestamp an Ion integer)."""
+    out = ["$ion_1_0 {Metadata:{WriteTimestampMicros:", str(micros), "},Keys:", _ion_struct(keys)]
+    if old is not None:
+        out += (",OldImage:", _ion_struct(old))
+    if new is not None:
+        out += (",NewImage:", _ion_struct(new))
+    out.append("}\n")
+    return "".join(out).encode("utf-8")
+
+
 def write_manifests(
     folder: Path, summary: Mapping[str, Any], files: Iterable[Mapping[str, Any]]
 ) -> None:
@@ -192,10 +225,19 @@ def _ion_string(text: str) -> str:
 
 
 def _ion_name(name: str) -> str:
-    # a field name is a symbol or a string; DynamoDB writes identifiers bare
-    if _BARE_NAME.fullmatch(name) and name not in _ION_KEYWORDS:
-        return name
-    return _ion_string(name)
+    # a field name is a symbol or a string; DynamoDB writes identifiers bare. Names repeat
+    # from item to item: remembered (up to 4,096 of them)
+    known = _ION_NAMES.get(name)
+    if known is not None:
+        return known
+    bare = _BARE_NAME.fullmatch(name) and name not in _ION_KEYWORDS
+    known = name if bare else _ion_string(name)
+    if len(_ION_NAMES) < 4096:
+        _ION_NAMES[name] = known
+    return known
+
+
+_ION_NAMES: dict[str, str] = {}
 
 
 def _ion_number(canonical: str) -> str:
@@ -233,7 +275,19 @@ def _ion_value(value: AttributeValue) -> str:
 
 
 def _ion_struct(members: Mapping[str, AttributeValue]) -> str:
-    return "{" + ",".join(f"{_ion_name(k)}:{_ion_value(v)}" for k, v in members.items()) + "}"
+    parts = []
+    for name, value in members.items():
+        # strings and numbers, most values, without a call to _ion_value
+        text = value.get("S")
+        if text is not None:
+            parts.append(f"{_ion_name(name)}:{orjson.dumps(text).decode()}")
+            continue
+        number = value.get("N")
+        if number is not None:
+            parts.append(f"{_ion_name(name)}:{number if '.' in number else number + '.'}")
+            continue
+        parts.append(f"{_ion_name(name)}:{_ion_value(value)}")
+    return "{" + ",".join(parts) + "}"
 
 
 def encode_ion_item(item: Item) -> bytes:
@@ -472,6 +526,8 @@ def decode_ion_line(line: str) -> Mapping[str, Any]:
         raise parser.fail("extra text after the item")
     item = top.get("M")
     if not isinstance(item, dict) or set(item) != {"Item"} or "M" not in item["Item"]:
+        if isinstance(item, dict) and "Keys" in item:
+            raise LineError(_INCREMENTAL_LINE)
         raise LineError("Ion: the line is not a struct with one field, Item")
     return item["Item"]["M"]  # type: ignore[no-any-return]
 
@@ -505,7 +561,7 @@ def _walk(bucket_dir: Path, prefix: str) -> list[tuple[str, Path]]:
     return found
 
 
-def _open_source(path: Path, compression: str) -> IO[bytes]:
+def open_source(path: Path, compression: str) -> IO[bytes]:
     if compression == "GZIP":
         return gzip.GzipFile(path, "rb")  # type: ignore[return-value]
     if compression == "ZSTD":
@@ -545,7 +601,7 @@ def iter_source_records(
     """
     for key, path in objects:
         try:
-            with _open_source(path, compression) as raw:
+            with open_source(path, compression) as raw:
                 if fmt == "CSV":
                     yield from _csv_records(key, raw, csv_options or {}, key_types)
                 else:
@@ -574,6 +630,12 @@ def _line_records(key: str, raw: IO[bytes], fmt: str) -> Iterator[Record]:
             yield Record(key, index, len(line), item)
 
 
+_INCREMENTAL_LINE = (
+    "a line of an incremental export (Metadata, Keys, NewImage, OldImage): ImportTable reads "
+    "full exports only, as DynamoDB's does"
+)
+
+
 def decode_json_line(line: bytes) -> Mapping[str, Any]:
     """Return the Item of a DYNAMODB_JSON line, binaries decoded, not yet validated.
 
@@ -583,7 +645,9 @@ def decode_json_line(line: bytes) -> Mapping[str, Any]:
         SerializationException: a binary is not base64.
     """
     document = orjson.loads(line)
-    if not isinstance(document, dict) or set(document) != {"Item"}:
+    if type(document) is not dict or len(document) != 1 or "Item" not in document:
+        if isinstance(document, dict) and "Keys" in document:
+            raise LineError(_INCREMENTAL_LINE)
         raise LineError('a DynamoDB JSON line must be {"Item": {...}}')
     item = document["Item"]
     if b'"B' in line or b"\\u" in line:  # maybe a B or BS value (a name may be escaped)

@@ -17,7 +17,9 @@ requests built as plain dicts type-check as they run. The TypedDicts can also ty
 built ahead: ``request: PutItemRequest = {...}; await db.put_item(**request)``.
 
 Generated from mypy-boto3-dynamodb 1.43.124 / mypy-boto3-dynamodbstreams 1.43.114 (the keys
-and which are required), intersected with the members streamkit accepts.
+and which are required), intersected with the members streamkit accepts; the control-plane
+operations added later (backups, point-in-time recovery, exports and imports, tags, resource
+policies, DescribeEndpoints, DescribeLimits) from botocore's service model the same way.
 """
 
 from __future__ import annotations
@@ -31,19 +33,38 @@ if TYPE_CHECKING:
 __all__ = [
     "BatchGetItemRequest",
     "BatchWriteItemRequest",
+    "CreateBackupRequest",
     "CreateTableRequest",
+    "DeleteBackupRequest",
     "DeleteItemRequest",
+    "DeleteResourcePolicyRequest",
     "DeleteTableRequest",
+    "DescribeBackupRequest",
+    "DescribeContinuousBackupsRequest",
+    "DescribeEndpointsRequest",
+    "DescribeExportRequest",
+    "DescribeImportRequest",
+    "DescribeLimitsRequest",
     "DescribeStreamRequest",
     "DescribeTableRequest",
     "DescribeTimeToLiveRequest",
+    "ExportTableToPointInTimeRequest",
     "GetItemRequest",
     "GetRecordsRequest",
+    "GetResourcePolicyRequest",
     "GetShardIteratorRequest",
+    "ImportTableRequest",
+    "ListBackupsRequest",
+    "ListExportsRequest",
+    "ListImportsRequest",
     "ListStreamsRequest",
     "ListTablesRequest",
+    "ListTagsOfResourceRequest",
     "PutItemRequest",
+    "PutResourcePolicyRequest",
     "QueryRequest",
+    "RestoreTableFromBackupRequest",
+    "RestoreTableToPointInTimeRequest",
     "ScanRequest",
     "StreamsApi",
     "TableDeleteItemRequest",
@@ -52,9 +73,12 @@ __all__ = [
     "TableQueryRequest",
     "TableScanRequest",
     "TableUpdateItemRequest",
+    "TagResourceRequest",
     "TransactGetItemsRequest",
     "TransactWriteItemsRequest",
     "TypedOperations",
+    "UntagResourceRequest",
+    "UpdateContinuousBackupsRequest",
     "UpdateItemRequest",
     "UpdateTableRequest",
     "UpdateTimeToLiveRequest",
@@ -298,6 +322,184 @@ class UpdateTimeToLiveRequest(TypedDict):
     TimeToLiveSpecification: Any
 
 
+class CreateBackupRequest(TypedDict):
+    """CreateBackup's request members."""
+
+    TableName: Any
+    BackupName: Any
+
+
+class DeleteBackupRequest(TypedDict):
+    """DeleteBackup's request members."""
+
+    BackupArn: Any
+
+
+class DeleteResourcePolicyRequest(TypedDict):
+    """DeleteResourcePolicy's request members."""
+
+    ResourceArn: Any
+    ExpectedRevisionId: NotRequired[Any]
+
+
+class DescribeBackupRequest(TypedDict):
+    """DescribeBackup's request members."""
+
+    BackupArn: Any
+
+
+class DescribeContinuousBackupsRequest(TypedDict):
+    """DescribeContinuousBackups's request members."""
+
+    TableName: Any
+
+
+class DescribeEndpointsRequest(TypedDict):
+    """DescribeEndpoints's request members (none)."""
+
+
+class DescribeExportRequest(TypedDict):
+    """DescribeExport's request members."""
+
+    ExportArn: Any
+
+
+class DescribeImportRequest(TypedDict):
+    """DescribeImport's request members."""
+
+    ImportArn: Any
+
+
+class DescribeLimitsRequest(TypedDict):
+    """DescribeLimits's request members (none)."""
+
+
+class ExportTableToPointInTimeRequest(TypedDict):
+    """ExportTableToPointInTime's request members."""
+
+    TableArn: Any
+    S3Bucket: Any
+    ClientToken: NotRequired[Any]
+    ExportFormat: NotRequired[Any]
+    ExportTime: NotRequired[Any]
+    ExportType: NotRequired[Any]
+    IncrementalExportSpecification: NotRequired[Any]
+    S3BucketOwner: NotRequired[Any]
+    S3Prefix: NotRequired[Any]
+    S3SseAlgorithm: NotRequired[Any]
+    S3SseKmsKeyId: NotRequired[Any]
+
+
+class GetResourcePolicyRequest(TypedDict):
+    """GetResourcePolicy's request members."""
+
+    ResourceArn: Any
+
+
+class ImportTableRequest(TypedDict):
+    """ImportTable's request members."""
+
+    S3BucketSource: Any
+    InputFormat: Any
+    TableCreationParameters: Any
+    ClientToken: NotRequired[Any]
+    InputCompressionType: NotRequired[Any]
+    InputFormatOptions: NotRequired[Any]
+
+
+class ListBackupsRequest(TypedDict):
+    """ListBackups's request members."""
+
+    BackupType: NotRequired[Any]
+    ExclusiveStartBackupArn: NotRequired[Any]
+    Limit: NotRequired[Any]
+    TableName: NotRequired[Any]
+    TimeRangeLowerBound: NotRequired[Any]
+    TimeRangeUpperBound: NotRequired[Any]
+
+
+class ListExportsRequest(TypedDict):
+    """ListExports's request members."""
+
+    MaxResults: NotRequired[Any]
+    NextToken: NotRequired[Any]
+    TableArn: NotRequired[Any]
+
+
+class ListImportsRequest(TypedDict):
+    """ListImports's request members."""
+
+    NextToken: NotRequired[Any]
+    PageSize: NotRequired[Any]
+    TableArn: NotRequired[Any]
+
+
+class ListTagsOfResourceRequest(TypedDict):
+    """ListTagsOfResource's request members."""
+
+    ResourceArn: Any
+    NextToken: NotRequired[Any]
+
+
+class PutResourcePolicyRequest(TypedDict):
+    """PutResourcePolicy's request members."""
+
+    ResourceArn: Any
+    Policy: Any
+    ConfirmRemoveSelfResourceAccess: NotRequired[Any]
+    ExpectedRevisionId: NotRequired[Any]
+
+
+class RestoreTableFromBackupRequest(TypedDict):
+    """RestoreTableFromBackup's request members."""
+
+    TargetTableName: Any
+    BackupArn: Any
+    BillingModeOverride: NotRequired[Any]
+    GlobalSecondaryIndexOverride: NotRequired[Any]
+    LocalSecondaryIndexOverride: NotRequired[Any]
+    OnDemandThroughputOverride: NotRequired[Any]
+    ProvisionedThroughputOverride: NotRequired[Any]
+    SSESpecificationOverride: NotRequired[Any]
+
+
+class RestoreTableToPointInTimeRequest(TypedDict):
+    """RestoreTableToPointInTime's request members."""
+
+    TargetTableName: Any
+    BillingModeOverride: NotRequired[Any]
+    GlobalSecondaryIndexOverride: NotRequired[Any]
+    LocalSecondaryIndexOverride: NotRequired[Any]
+    OnDemandThroughputOverride: NotRequired[Any]
+    ProvisionedThroughputOverride: NotRequired[Any]
+    RestoreDateTime: NotRequired[Any]
+    SSESpecificationOverride: NotRequired[Any]
+    SourceTableArn: NotRequired[Any]
+    SourceTableName: NotRequired[Any]
+    UseLatestRestorableTime: NotRequired[Any]
+
+
+class TagResourceRequest(TypedDict):
+    """TagResource's request members."""
+
+    ResourceArn: Any
+    Tags: Any
+
+
+class UntagResourceRequest(TypedDict):
+    """UntagResource's request members."""
+
+    ResourceArn: Any
+    TagKeys: Any
+
+
+class UpdateContinuousBackupsRequest(TypedDict):
+    """UpdateContinuousBackups's request members."""
+
+    TableName: Any
+    PointInTimeRecoverySpecification: Any
+
+
 class DescribeStreamRequest(TypedDict):
     """DescribeStream's request members."""
 
@@ -403,4 +605,78 @@ class TypedOperations:
 
         async def update_time_to_live(
             self, **kwargs: Unpack[UpdateTimeToLiveRequest]
+        ) -> dict[str, Any]: ...
+
+        async def create_backup(self, **kwargs: Unpack[CreateBackupRequest]) -> dict[str, Any]: ...
+
+        async def delete_backup(self, **kwargs: Unpack[DeleteBackupRequest]) -> dict[str, Any]: ...
+
+        async def delete_resource_policy(
+            self, **kwargs: Unpack[DeleteResourcePolicyRequest]
+        ) -> dict[str, Any]: ...
+
+        async def describe_backup(
+            self, **kwargs: Unpack[DescribeBackupRequest]
+        ) -> dict[str, Any]: ...
+
+        async def describe_continuous_backups(
+            self, **kwargs: Unpack[DescribeContinuousBackupsRequest]
+        ) -> dict[str, Any]: ...
+
+        async def describe_endpoints(
+            self, **kwargs: Unpack[DescribeEndpointsRequest]
+        ) -> dict[str, Any]: ...
+
+        async def describe_export(
+            self, **kwargs: Unpack[DescribeExportRequest]
+        ) -> dict[str, Any]: ...
+
+        async def describe_import(
+            self, **kwargs: Unpack[DescribeImportRequest]
+        ) -> dict[str, Any]: ...
+
+        async def describe_limits(
+            self, **kwargs: Unpack[DescribeLimitsRequest]
+        ) -> dict[str, Any]: ...
+
+        async def export_table_to_point_in_time(
+            self, **kwargs: Unpack[ExportTableToPointInTimeRequest]
+        ) -> dict[str, Any]: ...
+
+        async def get_resource_policy(
+            self, **kwargs: Unpack[GetResourcePolicyRequest]
+        ) -> dict[str, Any]: ...
+
+        async def import_table(self, **kwargs: Unpack[ImportTableRequest]) -> dict[str, Any]: ...
+
+        async def list_backups(self, **kwargs: Unpack[ListBackupsRequest]) -> dict[str, Any]: ...
+
+        async def list_exports(self, **kwargs: Unpack[ListExportsRequest]) -> dict[str, Any]: ...
+
+        async def list_imports(self, **kwargs: Unpack[ListImportsRequest]) -> dict[str, Any]: ...
+
+        async def list_tags_of_resource(
+            self, **kwargs: Unpack[ListTagsOfResourceRequest]
+        ) -> dict[str, Any]: ...
+
+        async def put_resource_policy(
+            self, **kwargs: Unpack[PutResourcePolicyRequest]
+        ) -> dict[str, Any]: ...
+
+        async def restore_table_from_backup(
+            self, **kwargs: Unpack[RestoreTableFromBackupRequest]
+        ) -> dict[str, Any]: ...
+
+        async def restore_table_to_point_in_time(
+            self, **kwargs: Unpack[RestoreTableToPointInTimeRequest]
+        ) -> dict[str, Any]: ...
+
+        async def tag_resource(self, **kwargs: Unpack[TagResourceRequest]) -> dict[str, Any]: ...
+
+        async def untag_resource(
+            self, **kwargs: Unpack[UntagResourceRequest]
+        ) -> dict[str, Any]: ...
+
+        async def update_continuous_backups(
+            self, **kwargs: Unpack[UpdateContinuousBackupsRequest]
         ) -> dict[str, Any]: ...

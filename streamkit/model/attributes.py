@@ -43,6 +43,7 @@ __all__ = [
     "item_size",
     "normalize_number",
     "number_value",
+    "plain_item_size",
     "type_of",
     "validate_item",
     "validate_key_value",
@@ -506,6 +507,102 @@ def validate_sized_item(item: object, *, key_names: Collection[str] = ()) -> tup
     if size > MAX_ITEM_SIZE:
         raise ValidationException(MSG_ITEM_TOO_LARGE)
     return result, size
+
+
+#: a canonical number the plain-item check takes as it is: an integer, or a decimal whose
+#: fraction ends in a non-zero digit; at most 40 characters, so always inside DynamoDB's range
+_CANONICAL_PLAIN_RE: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?", re.ASCII)
+
+
+def plain_item_size(item: object) -> int | None:
+    """Return the size of an item that :func:`validate_sized_item` would return unchanged,
+    or None to say "validate it the long way".
+
+    Checks, without copying, the shapes bulk loads are made of: ASCII names and strings,
+    canonical numbers, BOOL, NULL, maps and lists within the nesting limit, the whole within
+    400 KB. Anything else (binaries, sets, a non-ASCII string, a number not in canonical
+    form, anything invalid) answers None: the caller then runs :func:`validate_sized_item`,
+    which normalises it or raises DynamoDB's error.
+    """
+    if type(item) is not dict:
+        return None
+    size = _plain_members(item, 1)
+    if size is None or size > MAX_ITEM_SIZE:
+        return None
+    return size
+
+
+def _plain_members(members: dict[Any, Any], depth: int) -> int | None:
+    """The sizes of a map's (or an item's) members, names included; None: not plain.
+
+    Strings and integers, most of any item, are checked inline (no call per value).
+    """
+    total = 0
+    for name, value in members.items():
+        if (
+            type(name) is not str
+            or not name
+            or not name.isascii()
+            or len(name) > MAX_ATTRIBUTE_NAME_BYTES
+            or type(value) is not dict
+            or len(value) != 1
+        ):
+            return None
+        payload = value.get("S")
+        if payload is not None:
+            if type(payload) is not str or not payload.isascii():
+                return None
+            total += len(name) + len(payload)
+            continue
+        payload = value.get("N")
+        if type(payload) is str and len(payload) < 38 and _CANONICAL_INT_RE.fullmatch(payload):
+            digits = payload.lstrip("-").rstrip("0")
+            total += len(name) + (max(len(digits), 1) + 1) // 2 + 1
+            continue
+        size = _plain_value(value, depth)
+        if size is None:
+            return None
+        total += len(name) + size
+    return total
+
+
+def _plain_value(value: object, depth: int) -> int | None:
+    if type(value) is not dict or len(value) != 1:
+        return None
+    for tag, payload in value.items():
+        if tag == "S":
+            return len(payload) if type(payload) is str and payload.isascii() else None
+        if tag == "N":
+            if type(payload) is not str or len(payload) > 40:
+                return None
+            if not _CANONICAL_PLAIN_RE.fullmatch(payload):
+                return None
+            digits = payload.lstrip("-").replace(".", "").strip("0")
+            if len(digits) > MAX_SIGNIFICANT_DIGITS:
+                return None
+            return (max(len(digits), 1) + 1) // 2 + 1
+        if tag == "BOOL":
+            return 1 if type(payload) is bool else None
+        if tag == "NULL":
+            return 1 if payload is True else None
+        if depth >= MAX_NESTING_DEPTH:
+            return None
+        if tag == "M":
+            if type(payload) is not dict:
+                return None
+            inner = _plain_members(payload, depth + 1)
+            return None if inner is None else 3 + len(payload) + inner
+        if tag == "L":
+            if type(payload) is not list:
+                return None
+            total = 3
+            for element in payload:
+                size = _plain_value(element, depth + 1)
+                if size is None:
+                    return None
+                total += 1 + size
+            return total
+    return None
 
 
 def validate_key_value(

@@ -21,17 +21,22 @@ so a database without PITR is unchanged (no schema version).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from streamkit.model.schema import TableSpec
 
 __all__ = [
+    "BASE_OFFSET",
+    "Change",
     "HistoryState",
+    "changes_step",
     "create_history",
     "drop_history",
     "fill_step",
     "history_table",
     "insert_items",
+    "items_at",
     "load_settings",
     "record",
     "restore_step",
@@ -39,6 +44,11 @@ __all__ = [
     "save_setting",
     "trim",
 ]
+
+#: base rows (the items present when PITR was enabled) are recorded this long before the
+#: enable time, so that a write at the enable time itself is a change of its own (an
+#: incremental export from the enable time lists it, and not the items merely present)
+BASE_OFFSET = 0.001
 
 _SETTINGS = (
     "CREATE TABLE IF NOT EXISTS sk_pitr (name TEXT PRIMARY KEY, table_id TEXT NOT NULL, "
@@ -136,7 +146,7 @@ def record(
         if seen is None and old is not None:
             conn.execute(
                 f"INSERT INTO {state.table}(at, hk, rk, item, size) VALUES (?, ?, ?, ?, ?)",
-                (state.enabled_at, hk, rk, old, old_size),
+                (state.enabled_at - BASE_OFFSET, hk, rk, old, old_size),
             )
     conn.execute(
         f"INSERT INTO {state.table}(at, hk, rk, item, size) VALUES (?, ?, ?, ?, ?)",
@@ -165,7 +175,7 @@ def fill_step(
         if seen is None:
             conn.execute(
                 f"INSERT INTO {state.table}(at, hk, rk, item, size) VALUES (?, ?, ?, ?, ?)",
-                (state.enabled_at, hk, rk, item, size),
+                (state.enabled_at - BASE_OFFSET, hk, rk, item, size),
             )
     if rows:
         state.cursor = (rows[-1][0], rows[-1][1])
@@ -232,3 +242,49 @@ def trim(conn: sqlite3.Connection, table: str, cutoff: float, low: int, high: in
         (low, high, cutoff),
     ).rowcount
     return superseded + tombstones
+
+
+def items_at(conn: sqlite3.Connection, table: str, at: float) -> Iterator[bytes]:
+    """Yield the item blobs of the table as it was at ``at``, in key order, in one query
+    (one snapshot when the connection reads in one transaction): a full export at a past
+    time."""
+    for item, _ in conn.execute(
+        f"SELECT item, max(rowid) FROM {table} WHERE at <= ? GROUP BY hk, rk ORDER BY hk, rk",
+        (at,),
+    ):
+        if item is not None:
+            yield item
+
+
+#: one key's change over an incremental export's period: (hk, rk, the item before the
+#: period or None, the item at its end or None, the time of the key's last write in it)
+Change = tuple[bytes, bytes, bytes | None, bytes | None, float]
+
+
+def changes_step(
+    conn: sqlite3.Connection,
+    table: str,
+    start: float,
+    end: float,
+    after: tuple[bytes, bytes] | None,
+    limit: int | None,
+) -> list[Change]:
+    """Return the keys written in ``[start, end)``, in key order after ``after`` (up to
+    ``limit`` of them; fewer means the end), each with its item just before ``start`` (the
+    last row at ``at < start``) and at the end (the last row at ``at < end``).
+
+    A key created and deleted inside the period comes back with both items None; the
+    caller leaves it out, as DynamoDB's incremental export does.
+    """
+    where = "" if after is None else "AND (hk, rk) > (?4, ?5)"
+    args: tuple[object, ...] = (start, end, -1 if limit is None else limit)
+    if after is not None:
+        args += after
+    return conn.execute(
+        f"SELECT c.hk, c.rk, (SELECT o.item FROM {table} AS o WHERE o.hk = c.hk AND "
+        "o.rk = c.rk AND o.at < ?1 ORDER BY o.rowid DESC LIMIT 1), n.item, n.at "
+        f"FROM (SELECT hk, rk, max(rowid) AS last FROM {table} WHERE at >= ?1 AND at < ?2 "
+        f"{where} GROUP BY hk, rk ORDER BY hk, rk LIMIT ?3) AS c "
+        f"JOIN {table} AS n ON n.rowid = c.last ORDER BY c.hk, c.rk",
+        args,
+    ).fetchall()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
+import gzip
+import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +14,9 @@ import boto3
 import pytest
 
 import streamkit
+from streamkit.testing import ManualClock
 from tests.cli.helpers import run, run_json
+from tests.conftest import key_schema
 from tests.server.serving import start_serve, stop
 from tests.server.test_boto3 import session_kwargs
 
@@ -113,3 +119,60 @@ def test_export_and_import_over_a_server(
         assert _scan(capsys, "copy", where) == _scan(capsys, "orders", where)
     finally:
         assert stop(process) == 0
+
+
+def iso(at: float) -> str:
+    return datetime.datetime.fromtimestamp(at, datetime.UTC).isoformat()
+
+
+def test_incremental_and_past_exports(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """``--incremental --from --to`` and ``--time`` over a history written two hours back."""
+    data = tmp_path / "data"
+    start = time.time() - 7200
+
+    async def history() -> None:
+        clock = ManualClock(start)
+        async with streamkit.open_engine(data / "us-east-1.sqlite3", clock=clock) as db:
+            await db.create_table(TableName="orders", **key_schema("pk"))
+            await db.put_item(TableName="orders", Item={"pk": {"S": "a"}, "v": {"N": "1"}})
+            await db.update_continuous_backups(
+                TableName="orders",
+                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+            )
+            clock.advance(600)
+            await db.put_item(TableName="orders", Item={"pk": {"S": "a"}, "v": {"N": "2"}})
+            clock.advance(3600)
+            await db.put_item(TableName="orders", Item={"pk": {"S": "b"}, "v": {"N": "3"}})
+
+    anyio.run(history)
+    where = ["--data", str(data)]
+    out = tmp_path / "cdc"
+    desc = run_json(
+        capsys, "export", "orders", str(out), "--incremental", "--from", iso(start + 60),
+        "--to", iso(start + 1800), "--view", "NEW_IMAGE", *where,
+    )["ExportDescription"]  # fmt: skip
+    assert desc["ExportType"] == "INCREMENTAL_EXPORT"
+    assert desc["ItemCount"] == 1
+    (key,) = list((out / "AWSDynamoDB" / "data").iterdir())
+    (line,) = gzip.decompress(key.read_bytes()).splitlines()
+    assert json.loads(line)["NewImage"] == {"pk": {"S": "a"}, "v": {"N": "2"}}
+    assert "OldImage" not in json.loads(line)
+    # the export at a past time: the table 30 minutes in, before b was written
+    past = run_json(
+        capsys, "export", "orders", str(tmp_path / "past"), "--time", iso(start + 1800), *where
+    )["ExportDescription"]
+    assert past["ItemCount"] == 1
+    # an incremental export is not imported (DynamoDB's ImportTable reads full exports only)
+    folder = out / desc["ExportManifest"].rsplit("/", 1)[0]
+    code, _, err = run(capsys, "import", str(folder), "copy", "--like", "orders", *where)
+    assert code != 0
+    assert "incremental export" in err
+    code, _, err = run(capsys, "export", "orders", str(out), "--incremental", *where)
+    assert code != 0
+    assert "--from" in err
+    code, _, err = run(
+        capsys, "export", "orders", str(out), "--incremental", "--from", iso(start + 60),
+        "--to", iso(start + 120), *where,
+    )  # fmt: skip
+    assert code != 0
+    assert "15 minutes" in err

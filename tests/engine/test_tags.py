@@ -157,9 +157,9 @@ class TestTags:
         with pytest.raises(ValidationException, match="prefixed with aws:"):
             await engine.untag_resource(ResourceArn=arn, TagKeys=["aws:foo"])
         with pytest.raises(ValidationException, match="Value null at 'tagKeys'"):
-            await engine.untag_resource(ResourceArn=arn)
+            await engine.untag_resource(ResourceArn=arn)  # type: ignore[call-arg]
         with pytest.raises(ValidationException, match="Value null at 'tags'"):
-            await engine.tag_resource(ResourceArn=arn)
+            await engine.tag_resource(ResourceArn=arn)  # type: ignore[call-arg]
 
     async def test_create_table_checks_its_tags(self, engine: streamkit.Engine) -> None:
         with pytest.raises(ValidationException, match="prefixed with aws:"):
@@ -199,11 +199,11 @@ class TestTags:
 
     async def test_missing_arn_and_wrong_types(self, engine: streamkit.Engine) -> None:
         with pytest.raises(ValidationException, match="Invalid TableArn"):
-            await engine.list_tags_of_resource()
+            await engine.list_tags_of_resource()  # type: ignore[call-arg]
         with pytest.raises(SerializationException):
             await engine.tag_resource(ResourceArn=ARN, Tags="k=v")
         with pytest.raises(ValidationException, match="Unknown parameter"):
-            await engine.list_tags_of_resource(ResourceArn=ARN, Bogus=1)
+            await engine.list_tags_of_resource(ResourceArn=ARN, Bogus=1)  # type: ignore[call-arg]
 
 
 _TEXT = st.text(st.characters(codec="utf-8"), max_size=300)
@@ -372,7 +372,7 @@ class TestPolicies:
         with pytest.raises(ValidationException, match=message):
             await engine.put_resource_policy(ResourceArn=arn, Policy=policy)
         with pytest.raises(ValidationException, match="Value null at 'policy'"):
-            await engine.put_resource_policy(ResourceArn=arn)
+            await engine.put_resource_policy(ResourceArn=arn)  # type: ignore[call-arg]
 
 
 async def test_describe_endpoints_and_limits(engine: streamkit.Engine) -> None:
@@ -386,7 +386,7 @@ async def test_describe_endpoints_and_limits(engine: streamkit.Engine) -> None:
         "TableMaxWriteCapacityUnits": 40000,
     }
     with pytest.raises(ValidationException, match="Unknown parameter"):
-        await engine.describe_limits(X=1)
+        await engine.describe_limits(X=1)  # type: ignore[call-arg]
 
 
 async def test_an_update_table_queued_beside_tag_resource_keeps_the_tags(
