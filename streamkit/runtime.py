@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the mapping machinery loads only when an app has mappings t
     from streamkit.mappings.app import App
     from streamkit.mappings.config import MappingConfig
     from streamkit.mappings.poller import MappingRunner
+    from streamkit.mappings.replication import Replicator
     from streamkit.mappings.source import CheckpointStore, StreamSource
 
 __all__ = ["Drainable", "RemoteRuntime", "Runtime", "Worker", "open_remote_runtime", "open_runtime"]
@@ -70,6 +71,8 @@ class Runtime:
     region_mappings: dict[str, dict[str, MappingRunner]] = field(default_factory=dict)
     #: what ``drain()`` waits on besides the mappings (add with :meth:`add_link`)
     links: list[Drainable] = field(default_factory=list)
+    #: global tables' replication between the group's regions (None for a single engine)
+    replication: Replicator | None = None
     #: fired whenever a mapping's shard worker changes phase, a region starts or a link is
     #: added (the test harness waits on it)
     activity: Signal = field(default_factory=Signal)
@@ -229,6 +232,7 @@ async def open_runtime(
     ttl_batch_size: int = 100,
     ttl_max_rate: float = 2000.0,
     retention_interval: float | None = None,
+    replication_delay: float = 0.0,
 ) -> AsyncIterator[Runtime]:
     """Run the background workers of an engine, or of every region of a group, until the
     block exits.
@@ -250,6 +254,9 @@ async def open_runtime(
         ttl_max_rate: the sweeper's ceiling in deletes per second.
         retention_interval: seconds between stream upkeep passes (rollover, trimming);
             default: a tenth of the shard rollover interval, at most 60.
+        replication_delay: with a group, seconds each change to a global table waits
+            before it is shipped to the other replicas (default 0: at once; AWS: about a
+            second). The group's replication runs as :attr:`Runtime.replication`.
 
     Raises:
         ConfigurationError: two apps register a mapping of the same name.
@@ -278,6 +285,7 @@ async def open_runtime(
                 unsubscribe = group.subscribe(started)
                 for opened in list(group.engines.values()):
                     await _start_region(runtime, opened, settings)
+                await _start_replication(runtime, group, replication_delay)
             log.debug("runtime_started", workers=len(runtime.workers))
             yield runtime
         finally:
@@ -289,6 +297,16 @@ async def open_runtime(
             runtime._passes.clear()
             tg.cancel_scope.cancel()
             log.debug("runtime_stopped")
+
+
+async def _start_replication(runtime: Runtime, group: Regions, delay: float) -> None:
+    """Run the group's global-table replication (links between every pair of replicas)."""
+    from streamkit.mappings.replication import Replicator
+
+    replicator = Replicator(group, runtime.clock, delay=delay)
+    await runtime.start("replication", replicator.run)
+    runtime.replication = replicator
+    runtime.add_link(replicator)
 
 
 @dataclass(eq=False)

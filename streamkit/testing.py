@@ -47,6 +47,7 @@ from streamkit.errors import ClockStalledError, ClosedError
 from streamkit.mappings.app import App
 from streamkit.mappings.context import LambdaContext
 from streamkit.mappings.events import deserialize_event, make_event, make_stream_record
+from streamkit.mappings.replication import Replicator
 from streamkit.runtime import Runtime, open_runtime
 from streamkit.streams import Regions, open_engine, open_regions
 from streamkit.streams.client import StreamsClient
@@ -182,6 +183,18 @@ class Harness:
         regions, the one engine under its region."""
         return self.runtime.engines
 
+    @property
+    def replication(self) -> Replicator:
+        """The global-table replication between the harness's regions (``pause(table,
+        source, target)``, ``resume(...)``, ``await status()``).
+
+        Raises:
+            LookupError: the harness was opened without ``regions``.
+        """
+        if self.runtime.replication is None:
+            raise LookupError("replication runs between regions: open_harness(app, regions=[...])")
+        return self.runtime.replication
+
     async def drain(self) -> None:
         """Return once every mapping of every region, and every entry of ``runtime.links``
         (replication links, say), has processed every record committed so far.
@@ -240,6 +253,7 @@ async def open_harness(
     clock: ManualClock | None = None,
     path: str | os.PathLike[str] | None = None,
     regions: Sequence[str] | None = None,
+    replication_delay: float = 0.0,
     **engine_options: Any,
 ) -> AsyncIterator[Harness]:
     """Run ``app``'s mappings on an engine (in memory by default) with a manual clock.
@@ -251,13 +265,15 @@ async def open_harness(
     regions (:func:`streamkit.open_regions`; ``path`` is then the data directory of their
     ``<region>.sqlite3`` files, in memory by default), runs the app in every region, and
     ``drain()`` waits for all of them. ``h.engine`` is the first region's engine and
-    ``h.engines[region]`` any region's.
+    ``h.engines[region]`` any region's. Global tables replicate between them (``drain()``
+    waits for every replication link too); ``h.replication`` pauses and resumes links, and
+    ``replication_delay`` holds each change back that many seconds of the manual clock.
     """
     clock = clock or ManualClock()
     if regions is not None:
         async with (
             open_regions(path, regions=regions, clock=clock, **engine_options) as group,
-            open_runtime(group, app) as runtime,
+            open_runtime(group, app, replication_delay=replication_delay) as runtime,
         ):
             yield Harness(runtime.engine, runtime, clock, group)
         return
