@@ -194,9 +194,12 @@ class TestRuntimeOverAGroup:
             assert set(runtime.region_mappings) == set(REGIONS)
             assert runtime.mappings is runtime.region_mappings["us-east-1"]
             assert sorted(runtime.workers) == sorted(
-                f"{worker}:{region}"
-                for worker in ("ttl_sweeper", "stream_retention", "mapping:collect")
-                for region in REGIONS
+                [
+                    f"{worker}:{region}"
+                    for worker in ("ttl_sweeper", "stream_retention", "mapping:collect")
+                    for region in REGIONS
+                ]
+                + ["replication"]  # the group's global tables, every region's
             )
             for region in REGIONS:
                 engine = group[region]
@@ -233,13 +236,14 @@ class TestRuntimeOverAGroup:
             open_region_group(opener, clock=clock, on_demand=True) as group,
             open_runtime(group, _app(seen)) as runtime,
         ):
-            assert runtime.workers == []
-            assert runtime.links == []
+            assert runtime.workers == ["replication"]  # the group's, before any region
+            assert runtime.links == [runtime.replication]
             with pytest.raises(LookupError):
                 runtime.engine  # noqa: B018 - no region yet
             west = await group.engine("eu-west-1")
             assert runtime.engine is west
             assert runtime.workers == [
+                "replication",
                 "ttl_sweeper:eu-west-1",
                 "stream_retention:eu-west-1",
                 "mapping:collect:eu-west-1",
@@ -321,7 +325,7 @@ class TestHarnessWithRegions:
                 with anyio.fail_after(5):
                     await drained.wait()
             h.runtime.remove_link(first)
-            assert h.runtime.links == [second]
+            assert h.runtime.links == [h.replication, second]
             await h.drain()  # every link caught up: returns at once
         with pytest.raises(ClosedError):
             h.runtime.add_link(FakeLink())
