@@ -227,6 +227,7 @@ class EngineCore:
         now: float | None = None,
         service: bool = False,
         old_size: int | None = None,
+        old_blob: bytes | None = None,
     ) -> dict[str, float]:
         """Store one item change; runs on the writer thread inside the operation's savepoint.
 
@@ -234,7 +235,9 @@ class EngineCore:
         each index consumed (for ReturnConsumedCapacity=INDEXES). With a stream enabled,
         appends the change's stream record in the same transaction (``service``: a TTL
         deletion, recorded with the service's userIdentity). ``old_size``, when the caller
-        read it with the old item, saves the change log from measuring the old image again.
+        read it with the old item, saves the change log from measuring the old image again;
+        ``old_blob`` (the old item as its row stored it) saves serialising it again for the
+        stream record and the PITR history.
         """
         index_units = maintain_indexes(conn, spec, key, old, new) if spec.has_indexes else {}
         blob = None
@@ -246,7 +249,7 @@ class EngineCore:
             )
         pitr = self._pitr.get(spec.name)
         if pitr is not None:  # point-in-time recovery is on: keep the change's history row
-            self._pitr_record(conn, pitr, key, old, blob, size, now, old_size)
+            self._pitr_record(conn, pitr, key, old, blob, size, now, old_size, old_blob)
         if spec.stream_view_type is not None:
             self._changes.append(
                 conn,
@@ -259,6 +262,7 @@ class EngineCore:
                 now=self.clock.now() if now is None else now,
                 service=service,
                 sizes=(old_size, size if new is not None else None),
+                blobs=(old_blob, blob),
             )
         return index_units
 
@@ -272,14 +276,16 @@ class EngineCore:
         size: int,
         now: float | None,
         old_size: int | None,
+        old_blob: bytes | None = None,
     ) -> None:
         """Append one item change to a PITR-enabled table's history (storage/history.py).
 
-        The old item is serialised only while the items present at enable time are still
-        being recorded (its key may need a base row)."""
-        old_blob = None
-        if state.filling and old is not None:
-            old_blob = dump_item(old)
+        The old item is needed only while the items present at enable time are still being
+        recorded (its key may need a base row): its stored blob, or serialised again."""
+        if not state.filling or old is None:
+            old_blob = None
+        else:
+            old_blob = old_blob or dump_item(old)
             old_size = item_size(old) if old_size is None else old_size
         at = self.clock.now() if now is None else now
         history.record(conn, state, *key, old_blob, blob, size, old_size or 0, at)
