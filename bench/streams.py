@@ -5,7 +5,8 @@ Usage: python bench/streams.py [--seconds 2] [--repeats 3] [--records 100000]
 
 1. put_item throughput with a NEW_AND_OLD_IMAGES stream vs without (same run, interleaved
    repeats; median ops/s and the ratio; goal >= 0.85 at 16 in flight), at each
-   ``--concurrency`` (1 and 64 unless given).
+   ``--concurrency`` (1 and 64 unless given); also the process's CPU time per put and its
+   ratio, which a busy machine moves less than the rate.
 2. Change-to-consumer latency: a writer paced at 1,000 puts/s; one in-process consumer per
    shard waits with ``wait_for_records`` and reads with ``get_records``; latency = time the
    record is in the consumer's hands minus the time just before ``put_item`` returned
@@ -60,6 +61,7 @@ async def bench_throughput(
         await engine.create_table(**schema("streamed", "NEW_AND_OLD_IMAGES"))
         for concurrency in concurrencies:
             rates: dict[str, list[float]] = {"plain": [], "streamed": []}
+            costs: dict[str, list[float]] = {"plain": [], "streamed": []}
             for _ in range(repeats):
                 for table in ("plain", "streamed"):
                     counter = iter(range(10**9))
@@ -69,12 +71,21 @@ async def bench_throughput(
                             TableName=table, Item=item(i, v={"N": str(next(c))})
                         )
 
-                    rates[table].append(await run_for(seconds, concurrency, op))
+                    cpu, wall = time.process_time(), time.perf_counter()
+                    rate = await run_for(seconds, concurrency, op)
+                    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+                    rates[table].append(rate)
+                    costs[table].append(cpu / (rate * wall) * 1e6)
             plain = statistics.median(rates["plain"])
             streamed = statistics.median(rates["streamed"])
+            plain_us = statistics.median(costs["plain"])
+            streamed_us = statistics.median(costs["streamed"])
+            # the CPU time per put (all threads) moves less than the rate on a busy machine
             print(
-                f"concurrency {concurrency:>2}: no stream {plain:,.0f} ops/s, "
-                f"stream {streamed:,.0f} ops/s, ratio {streamed / plain:.2f}"
+                f"concurrency {concurrency:>2}: no stream {plain:,.0f} ops/s "
+                f"[{plain_us:.1f} us CPU a put], stream {streamed:,.0f} ops/s "
+                f"[{streamed_us:.1f} us], ratio {streamed / plain:.2f} "
+                f"(by CPU a put {plain_us / streamed_us:.2f})"
             )
 
 
