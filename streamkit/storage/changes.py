@@ -12,8 +12,8 @@ Layout
     ``sk_records``: the records, a rowid table in commit order with a unique ``(sid, seq)``
     index; ``data`` is ``[keys, old, new, size]`` as JSON, with only the images the view type
     keeps, joined from the JSON the item rows already hold (:func:`dump_record_data`), or the
-    same tuple in marshal when a value is binary (and in records written before 2026-12-06's
-    late session); :func:`load_record_data` reads both. Rowid order puts every append at the
+    same tuple in marshal when a value is binary (and in records written before schema version
+    5); :func:`load_record_data` reads both. Rowid order puts every append at the
     right edge of the table's B-tree whichever shard it goes to; keyed by ``(sid, seq)``
     (schema version 2), the appends to a stream's shards landed in as many places and split
     pages half-full.

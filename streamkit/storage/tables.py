@@ -39,7 +39,7 @@ __all__ = [
     "ttl_value",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -91,6 +91,11 @@ def migrate(conn: sqlite3.Connection) -> None:
         # load. The number only makes an older streamkit refuse the file instead of failing
         # on every read of a new row.
         conn.execute("PRAGMA user_version = 4")
+    if version < 5:
+        # 5: stream records may be JSON (storage.changes.dump_record_data). Nothing to
+        # convert, as for 4: marshal records still load; an older streamkit refuses the file
+        # instead of failing on every GetRecords of a new record.
+        conn.execute("PRAGMA user_version = 5")
 
 
 _TABLE_NAMES: dict[str, str] = {}  # table id -> quoted items-table name (ids are never reused)
