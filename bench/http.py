@@ -12,6 +12,7 @@ runs without auth.
 
     python bench/http.py [--endpoint URL [--pid PID]] [--seconds 2] [--runs 3] [--concurrency 1 16]
     python bench/http.py --against dynalite http://127.0.0.1:4567 PID [--against NAME URL PID ...]
+    python bench/http.py ... --operations PutItem   # only these operations
 
 Each cell is ops/s (items/s in parentheses) and, in brackets, the server's CPU time per request
 (Linux: /proc/PID/stat of the server started here, or of ``--pid``). With ``--against`` every
@@ -202,6 +203,7 @@ BODIES: dict[str, Body] = {
     ),
 }
 ITEMS_PER_REQUEST = {"BatchWriteItem": 25, "Query": 100}
+OPERATIONS: list[str] = []  # --operations: only these (default: every operation in BODIES)
 
 
 async def setup(endpoint: str) -> tuple[list[str], bool]:
@@ -228,6 +230,8 @@ async def setup(endpoint: str) -> tuple[list[str], bool]:
         await call(endpoint, "PutItem", {"TableName": TABLE, "Item": item})
     runnable = []
     for operation, body in BODIES.items():
+        if OPERATIONS and operation not in OPERATIONS:
+            continue
         status, reply = await call(endpoint, operation, orjson.loads(body(0)))
         if status == 200:
             runnable.append(operation)
@@ -362,7 +366,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs per cell; the median is shown")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--pid", type=int, help="the endpoint's server process, for its CPU time")
+    parser.add_argument("--operations", nargs="+", choices=list(BODIES), default=[])
     args = parser.parse_args()
+    OPERATIONS[:] = args.operations
     if args.endpoint and args.against:
         parser.error("--against compares with the streamkit server it starts; drop --endpoint")
     if args.endpoint:

@@ -250,6 +250,7 @@ class EngineCore:
         service: bool = False,
         old_size: int | None = None,
         version: versions.Version | None = None,
+        old_blob: bytes | None = None,
     ) -> dict[str, float]:
         """Store one item change; runs on the writer thread inside the operation's savepoint.
 
@@ -257,9 +258,11 @@ class EngineCore:
         each index consumed (for ReturnConsumedCapacity=INDEXES). With a stream enabled,
         appends the change's stream record in the same transaction (``service``: a TTL
         deletion, recorded with the service's userIdentity). ``old_size``, when the caller
-        read it with the old item, saves the change log from measuring the old image again.
-        A global table's item also gets its hidden version (storage/versions.py): a new local
-        one, or ``version`` (a replicated write's, engine/replication.py).
+        read it with the old item, saves the change log from measuring the old image again;
+        ``old_blob`` (the old item as its row stored it) saves serialising it again for the
+        stream record and the PITR history. A global table's item also gets its hidden
+        version (storage/versions.py): a new local one, or ``version`` (a replicated write's,
+        engine/replication.py).
         """
         index_units = maintain_indexes(conn, spec, key, old, new) if spec.has_indexes else {}
         blob = None
@@ -273,7 +276,7 @@ class EngineCore:
             self._put_version(conn, spec, key, old, new, now, version)
         pitr = self._pitr.get(spec.name)
         if pitr is not None:  # point-in-time recovery is on: keep the change's history row
-            self._pitr_record(conn, pitr, key, old, blob, size, now, old_size)
+            self._pitr_record(conn, pitr, key, old, blob, size, now, old_size, old_blob)
         if spec.stream_view_type is not None:
             self._changes.append(
                 conn,
@@ -286,6 +289,7 @@ class EngineCore:
                 now=self.clock.now() if now is None else now,
                 service=service,
                 sizes=(old_size, size if new is not None else None),
+                blobs=(old_blob, blob),
             )
         return index_units
 
@@ -323,14 +327,16 @@ class EngineCore:
         size: int,
         now: float | None,
         old_size: int | None,
+        old_blob: bytes | None = None,
     ) -> None:
         """Append one item change to a PITR-enabled table's history (storage/history.py).
 
-        The old item is serialised only while the items present at enable time are still
-        being recorded (its key may need a base row)."""
-        old_blob = None
-        if state.filling and old is not None:
-            old_blob = dump_item(old)
+        The old item is needed only while the items present at enable time are still being
+        recorded (its key may need a base row): its stored blob, or serialised again."""
+        if not state.filling or old is None:
+            old_blob = None
+        else:
+            old_blob = old_blob or dump_item(old)
             old_size = item_size(old) if old_size is None else old_size
         at = self.clock.now() if now is None else now
         history.record(conn, state, *key, old_blob, blob, size, old_size or 0, at)

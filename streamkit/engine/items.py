@@ -101,10 +101,13 @@ class ItemsMixin(EngineCore):
         indexes: dict[str, float] = {}
 
         def run(conn: sqlite3.Connection) -> tuple[Item | None, int]:
-            old, old_size = storage_tables.get_sized_row(conn, spec, *key)
+            old, old_size, old_blob = storage_tables.get_stored_row(conn, spec, *key)
             check_condition(condition, old, on_fail)
             if new is not None or old is not None:
-                indexes.update(self._write(conn, spec, key, old, new, size, old_size=old_size))
+                written = self._write(
+                    conn, spec, key, old, new, size, old_size=old_size, old_blob=old_blob
+                )
+                indexes.update(written)
             return old, old_size
 
         self._admit(spec, read=False, hk=key[0])
@@ -168,11 +171,14 @@ class ItemsMixin(EngineCore):
         indexes: dict[str, float] = {}
 
         def run(conn: sqlite3.Connection) -> tuple[Item | None, int, Item | None, int]:
-            old, old_size = storage_tables.get_sized_row(conn, spec, *key)
+            old, old_size, old_blob = storage_tables.get_stored_row(conn, spec, *key)
             check_condition(condition, old, on_fail)
             new, size = updated_image(plan, old, key_item, apply)
             if new is not None and new != old:
-                indexes.update(self._write(conn, spec, key, old, new, size, old_size=old_size))
+                written = self._write(
+                    conn, spec, key, old, new, size, old_size=old_size, old_blob=old_blob
+                )
+                indexes.update(written)
             return old, old_size, new, size
 
         self._admit(spec, read=False, hk=key[0])

@@ -59,6 +59,8 @@ __all__ = [
     "encode_key",
     "encode_key_parts",
     "item_fragment",
+    "item_json",
+    "items_differ",
     "key_part_prefix",
     "load_item",
 ]
@@ -211,3 +213,30 @@ def item_fragment(data: bytes) -> orjson.Fragment | None:
     :func:`load_item` would raise InternalServerError.
     """
     return orjson.Fragment(data[1:]) if data and data[0] == _JSON_TAG else None
+
+
+def item_json(data: bytes) -> bytes | None:
+    """Return the JSON text of a stored item, or ``None`` if it is not JSON (items with
+    binary values are stored with marshal).
+
+    The change log joins these into a stream record, so an image the item row has already
+    serialised is not serialised again (a slice copies ~250 bytes faster than a
+    ``memoryview`` is made and sliced).
+    """
+    return data[1:] if data and data[0] == _JSON_TAG else None
+
+
+def items_differ(old: bytes | None, new: bytes | None) -> bool:
+    """Return True when two stored items certainly differ: both JSON, of different lengths.
+
+    Equal validated items serialise to JSON of the same length: their numbers are canonical,
+    and only the order of map members and set elements can differ. False means "maybe
+    equal" (compare the items); a length is cheaper to compare than an item (~0.05 against
+    ~0.8 us for a small one that changed).
+    """
+    return (
+        old is not None
+        and new is not None
+        and old[:1] == new[:1] == _JSON_PREFIX
+        and len(old) != len(new)
+    )

@@ -30,6 +30,7 @@ __all__ = [
     "get_row",
     "get_sized_row",
     "get_sized_rows",
+    "get_stored_row",
     "items_table",
     "load_spec",
     "load_specs",
@@ -39,7 +40,7 @@ __all__ = [
     "ttl_value",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -91,6 +92,11 @@ def migrate(conn: sqlite3.Connection) -> None:
         # load. The number only makes an older streamkit refuse the file instead of failing
         # on every read of a new row.
         conn.execute("PRAGMA user_version = 4")
+    if version < 5:
+        # 5: stream records may be JSON (storage.changes.dump_record_data). Nothing to
+        # convert, as for 4: marshal records still load; an older streamkit refuses the file
+        # instead of failing on every GetRecords of a new record.
+        conn.execute("PRAGMA user_version = 5")
 
 
 _TABLE_NAMES: dict[str, str] = {}  # table id -> quoted items-table name (ids are never reused)
@@ -182,10 +188,21 @@ def get_sized_row(
     The ``size`` column is the item's DynamoDB size as computed when it was written, so
     callers need not walk the item again to compute capacity.
     """
+    item, size, _ = get_stored_row(conn, spec, hk, rk)
+    return item, size
+
+
+def get_stored_row(
+    conn: sqlite3.Connection, spec: TableSpec, hk: bytes, rk: bytes
+) -> tuple[Item | None, int, bytes | None]:
+    """:func:`get_sized_row` with the stored blob as well, or (None, 0, None).
+
+    A write hands the blob to the change log, whose stream record reuses it as the old image.
+    """
     row = conn.execute(
         f"SELECT item, size FROM {items_table(spec)} WHERE hk = ? AND rk = ?", (hk, rk)
     ).fetchone()
-    return (None, 0) if row is None else (load_item(row[0]), row[1])
+    return (None, 0, None) if row is None else (load_item(row[0]), row[1], row[0])
 
 
 _ROWS_SIZES = (100, 50, 25, 10, 5, 2, 1)  # keys per statement of a many-key read

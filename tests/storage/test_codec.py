@@ -12,7 +12,16 @@ from hypothesis import given, strategies as st
 
 from streamkit.errors import InternalServerError
 from streamkit.model.attributes import Item
-from streamkit.storage.codec import decode_key, dump_item, encode_key, item_fragment, load_item
+from streamkit.storage.changes import items_equal
+from streamkit.storage.codec import (
+    decode_key,
+    dump_item,
+    encode_key,
+    item_fragment,
+    item_json,
+    items_differ,
+    load_item,
+)
 from tests.strategies import items, key_values, numbers, texts
 
 EDGE_NUMBERS = [
@@ -189,3 +198,32 @@ class TestItemBlob:
     def test_corrupt_blobs(self, data: bytes) -> None:
         with pytest.raises(InternalServerError, match="Corrupt item record"):
             load_item(data)
+
+
+def _reordered(value: Any) -> Any:
+    """The same value with every map's members and every set's elements in reverse order."""
+    ((tag, payload),) = value.items()
+    if tag == "M":
+        return {"M": {k: _reordered(v) for k, v in reversed(payload.items())}}
+    if tag == "L":
+        return {"L": [_reordered(v) for v in payload]}
+    if tag in ("SS", "NS", "BS"):
+        return {tag: list(reversed(payload))}
+    return value
+
+
+@given(items(max_depth=3), items(max_depth=3))
+def test_items_differ_only_when_they_do(a: Item, b: Item) -> None:
+    same = {k: _reordered(v) for k, v in reversed(a.items())}
+    assert not items_differ(dump_item(a), dump_item(same))
+    if items_differ(dump_item(a), dump_item(b)):
+        assert not items_equal(a, b)
+
+
+def test_items_differ_needs_two_json_blobs() -> None:
+    small, large = {"a": {"S": "x"}}, {"a": {"S": "xy"}}
+    assert items_differ(dump_item(small), dump_item(large))
+    assert not items_differ(b"\x01" + marshal.dumps(small, 4), dump_item(large))
+    assert not items_differ(None, dump_item(large))
+    assert item_json(dump_item(small)) == b'{"a":{"S":"x"}}'
+    assert item_json(dump_item({"b": {"B": b"1"}})) is None

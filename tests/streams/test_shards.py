@@ -235,7 +235,7 @@ async def test_upgrade_from_schema_3_reads_marshal_rows(tmp_path: Path) -> None:
         assert (await engine.scan(TableName="orders"))["Items"] == [item]
         await engine.put_item(TableName="orders", Item={"pk": {"S": "b"}})
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (4,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         tags = sorted(row[0][0] for row in conn.execute(f'SELECT item FROM "{table}"'))
     conn.close()
     assert tags == [1, 2]  # the old row as it was, the new one as JSON
