@@ -53,6 +53,7 @@ PUBLIC: dict[str, list[str]] = {
         "InvalidRestoreTimeException",
         "InvalidSignatureException",
         "ItemCollectionSizeLimitExceededException",
+        "LeaseLostError",
         "LimitExceededException",
         "MissingAuthenticationTokenException",
         "PointInTimeRecoveryUnavailableException",

@@ -1,0 +1,667 @@
+"""Leases: many workers share a stream's shards through one DynamoDB table, as the KCL does.
+
+The lease table holds one item per (mapping, stream, shard): who owns it (``leaseOwner``, absent
+when free), a counter every write bumps (``leaseCounter``), the mapping's checkpoint in that shard
+(a sequence number, or ``SHARD_END`` once the closed shard is read to its end), the shard's
+parents, and how many times the lease changed hands since the last checkpoint. Every change is
+a conditional write on the counter (and on the owner where one is expected), so of two workers
+racing for a lease one wins and the other learns it lost.
+
+The rules, each worker applying them on its own clock (:class:`LeaseCoordinator`):
+
+- **renew** every ``lease_timeout / 3``: bump the counter of each held lease, on condition
+  that this worker still owns it at the counter it last wrote. A lease is valid for
+  ``lease_timeout`` after the *start* of its last successful write; a worker stops using a
+  lease as soon as a renewal is refused or that time has passed, whichever is first.
+- **take** every ``take_interval``: scan the table; a lease whose counter this worker has seen
+  unchanged for ``lease_timeout`` (timed from *after* the scan that first saw the value) is
+  expired: its owner's own validity ended before (its last write started before that scan
+  read it). A free lease (no owner: released, finished or new) may be taken at once.
+- **balance**: the target is ``ceil(leases / workers)``, over the leases that may be processed
+  now (not finished, parents finished) and the workers owning an unexpired lease (this one
+  included). Below target, a worker takes expired or free leases; when there are none, it
+  steals one lease per pass from the most loaded worker, only if that worker is over the target
+  (or at it, when this one needs more than one): never from a worker under the target.
+- **never two owners at once**: a stolen lease is not used by its thief until ``lease_timeout``
+  after the steal, by when the victim's validity (counted from a write that started before the
+  steal) has run out.
+- **parents first**: a child shard's lease is not taken until its parents' leases are finished
+  (``SHARD_END``) or gone from the table.
+- **clean shutdown**: a worker checkpoints and releases its leases (owner removed) at once,
+  so others take them on their next pass.
+
+Time comes from the injected clock; the client is anything with boto3's DynamoDB client
+methods as coroutines (:class:`LeaseClient`): a streamkit :class:`~streamkit.engine.Engine`,
+or an aiobotocore client for a remote endpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import secrets
+import socket
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import anyio
+from anyio.abc import TaskStatus
+
+from streamkit.clock import Clock, Signal
+from streamkit.errors import LeaseLostError
+from streamkit.logs import get_logger
+
+__all__ = [
+    "DEFAULT_LEASE_TABLE",
+    "DEFAULT_LEASE_TIMEOUT",
+    "SHARD_END",
+    "CheckpointStore",
+    "HeldLease",
+    "Lease",
+    "LeaseClient",
+    "LeaseCoordinator",
+    "LeaseScan",
+    "ShardInfo",
+    "default_worker_id",
+    "lease_key",
+    "read_leases",
+]
+
+log = get_logger(__name__)
+
+DEFAULT_LEASE_TABLE = "streamkit-leases"
+DEFAULT_LEASE_TIMEOUT = 10.0  # seconds, the KCL's default failover time
+#: The checkpoint of a shard read to its end (the KCL's sentinel of the same name).
+SHARD_END = "SHARD_END"
+
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+_NOT_FOUND = "ResourceNotFoundException"
+_IN_USE = "ResourceInUseException"
+_SEPARATOR = "|"  # in neither a mapping's name, a stream ARN nor a shard id
+
+
+class LeaseClient(Protocol):
+    """The DynamoDB calls leases make, shaped as boto3's client methods but awaited.
+
+    A streamkit ``Engine`` and an aiobotocore DynamoDB client both fit; errors are read by
+    their wire code (``err.response["Error"]["Code"]``), which both carry.
+    """
+
+    @property
+    def create_table(self) -> Callable[..., Awaitable[Any]]: ...
+
+    @property
+    def describe_table(self) -> Callable[..., Awaitable[Any]]: ...
+
+    @property
+    def get_item(self) -> Callable[..., Awaitable[Any]]: ...
+
+    @property
+    def put_item(self) -> Callable[..., Awaitable[Any]]: ...
+
+    @property
+    def update_item(self) -> Callable[..., Awaitable[Any]]: ...
+
+    @property
+    def delete_item(self) -> Callable[..., Awaitable[Any]]: ...
+
+    @property
+    def scan(self) -> Callable[..., Awaitable[Any]]: ...
+
+
+class CheckpointStore(Protocol):
+    """Where a mapping's position in each shard is kept: what a stream source reads and writes.
+
+    The lease table is one (:class:`LeaseCoordinator`); a remote source uses it so the
+    checkpoint moves with the lease.
+    """
+
+    async def load(self, mapping: str, stream_arn: str, shard_id: str) -> tuple[str | None, bool]:
+        """Return (the last sequence number processed or None, whether the shard is finished)."""
+        ...
+
+    async def save(
+        self, mapping: str, stream_arn: str, shard_id: str, sequence_number: str
+    ) -> None:
+        """Record that the shard is processed up to and including ``sequence_number``."""
+        ...
+
+    async def mark_done(self, mapping: str, stream_arn: str, shard_id: str) -> None:
+        """Record that the closed shard is read to its end."""
+        ...
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    """A shard as DescribeStream lists it: its id and its parents' ids (zero, one or two)."""
+
+    shard_id: str
+    parent_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One lease item as read from the table."""
+
+    key: str
+    mapping: str
+    stream_arn: str
+    shard_id: str
+    owner: str | None
+    counter: int
+    checkpoint: str | None
+    parent_ids: tuple[str, ...]
+    owner_switches: int
+
+    @property
+    def done(self) -> bool:
+        return self.checkpoint == SHARD_END
+
+    def parent_keys(self) -> list[str]:
+        return [lease_key(self.mapping, self.stream_arn, p) for p in self.parent_ids]
+
+
+@dataclass(eq=False)
+class HeldLease:
+    """A lease this worker holds: use it only while :meth:`valid` (``lost`` is set once not)."""
+
+    key: str
+    mapping: str
+    stream_arn: str
+    shard_id: str
+    counter: int  # as this worker last wrote it
+    valid_from: float  # a stolen lease waits out its victim's validity first
+    valid_until: float
+    checkpoint: str | None
+    lost: anyio.Event = field(default_factory=anyio.Event)
+    lock: anyio.Lock = field(default_factory=anyio.Lock)  # one conditional write at a time
+
+    def valid(self, now: float) -> bool:
+        """Whether this worker may process the shard at ``now`` (its own clock)."""
+        return not self.lost.is_set() and self.valid_from <= now < self.valid_until
+
+
+@dataclass
+class LeaseScan:
+    """One reading of the whole lease table, and when it ended on the reader's clock."""
+
+    leases: dict[str, Lease]
+    at: float
+
+
+@dataclass
+class _Seen:
+    counter: int
+    owner: str | None
+    since: float  # when this worker first saw this counter (after the scan that read it)
+
+
+def lease_key(mapping: str, stream_arn: str, shard_id: str) -> str:
+    """The lease table's hash key of one mapping's lease on one shard."""
+    return _SEPARATOR.join((mapping, stream_arn, shard_id))
+
+
+def default_worker_id() -> str:
+    """``host:pid:random``: unique per process, readable in ``streamkit leases``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _code(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, Mapping):
+        error = response.get("Error")
+        if isinstance(error, Mapping):
+            code = error.get("Code")
+            return str(code) if code is not None else None
+    return None
+
+
+def _parse(item: Mapping[str, Any]) -> Lease:
+    parents = tuple(str(p["S"]) for p in item.get("parentShardIds", {}).get("L", []))
+    return Lease(
+        key=item["leaseKey"]["S"],
+        mapping=item["mapping"]["S"],
+        stream_arn=item["streamArn"]["S"],
+        shard_id=item["shardId"]["S"],
+        owner=item["leaseOwner"]["S"] if "leaseOwner" in item else None,
+        counter=int(item["leaseCounter"]["N"]),
+        checkpoint=item["checkpoint"]["S"] if "checkpoint" in item else None,
+        parent_ids=parents,
+        owner_switches=int(item.get("ownerSwitchesSinceCheckpoint", {"N": "0"})["N"]),
+    )
+
+
+async def read_leases(client: LeaseClient, table: str) -> list[Lease]:
+    """Every lease in ``table`` (consistent reads, all pages), sorted by key.
+
+    Raises:
+        ResourceNotFoundException (or botocore's ClientError with that code): no such table.
+    """
+    leases: list[Lease] = []
+    params: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    while True:
+        page = await client.scan(**params)
+        leases.extend(_parse(item) for item in page.get("Items", []))
+        if not page.get("LastEvaluatedKey"):
+            break
+        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return sorted(leases, key=lambda lease: lease.key)
+
+
+def _takeable(lease: Lease, leases: Mapping[str, Lease]) -> bool:
+    """Not finished, and every parent finished or gone (trimmed, or its lease cleaned up)."""
+    if lease.done:
+        return False
+    return all(parent not in leases or leases[parent].done for parent in lease.parent_keys())
+
+
+class LeaseCoordinator:
+    """One worker's side of the lease table: renews, takes, steals, checkpoints, releases.
+
+    A :class:`CheckpointStore` over the lease table. :meth:`run` is the background worker
+    (renew and take passes on the clock, release on exit); tests drive :meth:`renew_pass`,
+    :meth:`scan` and :meth:`take` themselves.
+    """
+
+    def __init__(
+        self,
+        client: LeaseClient,
+        *,
+        clock: Clock,
+        table: str = DEFAULT_LEASE_TABLE,
+        worker_id: str | None = None,
+        lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
+        take_interval: float | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if lease_timeout <= 0:
+            raise ValueError("lease_timeout must be positive")
+        self.client = client
+        self.clock = clock
+        self.table = table
+        self.worker_id = worker_id or default_worker_id()
+        self.lease_timeout = lease_timeout
+        self.renew_interval = lease_timeout / 3
+        self.take_interval = lease_timeout if take_interval is None else take_interval
+        self._rng = rng or random.Random()
+        self._held: dict[str, HeldLease] = {}
+        self._seen: dict[str, _Seen] = {}
+        #: Fired whenever the set of held leases changes (taken, lost, released).
+        self.changed = Signal()
+
+    # -- the table ---------------------------------------------------------------------------
+
+    async def ensure_table(self) -> None:
+        """Create the lease table (on demand billing) unless it exists; wait until ACTIVE."""
+        try:
+            await self.client.create_table(
+                TableName=self.table,
+                KeySchema=[{"AttributeName": "leaseKey", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "leaseKey", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            log.info("lease_table_created", table=self.table)
+        except Exception as exc:
+            if _code(exc) != _IN_USE:
+                raise
+        while True:
+            described = await self.client.describe_table(TableName=self.table)
+            if described["Table"]["TableStatus"] == "ACTIVE":
+                return
+            await self.clock.sleep(1.0)
+
+    async def sync_shards(self, mapping: str, stream_arn: str, shards: Iterable[ShardInfo]) -> int:
+        """Create a free lease for each shard that has none; return how many were created.
+
+        Any worker may call it after DescribeStream: creation is conditional on the key being
+        absent, so workers racing to create the same lease end with one.
+        """
+        created = 0
+        for shard in shards:
+            item: dict[str, Any] = {
+                "leaseKey": {"S": lease_key(mapping, stream_arn, shard.shard_id)},
+                "mapping": {"S": mapping},
+                "streamArn": {"S": stream_arn},
+                "shardId": {"S": shard.shard_id},
+                "leaseCounter": {"N": "0"},
+                "ownerSwitchesSinceCheckpoint": {"N": "0"},
+                "parentShardIds": {"L": [{"S": p} for p in shard.parent_ids]},
+            }
+            try:
+                await self.client.put_item(
+                    TableName=self.table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(leaseKey)",
+                )
+            except Exception as exc:
+                if _code(exc) != _CONDITION_FAILED:
+                    raise
+            else:
+                created += 1
+        return created
+
+    # -- what this worker holds --------------------------------------------------------------
+
+    def held(self) -> list[HeldLease]:
+        """The leases this worker holds, valid now or waiting out a steal."""
+        return [self._held[key] for key in sorted(self._held)]
+
+    def valid_leases(self) -> list[HeldLease]:
+        """The leases this worker may process now."""
+        now = self.clock.now()
+        return [lease for lease in self.held() if lease.valid(now)]
+
+    def lease(self, mapping: str, stream_arn: str, shard_id: str) -> HeldLease | None:
+        """This worker's lease on a shard if it may process it now, else None."""
+        held = self._held.get(lease_key(mapping, stream_arn, shard_id))
+        if held is None or not held.valid(self.clock.now()):
+            return None
+        return held
+
+    def _drop(self, key: str, reason: str) -> None:
+        held = self._held.pop(key, None)
+        if held is not None:
+            held.lost.set()
+            log.info("lease_lost", lease=key, reason=reason, worker=self.worker_id)
+            self.changed.fire()
+
+    def expire(self) -> None:
+        """Drop every lease whose validity ran out on this worker's clock."""
+        now = self.clock.now()
+        for key, held in list(self._held.items()):
+            if now >= held.valid_until:
+                self._drop(key, "expired")
+
+    async def _write(
+        self,
+        held: HeldLease,
+        expression: str,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        *,
+        releasing: bool = False,
+    ) -> bool:
+        """One conditional write on a held lease, bumping its counter; False if refused.
+
+        The lease stays valid for ``lease_timeout`` after the write's start. A refusal means
+        another worker took the lease: it is dropped at once. Any other failure leaves it to
+        expire on the clock (raised).
+        """
+        async with held.lock:
+            if held.lost.is_set() and not releasing:
+                return False
+            started = self.clock.now()
+            try:
+                await self.client.update_item(
+                    TableName=self.table,
+                    Key={"leaseKey": {"S": held.key}},
+                    UpdateExpression=expression,
+                    ConditionExpression="#o = :me AND #c = :c",
+                    ExpressionAttributeNames={
+                        "#o": "leaseOwner",
+                        "#c": "leaseCounter",
+                        **(names or {}),
+                    },
+                    ExpressionAttributeValues={
+                        ":me": {"S": self.worker_id},
+                        ":c": {"N": str(held.counter)},
+                        ":next": {"N": str(held.counter + 1)},
+                        **(values or {}),
+                    },
+                )
+            except Exception as exc:
+                if _code(exc) in (_CONDITION_FAILED, _NOT_FOUND):
+                    self._drop(held.key, "refused")
+                    held.lost.set()
+                    return False
+                raise
+            held.counter += 1
+            held.valid_until = started + self.lease_timeout
+            return True
+
+    # -- renew -------------------------------------------------------------------------------
+
+    async def renew_pass(self) -> None:
+        """Renew every held lease; drop those refused or expired on this worker's clock."""
+        self.expire()
+        for held in self.held():
+            try:
+                await self._write(held, "SET #c = :next")
+            except Exception as exc:  # noqa: BLE001  the endpoint failed: keep it until it expires
+                log.warning("lease_renew_failed", lease=held.key, error=repr(exc))
+        self.expire()
+
+    # -- take --------------------------------------------------------------------------------
+
+    async def scan(self) -> LeaseScan:
+        """Read the table and update when this worker last saw each lease's counter move."""
+        leases = {lease.key: lease for lease in await read_leases(self.client, self.table)}
+        at = self.clock.now()  # after the read: a renewal it saw started before this
+        for key, lease in leases.items():
+            seen = self._seen.get(key)
+            if seen is None or seen.counter != lease.counter or seen.owner != lease.owner:
+                self._seen[key] = _Seen(lease.counter, lease.owner, at)
+        for key in set(self._seen) - set(leases):
+            del self._seen[key]
+        return LeaseScan(leases, at)
+
+    def _expired(self, lease: Lease, now: float) -> bool:
+        if lease.owner is None:
+            return True
+        seen = self._seen.get(lease.key)
+        return (
+            seen is not None
+            and seen.counter == lease.counter
+            and (now - seen.since >= self.lease_timeout)
+        )
+
+    def plan(self, scan: LeaseScan) -> tuple[list[Lease], list[Lease]]:
+        """Return (expired or free leases to take, leases to steal) by the balancing rules."""
+        now = self.clock.now()
+        candidates = {k: v for k, v in scan.leases.items() if _takeable(v, scan.leases)}
+        mine = {k for k in self._held if k in candidates}
+        expired = [
+            lease
+            for key, lease in candidates.items()
+            if key not in self._held and self._expired(lease, now)
+        ]
+        counts: dict[str, int] = {}
+        for key, lease in candidates.items():
+            if key in self._held or lease.owner in (None, self.worker_id):
+                continue
+            if not self._expired(lease, now):
+                counts[lease.owner] = counts.get(lease.owner, 0) + 1
+        workers = len(counts) + 1
+        target = math.ceil(len(candidates) / workers)
+        needed = target - len(mine)
+        if needed <= 0:
+            return [], []
+        if expired:
+            self._rng.shuffle(expired)
+            # free ones first: taking them cannot race a live owner
+            expired.sort(key=lambda lease: lease.owner is not None)
+            return expired[:needed], []
+        if not counts:
+            return [], []
+        most = max(sorted(counts), key=lambda owner: counts[owner])
+        if counts[most] > target or (counts[most] == target and needed > 1):
+            theirs = sorted(
+                key
+                for key, lease in candidates.items()
+                if lease.owner == most and key not in self._held
+            )
+            return [], [candidates[self._rng.choice(theirs)]]
+        return [], []
+
+    async def take(self, scan: LeaseScan) -> list[HeldLease]:
+        """Take what :meth:`plan` chose; return the leases won (others got there first)."""
+        to_take, to_steal = self.plan(scan)
+        won: list[HeldLease] = []
+        for lease, stolen in [(x, False) for x in to_take] + [(x, True) for x in to_steal]:
+            held = await self._take_one(lease, stolen=stolen)
+            if held is not None:
+                won.append(held)
+        return won
+
+    async def take_pass(self) -> list[HeldLease]:
+        """Scan the table, then take and steal by the rules."""
+        return await self.take(await self.scan())
+
+    async def _take_one(self, lease: Lease, *, stolen: bool) -> HeldLease | None:
+        values: dict[str, Any] = {
+            ":me": {"S": self.worker_id},
+            ":c": {"N": str(lease.counter)},
+            ":next": {"N": str(lease.counter + 1)},
+            ":one": {"N": "1"},
+            ":zero": {"N": "0"},
+        }
+        if lease.owner is None:
+            condition = "#c = :c AND attribute_not_exists(#o)"
+        else:
+            condition = "#c = :c AND #o = :old"
+            values[":old"] = {"S": lease.owner}
+        started = self.clock.now()
+        try:
+            await self.client.update_item(
+                TableName=self.table,
+                Key={"leaseKey": {"S": lease.key}},
+                UpdateExpression=("SET #o = :me, #c = :next, #s = if_not_exists(#s, :zero) + :one"),
+                ConditionExpression=condition,
+                ExpressionAttributeNames={
+                    "#o": "leaseOwner",
+                    "#c": "leaseCounter",
+                    "#s": "ownerSwitchesSinceCheckpoint",
+                },
+                ExpressionAttributeValues=values,
+            )
+        except Exception as exc:
+            if _code(exc) in (_CONDITION_FAILED, _NOT_FOUND):
+                return None
+            raise
+        done = self.clock.now()
+        held = HeldLease(
+            key=lease.key,
+            mapping=lease.mapping,
+            stream_arn=lease.stream_arn,
+            shard_id=lease.shard_id,
+            counter=lease.counter + 1,
+            # the victim's last write started before our write ended: wait out its validity
+            valid_from=done + self.lease_timeout if stolen else started,
+            valid_until=started + self.lease_timeout,
+            checkpoint=lease.checkpoint,
+        )
+        if stolen:
+            held.valid_until = held.valid_from  # renewals extend it from their own start
+        self._held[lease.key] = held
+        log.info(
+            "lease_taken",
+            lease=lease.key,
+            worker=self.worker_id,
+            previous_owner=lease.owner,
+            stolen=stolen,
+        )
+        self.changed.fire()
+        return held
+
+    # -- checkpoints (the CheckpointStore) ---------------------------------------------------
+
+    def _require(self, mapping: str, stream_arn: str, shard_id: str) -> HeldLease:
+        key = lease_key(mapping, stream_arn, shard_id)
+        held = self._held.get(key)
+        if held is None or not held.valid(self.clock.now()):
+            raise LeaseLostError(f"worker {self.worker_id} does not hold the lease {key}")
+        return held
+
+    async def load(self, mapping: str, stream_arn: str, shard_id: str) -> tuple[str | None, bool]:
+        key = lease_key(mapping, stream_arn, shard_id)
+        found = await self.client.get_item(
+            TableName=self.table, Key={"leaseKey": {"S": key}}, ConsistentRead=True
+        )
+        if "Item" not in found:
+            return None, False
+        lease = _parse(found["Item"])
+        if lease.done:
+            return None, True
+        return lease.checkpoint, False
+
+    async def save(
+        self, mapping: str, stream_arn: str, shard_id: str, sequence_number: str
+    ) -> None:
+        """Write the checkpoint into the lease (conditional on still owning it).
+
+        Raises:
+            LeaseLostError: this worker no longer holds the lease; stop processing the shard.
+        """
+        held = self._require(mapping, stream_arn, shard_id)
+        written = await self._write(
+            held,
+            "SET #c = :next, #k = :seq, #s = :zero",
+            names={"#k": "checkpoint", "#s": "ownerSwitchesSinceCheckpoint"},
+            values={":seq": {"S": sequence_number}, ":zero": {"N": "0"}},
+        )
+        if not written:
+            raise LeaseLostError(f"lease {held.key} was taken by another worker")
+        held.checkpoint = sequence_number
+
+    async def mark_done(self, mapping: str, stream_arn: str, shard_id: str) -> None:
+        """Checkpoint ``SHARD_END`` and give the lease up: the shard's children may start.
+
+        Raises:
+            LeaseLostError: this worker no longer holds the lease.
+        """
+        held = self._require(mapping, stream_arn, shard_id)
+        written = await self._write(
+            held,
+            "SET #c = :next, #k = :end, #s = :zero REMOVE #o",
+            names={"#k": "checkpoint", "#s": "ownerSwitchesSinceCheckpoint"},
+            values={":end": {"S": SHARD_END}, ":zero": {"N": "0"}},
+        )
+        if not written:
+            raise LeaseLostError(f"lease {held.key} was taken by another worker")
+        self._held.pop(held.key, None)
+        held.lost.set()  # finished: nothing more to process under it
+        self.changed.fire()
+
+    # -- shutdown ----------------------------------------------------------------------------
+
+    async def release(self, held: HeldLease) -> None:
+        """Give one lease up (owner removed): stop using it first, then free it for others."""
+        if self._held.pop(held.key, None) is None:
+            return
+        held.lost.set()  # no longer ours from here on, whatever the write's outcome
+        self.changed.fire()
+        try:
+            await self._write(held, "SET #c = :next REMOVE #o", releasing=True)
+        except Exception as exc:  # noqa: BLE001  it expires on the others' clocks instead
+            log.warning("lease_release_failed", lease=held.key, error=repr(exc))
+            return
+        log.info("lease_released", lease=held.key, worker=self.worker_id)
+
+    async def release_all(self) -> None:
+        """Release every held lease (a clean shutdown, after the last checkpoints)."""
+        for held in self.held():
+            await self.release(held)
+
+    # -- the background worker ---------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Renew every ``lease_timeout / 3`` and take every ``take_interval`` until cancelled;
+        then release every lease still held (the caller checkpoints before cancelling)."""
+        await self.ensure_table()
+        next_take = self.clock.now()
+        task_status.started()
+        try:
+            while True:
+                await self.renew_pass()
+                if self.clock.now() >= next_take:
+                    try:
+                        await self.take_pass()
+                    except Exception as exc:  # noqa: BLE001  the next pass tries again
+                        log.warning("lease_take_failed", error=repr(exc))
+                    next_take = self.clock.now() + self.take_interval
+                await self.clock.sleep(min(self.renew_interval, next_take - self.clock.now()))
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.release_all()
