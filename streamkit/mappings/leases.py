@@ -290,6 +290,8 @@ class LeaseCoordinator:
         self._seen: dict[str, _Seen] = {}
         #: Fired whenever the set of held leases changes (taken, lost, released).
         self.changed = Signal()
+        #: Fired at the end of each pass of :meth:`run` (renewals, and takes when due).
+        self.passed = Signal()
 
     # -- the table ---------------------------------------------------------------------------
 
@@ -661,6 +663,7 @@ class LeaseCoordinator:
                     except Exception as exc:  # noqa: BLE001  the next pass tries again
                         log.warning("lease_take_failed", error=repr(exc))
                     next_take = self.clock.now() + self.take_interval
+                self.passed.fire()
                 await self.clock.sleep(min(self.renew_interval, next_take - self.clock.now()))
         finally:
             with anyio.CancelScope(shield=True):
