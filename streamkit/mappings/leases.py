@@ -629,11 +629,18 @@ class LeaseCoordinator:
     # -- shutdown ----------------------------------------------------------------------------
 
     async def release(self, held: HeldLease) -> None:
-        """Give one lease up (owner removed): stop using it first, then free it for others."""
+        """Give one lease up (owner removed): stop using it first, then free it for others.
+
+        A stolen lease still waiting out its victim's validity is not freed: the victim may
+        still be using it, and a free lease is taken at once. It is left to expire instead.
+        """
         if self._held.pop(held.key, None) is None:
             return
         held.lost.set()  # no longer ours from here on, whatever the write's outcome
         self.changed.fire()
+        if self.clock.now() < held.valid_from:
+            log.info("lease_left_to_expire", lease=held.key, worker=self.worker_id)
+            return
         try:
             await self._write(held, "SET #c = :next REMOVE #o", releasing=True)
         except Exception as exc:  # noqa: BLE001  it expires on the others' clocks instead
