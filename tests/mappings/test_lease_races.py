@@ -21,6 +21,7 @@ import contextlib
 import math
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from hypothesis import given, strategies as st
 
@@ -236,7 +237,7 @@ async def test_lease_races(
     children: list[int],
     merge: bool,
     take_interval: float,
-    events: list[tuple[object, ...]],
+    events: list[tuple[Any, ...]],
 ) -> None:
     """No two believing owners, parents first, bounded gaps; then full and balanced."""
     clock = ManualClock()
@@ -247,13 +248,13 @@ async def test_lease_races(
         for event in events:
             kind = event[0]
             if kind == "tick":
-                await world.tick(float(event[1]), list(event[2]))  # type: ignore[call-overload]
+                await world.tick(float(event[1]), list(event[2]))
             elif kind == "start" and len(world.workers) < 5:
                 await world.start()
             elif kind == "jump":
-                await world.jump(float(event[1]))  # type: ignore[arg-type]
+                await world.jump(float(event[1]))
             elif kind in ("stop", "crash", "finish", "checkpoint") and world.workers:
-                await getattr(world, str(kind))(int(event[1]))  # type: ignore[call-overload]
+                await getattr(world, str(kind))(int(event[1]))
         if not world.workers:
             await world.start()
         await world.settle()
