@@ -62,6 +62,7 @@ __all__ = [
     "Lease",
     "LeaseClient",
     "LeaseCoordinator",
+    "LeaseReader",
     "LeaseScan",
     "ShardInfo",
     "default_worker_id",
@@ -82,7 +83,14 @@ _IN_USE = "ResourceInUseException"
 _SEPARATOR = "|"  # in neither a mapping's name, a stream ARN nor a shard id
 
 
-class LeaseClient(Protocol):
+class LeaseReader(Protocol):
+    """What reading the lease table takes (:func:`read_leases`): boto3's ``scan``, awaited."""
+
+    @property
+    def scan(self) -> Callable[..., Awaitable[Any]]: ...
+
+
+class LeaseClient(LeaseReader, Protocol):
     """The DynamoDB calls leases make, shaped as boto3's client methods but awaited.
 
     A streamkit ``Engine`` and an aiobotocore DynamoDB client both fit; errors are read by
@@ -106,9 +114,6 @@ class LeaseClient(Protocol):
 
     @property
     def delete_item(self) -> Callable[..., Awaitable[Any]]: ...
-
-    @property
-    def scan(self) -> Callable[..., Awaitable[Any]]: ...
 
 
 class CheckpointStore(Protocol):
@@ -233,7 +238,7 @@ def _parse(item: Mapping[str, Any]) -> Lease:
     )
 
 
-async def read_leases(client: LeaseClient, table: str) -> list[Lease]:
+async def read_leases(client: LeaseReader, table: str) -> list[Lease]:
     """Every lease in ``table`` (consistent reads, all pages), sorted by key.
 
     Raises:
