@@ -78,6 +78,9 @@ async def run_leases(args: argparse.Namespace) -> int:
                 )
                 return 1
             rows = [await _row(lease, streams, args.behind) for lease in leases]
+            if args.output == "table":  # narrow enough for a terminal: the ARN is in the JSON
+                for row in rows:
+                    del row["StreamArn"]
     except BackendError as exc:
         print(f"streamkit: {exc}", file=sys.stderr)
         return 1
