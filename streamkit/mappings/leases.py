@@ -57,6 +57,7 @@ __all__ = [
     "DEFAULT_LEASE_TABLE",
     "DEFAULT_LEASE_TIMEOUT",
     "SHARD_END",
+    "Checkpoint",
     "CheckpointStore",
     "HeldLease",
     "Lease",
@@ -116,25 +117,29 @@ class LeaseClient(LeaseReader, Protocol):
     def delete_item(self) -> Callable[..., Awaitable[Any]]: ...
 
 
-class CheckpointStore(Protocol):
-    """Where a mapping's position in each shard is kept: what a stream source reads and writes.
+#: A shard's checkpoint: the last sequence number done (None: none yet), and whether the shard
+#: is finished (closed and read to its end).
+Checkpoint = tuple[str | None, bool]
 
-    The lease table is one (:class:`LeaseCoordinator`); a remote source uses it so the
-    checkpoint moves with the lease.
+
+class CheckpointStore(Protocol):
+    """How far each mapping has processed each shard: what a stream source reads and writes.
+
+    The same three calls as the remote source's checkpoint stores
+    (``streamkit.mappings.source``); :class:`LeaseCoordinator` is one, keeping each checkpoint
+    in its shard's lease so that it moves with the lease.
     """
 
-    async def load(self, mapping: str, stream_arn: str, shard_id: str) -> tuple[str | None, bool]:
-        """Return (the last sequence number processed or None, whether the shard is finished)."""
+    async def load(self, mapping: str, stream_arn: str) -> dict[str, Checkpoint]:
+        """Return shard id -> checkpoint for one mapping's stream (shards never saved: absent)."""
         ...
 
-    async def save(
-        self, mapping: str, stream_arn: str, shard_id: str, sequence_number: str
-    ) -> None:
-        """Record that the shard is processed up to and including ``sequence_number``."""
+    async def save(self, mapping: str, stream_arn: str, shard_id: str, seq: str | None) -> None:
+        """Record that ``mapping`` processed ``shard_id`` up to and including ``seq``."""
         ...
 
     async def mark_done(self, mapping: str, stream_arn: str, shard_id: str) -> None:
-        """Record that the closed shard is read to its end."""
+        """Record that ``mapping`` read the closed shard ``shard_id`` to its end."""
         ...
 
 
@@ -581,7 +586,16 @@ class LeaseCoordinator:
             raise LeaseLostError(f"worker {self.worker_id} does not hold the lease {key}")
         return held
 
-    async def load(self, mapping: str, stream_arn: str, shard_id: str) -> tuple[str | None, bool]:
+    async def load(self, mapping: str, stream_arn: str) -> dict[str, Checkpoint]:
+        """Every checkpoint of one mapping's stream in the lease table, held or not."""
+        found: dict[str, Checkpoint] = {}
+        for lease in await read_leases(self.client, self.table):
+            if lease.mapping == mapping and lease.stream_arn == stream_arn:
+                found[lease.shard_id] = (None, True) if lease.done else (lease.checkpoint, False)
+        return found
+
+    async def load_shard(self, mapping: str, stream_arn: str, shard_id: str) -> Checkpoint:
+        """One shard's checkpoint, read afresh ((None, False) when it has no lease)."""
         key = lease_key(mapping, stream_arn, shard_id)
         found = await self.client.get_item(
             TableName=self.table, Key={"leaseKey": {"S": key}}, ConsistentRead=True
@@ -589,28 +603,31 @@ class LeaseCoordinator:
         if "Item" not in found:
             return None, False
         lease = _parse(found["Item"])
-        if lease.done:
-            return None, True
-        return lease.checkpoint, False
+        return (None, True) if lease.done else (lease.checkpoint, False)
 
-    async def save(
-        self, mapping: str, stream_arn: str, shard_id: str, sequence_number: str
-    ) -> None:
-        """Write the checkpoint into the lease (conditional on still owning it).
+    async def save(self, mapping: str, stream_arn: str, shard_id: str, seq: str | None) -> None:
+        """Write the checkpoint into the lease (conditional on still owning it); None removes
+        it (the shard starts over from its oldest record).
 
         Raises:
             LeaseLostError: this worker no longer holds the lease; stop processing the shard.
         """
         held = self._require(mapping, stream_arn, shard_id)
-        written = await self._write(
-            held,
-            "SET #c = :next, #k = :seq, #s = :zero",
-            names={"#k": "checkpoint", "#s": "ownerSwitchesSinceCheckpoint"},
-            values={":seq": {"S": sequence_number}, ":zero": {"N": "0"}},
-        )
+        names = {"#k": "checkpoint", "#s": "ownerSwitchesSinceCheckpoint"}
+        if seq is None:
+            written = await self._write(
+                held, "SET #c = :next, #s = :zero REMOVE #k", names, {":zero": {"N": "0"}}
+            )
+        else:
+            written = await self._write(
+                held,
+                "SET #c = :next, #k = :seq, #s = :zero",
+                names,
+                {":seq": {"S": seq}, ":zero": {"N": "0"}},
+            )
         if not written:
             raise LeaseLostError(f"lease {held.key} was taken by another worker")
-        held.checkpoint = sequence_number
+        held.checkpoint = seq
 
     async def mark_done(self, mapping: str, stream_arn: str, shard_id: str) -> None:
         """Checkpoint ``SHARD_END`` and give the lease up: the shard's children may start.

@@ -360,7 +360,7 @@ class TestParents:
         assert await a.take_pass() == []
         await a.mark_done("m", ARN, "p1")
         assert shards_of(await a.take_pass()) == ["c"]
-        assert await a.load("m", ARN, "p0") == (None, True)
+        assert await a.load_shard("m", ARN, "p0") == (None, True)
 
     async def test_child_of_a_parent_without_lease_starts(
         self, memory_engine: streamkit.Engine, clock: ManualClock
@@ -389,13 +389,33 @@ class TestCheckpoints:
     async def test_save_and_load(self, memory_engine: streamkit.Engine, clock: ManualClock) -> None:
         """The checkpoint lives in the lease; saving resets the owner switches."""
         (a,) = await setup(memory_engine, clock, 1, "a")
-        assert await a.load("m", ARN, "s0") == (None, False)
-        assert await a.load("m", ARN, "absent") == (None, False)
+        assert await a.load_shard("m", ARN, "s0") == (None, False)
+        assert await a.load_shard("m", ARN, "absent") == (None, False)
         await a.take_pass()
         await a.save("m", ARN, "s0", "42")
-        assert await a.load("m", ARN, "s0") == ("42", False)
+        assert await a.load_shard("m", ARN, "s0") == ("42", False)
         lease = (await table(memory_engine))["s0"]
         assert (lease.checkpoint, lease.owner_switches, lease.counter) == ("42", 0, 2)
+
+    async def test_load_gives_every_shard_of_the_mapping_stream(
+        self, memory_engine: streamkit.Engine, clock: ManualClock
+    ) -> None:
+        """The CheckpointStore's load: one mapping's stream, held or not; None clears."""
+        (a,) = await setup(memory_engine, clock, 3, "a")
+        await a.sync_shards("other", ARN, [ShardInfo("s0")])
+        await a.sync_shards("m", "arn:other-stream", [ShardInfo("s0")])
+        await a.take_pass()
+        await a.save("m", ARN, "s0", "5")
+        await a.save("m", ARN, "s1", "6")
+        await a.mark_done("m", ARN, "s2")
+        assert await a.load("m", ARN) == {
+            "s0": ("5", False),
+            "s1": ("6", False),
+            "s2": (None, True),
+        }
+        await a.save("m", ARN, "s1", None)
+        assert (await a.load("m", ARN))["s1"] == (None, False)
+        assert (await table(memory_engine))["s1"].checkpoint is None
 
     async def test_save_without_the_lease_refused_and_table_unchanged(
         self, memory_engine: streamkit.Engine, clock: ManualClock
@@ -416,9 +436,9 @@ class TestCheckpoints:
         a._held[held.key].valid_until = clock.now() + T  # a clock that runs slow
         with pytest.raises(LeaseLostError):
             await a.save("m", ARN, "s0", "99")  # refused by the table
-        assert await b.load("m", ARN, "s0") == ("10", False)
+        assert await b.load_shard("m", ARN, "s0") == ("10", False)
         await b.save("m", ARN, "s0", "11")
-        assert await b.load("m", ARN, "s0") == ("11", False)
+        assert await b.load_shard("m", ARN, "s0") == ("11", False)
 
     async def test_mark_done_ends_and_frees_the_lease(
         self, memory_engine: streamkit.Engine, clock: ManualClock
@@ -445,7 +465,7 @@ class TestShutdown:
         await a.release_all()
         assert {lease.owner for lease in (await table(memory_engine)).values()} == {None}
         assert shards_of(await b.take_pass()) == ["s0", "s1", "s2"]
-        assert await b.load("m", ARN, "s1") == ("7", False)
+        assert await b.load_shard("m", ARN, "s1") == ("7", False)
 
     async def test_run_renews_in_the_background_and_releases_when_cancelled(
         self, memory_engine: streamkit.Engine, clock: ManualClock

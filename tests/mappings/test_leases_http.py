@@ -70,7 +70,7 @@ async def test_leases_over_http(client: Any) -> None:
     clock.advance(6)
     await b.renew_pass()
     await b.save("m", ARN, stolen.shard_id, "12")
-    assert await a.load("m", ARN, stolen.shard_id) == ("12", False)
+    assert await a.load_shard("m", ARN, stolen.shard_id) == ("12", False)
     (mine,) = a.held()
     await a.mark_done("m", ARN, mine.shard_id)
     await b.mark_done("m", ARN, stolen.shard_id)
