@@ -42,14 +42,15 @@ import os
 import random
 import secrets
 import socket
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anyio
 from anyio.abc import TaskStatus
 
-from streamkit.clock import Clock, Signal
+from streamkit.clock import Clock, Signal, background_task
 from streamkit.errors import LeaseLostError
 from streamkit.logs import get_logger
 
@@ -68,6 +69,7 @@ __all__ = [
     "ShardInfo",
     "default_worker_id",
     "lease_key",
+    "open_leases",
     "read_leases",
 ]
 
@@ -324,13 +326,39 @@ class LeaseCoordinator:
                 return
             await self.clock.sleep(1.0)
 
-    async def sync_shards(self, mapping: str, stream_arn: str, shards: Iterable[ShardInfo]) -> int:
+    async def sync_shards(
+        self, mapping: str, stream_arn: str, shards: Iterable[ShardInfo], *, prune: bool = False
+    ) -> int:
         """Create a free lease for each shard that has none; return how many were created.
 
         Any worker may call it after DescribeStream: creation is conditional on the key being
-        absent, so workers racing to create the same lease end with one.
+        absent, so workers racing to create the same lease end with one. With ``prune``, the
+        mapping's finished leases on shards no longer listed (trimmed away) are deleted, on
+        condition that they are still finished: a missing parent counts as finished, so their
+        children are not held back.
         """
+        shards = list(shards)
         created = 0
+        if prune:
+            listed = {shard.shard_id for shard in shards}
+            for lease in await read_leases(self.client, self.table):
+                if (
+                    lease.mapping == mapping
+                    and lease.stream_arn == stream_arn
+                    and lease.done
+                    and lease.shard_id not in listed
+                ):
+                    try:
+                        await self.client.delete_item(
+                            TableName=self.table,
+                            Key={"leaseKey": {"S": lease.key}},
+                            ConditionExpression="#k = :end",
+                            ExpressionAttributeNames={"#k": "checkpoint"},
+                            ExpressionAttributeValues={":end": {"S": SHARD_END}},
+                        )
+                    except Exception as exc:
+                        if _code(exc) != _CONDITION_FAILED:
+                            raise
         for shard in shards:
             item: dict[str, Any] = {
                 "leaseKey": {"S": lease_key(mapping, stream_arn, shard.shard_id)},
@@ -679,10 +707,13 @@ class LeaseCoordinator:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Renew every ``lease_timeout / 3`` and take every ``take_interval`` until cancelled;
-        then release every lease still held (the caller checkpoints before cancelling)."""
+        then release every lease still held (the caller checkpoints before cancelling).
+
+        Started (``task_status``) once the table exists and the first pass is done.
+        """
         await self.ensure_table()
         next_take = self.clock.now()
-        task_status.started()
+        starting = True
         try:
             while True:
                 await self.renew_pass()
@@ -693,7 +724,46 @@ class LeaseCoordinator:
                         log.warning("lease_take_failed", error=repr(exc))
                     next_take = self.clock.now() + self.take_interval
                 self.passed.fire()
+                if starting:
+                    task_status.started()
+                    starting = False
                 await self.clock.sleep(min(self.renew_interval, next_take - self.clock.now()))
         finally:
             with anyio.CancelScope(shield=True):
                 await self.release_all()
+
+
+@asynccontextmanager
+async def open_leases(
+    client: LeaseClient,
+    *,
+    clock: Clock,
+    table: str = DEFAULT_LEASE_TABLE,
+    worker_id: str | None = None,
+    lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
+    take_interval: float | None = None,
+) -> AsyncIterator[LeaseCoordinator]:
+    """Run a worker's :class:`LeaseCoordinator` in the background for the block.
+
+    The table exists and the first take pass is done when the block starts; when it ends the
+    worker's leases are released (write the last checkpoints inside the block).
+    """
+    coordinator = LeaseCoordinator(
+        client,
+        clock=clock,
+        table=table,
+        worker_id=worker_id,
+        lease_timeout=lease_timeout,
+        take_interval=take_interval,
+    )
+
+    async def background(*, task_status: TaskStatus[None]) -> None:
+        background_task.set(True)  # its sleeps wait for a manual clock's advance
+        await coordinator.run(task_status=task_status)
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(background)
+        try:
+            yield coordinator
+        finally:
+            tg.cancel_scope.cancel()

@@ -20,6 +20,7 @@ from streamkit.mappings.leases import (
     ShardInfo,
     default_worker_id,
     lease_key,
+    open_leases,
     read_leases,
 )
 from streamkit.testing import ManualClock
@@ -99,6 +100,26 @@ class TestTable:
         assert leases["s1"].parent_ids == ("s0",)
         assert leases["s0"].owner is None
         assert leases["s0"].counter == 0
+
+    async def test_prune_deletes_finished_leases_of_trimmed_shards(
+        self, memory_engine: streamkit.Engine, clock: ManualClock
+    ) -> None:
+        """Finished leases of shards gone from the stream go; unfinished or listed ones stay,
+        and a child whose parent lease went is not held back."""
+        (a,) = await setup(memory_engine, clock, 0, "a")
+        await a.sync_shards("m", ARN, [ShardInfo("p"), ShardInfo("q"), ShardInfo("c", ("p",))])
+        await a.sync_shards("other", ARN, [ShardInfo("p")])
+        await a.take_pass()
+        await a.mark_done("m", ARN, "p")
+        await a.mark_done("other", ARN, "p")
+        await a.sync_shards("m", ARN, [ShardInfo("c", ("p",))], prune=True)  # p trimmed
+        leases = await read_leases(memory_engine, DEFAULT_LEASE_TABLE)
+        assert sorted((lease.mapping, lease.shard_id) for lease in leases) == [
+            ("m", "c"),
+            ("m", "q"),  # gone from the stream but unfinished: kept
+            ("other", "p"),  # another mapping's
+        ]
+        assert [h.shard_id for h in await a.take_pass() if h.mapping == "m"] == ["c"]
 
     def test_worker_id_defaults_to_host_pid_random(self) -> None:
         """The default worker id names the host and process, and differs between workers."""
@@ -466,6 +487,29 @@ class TestShutdown:
         assert {lease.owner for lease in (await table(memory_engine)).values()} == {None}
         assert shards_of(await b.take_pass()) == ["s0", "s1", "s2"]
         assert await b.load_shard("m", ARN, "s1") == ("7", False)
+
+    async def test_open_leases_runs_a_worker_for_the_block(
+        self, memory_engine: streamkit.Engine, clock: ManualClock
+    ) -> None:
+        """open_leases: table made and leases taken on entry, renewed on the clock, released
+        on exit; a second worker joining gets its share."""
+        await setup(memory_engine, clock, 4, "setup")
+        async with open_leases(memory_engine, clock=clock, worker_id="a", lease_timeout=T) as a:
+            assert len(a.valid_leases()) == 4
+            async with open_leases(
+                memory_engine, clock=clock, worker_id="b", lease_timeout=T, take_interval=T / 3
+            ) as b:
+                for _ in range(9):
+                    passed = b.passed.waiter()
+                    clock.advance(T / 3)
+                    with anyio.fail_after(10):
+                        await passed.wait()
+                    await anyio.wait_all_tasks_blocked()
+                assert len(b.valid_leases()) == 2
+            assert b.held() == []
+            assert len(a.held()) == 2  # b's two are free again, for a's next take pass
+        owners = {lease.owner for lease in (await table(memory_engine)).values()}
+        assert owners == {None}
 
     async def test_run_renews_in_the_background_and_releases_when_cancelled(
         self, memory_engine: streamkit.Engine, clock: ManualClock
