@@ -1,6 +1,6 @@
 """Failover time of the lease table on the real clock, over HTTP against ``streamkit serve``.
 
-Three workers (``LeaseCoordinator`` over aiobotocore, ``SystemClock``) share 8 shards of one
+Three workers (``LeaseCoordinator`` over aiobotocore, ``MonotonicClock``) share 8 shards of one
 mapping until the load is even (3/3/2). Then one of them:
 
 - crash: stops renewing (its task is cancelled without releasing, as a SIGKILL leaves it);
@@ -34,7 +34,7 @@ sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).re
 import anyio  # noqa: E402
 from aiobotocore.session import get_session  # noqa: E402
 
-from streamkit import SystemClock  # noqa: E402
+from streamkit.clock import MonotonicClock  # noqa: E402
 from streamkit.mappings.leases import LeaseCoordinator, ShardInfo  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +72,7 @@ async def crashable(coordinator: LeaseCoordinator) -> None:
 
 
 async def one_run(client: Any, table: str, args: argparse.Namespace, crash: bool) -> float:
-    clock = SystemClock()
+    clock = MonotonicClock()
     workers = [
         LeaseCoordinator(
             client,
@@ -88,8 +88,10 @@ async def one_run(client: Any, table: str, args: argparse.Namespace, crash: bool
     await workers[0].sync_shards("m", ARN, [ShardInfo(f"s{i}") for i in range(SHARDS)])
     victim, survivors = workers[0], workers[1:]
 
-    def valid_counts() -> list[int]:
-        return [len(w.valid_leases()) for w in workers]
+    def settled() -> bool:
+        """Even (3/3/2), and no stolen lease still waiting out its victim."""
+        valid = [len(w.valid_leases()) for w in workers]
+        return sorted(valid) == [2, 3, 3] and valid == [len(w.held()) for w in workers]
 
     async with anyio.create_task_group() as tg:
         victim_scope = anyio.CancelScope()
@@ -102,7 +104,7 @@ async def one_run(client: Any, table: str, args: argparse.Namespace, crash: bool
         for worker in survivors:
             tg.start_soon(worker.run)
         with anyio.fail_after(60):
-            while sorted(valid_counts()) != [2, 3, 3]:  # noqa: ASYNC110  validity is time
+            while not settled():  # noqa: ASYNC110  validity is time, no event tells it
                 await anyio.sleep(0.01)
         started = time.monotonic()
         victim_scope.cancel()  # a crash stops at once; a clean stop releases on its way out

@@ -30,9 +30,10 @@ The rules, each worker applying them on its own clock (:class:`LeaseCoordinator`
 - **clean shutdown**: a worker checkpoints and releases its leases (owner removed) at once,
   so others take them on their next pass.
 
-Time comes from the injected clock; the client is anything with boto3's DynamoDB client
-methods as coroutines (:class:`LeaseClient`): a streamkit :class:`~streamkit.engine.Engine`,
-or an aiobotocore client for a remote endpoint.
+Time comes from the injected clock (default :class:`~streamkit.clock.MonotonicClock`: the
+rules measure durations on one worker and never compare clocks between workers). The client is
+anything with boto3's DynamoDB client methods as coroutines (:class:`LeaseClient`): a streamkit
+:class:`~streamkit.engine.Engine`, or an aiobotocore client for a remote endpoint.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from typing import Any, Protocol
 import anyio
 from anyio.abc import TaskStatus
 
-from streamkit.clock import Clock, Signal, background_task
+from streamkit.clock import Clock, MonotonicClock, Signal, background_task
 from streamkit.errors import LeaseLostError
 from streamkit.logs import get_logger
 
@@ -281,7 +282,7 @@ class LeaseCoordinator:
         self,
         client: LeaseClient,
         *,
-        clock: Clock,
+        clock: Clock | None = None,
         table: str = DEFAULT_LEASE_TABLE,
         worker_id: str | None = None,
         lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
@@ -291,7 +292,8 @@ class LeaseCoordinator:
         if lease_timeout <= 0:
             raise ValueError("lease_timeout must be positive")
         self.client = client
-        self.clock = clock
+        #: Durations only, on this worker: never compared with another worker's clock.
+        self.clock: Clock = MonotonicClock() if clock is None else clock
         self.table = table
         self.worker_id = worker_id or default_worker_id()
         self.lease_timeout = lease_timeout
@@ -737,7 +739,7 @@ class LeaseCoordinator:
 async def open_leases(
     client: LeaseClient,
     *,
-    clock: Clock,
+    clock: Clock | None = None,
     table: str = DEFAULT_LEASE_TABLE,
     worker_id: str | None = None,
     lease_timeout: float = DEFAULT_LEASE_TIMEOUT,

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from streamkit import SystemClock
 from streamkit.errors import LeaseLostError
 from streamkit.mappings.leases import SHARD_END, LeaseCoordinator, ShardInfo, read_leases
 from streamkit.testing import ManualClock
@@ -86,11 +85,12 @@ async def test_leases_over_http(client: Any) -> None:
 
 
 async def test_run_on_the_system_clock_creates_and_takes(client: Any) -> None:
-    """``run`` against the endpoint on the real clock: the table is made, leases are held."""
+    """``run`` against the endpoint on the real clock (the default, monotonic): the table is
+    made, leases are held, and released on exit."""
     import anyio
 
     table = f"leases-{random.randrange(10**9)}"
-    coordinator = LeaseCoordinator(client, clock=SystemClock(), table=table, lease_timeout=3)
+    coordinator = LeaseCoordinator(client, table=table, lease_timeout=3)
     await coordinator.ensure_table()
     await coordinator.sync_shards("m", ARN, [ShardInfo("s0")])
     async with anyio.create_task_group() as tg:
