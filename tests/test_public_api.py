@@ -196,6 +196,7 @@ PUBLIC: dict[str, list[str]] = {
         "Lease",
         "LeaseClient",
         "LeaseCoordinator",
+        "LeasePlan",
         "LeaseReader",
         "LeaseScan",
         "SHARD_END",

@@ -65,6 +65,7 @@ __all__ = [
     "Lease",
     "LeaseClient",
     "LeaseCoordinator",
+    "LeasePlan",
     "LeaseReader",
     "LeaseScan",
     "ShardInfo",
@@ -202,6 +203,16 @@ class LeaseScan:
 
     leases: dict[str, Lease]
     at: float
+
+
+@dataclass
+class LeasePlan:
+    """What one take pass tries: up to ``needed`` of ``take`` (expired or free, in order),
+    or else one lease to ``steal``."""
+
+    needed: int
+    take: list[Lease]
+    steal: Lease | None
 
 
 @dataclass
@@ -499,8 +510,8 @@ class LeaseCoordinator:
             and (now - seen.since >= self.lease_timeout)
         )
 
-    def plan(self, scan: LeaseScan) -> tuple[list[Lease], list[Lease]]:
-        """Return (expired or free leases to take, leases to steal) by the balancing rules."""
+    def plan(self, scan: LeaseScan) -> LeasePlan:
+        """Decide what to take and steal from ``scan`` by the balancing rules."""
         now = self.clock.now()
         candidates = {k: v for k, v in scan.leases.items() if _takeable(v, scan.leases)}
         mine = {k for k in self._held if k in candidates}
@@ -519,14 +530,14 @@ class LeaseCoordinator:
         target = math.ceil(len(candidates) / workers)
         needed = target - len(mine)
         if needed <= 0:
-            return [], []
+            return LeasePlan(0, [], None)
         if expired:
             self._rng.shuffle(expired)
             # free ones first: taking them cannot race a live owner
             expired.sort(key=lambda lease: lease.owner is not None)
-            return expired[:needed], []
+            return LeasePlan(needed, expired, None)
         if not counts:
-            return [], []
+            return LeasePlan(needed, [], None)
         most = max(sorted(counts), key=lambda owner: counts[owner])
         if counts[most] > target or (counts[most] == target and needed > 1):
             theirs = sorted(
@@ -534,15 +545,25 @@ class LeaseCoordinator:
                 for key, lease in candidates.items()
                 if lease.owner == most and key not in self._held
             )
-            return [], [candidates[self._rng.choice(theirs)]]
-        return [], []
+            return LeasePlan(needed, [], candidates[self._rng.choice(theirs)])
+        return LeasePlan(needed, [], None)
 
     async def take(self, scan: LeaseScan) -> list[HeldLease]:
-        """Take what :meth:`plan` chose; return the leases won (others got there first)."""
-        to_take, to_steal = self.plan(scan)
+        """Take what :meth:`plan` chose; return the leases won.
+
+        Expired and free leases are tried in the plan's order until ``needed`` are won (one
+        another worker got first costs no pass); a steal is tried once.
+        """
+        plan = self.plan(scan)
         won: list[HeldLease] = []
-        for lease, stolen in [(x, False) for x in to_take] + [(x, True) for x in to_steal]:
-            held = await self._take_one(lease, stolen=stolen)
+        for lease in plan.take:
+            if len(won) >= plan.needed:
+                break
+            held = await self._take_one(lease, stolen=False)
+            if held is not None:
+                won.append(held)
+        if plan.steal is not None:
+            held = await self._take_one(plan.steal, stolen=True)
             if held is not None:
                 won.append(held)
         return won

@@ -17,6 +17,7 @@ from streamkit.mappings.leases import (
     HeldLease,
     Lease,
     LeaseCoordinator,
+    LeaseScan,
     ShardInfo,
     default_worker_id,
     lease_key,
@@ -283,6 +284,21 @@ class TestTake:
         assert taken.valid(clock.now())
         assert first.lost.is_set()
         assert second.valid(clock.now())
+
+    async def test_a_lost_race_for_a_free_lease_tries_the_next_one(
+        self, memory_engine: streamkit.Engine, clock: ManualClock
+    ) -> None:
+        """Taking from a stale scan: a free lease another worker took first is skipped, and
+        the next is tried in the same pass, up to the number needed."""
+        a, b = await setup(memory_engine, clock, 0, "a", "b")
+        await put_owned(memory_engine, {f"s{i}": None for i in range(4)} | {"s4": "x", "s5": "y"})
+        stale = await b.scan()
+        plan = b.plan(stale)  # target ceil(6/3) = 2: two of the four free ones
+        assert plan.needed == 2
+        assert plan.take[0].shard_id in {"s0", "s1"}  # the first choice will be gone
+        only = {k: v for k, v in stale.leases.items() if v.shard_id in {"s0", "s1"}}
+        assert shards_of(await a.take(LeaseScan(only, stale.at))) == ["s0", "s1"]
+        assert shards_of(await b.take(stale)) == ["s2", "s3"]
 
     async def test_a_worker_at_target_takes_nothing(
         self, memory_engine: streamkit.Engine, clock: ManualClock
