@@ -54,6 +54,7 @@ from anyio.abc import TaskStatus
 from streamkit.clock import Clock, MonotonicClock, Signal, background_task
 from streamkit.errors import LeaseLostError
 from streamkit.logs import get_logger
+from streamkit.mappings.source import Checkpoint, CheckpointStore
 
 __all__ = [
     "DEFAULT_LEASE_TABLE",
@@ -119,32 +120,6 @@ class LeaseClient(LeaseReader, Protocol):
 
     @property
     def delete_item(self) -> Callable[..., Awaitable[Any]]: ...
-
-
-#: A shard's checkpoint: the last sequence number done (None: none yet), and whether the shard
-#: is finished (closed and read to its end).
-Checkpoint = tuple[str | None, bool]
-
-
-class CheckpointStore(Protocol):
-    """How far each mapping has processed each shard: what a stream source reads and writes.
-
-    The same three calls as the remote source's checkpoint stores
-    (``streamkit.mappings.source``); :class:`LeaseCoordinator` is one, keeping each checkpoint
-    in its shard's lease so that it moves with the lease.
-    """
-
-    async def load(self, mapping: str, stream_arn: str) -> dict[str, Checkpoint]:
-        """Return shard id -> checkpoint for one mapping's stream (shards never saved: absent)."""
-        ...
-
-    async def save(self, mapping: str, stream_arn: str, shard_id: str, seq: str | None) -> None:
-        """Record that ``mapping`` processed ``shard_id`` up to and including ``seq``."""
-        ...
-
-    async def mark_done(self, mapping: str, stream_arn: str, shard_id: str) -> None:
-        """Record that ``mapping`` read the closed shard ``shard_id`` to its end."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -284,7 +259,8 @@ def _takeable(lease: Lease, leases: Mapping[str, Lease]) -> bool:
 class LeaseCoordinator:
     """One worker's side of the lease table: renews, takes, steals, checkpoints, releases.
 
-    A :class:`CheckpointStore` over the lease table. :meth:`run` is the background worker
+    A :class:`~streamkit.mappings.source.CheckpointStore` over the lease table, each checkpoint
+    in its shard's lease so that it moves with the lease. :meth:`run` is the background worker
     (renew and take passes on the clock, release on exit); tests drive :meth:`renew_pass`,
     :meth:`scan` and :meth:`take` themselves.
     """
