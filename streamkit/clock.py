@@ -8,7 +8,7 @@ from typing import Protocol
 
 import anyio
 
-__all__ = ["Clock", "SystemClock", "background_task"]
+__all__ = ["Clock", "MonotonicClock", "SystemClock", "background_task"]
 
 #: True in the runtime's worker tasks and their children (set by ``Runtime.start``). Their
 #: sleeps on a manual clock wait for a test to advance it for as long as it takes; any other
@@ -33,6 +33,21 @@ class SystemClock:
 
     def now(self) -> float:
         return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(seconds)
+
+
+class MonotonicClock:
+    """A clock for durations only: ``time.monotonic()``, which never jumps with the wall clock.
+
+    For rules that measure how long something lasted on one machine and never compare times
+    between machines (the lease table's timeouts): a wall clock set back would stretch a
+    lease past its time. ``now()`` is not an epoch time.
+    """
+
+    def now(self) -> float:
+        return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
         await anyio.sleep(seconds)

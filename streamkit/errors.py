@@ -80,6 +80,7 @@ __all__ = [
     "InvalidRestoreTimeException",
     "InvalidSignatureException",
     "ItemCollectionSizeLimitExceededException",
+    "LeaseLostError",
     "LimitExceededException",
     "MissingAuthenticationTokenException",
     "PointInTimeRecoveryUnavailableException",
@@ -161,6 +162,14 @@ class DatabaseFileError(StreamkitError):
     The file is corrupt or truncated, was written by a newer streamkit, or cannot be written
     (permissions, read-only file system). streamkit never repairs or overwrites such a file;
     the message is one line naming the file and the cause.
+    """
+
+
+class LeaseLostError(StreamkitError):
+    """Raised by a lease-table checkpoint when this worker no longer holds the shard's lease.
+
+    Another worker took it (the lease expired or was stolen to balance the load): the worker
+    stops processing the shard at once, and the new owner resumes from the lease's checkpoint.
     """
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "dump",
     "export",
     "import_",
+    "leases",
     "load",
     "mappings",
     "replay",
@@ -148,6 +149,12 @@ def transact(args: argparse.Namespace) -> int:
     from streamkit.cli.bulk import run_transact
 
     return _on_loop(run_transact, args)
+
+
+def leases(args: argparse.Namespace) -> int:
+    from streamkit.cli.leases import run_leases
+
+    return _on_loop(run_leases, args)
 
 
 def mappings(args: argparse.Namespace) -> int:

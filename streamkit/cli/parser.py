@@ -48,6 +48,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     _bulk(commands)
     add_transfer_commands(commands, _connection)
     _mappings(commands)
+    _leases(commands)
     add_template_command(commands, run.template)
     add_sql_command(commands, _connection, _input_format, run.sql)
     _log_options(parser)
@@ -765,6 +766,31 @@ def _mappings(commands: Commands) -> None:
             "--app", metavar="MODULE:APP", action="append", default=[], help="the app (optional)"
         )
         _connection(action)
+
+
+def _leases(commands: Commands) -> None:
+    leases = commands.add_parser(
+        "leases",
+        help="who holds which shard of which mapping in a lease table, and how far behind",
+        description="Workers of 'streamkit run --endpoint-url' share a stream's shards through a "
+        "lease table. This lists its leases: mapping, shard, owner, checkpoint, parent shards "
+        "and, where the stream is readable at the endpoint, the records after the checkpoint "
+        "(Behind) and the oldest one's age.",
+    )
+    leases.set_defaults(func=run.leases)
+    leases.add_argument(
+        "--lease-table",
+        metavar="TABLE",
+        default="streamkit-leases",
+        help="the lease table (default: streamkit-leases)",
+    )
+    leases.add_argument(
+        "--no-behind",
+        dest="behind",
+        action="store_false",
+        help="do not read the streams to count the records after each checkpoint",
+    )
+    _connection(leases)
 
 
 def _reload(parser: argparse.ArgumentParser) -> None:
