@@ -233,6 +233,7 @@ async def open_runtime(
     ttl_max_rate: float = 2000.0,
     retention_interval: float | None = None,
     replication_delay: float = 0.0,
+    replicate_at_once: bool = False,
 ) -> AsyncIterator[Runtime]:
     """Run the background workers of an engine, or of every region of a group, until the
     block exits.
@@ -256,7 +257,10 @@ async def open_runtime(
             default: a tenth of the shard rollover interval, at most 60.
         replication_delay: with a group, seconds each change to a global table waits
             before it is shipped to the other replicas (default 0: at once; AWS: about a
-            second). The group's replication runs as :attr:`Runtime.replication`.
+            second). The group's replication runs as :attr:`Runtime.replication`, started
+            when a region first has a global table (the replication machinery loads then).
+        replicate_at_once: start the replication with the runtime instead (the test
+            harness does, so ``h.replication`` is there from the start).
 
     Raises:
         ConfigurationError: two apps register a mapping of the same name.
@@ -285,7 +289,10 @@ async def open_runtime(
                 unsubscribe = group.subscribe(started)
                 for opened in list(group.engines.values()):
                     await _start_region(runtime, opened, settings)
-                await _start_replication(runtime, group, replication_delay)
+                replicate = functools.partial(
+                    _replicate, runtime, group, replication_delay, wait=not replicate_at_once
+                )
+                await runtime.start("replication", replicate)
             log.debug("runtime_started", workers=len(runtime.workers))
             yield runtime
         finally:
@@ -299,14 +306,44 @@ async def open_runtime(
             log.debug("runtime_stopped")
 
 
-async def _start_replication(runtime: Runtime, group: Regions, delay: float) -> None:
-    """Run the group's global-table replication (links between every pair of replicas)."""
+async def _replicate(
+    runtime: Runtime,
+    group: Regions,
+    delay: float,
+    *,
+    wait: bool,
+    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the group's global-table replication (a link between every pair of replicas);
+    with ``wait``, only once some region has a global table, so a group without one never
+    loads the replication machinery."""
+    if wait:
+        task_status.started()
+        task_status = anyio.TASK_STATUS_IGNORED
+        while True:
+            waiters = [group.opened.waiter()]
+            waiters += [engine.catalog_waiter() for engine in list(group.engines.values())]
+            if any(engine.global_tables() for engine in list(group.engines.values())):
+                break
+            await _first_of(waiters)
     from streamkit.mappings.replication import Replicator
 
     replicator = Replicator(group, runtime.clock, delay=delay)
-    await runtime.start("replication", replicator.run)
     runtime.replication = replicator
     runtime.add_link(replicator)
+    await replicator.run(task_status=task_status)
+
+
+async def _first_of(events: list[anyio.Event]) -> None:
+    """Return once any of ``events`` is set."""
+    async with anyio.create_task_group() as tg:
+
+        async def wait(event: anyio.Event) -> None:
+            await event.wait()
+            tg.cancel_scope.cancel()
+
+        for event in events:
+            tg.start_soon(wait, event)
 
 
 @dataclass(eq=False)

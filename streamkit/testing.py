@@ -273,7 +273,9 @@ async def open_harness(
     if regions is not None:
         async with (
             open_regions(path, regions=regions, clock=clock, **engine_options) as group,
-            open_runtime(group, app, replication_delay=replication_delay) as runtime,
+            open_runtime(
+                group, app, replication_delay=replication_delay, replicate_at_once=True
+            ) as runtime,
         ):
             yield Harness(runtime.engine, runtime, clock, group)
         return

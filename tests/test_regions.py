@@ -183,6 +183,30 @@ class TestOnDemand:
 
 
 class TestRuntimeOverAGroup:
+    async def test_replication_starts_with_the_first_global_table(self) -> None:
+        clock = ManualClock()
+        async with (
+            streamkit.open_regions(None, regions=REGIONS, clock=clock) as group,
+            open_runtime(group) as runtime,
+        ):
+            east, west = group["us-east-1"], group["eu-west-1"]
+            await _orders(east)
+            await east.put_item(TableName="orders", Item={"pk": {"S": "before"}})
+            assert runtime.replication is None  # no global table: nothing loaded or running
+            await east.update_table(
+                TableName="orders", ReplicaUpdates=[{"Create": {"RegionName": "eu-west-1"}}]
+            )
+            with anyio.fail_after(10):
+                while runtime.replication is None or not await runtime.replication.caught_up():
+                    await anyio.sleep(0.01)  # real time for the workers to run, not the clock
+                await west.put_item(TableName="orders", Item={"pk": {"S": "west"}})
+                while await _keys(east) != {"before", "west"}:
+                    await anyio.sleep(0.01)
+            assert await _keys(west) == {"before", "west"}
+            assert runtime.links == [runtime.replication]
+            described = await west.describe_table(TableName="orders")
+            assert {r["ReplicaStatus"] for r in described["Table"]["Replicas"]} == {"ACTIVE"}
+
     async def test_mappings_ttl_and_retention_run_in_every_region(self, clock: ManualClock) -> None:
         seen: dict[str, list[str]] = {}
         async with (
@@ -237,7 +261,8 @@ class TestRuntimeOverAGroup:
             open_runtime(group, _app(seen)) as runtime,
         ):
             assert runtime.workers == ["replication"]  # the group's, before any region
-            assert runtime.links == [runtime.replication]
+            assert runtime.links == []  # replication starts with the first global table
+            assert runtime.replication is None
             with pytest.raises(LookupError):
                 runtime.engine  # noqa: B018 - no region yet
             west = await group.engine("eu-west-1")
