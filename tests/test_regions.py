@@ -15,7 +15,7 @@ from streamkit.errors import (
     LimitExceededException,
     ValidationException,
 )
-from streamkit.runtime import open_runtime
+from streamkit.runtime import Runtime, open_runtime
 from streamkit.streams import Regions
 from streamkit.streams.regions import open_region_group, region_path
 from streamkit.testing import ManualClock, open_harness, open_sync_harness
@@ -40,6 +40,26 @@ def _app(seen: dict[str, list[str]]) -> streamkit.App:
 
 async def _orders(engine: streamkit.Engine) -> None:
     await engine.create_table(TableName="orders", **key_schema(), StreamSpecification=STREAM)
+
+
+async def _replicated(runtime: Runtime) -> None:
+    """Wait until the runtime's replication has started and shipped every change so far."""
+    with anyio.fail_after(10):
+        while True:
+            waiters = [runtime.activity.waiter()]
+            replication = runtime.replication
+            if replication is not None:
+                waiters.append(replication.changed.waiter())
+                if await replication.caught_up():
+                    return
+            async with anyio.create_task_group() as tg:
+                for waiter in waiters:
+
+                    async def wake(event: anyio.Event = waiter) -> None:
+                        await event.wait()
+                        tg.cancel_scope.cancel()
+
+                    tg.start_soon(wake)
 
 
 def _databases(folder: Path) -> list[str]:
@@ -196,13 +216,10 @@ class TestRuntimeOverAGroup:
             await east.update_table(
                 TableName="orders", ReplicaUpdates=[{"Create": {"RegionName": "eu-west-1"}}]
             )
-            with anyio.fail_after(10):
-                while runtime.replication is None or not await runtime.replication.caught_up():
-                    await anyio.sleep(0.01)  # real time for the workers to run, not the clock
-                await west.put_item(TableName="orders", Item={"pk": {"S": "west"}})
-                while await _keys(east) != {"before", "west"}:
-                    await anyio.sleep(0.01)
-            assert await _keys(west) == {"before", "west"}
+            await _replicated(runtime)
+            await west.put_item(TableName="orders", Item={"pk": {"S": "west"}})
+            await _replicated(runtime)
+            assert await _keys(east) == await _keys(west) == {"before", "west"}
             assert runtime.links == [runtime.replication]
             described = await west.describe_table(TableName="orders")
             assert {r["ReplicaStatus"] for r in described["Table"]["Replicas"]} == {"ACTIVE"}
