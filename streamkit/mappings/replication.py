@@ -8,8 +8,10 @@ shipper reads A's *current* item and hidden version and ships it to B
 (``engine.apply_replicated``, last writer wins) only if the version's region is A
 (``engine.replication_changes`` reads just those). A write
 that reached A from elsewhere is shipped by its own region, so nothing echoes back, and
-shipping a state twice or late is harmless. Only keys are read from the records, so a
-KEYS_ONLY stream replicates too.
+shipping a state twice or late is harmless. A link reads only the records' keys
+(``StreamsClient.read_change_keys``: no Lambda formatting), so a KEYS_ONLY stream replicates
+too, and skips unread the records of changes that replication applied (a hidden flag on the
+stored record, never shown in GetRecords or an event): those are shipped by their origin.
 
 The :class:`Replicator` supervises the links of every global table of a region group: it
 watches each engine's catalog, starts a link per ordered pair of replicas, back-fills a
@@ -37,7 +39,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import anyio
-import orjson
 from anyio.abc import TaskGroup, TaskStatus
 
 from streamkit.clock import Clock, Signal, background_task
@@ -46,7 +47,7 @@ from streamkit.errors import ClosedError, ResourceNotFoundException
 from streamkit.logs import get_logger
 from streamkit.mappings.config import MappingConfig
 from streamkit.mappings.poller import MappingRunner
-from streamkit.model.json import decode_binary
+from streamkit.streams import StreamsClient
 from streamkit.streams.records import parse_sequence_number, sequence_number
 
 if TYPE_CHECKING:
@@ -68,7 +69,6 @@ LINK_BATCH: Final = 1000
 #: items a back-fill ships per transaction on the new replica
 BACKFILL_STEP: Final = 1000
 _CREATING: Final = "CREATING"
-_KEY_BYTES: Final = orjson.OPT_SORT_KEYS
 
 
 def link_name(table: str, target: str) -> str:
@@ -187,11 +187,13 @@ class _Shipper:
     async def __call__(self, event: dict[str, Any], context: object) -> None:
         link = self.link
         assert link is not None
-        keys: dict[bytes, Any] = {}
-        for record in event["Records"]:
-            raw = record["dynamodb"]["Keys"]
-            keys.setdefault(orjson.dumps(raw, option=_KEY_BYTES), raw)
-        wanted = [_decoded(k) for k in keys.values()]
+        wanted = [
+            record["dynamodb"]["Keys"]
+            for record in event["Records"]
+            if "Keys" in record["dynamodb"]
+        ]
+        if not wanted:  # every change came from elsewhere: shipped by its own region
+            return
         source = link.runner.engine
         changes = await source.replication_changes(link.table, wanted)
         if not changes:
@@ -205,11 +207,24 @@ class _Shipper:
         link.lag_ms = max(0.0, (link.clock.now() - newest) * 1000.0)
 
 
-def _decoded(key: dict[str, Any]) -> dict[str, Any]:
-    """A record's ``Keys`` with binary values back to bytes (Lambda's records hold base64)."""
-    if any("B" in value for value in key.values()):
-        return cast(dict[str, Any], decode_binary(key))
-    return key
+class _LinkStreams:
+    """The stream reads a link's runner makes: keys only (``StreamsClient.read_change_keys``),
+    so a link neither formats records as Lambda's nor reads the changes replication applied."""
+
+    def __init__(self, streams: StreamsClient) -> None:
+        self.read_lambda_records = streams.read_change_keys
+        self.shard_event = streams.shard_event
+
+
+class _LinkRunner(MappingRunner):
+    """A link's mapping runner: reads its records through :class:`_LinkStreams`."""
+
+    _link_streams: _LinkStreams | None = None
+
+    def _streams(self) -> StreamsClient:
+        if self._link_streams is None:
+            self._link_streams = _LinkStreams(super()._streams())
+        return cast(StreamsClient, self._link_streams)
 
 
 async def _shards(engine: Engine, arn: str) -> list[dict[str, Any]]:
@@ -450,7 +465,7 @@ class Replicator:
             timeout=900.0,
             enabled=key not in self._paused,
         )
-        runner = MappingRunner(engine, config, self.clock, changed=self.changed)
+        runner = _LinkRunner(engine, config, self.clock, changed=self.changed)
         link = ReplicationLink(table, source, target, runner, self.clock)
         shipper.link = link
         scope = anyio.CancelScope()
