@@ -9,7 +9,8 @@ a table global in both, the replication links run by a ``Replicator`` on the sys
   put_item to the change applied in eu-west-1 (``apply_replicated`` returned), p50 and p99.
 - throughput: put_item ops/s at concurrency 16 in us-east-1 of a global table (links running)
   against a regional table in a process without replication (the single-region rate), and the
-  rate items reach eu-west-1 (everything written, until the last one is applied there).
+  rate items reach eu-west-1 (everything written, until the last one is applied there), also
+  per CPU second of the process (both regions' work: on a loaded machine, the steadier figure).
 - backlog: a link paused while --backlog puts are made, then resumed: items/s until it has
   caught up (the link alone, no writer competing), against the single-region rate.
 - global: a table holding --items items is made global (its replica CREATING in eu-west-1);
@@ -168,9 +169,10 @@ async def single_region_rate(folder: Path, name: str, seconds: float) -> tuple[f
     return rate, count / cpu
 
 
-async def replicated_rates(folder: Path, name: str, seconds: float) -> tuple[float, float]:
+async def replicated_rates(folder: Path, name: str, seconds: float) -> tuple[float, float, float]:
     """Return (put_item/s in us-east-1 with the links running, items/s applied in eu-west-1
-    from the first write until the last write is applied there)."""
+    from the first write until the last write is applied there, and items written and
+    replicated per CPU second of the process over that time: both regions' work)."""
     applied = [0]
 
     def on_applied(changes: Any) -> None:
@@ -182,15 +184,15 @@ async def replicated_rates(folder: Path, name: str, seconds: float) -> tuple[flo
         await _set_replicas(group, {US: "ACTIVE", EU: "ACTIVE"})
         _watch_applied(group.by_region[EU], on_applied)
         async with _replicating(group) as replicator:
-            begin = time.perf_counter()
-            rate, _ = await _put_load(group.by_region[US], seconds)
+            begin, cpu = time.perf_counter(), time.process_time()
+            rate, count = await _put_load(group.by_region[US], seconds)
             while True:  # until the link is caught up
                 changed = replicator.changed.waiter()
                 if await replicator.caught_up():
                     break
                 await changed.wait()
-            elapsed = time.perf_counter() - begin
-    return rate, applied[0] / elapsed
+            elapsed, cpu = time.perf_counter() - begin, time.process_time() - cpu
+    return rate, applied[0] / elapsed, count / cpu
 
 
 async def backlog_rate(folder: Path, name: str, items: int) -> tuple[float, float]:
@@ -260,7 +262,7 @@ async def main() -> None:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--backlog", type=int, default=20_000)
     args = parser.parse_args()
-    p50s, p99s, single, single_cpu, written, shipped = [], [], [], [], [], []
+    p50s, p99s, single, single_cpu, written, shipped, shipped_cpu = [], [], [], [], [], [], []
     backlog, backlog_cpu, fills, fills_cpu = [], [], [], []
     for r in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
@@ -271,9 +273,10 @@ async def main() -> None:
             rate, per_cpu = await single_region_rate(folder, f"single{r}", args.seconds)
             single.append(rate)
             single_cpu.append(per_cpu)
-            w, s = await replicated_rates(folder, f"rep{r}", args.seconds)
+            w, s, s_cpu = await replicated_rates(folder, f"rep{r}", args.seconds)
             written.append(w)
             shipped.append(s)
+            shipped_cpu.append(s_cpu)
             rate, per_cpu = await backlog_rate(folder, f"backlog{r}", args.backlog)
             backlog.append(rate)
             backlog_cpu.append(per_cpu)
@@ -289,7 +292,9 @@ async def main() -> None:
     )
     print(
         f"replicated into eu-west-1: {med(shipped):,.0f} items/s, "
-        f"{med(shipped) / med(single):.2f} of the single-region write rate"
+        f"{med(shipped) / med(single):.2f} of the single-region write rate; per CPU second "
+        f"(written and replicated): {med(shipped_cpu):,.0f} puts against "
+        f"{med(single_cpu):,.0f} puts ({med(shipped_cpu) / med(single_cpu):.2f})"
     )
     print(
         f"a paused link's backlog of {args.backlog:,} puts shipped at {med(backlog):,.0f} items/s, "

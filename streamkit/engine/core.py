@@ -288,6 +288,7 @@ class EngineCore:
                 new=new,
                 now=self.clock.now() if now is None else now,
                 service=service,
+                replicated=version is not None,
                 sizes=(old_size, size if new is not None else None),
                 blobs=(old_blob, blob),
             )

@@ -8,8 +8,10 @@ shipper reads A's *current* item and hidden version and ships it to B
 (``engine.apply_replicated``, last writer wins) only if the version's region is A
 (``engine.replication_changes`` reads just those). A write
 that reached A from elsewhere is shipped by its own region, so nothing echoes back, and
-shipping a state twice or late is harmless. Only keys are read from the records, so a
-KEYS_ONLY stream replicates too.
+shipping a state twice or late is harmless. A link reads only the records' keys
+(``StreamsClient.read_change_keys``: no Lambda formatting), so a KEYS_ONLY stream replicates
+too, and skips unread the records of changes that replication applied (a hidden flag on the
+stored record, never shown in GetRecords or an event): those are shipped by their origin.
 
 The :class:`Replicator` supervises the links of every global table of a region group: it
 watches each engine's catalog, starts a link per ordered pair of replicas, back-fills a
@@ -34,10 +36,9 @@ such "drainable": every link shares its signal).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
-import orjson
 from anyio.abc import TaskGroup, TaskStatus
 
 from streamkit.clock import Clock, Signal, background_task
@@ -46,7 +47,7 @@ from streamkit.errors import ClosedError, ResourceNotFoundException
 from streamkit.logs import get_logger
 from streamkit.mappings.config import MappingConfig
 from streamkit.mappings.poller import MappingRunner
-from streamkit.model.json import decode_binary
+from streamkit.mappings.source import LocalSource
 from streamkit.streams.records import parse_sequence_number, sequence_number
 
 if TYPE_CHECKING:
@@ -68,7 +69,6 @@ LINK_BATCH: Final = 1000
 #: items a back-fill ships per transaction on the new replica
 BACKFILL_STEP: Final = 1000
 _CREATING: Final = "CREATING"
-_KEY_BYTES: Final = orjson.OPT_SORT_KEYS
 
 
 def link_name(table: str, target: str) -> str:
@@ -188,11 +188,13 @@ class _Shipper:
     async def __call__(self, event: dict[str, Any], context: object) -> None:
         link = self.link
         assert link is not None
-        keys: dict[bytes, Any] = {}
-        for record in event["Records"]:
-            raw = record["dynamodb"]["Keys"]
-            keys.setdefault(orjson.dumps(raw, option=_KEY_BYTES), raw)
-        wanted = [_decoded(k) for k in keys.values()]
+        wanted = [
+            record["dynamodb"]["Keys"]
+            for record in event["Records"]
+            if "Keys" in record["dynamodb"]
+        ]
+        if not wanted:  # every change came from elsewhere: shipped by its own region
+            return
         source = link.engine
         changes = await source.replication_changes(link.table, wanted)
         if not changes:
@@ -204,13 +206,6 @@ class _Shipper:
         await target.apply_replicated(link.table, changes)
         link.shipped += len(changes)
         link.lag_ms = max(0.0, (link.clock.now() - newest) * 1000.0)
-
-
-def _decoded(key: dict[str, Any]) -> dict[str, Any]:
-    """A record's ``Keys`` with binary values back to bytes (Lambda's records hold base64)."""
-    if any("B" in value for value in key.values()):
-        return cast(dict[str, Any], decode_binary(key))
-    return key
 
 
 async def _shards(engine: Engine, arn: str) -> list[dict[str, Any]]:
@@ -451,7 +446,13 @@ class Replicator:
             timeout=900.0,
             enabled=key not in self._paused,
         )
-        runner = MappingRunner(engine, config, self.clock, changed=self.changed)
+        runner = MappingRunner(
+            engine,
+            config,
+            self.clock,
+            changed=self.changed,
+            source=LocalSource(engine, keys_only=True),
+        )
         link = ReplicationLink(table, source, target, engine, runner, self.clock)
         shipper.link = link
         scope = anyio.CancelScope()

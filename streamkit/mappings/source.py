@@ -176,11 +176,14 @@ class EngineCheckpoints:
 class _LocalShard:
     """A shard of the engine's own stream: read inline, woken by the shard's next commit."""
 
-    __slots__ = ("_arn", "_engine", "_shard_id", "_sid", "_streams")
+    __slots__ = ("_arn", "_engine", "_read", "_shard_id", "_sid", "_streams")
 
-    def __init__(self, engine: Engine, streams: StreamsClient, arn: str, shard_id: str) -> None:
+    def __init__(
+        self, engine: Engine, streams: StreamsClient, arn: str, shard_id: str, keys_only: bool
+    ) -> None:
         self._engine = engine
         self._streams = streams
+        self._read = streams.read_change_keys if keys_only else streams.read_lambda_records
         self._arn = arn
         self._shard_id = shard_id
         self._sid: int | None = None
@@ -189,7 +192,7 @@ class _LocalShard:
         return None if self._sid is None else self._streams.shard_event(self._sid)
 
     async def read(self, after: str | None, limit: int) -> SourcePage:
-        page = await self._streams.read_lambda_records(
+        page = await self._read(
             stream_arn=self._arn, shard_id=self._shard_id, after_sequence=after, limit=limit
         )
         self._sid = page.sid
@@ -211,12 +214,17 @@ class _LocalShard:
 
 
 class LocalSource:
-    """The engine in this process as a stream source (no polling: commits wake the readers)."""
+    """The engine in this process as a stream source (no polling: commits wake the readers).
+
+    ``keys_only``: records come as ``StreamsClient.read_change_keys`` gives them (global
+    tables' replication links) instead of Lambda's shape.
+    """
 
     latest_is_saved = True
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, keys_only: bool = False) -> None:
         self.engine = engine
+        self.keys_only = keys_only
         self.region = engine.region
         self.account = engine.account
 
@@ -249,7 +257,7 @@ class LocalSource:
             params["ExclusiveStartShardId"] = page["LastEvaluatedShardId"]
 
     def reader(self, stream_arn: str, shard_id: str) -> _LocalShard:
-        return _LocalShard(self.engine, self._streams(), stream_arn, shard_id)
+        return _LocalShard(self.engine, self._streams(), stream_arn, shard_id, self.keys_only)
 
     async def caught_up(self, stream_arn: str, shard_id: str, checkpoint: str | None) -> bool:
         head = await self.engine.backend.shard_head(stream_arn, shard_id)

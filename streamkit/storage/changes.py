@@ -42,9 +42,11 @@ from streamkit.model.schema import TableSpec
 from streamkit.storage.codec import dump_item, item_json, items_differ
 
 __all__ = [
+    "EVENT_KIND",
     "INSERT",
     "MODIFY",
     "REMOVE",
+    "REPLICATED",
     "SEQUENCE_BASE",
     "SERVICE",
     "ChangeLog",
@@ -65,6 +67,10 @@ INSERT: Final = 1
 MODIFY: Final = 2
 REMOVE: Final = 3
 SERVICE: Final = 4  # flag on ``kind``: a TTL deletion made by the service
+#: flag on ``kind``: a change applied by global tables' replication (never shown in a record;
+#: a replication link skips these without reading them: they are shipped by their own region)
+REPLICATED: Final = 8
+EVENT_KIND: Final = 3  # the bits of ``kind`` that are the event (INSERT, MODIFY, REMOVE)
 
 _SCALARS: Final = frozenset({"S", "N", "B", "BOOL", "NULL"})
 _KEEP_NEW: Final = frozenset({"NEW_IMAGE", "NEW_AND_OLD_IMAGES"})
@@ -274,6 +280,7 @@ class ChangeLog:
         new: Item | None,
         now: float,
         service: bool = False,
+        replicated: bool = False,
         sizes: tuple[int | None, int | None] = (None, None),
         blobs: tuple[bytes | None, bytes | None] = (None, None),
     ) -> bool:
@@ -286,6 +293,8 @@ class ChangeLog:
 
         ``partition`` is the stored partition key; its 4-byte hash prefix picks the slot, so
         every change of one item lands in the same shard (or its children), in order.
+        ``replicated``: the change came from another region (the hidden :data:`REPLICATED`
+        flag, for replication links only).
         """
         if new is None:
             if old is None:
@@ -315,7 +324,16 @@ class ChangeLog:
             size_bytes += item_size(kept_new) if sizes[1] is None else sizes[1]
         data = dump_record_data(keys, kept_old, kept_new, size_bytes, blobs=blobs)
         seq = self._next(conn, stid)
-        conn.execute(_INSERT_RECORD, (sid, seq, now, kind | (SERVICE if service else 0), data))
+        conn.execute(
+            _INSERT_RECORD,
+            (
+                sid,
+                seq,
+                now,
+                kind | (SERVICE if service else 0) | (REPLICATED if replicated else 0),
+                data,
+            ),
+        )
         self._dirty.add(sid)
         return True
 

@@ -20,7 +20,7 @@ from streamkit.errors import (
     TrimmedDataAccessException,
     ValidationException,
 )
-from streamkit.storage.changes import load_secret
+from streamkit.storage.changes import REPLICATED, load_record_data, load_secret
 from streamkit.streams.iterators import Position, decode_iterator, encode_iterator
 from streamkit.streams.records import (
     base64_binaries,
@@ -126,6 +126,17 @@ def _first_megabyte(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             break
         page.append(record)
     return page
+
+
+def _key_record(seq: int, created: float, kind: int, data: bytes) -> dict[str, Any]:
+    """A stored record as :meth:`StreamsClient.read_change_keys` returns it."""
+    body: dict[str, Any] = {
+        "SequenceNumber": sequence_number(seq),
+        "ApproximateCreationDateTime": created,
+    }
+    if not kind & REPLICATED:
+        body["Keys"] = load_record_data(data)[0]
+    return {"dynamodb": body}
 
 
 def _rows_after(
@@ -463,8 +474,26 @@ class StreamsClient:
         await anyio.lowlevel.checkpoint()
         return self._read_shard_now(stream_arn, shard_id, after_sequence, limit)
 
+    @open_only
+    async def read_change_keys(
+        self, *, stream_arn: str, shard_id: str, after_sequence: str | None, limit: int
+    ) -> ShardPage:
+        """:meth:`read_shard` for global tables' replication links: the same positions, each
+        record only as ``{"dynamodb": {"SequenceNumber", "ApproximateCreationDateTime",
+        "Keys"}}`` (binaries as bytes), and a change applied by replication (the hidden
+        ``REPLICATED`` flag of storage.changes) without ``Keys``, its data not even read: a link
+        ships only its own region's writes. Up to ``limit`` records (no 1 MB page)."""
+        await anyio.lowlevel.checkpoint()
+        return self._read_shard_now(stream_arn, shard_id, after_sequence, limit, keys_only=True)
+
     def _read_shard_now(
-        self, stream_arn: str, shard_id: str, after_sequence: str | None, limit: int
+        self,
+        stream_arn: str,
+        shard_id: str,
+        after_sequence: str | None,
+        limit: int,
+        *,
+        keys_only: bool = False,
     ) -> ShardPage:
         after_seq = None if after_sequence is None else parse_sequence_number(after_sequence)
 
@@ -490,7 +519,11 @@ class StreamsClient:
         if found is None:
             return ShardPage([], exhausted=True, sid=-1)
         view, shard, after, rows = found
-        records, after = self._format_rows(stream_arn, view, rows, after)
+        if keys_only:
+            records = [_key_record(*row) for row in rows]
+            after = rows[-1][0] if rows else after
+        else:
+            records, after = self._format_rows(stream_arn, view, rows, after)
         exhausted = shard.end is not None and after >= shard.end
         return ShardPage(records, exhausted, shard.sid)
 

@@ -10,7 +10,14 @@ from typing import Any, Final
 from streamkit.errors import ValidationException
 from streamkit.model.attributes import Item, item_size
 from streamkit.model.json import binaries_to_text
-from streamkit.storage.changes import INSERT, MODIFY, SEQUENCE_BASE, SERVICE, load_record_data
+from streamkit.storage.changes import (
+    EVENT_KIND,
+    INSERT,
+    MODIFY,
+    SEQUENCE_BASE,
+    SERVICE,
+    load_record_data,
+)
 
 __all__ = [
     "SERVICE_IDENTITY",
@@ -61,7 +68,7 @@ def format_record(
     return stream_record(
         arn=arn,
         region=region,
-        event_name=_EVENT_NAMES.get(kind & ~SERVICE, "REMOVE"),
+        event_name=_EVENT_NAMES.get(kind & EVENT_KIND, "REMOVE"),
         view=view,
         sequence=sequence_number(seq),
         created=created,

@@ -11,6 +11,7 @@ from streamkit.engine import Engine
 from streamkit.engine.replication import ReplicatedChange
 from streamkit.errors import ClosedError, ResourceNotFoundException
 from streamkit.storage.versions import versions_table
+from streamkit.streams import StreamsClient
 from streamkit.testing import ManualClock
 from tests.replication_support import (
     TABLE,
@@ -237,6 +238,60 @@ class TestApplyReplicated:
                 await engine.replication_state("nope", [_key("a")])
         with pytest.raises(ClosedError):
             await engine.apply_replicated(TABLE, [])
+
+
+def _comparable(record: dict[str, Any]) -> dict[str, Any]:
+    """A record without what differs between any two writes (ids, positions, times)."""
+    body = {
+        k: v
+        for k, v in record["dynamodb"].items()
+        if k not in ("SequenceNumber", "ApproximateCreationDateTime")
+    }
+    return {**{k: v for k, v in record.items() if k != "eventID"}, "dynamodb": body}
+
+
+class TestReplicatedFlag:
+    """A replicated change's stream record carries a hidden flag that only links read."""
+
+    async def _both(self, group: DictGroup) -> tuple[list[Any], list[Any], list[Any]]:
+        """The same three changes (INSERT, MODIFY, REMOVE) made locally to "a" in eu-west-1
+        and replicated to "b": GetRecords records, Lambda records, the links' key records."""
+        await create_global(group)
+        eu = group[EU]
+        await eu.put_item(TableName=TABLE, Item=_item("a", v="1"))
+        await eu.apply_replicated(TABLE, [ReplicatedChange(_key("b"), _item("b", v="1"), (T0, US))])
+        await eu.put_item(TableName=TABLE, Item=_item("a", v="2"))
+        await eu.apply_replicated(
+            TABLE, [ReplicatedChange(_key("b"), _item("b", v="2"), (T0 * 2, US))]
+        )
+        await eu.delete_item(TableName=TABLE, Key=_key("a"))
+        await eu.apply_replicated(TABLE, [ReplicatedChange(_key("b"), None, (T0 * 3, US))])
+        arn = eu.stream_arn(TABLE)
+        assert arn is not None
+        (shard,) = (await eu.streams.describe_stream(StreamArn=arn))["StreamDescription"]["Shards"]
+        page = {"stream_arn": arn, "shard_id": shard["ShardId"], "after_sequence": None}
+        streams = eu.streams
+        assert isinstance(streams, StreamsClient)
+        lambdas = await streams.read_lambda_records(**page, limit=100)
+        keys = await streams.read_change_keys(**page, limit=100)
+        return await _records(eu), lambdas.records, keys.records
+
+    async def test_the_flag_never_shows_in_records_or_events(self, group: DictGroup) -> None:
+        records, lambdas, _ = await self._both(group)
+        for got in (records, lambdas):
+            names = ["INSERT", "INSERT", "MODIFY", "MODIFY", "REMOVE", "REMOVE"]
+            assert [r["eventName"] for r in got] == names
+            local, replicated = got[0::2], got[1::2]
+            for mine, theirs in zip(local, replicated, strict=True):
+                as_a = json.dumps(_comparable(theirs)).replace('"b"', '"a"')
+                assert json.loads(as_a) == _comparable(mine)
+
+    async def test_links_read_keys_of_local_changes_only(self, group: DictGroup) -> None:
+        records, _, keys = await self._both(group)
+        assert [r["dynamodb"]["SequenceNumber"] for r in keys] == [
+            r["dynamodb"]["SequenceNumber"] for r in records
+        ]
+        assert [r["dynamodb"].get("Keys") for r in keys] == [_key("a"), None] * 3
 
 
 class TestReplicatedItems:
