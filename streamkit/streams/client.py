@@ -25,12 +25,11 @@ from streamkit.streams.iterators import Position, decode_iterator, encode_iterat
 from streamkit.streams.records import (
     base64_binaries,
     format_record,
-    lambda_record,
     parse_sequence_number,
     sequence_number,
 )
 
-__all__ = ["ShardPage", "StreamsClient"]
+__all__ = ["ShardPage", "SharedRecords", "StreamsClient"]
 
 MAX_PAGE_BYTES: Final = 1024 * 1024
 TAIL_RECORDS: Final = 4096  # Lambda-shaped records kept per shard for readers that follow
@@ -68,6 +67,24 @@ class _Shard:
 _STREAM_COLUMNS: Final = "stid, arn, table_name, label, view, key_schema, created, disabled_at"
 _SHARD_COLUMNS: Final = "sid, shard_id, parent, start_seq, end_seq, trimmed_to"
 _SHARD_COLUMNS_SH: Final = ", ".join("sh." + c for c in _SHARD_COLUMNS.split(", "))
+
+
+class SharedRecords(list[dict[str, Any]]):
+    """A page of Lambda-shaped records that every in-process reader at the same position gets
+    (:meth:`StreamsClient.read_lambda_records`), with room for one serialised copy of it.
+
+    ``blob`` is filled by the first mapping that copies the page for its handler (``marshal``
+    bytes), so the other mappings reading the same page only deserialise it.
+    """
+
+    __slots__ = ("blob",)
+
+    def __init__(self, records: Iterable[dict[str, Any]] = ()) -> None:
+        super().__init__(records)
+        self.blob: bytes | None = None
+
+
+PAGE_MEMO: Final = 64  # pages remembered per shard for the other readers at that position
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +128,22 @@ class _Tail:
             cut = len(self.seqs) - TAIL_RECORDS // 2
             self.floor = self.seqs[cut - 1]
             del self.seqs[:cut], self.records[:cut]
+
+
+@dataclass(frozen=True, slots=True)
+class _Memo:
+    commit: anyio.Event  #: set by the next commit to the shard: the page may be short by then
+    page: ShardPage
+
+
+def _as_lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """:func:`lambda_record` and :func:`base64_binaries` in place, on a fresh GetRecords record
+    (one dict less per record; the keys come out in the same order)."""
+    identity = record.get("userIdentity")
+    if identity is not None:
+        record["userIdentity"] = {"type": identity["Type"], "principalId": identity["PrincipalId"]}
+    record["eventSourceARN"] = stream_arn
+    return base64_binaries(record)
 
 
 def _first_megabyte(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -242,6 +275,8 @@ class StreamsClient:
         self._backend = engine.backend
         self._secret: bytes | None = None
         self._tails: dict[tuple[str, str], _Tail] = {}
+        #: per shard: (after, limit) -> (the shard's commit event taken before the read, page)
+        self._pages: dict[tuple[str, str], dict[tuple[str | None, int], _Memo]] = {}
 
     async def _key(self) -> bytes:
         if self._secret is None:
@@ -504,32 +539,72 @@ class StreamsClient:
         Several mappings on one stream read the same records at nearly the same time; the
         newest records of each shard are kept, so each record is read and formatted once: a
         page starts from that tail when it holds the position and continues from the store.
-        The records are shared: callers must not change them (the mapping processor hands its
-        handler a copy).
+        A page read at a position is also kept until the next commit to the shard: the next
+        reader at that position with that limit gets the same page (the same
+        :class:`SharedRecords` object) without reading. Only pages with records are kept, so
+        an empty page is always a fresh read. The records are shared: callers must not change
+        them (the mapping processor hands its handler a copy).
         """
         key = (stream_arn, shard_id)
         await anyio.lowlevel.checkpoint()
-        tail = self._tails.get(key)  # looked at and filled with no await between: one read each
+        # looked at and filled with no await between: one read each
+        pages = self._pages.get(key)
+        if pages is not None:
+            memo = pages.get((after_sequence, limit))
+            if memo is not None and not memo.commit.is_set():
+                return memo.page
+        tail = self._tails.get(key)
+        # a commit to the shard after this point sets ``commit``: a page kept with it is
+        # current until then (a read-only engine's commits are another process's: none kept)
+        commit = (
+            None
+            if tail is None or self._backend.read_only
+            else self._backend.shard_waiter(tail.sid)
+        )
         records: list[dict[str, Any]] = []
         position = after_sequence
         if tail is not None and after_sequence is not None:
             records, full = tail.serve(parse_sequence_number(after_sequence), limit)
             if full:
-                return ShardPage(records, exhausted=False, sid=tail.sid)
+                return self._keep(
+                    key, after_sequence, limit, commit, SharedRecords(records), False, tail.sid
+                )
             if records:
                 position = records[-1]["dynamodb"]["SequenceNumber"]
         page = self._read_shard_now(stream_arn, shard_id, position, limit - len(records))
-        fresh = [base64_binaries(lambda_record(r, stream_arn)) for r in page.records]
+        fresh = [_as_lambda_record(r, stream_arn) for r in page.records]
         if fresh:
             seqs = [parse_sequence_number(r["dynamodb"]["SequenceNumber"]) for r in fresh]
             # read from the shard's start: the page is complete from its first record on
             after = seqs[0] - 1 if position is None else parse_sequence_number(position)
             if tail is None or tail.sid != page.sid:
                 tail = self._tails[key] = _Tail(page.sid, after, [], [])
+                commit = None  # taken on another shard's id (or none): keep nothing
             tail.add(after, seqs, fresh)
         elif page.exhausted:
             self._tails.pop(key, None)
-        return ShardPage(_first_megabyte(records + fresh), page.exhausted, page.sid)
+            self._pages.pop(key, None)
+        out = SharedRecords(_first_megabyte(records + fresh))
+        return self._keep(key, after_sequence, limit, commit, out, page.exhausted, page.sid)
+
+    def _keep(
+        self,
+        key: tuple[str, str],
+        after: str | None,
+        limit: int,
+        commit: anyio.Event | None,
+        records: SharedRecords,
+        exhausted: bool,
+        sid: int,
+    ) -> ShardPage:
+        """Return the page, kept for the next reader at ``after`` until ``commit`` is set."""
+        page = ShardPage(records, exhausted, sid)
+        if commit is not None and records:
+            pages = self._pages.setdefault(key, {})
+            if len(pages) >= PAGE_MEMO:
+                pages.clear()
+            pages[after, limit] = _Memo(commit, page)
+        return page
 
     def shard_event(self, sid: int) -> anyio.Event:
         """Return an event set after the next commit that appends to shard ``sid``

@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 import streamkit
 from streamkit.streams import StreamsClient, base64_binaries, lambda_record
+from streamkit.streams.client import SharedRecords
 from tests.conftest import key_schema
 
 TABLE = "orders"
@@ -81,6 +82,51 @@ async def test_followers_share_one_read(memory_engine: streamkit.Engine) -> None
         stream_arn=arn, shard_id=shard, after_sequence=_seqs(follower.records)[-1], limit=100
     )
     assert _seqs(rest.records) == _seqs(leader.records)[2:]
+
+
+async def test_a_page_is_shared_until_the_next_commit(memory_engine: streamkit.Engine) -> None:
+    """Readers at one position with one limit get the very same page (the mappings on a shard
+    fan out from one read) until a commit to the shard; an empty page is never kept."""
+    streams, arn, shard = await _setup(memory_engine)
+    await _put(memory_engine, 0)
+    first = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=None, limit=100
+    )
+    start = _seqs(first.records)[0]
+    for n in range(1, 3):
+        await _put(memory_engine, n)
+    one = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=start, limit=100
+    )
+    two = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=start, limit=100
+    )
+    assert isinstance(one.records, SharedRecords)
+    assert two.records is one.records
+    assert len(one.records) == 2
+    other_limit = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=start, limit=1
+    )
+    assert other_limit.records is not one.records
+    assert other_limit.records == one.records[:1]
+    await _put(memory_engine, 3)  # the commit makes the kept page short: read again
+    three = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=start, limit=100
+    )
+    assert three.records is not one.records
+    assert _seqs(three.records)[:2] == _seqs(one.records)
+    assert len(three.records) == 3
+    end = _seqs(three.records)[-1]
+    for _ in range(2):
+        empty = await streams.read_lambda_records(
+            stream_arn=arn, shard_id=shard, after_sequence=end, limit=100
+        )
+        assert empty.records == []
+    await _put(memory_engine, 4)
+    after_empty = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=end, limit=100
+    )
+    assert [r["dynamodb"]["NewImage"]["n"] for r in after_empty.records] == [{"N": "4"}]
 
 
 async def test_a_reader_behind_the_tail_reads_the_store(memory_engine: streamkit.Engine) -> None:
