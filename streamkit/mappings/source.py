@@ -176,7 +176,7 @@ class EngineCheckpoints:
 class _LocalShard:
     """A shard of the engine's own stream: read inline, woken by the shard's next commit."""
 
-    __slots__ = ("_arn", "_engine", "_shard_id", "_sid", "_streams")
+    __slots__ = ("_arn", "_engine", "_last", "_shard_id", "_sid", "_streams")
 
     def __init__(self, engine: Engine, streams: StreamsClient, arn: str, shard_id: str) -> None:
         self._engine = engine
@@ -184,13 +184,24 @@ class _LocalShard:
         self._arn = arn
         self._shard_id = shard_id
         self._sid: int | None = None
+        self._last: tuple[str | None, int] | None = None  # where this reader read last
 
     def waiter(self) -> anyio.Event | None:
         return None if self._sid is None else self._streams.shard_event(self._sid)
 
     async def read(self, after: str | None, limit: int) -> SourcePage:
+        """Read through the engine's shared pages: the mappings on this shard read each page
+        once between them (``reuse``), and this reader reads fresh when it asks at the same
+        place twice running (after a batching window, or a retry), so it sees what came since.
+        """
+        again = self._last == (after, limit)
+        self._last = (after, limit)
         page = await self._streams.read_lambda_records(
-            stream_arn=self._arn, shard_id=self._shard_id, after_sequence=after, limit=limit
+            stream_arn=self._arn,
+            shard_id=self._shard_id,
+            after_sequence=after,
+            limit=limit,
+            reuse=not again,
         )
         self._sid = page.sid
         return page

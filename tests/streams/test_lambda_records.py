@@ -216,3 +216,57 @@ async def test_the_tail_serves_what_the_store_would(steps: list[tuple[Any, ...]]
                 if got.records:
                     positions[reader] = _seqs(got.records)[-1]
                     history = sorted(set(history) | set(_seqs(got.records)))
+
+
+async def test_reuse_takes_a_page_a_commit_made_short(memory_engine: streamkit.Engine) -> None:
+    """With ``reuse`` a reader takes the page another reader got at its position even after
+    a commit (a true page, only not all of the records); without, it reads what came since."""
+    streams, arn, shard = await _setup(memory_engine)
+    await _put(memory_engine, 0)
+    first = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=None, limit=100
+    )
+    start = _seqs(first.records)[0]
+    await _put(memory_engine, 1)
+    one = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=start, limit=100
+    )
+    await _put(memory_engine, 2)
+    reused = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=start, limit=100, reuse=True
+    )
+    assert reused.records is one.records
+    fresh = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=start, limit=100
+    )
+    assert len(fresh.records) == 2
+    assert _seqs(fresh.records)[:1] == _seqs(one.records)
+
+
+async def test_a_reader_out_of_step_falls_into_step(memory_engine: streamkit.Engine) -> None:
+    """A reader whose position lies inside another reader's kept page gets a page that ends
+    where that one ends, then the pages the other reads (the same objects)."""
+    streams, arn, shard = await _setup(memory_engine)
+    for n in range(7):
+        await _put(memory_engine, n)
+    everything = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=None, limit=100
+    )
+    seqs = _seqs(everything.records)
+    lead = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[0], limit=3
+    )
+    assert _seqs(lead.records) == seqs[1:4]
+    lagging = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[1], limit=3, reuse=True
+    )
+    assert _seqs(lagging.records) == seqs[2:4]  # cut where the leader's page ends
+    assert not lagging.exhausted
+    lead_next = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[3], limit=3, reuse=True
+    )
+    in_step = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[3], limit=3, reuse=True
+    )
+    assert in_step.records is lead_next.records
+    assert _seqs(in_step.records) == seqs[4:7]
