@@ -137,6 +137,8 @@ class _Memo:
     commit: anyio.Event  #: set by the next commit to the shard: a short page is short by then
     full: bool  #: ``limit`` records or 1 MB: the same page whatever is committed later
     page: ShardPage
+    start: int | None  #: the position it was read at (stored form; None: the shard's start)
+    end: int  #: its last record's sequence number (stored form)
 
 
 def _as_lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
@@ -161,12 +163,9 @@ def _align(
     last = parse_sequence_number(page[-1]["dynamodb"]["SequenceNumber"])
     ends = [
         end
-        for (start, n), memo in kept.items()
-        if n == limit and memo.page.records
-        for end in (
-            None if start is None else parse_sequence_number(start),
-            parse_sequence_number(memo.page.records[-1]["dynamodb"]["SequenceNumber"]),
-        )
+        for (_, n), memo in kept.items()
+        if n == limit
+        for end in (memo.start, memo.end)
         if end is not None and after < end < last
     ]
     if not ends:
@@ -654,7 +653,9 @@ class StreamsClient:
             kept = self._pages.setdefault(key, {})
             if len(kept) >= PAGE_MEMO:
                 del kept[next(iter(kept))]  # the oldest
-            kept[after, limit] = _Memo(commit, full, page)
+            start = None if after is None else parse_sequence_number(after)
+            end = parse_sequence_number(page.records[-1]["dynamodb"]["SequenceNumber"])
+            kept[after, limit] = _Memo(commit, full, page, start, end)
         return page
 
     def shard_event(self, sid: int) -> anyio.Event:
