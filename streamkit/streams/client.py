@@ -85,6 +85,7 @@ class SharedRecords(list[dict[str, Any]]):
 
 
 PAGE_MEMO: Final = 32  # pages kept per shard for the next reader at the same position
+# (and at most TAIL_RECORDS records in them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -653,6 +654,10 @@ class StreamsClient:
             kept = self._pages.setdefault(key, {})
             if len(kept) >= PAGE_MEMO:
                 del kept[next(iter(kept))]  # the oldest
+            # and no more records than a tail holds (big batch sizes): the oldest pages go
+            held = sum(len(m.page.records) for m in kept.values()) + len(page.records)
+            while kept and held > TAIL_RECORDS:
+                held -= len(kept.pop(next(iter(kept))).page.records)
             start = None if after is None else parse_sequence_number(after)
             end = parse_sequence_number(page.records[-1]["dynamodb"]["SequenceNumber"])
             kept[after, limit] = _Memo(commit, full, page, start, end)

@@ -270,3 +270,35 @@ async def test_a_reader_out_of_step_falls_into_step(memory_engine: streamkit.Eng
     )
     assert in_step.records is lead_next.records
     assert _seqs(in_step.records) == seqs[4:7]
+
+
+async def test_kept_pages_hold_no_more_records_than_a_tail(
+    memory_engine: streamkit.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages kept for other readers are bounded in records as well as in number."""
+    monkeypatch.setattr("streamkit.streams.client.TAIL_RECORDS", 4)
+    streams, arn, shard = await _setup(memory_engine)
+    for n in range(6):
+        await _put(memory_engine, n)
+    everything = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=None, limit=100
+    )
+    seqs = _seqs(everything.records)
+    pages = [
+        await streams.read_lambda_records(
+            stream_arn=arn, shard_id=shard, after_sequence=seqs[i], limit=2
+        )
+        for i in (0, 2)
+    ]
+    again = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[0], limit=2
+    )
+    assert again.records is pages[0].records  # 2 + 2 records: both kept
+    await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[1], limit=2
+    )  # a third page: the oldest goes
+    evicted = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[0], limit=2
+    )
+    assert evicted.records is not pages[0].records
+    assert _seqs(evicted.records) == _seqs(pages[0].records)
