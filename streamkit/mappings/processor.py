@@ -58,6 +58,7 @@ from streamkit.mappings.failures import (
 from streamkit.mappings.filters import matches
 from streamkit.mappings.invoke import Verdict, call_handler, interpret_response
 from streamkit.model.json import encode_b64
+from streamkit.streams.client import SharedRecords
 
 __all__ = [
     "LAMBDA_BACKOFF",
@@ -221,7 +222,8 @@ class ShardProcessor:
         async with self._lock:
             self.metrics.batches += 1
             self.metrics.iterator_age = self._clock.now() - max(map(_created, records))
-            delivered = [r for r in records if self._filter is None or self._filter(r)]
+            # unfiltered, the page itself goes on (a shared page carries its serialised copy)
+            delivered = records if self._filter is None else list(filter(self._filter, records))
             self.metrics.filtered += len(records) - len(delivered)
             if self._windowed:
                 first_undone = await self._process_windows(delivered)
@@ -674,6 +676,9 @@ def _span(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 def _chunks(
     records: Sequence[Mapping[str, Any]], size: int
 ) -> Iterator[Sequence[Mapping[str, Any]]]:
+    if 0 < len(records) <= size:
+        yield records  # the page itself: a shared page keeps its serialised copy
+        return
     for start in range(0, len(records), max(1, size)):
         yield records[start : start + max(1, size)]
 
@@ -720,9 +725,18 @@ def _json_size(value: object) -> int:
 
 
 def _copy_records(batch: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Return a deep copy of the records for one invocation (marshal is ~10x a Python copy)."""
+    """Return a deep copy of the records for one invocation (marshal is ~10x a Python copy).
+
+    A page shared by the mappings on one shard (:class:`~streamkit.streams.client.SharedRecords`)
+    keeps its marshal bytes, so only the first mapping to copy it serialises it.
+    """
     try:
-        copied: list[dict[str, Any]] = marshal.loads(marshal.dumps(list(batch)))
+        blob = batch.blob if isinstance(batch, SharedRecords) else None
+        if blob is None:
+            blob = marshal.dumps(list(batch))
+            if isinstance(batch, SharedRecords):
+                batch.blob = blob
+        copied: list[dict[str, Any]] = marshal.loads(blob)
     except ValueError:  # something marshal can't hold (a Mapping subclass, a Decimal, ...)
         return [_copy(dict(r)) for r in batch]
     return copied

@@ -176,24 +176,42 @@ class EngineCheckpoints:
 class _LocalShard:
     """A shard of the engine's own stream: read inline, woken by the shard's next commit."""
 
-    __slots__ = ("_arn", "_engine", "_read", "_shard_id", "_sid", "_streams")
+    __slots__ = ("_arn", "_engine", "_keys_only", "_last", "_shard_id", "_sid", "_streams")
 
     def __init__(
         self, engine: Engine, streams: StreamsClient, arn: str, shard_id: str, keys_only: bool
     ) -> None:
         self._engine = engine
         self._streams = streams
-        self._read = streams.read_change_keys if keys_only else streams.read_lambda_records
+        self._keys_only = keys_only
         self._arn = arn
         self._shard_id = shard_id
         self._sid: int | None = None
+        self._last: tuple[str | None, int] | None = None  # where this reader read last
 
     def waiter(self) -> anyio.Event | None:
         return None if self._sid is None else self._streams.shard_event(self._sid)
 
     async def read(self, after: str | None, limit: int) -> SourcePage:
-        page = await self._read(
-            stream_arn=self._arn, shard_id=self._shard_id, after_sequence=after, limit=limit
+        """Read through the engine's shared pages: the mappings on this shard read each page
+        once between them (``reuse``), and this reader reads fresh when it asks at the same
+        place twice running (after a batching window, or a retry), so it sees what came since.
+        A replication link's reader reads keys only (``read_change_keys``, never shared).
+        """
+        if self._keys_only:
+            page = await self._streams.read_change_keys(
+                stream_arn=self._arn, shard_id=self._shard_id, after_sequence=after, limit=limit
+            )
+            self._sid = page.sid
+            return page
+        again = self._last == (after, limit)
+        self._last = (after, limit)
+        page = await self._streams.read_lambda_records(
+            stream_arn=self._arn,
+            shard_id=self._shard_id,
+            after_sequence=after,
+            limit=limit,
+            reuse=not again,
         )
         self._sid = page.sid
         return page

@@ -25,15 +25,14 @@ from streamkit.streams.iterators import Position, decode_iterator, encode_iterat
 from streamkit.streams.records import (
     base64_binaries,
     format_record,
-    lambda_record,
     parse_sequence_number,
     sequence_number,
 )
 
-__all__ = ["ShardPage", "StreamsClient"]
+__all__ = ["ShardPage", "SharedRecords", "StreamsClient"]
 
 MAX_PAGE_BYTES: Final = 1024 * 1024
-TAIL_RECORDS: Final = 4096  # Lambda-shaped records kept per shard for readers that follow
+TAIL_RECORDS: Final = 512  # Lambda-shaped records kept per shard for readers that follow
 READ_ONLY_POLL_SECONDS: Final = 0.25  # wait_for_records on a read-only engine
 ITERATOR_TYPES: Final = ("AFTER_SEQUENCE_NUMBER", "AT_SEQUENCE_NUMBER", "LATEST", "TRIM_HORIZON")
 _ARN: Final = re.compile(
@@ -68,6 +67,25 @@ class _Shard:
 _STREAM_COLUMNS: Final = "stid, arn, table_name, label, view, key_schema, created, disabled_at"
 _SHARD_COLUMNS: Final = "sid, shard_id, parent, start_seq, end_seq, trimmed_to"
 _SHARD_COLUMNS_SH: Final = ", ".join("sh." + c for c in _SHARD_COLUMNS.split(", "))
+
+
+class SharedRecords(list[dict[str, Any]]):
+    """A page of Lambda-shaped records that every in-process reader at the same position gets
+    (:meth:`StreamsClient.read_lambda_records`), with room for one serialised copy of it.
+
+    ``blob`` is filled by the first mapping that copies the page for its handler (``marshal``
+    bytes), so the other mappings reading the same page only deserialise it.
+    """
+
+    __slots__ = ("blob",)
+
+    def __init__(self, records: Iterable[dict[str, Any]] = ()) -> None:
+        super().__init__(records)
+        self.blob: bytes | None = None
+
+
+PAGE_MEMO: Final = 32  # pages kept per shard for the next reader at the same position
+# (and at most TAIL_RECORDS records in them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +129,51 @@ class _Tail:
             cut = len(self.seqs) - TAIL_RECORDS // 2
             self.floor = self.seqs[cut - 1]
             del self.seqs[:cut], self.records[:cut]
+
+
+@dataclass(frozen=True, slots=True)
+class _Memo:
+    """A page kept for the next reader at its position (see ``read_lambda_records``)."""
+
+    commit: anyio.Event  #: set by the next commit to the shard: a short page is short by then
+    full: bool  #: ``limit`` records or 1 MB: the same page whatever is committed later
+    page: ShardPage
+    start: int | None  #: the position it was read at (stored form; None: the shard's start)
+    end: int  #: its last record's sequence number (stored form)
+
+
+def _as_lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """:func:`lambda_record` and :func:`base64_binaries` in place, on a fresh GetRecords record
+    (one dict less per record; the keys come out in the same order)."""
+    identity = record.get("userIdentity")
+    if identity is not None:
+        record["userIdentity"] = {"type": identity["Type"], "principalId": identity["PrincipalId"]}
+    record["eventSourceARN"] = stream_arn
+    return base64_binaries(record)
+
+
+def _align(
+    kept: Mapping[tuple[str | None, int], _Memo],
+    after: int,
+    limit: int,
+    page: list[dict[str, Any]],
+) -> int:
+    """Return how many of ``page`` (the records after ``after``) to take so that the page ends
+    where another reader's kept page starts or ends: from there this reader reads the pages
+    the others read (the mappings on a shard fall into step). ``len(page)``: no such place."""
+    last = parse_sequence_number(page[-1]["dynamodb"]["SequenceNumber"])
+    ends = [
+        end
+        for (_, n), memo in kept.items()
+        if n == limit
+        for end in (memo.start, memo.end)
+        if end is not None and after < end < last
+    ]
+    if not ends:
+        return len(page)
+    return bisect.bisect_right(
+        [parse_sequence_number(r["dynamodb"]["SequenceNumber"]) for r in page], min(ends)
+    )
 
 
 def _first_megabyte(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -253,6 +316,8 @@ class StreamsClient:
         self._backend = engine.backend
         self._secret: bytes | None = None
         self._tails: dict[tuple[str, str], _Tail] = {}
+        #: per shard: the last pages read, by (after, limit)
+        self._pages: dict[tuple[str, str], dict[tuple[str | None, int], _Memo]] = {}
 
     async def _key(self) -> bytes:
         if self._secret is None:
@@ -529,7 +594,13 @@ class StreamsClient:
 
     @open_only
     async def read_lambda_records(
-        self, *, stream_arn: str, shard_id: str, after_sequence: str | None, limit: int
+        self,
+        *,
+        stream_arn: str,
+        shard_id: str,
+        after_sequence: str | None,
+        limit: int,
+        reuse: bool = False,
     ) -> ShardPage:
         """:meth:`read_shard`, with the records shaped as a Lambda function receives them
         (``eventSourceARN``, binaries in base64) and shared between the in-process readers.
@@ -537,32 +608,93 @@ class StreamsClient:
         Several mappings on one stream read the same records at nearly the same time; the
         newest records of each shard are kept, so each record is read and formatted once: a
         page starts from that tail when it holds the position and continues from the store.
-        The records are shared: callers must not change them (the mapping processor hands its
-        handler a copy).
+
+        The pages with records are kept too (the last ``PAGE_MEMO`` per shard), by position
+        and limit: the next reader there gets the very same page (a :class:`SharedRecords`
+        object) without reading, as long as no commit has touched the shard since (a full page
+        of ``limit`` records, or of 1 MB, stays whole: it is kept whatever comes after).
+        With ``reuse`` a reader also takes a page that a later commit has made short: a true
+        page all the same (the records right after the position, in order), only not all of
+        them; the mapping runner asks this way, so the mappings on a shard keep reading the
+        same pages, and reads fresh when it asks at one position twice (a batching window).
+        An empty page is never kept. The records are shared: callers must not change them
+        (the mapping processor hands its handler a copy).
         """
         key = (stream_arn, shard_id)
         await anyio.lowlevel.checkpoint()
-        tail = self._tails.get(key)  # looked at and filled with no await between: one read each
+        # looked at and filled with no await between: one read each
+        kept = self._pages.get(key)
+        if kept is not None:
+            memo = kept.get((after_sequence, limit))
+            if memo is not None and (reuse or memo.full or not memo.commit.is_set()):
+                return memo.page
+        tail = self._tails.get(key)
+        # a commit to the shard after this point sets ``commit``: a short page kept with it is
+        # whole until then (a read-only engine's commits are another process's: none kept)
+        commit = (
+            None
+            if tail is None or self._backend.read_only
+            else self._backend.shard_waiter(tail.sid)
+        )
         records: list[dict[str, Any]] = []
         position = after_sequence
+        full = False
         if tail is not None and after_sequence is not None:
             records, full = tail.serve(parse_sequence_number(after_sequence), limit)
-            if full:
-                return ShardPage(records, exhausted=False, sid=tail.sid)
             if records:
                 position = records[-1]["dynamodb"]["SequenceNumber"]
-        page = self._read_shard_now(stream_arn, shard_id, position, limit - len(records))
-        fresh = [base64_binaries(lambda_record(r, stream_arn)) for r in page.records]
-        if fresh:
-            seqs = [parse_sequence_number(r["dynamodb"]["SequenceNumber"]) for r in fresh]
-            # read from the shard's start: the page is complete from its first record on
-            after = seqs[0] - 1 if position is None else parse_sequence_number(position)
-            if tail is None or tail.sid != page.sid:
-                tail = self._tails[key] = _Tail(page.sid, after, [], [])
-            tail.add(after, seqs, fresh)
-        elif page.exhausted:
-            self._tails.pop(key, None)
-        return ShardPage(_first_megabyte(records + fresh), page.exhausted, page.sid)
+        if full:
+            assert tail is not None
+            out, exhausted, sid = records, False, tail.sid
+        else:
+            read = self._read_shard_now(stream_arn, shard_id, position, limit - len(records))
+            fresh = [_as_lambda_record(r, stream_arn) for r in read.records]
+            if fresh:
+                seqs = [parse_sequence_number(r["dynamodb"]["SequenceNumber"]) for r in fresh]
+                # read from the shard's start: the page is complete from its first record on
+                after = seqs[0] - 1 if position is None else parse_sequence_number(position)
+                if tail is None or tail.sid != read.sid:
+                    tail = self._tails[key] = _Tail(read.sid, after, [], [])
+                    self._pages.pop(key, None)
+                    kept, commit = None, None  # taken on another shard's id (or none)
+                tail.add(after, seqs, fresh)
+            elif read.exhausted:
+                self._tails.pop(key, None)
+                self._pages.pop(key, None)
+            both = records + fresh
+            out = _first_megabyte(both)
+            full = len(out) == limit or len(out) < len(both)
+            exhausted, sid = read.exhausted and len(out) == len(both), read.sid
+        if reuse and kept and after_sequence is not None and len(out) > 1:
+            cut = _align(kept, parse_sequence_number(after_sequence), limit, out)
+            if cut < len(out):
+                out, full, exhausted = out[:cut], False, False
+        page = ShardPage(SharedRecords(out), exhausted, sid)
+        return self._keep(key, after_sequence, limit, commit, page, full=full)
+
+    def _keep(
+        self,
+        key: tuple[str, str],
+        after: str | None,
+        limit: int,
+        commit: anyio.Event | None,
+        page: ShardPage,
+        *,
+        full: bool,
+    ) -> ShardPage:
+        """Return the page, kept for the next reader at ``after`` with ``limit``."""
+        if commit is not None and page.records:
+            kept = self._pages.setdefault(key, {})
+            if len(kept) >= PAGE_MEMO:
+                del kept[next(iter(kept))]  # the oldest
+            # and no more records than a tail holds (big batch sizes): the oldest pages go
+            held = sum(len(m.page.records) for m in kept.values()) + len(page.records)
+            while kept and held > TAIL_RECORDS:
+                held -= len(kept.pop(next(iter(kept))).page.records)
+            start = None if after is None else parse_sequence_number(after)
+            end = parse_sequence_number(page.records[-1]["dynamodb"]["SequenceNumber"])
+            kept[after, limit] = _Memo(commit, full, page, start, end)
+        return page
 
     def shard_event(self, sid: int) -> anyio.Event:
         """Return an event set after the next commit that appends to shard ``sid``

@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 import streamkit
 from streamkit.streams import StreamsClient, base64_binaries, lambda_record
+from streamkit.streams.client import SharedRecords
 from tests.conftest import key_schema
 
 TABLE = "orders"
@@ -81,6 +82,51 @@ async def test_followers_share_one_read(memory_engine: streamkit.Engine) -> None
         stream_arn=arn, shard_id=shard, after_sequence=_seqs(follower.records)[-1], limit=100
     )
     assert _seqs(rest.records) == _seqs(leader.records)[2:]
+
+
+async def test_a_page_is_shared_until_the_next_commit(memory_engine: streamkit.Engine) -> None:
+    """Readers at one position with one limit get the very same page (the mappings on a shard
+    fan out from one read) until a commit to the shard; an empty page is never kept."""
+    streams, arn, shard = await _setup(memory_engine)
+    await _put(memory_engine, 0)
+    first = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=None, limit=100
+    )
+    start = _seqs(first.records)[0]
+    for n in range(1, 3):
+        await _put(memory_engine, n)
+    one = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=start, limit=100
+    )
+    two = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=start, limit=100
+    )
+    assert isinstance(one.records, SharedRecords)
+    assert two.records is one.records
+    assert len(one.records) == 2
+    other_limit = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=start, limit=1
+    )
+    assert other_limit.records is not one.records
+    assert other_limit.records == one.records[:1]
+    await _put(memory_engine, 3)  # the commit makes the kept page short: read again
+    three = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=start, limit=100
+    )
+    assert three.records is not one.records
+    assert _seqs(three.records)[:2] == _seqs(one.records)
+    assert len(three.records) == 3
+    end = _seqs(three.records)[-1]
+    for _ in range(2):
+        empty = await streams.read_lambda_records(
+            stream_arn=arn, shard_id=shard, after_sequence=end, limit=100
+        )
+        assert empty.records == []
+    await _put(memory_engine, 4)
+    after_empty = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=end, limit=100
+    )
+    assert [r["dynamodb"]["NewImage"]["n"] for r in after_empty.records] == [{"N": "4"}]
 
 
 async def test_a_reader_behind_the_tail_reads_the_store(memory_engine: streamkit.Engine) -> None:
@@ -170,3 +216,89 @@ async def test_the_tail_serves_what_the_store_would(steps: list[tuple[Any, ...]]
                 if got.records:
                     positions[reader] = _seqs(got.records)[-1]
                     history = sorted(set(history) | set(_seqs(got.records)))
+
+
+async def test_reuse_takes_a_page_a_commit_made_short(memory_engine: streamkit.Engine) -> None:
+    """With ``reuse`` a reader takes the page another reader got at its position even after
+    a commit (a true page, only not all of the records); without, it reads what came since."""
+    streams, arn, shard = await _setup(memory_engine)
+    await _put(memory_engine, 0)
+    first = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=None, limit=100
+    )
+    start = _seqs(first.records)[0]
+    await _put(memory_engine, 1)
+    one = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=start, limit=100
+    )
+    await _put(memory_engine, 2)
+    reused = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=start, limit=100, reuse=True
+    )
+    assert reused.records is one.records
+    fresh = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=start, limit=100
+    )
+    assert len(fresh.records) == 2
+    assert _seqs(fresh.records)[:1] == _seqs(one.records)
+
+
+async def test_a_reader_out_of_step_falls_into_step(memory_engine: streamkit.Engine) -> None:
+    """A reader whose position lies inside another reader's kept page gets a page that ends
+    where that one ends, then the pages the other reads (the same objects)."""
+    streams, arn, shard = await _setup(memory_engine)
+    for n in range(7):
+        await _put(memory_engine, n)
+    everything = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=None, limit=100
+    )
+    seqs = _seqs(everything.records)
+    lead = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[0], limit=3
+    )
+    assert _seqs(lead.records) == seqs[1:4]
+    lagging = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[1], limit=3, reuse=True
+    )
+    assert _seqs(lagging.records) == seqs[2:4]  # cut where the leader's page ends
+    assert not lagging.exhausted
+    lead_next = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[3], limit=3, reuse=True
+    )
+    in_step = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[3], limit=3, reuse=True
+    )
+    assert in_step.records is lead_next.records
+    assert _seqs(in_step.records) == seqs[4:7]
+
+
+async def test_kept_pages_hold_no_more_records_than_a_tail(
+    memory_engine: streamkit.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages kept for other readers are bounded in records as well as in number."""
+    monkeypatch.setattr("streamkit.streams.client.TAIL_RECORDS", 4)
+    streams, arn, shard = await _setup(memory_engine)
+    for n in range(6):
+        await _put(memory_engine, n)
+    everything = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=None, limit=100
+    )
+    seqs = _seqs(everything.records)
+    pages = [
+        await streams.read_lambda_records(
+            stream_arn=arn, shard_id=shard, after_sequence=seqs[i], limit=2
+        )
+        for i in (0, 2)
+    ]
+    again = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[0], limit=2
+    )
+    assert again.records is pages[0].records  # 2 + 2 records: both kept
+    await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[1], limit=2
+    )  # a third page: the oldest goes
+    evicted = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[0], limit=2
+    )
+    assert evicted.records is not pages[0].records
+    assert _seqs(evicted.records) == _seqs(pages[0].records)
