@@ -26,7 +26,7 @@ def run_example(name: str, *args: str, cwd: Path) -> str:
 
 
 def test_every_example_is_tested() -> None:
-    tested = {"quickstart", "welcome", "sessions", "orders"}
+    tested = {"quickstart", "welcome", "sessions", "orders", "global_orders"}
     assert {path.stem for path in EXAMPLES.glob("*.py")} == tested
 
 
@@ -71,3 +71,37 @@ def test_orders(tmp_path: Path) -> None:
     ]
     for text in expected:
         assert text in out
+
+
+def test_global_orders(tmp_path: Path) -> None:
+    out = run_example("global_orders", cwd=tmp_path)
+    expected = [
+        "global table 2019.11.21: eu-west-1 ACTIVE, us-east-1 ACTIVE\n",
+        "during the outage (the regions disagree):\n"
+        "  us-east-1: o1=placed o2=shipped o3=paid o4=placed\n"
+        "  eu-west-1: o1=placed o2=cancelled o3=cancelled o5=placed\n",
+        "  eu-west-1 -> us-east-1: 3 records behind, paused\n"
+        "  us-east-1 -> eu-west-1: 3 records behind, paused\n",
+        "after the outage (converged):\n"
+        "  us-east-1: o1=placed o2=cancelled o3=paid o4=placed o5=placed\n"
+        "  eu-west-1: o1=placed o2=cancelled o3=paid o4=placed o5=placed\n",
+        "  eu-west-1 -> us-east-1: 0 records behind, lag 0 ms, paused False\n"
+        "  us-east-1 -> eu-west-1: 0 records behind, lag 500 ms, paused False\n",
+    ]
+    for text in expected:
+        assert text in out
+    logs = out.split("us-east-1 handler saw:\n", 1)[1].split("eu-west-1 handler saw:\n")
+    # each region's handler saw its own and the replicated writes; the last change of each
+    # order is the converged state (the losing write to o2 never reached the other region)
+    for log in logs:
+        lines = [line.strip() for line in log.splitlines()]
+        last = {line.split()[1]: line.split()[2] for line in lines}
+        assert last == {
+            "o1": "placed",
+            "o2": "cancelled",
+            "o3": "paid",
+            "o4": "placed",
+            "o5": "placed",
+        }
+    assert "MODIFY o2 shipped" not in logs[1]
+    assert "MODIFY o3 cancelled" not in logs[0]
