@@ -301,14 +301,12 @@ async def _global_run(
             )
             run.is_global = True
             for who, w in setup:
-                if w[0] == "delete":
-                    # a delete made before a replica's link starts never reaches it, and its
-                    # tombstone is not back-filled: the regions can diverge (a known bug:
-                    # the two strict xfail tests below)
-                    continue
                 await run.write(regions[who % count], False, [w], "write")
-            await h.drain()
-            table = (await h.engines[region].describe_table(TableName=TABLE))["Table"]
+            for _ in range(3):  # the back-fill done, ACTIVE is written to every catalog
+                await h.drain()
+                table = (await h.engines[region].describe_table(TableName=TABLE))["Table"]
+                if {r["ReplicaStatus"] for r in table["Replicas"]} == {"ACTIVE"}:
+                    break
             assert {r["RegionName"] for r in table["Replicas"]} == set(regions[: count + 1])
             assert {r["ReplicaStatus"] for r in table["Replicas"]} == {"ACTIVE"}
         for kind, who, settled, arg in steps:
@@ -347,11 +345,6 @@ def test_three_regions_converge_through_the_harness(
     asyncio.run(_global_run([US, EU, AP], initial, setup, steps))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a new replica's back-fill ships items, not tombstones: a stale item held by "
-    "another source region comes back in the new replica and stays (bug, reported)",
-)
 async def test_a_tombstone_reaches_a_later_replica() -> None:
     """us-east-1 deletes an item while its link to eu-west-1 is down; ap-south-1 is added
     meanwhile and back-filled from both (eu-west-1 still has the item). Once the link is back,
@@ -381,18 +374,13 @@ async def test_a_tombstone_reaches_a_later_replica() -> None:
             assert (await h.engines[region].scan(TableName=TABLE))["Items"] == [], region
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a new replica's back-fill ships items, not tombstones: a write there older than "
-    "a delete made before the replica was added wins there and loses everywhere else (bug, "
-    "reported)",
-)
-async def test_a_tombstone_older_than_the_replica_still_wins_there() -> None:
+async def test_a_tombstone_older_than_the_replica_reaches_it() -> None:
     """us-east-1 (global with ap-south-1) puts and deletes an item at clock time T (the
-    delete's version is (T + 1 us, us-east-1)), then adds eu-west-1, which writes the item at
-    the same time T: an older version. The delete is the last writer: every region must end
-    without the item. (Hypothesis found it with two regions: a delete made between UpdateTable
-    and the link's start.)"""
+    delete's version is (T + 1 us, us-east-1)), then adds eu-west-1, whose back-fill brings the
+    tombstone; eu-west-1 then writes the item, still at clock time T. That write overwrote the
+    tombstone there, so its version beats it ((T + 2 us, eu-west-1)): it is the last writer
+    and every region ends with the item. (Before tombstones were back-filled, eu-west-1's
+    write got the older (T, eu-west-1) and lost everywhere but there: the regions diverged.)"""
     key = _key("k")
     async with open_harness(streamkit.App(), regions=[US, EU, AP]) as h:
         us, eu = h.engines[US], h.engines[EU]
@@ -412,4 +400,4 @@ async def test_a_tombstone_older_than_the_replica_still_wins_there() -> None:
         await eu.put_item(TableName=TABLE, Item=key)  # the clock has not moved: time T
         await h.drain()
         for region in (US, EU, AP):
-            assert (await h.engines[region].scan(TableName=TABLE))["Items"] == [], region
+            assert (await h.engines[region].scan(TableName=TABLE))["Items"] == [key], region

@@ -217,6 +217,7 @@ class Engine(  # type: ignore[misc]
     replication_changes = open_only(ReplicationMixin.replication_changes)
     apply_replicated = open_only(ReplicationMixin.apply_replicated)
     replicated_items = open_only(ReplicationMixin.replicated_items)
+    replicated_tombstones = open_only(ReplicationMixin.replicated_tombstones)
 
     def __init__(
         self,

@@ -35,12 +35,14 @@ __all__ = ["ReplicatedChange", "ReplicationMixin", "ReplicationState"]
 class ReplicatedChange(NamedTuple):
     """One item change shipped between regions: the item's key attributes, the new item (None
     for a deletion), the writer's version ``(at_us, region)`` and the item's size when the
-    sender read it with the item (else it is measured again)."""
+    sender read it with the item (else it is measured again). A back-filled tombstone has no
+    key attributes left, only its ``encoded`` key (every replica encodes keys alike)."""
 
     key: Item
     item: Item | None
     version: Version
     size: int | None = None
+    encoded: EncodedKey | None = None
 
 
 class ReplicationState(NamedTuple):
@@ -103,6 +105,30 @@ class ReplicationMixin(EngineCore):
 
         return await self._store.read_point(on_table(spec, run))
 
+    async def replicated_tombstones(
+        self, table: str, after: EncodedKey | None, limit: int
+    ) -> tuple[list[ReplicatedChange], EncodedKey | None]:
+        """Return up to ``limit`` deleted items' versions after ``after`` in key order, as
+        deletions, and where the next page starts (None after the last page). A new replica's
+        back-fill ships these after the items, so a delete older than the replica's links
+        still wins over an older write there.
+
+        Raises:
+            ResourceNotFoundException: no such table.
+        """
+        spec = self._spec(table)
+
+        def run(conn: sqlite3.Connection) -> tuple[list[ReplicatedChange], EncodedKey | None]:
+            rows = versions.scan_tombstones(conn, spec, after, limit)
+            page = [
+                ReplicatedChange({}, None, (at_us, origin), 0, (hk, rk))
+                for hk, rk, at_us, origin in rows
+            ]
+            last = (rows[-1][0], rows[-1][1]) if len(rows) == limit else None
+            return page, last
+
+        return await self._store.read_point(on_table(spec, run))
+
     async def apply_replicated(self, table: str, changes: Sequence[ReplicatedChange]) -> int:
         """Apply changes shipped from another region (last writer wins); return how many won.
 
@@ -118,7 +144,7 @@ class ReplicationMixin(EngineCore):
         spec = self._spec(table)
         newest: dict[EncodedKey, tuple[Version, Item | None, int | None]] = {}
         for c in changes:  # keys and items as another replica of this table stored them
-            key = encode_key_of(spec.key, c.key)
+            key = c.encoded if c.encoded is not None else encode_key_of(spec.key, c.key)
             version = (int(c.version[0]), str(c.version[1]))
             held = newest.get(key)
             if held is None or version > held[0]:

@@ -51,7 +51,16 @@ from streamkit.mappings.source import LocalSource
 from streamkit.streams.records import parse_sequence_number, sequence_number
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from streamkit.engine.keys import EncodedKey
     from streamkit.engine.regions import RegionGroup
+    from streamkit.engine.replication import ReplicatedChange
+
+    #: a back-fill's pages: ``engine.replicated_items`` or ``engine.replicated_tombstones``
+    _PageReader = Callable[
+        [str, EncodedKey | None, int], Awaitable[tuple[list[ReplicatedChange], EncodedKey | None]]
+    ]
 
 __all__ = [
     "BACKFILL_STEP",
@@ -375,7 +384,10 @@ class Replicator:
             return True
         if any(k not in self._filled and k not in self._backfills for k in self._to_fill(links)):
             return True
-        return any(self._ready_due(t, d, sources) for (t, d), sources in creating.items())
+        # filled but some catalog still says CREATING: being marked ACTIVE (or due to be)
+        return any(
+            all((t, s, d) in self._filled for s in sources) for (t, d), sources in creating.items()
+        )
 
     def _ready_due(self, table: str, target: str, sources: set[str]) -> bool:
         """Whether every source has filled ``target`` and it is not marked ACTIVE yet."""
@@ -504,11 +516,16 @@ class Replicator:
                 self.changed.fire()
 
     async def _fill_from(self, link: ReplicationLink) -> None:
-        source = link.engine
+        """Ship every item of the source, then every tombstone (a delete made before the link
+        started must still beat an older write the target holds or gets)."""
+        await self._fill_pages(link, link.engine.replicated_items)
+        await self._fill_pages(link, link.engine.replicated_tombstones)
+
+    async def _fill_pages(self, link: ReplicationLink, read: _PageReader) -> None:
         after = None
         while True:
             await link._unpaused()
-            page, after = await source.replicated_items(link.table, after, self.backfill_step)
+            page, after = await read(link.table, after, self.backfill_step)
             while True:
                 target = await self.group.engine(link.target)
                 appeared = target.catalog_waiter()

@@ -182,6 +182,26 @@ def scan_with_versions(
     ]
 
 
+def scan_tombstones(
+    conn: sqlite3.Connection, spec: TableSpec, after: tuple[bytes, bytes] | None, limit: int
+) -> list[tuple[bytes, bytes, int, str]]:
+    """Return up to ``limit`` tombstones (deleted items' versions) after ``after`` in key
+    order: ``(hk, rk, at_us, region)``."""
+    where, args = ("", ()) if after is None else (" AND (hk, rk) > (?, ?)", after)
+    try:
+        return list(
+            conn.execute(
+                f"SELECT hk, rk, at_us, region FROM {versions_table(spec)} "
+                f"WHERE deleted = 1{where} ORDER BY hk, rk LIMIT ?",
+                (*args, limit),
+            )
+        )
+    except sqlite3.OperationalError as exc:
+        if not _missing(exc, spec):
+            raise
+    return []
+
+
 def drop_versions(conn: sqlite3.Connection, spec: TableSpec) -> None:
     """Remove a table's versions (with the table, or when it is no longer global)."""
     conn.execute(f"DROP TABLE IF EXISTS {versions_table(spec)}")
