@@ -26,7 +26,6 @@ import asyncio
 from contextlib import suppress
 from typing import Any
 
-import pytest
 from hypothesis import given, settings, strategies as st
 
 import streamkit
