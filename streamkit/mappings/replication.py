@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from streamkit.clock import Clock, Signal, background_task
+from streamkit.clock import Clock, Signal, background_task, first_of
 from streamkit.engine import Engine
 from streamkit.errors import ClosedError, ResourceNotFoundException
 from streamkit.logs import get_logger
@@ -339,7 +339,7 @@ class Replicator:
                     task_status.started()
                     started = True
                 if set(self.group.engines) == regions:  # else watch the regions opened too
-                    await _first_of(waiters)
+                    await first_of(waiters)
 
     def _wanted(self) -> tuple[dict[LinkKey, tuple[str, str]], dict[tuple[str, str], set[str]]]:
         """From the open engines' catalogs: the links that should run, each with the statuses
@@ -520,17 +520,3 @@ class Replicator:
             link.shipped += len(page)
             if after is None:
                 return
-
-
-async def _first_of(events: list[anyio.Event]) -> None:
-    """Return once any of ``events`` is set."""
-    if not events:
-        await anyio.sleep_forever()
-    async with anyio.create_task_group() as tg:
-
-        async def wait(event: anyio.Event) -> None:
-            await event.wait()
-            tg.cancel_scope.cancel()
-
-        for event in events:
-            tg.start_soon(wait, event)
