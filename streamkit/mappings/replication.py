@@ -141,7 +141,7 @@ class ReplicationLink:
             return 0
         known = await engine.backend.load_checkpoints(self.runner.config.name, arn)
         behind = 0
-        for shard in await _shards(engine, arn):
+        for shard in await LocalSource(engine).describe(arn):
             sid = shard["ShardId"]
             status = self.runner.shards.get((arn, sid))
             seq, done = known.get(sid, (None, False))
@@ -206,17 +206,6 @@ class _Shipper:
         await target.apply_replicated(link.table, changes)
         link.shipped += len(changes)
         link.lag_ms = max(0.0, (link.clock.now() - newest) * 1000.0)
-
-
-async def _shards(engine: Engine, arn: str) -> list[dict[str, Any]]:
-    shards: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"StreamArn": arn}
-    while True:
-        page = (await engine.streams.describe_stream(**params))["StreamDescription"]
-        shards.extend(page["Shards"])
-        if "LastEvaluatedShardId" not in page:
-            return shards
-        params["ExclusiveStartShardId"] = page["LastEvaluatedShardId"]
 
 
 LinkKey = tuple[str, str, str]  # (table, source, target)
@@ -431,7 +420,7 @@ class Replicator:
         if arn is not None and source_status != _CREATING and target_status == _CREATING:
             known = await engine.backend.load_checkpoints(name, arn)
             if not known:  # LATEST, persisted at once: the back-fill ships what came before
-                for shard in await _shards(engine, arn):
+                for shard in await LocalSource(engine).describe(arn):
                     head = await engine.backend.shard_head(arn, shard["ShardId"])
                     seq = None if head is None else sequence_number(head)
                     await engine.backend.save_checkpoint(name, arn, shard["ShardId"], seq)
