@@ -71,3 +71,21 @@ class Signal:
         event, self._event = self._event, None
         if event is not None:
             event.set()
+
+
+async def first_of(events: list[anyio.Event]) -> None:
+    """Return once any of ``events`` is set (waiters taken from :class:`Signal`\\ s, say);
+    with none, wait until cancelled."""
+    if not events:
+        await anyio.sleep_forever()
+    if len(events) == 1:
+        await events[0].wait()
+        return
+    async with anyio.create_task_group() as tg:
+
+        async def wait(event: anyio.Event) -> None:
+            await event.wait()
+            tg.cancel_scope.cancel()
+
+        for event in events:
+            tg.start_soon(wait, event)

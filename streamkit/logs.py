@@ -69,13 +69,13 @@ def _processors_list() -> list[Any]:
     if not _processors:
         import structlog
 
-        _processors.extend(
-            [
-                structlog.stdlib.filter_by_level,  # first: a disabled level costs one call
-                structlog.contextvars.merge_contextvars,
-                to_stdlib,
-            ]
-        )
+        made: list[Any] = [
+            structlog.stdlib.filter_by_level,  # first: a disabled level costs one call
+            structlog.contextvars.merge_contextvars,
+            to_stdlib,
+        ]
+        # one assignment, not an extend: threads making it at once leave it whole, not twice
+        _processors[:] = made
     return _processors
 
 

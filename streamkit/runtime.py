@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from streamkit.clock import Clock, Signal, SystemClock, background_task
+from streamkit.clock import Clock, Signal, SystemClock, background_task, first_of
 from streamkit.engine import Engine
 from streamkit.errors import ClosedError
 from streamkit.logs import get_logger
@@ -325,25 +325,13 @@ async def _replicate(
             waiters += [engine.catalog_waiter() for engine in list(group.engines.values())]
             if any(engine.global_tables() for engine in list(group.engines.values())):
                 break
-            await _first_of(waiters)
+            await first_of(waiters)
     from streamkit.mappings.replication import Replicator
 
     replicator = Replicator(group, runtime.clock, delay=delay)
     runtime.replication = replicator
     runtime.add_link(replicator)
     await replicator.run(task_status=task_status)
-
-
-async def _first_of(events: list[anyio.Event]) -> None:
-    """Return once any of ``events`` is set."""
-    async with anyio.create_task_group() as tg:
-
-        async def wait(event: anyio.Event) -> None:
-            await event.wait()
-            tg.cancel_scope.cancel()
-
-        for event in events:
-            tg.start_soon(wait, event)
 
 
 @dataclass(eq=False)

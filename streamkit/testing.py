@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from streamkit.clock import background_task
+from streamkit.clock import background_task, first_of
 from streamkit.engine import Engine, Table
 from streamkit.errors import ClockStalledError, ClosedError
 from streamkit.mappings.app import App
@@ -215,7 +215,7 @@ class Harness:
             changed.extend(link.changed.waiter() for link in list(self.runtime.links))
             if await self._settled():
                 return
-            await _first_of(changed)
+            await first_of(changed)
 
     async def _settled(self) -> bool:
         """Whether every mapping and link is caught up; False if anything changed meanwhile."""
@@ -229,21 +229,6 @@ class Harness:
             if not await link.caught_up():
                 return False
         return True
-
-
-async def _first_of(events: list[anyio.Event]) -> None:
-    """Wait until one of ``events`` is set."""
-    if len(events) == 1:
-        await events[0].wait()
-        return
-    async with anyio.create_task_group() as tg:
-
-        async def wait(event: anyio.Event) -> None:
-            await event.wait()
-            tg.cancel_scope.cancel()
-
-        for event in events:
-            tg.start_soon(wait, event)
 
 
 @asynccontextmanager

@@ -159,3 +159,36 @@ def test_output_is_json_lines_for_a_script() -> None:
         "outcome": "ok",
     }
     assert "\n" not in line
+
+
+def test_the_processors_are_made_once_when_threads_race(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer thread and the event loop may log for the first time at once: the lazily
+    made processor list must not get its processors twice (to_stdlib would then run on its
+    own output)."""
+    import threading
+    import time
+
+    import structlog
+
+    from streamkit import logs
+
+    class Slow:  # widens the window between "is it made?" and making it
+        def __getattr__(self, name: str) -> Any:
+            time.sleep(0.05)
+            return getattr(real, name)
+
+    real = structlog.contextvars
+    monkeypatch.setattr(logs, "_processors", [])
+    monkeypatch.setattr(structlog, "contextvars", Slow())
+    start = threading.Barrier(4)
+
+    def make() -> None:
+        start.wait()
+        logs._processors_list()
+
+    threads = [threading.Thread(target=make) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(logs._processors) == 3

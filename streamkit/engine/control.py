@@ -192,6 +192,8 @@ class ControlMixin(ReplicasMixin, EngineCore):
                 "Resource cannot be deleted as it is currently protected against deletion. "
                 "Disable deletion protection first."
             )
+        if spec.is_global:  # every other replica's region must be at hand: before any change
+            await self._replica_peers(spec)
         count = await self._drop_table(spec)
         if spec.is_global:  # a replica's DeleteTable takes it out of its global table
             await self._leave_group(spec)

@@ -136,7 +136,9 @@ class ReplicationMixin(EngineCore):
         dropped (of several changes to one key, only the newest counts); one that is newer is
         written as any write is (indexes, stream record, PITR history) and keeps its version.
         A deletion of an absent item leaves only its tombstone (no stream record, as a
-        DeleteItem of an absent item has none).
+        DeleteItem of an absent item has none). A table that is no longer global takes no
+        change (a link's batch in flight when its replica was deleted): its writes since keep
+        no version, so an older change would win over them.
 
         Raises:
             ResourceNotFoundException: no such table (a replica not created yet: retry).
@@ -157,6 +159,9 @@ class ReplicationMixin(EngineCore):
         }
 
         def run(conn: sqlite3.Connection) -> int:
+            current = self._tables.get(table)
+            if current is None or not current.is_global:  # went regional since the batch left
+                return 0
             keys = list(newest)
             stored = versions.get_versions(conn, spec, keys)
             winners = [k for k in keys if newest[k][0] > stored.get(k, versions.NO_VERSION)]

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from streamkit.clock import Clock, Signal, background_task
+from streamkit.clock import Clock, Signal, background_task, first_of
 from streamkit.engine import Engine
 from streamkit.errors import ClosedError, ResourceNotFoundException
 from streamkit.logs import get_logger
@@ -150,7 +150,7 @@ class ReplicationLink:
             return 0
         known = await engine.backend.load_checkpoints(self.runner.config.name, arn)
         behind = 0
-        for shard in await _shards(engine, arn):
+        for shard in await LocalSource(engine).describe(arn):
             sid = shard["ShardId"]
             status = self.runner.shards.get((arn, sid))
             seq, done = known.get(sid, (None, False))
@@ -215,17 +215,6 @@ class _Shipper:
         await target.apply_replicated(link.table, changes)
         link.shipped += len(changes)
         link.lag_ms = max(0.0, (link.clock.now() - newest) * 1000.0)
-
-
-async def _shards(engine: Engine, arn: str) -> list[dict[str, Any]]:
-    shards: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"StreamArn": arn}
-    while True:
-        page = (await engine.streams.describe_stream(**params))["StreamDescription"]
-        shards.extend(page["Shards"])
-        if "LastEvaluatedShardId" not in page:
-            return shards
-        params["ExclusiveStartShardId"] = page["LastEvaluatedShardId"]
 
 
 LinkKey = tuple[str, str, str]  # (table, source, target)
@@ -348,7 +337,7 @@ class Replicator:
                     task_status.started()
                     started = True
                 if set(self.group.engines) == regions:  # else watch the regions opened too
-                    await _first_of(waiters)
+                    await first_of(waiters)
 
     def _wanted(self) -> tuple[dict[LinkKey, tuple[str, str]], dict[tuple[str, str], set[str]]]:
         """From the open engines' catalogs: the links that should run, each with the statuses
@@ -443,7 +432,7 @@ class Replicator:
         if arn is not None and source_status != _CREATING and target_status == _CREATING:
             known = await engine.backend.load_checkpoints(name, arn)
             if not known:  # LATEST, persisted at once: the back-fill ships what came before
-                for shard in await _shards(engine, arn):
+                for shard in await LocalSource(engine).describe(arn):
                     head = await engine.backend.shard_head(arn, shard["ShardId"])
                     seq = None if head is None else sequence_number(head)
                     await engine.backend.save_checkpoint(name, arn, shard["ShardId"], seq)
@@ -537,17 +526,3 @@ class Replicator:
             link.shipped += len(page)
             if after is None:
                 return
-
-
-async def _first_of(events: list[anyio.Event]) -> None:
-    """Return once any of ``events`` is set."""
-    if not events:
-        await anyio.sleep_forever()
-    async with anyio.create_task_group() as tg:
-
-        async def wait(event: anyio.Event) -> None:
-            await event.wait()
-            tg.cancel_scope.cancel()
-
-        for event in events:
-            tg.start_soon(wait, event)

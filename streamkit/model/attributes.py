@@ -510,8 +510,11 @@ def validate_sized_item(item: object, *, key_names: Collection[str] = ()) -> tup
 
 
 #: a canonical number the plain-item check takes as it is: an integer, or a decimal whose
-#: fraction ends in a non-zero digit; at most 40 characters, so always inside DynamoDB's range
-_CANONICAL_PLAIN_RE: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?", re.ASCII)
+#: fraction ends in a non-zero digit (zero is "0", never "-0"); at most 40 characters, so
+#: always inside DynamoDB's range
+_CANONICAL_PLAIN_RE: Final = re.compile(
+    r"0|-?(?:0|[1-9][0-9]*)\.[0-9]*[1-9]|-?[1-9][0-9]*", re.ASCII
+)
 
 
 def plain_item_size(item: object) -> int | None:

@@ -203,5 +203,6 @@ def scan_tombstones(
 
 
 def drop_versions(conn: sqlite3.Connection, spec: TableSpec) -> None:
-    """Remove a table's versions (with the table, or when it is no longer global)."""
+    """Remove a table's versions (with the table: a table that goes regional keeps them,
+    and they count again, as they were, if it becomes global again)."""
     conn.execute(f"DROP TABLE IF EXISTS {versions_table(spec)}")

@@ -644,3 +644,22 @@ async def test_a_restored_copy_of_a_global_table_is_regional(group: DictGroup) -
     desc = await _describe(us, "copy")
     assert "Replicas" not in desc
     assert _replicas(us, "copy") == ()
+
+
+async def test_delete_table_of_a_replica_opened_alone_changes_nothing(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """A region's file opened on its own (open_engine, a CLI command) cannot take its replica
+    out of the other regions' catalogs: DeleteTable refuses before dropping anything."""
+    async with open_group([US, EU], clock, tmp_path) as group:
+        await _create(group[US])
+        await _add(group[US], EU)
+        await group[US].put_item(TableName="orders", Item={"pk": {"S": "a"}, "sk": {"S": "1"}})
+    async with streamkit.open_engine(tmp_path / f"{US}.sqlite3", region=US, clock=clock) as us:
+        with pytest.raises(ValidationException) as caught:
+            await us.delete_table(TableName="orders")
+        assert caught.value.message == ALONE
+        assert (await us.scan(TableName="orders"))["Count"] == 1
+    async with open_group([US, EU], clock, tmp_path) as group:
+        for engine in group.engines.values():
+            assert _replicas(engine) == ((EU, "CREATING"), (US, "ACTIVE"))

@@ -158,6 +158,23 @@ class TestApplyReplicated:
         assert await eu.apply_replicated(TABLE, [tie_wins]) == 1
         assert await _state(eu, "a") == (_item("a", v="us"), (T0, US))
 
+    async def test_a_table_no_longer_global_takes_no_replicated_change(
+        self, group: DictGroup, clock: ManualClock
+    ) -> None:
+        """A link's change in flight (or held by a replication delay) when its table went
+        regional must not overwrite the regional writes made since: they keep no version."""
+        await create_global(group)
+        us = group[US]
+        await us.put_item(TableName=TABLE, Item=_item("a", v="global"))  # (T0, us-east-1)
+        await set_replicas(group, TABLE, {}, regions=[US])  # EU's replica deleted
+        clock.advance(10)
+        await us.put_item(TableName=TABLE, Item=_item("a", v="regional"))
+        late = ReplicatedChange(_key("a"), _item("a", v="late"), (T0 + 1, EU))
+        gone = ReplicatedChange(_key("b"), None, (T0 + 1, EU))
+        assert await us.apply_replicated(TABLE, [late, gone]) == 0
+        assert await items(us) == {"a": _item("a", v="regional")}
+        assert [r["eventName"] for r in await _records(us)] == ["INSERT", "MODIFY"]
+
     async def test_applying_a_batch_twice_changes_nothing_more(self, group: DictGroup) -> None:
         await create_global(group)
         eu = group[EU]

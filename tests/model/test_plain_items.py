@@ -52,6 +52,8 @@ def test_a_plain_item_is_valid_as_it_is(item: dict[str, Any]) -> None:
 
 def test_what_is_not_plain() -> None:
     assert plain_item_size({"a": {"N": "1.0"}}) is None  # not canonical
+    assert plain_item_size({"a": {"N": "-0"}}) is None  # canonical zero is "0"
+    assert plain_item_size({"a": {"L": [{"N": "-0"}]}}) is None
     assert plain_item_size({"a": {"S": "é"}}) is None  # not ASCII: the long way
     assert plain_item_size({"a": {"SS": ["x"]}}) is None
     assert plain_item_size({"a": {"S": "x" * (400 * 1024)}}) is None  # too large
