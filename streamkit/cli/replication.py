@@ -146,6 +146,9 @@ async def _folder_status(files: list[Path]) -> dict[str, Any]:
     for path in files:
         region = path.name.removesuffix(".sqlite3")
         async with open_engine(path, region=region, read_only=True) as engine:
+            known: dict[tuple[str, str], dict[str, tuple[str | None, bool]]] = {}
+            for mapping, stream, shard_id, seq, done in await engine.backend.all_checkpoints():
+                known.setdefault((mapping, stream), {})[shard_id] = (seq, done)
             for table, spec in sorted(engine.global_tables().items()):
                 arn = engine.stream_arn(table)
                 for target, _ in spec.replicas:
@@ -153,9 +156,9 @@ async def _folder_status(files: list[Path]) -> dict[str, Any]:
                         continue
                     behind = 0
                     if arn is not None:
-                        known = await engine.backend.load_checkpoints(link_name(table, target), arn)
+                        checkpoints = known.get((link_name(table, target), arn), {})
                         for shard in await _shards(engine, arn):
-                            seq, done = known.get(shard["ShardId"], (None, False))
+                            seq, done = checkpoints.get(shard["ShardId"], (None, False))
                             if not done:
                                 after = None if seq is None else parse_sequence_number(seq)
                                 behind += await engine.backend.pending_records(
