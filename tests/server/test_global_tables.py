@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tests.server.serving import ROOT, start_serve, stop
 
 US, EU = "us-east-1", "eu-west-1"
+STREAMKIT = (sys.executable, "-m", "streamkit")
 _DEADLINE = 60.0  # seconds any one condition may take on this loaded machine
 
 
@@ -343,5 +344,41 @@ def test_sigkill_under_replicated_load_converges_from_checkpoints(tmp_path: Path
         }
         assert set(tables[US]) <= written
         assert {pk for w in writers for pk in w.seen} <= set(tables[US])
+    finally:
+        assert stop(process) == 0
+
+
+def test_replication_requests_are_authenticated_like_any(tmp_path: Path) -> None:
+    process, url, _ = start_serve("--memory", "--auth", "AKID:s3cr3t")
+    try:
+
+        def status(key: str, secret: str) -> subprocess.CompletedProcess[str]:
+            env = {
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "AWS_ACCESS_KEY_ID": key,
+                "AWS_SECRET_ACCESS_KEY": secret,
+                "AWS_CONFIG_FILE": str(tmp_path / "none"),
+                "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+            }
+            return subprocess.run(
+                [*STREAMKIT, "replication", "status", "--endpoint-url", url],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=env,
+                cwd=ROOT,
+                check=False,
+            )
+
+        good = status("AKID", "s3cr3t")
+        assert good.returncode == 0, good.stderr
+        assert orjson.loads(good.stdout) == {"Links": []}
+        wrong = status("AKID", "wrong")
+        assert wrong.returncode == 1
+        assert "(InvalidSignatureException) when calling the DescribeReplication" in wrong.stderr
+        unknown = status("NOBODY", "s3cr3t")
+        assert unknown.returncode == 1
+        assert "(UnrecognizedClientException)" in unknown.stderr
     finally:
         assert stop(process) == 0
