@@ -1,16 +1,12 @@
 """``streamkit replication status|pause|resume``: global tables' replication links of a running
 ``streamkit serve`` (streamkit-only requests, ``Streamkit_20261206.*``: DynamoDB has no API for
 them), and ``status --data DIR``: a stopped data folder's links, from their checkpoints.
-
-Also :func:`parse_duration`, which ``serve --replication-delay`` uses.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
-import re
 import sys
 import urllib.error
 import urllib.request
@@ -21,30 +17,11 @@ from streamkit.cli.backends import unreachable
 from streamkit.cli.inputs import UsageError
 from streamkit.cli.output import render
 
-__all__ = ["DEFAULT_ENDPOINT", "parse_duration", "run_replication"]
+__all__ = ["DEFAULT_ENDPOINT", "run_replication"]
 
 #: where ``streamkit serve`` listens by default
 DEFAULT_ENDPOINT: Final = "http://127.0.0.1:8000"
 _PREFIX: Final = "Streamkit_20261206"
-_DURATION: Final = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*", re.ASCII)
-#: a day: a longer delay is a typo, not a simulation
-_MAX_DELAY: Final = 86400.0
-
-
-def parse_duration(text: str) -> float:
-    """Return the seconds in ``800ms``, ``1.5s`` or ``2`` (plain seconds).
-
-    Raises:
-        UsageError: not such a duration, or longer than a day.
-    """
-    match = _DURATION.fullmatch(text)
-    if match is None:
-        raise UsageError(f"expected a duration like 800ms, 1.5s or 2 (seconds), got {text!r}")
-    number = float(match.group(1))
-    seconds = number / 1000 if match.group(2) == "ms" else number
-    if not math.isfinite(seconds) or seconds > _MAX_DELAY:
-        raise UsageError(f"a duration of at most a day ({_MAX_DELAY:g}s), got {text!r}")
-    return seconds
 
 
 def run_replication(args: argparse.Namespace) -> int:

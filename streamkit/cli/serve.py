@@ -92,7 +92,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise UsageError("--stream-shards must be between 1 and 1000")
     if args.shard_rollover_seconds <= 0:
         raise UsageError("--shard-rollover-seconds must be positive")
-    from streamkit.cli.replication import parse_duration
+    from streamkit.cli.durations import parse_duration
 
     args.replication_delay = parse_duration(args.replication_delay)
     raise_open_files_limit(args.max_connections + FD_RESERVE)

@@ -15,11 +15,13 @@ other when ``--auth`` is on) with an ``X-Amz-Target`` of ``Streamkit_20261206.<O
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from streamkit.errors import ResourceNotFoundException, ValidationException
 
 if TYPE_CHECKING:
+    from streamkit.engine.regions import RegionGroup
     from streamkit.mappings.replication import LinkStatus, Replicator
 
 __all__ = ["STREAMKIT_PREFIX", "ReplicationAdmin", "link_to_wire"]
@@ -47,7 +49,14 @@ def link_to_wire(link: LinkStatus) -> dict[str, Any]:
 
 
 class ReplicationAdmin:
-    """Answers the ``Streamkit_20261206`` requests over a runtime's :class:`Replicator`."""
+    """Answers the ``Streamkit_20261206`` requests over a runtime's :class:`Replicator`.
+
+    Args:
+        group: the served regions.
+        replicator: returns the runtime's Replicator, or None while it has not started (the
+            runtime starts it with the group's first global table, loading the replication
+            machinery only then): there are no links yet.
+    """
 
     #: wire name -> method name (as the engine's OPERATIONS)
     OPERATIONS: Final = {
@@ -56,21 +65,30 @@ class ReplicationAdmin:
         "ResumeReplication": "resume_replication",
     }
 
-    def __init__(self, replicator: Replicator) -> None:
+    def __init__(self, group: RegionGroup, replicator: Callable[[], Replicator | None]) -> None:
+        self._group = group
         self._replicator = replicator
 
     async def describe_replication(self) -> dict[str, Any]:
-        return {"Links": [link_to_wire(s) for s in await self._replicator.status()]}
+        replicator = self._replicator()
+        statuses = [] if replicator is None else await replicator.status()
+        return {"Links": [link_to_wire(s) for s in statuses]}
 
     async def pause_replication(self, **params: Any) -> dict[str, Any]:
         key = self._link(params)
-        self._replicator.pause(*key)
+        self._running().pause(*key)
         return await self._answer(key)
 
     async def resume_replication(self, **params: Any) -> dict[str, Any]:
         key = self._link(params)
-        self._replicator.resume(*key)
+        self._running().resume(*key)
         return await self._answer(key)
+
+    def _running(self) -> Replicator:
+        replicator = self._replicator()
+        if replicator is None:  # a global table exists (checked), so it is starting
+            raise ResourceNotFoundException("Replication is starting; try again")
+        return replicator
 
     def _link(self, params: dict[str, Any]) -> tuple[str, str, str]:
         for name in params:
@@ -86,7 +104,7 @@ class ReplicationAdmin:
         table, source, target = (params[name] for name in _LINK_MEMBERS)
         if source == target:
             raise ValidationException("SourceRegion and TargetRegion must differ")
-        engine = self._replicator.group.engines.get(source)
+        engine = self._group.engines.get(source)
         spec = None if engine is None or engine.closed else engine.global_tables().get(table)
         if spec is None or target not in dict(spec.replicas):
             raise ResourceNotFoundException(
@@ -96,7 +114,7 @@ class ReplicationAdmin:
         return table, source, target
 
     async def _answer(self, key: tuple[str, str, str]) -> dict[str, Any]:
-        for status in await self._replicator.status():
+        for status in await self._running().status():
             if (status.table, status.source, status.target) == key:
                 return {"Link": link_to_wire(status)}
         table, source, target = key

@@ -121,9 +121,7 @@ async def open_server(
             error: BaseException | None = None
             async with open_runtime(regions, *apps, replication_delay=replication_delay) as runtime:
                 try:
-                    admin = None
-                    if runtime.replication is not None:
-                        admin = ReplicationAdmin(runtime.replication)
+                    admin = ReplicationAdmin(regions, lambda: runtime.replication)
                     dispatcher = Dispatcher(regions, verifier=verifier, clock=clock, admin=admin)
 
                     async def preopen_regions(bound: tuple[str, int]) -> None:

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 import streamkit
+from streamkit.cli.durations import parse_duration
 from streamkit.cli.inputs import UsageError
-from streamkit.cli.replication import parse_duration
 from tests.cli.helpers import run, run_json
 from tests.conftest import key_schema
 

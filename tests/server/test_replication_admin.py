@@ -15,7 +15,7 @@ import pytest
 
 import streamkit
 from streamkit.mappings.replication import Replicator
-from streamkit.runtime import open_runtime
+from streamkit.runtime import Runtime, open_runtime
 from streamkit.server.admin import ReplicationAdmin
 from streamkit.server.protocol import Dispatcher
 from streamkit.streams import Regions
@@ -52,16 +52,28 @@ async def _statuses(engine: streamkit.Engine) -> dict[str, str]:
     return {r["RegionName"]: r["ReplicaStatus"] for r in table.get("Replicas", [])}
 
 
-async def _global_orders(group: Regions, replicator: Replicator) -> None:
+async def _replicator(runtime: Runtime) -> Replicator:
+    """The runtime's Replicator, once it has started (with the group's first global table)."""
+    with anyio.fail_after(10):
+        while True:
+            added = runtime.activity.waiter()  # add_link fires it
+            if runtime.replication is not None:
+                return runtime.replication
+            await added.wait()
+
+
+async def _global_orders(group: Regions, runtime: Runtime) -> Replicator:
     us = await group.engine(US)
     await us.create_table(TableName="orders", **key_schema())
     await us.put_item(TableName="orders", Item={"pk": {"S": "before"}})
     await us.update_table(TableName="orders", ReplicaUpdates=[{"Create": {"RegionName": EU}}])
+    replicator = await _replicator(runtime)
 
     async def active() -> bool:
         return await _statuses(us) == {US: "ACTIVE", EU: "ACTIVE"}
 
     await _until(replicator, active)
+    return replicator
 
 
 class TestOnDemandGroup:
@@ -74,11 +86,11 @@ class TestOnDemandGroup:
             open_region_group(_opener(clock), clock=clock, on_demand=True) as group,
             open_runtime(group) as runtime,
         ):
-            assert runtime.replication is not None
-            await _global_orders(group, runtime.replication)
+            assert runtime.replication is None  # no global table: no replication machinery
+            replicator = await _global_orders(group, runtime)
             eu = group[EU]
             await _until(
-                runtime.replication,
+                replicator,
                 lambda: eu.get_item(TableName="orders", Key={"pk": {"S": "before"}}),
             )
 
@@ -89,9 +101,8 @@ class TestOnDemandGroup:
             open_region_group(_opener(clock, tmp_path), clock=clock, on_demand=True) as group,
             open_runtime(group) as runtime,
         ):
-            assert runtime.replication is not None
-            await _global_orders(group, runtime.replication)
-            runtime.replication.pause("orders", EU, US)
+            replicator = await _global_orders(group, runtime)
+            replicator.pause("orders", EU, US)
             await group[EU].put_item(TableName="orders", Item={"pk": {"S": "piled"}})
         # restart with only us-east-1 asked for: eu-west-1's link to it runs all the same
         async with (
@@ -99,9 +110,8 @@ class TestOnDemandGroup:
             open_runtime(group) as runtime,
         ):
             us = await group.engine(US)
-            assert runtime.replication is not None
             await _until(
-                runtime.replication,
+                await _replicator(runtime),
                 lambda: us.get_item(TableName="orders", Key={"pk": {"S": "piled"}}),
             )
             assert set(group.engines) == {US, EU}
@@ -115,10 +125,9 @@ async def _served(clock: ManualClock) -> AsyncIterator[tuple[Dispatcher, Replica
         open_region_group(_opener(clock), clock=clock, on_demand=True) as group,
         open_runtime(group) as runtime,
     ):
-        assert runtime.replication is not None
-        await _global_orders(group, runtime.replication)
-        admin = ReplicationAdmin(runtime.replication)
-        yield Dispatcher(group, admin=admin), runtime.replication, group
+        replicator = await _global_orders(group, runtime)
+        admin = ReplicationAdmin(group, lambda: runtime.replication)
+        yield Dispatcher(group, admin=admin), replicator, group
 
 
 async def _call(dispatcher: Dispatcher, operation: str, **params: Any) -> tuple[int, Any]:
