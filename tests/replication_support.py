@@ -1,66 +1,76 @@
-"""A tiny region group and global-table set-up for the replication tests.
+"""Region groups and global-table set-up for the replication and control-plane tests.
 
-Until ``streamkit.open_regions`` and UpdateTable ``ReplicaUpdates`` land, a group is a dict of
-in-memory engines and a table is made global by writing ``replicas`` into each region's
-catalog (what the control plane does). ``replica_ready`` is a minimal stand-in for the control
-plane's method of that name.
+A group is ``streamkit.open_regions`` (held in a task of its own, so fixtures can yield it). The
+data-path tests make a table global by writing ``replicas`` into each region's catalog (what
+the control plane does), to test the data path apart from UpdateTable.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
 
 import anyio
 
 import streamkit
 from streamkit.engine import Engine
-from streamkit.errors import ValidationException
 from streamkit.mappings.replication import Replicator
 from streamkit.storage.tables import save_spec
+from streamkit.streams import Regions
 from streamkit.testing import ManualClock
 
 TABLE = "orders"
 
 
-class DictGroup:
-    """A RegionGroup over engines opened beforehand (no opening on demand)."""
-
-    def __init__(self) -> None:
-        self.by_region: dict[str, Engine] = {}
-
-    @property
-    def engines(self) -> Mapping[str, Engine]:
-        return self.by_region
-
-    async def engine(self, region: str) -> Engine:
-        try:
-            return self.by_region[region]
-        except KeyError:
-            raise ValidationException(f"the group does not serve region {region}") from None
-
-    def __getitem__(self, region: str) -> Engine:
-        return self.by_region[region]
+T = TypeVar("T")
 
 
 @asynccontextmanager
-async def open_group(regions: list[str], clock: ManualClock) -> AsyncIterator[DictGroup]:
-    """Open an in-memory engine per region on one clock, in one group."""
-    group = DictGroup()
-    async with AsyncExitStack() as stack:
-        for region in regions:
-            engine = await stack.enter_async_context(
-                streamkit.open_engine(None, region=region, clock=clock, max_attempts=1)
-            )
-            engine.group = group
-            group.by_region[region] = engine
+async def held_in_a_task(manager: AbstractAsyncContextManager[T]) -> AsyncIterator[T]:
+    """Enter ``manager`` in an asyncio task of its own and exit it there.
+
+    pytest-asyncio sets an async fixture up and tears it down in two different tasks, and a
+    region group holds a task group, which one task must enter and exit: a fixture yields a
+    group through this.
+    """
+    entered: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        try:
+            async with manager as value:
+                entered.set_result(value)
+                await release.wait()
+        except BaseException as exc:
+            if entered.done():
+                raise
+            entered.set_exception(exc)
+
+    task = asyncio.create_task(hold())
+    try:
+        yield await entered
+    finally:
+        release.set()
+        await task
+
+
+@asynccontextmanager
+async def open_group(
+    regions: list[str], clock: ManualClock, data: Path | None = None
+) -> AsyncIterator[Regions]:
+    """``streamkit.open_regions`` (in memory, or ``<data>/<region>.sqlite3``) on one clock,
+    held in a task of its own (:func:`held_in_a_task`), so fixtures can yield it."""
+    regions_cm = streamkit.open_regions(data, regions=regions, clock=clock, max_attempts=1)
+    async with held_in_a_task(regions_cm) as group:
         yield group
 
 
 async def set_replicas(
-    group: DictGroup,
+    group: Regions,
     table: str,
     statuses: Mapping[str, str],
     *,
@@ -91,7 +101,7 @@ async def create_table(
 
 
 async def create_global(
-    group: DictGroup, table: str = TABLE, *, view: str = "NEW_AND_OLD_IMAGES", **extra: Any
+    group: Regions, table: str = TABLE, *, view: str = "NEW_AND_OLD_IMAGES", **extra: Any
 ) -> None:
     """Create ``table`` in every region of the group and make it global (every replica
     ACTIVE)."""

@@ -22,6 +22,7 @@ __all__ = [
     "load",
     "mappings",
     "replay",
+    "replication",
     "restore",
     "run",
     "serve",
@@ -82,6 +83,12 @@ def replay(args: argparse.Namespace) -> int:
     from streamkit.cli.replay import run_replay
 
     return _on_loop(run_replay, args)
+
+
+def replication(args: argparse.Namespace) -> int:
+    from streamkit.cli.replication import run_replication
+
+    return run_replication(args)
 
 
 def streams(args: argparse.Namespace) -> int:

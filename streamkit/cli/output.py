@@ -19,7 +19,17 @@ _ITEM_MEMBERS = ("Item", "Attributes", "LastEvaluatedKey")
 #: members holding times; shown as ISO-8601 UTC in table output (the JSON keeps the wire form)
 _TIME_SUFFIXES = ("DateTime", "Timestamp")
 #: the list a response is about, when it has several (StreamDescription: Shards, not KeySchema)
-_LISTS = ("Items", "TableNames", "Streams", "Shards", "Records", "Responses", "Mappings", "Leases")
+_LISTS = (
+    "Items",
+    "TableNames",
+    "Streams",
+    "Shards",
+    "Records",
+    "Responses",
+    "Mappings",
+    "Leases",
+    "Links",
+)
 
 
 def render(response: Mapping[str, Any], fmt: OutputFormat, out: TextIO) -> None:

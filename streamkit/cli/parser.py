@@ -49,6 +49,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     add_transfer_commands(commands, _connection)
     _mappings(commands)
     _leases(commands)
+    _replication(commands)
     add_template_command(commands, run.template)
     add_sql_command(commands, _connection, _input_format, run.sql)
     _log_options(parser)
@@ -353,7 +354,51 @@ def _serve(commands: Commands) -> None:
         help="close an open shard this long after it opened and continue it in a child shard "
         "(default: 14400, DynamoDB's roughly 4 hours)",
     )
+    serve.add_argument(
+        "--replication-delay",
+        metavar="DURATION",
+        default="0",
+        help="hold each change to a global table this long before shipping it to the other "
+        "regions, e.g. 800ms, 1.5s or 2 (seconds) (default: 0, at once; AWS: about 1s)",
+    )
     _reload(serve)
+
+
+def _replication(commands: Commands) -> None:
+    replication = commands.add_parser(
+        "replication",
+        help="global tables' replication links of a running serve: status, pause, resume",
+        description="Per link (table, source region, target region) of a running 'streamkit "
+        "serve': records behind, ReplicationLatency in ms, paused. Pause and resume simulate a "
+        "region outage. These are streamkit-only requests (DynamoDB has no API for them). "
+        "'status --data DIR' reads a stopped data folder instead: records behind from the "
+        "links' persisted checkpoints.",
+    )
+    actions = replication.add_subparsers(
+        dest="replication_command", metavar="ACTION", required=True
+    )
+    status = actions.add_parser("status", help="every link: records behind, lag ms, paused")
+    status.add_argument(
+        "--data",
+        metavar="DIR",
+        help="read a stopped data folder's links (records behind only) instead of a server",
+    )
+    pause = actions.add_parser("pause", help="stop shipping a link's changes (an outage)")
+    resume = actions.add_parser("resume", help="ship a paused link's changes again")
+    for action in (pause, resume):
+        action.add_argument("--table", required=True, help="the global table")
+        action.add_argument("--source", required=True, metavar="REGION", help="from this region")
+        action.add_argument("--target", required=True, metavar="REGION", help="to this region")
+    for action in (status, pause, resume):
+        action.set_defaults(func=run.replication)
+        action.add_argument(
+            "--endpoint-url",
+            metavar="URL",
+            help="the streamkit serve to ask (default: http://127.0.0.1:8000)",
+        )
+        _region(action, "the region requests are signed for (default: us-east-1)")
+        action.add_argument("--profile", help="credentials profile to sign requests with")
+        _output(action, "json (default), native or table")
 
 
 def _connection(parser: argparse.ArgumentParser) -> None:

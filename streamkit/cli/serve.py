@@ -92,6 +92,9 @@ def run_serve(args: argparse.Namespace) -> int:
         raise UsageError("--stream-shards must be between 1 and 1000")
     if args.shard_rollover_seconds <= 0:
         raise UsageError("--shard-rollover-seconds must be positive")
+    from streamkit.cli.durations import parse_duration
+
+    args.replication_delay = parse_duration(args.replication_delay)
     raise_open_files_limit(args.max_connections + FD_RESERVE)
     # uvloop (a dependency except on Windows) cuts the server's CPU per request by about 10%
     uvloop = importlib.util.find_spec("uvloop") is not None
@@ -138,6 +141,7 @@ async def _serve(
             s3_dir=args.s3_dir,
             stream_shards=args.stream_shards,
             shard_rollover_seconds=args.shard_rollover_seconds,
+            replication_delay=args.replication_delay,
         ) as server:
             where = "in memory" if data_dir is None else f"data in {data_dir}/"
             auth = "SigV4 verified" if credentials else "auth off"

@@ -167,6 +167,10 @@ class TtlMixin(EngineCore):
         older than five years. Each one is re-read and re-checked inside the transaction, so
         a concurrent update that removed or extended its TTL wins. The delete goes through the
         ordinary write path (indexes, stream) with the service's identity on the REMOVE record.
+
+        In a global table only the region that wrote an item last (its hidden version's
+        region; the first replica region by name for an item never versioned) expires it;
+        the other replicas receive the deletion as a plain replicated delete.
         """
         spec = self._tables.get(table)
         attribute = self._ttl_attributes.get(table)
@@ -174,12 +178,18 @@ class TtlMixin(EngineCore):
             return 0
         before = now - self.ttl_delay_seconds
         not_before = now - FIVE_YEARS
+        region = self.region
 
         def run(conn: sqlite3.Connection) -> int:
             deleted = 0
-            keys = ttl_sql.expired_keys(
-                conn, spec, before=before, not_before=not_before, limit=limit
-            )
+            if spec.is_global:  # one region expires each item: the one that wrote it last
+                keys = ttl_sql.expired_keys_owned(
+                    conn, spec, before=before, not_before=not_before, limit=limit, region=region
+                )
+            else:
+                keys = ttl_sql.expired_keys(
+                    conn, spec, before=before, not_before=not_before, limit=limit
+                )
             for hk, rk in keys:
                 old = storage_tables.get_row(conn, spec, hk, rk)
                 value = None if old is None else storage_tables.ttl_value(old, attribute)

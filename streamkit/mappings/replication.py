@@ -35,6 +35,7 @@ such "drainable": every link shares its signal).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -43,7 +44,12 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from streamkit.clock import Clock, Signal, background_task, first_of
 from streamkit.engine import Engine
-from streamkit.errors import ClosedError, ResourceNotFoundException
+from streamkit.errors import (
+    ClosedError,
+    LimitExceededException,
+    ResourceNotFoundException,
+    ValidationException,
+)
 from streamkit.logs import get_logger
 from streamkit.mappings.config import MappingConfig
 from streamkit.mappings.poller import MappingRunner
@@ -332,6 +338,9 @@ class Replicator:
                 regions = set(self.group.engines)
                 waiters = [e.catalog_waiter() for e in list(self.group.engines.values())]
                 waiters.append(self._poke.waiter())
+                opened: Signal | None = getattr(self.group, "opened", None)
+                if opened is not None:  # a region opened later (serve opens them on demand)
+                    waiters.append(opened.waiter())
                 await self._reconcile(tg)
                 if not started:
                     task_status.started()
@@ -426,6 +435,10 @@ class Replicator:
     ) -> None:
         table, source, target = key
         engine = await self.group.engine(source)
+        # open the target too (serve opens regions on demand): its own links start with it,
+        # so a backlog it holds is shipped after a restart even if nothing asks for it
+        with contextlib.suppress(ValidationException, LimitExceededException):
+            await self.group.engine(target)
         name = link_name(table, target)
         arn = engine.stream_arn(table)
         await engine.backend.ensure_checkpoints()

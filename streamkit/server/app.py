@@ -17,6 +17,7 @@ from streamkit.clock import Clock, SystemClock
 from streamkit.engine import Engine
 from streamkit.logs import get_logger
 from streamkit.runtime import open_runtime
+from streamkit.server.admin import ReplicationAdmin
 from streamkit.server.http import Connection, ConnectionSet, Limits
 from streamkit.server.protocol import DEFAULT_REGION, Dispatcher
 from streamkit.server.sigv4 import Verifier
@@ -81,6 +82,7 @@ async def open_server(
     s3_dir: str | os.PathLike[str] | None = None,
     stream_shards: int = 1,
     shard_rollover_seconds: float = 4 * 3600.0,
+    replication_delay: float = 0.0,
 ) -> AsyncIterator[Server]:
     """Serve DynamoDB and DynamoDB Streams over HTTP until the block exits.
 
@@ -99,6 +101,8 @@ async def open_server(
         s3_dir: the buckets' folder for exports and imports (default: ``<data_dir>/s3``).
         stream_shards: open shards per new stream (:func:`streamkit.open_engine`'s).
         shard_rollover_seconds: a shard's life before a child continues it (same).
+        replication_delay: seconds a change to a global table waits before it is shipped to
+            the other replicas (:func:`streamkit.open_runtime`'s; default 0: at once).
     """
     folder = None if data_dir is None else Path(data_dir)  # each region's open makes it
     opener = _RegionOpener(
@@ -115,9 +119,10 @@ async def open_server(
     try:
         async with open_region_group(opener.open, clock=opener.clock, on_demand=True) as regions:
             error: BaseException | None = None
-            async with open_runtime(regions, *apps):
+            async with open_runtime(regions, *apps, replication_delay=replication_delay) as runtime:
                 try:
-                    dispatcher = Dispatcher(regions, verifier=verifier, clock=clock)
+                    admin = ReplicationAdmin(regions, lambda: runtime.replication)
+                    dispatcher = Dispatcher(regions, verifier=verifier, clock=clock, admin=admin)
 
                     async def preopen_regions(bound: tuple[str, int]) -> None:
                         # Runs once the socket is bound and before it accepts, so each

@@ -24,6 +24,7 @@ from streamkit.errors import (
 )
 from streamkit.logs import get_logger
 from streamkit.server import encoding, sigv4, wire
+from streamkit.server.admin import STREAMKIT_PREFIX
 
 __all__ = ["CONTENT_TYPE", "DEFAULT_REGION", "Dispatcher", "EngineSource", "Reply"]
 
@@ -130,6 +131,8 @@ class Dispatcher:
         clock: the time used to judge signature freshness.
         default_region: the region of requests that carry no credential scope.
         max_body: the largest request body, after decompression (DynamoDB's 16 MB).
+        admin: answers the streamkit-only ``Streamkit_20261206.*`` requests
+            (:class:`streamkit.server.admin.ReplicationAdmin`); ``None``: they are unknown.
     """
 
     def __init__(
@@ -140,8 +143,10 @@ class Dispatcher:
         clock: Clock | None = None,
         default_region: str = DEFAULT_REGION,
         max_body: int = 16 * 1024 * 1024,
+        admin: object | None = None,
     ) -> None:
         self._regions = regions
+        self._admin = admin
         self._max_body = max_body
         self._verifier = verifier
         self._clock = clock or SystemClock()
@@ -255,6 +260,12 @@ class Dispatcher:
 
     async def _resolve(self, region: str, target: str) -> Callable[..., Any]:
         prefix, _, operation = target.partition(".")
+        if prefix == STREAMKIT_PREFIX and self._admin is not None:
+            name = getattr(self._admin, "OPERATIONS", {}).get(operation)
+            if name is None:
+                raise UnknownOperationException()
+            admin_method: Callable[..., Any] = getattr(self._admin, name)
+            return admin_method
         if prefix not in AWS_OPERATIONS or not operation:
             raise UnknownOperationException()
         try:

@@ -15,12 +15,14 @@ from streamkit.model.schema import TableSpec
 from streamkit.storage import select
 from streamkit.storage.codec import load_item
 from streamkit.storage.tables import items_table, ttl_value
+from streamkit.storage.versions import versions_table
 
 __all__ = [
     "TtlSetting",
     "clear_column",
     "delete_setting",
     "expired_keys",
+    "expired_keys_owned",
     "fill_column",
     "load_settings",
     "save_setting",
@@ -106,3 +108,42 @@ def expired_keys(
         "AND ttl >= ? ORDER BY ttl LIMIT ?",
         (before, not_before, limit),
     ).fetchall()
+
+
+def expired_keys_owned(
+    conn: sqlite3.Connection,
+    spec: TableSpec,
+    *,
+    before: float,
+    not_before: float,
+    limit: int,
+    region: str,
+) -> list[tuple[bytes, bytes]]:
+    """:func:`expired_keys` of a global table, keeping only those ``region`` expires: the
+    keys whose last write was ``region``'s (the hidden version's region). A key never
+    versioned (written before the table went global: no row here, or the ``(0, source)`` a
+    back-fill copied it with), or last written by a region that is no longer a replica,
+    belongs to the first replica region by name. So exactly one region
+    deletes each expired item, and its deletion replicates as a plain delete, as in DynamoDB.
+    """
+    regions = sorted(r for r, _ in spec.replicas)
+    first = regions[0] if regions else region
+    try:
+        marks = ", ".join("?" * len(regions)) or "NULL"
+        return conn.execute(
+            f"SELECT i.hk, i.rk FROM {items_table(spec)} AS i "
+            f"LEFT JOIN {versions_table(spec)} AS v ON v.hk = i.hk AND v.rk = i.rk "
+            "WHERE i.ttl IS NOT NULL AND i.ttl < ? AND i.ttl >= ? "
+            f"AND (CASE WHEN v.at_us > 0 AND v.region IN ({marks}) THEN v.region ELSE ? END) = ? "
+            "ORDER BY i.ttl LIMIT ?",
+            (before, not_before, *regions, first, region, limit),
+        ).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc) or "sk_versions_" not in str(exc):
+            raise
+    # no write since the table went global: every item is unversioned, the first region's
+    return (
+        expired_keys(conn, spec, before=before, not_before=not_before, limit=limit)
+        if region == first
+        else []
+    )

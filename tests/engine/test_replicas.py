@@ -20,15 +20,16 @@ from streamkit.errors import (
     ResourceNotFoundException,
     ValidationException,
 )
+from streamkit.streams import Regions
 from streamkit.testing import ManualClock
-from tests.engine.regiongroup import DictGroup, open_group
+from tests.replication_support import open_group
 
 US, EU, AP = "us-east-1", "eu-west-1", "ap-southeast-2"
 INVALID = "One or more parameter values were invalid: "
 
 
 @pytest.fixture
-async def group(clock: ManualClock) -> AsyncIterator[DictGroup]:
+async def group(clock: ManualClock) -> AsyncIterator[Regions]:
     async with open_group([US, EU, AP], clock) as g:
         yield g
 
@@ -96,7 +97,7 @@ def _shape(desc: dict[str, Any]) -> dict[str, Any]:
 
 
 class TestCreate:
-    async def test_the_replica_is_made_in_the_other_region(self, group: DictGroup) -> None:
+    async def test_the_replica_is_made_in_the_other_region(self, group: Regions) -> None:
         """Same name, schema, indexes and billing; a NEW_AND_OLD_IMAGES stream on both sides;
         the replicas, sorted, in both catalogs (the new one CREATING)."""
         us, eu = group[US], group[EU]
@@ -134,7 +135,7 @@ class TestCreate:
         }
         assert (await group[AP].list_tables())["TableNames"] == []  # not a replica
 
-    async def test_replica_ready_makes_it_active_everywhere(self, group: DictGroup) -> None:
+    async def test_replica_ready_makes_it_active_everywhere(self, group: Regions) -> None:
         us, eu = group[US], group[EU]
         await _create(us)
         await _add(us, EU)
@@ -148,7 +149,7 @@ class TestCreate:
         with pytest.raises(ResourceNotFoundException):
             await us.replica_ready("nothing", EU)
 
-    async def test_a_keys_only_stream_is_kept(self, group: DictGroup) -> None:
+    async def test_a_keys_only_stream_is_kept(self, group: Regions) -> None:
         us, eu = group[US], group[EU]
         await _create(
             us, StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"}
@@ -161,7 +162,7 @@ class TestCreate:
         theirs = await _describe(eu)
         assert theirs["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
 
-    async def test_three_regions_share_one_tuple(self, group: DictGroup) -> None:
+    async def test_three_regions_share_one_tuple(self, group: Regions) -> None:
         us, eu, ap = group[US], group[EU], group[AP]
         await _create(us)
         await _add(us, EU)
@@ -174,7 +175,7 @@ class TestCreate:
             ((AP, "ACTIVE"), (EU, "ACTIVE"), (US, "ACTIVE"))
         }
 
-    async def test_overrides(self, group: DictGroup) -> None:
+    async def test_overrides(self, group: Regions) -> None:
         """A replica's read capacity (table and index) and table class may differ."""
         us, eu = group[US], group[EU]
         await us.create_table(
@@ -229,14 +230,14 @@ def _units(throughput: dict[str, Any]) -> tuple[int, int]:
 class TestRefused:
     """Every refusal is DynamoDB's error (or streamkit's own, documented) and changes nothing."""
 
-    async def _unchanged(self, group: DictGroup) -> None:
+    async def _unchanged(self, group: Regions) -> None:
         us = group[US]
         assert _replicas(us) == ()
         assert "StreamSpecification" not in await _describe(us)
         assert (await group[EU].list_tables())["TableNames"] == []
 
     @pytest.mark.parametrize("action", ["Create", "Delete"])
-    async def test_the_own_region(self, group: DictGroup, action: str) -> None:
+    async def test_the_own_region(self, group: Regions, action: str) -> None:
         await _create(group[US])
         with pytest.raises(ValidationException) as caught:
             await group[US].update_table(
@@ -252,13 +253,13 @@ class TestRefused:
         assert caught.value.message == ALONE
         assert "StreamSpecification" not in await _describe(memory_engine)
 
-    async def test_a_region_the_group_cannot_serve(self, group: DictGroup) -> None:
+    async def test_a_region_the_group_cannot_serve(self, group: Regions) -> None:
         await _create(group[US])
-        with pytest.raises(ValidationException, match="no region sa-east-1"):
+        with pytest.raises(ValidationException, match="Region sa-east-1 is not one of the regions"):
             await _add(group[US], "sa-east-1")
         await self._unchanged(group)
 
-    async def test_a_region_holding_a_table_of_that_name(self, group: DictGroup) -> None:
+    async def test_a_region_holding_a_table_of_that_name(self, group: Regions) -> None:
         await _create(group[US])
         await _create(group[EU])
         with pytest.raises(ValidationException) as caught:
@@ -270,13 +271,13 @@ class TestRefused:
         assert _replicas(group[US]) == _replicas(group[EU]) == ()
         assert "StreamSpecification" not in await _describe(group[US])
 
-    async def test_a_replica_twice(self, group: DictGroup) -> None:
+    async def test_a_replica_twice(self, group: Regions) -> None:
         await _create(group[US])
         await _add(group[US], EU)
         with pytest.raises(ValidationException, match="already existed as tables"):
             await _add(group[US], EU)
 
-    async def test_updating_or_deleting_a_region_that_is_no_replica(self, group: DictGroup) -> None:
+    async def test_updating_or_deleting_a_region_that_is_no_replica(self, group: Regions) -> None:
         await _create(group[US])
         for action in ("Update", "Delete"):
             with pytest.raises(ValidationException) as caught:
@@ -327,13 +328,13 @@ class TestRefused:
             ),
         ],
     )
-    async def test_bad_shapes(self, group: DictGroup, updates: Any, message: str) -> None:
+    async def test_bad_shapes(self, group: Regions, updates: Any, message: str) -> None:
         await _create(group[US])
         with pytest.raises(ValidationException, match=re.escape(message)):
             await group[US].update_table(TableName="orders", ReplicaUpdates=updates)
         await self._unchanged(group)
 
-    async def test_combined_with_another_update(self, group: DictGroup) -> None:
+    async def test_combined_with_another_update(self, group: Regions) -> None:
         await _create(group[US])
         with pytest.raises(ValidationException) as caught:
             await group[US].update_table(
@@ -347,7 +348,7 @@ class TestRefused:
         )
         await self._unchanged(group)
 
-    async def test_strong_consistency_and_witnesses(self, group: DictGroup) -> None:
+    async def test_strong_consistency_and_witnesses(self, group: Regions) -> None:
         await _create(group[US])
         with pytest.raises(ValidationException) as caught:
             await group[US].update_table(
@@ -374,7 +375,7 @@ class TestRefused:
         )
         assert _replicas(group[EU]) == ((EU, "CREATING"), (US, "ACTIVE"))
 
-    async def test_the_stream_of_a_global_table_stays(self, group: DictGroup) -> None:
+    async def test_the_stream_of_a_global_table_stays(self, group: Regions) -> None:
         await _create(group[US])
         await _add(group[US], EU)
         for engine in (group[US], group[EU]):
@@ -397,7 +398,7 @@ class TestRefused:
 class TestFollow:
     """While global, index, TTL, billing and write capacity changes reach every replica."""
 
-    async def test_gsi_create_and_delete(self, group: DictGroup) -> None:
+    async def test_gsi_create_and_delete(self, group: Regions) -> None:
         us, eu = group[US], group[EU]
         await _create(us)
         await _add(us, EU)
@@ -427,7 +428,7 @@ class TestFollow:
             desc = await _describe(engine)
             assert [i["IndexName"] for i in desc["GlobalSecondaryIndexes"]] == ["by_h"]
 
-    async def test_a_bad_index_change_changes_no_replica(self, group: DictGroup) -> None:
+    async def test_a_bad_index_change_changes_no_replica(self, group: Regions) -> None:
         us, eu = group[US], group[EU]
         await _create(us)
         await _add(us, EU)
@@ -440,7 +441,7 @@ class TestFollow:
             desc = await _describe(engine)
             assert [i["IndexName"] for i in desc["GlobalSecondaryIndexes"]] == ["by_g"]
 
-    async def test_ttl(self, group: DictGroup, clock: ManualClock) -> None:
+    async def test_ttl(self, group: Regions, clock: ManualClock) -> None:
         us, eu, ap = group[US], group[EU], group[AP]
         await _create(us)
         await _add(us, EU)
@@ -461,7 +462,7 @@ class TestFollow:
             ttl = await engine.describe_time_to_live(TableName="orders")
             assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "DISABLED"}
 
-    async def test_billing_and_write_capacity(self, group: DictGroup) -> None:
+    async def test_billing_and_write_capacity(self, group: Regions) -> None:
         """Write capacity and the billing mode follow; each replica keeps its read capacity;
         tags, protection and table class stay each replica's own."""
         us, eu = group[US], group[EU]
@@ -494,7 +495,7 @@ def _item(pk: str, **more: str) -> dict[str, Any]:
 
 
 class TestDelete:
-    async def test_deleting_the_last_other_replica(self, group: DictGroup) -> None:
+    async def test_deleting_the_last_other_replica(self, group: Regions) -> None:
         """The replica and its items go; the table is regional again; the stream stays on."""
         us, eu = group[US], group[EU]
         await _create(us)
@@ -520,7 +521,7 @@ class TestDelete:
         await _create(eu)
         assert (await eu.scan(TableName="orders"))["Count"] == 0
 
-    async def test_deleting_one_of_three(self, group: DictGroup) -> None:
+    async def test_deleting_one_of_three(self, group: Regions) -> None:
         us, eu, ap = group[US], group[EU], group[AP]
         await _create(us)
         await _add(us, EU)
@@ -529,7 +530,7 @@ class TestDelete:
         assert _replicas(us) == _replicas(ap) == ((AP, "CREATING"), (US, "ACTIVE"))
         assert "orders" not in eu._tables
 
-    async def test_delete_table_of_a_replica_leaves_the_group(self, group: DictGroup) -> None:
+    async def test_delete_table_of_a_replica_leaves_the_group(self, group: Regions) -> None:
         us, eu, ap = group[US], group[EU], group[AP]
         await _create(us)
         await _add(us, EU)
@@ -541,7 +542,7 @@ class TestDelete:
         assert _replicas(eu) == ()
         assert "Replicas" not in await _describe(eu)
 
-    async def test_a_protected_replica_is_not_deleted(self, group: DictGroup) -> None:
+    async def test_a_protected_replica_is_not_deleted(self, group: Regions) -> None:
         us, eu = group[US], group[EU]
         await _create(us)
         await _add(us, EU)
@@ -553,7 +554,7 @@ class TestDelete:
         assert _replicas(us) == _replicas(eu) == ((EU, "CREATING"), (US, "ACTIVE"))
 
 
-async def test_a_regional_table_has_no_replicas(group: DictGroup) -> None:
+async def test_a_regional_table_has_no_replicas(group: Regions) -> None:
     await _create(group[US])
     desc = await _describe(group[US])
     assert "Replicas" not in desc
@@ -571,21 +572,21 @@ def _simple() -> dict[str, Any]:
 
 
 async def test_the_catalogs_survive_a_reopen(tmp_path: Path, clock: ManualClock) -> None:
-    async with open_group([US, EU], clock, tmp_path) as group:
+    async with streamkit.open_regions(tmp_path, regions=[US, EU], clock=clock) as group:
         await _create(group[US])
         await _add(group[US], EU)
         await group[EU].update_time_to_live(
             TableName="orders",
             TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"},
         )
-    async with open_group([US, EU], clock, tmp_path) as group:
+    async with streamkit.open_regions(tmp_path, regions=[US, EU], clock=clock) as group:
         for engine in group.engines.values():
             assert _replicas(engine) == ((EU, "CREATING"), (US, "ACTIVE"))
             desc = await _describe(engine)
             assert desc["GlobalTableVersion"] == "2019.11.21"
             assert engine.ttl_tables() == ["orders"]
         await group[EU].replica_ready("orders", EU)
-    async with open_group([US, EU], clock, tmp_path) as group:
+    async with streamkit.open_regions(tmp_path, regions=[US, EU], clock=clock) as group:
         for engine in group.engines.values():
             assert _replicas(engine) == ((EU, "ACTIVE"), (US, "ACTIVE"))
 
@@ -593,7 +594,7 @@ async def test_the_catalogs_survive_a_reopen(tmp_path: Path, clock: ManualClock)
 class TestLegacy:
     """The 2017.11.29 calls answer as today's DynamoDB does, global tables or not."""
 
-    async def test_create_global_table(self, group: DictGroup) -> None:
+    async def test_create_global_table(self, group: Regions) -> None:
         await _create(group[US])
         with pytest.raises(ValidationException) as caught:
             await group[US].create_global_table(
@@ -613,7 +614,7 @@ class TestLegacy:
         ],
     )
     async def test_the_others_find_no_global_table(
-        self, group: DictGroup, operation: str, extra: dict[str, Any]
+        self, group: Regions, operation: str, extra: dict[str, Any]
     ) -> None:
         await _create(group[US])
         await _add(group[US], EU)  # a 2019.11.21 global table is no legacy one
@@ -624,7 +625,7 @@ class TestLegacy:
         with pytest.raises(ValidationException, match="Value null at 'globalTableName'"):
             await getattr(group[US], operation)(**extra)
 
-    async def test_list_global_tables(self, group: DictGroup) -> None:
+    async def test_list_global_tables(self, group: Regions) -> None:
         await _create(group[US])
         await _add(group[US], EU)
         assert await group[US].list_global_tables() == {"GlobalTables": []}
@@ -633,7 +634,7 @@ class TestLegacy:
             await group[US].list_global_tables(Nope=1)
 
 
-async def test_a_restored_copy_of_a_global_table_is_regional(group: DictGroup) -> None:
+async def test_a_restored_copy_of_a_global_table_is_regional(group: Regions) -> None:
     us = group[US]
     await _create(us)
     await _add(us, EU)

@@ -11,11 +11,10 @@ from streamkit.engine import Engine
 from streamkit.engine.replication import ReplicatedChange
 from streamkit.errors import ClosedError, ResourceNotFoundException
 from streamkit.storage.versions import versions_table
-from streamkit.streams import StreamsClient
+from streamkit.streams import Regions, StreamsClient
 from streamkit.testing import ManualClock
 from tests.replication_support import (
     TABLE,
-    DictGroup,
     create_global,
     create_table,
     items,
@@ -62,7 +61,7 @@ async def group(clock: ManualClock) -> Any:
 
 
 class TestVersions:
-    async def test_a_regional_table_keeps_no_versions(self, group: DictGroup) -> None:
+    async def test_a_regional_table_keeps_no_versions(self, group: Regions) -> None:
         engine = group[US]
         await create_table(engine)
         await engine.put_item(TableName=TABLE, Item=_item("a"))
@@ -74,7 +73,7 @@ class TestVersions:
         assert await _state(engine, "a") == (None, (0, ""))
 
     async def test_a_local_write_beats_the_version_it_overwrites(
-        self, group: DictGroup, clock: ManualClock
+        self, group: Regions, clock: ManualClock
     ) -> None:
         await create_global(group)
         us = group[US]
@@ -92,7 +91,7 @@ class TestVersions:
         assert await _state(us, "a") == (_item("a", v="3"), (T0 + 1_500_000, US))
 
     async def test_a_write_that_changes_nothing_keeps_the_version(
-        self, group: DictGroup, clock: ManualClock
+        self, group: Regions, clock: ManualClock
     ) -> None:
         """It has no stream record, so it is not replicated: it must not win elsewhere."""
         await create_global(group)
@@ -103,7 +102,7 @@ class TestVersions:
         assert await _state(us, "a") == (_item("a", v="1"), (T0, US))
         assert len(await _records(us)) == 1
 
-    async def test_a_delete_leaves_a_tombstone(self, group: DictGroup, clock: ManualClock) -> None:
+    async def test_a_delete_leaves_a_tombstone(self, group: Regions, clock: ManualClock) -> None:
         await create_global(group)
         us = group[US]
         await us.put_item(TableName=TABLE, Item=_item("a"))
@@ -115,7 +114,7 @@ class TestVersions:
         assert await us.apply_replicated(TABLE, [late]) == 0
         assert await items(us) == {}
 
-    async def test_batches_and_transactions_are_versioned(self, group: DictGroup) -> None:
+    async def test_batches_and_transactions_are_versioned(self, group: Regions) -> None:
         await create_global(group)
         us = group[US]
         await us.batch_write_item(
@@ -133,7 +132,7 @@ class TestVersions:
             assert version[0] >= T0
         assert (await _state(us, "a"))[0] is None
 
-    async def test_delete_table_drops_the_versions(self, group: DictGroup) -> None:
+    async def test_delete_table_drops_the_versions(self, group: Regions) -> None:
         await create_global(group)
         us = group[US]
         await us.put_item(TableName=TABLE, Item=_item("a"))
@@ -146,7 +145,7 @@ class TestVersions:
 
 
 class TestApplyReplicated:
-    async def test_a_newer_version_wins_and_an_older_one_is_dropped(self, group: DictGroup) -> None:
+    async def test_a_newer_version_wins_and_an_older_one_is_dropped(self, group: Regions) -> None:
         await create_global(group)
         eu = group[EU]
         await eu.put_item(TableName=TABLE, Item=_item("a", v="local"))  # (T0, eu-west-1)
@@ -159,7 +158,7 @@ class TestApplyReplicated:
         assert await _state(eu, "a") == (_item("a", v="us"), (T0, US))
 
     async def test_a_table_no_longer_global_takes_no_replicated_change(
-        self, group: DictGroup, clock: ManualClock
+        self, group: Regions, clock: ManualClock
     ) -> None:
         """A link's change in flight (or held by a replication delay) when its table went
         regional must not overwrite the regional writes made since: they keep no version."""
@@ -175,7 +174,7 @@ class TestApplyReplicated:
         assert await items(us) == {"a": _item("a", v="regional")}
         assert [r["eventName"] for r in await _records(us)] == ["INSERT", "MODIFY"]
 
-    async def test_applying_a_batch_twice_changes_nothing_more(self, group: DictGroup) -> None:
+    async def test_applying_a_batch_twice_changes_nothing_more(self, group: Regions) -> None:
         await create_global(group)
         eu = group[EU]
         batch = [
@@ -192,7 +191,7 @@ class TestApplyReplicated:
         assert after_once[1] == 2  # a INSERT, b INSERT; c: a tombstone, no record
 
     async def test_a_replicated_write_is_an_ordinary_write_in_its_region(
-        self, group: DictGroup
+        self, group: Regions
     ) -> None:
         gsi: dict[str, Any] = {
             "AttributeDefinitions": [
@@ -223,7 +222,7 @@ class TestApplyReplicated:
         assert record["dynamodb"]["NewImage"] == _item("a", g="x")
         assert "userIdentity" not in record
 
-    async def test_the_version_shows_nowhere(self, group: DictGroup) -> None:
+    async def test_the_version_shows_nowhere(self, group: Regions) -> None:
         await create_global(group)
         eu = group[EU]
         await eu.put_item(TableName=TABLE, Item=_item("a", v="1"))
@@ -270,7 +269,7 @@ def _comparable(record: dict[str, Any]) -> dict[str, Any]:
 class TestReplicatedFlag:
     """A replicated change's stream record carries a hidden flag that only links read."""
 
-    async def _both(self, group: DictGroup) -> tuple[list[Any], list[Any], list[Any]]:
+    async def _both(self, group: Regions) -> tuple[list[Any], list[Any], list[Any]]:
         """The same three changes (INSERT, MODIFY, REMOVE) made locally to "a" in eu-west-1
         and replicated to "b": GetRecords records, Lambda records, the links' key records."""
         await create_global(group)
@@ -293,7 +292,7 @@ class TestReplicatedFlag:
         keys = await streams.read_change_keys(**page, limit=100)
         return await _records(eu), lambdas.records, keys.records
 
-    async def test_the_flag_never_shows_in_records_or_events(self, group: DictGroup) -> None:
+    async def test_the_flag_never_shows_in_records_or_events(self, group: Regions) -> None:
         records, lambdas, _ = await self._both(group)
         for got in (records, lambdas):
             names = ["INSERT", "INSERT", "MODIFY", "MODIFY", "REMOVE", "REMOVE"]
@@ -303,7 +302,7 @@ class TestReplicatedFlag:
                 as_a = json.dumps(_comparable(theirs)).replace('"b"', '"a"')
                 assert json.loads(as_a) == _comparable(mine)
 
-    async def test_links_read_keys_of_local_changes_only(self, group: DictGroup) -> None:
+    async def test_links_read_keys_of_local_changes_only(self, group: Regions) -> None:
         records, _, keys = await self._both(group)
         assert [r["dynamodb"]["SequenceNumber"] for r in keys] == [
             r["dynamodb"]["SequenceNumber"] for r in records
@@ -312,7 +311,7 @@ class TestReplicatedFlag:
 
 
 class TestReplicatedItems:
-    async def test_pages_every_item_with_its_version(self, group: DictGroup) -> None:
+    async def test_pages_every_item_with_its_version(self, group: Regions) -> None:
         us = group[US]
         await create_table(us)
         await create_table(group[EU])

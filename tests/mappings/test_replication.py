@@ -16,10 +16,10 @@ from streamkit.engine import Engine
 from streamkit.errors import ConditionalCheckFailedException, TransactionCanceledException
 from streamkit.mappings.replication import Replicator, link_name
 from streamkit.storage.versions import Version
+from streamkit.streams import Regions
 from streamkit.testing import ManualClock
 from tests.replication_support import (
     TABLE,
-    DictGroup,
     create_global,
     create_table,
     drain,
@@ -40,9 +40,7 @@ def _item(pk: str, **attrs: str) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def running(
-    group: DictGroup, clock: ManualClock, **options: Any
-) -> AsyncIterator[Replicator]:
+async def running(group: Regions, clock: ManualClock, **options: Any) -> AsyncIterator[Replicator]:
     async with anyio.create_task_group() as tg:
         replicator = Replicator(group, clock, **options)
         await tg.start(replicator.run)
@@ -71,14 +69,14 @@ async def _records(engine: Engine, table: str = TABLE) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-async def group(clock: ManualClock) -> AsyncIterator[DictGroup]:
+async def group(clock: ManualClock) -> AsyncIterator[Regions]:
     async with open_group([US, EU], clock) as g:
         yield g
 
 
 class TestLinks:
     async def test_writes_in_each_region_reach_the_other(
-        self, group: DictGroup, clock: ManualClock
+        self, group: Regions, clock: ManualClock
     ) -> None:
         await create_global(group)
         us, eu = group[US], group[EU]
@@ -98,7 +96,7 @@ class TestLinks:
             await drain(replicator)
             assert await items(us) == await items(eu) == {"b": _item("b", v="eu")}
 
-    async def test_nothing_echoes_back(self, group: DictGroup, clock: ManualClock) -> None:
+    async def test_nothing_echoes_back(self, group: Regions, clock: ManualClock) -> None:
         await create_global(group)
         us, eu = group[US], group[EU]
         async with running(group, clock) as replicator:
@@ -118,9 +116,7 @@ class TestLinks:
                 "b",
             ]
 
-    async def test_a_keys_only_stream_replicates(
-        self, group: DictGroup, clock: ManualClock
-    ) -> None:
+    async def test_a_keys_only_stream_replicates(self, group: Regions, clock: ManualClock) -> None:
         await create_global(group, view="KEYS_ONLY")
         us, eu = group[US], group[EU]
         async with running(group, clock) as replicator:
@@ -161,7 +157,7 @@ class TestLinks:
             assert got["Item"] == {"pk": {"B": b"\x00\xff"}, "sk": {"N": "1.5"}, "v": {"B": b"x"}}
 
     async def test_a_newer_delete_beats_an_older_put_from_elsewhere(
-        self, group: DictGroup, clock: ManualClock
+        self, group: Regions, clock: ManualClock
     ) -> None:
         await create_global(group)
         us, eu = group[US], group[EU]
@@ -178,7 +174,7 @@ class TestLinks:
             assert await items(us) == await items(eu) == {}
 
     async def test_a_ttl_delete_arrives_as_a_plain_delete(
-        self, group: DictGroup, clock: ManualClock
+        self, group: Regions, clock: ManualClock
     ) -> None:
         await create_global(group)
         us, eu = group[US], group[EU]
@@ -203,7 +199,7 @@ class TestLinks:
             assert "userIdentity" not in eu_remove[0]
 
     async def test_delay_holds_changes_back_on_the_clock(
-        self, group: DictGroup, clock: ManualClock
+        self, group: Regions, clock: ManualClock
     ) -> None:
         await create_global(group)
         us, eu = group[US], group[EU]
@@ -221,7 +217,7 @@ class TestLinks:
             assert status.lag_ms == pytest.approx(800.0)
 
     async def test_pause_piles_up_and_resume_converges(
-        self, group: DictGroup, clock: ManualClock
+        self, group: Regions, clock: ManualClock
     ) -> None:
         await create_global(group)
         us, eu = group[US], group[EU]
@@ -245,7 +241,7 @@ class TestLinks:
             assert all(s.records_behind == 0 for s in await replicator.status())
 
     async def test_links_stop_when_the_replica_goes(
-        self, group: DictGroup, clock: ManualClock
+        self, group: Regions, clock: ManualClock
     ) -> None:
         await create_global(group)
         us, eu = group[US], group[EU]
@@ -263,7 +259,7 @@ class TestLinks:
             assert await us.backend.load_checkpoints(link_name(TABLE, EU), arn) == {}
 
     async def test_checkpoints_persist_and_a_new_replicator_resumes(
-        self, group: DictGroup, clock: ManualClock
+        self, group: Regions, clock: ManualClock
     ) -> None:
         await create_global(group)
         us, eu = group[US], group[EU]
@@ -279,7 +275,7 @@ class TestLinks:
 
 class TestBackfill:
     async def test_an_existing_table_is_filled_while_writes_go_on(
-        self, group: DictGroup, clock: ManualClock
+        self, group: Regions, clock: ManualClock
     ) -> None:
         us, eu = group[US], group[EU]
         await create_table(us)
