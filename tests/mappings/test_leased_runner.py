@@ -105,7 +105,7 @@ async def test_runners_share_shards_by_lease() -> None:
                     c.passed.fire()
                 await settle(ra, rb)
             held = await owners(db)
-            assert sorted(held.values()) == ["a", "a", "b", "b"]
+            assert sorted(str(o) for o in held.values()) == ["a", "a", "b", "b"]
             assert {s for _, s in ra.shards} == {s for s, o in held.items() if o == "a"}
             assert {s for _, s in rb.shards} == {s for s, o in held.items() if o == "b"}
             seen.clear()
