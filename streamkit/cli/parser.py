@@ -246,7 +246,8 @@ def _run(commands: Commands) -> None:
         "--endpoint-url",
         metavar="URL",
         help="read the tables' streams from this DynamoDB Streams endpoint (a streamkit serve, "
-        "any compatible server) instead of the data dir; one worker reads every shard",
+        "any compatible server) instead of the data dir; one worker reads every shard "
+        "(with --lease-table: its share of them)",
     )
     remote.add_argument(
         "--aws",
