@@ -26,6 +26,7 @@ from streamkit.ttl import run_ttl_sweeper
 if TYPE_CHECKING:  # the mapping machinery loads only when an app has mappings to run
     from streamkit.mappings.app import App
     from streamkit.mappings.config import MappingConfig
+    from streamkit.mappings.leases import LeaseCoordinator
     from streamkit.mappings.poller import MappingRunner
     from streamkit.mappings.replication import Replicator
     from streamkit.mappings.source import CheckpointStore, StreamSource
@@ -353,20 +354,26 @@ async def open_remote_runtime(
     *apps: App,
     checkpoints: CheckpointStore | None = None,
     clock: Clock | None = None,
+    leases: LeaseCoordinator | None = None,
 ) -> AsyncIterator[RemoteRuntime]:
     """Run the apps' mappings on a remote stream source until the block exits.
 
-    One worker: every shard of every mapping's stream is read here (leases, which share the
-    shards between workers, are for another layer). There is no engine: the TTL sweeper and
-    stream upkeep are the remote server's, and ``current_engine()`` raises in the handlers.
+    Without ``leases`` this is the only worker: every shard of every mapping's stream is read
+    here. With a running lease coordinator (:func:`streamkit.mappings.leases.open_leases`,
+    entered before this block so that it releases the leases after the last checkpoints) this
+    worker reads only the shards it holds the lease of, and the checkpoints go to the lease
+    table. There is no engine: the TTL sweeper and stream upkeep are the remote server's, and
+    ``current_engine()`` raises in the handlers.
 
     Args:
         source: where the records come from, e.g.
             :func:`streamkit.mappings.remote.open_remote_source`'s.
         apps: the apps whose mappings to run.
-        checkpoints: where the positions go (default: in memory, lost on exit).
+        checkpoints: where the positions go (default: in memory, lost on exit; with
+            ``leases``: the lease table, and this must be None).
         clock: the mappings' clock (retry back-off, windows, record age); default: the
             source's ``clock`` attribute if it has one, else the system clock.
+        leases: share the shards with other workers through this coordinator's lease table.
 
     Raises:
         ConfigurationError: two apps register a mapping of the same name.
@@ -375,7 +382,13 @@ async def open_remote_runtime(
     from streamkit.mappings.source import MemoryCheckpoints
 
     configs = _mappings(apps)
-    store = checkpoints if checkpoints is not None else MemoryCheckpoints()
+    if leases is not None and checkpoints is not None:
+        raise TypeError("with leases the checkpoints are the lease table's: pass one, not both")
+    store: CheckpointStore = MemoryCheckpoints()
+    if leases is not None:
+        store = leases
+    elif checkpoints is not None:
+        store = checkpoints
     if clock is None:
         clock = getattr(source, "clock", None) or SystemClock()
     async with anyio.create_task_group() as tg:
@@ -388,6 +401,7 @@ async def open_remote_runtime(
                 changed=runtime.activity,
                 source=source,
                 checkpoints=store,
+                leases=leases,
             )
             runtime.mappings[config.name] = runner
             await tg.start(_in_background, runner.run)

@@ -257,6 +257,7 @@ PUBLIC: dict[str, list[str]] = {
         "RemoteShard",
         "RemoteSource",
         "open_remote_source",
+        "open_tables_client",
     ],
     "streamkit.mappings.context": [
         "CognitoIdentity",

@@ -247,7 +247,8 @@ def _run(commands: Commands) -> None:
         "--endpoint-url",
         metavar="URL",
         help="read the tables' streams from this DynamoDB Streams endpoint (a streamkit serve, "
-        "any compatible server) instead of the data dir; one worker reads every shard",
+        "any compatible server) instead of the data dir; one worker reads every shard "
+        "(with --lease-table: its share of them)",
     )
     remote.add_argument(
         "--aws",
@@ -260,6 +261,25 @@ def _run(commands: Commands) -> None:
         metavar="PATH",
         help="keep the remote source's checkpoints in this SQLite file, so a restart resumes "
         "(default: in memory)",
+    )
+    remote.add_argument(
+        "--lease-table",
+        metavar="TABLE",
+        help="share the shards with the other workers of this lease table at the endpoint "
+        "(created on first run; checkpoints are kept in it); see 'streamkit leases'",
+    )
+    remote.add_argument(
+        "--worker-id",
+        metavar="ID",
+        help="this worker's name in the lease table (default: host:pid:random)",
+    )
+    remote.add_argument(
+        "--lease-timeout",
+        metavar="SECONDS",
+        type=_positive_seconds,
+        default=None,
+        help="a lease not renewed for this long moves to another worker (default: 10; the same "
+        "for every worker of the table)",
     )
     _reload(command)
 
@@ -836,6 +856,16 @@ def _leases(commands: Commands) -> None:
         help="do not read the streams to count the records after each checkpoint",
     )
     _connection(leases)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    return value
 
 
 def _reload(parser: argparse.ArgumentParser) -> None:

@@ -29,8 +29,15 @@ def run_app(args: argparse.Namespace) -> int:
     app = load_apps(args.app)
     assert app is not None  # argparse requires at least one
     remote = bool(getattr(args, "endpoint_url", None) or getattr(args, "aws", False))
-    if not remote and getattr(args, "checkpoint_file", None):
-        raise UsageError("--checkpoint-file is for a remote source (--endpoint-url or --aws)")
+    for option in ("checkpoint_file", "lease_table", "worker_id", "lease_timeout"):
+        if not remote and getattr(args, option, None):
+            flag = "--" + option.replace("_", "-")
+            raise UsageError(f"{flag} is for a remote source (--endpoint-url or --aws)")
+    if getattr(args, "lease_table", None) and getattr(args, "checkpoint_file", None):
+        raise UsageError("--checkpoint-file and --lease-table: the lease table keeps checkpoints")
+    leased = getattr(args, "lease_table", None)
+    if not leased and (getattr(args, "worker_id", None) or getattr(args, "lease_timeout", None)):
+        raise UsageError("--worker-id and --lease-timeout go with --lease-table")
     tune_gc()
     anyio.run(_run_remote if remote else _run, args, app, backend="asyncio")
     return 0
@@ -52,25 +59,46 @@ async def _run(args: argparse.Namespace, app: App) -> None:
 
 
 async def _run_remote(args: argparse.Namespace, app: App) -> None:
-    from streamkit.mappings.remote import open_remote_source
+    from streamkit.mappings.leases import DEFAULT_LEASE_TIMEOUT, open_leases
+    from streamkit.mappings.remote import open_remote_source, open_tables_client
     from streamkit.mappings.source import SqliteCheckpoints
 
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        # the exit stack unwinds in reverse: the runtime writes the last checkpoints (in the
+        # lease table), then the lease coordinator releases the leases, then the clients close
         async with AsyncExitStack() as stack:
             source = await stack.enter_async_context(
                 open_remote_source(endpoint_url=args.endpoint_url, region=args.region)
             )
             checkpoints = None
+            leases = None
             if args.checkpoint_file:
                 checkpoints = SqliteCheckpoints(args.checkpoint_file)
                 stack.callback(checkpoints.close)
+            if args.lease_table:
+                client = await stack.enter_async_context(
+                    open_tables_client(endpoint_url=args.endpoint_url, region=source.region)
+                )
+                leases = await stack.enter_async_context(
+                    open_leases(
+                        client,
+                        table=args.lease_table,
+                        worker_id=args.worker_id,
+                        lease_timeout=args.lease_timeout or DEFAULT_LEASE_TIMEOUT,
+                    )
+                )
             runtime = await stack.enter_async_context(
-                open_remote_runtime(source, app, checkpoints=checkpoints)
+                open_remote_runtime(source, app, checkpoints=checkpoints, leases=leases)
             )
             names = ", ".join(runtime.mappings) or "none"
             where = args.endpoint_url or "AWS"
+            workers = (
+                "1 worker"
+                if leases is None
+                else f"worker {leases.worker_id} of lease table {leases.table}"
+            )
             print(
-                f"streamkit running mappings [{names}] on {where} ({source.region}), 1 worker",
+                f"streamkit running mappings [{names}] on {where} ({source.region}), {workers}",
                 flush=True,
             )
             async for _ in signals:

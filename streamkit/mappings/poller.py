@@ -29,6 +29,7 @@ from structlog.contextvars import bound_contextvars
 from streamkit.clock import Clock, Signal
 from streamkit.engine import Engine
 from streamkit.errors import (
+    LeaseLostError,
     ResourceNotFoundException,
     TrimmedDataAccessException,
 )
@@ -36,6 +37,7 @@ from streamkit.groups import leaves
 from streamkit.logs import get_logger
 from streamkit.mappings.config import MappingConfig, StreamOptions, check_options
 from streamkit.mappings.current import engine_var
+from streamkit.mappings.leases import SHARD_END, HeldLease, LeaseCoordinator, ShardInfo
 from streamkit.mappings.processor import (
     MappingConfigurationError,
     ProcessorMetrics,
@@ -101,6 +103,11 @@ class MappingRunner:
     :class:`~streamkit.mappings.source.LocalSource`) and its checkpoints go to
     ``checkpoints`` (default: the engine's database). With a remote source ``engine`` is None
     and ``current_engine()`` has no engine to give the handlers.
+
+    With a lease coordinator (``leases``, many workers sharing the shards) a shard is read only
+    while this worker holds its lease: the checkpoints go to the lease table (``leases`` is
+    the checkpoint store), a shard starts from its lease's checkpoint, stops at once when the
+    lease is lost, and checks the lease before each batch.
     """
 
     engine: Engine | None
@@ -117,12 +124,16 @@ class MappingRunner:
     _following: set[str] = field(default_factory=set)
     source: InitVar[StreamSource | None] = None
     checkpoints: InitVar[CheckpointStore | None] = None
+    #: the lease coordinator this worker shares the shards through (None: it reads them all)
+    leases: LeaseCoordinator | None = None
     stream_source: StreamSource = field(init=False)
     checkpoint_store: CheckpointStore = field(init=False)
 
     def __post_init__(
         self, source: StreamSource | None, checkpoints: CheckpointStore | None
     ) -> None:
+        if self.leases is not None:
+            checkpoints = self.leases
         if source is None or checkpoints is None:
             if self.engine is None:
                 raise TypeError("a MappingRunner without an engine needs a source and checkpoints")
@@ -229,7 +240,8 @@ class MappingRunner:
                     or parent not in present
                     or ((arn, parent) in self.shards and self.shards[arn, parent].phase == "done")
                 )
-                if parent_done and (arn, shard["ShardId"]) not in self.shards:
+                held = self.leases is None or self._lease(arn, shard["ShardId"]) is not None
+                if parent_done and held and (arn, shard["ShardId"]) not in self.shards:
                     return False
         return True
 
@@ -296,6 +308,9 @@ class MappingRunner:
     async def _follow_stream(self, arn: str) -> None:
         """Run a worker per shard of one stream, parents before children, until all are done."""
 
+        if self.leases is not None:
+            await self._follow_leased(arn, self.leases)
+            return
         source = self.stream_source
         known = await self.checkpoint_store.load(self.config.name, arn)
         # a source that keeps LATEST in the reader (unsaved) starts every unknown shard there
@@ -340,6 +355,100 @@ class MappingRunner:
                     return
                 self.changed.fire()
                 await waiter.wait()
+
+    # -- leases: this worker reads the shards it holds ------------------------------------
+
+    def _lease(self, arn: str, shard_id: str) -> HeldLease | None:
+        assert self.leases is not None
+        return self.leases.lease(self.config.name, arn, shard_id)
+
+    def _check_lease(self, status: ShardStatus) -> None:
+        """Raise LeaseLostError unless this worker may process the shard now (no leases: may)."""
+        if self.leases is not None and self._lease(status.stream_arn, status.shard_id) is None:
+            raise LeaseLostError(f"the lease on {status.shard_id} is no longer valid")
+
+    async def _follow_leased(self, arn: str, leases: LeaseCoordinator) -> None:
+        """:meth:`_follow_stream` for one of many workers: a lease per shard in the lease table
+        (created after each describe), a worker for each shard whose lease this one holds.
+
+        Parents before children is the lease layer's rule (a child's lease is not taken before
+        its parents' are finished). The loop wakes when a worker ends, when the held leases
+        change and after each of the coordinator's passes (a stolen lease becomes valid).
+        """
+        name = self.config.name
+        source = self.stream_source
+        first_attach = not await leases.load(name, arn) or not source.latest_is_saved
+        stream_is_old = source.stream_predates(arn, self._started_at)
+        finished = Signal()
+        synced: set[str] = set()
+        async with anyio.create_task_group() as tg:
+            while True:
+                waiters = (finished.waiter(), leases.changed.waiter(), leases.passed.waiter())
+                try:
+                    shards = await self._describe(arn)
+                except ResourceNotFoundException:
+                    return  # the stream expired
+                new = [
+                    ShardInfo(s["ShardId"], (s["ParentShardId"],) if s.get("ParentShardId") else ())
+                    for s in shards
+                    if s["ShardId"] not in synced
+                ]
+                if new:
+                    await leases.sync_shards(name, arn, new)
+                    synced.update(info.shard_id for info in new)
+                for shard in shards:
+                    sid = shard["ShardId"]
+                    key = (arn, sid)
+                    if key in self.shards and self.shards[key].phase != "starting":
+                        continue  # running here, or finished
+                    held = leases.lease(name, arn, sid)
+                    if held is None or held.checkpoint == SHARD_END:
+                        continue
+                    seq = held.checkpoint
+                    latest = (
+                        first_attach
+                        and stream_is_old
+                        and shard.get("ParentShardId") is None
+                        and self.config.starting_position == "LATEST"
+                        and seq is None
+                    )
+                    status = ShardStatus(arn, sid, checkpoint=seq, persisted=seq, phase="reading")
+                    self.shards[key] = status
+                    tg.start_soon(self._leased_worker, status, latest, finished, held)
+                ended = all(
+                    s.get("SequenceNumberRange", {}).get("EndingSequenceNumber") for s in shards
+                )
+                if ended:
+                    known = await leases.load(name, arn)
+                    if all(known.get(s["ShardId"], (None, False))[1] for s in shards):
+                        return
+                self.changed.fire()
+                await _first(*waiters)
+
+    async def _leased_worker(
+        self, status: ShardStatus, latest: bool, finished: Signal, held: HeldLease
+    ) -> None:
+        """Run the shard's worker while ``held`` lasts: cancelled at once when it is lost."""
+        key = (status.stream_arn, status.shard_id)
+        try:
+            async with anyio.create_task_group() as tg:
+
+                async def watch() -> None:
+                    await held.lost.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(watch)
+                await self._shard_worker(status, latest, finished)
+                tg.cancel_scope.cancel()
+        except* LeaseLostError:
+            pass
+        finally:
+            if status.phase != "done":
+                log.info("shard_lease_lost", shard_id=status.shard_id, checkpoint=status.persisted)
+                if self.shards.get(key) is status:
+                    del self.shards[key]  # started again if this worker takes the lease again
+            finished.fire()
+            self.changed.fire()
 
     # -- one shard -------------------------------------------------------------------------
 
@@ -420,6 +529,7 @@ class MappingRunner:
                     waited = True
                     continue  # read again: the window's records come with it
                 waited = False
+                self._check_lease(status)
                 status.phase = "invoking"
                 self.changed.fire()
                 outcome = await processor.process(records)
@@ -435,7 +545,10 @@ class MappingRunner:
                     )  # caught up: the next records come as one batch
         finally:
             with anyio.CancelScope(shield=True):
-                await self._persist(status)
+                try:
+                    await self._persist(status)
+                except LeaseLostError:  # another worker resumes from the lease's checkpoint
+                    log.info("checkpoint_lease_lost", checkpoint=status.checkpoint)
 
     async def _finish(self, status: ShardStatus, processor: ShardProcessor) -> None:
         await processor.finish()
@@ -482,3 +595,15 @@ class MappingRunner:
 
             tg.start_soon(records)
             tg.start_soon(window_closes)
+
+
+async def _first(*events: anyio.Event) -> None:
+    """Wait until any of ``events`` is set."""
+    async with anyio.create_task_group() as tg:
+
+        async def one(event: anyio.Event) -> None:
+            await event.wait()
+            tg.cancel_scope.cancel()
+
+        for event in events:
+            tg.start_soon(one, event)

@@ -55,6 +55,7 @@ __all__ = [
     "RemoteShard",
     "RemoteSource",
     "open_remote_source",
+    "open_tables_client",
 ]
 
 log = get_logger(__name__)
@@ -433,3 +434,26 @@ async def open_remote_source(
             describe_limit=describe_limit,
             backoff=backoff,
         )
+
+
+@asynccontextmanager
+async def open_tables_client(
+    *, endpoint_url: str | None = None, region: str | None = None
+) -> AsyncIterator[Any]:
+    """Open an aiobotocore ``dynamodb`` client (the lease table's: a
+    :class:`~streamkit.mappings.leases.LeaseClient`), credentials from the AWS chain.
+
+    Raises:
+        ConfigurationError: aiobotocore is not installed (``pip install 'streamkit[aws]'``).
+    """
+    try:
+        from aiobotocore.session import get_session
+    except ImportError as exc:
+        raise ConfigurationError(
+            "the lease table needs aiobotocore: pip install 'streamkit[aws]'"
+        ) from exc
+    session = get_session()
+    async with session.create_client(
+        "dynamodb", region_name=region, endpoint_url=endpoint_url
+    ) as client:
+        yield client

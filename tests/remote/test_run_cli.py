@@ -118,3 +118,30 @@ def test_checkpoint_file_needs_a_remote_source(tmp_path: Path) -> None:
     )
     assert done.returncode != 0
     assert "--checkpoint-file is for a remote source" in done.stderr
+
+
+def test_lease_options_need_a_remote_source_and_no_checkpoint_file(tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "streamkit", "run", "tests.remote.remote_app:app", *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            cwd=ROOT,
+            timeout=60,
+            check=False,
+        )
+
+    local = run("--lease-table", "leases", "--data", str(tmp_path))
+    assert local.returncode != 0
+    assert "--lease-table is for a remote source" in local.stderr
+    url = ("--endpoint-url", "http://127.0.0.1:9")
+    both = run(*url, "--lease-table", "leases", "--checkpoint-file", str(tmp_path / "c"))
+    assert both.returncode != 0
+    assert "the lease table keeps checkpoints" in both.stderr
+    alone = run(*url, "--worker-id", "w1")
+    assert alone.returncode != 0
+    assert "--worker-id and --lease-timeout go with --lease-table" in alone.stderr
+    bad = run(*url, "--lease-table", "leases", "--lease-timeout", "0")
+    assert bad.returncode != 0
+    assert "not a positive number of seconds" in bad.stderr
