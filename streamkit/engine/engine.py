@@ -25,7 +25,6 @@ from streamkit.engine.partiql import PartiqlMixin
 from streamkit.engine.pitr import PitrMixin
 from streamkit.engine.policies import PoliciesMixin
 from streamkit.engine.query import QueryMixin
-from streamkit.engine.regions import RegionGroup
 from streamkit.engine.replication import ReplicationMixin
 from streamkit.engine.resource import Table
 from streamkit.engine.tags import TagsMixin
@@ -238,13 +237,11 @@ class Engine(  # type: ignore[misc]
         database: str | os.PathLike[str] | None = None,
         pitr: Mapping[str, tuple[str, float, int, bool]] | None = None,
         pitr_lag_seconds: float = 0.0,
-        group: RegionGroup | None = None,
     ) -> None:
         self._store = store
         self._tables = {s.name: s for s in specs}
         self.region = region
         self.account = account
-        self.group = group
         self.clock = clock
         self._changes = changes
         self.throttle = throttle

@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from streamkit.backoff import Backoff
 from streamkit.clock import Clock, SystemClock
 from streamkit.engine import Engine, load_catalog, open_engine_store
-from streamkit.engine.regions import RegionGroup
 from streamkit.engine.throttle import Throttle
 from streamkit.storage import history
 from streamkit.storage.changes import ChangeLog, StreamSettings
@@ -40,7 +39,6 @@ async def open_engine(
     owner_role: str = "script",
     owner_url: str | None = None,
     s3_dir: str | os.PathLike[str] | None = None,
-    group: RegionGroup | None = None,
 ) -> AsyncIterator[Engine]:
     """Open an engine on a SQLite file (``None`` or ``":memory:"``: in memory).
 
@@ -75,8 +73,6 @@ async def open_engine(
         s3_dir: the folder of the buckets exports write and imports read, one folder per
             bucket (default: ``s3`` beside the database file; in memory, a temporary folder
             removed at close).
-        group: the regions opened together with this one (``engine.group``), through which
-            a global table's UpdateTable reaches its other replicas; None: opened alone.
 
     Raises:
         DatabaseInUseError: another process, or another ``open_engine`` in this one, has the
@@ -109,7 +105,6 @@ async def open_engine(
             database=path,
             pitr=pitr,
             pitr_lag_seconds=pitr_lag_seconds,
-            group=group,
         )
         store.add_commit_hook(changes.flush)
         try:
