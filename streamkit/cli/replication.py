@@ -117,6 +117,7 @@ async def _folder_status(files: list[Path]) -> dict[str, Any]:
     persisted checkpoints (lag and pauses live only in a running server)."""
     from streamkit.mappings.replication import link_name
     from streamkit.streams import open_engine
+    from streamkit.streams.client import describe_shards
     from streamkit.streams.records import parse_sequence_number
 
     links: list[dict[str, Any]] = []
@@ -134,7 +135,7 @@ async def _folder_status(files: list[Path]) -> dict[str, Any]:
                     behind = 0
                     if arn is not None:
                         checkpoints = known.get((link_name(table, target), arn), {})
-                        for shard in await _shards(engine, arn):
+                        for shard in await describe_shards(engine.streams, arn):
                             seq, done = checkpoints.get(shard["ShardId"], (None, False))
                             if not done:
                                 after = None if seq is None else parse_sequence_number(seq)
@@ -151,14 +152,3 @@ async def _folder_status(files: list[Path]) -> dict[str, Any]:
                     )
     links.sort(key=lambda link: (link["TableName"], link["SourceRegion"], link["TargetRegion"]))
     return {"Links": links}
-
-
-async def _shards(engine: Any, arn: str) -> list[dict[str, Any]]:
-    shards: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"StreamArn": arn}
-    while True:
-        page = (await engine.streams.describe_stream(**params))["StreamDescription"]
-        shards.extend(page["Shards"])
-        if "LastEvaluatedShardId" not in page:
-            return shards
-        params["ExclusiveStartShardId"] = page["LastEvaluatedShardId"]

@@ -26,7 +26,7 @@ import anyio
 from anyio.abc import TaskStatus
 from structlog.contextvars import bound_contextvars
 
-from streamkit.clock import Clock, Signal
+from streamkit.clock import Clock, Signal, first_of
 from streamkit.engine import Engine
 from streamkit.errors import (
     LeaseLostError,
@@ -423,7 +423,7 @@ class MappingRunner:
                     if all(known.get(s["ShardId"], (None, False))[1] for s in shards):
                         return
                 self.changed.fire()
-                await _first(*waiters)
+                await first_of(list(waiters))
 
     async def _leased_worker(
         self, status: ShardStatus, latest: bool, finished: Signal, held: HeldLease
@@ -595,15 +595,3 @@ class MappingRunner:
 
             tg.start_soon(records)
             tg.start_soon(window_closes)
-
-
-async def _first(*events: anyio.Event) -> None:
-    """Wait until any of ``events`` is set."""
-    async with anyio.create_task_group() as tg:
-
-        async def one(event: anyio.Event) -> None:
-            await event.wait()
-            tg.cancel_scope.cancel()
-
-        for event in events:
-            tg.start_soon(one, event)

@@ -31,6 +31,7 @@ from streamkit.mappings.config import Handler, MappingConfig
 from streamkit.mappings.current import engine_var
 from streamkit.mappings.processor import ShardProcessor
 from streamkit.streams import base64_binaries, lambda_record
+from streamkit.streams.client import describe_shards
 
 __all__ = [
     "DONE",
@@ -150,14 +151,7 @@ async def _stream_arn(engine: Engine, table: str | None, stream_arn: str | None)
 
 async def _shards_in_order(engine: Engine, arn: str) -> list[dict[str, Any]]:
     """Return a stream's shards, every parent before its children."""
-    shards: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"StreamArn": arn}
-    while True:
-        page = (await engine.streams.describe_stream(**params))["StreamDescription"]
-        shards.extend(page["Shards"])
-        if "LastEvaluatedShardId" not in page:
-            break
-        params["ExclusiveStartShardId"] = page["LastEvaluatedShardId"]
+    shards = await describe_shards(engine.streams, arn)
     ids = {s["ShardId"] for s in shards}
     ordered: list[dict[str, Any]] = []
     placed: set[str] = set()

@@ -30,6 +30,7 @@ from streamkit.engine import Engine
 from streamkit.engine.tables import stream_label
 from streamkit.storage import checkpoints as checkpoint_rows
 from streamkit.streams import StreamsClient
+from streamkit.streams.client import describe_shards
 from streamkit.streams.records import parse_sequence_number, sequence_number
 
 __all__ = [
@@ -265,14 +266,7 @@ class LocalSource:
         return stream_arn.rsplit("/", 1)[-1] < stream_label(started_at)
 
     async def describe(self, stream_arn: str) -> list[dict[str, Any]]:
-        shards: list[dict[str, Any]] = []
-        params: dict[str, Any] = {"StreamArn": stream_arn}
-        while True:
-            page = (await self.engine.streams.describe_stream(**params))["StreamDescription"]
-            shards.extend(page["Shards"])
-            if "LastEvaluatedShardId" not in page:
-                return shards
-            params["ExclusiveStartShardId"] = page["LastEvaluatedShardId"]
+        return await describe_shards(self.engine.streams, stream_arn)
 
     def reader(self, stream_arn: str, shard_id: str) -> _LocalShard:
         return _LocalShard(self.engine, self._streams(), stream_arn, shard_id, self.keys_only)

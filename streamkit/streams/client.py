@@ -29,7 +29,7 @@ from streamkit.streams.records import (
     sequence_number,
 )
 
-__all__ = ["ShardPage", "SharedRecords", "StreamsClient"]
+__all__ = ["ShardPage", "SharedRecords", "StreamsClient", "describe_shards"]
 
 MAX_PAGE_BYTES: Final = 1024 * 1024
 TAIL_RECORDS: Final = 512  # Lambda-shaped records kept per shard for readers that follow
@@ -753,3 +753,16 @@ def _shard_filter(value: object) -> str | None:
         )
     _length("shardFilter.shardId", shard_id, 28, 65)
     return shard_id
+
+
+async def describe_shards(streams: Any, stream_arn: str) -> list[dict[str, Any]]:
+    """Return every shard of a stream, DescribeStream's pages (``ExclusiveStartShardId``)
+    joined; ``streams`` is anything with boto3's ``describe_stream`` as a coroutine."""
+    shards: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"StreamArn": stream_arn}
+    while True:
+        page = (await streams.describe_stream(**params))["StreamDescription"]
+        shards.extend(page["Shards"])
+        if "LastEvaluatedShardId" not in page:
+            return shards
+        params["ExclusiveStartShardId"] = page["LastEvaluatedShardId"]

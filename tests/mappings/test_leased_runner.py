@@ -10,8 +10,9 @@ from typing import Any
 import anyio
 
 import streamkit
+from streamkit.clock import first_of
 from streamkit.mappings.leases import LeaseCoordinator, read_leases
-from streamkit.mappings.poller import MappingRunner, _first
+from streamkit.mappings.poller import MappingRunner
 from streamkit.testing import ManualClock
 
 T = 9.0
@@ -51,7 +52,7 @@ async def settle(*runners: MappingRunner) -> None:
             waiters = [runner.changed.waiter() for runner in runners]
             if all([await runner.caught_up() for runner in runners]):
                 return
-            await _first(*waiters)
+            await first_of(list(waiters))
 
 
 async def owners(db: streamkit.Engine) -> dict[str, str | None]:
