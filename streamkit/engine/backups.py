@@ -24,7 +24,7 @@ import anyio
 
 from streamkit.engine.core import EngineCore
 from streamkit.engine.params import Params
-from streamkit.engine.restored import restored_spec
+from streamkit.engine.restored import OVERRIDES, restored_spec
 from streamkit.errors import (
     BackupInUseException,
     BackupNotFoundException,
@@ -52,18 +52,7 @@ DELETED_TABLE_BACKUP_SUFFIX = "$DeletedTableBackup"
 SYSTEM_BACKUP_DAYS = 35
 _BACKUP_NAME = re.compile(r"[a-zA-Z0-9_.-]+")
 _TYPES = ("USER", "SYSTEM", "AWS_BACKUP", "ALL")
-_RESTORE_PARAMS = frozenset(
-    {
-        "TargetTableName",
-        "BackupArn",
-        "BillingModeOverride",
-        "GlobalSecondaryIndexOverride",
-        "LocalSecondaryIndexOverride",
-        "ProvisionedThroughputOverride",
-        "OnDemandThroughputOverride",
-        "SSESpecificationOverride",
-    }
-)
+_RESTORE_PARAMS = OVERRIDES | {"TargetTableName", "BackupArn"}
 
 
 def _timestamp(value: object, member: str) -> float | None:

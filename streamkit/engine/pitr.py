@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from streamkit.engine.core import EngineCore, on_table
 from streamkit.engine.indexes import maintain_indexes
 from streamkit.engine.params import Params, specification
-from streamkit.engine.restored import restored_spec
+from streamkit.engine.restored import OVERRIDES, restored_spec
 from streamkit.errors import (
     InvalidRestoreTimeException,
     PointInTimeRecoveryUnavailableException,
@@ -44,21 +44,13 @@ FILL_STEP = 1000  # items recorded per transaction when PITR is enabled on a ful
 RESTORE_STEP = 2000  # keys restored per transaction
 TRIM_STEP = 20_000  # history rows examined per trimming transaction
 _SPEC = "pointInTimeRecoverySpecification"
-_RESTORE_PARAMS = frozenset(
-    {
-        "SourceTableArn",
-        "SourceTableName",
-        "TargetTableName",
-        "UseLatestRestorableTime",
-        "RestoreDateTime",
-        "BillingModeOverride",
-        "GlobalSecondaryIndexOverride",
-        "LocalSecondaryIndexOverride",
-        "ProvisionedThroughputOverride",
-        "OnDemandThroughputOverride",
-        "SSESpecificationOverride",
-    }
-)
+_RESTORE_PARAMS = OVERRIDES | {
+    "SourceTableArn",
+    "SourceTableName",
+    "TargetTableName",
+    "UseLatestRestorableTime",
+    "RestoreDateTime",
+}
 
 
 class PitrMixin(EngineCore):

@@ -22,7 +22,19 @@ from streamkit.model.schema import (
     parse_throughput,
 )
 
-__all__ = ["restored_spec"]
+__all__ = ["OVERRIDES", "restored_spec"]
+
+#: the request members both restores take to change what the restored table is like
+OVERRIDES = frozenset(
+    {
+        "BillingModeOverride",
+        "GlobalSecondaryIndexOverride",
+        "LocalSecondaryIndexOverride",
+        "ProvisionedThroughputOverride",
+        "OnDemandThroughputOverride",
+        "SSESpecificationOverride",
+    }
+)
 
 
 def restored_spec(
