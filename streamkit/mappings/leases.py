@@ -29,6 +29,9 @@ The rules, each worker applying them on its own clock (:class:`LeaseCoordinator`
   (``SHARD_END``) or gone from the table.
 - **clean shutdown**: a worker checkpoints and releases its leases (owner removed) at once,
   so others take them on their next pass.
+- **no write half-known**: a conditional write, once sent, runs to its answer (shielded, for
+  at most ``lease_timeout``) even if the worker is cancelled meanwhile, so every lease the table
+  gives this worker is one it knows it holds (and releases on a clean shutdown).
 
 Time comes from the injected clock (default :class:`~streamkit.clock.MonotonicClock`: the
 rules measure durations on one worker and never compare clocks between workers). The client is
@@ -49,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskStatus
 
 from streamkit.clock import Clock, MonotonicClock, Signal, background_task
@@ -421,34 +425,51 @@ class LeaseCoordinator:
         async with held.lock:
             if held.lost.is_set() and not releasing:
                 return False
-            started = self.clock.now()
-            try:
-                await self.client.update_item(
-                    TableName=self.table,
-                    Key={"leaseKey": {"S": held.key}},
-                    UpdateExpression=expression,
-                    ConditionExpression="#o = :me AND #c = :c",
-                    ExpressionAttributeNames={
-                        "#o": "leaseOwner",
-                        "#c": "leaseCounter",
-                        **(names or {}),
-                    },
-                    ExpressionAttributeValues={
-                        ":me": {"S": self.worker_id},
-                        ":c": {"N": str(held.counter)},
-                        ":next": {"N": str(held.counter + 1)},
-                        **(values or {}),
-                    },
-                )
-            except Exception as exc:
-                if _code(exc) in (_CONDITION_FAILED, _NOT_FOUND):
-                    self._drop(held.key, "refused")
-                    held.lost.set()
-                    return False
-                raise
-            held.counter += 1
-            held.valid_until = started + self.lease_timeout
-            return True
+            await anyio.lowlevel.checkpoint_if_cancelled()  # not once the request is sent:
+            with anyio.move_on_after(self.lease_timeout, shield=True) as bound:
+                written = await self._write_shielded(held, expression, names, values)
+            if bound.cancelled_caught:  # no answer: the lease may have changed; it expires
+                self._drop(held.key, "unanswered")
+                return False
+            return written
+
+    async def _write_shielded(
+        self,
+        held: HeldLease,
+        expression: str,
+        names: Mapping[str, str] | None,
+        values: Mapping[str, Any] | None,
+    ) -> bool:
+        """:meth:`_write`'s request and what it learns, run to the end (shielded): a write
+        cancelled once sent would leave the table's counter unknown to this worker."""
+        started = self.clock.now()
+        try:
+            await self.client.update_item(
+                TableName=self.table,
+                Key={"leaseKey": {"S": held.key}},
+                UpdateExpression=expression,
+                ConditionExpression="#o = :me AND #c = :c",
+                ExpressionAttributeNames={
+                    "#o": "leaseOwner",
+                    "#c": "leaseCounter",
+                    **(names or {}),
+                },
+                ExpressionAttributeValues={
+                    ":me": {"S": self.worker_id},
+                    ":c": {"N": str(held.counter)},
+                    ":next": {"N": str(held.counter + 1)},
+                    **(values or {}),
+                },
+            )
+        except Exception as exc:
+            if _code(exc) in (_CONDITION_FAILED, _NOT_FOUND):
+                self._drop(held.key, "refused")
+                held.lost.set()
+                return False
+            raise
+        held.counter += 1
+        held.valid_until = started + self.lease_timeout
+        return True
 
     # -- renew -------------------------------------------------------------------------------
 
@@ -561,6 +582,20 @@ class LeaseCoordinator:
         else:
             condition = "#c = :c AND #o = :old"
             values[":old"] = {"S": lease.owner}
+        await anyio.lowlevel.checkpoint_if_cancelled()  # not once the request is sent:
+        with anyio.move_on_after(self.lease_timeout, shield=True) as bound:
+            held = await self._take_shielded(lease, values, condition, stolen=stolen)
+        if bound.cancelled_caught:  # no answer: if it was taken, it expires unrenewed
+            log.warning("lease_take_unanswered", lease=lease.key, worker=self.worker_id)
+            return None
+        return held
+
+    async def _take_shielded(
+        self, lease: Lease, values: dict[str, Any], condition: str, *, stolen: bool
+    ) -> HeldLease | None:
+        """:meth:`_take_one`'s request and the bookkeeping of its answer, run to the end
+        (shielded): a take cancelled once sent could leave the lease owned by this worker
+        without its knowing, so nobody would renew or release it."""
         started = self.clock.now()
         try:
             await self.client.update_item(
@@ -683,19 +718,25 @@ class LeaseCoordinator:
         A stolen lease still waiting out its victim's validity is not freed: the victim may
         still be using it, and a free lease is taken at once. It is left to expire instead.
         """
-        if self._held.pop(held.key, None) is None:
+        if self._held.get(held.key) is not held:
             return
-        held.lost.set()  # no longer ours from here on, whatever the write's outcome
+        held.lost.set()  # no longer used from here on, whatever the write's outcome
         self.changed.fire()
         if self.clock.now() < held.valid_from:
+            self._held.pop(held.key, None)
             log.info("lease_left_to_expire", lease=held.key, worker=self.worker_id)
             return
+        # kept among the held until the write is done: a release cancelled before it is sent
+        # leaves the lease known, to be released again (run's shielded release_all)
         try:
-            await self._write(held, "SET #c = :next REMOVE #o", releasing=True)
+            written = await self._write(held, "SET #c = :next REMOVE #o", releasing=True)
         except Exception as exc:  # noqa: BLE001  it expires on the others' clocks instead
             log.warning("lease_release_failed", lease=held.key, error=repr(exc))
-            return
-        log.info("lease_released", lease=held.key, worker=self.worker_id)
+            written = False
+        if self._held.get(held.key) is held:
+            del self._held[held.key]
+        if written:
+            log.info("lease_released", lease=held.key, worker=self.worker_id)
 
     async def release_all(self) -> None:
         """Release every held lease (a clean shutdown, after the last checkpoints)."""
