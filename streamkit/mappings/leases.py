@@ -282,6 +282,8 @@ class LeaseCoordinator:
     ) -> None:
         if lease_timeout <= 0:
             raise ValueError("lease_timeout must be positive")
+        if take_interval is not None and take_interval <= 0:
+            raise ValueError("take_interval must be positive")
         self.client = client
         #: Durations only, on this worker: never compared with another worker's clock.
         self.clock: Clock = MonotonicClock() if clock is None else clock

@@ -527,6 +527,37 @@ class TestShutdown:
         owners = {lease.owner for lease in (await table(memory_engine)).values()}
         assert owners == {None}
 
+    @pytest.mark.parametrize("interval", [T, 1.0])
+    async def test_a_dead_workers_leases_move_within_t_and_two_take_intervals(
+        self, memory_engine: streamkit.Engine, clock: ManualClock, interval: float
+    ) -> None:
+        """The take interval is run's (``--take-interval``): a worker that stops renewing
+        just after another's scan loses its leases to it T after that worker's next scan
+        sees the renewal (within T plus two take intervals): 2T with the default interval
+        (T), T + 1 s with 1 s."""
+        (a,) = await setup(memory_engine, clock, 4, "a")
+        await a.take_pass()
+        step = 0.5
+        async with open_leases(
+            memory_engine, clock=clock, worker_id="b", lease_timeout=T, take_interval=interval
+        ) as b:
+            assert len(b.held()) == 1  # its first pass steals one of a's four
+            clock.advance(step)
+            elapsed = step
+            await a.renew_pass()  # a's last sign of life; then it dies (no release)
+            while len(b.valid_leases()) < 4:
+                clock.advance(step)
+                elapsed += step
+                await anyio.wait_all_tasks_blocked()
+                assert elapsed <= T + 2 * interval + step
+        assert T + interval - step <= elapsed <= T + 2 * interval + step
+
+    def test_intervals_must_be_positive(self, memory_engine: streamkit.Engine) -> None:
+        with pytest.raises(ValueError, match="lease_timeout"):
+            LeaseCoordinator(memory_engine, lease_timeout=0)
+        with pytest.raises(ValueError, match="take_interval"):
+            LeaseCoordinator(memory_engine, take_interval=0)
+
     async def test_run_renews_in_the_background_and_releases_when_cancelled(
         self, memory_engine: streamkit.Engine, clock: ManualClock
     ) -> None:
