@@ -213,12 +213,14 @@ class Harness:
         while True:
             changed = [self.runtime.activity.waiter()]
             changed.extend(link.changed.waiter() for link in list(self.runtime.links))
-            if await self._settled():
+            # _settled awaits between its checks: a change meanwhile (a back-fill starting
+            # after its link was seen caught up, say) makes its True stale: look again
+            if await self._settled() and not any(event.is_set() for event in changed):
                 return
             await first_of(changed)
 
     async def _settled(self) -> bool:
-        """Whether every mapping and link is caught up; False if anything changed meanwhile."""
+        """Whether every mapping and link is caught up (each checked in turn)."""
         for runners in list(self.runtime.region_mappings.values()):
             for runner in list(runners.values()):
                 if runner.error is not None:

@@ -26,11 +26,17 @@ import asyncio
 from contextlib import suppress
 from typing import Any
 
+import anyio
+import pytest
 from hypothesis import given, settings, strategies as st
 
 import streamkit
 from streamkit.engine import Engine
-from streamkit.errors import ConditionalCheckFailedException, TransactionCanceledException
+from streamkit.errors import (
+    ClosedError,
+    ConditionalCheckFailedException,
+    TransactionCanceledException,
+)
 from streamkit.storage.versions import NO_VERSION, Version
 from streamkit.testing import Harness, open_harness
 
@@ -301,13 +307,11 @@ async def _global_run(
             run.is_global = True
             for who, w in setup:
                 await run.write(regions[who % count], False, [w], "write")
-            for _ in range(3):  # the back-fill done, ACTIVE is written to every catalog
-                await h.drain()
-                table = (await h.engines[region].describe_table(TableName=TABLE))["Table"]
-                if {r["ReplicaStatus"] for r in table["Replicas"]} == {"ACTIVE"}:
-                    break
-            assert {r["RegionName"] for r in table["Replicas"]} == set(regions[: count + 1])
-            assert {r["ReplicaStatus"] for r in table["Replicas"]} == {"ACTIVE"}
+            await h.drain()  # the back-fill done, ACTIVE is written to every catalog
+            for peer in regions[: count + 1]:
+                table = (await h.engines[peer].describe_table(TableName=TABLE))["Table"]
+                assert {r["RegionName"] for r in table["Replicas"]} == set(regions[: count + 1])
+                assert {r["ReplicaStatus"] for r in table["Replicas"]} == {"ACTIVE"}, peer
         for kind, who, settled, arg in steps:
             region = regions[who % len(regions)]
             if kind == "write":
@@ -400,3 +404,69 @@ async def test_a_tombstone_older_than_the_replica_reaches_it() -> None:
         await h.drain()
         for region in (US, EU, AP):
             assert (await h.engines[region].scan(TableName=TABLE))["Items"] == [key], region
+
+
+async def test_one_drain_sees_each_new_replica_active_everywhere() -> None:
+    """A drain() right after each ReplicaUpdates Create returns only once the back-fills are
+    done and every catalog says ACTIVE (it returned while the last back-fill was starting, its
+    link seen caught up just before, and the catalogs said CREATING)."""
+    async with open_harness(streamkit.App(), regions=[US, EU, AP]) as h:
+        us = h.engines[US]
+        await us.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        await us.put_item(TableName=TABLE, Item=_key("k"))
+        for count, region in enumerate([EU, AP], start=2):
+            asked = h.engines[[US, EU][count - 2]]  # the newest replica asks for the next
+            await asked.update_table(
+                TableName=TABLE, ReplicaUpdates=[{"Create": {"RegionName": region}}]
+            )
+            await h.drain()
+            members = [US, EU, AP][:count]
+            for peer in members:
+                table = (await h.engines[peer].describe_table(TableName=TABLE))["Table"]
+                assert table["Replicas"] == [
+                    {"RegionName": r, "ReplicaStatus": "ACTIVE"} for r in sorted(members)
+                ], peer
+                items = (await h.engines[peer].scan(TableName=TABLE))["Items"]
+                assert items == [_key("k")], peer
+
+
+async def test_a_failed_replica_request_leaves_no_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two Creates whose second one a region refuses: the first replica (whose catalog the
+    replication side may have seen meanwhile) is dropped again; after a drain no link runs and
+    no region but the first holds the table."""
+    async with open_harness(streamkit.App(), regions=[US, EU, AP]) as h:
+        us = h.engines[US]
+        await us.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        await us.put_item(TableName=TABLE, Item=_key("k"))
+        create_eu = h.engines[EU]._create_table_spec
+
+        async def create_then_settle(*args: Any, **kwargs: Any) -> Any:
+            created = await create_eu(*args, **kwargs)
+            await anyio.wait_all_tasks_blocked()  # the Replicator sees eu-west-1's catalog
+            return created
+
+        async def refused(*args: Any, **kwargs: Any) -> Any:
+            raise ClosedError("the region's engine is closed")
+
+        monkeypatch.setattr(h.engines[EU], "_create_table_spec", create_then_settle)
+        monkeypatch.setattr(h.engines[AP], "_create_table_spec", refused)
+        with pytest.raises(ClosedError):
+            await us.update_table(
+                TableName=TABLE,
+                ReplicaUpdates=[{"Create": {"RegionName": EU}}, {"Create": {"RegionName": AP}}],
+            )
+        await h.drain()
+        assert h.replication.links == []
+        assert (await h.engines[EU].list_tables())["TableNames"] == []
+        assert (await h.engines[AP].list_tables())["TableNames"] == []
+        assert "Replicas" not in (await us.describe_table(TableName=TABLE))["Table"]

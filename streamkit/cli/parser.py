@@ -281,6 +281,15 @@ def _run(commands: Commands) -> None:
         help="a lease not renewed for this long moves to another worker (default: 10; the same "
         "for every worker of the table)",
     )
+    remote.add_argument(
+        "--take-interval",
+        metavar="SECONDS",
+        type=_positive_seconds,
+        default=None,
+        help="how often this worker scans the lease table for expired or free leases to take, "
+        "and steals one to balance (default: the lease timeout); a dead worker's shards move "
+        "within the lease timeout plus two take intervals",
+    )
     _reload(command)
 
 

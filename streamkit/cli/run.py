@@ -29,15 +29,16 @@ def run_app(args: argparse.Namespace) -> int:
     app = load_apps(args.app)
     assert app is not None  # argparse requires at least one
     remote = bool(getattr(args, "endpoint_url", None) or getattr(args, "aws", False))
-    for option in ("checkpoint_file", "lease_table", "worker_id", "lease_timeout"):
+    lease_options = ("worker_id", "lease_timeout", "take_interval")
+    for option in ("checkpoint_file", "lease_table", *lease_options):
         if not remote and getattr(args, option, None):
             flag = "--" + option.replace("_", "-")
             raise UsageError(f"{flag} is for a remote source (--endpoint-url or --aws)")
     if getattr(args, "lease_table", None) and getattr(args, "checkpoint_file", None):
         raise UsageError("--checkpoint-file and --lease-table: the lease table keeps checkpoints")
     leased = getattr(args, "lease_table", None)
-    if not leased and (getattr(args, "worker_id", None) or getattr(args, "lease_timeout", None)):
-        raise UsageError("--worker-id and --lease-timeout go with --lease-table")
+    if not leased and any(getattr(args, option, None) for option in lease_options):
+        raise UsageError("--worker-id, --lease-timeout and --take-interval go with --lease-table")
     tune_gc()
     anyio.run(_run_remote if remote else _run, args, app, backend="asyncio")
     return 0
@@ -85,6 +86,7 @@ async def _run_remote(args: argparse.Namespace, app: App) -> None:
                         table=args.lease_table,
                         worker_id=args.worker_id,
                         lease_timeout=args.lease_timeout or DEFAULT_LEASE_TIMEOUT,
+                        take_interval=args.take_interval,
                     )
                 )
             runtime = await stack.enter_async_context(

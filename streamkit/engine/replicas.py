@@ -19,10 +19,13 @@ Replication itself (versions, links, back-fill) is not here: it watches the cata
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import anyio
 
 from streamkit.engine.core import EngineCore
 from streamkit.engine.regions import ALONE
@@ -31,6 +34,9 @@ from streamkit.errors import ResourceNotFoundException, ValidationException
 from streamkit.logs import get_logger
 from streamkit.model.schema import TableSpec, constraint, invalid
 from streamkit.storage.ttl import TtlSetting
+
+if TYPE_CHECKING:
+    from streamkit.engine.engine import Engine
 
 __all__ = [
     "GLOBAL_TABLE_VERSION",
@@ -252,18 +258,20 @@ class ReplicasMixin(EngineCore):
                 raise invalid(f"Replica of table {spec.name} does not exist in region {u.region}")
         peers = {u.region: await self._peer(u.region) for u in updates}
         for u in updates:
-            if u.action == "Create" and spec.name in peers[u.region]._tables:
+            peers[u.region].check_open()  # a closed region refuses before anything changes
+            held = peers[u.region]._tables.get(spec.name)
+            if u.action == "Create" and held is not None:
                 raise invalid(
                     f"Failed to create a the new replica of table with name: '{spec.name}' "
                     "because one or more replicas already existed as tables."
                 )
-            if u.action == "Delete":
-                gone = peers[u.region]._tables.get(spec.name)
-                if gone is not None and gone.deletion_protection:
-                    raise ValidationException(
-                        "Resource cannot be deleted as it is currently protected against "
-                        "deletion. Disable deletion protection first."
-                    )
+            if u.action == "Update" and held is None:
+                raise invalid(f"Replica of table {spec.name} does not exist in region {u.region}")
+            if u.action == "Delete" and held is not None and held.deletion_protection:
+                raise ValidationException(
+                    "Resource cannot be deleted as it is currently protected against "
+                    "deletion. Disable deletion protection first."
+                )
         replicas = spec.replicas or ((self.region, "ACTIVE"),)
         shown = replicas
         for u in updates:
@@ -275,42 +283,75 @@ class ReplicasMixin(EngineCore):
                 shown = with_status(shown, u.region, "DELETING")
         if len(replicas) == 1:
             replicas = ()
-        me = self._whole()
-        source = spec
-        if any(u.action == "Create" for u in updates) and spec.stream_view_type is None:
-            now = self.clock.now()
-            source = await me._save_table_update(
-                spec,
-                spec.with_changes(
-                    stream_view_type="NEW_AND_OLD_IMAGES", stream_label=stream_label(now)
-                ),
-            )
-        ttl = self._ttl_settings.get(spec.name)
-        for u in updates:
-            peer = peers[u.region]
-            if u.action == "Create":
-                await peer._create_replica(source, replicas, ttl, u)
-            elif u.action == "Delete":
-                await peer._drop_replica(spec.name)
-            else:
-                await peer._update_replica(spec.name, u)
-        # every remaining replica's catalog (this one's too) gets the same tuple
-        regions = {r for r, _ in spec.replicas} | {r for r, _ in replicas} | {self.region}
-        for u in updates:
-            if u.action == "Delete":
-                regions.discard(u.region)
-        new = source
-        for region in sorted(regions):
-            peer = await self._peer(region)
-            saved = await peer._set_replicas(spec.name, replicas)
-            if region == self.region and saved is not None:
-                new = saved
+        stream_on = any(u.action == "Create" for u in updates) and spec.stream_view_type is None
+        new = await self._apply_replica_updates(spec, updates, peers, replicas, stream_on)
         log.debug("replicas_updated", table=spec.name, replicas=[r for r, _ in replicas])
-        description = await me._table_description(new, "UPDATING")
+        description = await self._whole()._table_description(new, "UPDATING")
         if updates and any(u.action != "Update" for u in updates):
             description["GlobalTableVersion"] = GLOBAL_TABLE_VERSION
             description["Replicas"] = replicas_wire(shown)
         return {"TableDescription": description}
+
+    async def _apply_replica_updates(
+        self,
+        spec: TableSpec,
+        updates: list[ReplicaUpdate],
+        peers: Mapping[str, Engine],
+        replicas: tuple[tuple[str, str], ...],
+        stream_on: bool,
+    ) -> TableSpec:
+        """Carry out validated ReplicaUpdates; return this region's new spec.
+
+        All or nothing up to the drops: the replicas are created and updated, then every
+        remaining replica's catalog gets ``replicas`` (a deleted replica's own gets none: it
+        is regional from then on), this region's last and in one write with its stream
+        switched on (``stream_on``). If any of that fails (a region's engine refuses, the
+        call is cancelled), what was done is undone (a created replica dropped, an updated
+        one and every catalog written back) and the error raised: no half-made replica is
+        left. Only then are the deleted replicas' tables dropped (which cannot be undone).
+        """
+        ttl = self._ttl_settings.get(spec.name)
+        undo: list[Callable[[], Awaitable[object]]] = []
+        try:
+            for u in updates:
+                peer = peers[u.region]
+                if u.action == "Create":
+                    await peer._create_replica(spec, replicas, ttl, u)
+                    undo.append(functools.partial(peer._drop_replica, spec.name))
+                elif u.action == "Update":
+                    before = peer._spec(spec.name, named=True)
+                    await peer._update_replica(spec.name, u)
+                    undo.append(functools.partial(peer._restore_spec, before))
+            deleted = {u.region for u in updates if u.action == "Delete"}
+            remaining = {r for r, _ in spec.replicas} | {r for r, _ in replicas}
+            remaining -= deleted | {self.region}
+            for region in [*sorted(remaining), *sorted(deleted)]:
+                peer = await self._peer(region)
+                held = peer._tables.get(spec.name)
+                if held is None:
+                    continue
+                await peer._set_replicas(spec.name, () if region in deleted else replicas)
+                undo.append(functools.partial(peer._set_replicas, spec.name, held.replicas))
+            new = await self._set_replicas(spec.name, replicas, stream_on=stream_on)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                for step in reversed(undo):
+                    try:
+                        await step()
+                    except Exception:  # keep undoing the rest; the first error is raised
+                        log.exception("replica_update_undo_failed", table=spec.name)
+            raise
+        assert new is not None
+        failure: Exception | None = None
+        for region in sorted(deleted):
+            try:
+                await peers[region]._drop_replica(spec.name)
+            except Exception as exc:  # the others are dropped still; that table is regional
+                failure = failure or exc
+                log.exception("replica_drop_failed", table=spec.name, region=region)
+        if failure is not None:
+            raise failure
+        return new
 
     async def _create_replica(
         self,
@@ -377,15 +418,31 @@ class ReplicasMixin(EngineCore):
             await self._whole()._save_table_update(spec, spec.with_changes(**changes))
 
     async def _set_replicas(
-        self, name: str, replicas: tuple[tuple[str, str], ...]
+        self, name: str, replicas: tuple[tuple[str, str], ...], *, stream_on: bool = False
     ) -> TableSpec | None:
-        """Write ``replicas`` into this region's catalog entry of ``name`` (if it has one)."""
+        """Write ``replicas`` into this region's catalog entry of ``name`` (if it has one),
+        switching a NEW_AND_OLD_IMAGES stream on in the same write if ``stream_on`` and it
+        has none."""
         spec = self._tables.get(name)
         if spec is None:
             return None
-        if spec.replicas == replicas:
+        changes: dict[str, Any] = {}
+        if spec.replicas != replicas:
+            changes["replicas"] = replicas
+        if stream_on and spec.stream_view_type is None:
+            changes["stream_view_type"] = "NEW_AND_OLD_IMAGES"
+            changes["stream_label"] = stream_label(self.clock.now())
+        if not changes:
             return spec
-        return await self._whole()._save_table_update(spec, spec.with_changes(replicas=replicas))
+        return await self._whole()._save_table_update(spec, spec.with_changes(**changes))
+
+    async def _restore_spec(self, before: TableSpec) -> None:
+        """Put back what ``_update_replica`` changed (undoing a ReplicaUpdates Update)."""
+        spec = self._tables.get(before.name)
+        if spec is not None and spec.table_id == before.table_id and spec != before:
+            await self._whole()._save_table_update(
+                spec, before.with_changes(replicas=spec.replicas)
+            )
 
     async def replica_ready(self, table: str, region: str) -> None:
         """Mark ``region``'s replica of ``table`` ACTIVE in every replica's catalog.

@@ -16,7 +16,8 @@ The rules, each worker applying them on its own clock (:class:`LeaseCoordinator`
 - **take** every ``take_interval``: scan the table; a lease whose counter this worker has seen
   unchanged for ``lease_timeout`` (timed from *after* the scan that first saw the value) is
   expired: its owner's own validity ended before (its last write started before that scan
-  read it). A free lease (no owner: released, finished or new) may be taken at once.
+  read it). A free lease (no owner: released, finished or new) may be taken at once, unless
+  its hand-over is still open (below): then it is taken as an expired one.
 - **balance**: the target is ``ceil(leases / workers)``, over the leases that may be processed
   now (not finished, parents finished) and the workers owning an unexpired lease (this one
   included). Below target, a worker takes expired or free leases; when there are none, it
@@ -25,10 +26,19 @@ The rules, each worker applying them on its own clock (:class:`LeaseCoordinator`
 - **never two owners at once**: a stolen lease is not used by its thief until ``lease_timeout``
   after the steal, by when the victim's validity (counted from a write that started before the
   steal) has run out.
+- **hand-over**: a steal names its victim in the lease (``handoverFrom``); until the thief
+  starts, the victim, whose own checkpoints are refused from the steal on, may still write its
+  last checkpoint there (conditional on being named; the counter is left alone), and the thief
+  starts by closing the hand-over in a write that reads the checkpoint back. So a steal does
+  not make the victim's last batch come again.
 - **parents first**: a child shard's lease is not taken until its parents' leases are finished
   (``SHARD_END``) or gone from the table.
 - **clean shutdown**: a worker checkpoints and releases its leases (owner removed) at once,
-  so others take them on their next pass.
+  so others take them on their next pass (a just-stolen one, its hand-over still open, after
+  ``lease_timeout``: its victim may still be using it).
+- **no write half-known**: a conditional write, once sent, runs to its answer (shielded, for
+  at most ``lease_timeout``) even if the worker is cancelled meanwhile, so every lease the table
+  gives this worker is one it knows it holds (and releases on a clean shutdown).
 
 Time comes from the injected clock (default :class:`~streamkit.clock.MonotonicClock`: the
 rules measure durations on one worker and never compare clocks between workers). The client is
@@ -49,6 +59,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskStatus
 
 from streamkit.clock import Clock, MonotonicClock, Signal, background_task
@@ -143,6 +154,8 @@ class Lease:
     checkpoint: str | None
     parent_ids: tuple[str, ...]
     owner_switches: int
+    #: the worker a steal took the lease from, until the thief starts (the hand-over is open)
+    handover_from: str | None = None
 
     @property
     def done(self) -> bool:
@@ -164,12 +177,15 @@ class HeldLease:
     valid_from: float  # a stolen lease waits out its victim's validity first
     valid_until: float
     checkpoint: str | None
+    #: False for a stolen lease until its hand-over is closed (:meth:`LeaseCoordinator.renew_pass`
+    #: after ``valid_from``), which reads the checkpoint the victim may have handed over
+    opened: bool = True
     lost: anyio.Event = field(default_factory=anyio.Event)
     lock: anyio.Lock = field(default_factory=anyio.Lock)  # one conditional write at a time
 
     def valid(self, now: float) -> bool:
         """Whether this worker may process the shard at ``now`` (its own clock)."""
-        return not self.lost.is_set() and self.valid_from <= now < self.valid_until
+        return not self.lost.is_set() and self.opened and self.valid_from <= now < self.valid_until
 
 
 @dataclass
@@ -229,7 +245,16 @@ def _parse(item: Mapping[str, Any]) -> Lease:
         checkpoint=item["checkpoint"]["S"] if "checkpoint" in item else None,
         parent_ids=parents,
         owner_switches=int(item.get("ownerSwitchesSinceCheckpoint", {"N": "0"})["N"]),
+        handover_from=item["handoverFrom"]["S"] if "handoverFrom" in item else None,
     )
+
+
+def _fresh_checkpoint(answer: Mapping[str, Any] | None, known: str | None) -> str | None:
+    """The checkpoint in an UpdateItem's ALL_NEW answer (``known`` if it has no attributes)."""
+    attributes = (answer or {}).get("Attributes", answer)
+    if not attributes or "leaseKey" not in attributes:
+        return known
+    return str(attributes["checkpoint"]["S"]) if "checkpoint" in attributes else None
 
 
 async def read_leases(client: LeaseReader, table: str) -> list[Lease]:
@@ -278,6 +303,8 @@ class LeaseCoordinator:
     ) -> None:
         if lease_timeout <= 0:
             raise ValueError("lease_timeout must be positive")
+        if take_interval is not None and take_interval <= 0:
+            raise ValueError("take_interval must be positive")
         self.client = client
         #: Durations only, on this worker: never compared with another worker's clock.
         self.clock: Clock = MonotonicClock() if clock is None else clock
@@ -288,6 +315,9 @@ class LeaseCoordinator:
         self.take_interval = lease_timeout if take_interval is None else take_interval
         self._rng = rng or random.Random()
         self._held: dict[str, HeldLease] = {}
+        #: leases another worker's write took from this one (refused here): this worker may
+        #: still hand its last checkpoint over in them until the thief closes the hand-over
+        self._handing: dict[str, HeldLease] = {}
         self._seen: dict[str, _Seen] = {}
         #: Fired whenever the set of held leases changes (taken, lost, released).
         self.changed = Signal()
@@ -392,6 +422,8 @@ class LeaseCoordinator:
     def _drop(self, key: str, reason: str) -> None:
         held = self._held.pop(key, None)
         if held is not None:
+            if reason == "refused":
+                self._handing[key] = held
             held.lost.set()
             log.info("lease_lost", lease=key, reason=reason, worker=self.worker_id)
             self.changed.fire()
@@ -411,6 +443,7 @@ class LeaseCoordinator:
         values: Mapping[str, Any] | None = None,
         *,
         releasing: bool = False,
+        answer: dict[str, Any] | None = None,
     ) -> bool:
         """One conditional write on a held lease, bumping its counter; False if refused.
 
@@ -421,34 +454,56 @@ class LeaseCoordinator:
         async with held.lock:
             if held.lost.is_set() and not releasing:
                 return False
-            started = self.clock.now()
-            try:
-                await self.client.update_item(
-                    TableName=self.table,
-                    Key={"leaseKey": {"S": held.key}},
-                    UpdateExpression=expression,
-                    ConditionExpression="#o = :me AND #c = :c",
-                    ExpressionAttributeNames={
-                        "#o": "leaseOwner",
-                        "#c": "leaseCounter",
-                        **(names or {}),
-                    },
-                    ExpressionAttributeValues={
-                        ":me": {"S": self.worker_id},
-                        ":c": {"N": str(held.counter)},
-                        ":next": {"N": str(held.counter + 1)},
-                        **(values or {}),
-                    },
-                )
-            except Exception as exc:
-                if _code(exc) in (_CONDITION_FAILED, _NOT_FOUND):
-                    self._drop(held.key, "refused")
-                    held.lost.set()
-                    return False
-                raise
-            held.counter += 1
-            held.valid_until = started + self.lease_timeout
-            return True
+            await anyio.lowlevel.checkpoint_if_cancelled()  # not once the request is sent:
+            with anyio.move_on_after(self.lease_timeout, shield=True) as bound:
+                written = await self._write_shielded(held, expression, names, values, answer)
+            if bound.cancelled_caught:  # no answer: the lease may have changed; it expires
+                self._drop(held.key, "unanswered")
+                return False
+            return written
+
+    async def _write_shielded(
+        self,
+        held: HeldLease,
+        expression: str,
+        names: Mapping[str, str] | None,
+        values: Mapping[str, Any] | None,
+        answer: dict[str, Any] | None,
+    ) -> bool:
+        """:meth:`_write`'s request and what it learns, run to the end (shielded): a write
+        cancelled once sent would leave the table's counter unknown to this worker."""
+        started = self.clock.now()
+        extra: dict[str, Any] = {} if answer is None else {"ReturnValues": "ALL_NEW"}
+        try:
+            response = await self.client.update_item(
+                TableName=self.table,
+                Key={"leaseKey": {"S": held.key}},
+                UpdateExpression=expression,
+                ConditionExpression="#o = :me AND #c = :c",
+                ExpressionAttributeNames={
+                    "#o": "leaseOwner",
+                    "#c": "leaseCounter",
+                    **(names or {}),
+                },
+                ExpressionAttributeValues={
+                    ":me": {"S": self.worker_id},
+                    ":c": {"N": str(held.counter)},
+                    ":next": {"N": str(held.counter + 1)},
+                    **(values or {}),
+                },
+                **extra,
+            )
+        except Exception as exc:
+            if _code(exc) in (_CONDITION_FAILED, _NOT_FOUND):
+                self._drop(held.key, "refused")
+                held.lost.set()
+                return False
+            raise
+        held.counter += 1
+        held.valid_until = started + self.lease_timeout
+        if answer is not None:
+            answer.update(response.get("Attributes") or {})
+        return True
 
     # -- renew -------------------------------------------------------------------------------
 
@@ -457,10 +512,25 @@ class LeaseCoordinator:
         self.expire()
         for held in self.held():
             try:
-                await self._write(held, "SET #c = :next")
+                if not held.opened and self.clock.now() >= held.valid_from:
+                    await self._open(held)
+                else:
+                    await self._write(held, "SET #c = :next")
             except Exception as exc:  # noqa: BLE001  the endpoint failed: keep it until it expires
                 log.warning("lease_renew_failed", lease=held.key, error=repr(exc))
         self.expire()
+
+    async def _open(self, held: HeldLease) -> None:
+        """Close a stolen lease's hand-over (its victim's validity has run out) and read the
+        checkpoint it holds now: the victim's last one, if it handed it over meanwhile."""
+        answer: dict[str, Any] = {}
+        if await self._write(
+            held, "SET #c = :next REMOVE #h", names={"#h": "handoverFrom"}, answer=answer
+        ):
+            held.checkpoint = _fresh_checkpoint(answer, held.checkpoint)
+            held.opened = True
+            log.info("lease_opened", lease=held.key, checkpoint=held.checkpoint)
+            self.changed.fire()
 
     # -- take --------------------------------------------------------------------------------
 
@@ -477,8 +547,8 @@ class LeaseCoordinator:
         return LeaseScan(leases, at)
 
     def _expired(self, lease: Lease, now: float) -> bool:
-        if lease.owner is None:
-            return True
+        if lease.owner is None and lease.handover_from is None:
+            return True  # free: its last owner stopped using it before freeing it
         seen = self._seen.get(lease.key)
         return (
             seen is not None
@@ -561,19 +631,40 @@ class LeaseCoordinator:
         else:
             condition = "#c = :c AND #o = :old"
             values[":old"] = {"S": lease.owner}
+        await anyio.lowlevel.checkpoint_if_cancelled()  # not once the request is sent:
+        with anyio.move_on_after(self.lease_timeout, shield=True) as bound:
+            held = await self._take_shielded(lease, values, condition, stolen=stolen)
+        if bound.cancelled_caught:  # no answer: if it was taken, it expires unrenewed
+            log.warning("lease_take_unanswered", lease=lease.key, worker=self.worker_id)
+            return None
+        return held
+
+    async def _take_shielded(
+        self, lease: Lease, values: dict[str, Any], condition: str, *, stolen: bool
+    ) -> HeldLease | None:
+        """:meth:`_take_one`'s request and the bookkeeping of its answer, run to the end
+        (shielded): a take cancelled once sent could leave the lease owned by this worker
+        without its knowing, so nobody would renew or release it."""
         started = self.clock.now()
+        # a steal opens a hand-over (the victim may still write its last checkpoint until the
+        # thief closes it); any other take closes one left open
         try:
-            await self.client.update_item(
+            answer = await self.client.update_item(
                 TableName=self.table,
                 Key={"leaseKey": {"S": lease.key}},
-                UpdateExpression=("SET #o = :me, #c = :next, #s = if_not_exists(#s, :zero) + :one"),
+                UpdateExpression=(
+                    "SET #o = :me, #c = :next, #s = if_not_exists(#s, :zero) + :one"
+                    + (", #h = :old" if stolen else " REMOVE #h")
+                ),
                 ConditionExpression=condition,
                 ExpressionAttributeNames={
                     "#o": "leaseOwner",
                     "#c": "leaseCounter",
                     "#s": "ownerSwitchesSinceCheckpoint",
+                    "#h": "handoverFrom",
                 },
                 ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
             )
         except Exception as exc:
             if _code(exc) in (_CONDITION_FAILED, _NOT_FOUND):
@@ -589,11 +680,13 @@ class LeaseCoordinator:
             # the victim's last write started before our write ended: wait out its validity
             valid_from=done + self.lease_timeout if stolen else started,
             valid_until=started + self.lease_timeout,
-            checkpoint=lease.checkpoint,
+            checkpoint=_fresh_checkpoint(answer, lease.checkpoint),
+            opened=not stolen,
         )
         if stolen:
             held.valid_until = held.valid_from  # renewals extend it from their own start
         self._held[lease.key] = held
+        self._handing.pop(lease.key, None)
         log.info(
             "lease_taken",
             lease=lease.key,
@@ -639,6 +732,9 @@ class LeaseCoordinator:
         Raises:
             LeaseLostError: this worker no longer holds the lease; stop processing the shard.
         """
+        key = lease_key(mapping, stream_arn, shard_id)
+        if not self._holds(key):
+            await self._hand_over(key, seq)
         held = self._require(mapping, stream_arn, shard_id)
         names = {"#k": "checkpoint", "#s": "ownerSwitchesSinceCheckpoint"}
         if seq is None:
@@ -653,6 +749,7 @@ class LeaseCoordinator:
                 {":seq": {"S": seq}, ":zero": {"N": "0"}},
             )
         if not written:
+            await self._hand_over(held.key, seq)
             raise LeaseLostError(f"lease {held.key} was taken by another worker")
         held.checkpoint = seq
 
@@ -662,6 +759,9 @@ class LeaseCoordinator:
         Raises:
             LeaseLostError: this worker no longer holds the lease.
         """
+        key = lease_key(mapping, stream_arn, shard_id)
+        if not self._holds(key):
+            await self._hand_over(key, SHARD_END)
         held = self._require(mapping, stream_arn, shard_id)
         written = await self._write(
             held,
@@ -670,32 +770,88 @@ class LeaseCoordinator:
             values={":end": {"S": SHARD_END}, ":zero": {"N": "0"}},
         )
         if not written:
+            await self._hand_over(held.key, SHARD_END)
             raise LeaseLostError(f"lease {held.key} was taken by another worker")
         self._held.pop(held.key, None)
         held.lost.set()  # finished: nothing more to process under it
         self.changed.fire()
+
+    def _holds(self, key: str) -> bool:
+        held = self._held.get(key)
+        return held is not None and held.valid(self.clock.now())
+
+    async def _hand_over(self, key: str, seq: str | None) -> bool:
+        """Write this worker's last checkpoint into a lease just stolen from it, if the thief
+        has not started yet (the hand-over is open, naming this worker): the thief then starts
+        after it instead of doing this worker's last batch again. ``SHARD_END`` also frees the
+        lease (the shard is finished). Return whether it was written.
+
+        The write leaves the counter alone, so the thief's own conditional writes still hold.
+        """
+        if key not in self._handing:
+            return False
+        names = {"#h": "handoverFrom", "#k": "checkpoint", "#s": "ownerSwitchesSinceCheckpoint"}
+        values: dict[str, Any] = {":me": {"S": self.worker_id}, ":zero": {"N": "0"}}
+        if seq == SHARD_END:
+            expression = "SET #k = :seq, #s = :zero REMOVE #h, #o"
+            names["#o"] = "leaseOwner"
+        elif seq is None:
+            expression = "SET #s = :zero REMOVE #k"
+        else:
+            expression = "SET #k = :seq, #s = :zero"
+        if seq is not None:
+            values[":seq"] = {"S": seq}
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        with anyio.move_on_after(self.lease_timeout, shield=True):
+            try:
+                await self.client.update_item(
+                    TableName=self.table,
+                    Key={"leaseKey": {"S": key}},
+                    UpdateExpression=expression,
+                    ConditionExpression="#h = :me",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                )
+            except Exception as exc:
+                if _code(exc) not in (_CONDITION_FAILED, _NOT_FOUND):
+                    raise
+                self._handing.pop(key, None)  # the thief has started: it redoes from its own
+                return False
+            self._handing.pop(key, None)
+            log.info("checkpoint_handed_over", lease=key, checkpoint=seq, worker=self.worker_id)
+            return True
+        return False
 
     # -- shutdown ----------------------------------------------------------------------------
 
     async def release(self, held: HeldLease) -> None:
         """Give one lease up (owner removed): stop using it first, then free it for others.
 
-        A stolen lease still waiting out its victim's validity is not freed: the victim may
-        still be using it, and a free lease is taken at once. It is left to expire instead.
+        A stolen lease still waiting out its victim's validity is freed with its hand-over
+        left open: the victim may still be using it (and may still hand its checkpoint over),
+        so the others take it only once they have seen it unchanged for ``lease_timeout``, as
+        an expired one, not at once.
         """
-        if self._held.pop(held.key, None) is None:
+        if self._held.get(held.key) is not held:
             return
-        held.lost.set()  # no longer ours from here on, whatever the write's outcome
+        held.lost.set()  # no longer used from here on, whatever the write's outcome
         self.changed.fire()
-        if self.clock.now() < held.valid_from:
-            log.info("lease_left_to_expire", lease=held.key, worker=self.worker_id)
-            return
+        # kept among the held until the write is done: a release cancelled before it is sent
+        # leaves the lease known, to be released again (run's shielded release_all)
         try:
-            await self._write(held, "SET #c = :next REMOVE #o", releasing=True)
+            written = await self._write(held, "SET #c = :next REMOVE #o", releasing=True)
         except Exception as exc:  # noqa: BLE001  it expires on the others' clocks instead
             log.warning("lease_release_failed", lease=held.key, error=repr(exc))
-            return
-        log.info("lease_released", lease=held.key, worker=self.worker_id)
+            written = False
+        if self._held.get(held.key) is held:
+            del self._held[held.key]
+        if written:
+            log.info(
+                "lease_released",
+                lease=held.key,
+                worker=self.worker_id,
+                handover_open=not held.opened,
+            )
 
     async def release_all(self) -> None:
         """Release every held lease (a clean shutdown, after the last checkpoints)."""
@@ -726,7 +882,11 @@ class LeaseCoordinator:
                 if starting:
                     task_status.started()
                     starting = False
-                await self.clock.sleep(min(self.renew_interval, next_take - self.clock.now()))
+                now = self.clock.now()
+                opening = [h.valid_from - now for h in self.held() if not h.opened]
+                await self.clock.sleep(  # a stolen lease is opened as soon as it may be
+                    max(0.0, min(self.renew_interval, next_take - now, *opening))
+                )
         finally:
             with anyio.CancelScope(shield=True):
                 await self.release_all()

@@ -410,6 +410,7 @@ class Replicator:
             if key in self._links and key not in self._filled and key not in self._backfills:
                 scope = anyio.CancelScope()
                 self._backfills[key] = scope
+                self._links[key].backfilling = True  # not caught up from now, not from its start
                 tg.start_soon(self._backfill, scope, self._links[key])
         for (table, target), sources in creating.items():
             if self._ready_due(table, target, sources):
@@ -503,8 +504,6 @@ class Replicator:
         key = (link.table, link.source, link.target)
         with scope:
             try:
-                link.backfilling = True
-                self.changed.fire()
                 await self._fill_from(link)
                 self._filled.add(key)
                 log.info("replica_backfilled", table=key[0], source=key[1], target=key[2])

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 
 import streamkit
@@ -17,6 +19,7 @@ from streamkit.engine.regions import ALONE
 from streamkit.engine.replicas import LOCAL_REGION
 from streamkit.errors import (
     GlobalTableNotFoundException,
+    InternalServerError,
     ResourceNotFoundException,
     ValidationException,
 )
@@ -664,3 +667,174 @@ async def test_delete_table_of_a_replica_opened_alone_changes_nothing(
     async with open_group([US, EU], clock, tmp_path) as group:
         for engine in group.engines.values():
             assert _replicas(engine) == ((EU, "CREATING"), (US, "ACTIVE"))
+
+
+# -- all or nothing ---------------------------------------------------------------------------
+
+#: the engine steps a ReplicaUpdates request takes (each one write), where faults are injected
+_STEPS = ("_create_table_spec", "_save_table_update", "_drop_table")
+
+
+class _Faults:
+    """Counts the engine steps of every region; at step ``at`` it raises (``cancel`` None) or
+    cancels ``cancel`` (then waits for the cancellation) before the step runs."""
+
+    def __init__(self, group: Regions, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.at = 0
+        self.count = 0
+        self.cancel: anyio.CancelScope | None = None
+        for region in (US, EU, AP):
+            for name in _STEPS:
+                monkeypatch.setattr(group[region], name, self._wrap(getattr(group[region], name)))
+
+    def _wrap(self, step: Any) -> Any:
+        async def wrapped(*args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            if self.count == self.at:
+                if self.cancel is None:
+                    raise InternalServerError("injected failure")
+                self.cancel.cancel()
+                await anyio.lowlevel.checkpoint()  # the cancellation lands here
+            return await step(*args, **kwargs)
+
+        return wrapped
+
+
+async def _snapshot(group: Regions) -> dict[str, Any]:
+    """Everything a ReplicaUpdates request may change: every region's table specs (catalog
+    entries: replicas, stream, class, id) and items."""
+    out: dict[str, Any] = {}
+    for region in (US, EU, AP):
+        engine = group[region]
+        out[region] = {
+            name: (spec, (await engine.scan(TableName=name))["Items"])
+            for name, spec in sorted(engine._tables.items())
+        }
+    return out
+
+
+class TestAllOrNothing:
+    """A ReplicaUpdates request that fails half-way (a region's engine refuses a step, or the
+    call is cancelled) changes nothing: DynamoDB accepts or refuses it whole (its errors come
+    before any replica exists); later failures show as a replica's status, never as half a
+    request. Deleted replicas' tables are dropped last, once nothing else can fail."""
+
+    async def _regional(self, group: Regions) -> None:
+        await _create(group[US])
+        await group[US].put_item(TableName="orders", Item=_item("a", g="x"))
+
+    async def _two_regions(self, group: Regions) -> None:
+        await self._regional(group)
+        await _add(group[US], EU)
+        await group[EU].replica_ready("orders", EU)
+
+    async def test_the_second_create_fails(
+        self, group: Regions, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        await self._regional(group)
+        before = await _snapshot(group)
+        refuse = InternalServerError("the region refuses")
+
+        async def refused(*args: Any, **kwargs: Any) -> Any:
+            raise refuse
+
+        monkeypatch.setattr(group[AP], "_create_table_spec", refused)
+        with pytest.raises(InternalServerError) as caught:
+            await group[US].update_table(
+                TableName="orders",
+                ReplicaUpdates=[{"Create": {"RegionName": EU}}, {"Create": {"RegionName": AP}}],
+            )
+        assert caught.value is refuse
+        assert await _snapshot(group) == before
+        assert "StreamSpecification" not in await _describe(group[US])
+
+    async def test_an_update_beside_a_failed_create_is_undone(
+        self, group: Regions, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        await self._two_regions(group)
+        before = await _snapshot(group)
+
+        async def refused(*args: Any, **kwargs: Any) -> Any:
+            raise InternalServerError("the region refuses")
+
+        monkeypatch.setattr(group[AP], "_create_table_spec", refused)
+        with pytest.raises(InternalServerError):
+            await group[US].update_table(
+                TableName="orders",
+                ReplicaUpdates=[
+                    {
+                        "Update": {
+                            "RegionName": EU,
+                            "TableClassOverride": "STANDARD_INFREQUENT_ACCESS",
+                        }
+                    },
+                    {"Create": {"RegionName": AP}},
+                ],
+            )
+        assert await _snapshot(group) == before
+
+    @pytest.mark.parametrize("cancelled", [False, True], ids=["fails", "cancelled"])
+    @pytest.mark.parametrize(
+        ("start", "updates"),
+        [
+            ("regional", [("Create", EU), ("Create", AP)]),
+            ("two", [("Update", EU), ("Create", AP)]),
+            ("two", [("Create", AP), ("Delete", EU)]),
+            ("two", [("Delete", EU)]),
+        ],
+        ids=["two-creates", "update-create", "create-delete", "delete"],
+    )
+    async def test_every_step(
+        self,
+        clock: ManualClock,
+        monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path,
+        cancelled: bool,
+        start: str,
+        updates: list[tuple[str, str]],
+    ) -> None:
+        """A fault (or a cancellation) at each step in turn: the request has either changed
+        nothing or (once its drops began) done everything but the drops still due, and a
+        deleted replica's table left is a regional table."""
+        request = [
+            {
+                action: {
+                    "RegionName": region,
+                    **({"TableClassOverride": "STANDARD"} if action == "Update" else {}),
+                }
+            }
+            for action, region in updates
+        ]
+        deleted = [region for action, region in updates if action == "Delete"]
+        at = 0
+        while True:
+            at += 1
+            async with open_group([US, EU, AP], clock, tmp_path / str(at)) as group:
+                await (self._regional if start == "regional" else self._two_regions)(group)
+                before = await _snapshot(group)
+                faults = _Faults(group, monkeypatch)
+                faults.at = at
+                failed = False
+                with anyio.CancelScope() as scope:
+                    faults.cancel = scope if cancelled else None
+                    try:
+                        await group[US].update_table(TableName="orders", ReplicaUpdates=request)
+                    except InternalServerError:
+                        failed = True
+                failed = failed or scope.cancelled_caught
+                after = await _snapshot(group)
+                monkeypatch.undo()
+                if faults.count < at:  # no step failed: the request is done
+                    assert not failed
+                    break
+                assert failed, at
+                if after == before:
+                    continue
+                # only drops were still due: everything else is done and stays done
+                left = [r for r in deleted if "orders" in group[r]._tables]
+                assert left, (at, "a changed state with nothing left to drop")
+                for region in left:
+                    assert group[region]._tables["orders"].replicas == ()
+                assert US not in left
+                assert all(region not in dict(_replicas(group[US])) for region in deleted)
+        assert at > 2  # the request had steps to fail at

@@ -63,6 +63,7 @@ class World:
     names: int = 0
     disturbed: float = 0.0  # the last clock jump, or the last start after nobody was alive
     unowned_since: dict[str, float] = field(default_factory=dict)
+    checkpoints: int = 0  # the last checkpoint value written (each write a new one)
 
     @property
     def bound(self) -> float:
@@ -110,11 +111,27 @@ class World:
                 await coordinator.mark_done(lease.mapping, lease.stream_arn, lease.shard_id)
         await self.check()
 
+    async def hand_over(self, coordinator: LeaseCoordinator) -> None:
+        """What a runner does when a refusal stops a shard's worker: it writes the shard's
+        last checkpoint, which lands only while the hand-over is open (nobody started)."""
+        for key in sorted(coordinator._handing):
+            self.checkpoints += 1
+            mapping, stream_arn, shard_id = key.split("|")
+            with contextlib.suppress(LeaseLostError):
+                await coordinator.save(mapping, stream_arn, shard_id, str(self.checkpoints))
+
     async def checkpoint(self, index: int) -> None:
+        """A worker checkpoints each shard it may process, and (as a runner whose shard
+        worker was stopped by a refusal does) each lease just stolen from it: that last one
+        lands only while the hand-over is open (the thief has not started)."""
         coordinator = self.workers[index % len(self.workers)].coordinator
-        for lease in coordinator.valid_leases():
+        keys = [lease.key for lease in coordinator.valid_leases()]
+        keys += sorted(coordinator._handing)
+        for key in keys:
+            self.checkpoints += 1
+            mapping, stream_arn, shard_id = key.split("|")
             with contextlib.suppress(LeaseLostError):  # stolen since its last renewal
-                await coordinator.save(lease.mapping, lease.stream_arn, lease.shard_id, "1")
+                await coordinator.save(mapping, stream_arn, shard_id, str(self.checkpoints))
         await self.check()
 
     async def jump(self, seconds: float) -> None:
@@ -152,6 +169,7 @@ class World:
         coordinator = worker.coordinator
         if step == "renew":
             await coordinator.renew_pass()
+            await self.hand_over(coordinator)
         elif step == "scan":
             worker.scan = await coordinator.scan()
         else:
@@ -181,6 +199,13 @@ class World:
         for key, names in believers.items():
             assert len(names) == 1, f"{key} believed valid by {names} at {now}"
             lease = leases[key]
+            (owner,) = [
+                w for w in [*self.workers, *self.zombies] if w.coordinator.worker_id == names[0]
+            ]
+            held = next(h for h in owner.coordinator.held() if h.key == key)
+            # once it processes a shard, its owner alone moves the checkpoint: no late
+            # hand-over lands after the thief started from what it read
+            assert held.checkpoint == lease.checkpoint, (key, held.checkpoint, lease.checkpoint)
             for parent in lease.parent_keys():
                 assert parent not in leases or leases[parent].done, f"{key} before {parent}"
         for key in self.takeable(leases):

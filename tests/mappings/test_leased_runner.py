@@ -135,3 +135,55 @@ async def test_runners_share_shards_by_lease() -> None:
             # nothing skipped: b handled version 2 of every key (a's unprocessed records too)
             assert sorted((k, v) for _, k, v in seen) == sorted((f"k{k}", 2) for k in range(KEYS))
             tg.cancel_scope.cancel()
+
+
+async def test_a_steal_hands_the_victims_last_checkpoint_over() -> None:
+    """a handles a batch of a shard just stolen from it (its lease still valid on its clock);
+    its checkpoint is refused (b owns the lease) but handed over in it, and b, starting T after
+    the steal, starts after that batch: no record handled twice."""
+    shards = 4
+    clock = ManualClock()
+    seen: list[tuple[str, str, int]] = []
+    async with streamkit.open_engine(None, clock=clock, stream_shards=shards) as db:
+        await db.create_table(TableName="orders", **TABLE)
+        a, b = (
+            LeaseCoordinator(
+                db,
+                clock=clock,
+                table="leases",
+                worker_id=name,
+                lease_timeout=T,
+                rng=random.Random(name),
+            )
+            for name in "ab"
+        )
+        await a.ensure_table()
+        ra = MappingRunner(db, app_for(seen, "a").mappings[0], clock, leases=a)
+        rb = MappingRunner(db, app_for(seen, "b").mappings[0], clock, leases=b)
+        async with anyio.create_task_group() as tg:
+            await tg.start(ra.run)
+            await tg.start(rb.run)
+            with anyio.fail_after(30):
+                while len(await owners(db)) < shards:
+                    await anyio.wait_all_tasks_blocked()
+            await a.take_pass()
+            await put_version(db, 0)
+            await settle(ra, rb)
+            (stolen,) = await b.take_pass()
+            await put_version(db, 1)  # a still handles the stolen shard: valid on its clock
+            await settle(ra, rb)
+            assert {w for w, _, v in seen if v == 1} == {"a"}
+            for _ in range(3):  # T passes: a's renewal is refused, b opens the lease
+                clock.advance(T / 3)
+                for c in (a, b):
+                    await c.renew_pass()
+                    c.passed.fire()
+                await settle(ra, rb)
+            assert stolen.valid(clock.now())
+            assert (db.stream_arn("orders"), stolen.shard_id) in rb.shards
+            await put_version(db, 2)
+            await settle(ra, rb)
+            handled = sorted((k, v) for _, k, v in seen)
+            assert handled == sorted((f"k{k}", v) for k in range(KEYS) for v in range(3))
+            assert any(w == "b" and v == 2 for w, _, v in seen)
+            tg.cancel_scope.cancel()

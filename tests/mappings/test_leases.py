@@ -379,7 +379,115 @@ class TestBalance:
         clock.advance(T * 2 / 3 - 0.01)
         assert not stolen.valid(clock.now())  # not yet T after the steal
         clock.advance(0.01)
-        assert stolen.valid(clock.now())  # renewed at T/3: valid until 4T/3
+        assert not stolen.valid(clock.now())  # T after it: the thief opens it first
+        await b.renew_pass()  # (run does so at once) closing the victim's hand-over
+        assert stolen.valid(clock.now())
+
+
+class TestHandOver:
+    """A steal opens a hand-over: until the thief starts (T after the steal), the victim may
+    still write its last checkpoint into the lease, and the thief starts after it: a steal
+    does not make the victim's last batch come again."""
+
+    async def _stolen(
+        self, engine: streamkit.Engine, clock: ManualClock
+    ) -> tuple[LeaseCoordinator, LeaseCoordinator, HeldLease]:
+        a, b = await setup(engine, clock, 2, "a", "b")
+        await a.take_pass()
+        await a.save("m", ARN, "s0", "100")
+        await a.save("m", ARN, "s1", "100")
+        (stolen,) = await b.take_pass()
+        assert stolen.checkpoint == "100"
+        assert not stolen.opened
+        return a, b, stolen
+
+    async def _wait_out(self, b: LeaseCoordinator, clock: ManualClock) -> None:
+        """The thief renews every T/3 (run's passes); the one T after the steal opens it."""
+        for _ in range(3):
+            clock.advance(T / 3)
+            await b.renew_pass()
+
+    async def test_the_victims_last_checkpoint_is_where_the_thief_starts(
+        self, memory_engine: streamkit.Engine, clock: ManualClock
+    ) -> None:
+        a, b, stolen = await self._stolen(memory_engine, clock)
+        with pytest.raises(LeaseLostError):  # refused: a stops, but its checkpoint stays
+            await a.save("m", ARN, stolen.shard_id, "200")
+        lease = (await table(memory_engine))[stolen.shard_id]
+        assert (lease.owner, lease.checkpoint, lease.counter) == ("b", "200", stolen.counter)
+        await self._wait_out(b, clock)  # the last renewal opens it
+        assert stolen.valid(clock.now())
+        assert stolen.checkpoint == "200"
+        with pytest.raises(LeaseLostError):  # closed: nothing more from the victim
+            await a.save("m", ARN, stolen.shard_id, "300")
+        assert (await table(memory_engine))[stolen.shard_id].checkpoint == "200"
+
+    async def test_after_a_refused_renewal(
+        self, memory_engine: streamkit.Engine, clock: ManualClock
+    ) -> None:
+        """The victim learns of the steal from its renewal, then writes its last checkpoint
+        (as a runner does when its shard worker stops)."""
+        a, b, stolen = await self._stolen(memory_engine, clock)
+        clock.advance(T / 3)
+        await a.renew_pass()
+        assert a.lease("m", ARN, stolen.shard_id) is None
+        with pytest.raises(LeaseLostError):
+            await a.save("m", ARN, stolen.shard_id, "150")
+        await b.renew_pass()
+        clock.advance(T / 3)
+        await b.renew_pass()
+        clock.advance(T / 3)
+        await b.renew_pass()
+        assert stolen.valid(clock.now())
+        assert stolen.checkpoint == "150"
+
+    async def test_too_late_once_the_thief_started(
+        self, memory_engine: streamkit.Engine, clock: ManualClock
+    ) -> None:
+        a, b, stolen = await self._stolen(memory_engine, clock)
+        await self._wait_out(b, clock)
+        assert stolen.valid(clock.now())
+        assert stolen.checkpoint == "100"
+        with pytest.raises(LeaseLostError):
+            await a.save("m", ARN, stolen.shard_id, "200")
+        lease = (await table(memory_engine))[stolen.shard_id]
+        assert (lease.owner, lease.checkpoint) == ("b", "100")
+
+    async def test_a_shard_finished_by_the_victim(
+        self, memory_engine: streamkit.Engine, clock: ManualClock
+    ) -> None:
+        """The victim read the shard to its end: SHARD_END is handed over and the lease is
+        free and finished; the thief, opening it, finds it is no longer its own."""
+        a, b, stolen = await self._stolen(memory_engine, clock)
+        with pytest.raises(LeaseLostError):
+            await a.mark_done("m", ARN, stolen.shard_id)
+        lease = (await table(memory_engine))[stolen.shard_id]
+        assert lease.done
+        assert lease.owner is None
+        await self._wait_out(b, clock)
+        assert stolen.lost.is_set()
+        assert b.held() == []
+
+    async def test_a_take_after_a_release_reads_the_handed_over_checkpoint(
+        self, memory_engine: streamkit.Engine, clock: ManualClock
+    ) -> None:
+        """The thief stops before opening it: it frees it with the hand-over open, so a
+        third worker takes it only T after seeing it free (its victim may still be using it
+        until then), not at once; the victim hands over meanwhile; the third starts after."""
+        a, b, stolen = await self._stolen(memory_engine, clock)
+        await b.release_all()
+        lease = (await table(memory_engine))[stolen.shard_id]
+        assert (lease.owner, lease.handover_from) == (None, "a")
+        with pytest.raises(LeaseLostError):
+            await a.save("m", ARN, stolen.shard_id, "250")
+        c = worker(memory_engine, clock, "c")
+        first = await c.take_pass()  # a holds the other one: c would take the free one at once
+        assert stolen.shard_id not in shards_of(first)
+        clock.advance(T)
+        taken = {h.shard_id: h for h in await c.take_pass()}
+        assert taken[stolen.shard_id].checkpoint == "250"
+        lease = (await table(memory_engine))[stolen.shard_id]
+        assert (lease.owner, lease.handover_from) == ("c", None)
 
 
 class TestParents:
@@ -526,6 +634,37 @@ class TestShutdown:
             assert len(a.held()) == 2  # b's two are free again, for a's next take pass
         owners = {lease.owner for lease in (await table(memory_engine)).values()}
         assert owners == {None}
+
+    @pytest.mark.parametrize("interval", [T, 1.0])
+    async def test_a_dead_workers_leases_move_within_t_and_two_take_intervals(
+        self, memory_engine: streamkit.Engine, clock: ManualClock, interval: float
+    ) -> None:
+        """The take interval is run's (``--take-interval``): a worker that stops renewing
+        just after another's scan loses its leases to it T after that worker's next scan
+        sees the renewal (within T plus two take intervals): 2T with the default interval
+        (T), T + 1 s with 1 s."""
+        (a,) = await setup(memory_engine, clock, 4, "a")
+        await a.take_pass()
+        step = 0.5
+        async with open_leases(
+            memory_engine, clock=clock, worker_id="b", lease_timeout=T, take_interval=interval
+        ) as b:
+            assert len(b.held()) == 1  # its first pass steals one of a's four
+            clock.advance(step)
+            elapsed = step
+            await a.renew_pass()  # a's last sign of life; then it dies (no release)
+            while len(b.valid_leases()) < 4:
+                clock.advance(step)
+                elapsed += step
+                await anyio.wait_all_tasks_blocked()
+                assert elapsed <= T + 2 * interval + step
+        assert T + interval - step <= elapsed <= T + 2 * interval + step
+
+    def test_intervals_must_be_positive(self, memory_engine: streamkit.Engine) -> None:
+        with pytest.raises(ValueError, match="lease_timeout"):
+            LeaseCoordinator(memory_engine, lease_timeout=0)
+        with pytest.raises(ValueError, match="take_interval"):
+            LeaseCoordinator(memory_engine, take_interval=0)
 
     async def test_run_renews_in_the_background_and_releases_when_cancelled(
         self, memory_engine: streamkit.Engine, clock: ManualClock

@@ -9,8 +9,15 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from streamkit.cli import main
+from streamkit.mappings import leases
 from tests.remote.servers import KEYS, create_table, put_versions
 from tests.server.serving import ROOT
 
@@ -139,9 +146,39 @@ def test_lease_options_need_a_remote_source_and_no_checkpoint_file(tmp_path: Pat
     both = run(*url, "--lease-table", "leases", "--checkpoint-file", str(tmp_path / "c"))
     assert both.returncode != 0
     assert "the lease table keeps checkpoints" in both.stderr
-    alone = run(*url, "--worker-id", "w1")
-    assert alone.returncode != 0
-    assert "--worker-id and --lease-timeout go with --lease-table" in alone.stderr
-    bad = run(*url, "--lease-table", "leases", "--lease-timeout", "0")
-    assert bad.returncode != 0
-    assert "not a positive number of seconds" in bad.stderr
+    for option, value in (("--worker-id", "w1"), ("--take-interval", "2")):
+        alone = run(*url, option, value)
+        assert alone.returncode != 0
+        assert "--worker-id, --lease-timeout and --take-interval go with --lease-table" in (
+            alone.stderr
+        )
+    local = run("--take-interval", "2", "--data", str(tmp_path))
+    assert local.returncode != 0
+    assert "--take-interval is for a remote source" in local.stderr
+    for option in ("--lease-timeout", "--take-interval"):
+        bad = run(*url, "--lease-table", "leases", option, "0")
+        assert bad.returncode != 0
+        assert "not a positive number of seconds" in bad.stderr
+
+
+def test_the_lease_options_reach_the_lease_coordinator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--lease-timeout`` and ``--take-interval`` are the coordinator's; the take interval
+    defaults to the lease timeout (``take_interval=None``)."""
+    seen: list[dict[str, Any]] = []
+
+    @asynccontextmanager
+    async def recording(client: Any, **options: Any) -> AsyncIterator[Any]:
+        seen.append(options)
+        if seen:  # always: the command stops with its one-line error, status 1
+            raise OSError("recorded")
+        yield None
+
+    monkeypatch.setattr(leases, "open_leases", recording)
+    base = ["run", "tests.remote.remote_app:app", "--endpoint-url", "http://127.0.0.1:9"]
+    base += ["--region", "us-east-1", "--lease-table", "t"]
+    assert main([*base, "--lease-timeout", "4", "--take-interval", "1.5"]) == 1
+    assert main(base) == 1
+    assert [(s["lease_timeout"], s["take_interval"]) for s in seen] == [
+        (4.0, 1.5),
+        (leases.DEFAULT_LEASE_TIMEOUT, None),
+    ]
