@@ -262,6 +262,7 @@ PUBLIC: dict[str, list[str]] = {
     "streamkit.mappings.context": [
         "CognitoIdentity",
         "LambdaContext",
+        "new_log_stream_name",
     ],
     "streamkit.mappings.events": [
         "DEFAULT_ACCOUNT",

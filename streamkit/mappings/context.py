@@ -8,7 +8,14 @@ from typing import final
 
 from streamkit.clock import Clock
 
-__all__ = ["CognitoIdentity", "LambdaContext"]
+__all__ = ["CognitoIdentity", "LambdaContext", "new_log_stream_name"]
+
+
+def new_log_stream_name(start: float, function_version: str = "$LATEST") -> str:
+    """Return a log stream name as Lambda makes one for an execution environment started at
+    ``start`` (epoch seconds): ``YYYY/MM/DD/[<version>]<32 hex digits>``."""
+    day = datetime.fromtimestamp(start, UTC).strftime("%Y/%m/%d")
+    return f"{day}/[{function_version}]{uuid.uuid4().hex}"
 
 
 @final
@@ -74,10 +81,7 @@ class LambdaContext:
         self.memory_limit_in_mb: str = str(memory_limit_in_mb)
         self.aws_request_id: str = aws_request_id or str(uuid.uuid4())
         self.log_group_name: str = log_group_name or f"/aws/lambda/{function_name}"
-        if log_stream_name is None:
-            day = datetime.fromtimestamp(start, UTC).strftime("%Y/%m/%d")
-            log_stream_name = f"{day}/[{function_version}]{uuid.uuid4().hex}"
-        self.log_stream_name: str = log_stream_name
+        self.log_stream_name: str = log_stream_name or new_log_stream_name(start, function_version)
         self.identity: CognitoIdentity = CognitoIdentity()
         self.client_context: object | None = None
 

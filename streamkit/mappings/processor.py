@@ -47,7 +47,7 @@ from streamkit.clock import Clock
 from streamkit.errors import ConfigurationError
 from streamkit.logs import get_logger
 from streamkit.mappings.config import MappingConfig
-from streamkit.mappings.context import LambdaContext
+from streamkit.mappings.context import LambdaContext, new_log_stream_name
 from streamkit.mappings.events import deserialize_record
 from streamkit.mappings.failures import (
     FailureCondition,
@@ -206,6 +206,7 @@ class ShardProcessor:
         #: per lane, the (type, message) of the last error whose traceback was logged
         self._traced: dict[int, tuple[str, str]] = {}
         self._window: _Window | None = None
+        self._log_stream: str | None = None  # the default contexts' log stream
         self._lock = anyio.Lock()
         self._destination_lock = anyio.Lock()
 
@@ -634,12 +635,17 @@ class ShardProcessor:
             self._window = None
 
     def _default_context(self) -> object:
+        """A fresh context, in the processor's one log stream (Lambda's is per execution
+        environment, not per invocation; made at the first invocation)."""
+        if self._log_stream is None:
+            self._log_stream = new_log_stream_name(self._clock.now())
         return LambdaContext(
             clock=self._clock,
             timeout=self.config.timeout,
             function_name=self.function_name,
             region=self._region,
             account=self._account,
+            log_stream_name=self._log_stream,
         )
 
 

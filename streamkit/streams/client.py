@@ -23,7 +23,6 @@ from streamkit.errors import (
 from streamkit.storage.changes import REPLICATED, load_record_data, load_secret
 from streamkit.streams.iterators import Position, decode_iterator, encode_iterator
 from streamkit.streams.records import (
-    base64_binaries,
     format_record,
     parse_sequence_number,
     sequence_number,
@@ -32,7 +31,10 @@ from streamkit.streams.records import (
 __all__ = ["ShardPage", "SharedRecords", "StreamsClient", "describe_shards"]
 
 MAX_PAGE_BYTES: Final = 1024 * 1024
-TAIL_RECORDS: Final = 512  # Lambda-shaped records kept per shard for readers that follow
+# Lambda-shaped records kept per shard for readers that follow: enough for mappings on one
+# shard that drift a few batches apart (three no-op mappings under load: up to ~1,000 records)
+TAIL_RECORDS: Final = 2048
+TAIL_BYTES: Final = 4 * 1024 * 1024  # ... and at most this much of them (SizeBytes)
 READ_ONLY_POLL_SECONDS: Final = 0.25  # wait_for_records on a read-only engine
 ITERATOR_TYPES: Final = ("AFTER_SEQUENCE_NUMBER", "AT_SEQUENCE_NUMBER", "LATEST", "TRIM_HORIZON")
 _ARN: Final = re.compile(
@@ -109,6 +111,7 @@ class _Tail:
     floor: int
     seqs: list[int]
     records: list[dict[str, Any]]
+    size: int = 0  #: the records' SizeBytes, summed
 
     def serve(self, after: int, limit: int) -> tuple[list[dict[str, Any]], bool]:
         """Return the records after ``after`` that the tail holds (at most ``limit``), and
@@ -121,14 +124,54 @@ class _Tail:
         return page, len(page) == limit or len(page) < len(records)
 
     def add(self, after: int, seqs: list[int], records: list[dict[str, Any]]) -> None:
-        if after != (self.seqs[-1] if self.seqs else self.floor):  # not a continuation: restart
-            self.floor, self.seqs, self.records = after, [], []
+        """Keep the records read after ``after`` (every record up to ``seqs[-1]``).
+
+        A continuation of the newest record goes on the end. A reader behind the tail (one
+        mapping lagging the others on the shard) never replaces it: what it read just below
+        ``floor`` goes on the front, and a page wholly below that is not kept, so the readers
+        ahead keep finding their records here. Anything else (a reader past the newest record)
+        starts the tail again from there.
+        """
+        head = self.seqs[-1] if self.seqs else self.floor
+        if after < self.floor and self.seqs:
+            if seqs[-1] < self.floor:
+                return  # wholly below the tail: not kept
+            below = bisect.bisect_right(seqs, self.floor)
+            self.floor = after
+            self.seqs[:0] = seqs[:below]
+            self.records[:0] = records[:below]
+            self.size += _size(records[:below])
+            if seqs[-1] <= head:
+                self._bound()
+                return
+            start = bisect.bisect_right(seqs, head)  # and past the newest: the rest goes on
+            seqs, records, after = seqs[start:], records[start:], head
+        elif after != head:  # not a continuation: restart
+            self.floor, self.seqs, self.records, self.size = after, [], [], 0
         self.seqs += seqs
         self.records += records
-        if len(self.seqs) > TAIL_RECORDS:
-            cut = len(self.seqs) - TAIL_RECORDS // 2
-            self.floor = self.seqs[cut - 1]
-            del self.seqs[:cut], self.records[:cut]
+        self.size += _size(records)
+        self._bound()
+
+    def _bound(self) -> None:
+        """Past ``TAIL_RECORDS`` or ``TAIL_BYTES``, drop the oldest records down to half."""
+        if len(self.seqs) <= TAIL_RECORDS and self.size <= TAIL_BYTES:
+            return
+        cut, dropped = 0, 0
+        while cut < len(self.seqs) - 1 and (
+            len(self.seqs) - cut > TAIL_RECORDS // 2 or self.size - dropped > TAIL_BYTES // 2
+        ):
+            dropped += self.records[cut]["dynamodb"]["SizeBytes"]
+            cut += 1
+        if not cut:
+            return
+        self.floor = self.seqs[cut - 1]
+        self.size -= dropped
+        del self.seqs[:cut], self.records[:cut]
+
+
+def _size(records: list[dict[str, Any]]) -> int:
+    return sum(r["dynamodb"]["SizeBytes"] for r in records)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,16 +183,6 @@ class _Memo:
     page: ShardPage
     start: int | None  #: the position it was read at (stored form; None: the shard's start)
     end: int  #: its last record's sequence number (stored form)
-
-
-def _as_lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
-    """:func:`lambda_record` and :func:`base64_binaries` in place, on a fresh GetRecords record
-    (one dict less per record; the keys come out in the same order)."""
-    identity = record.get("userIdentity")
-    if identity is not None:
-        record["userIdentity"] = {"type": identity["Type"], "principalId": identity["PrincipalId"]}
-    record["eventSourceARN"] = stream_arn
-    return base64_binaries(record)
 
 
 def _align(
@@ -510,13 +543,28 @@ class StreamsClient:
         return out
 
     def _format_rows(
-        self, arn: str, view: str, rows: list[tuple[int, float, int, bytes]], after: int
+        self,
+        arn: str,
+        view: str,
+        rows: list[tuple[int, float, int, bytes]],
+        after: int,
+        *,
+        lambda_shape: bool = False,
     ) -> tuple[list[dict[str, Any]], int]:
-        """Format stored rows as GetRecords records, at most 1 MB; return them and the last seq."""
+        """Format stored rows as GetRecords records (``lambda_shape``: as Lambda receives
+        them), at most 1 MB; return them and the last seq."""
         region = self._engine.region
+        lambda_arn = arn if lambda_shape else None
         records = _first_megabyte(
             format_record(
-                arn=arn, region=region, view=view, seq=seq, created=created, kind=kind, data=data
+                arn=arn,
+                region=region,
+                view=view,
+                seq=seq,
+                created=created,
+                kind=kind,
+                data=data,
+                lambda_arn=lambda_arn,
             )
             for seq, created, kind, data in rows
         )
@@ -559,6 +607,7 @@ class StreamsClient:
         limit: int,
         *,
         keys_only: bool = False,
+        lambda_shape: bool = False,
     ) -> ShardPage:
         after_seq = None if after_sequence is None else parse_sequence_number(after_sequence)
 
@@ -588,7 +637,9 @@ class StreamsClient:
             records = [_key_record(*row) for row in rows]
             after = rows[-1][0] if rows else after
         else:
-            records, after = self._format_rows(stream_arn, view, rows, after)
+            records, after = self._format_rows(
+                stream_arn, view, rows, after, lambda_shape=lambda_shape
+            )
         exhausted = shard.end is not None and after >= shard.end
         return ShardPage(records, exhausted, shard.sid)
 
@@ -647,8 +698,10 @@ class StreamsClient:
             assert tail is not None
             out, exhausted, sid = records, False, tail.sid
         else:
-            read = self._read_shard_now(stream_arn, shard_id, position, limit - len(records))
-            fresh = [_as_lambda_record(r, stream_arn) for r in read.records]
+            read = self._read_shard_now(
+                stream_arn, shard_id, position, limit - len(records), lambda_shape=True
+            )
+            fresh = read.records
             if fresh:
                 seqs = [parse_sequence_number(r["dynamodb"]["SequenceNumber"]) for r in fresh]
                 # read from the shard's start: the page is complete from its first record on

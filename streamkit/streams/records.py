@@ -62,10 +62,16 @@ def format_record(
     created: float,
     kind: int,
     data: bytes,
+    lambda_arn: str | None = None,
 ) -> dict[str, Any]:
-    """Return one GetRecords record (Streams API casing) from a stored row."""
+    """Return one GetRecords record (Streams API casing) from a stored row.
+
+    With ``lambda_arn`` the record comes as a Lambda function receives it, as
+    ``base64_binaries(lambda_record(record, lambda_arn))`` would make it, in one pass: a
+    record stored as JSON holds no binary values, so its images are not walked.
+    """
     keys, old, new, size = load_record_data(data)
-    return stream_record(
+    record = stream_record(
         arn=arn,
         region=region,
         event_name=_EVENT_NAMES.get(kind & EVENT_KIND, "REMOVE"),
@@ -78,6 +84,12 @@ def format_record(
         size=size,  # None for a record written before SizeBytes was stored with it
         service=bool(kind & SERVICE),
     )
+    if lambda_arn is None:
+        return record
+    if kind & SERVICE:  # in place: the keys keep lambda_record's order
+        record["userIdentity"] = {"type": "Service", "principalId": SERVICE_IDENTITY["PrincipalId"]}
+    record["eventSourceARN"] = lambda_arn
+    return record if data[:1] == b"[" else base64_binaries(record)
 
 
 def stream_record(

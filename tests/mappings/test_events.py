@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from streamkit.errors import ValidationException
+from streamkit.mappings.config import MappingConfig
 from streamkit.mappings.context import LambdaContext
 from streamkit.mappings.events import (
     TTL_IDENTITY,
@@ -21,6 +22,7 @@ from streamkit.mappings.events import (
     make_stream_record,
     stream_arn,
 )
+from streamkit.mappings.processor import ShardProcessor
 from streamkit.testing import ManualClock
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/T/stream/2024-01-01T00:00:00.000"
@@ -311,3 +313,23 @@ class TestLambdaContext:
         clock = ManualClock(start=100.0)
         context = LambdaContext(clock=clock, timeout=5, function_name="f", started_at=98.0)
         assert context.get_remaining_time_in_millis() == 3000
+
+
+async def test_invocations_of_a_shard_share_one_log_stream() -> None:
+    """As in one Lambda execution environment: a fresh request id per invocation, one log
+    stream for every invocation a shard processor makes."""
+    contexts: list[Any] = []
+
+    async def handler(event: dict[str, Any], context: Any) -> None:
+        contexts.append(context)
+
+    clock = ManualClock(start=1_740_909_600.0)
+    config = MappingConfig(table="t", name="m", handler=handler)
+    processor = ShardProcessor(
+        config, stream_arn="arn", shard_id="s", clock=clock, region="us-east-1", account="1" * 12
+    )
+    for n in range(2):
+        await processor.process([make_stream_record(keys={"pk": f"k{n}"}, sequence_number=n)])
+    assert len({c.aws_request_id for c in contexts}) == 2
+    assert contexts[0].log_stream_name == contexts[1].log_stream_name
+    assert re.fullmatch(r"2025/03/02/\[\$LATEST\][0-9a-f]{32}", contexts[0].log_stream_name)

@@ -9,8 +9,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import streamkit
+from streamkit.storage.changes import INSERT, MODIFY, REMOVE, SERVICE, dump_record_data
 from streamkit.streams import StreamsClient, base64_binaries, lambda_record
 from streamkit.streams.client import SharedRecords
+from streamkit.streams.records import format_record
 from tests.conftest import key_schema
 
 TABLE = "orders"
@@ -302,3 +304,85 @@ async def test_kept_pages_hold_no_more_records_than_a_tail(
     )
     assert evicted.records is not pages[0].records
     assert _seqs(evicted.records) == _seqs(pages[0].records)
+
+
+async def test_a_lagging_reader_leaves_the_tail_to_the_readers_ahead(
+    memory_engine: streamkit.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader behind the tail (a mapping lagging the others on its shard) never replaces it:
+    a page wholly below it is not kept, one reaching into it goes on its front."""
+    monkeypatch.setattr("streamkit.streams.client.TAIL_RECORDS", 4)
+    streams, arn, shard = await _setup(memory_engine)
+    for n in range(10):
+        await _put(memory_engine, n)
+    everything = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=None, limit=100
+    )
+    seqs = _seqs(everything.records)  # the tail keeps the newest two: records 8 and 9
+    far_behind = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[1], limit=3
+    )
+    assert _seqs(far_behind.records) == seqs[2:5]
+    ahead = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[8], limit=100
+    )
+    assert ahead.records[0] is everything.records[9]  # from the tail, not the store
+    reaching = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[6], limit=3
+    )
+    assert _seqs(reaching.records) == seqs[7:10]
+    again = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[6], limit=1
+    )
+    assert again.records[0] is reaching.records[0]  # record 7 went on the tail's front
+    assert (
+        await streams.read_lambda_records(
+            stream_arn=arn, shard_id=shard, after_sequence=seqs[7], limit=2
+        )
+    ).records[1] is everything.records[9]
+
+
+async def test_the_tail_is_bounded_in_bytes(
+    memory_engine: streamkit.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past TAIL_BYTES of SizeBytes the tail drops its oldest records down to half of that."""
+    monkeypatch.setattr("streamkit.streams.client.TAIL_BYTES", 2500)
+    streams, arn, shard = await _setup(memory_engine)
+    for n in range(6):
+        item = {"pk": {"S": f"k{n}"}, "blob": {"S": "x" * 1000}}
+        await memory_engine.put_item(TableName=TABLE, Item=item)
+    everything = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=None, limit=100
+    )
+    seqs = _seqs(everything.records)
+    kept = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[4], limit=100
+    )
+    assert kept.records[0] is everything.records[5]  # ~1 KB each: the newest one stays
+    dropped = await streams.read_lambda_records(
+        stream_arn=arn, shard_id=shard, after_sequence=seqs[3], limit=1
+    )
+    assert dropped.records[0] is not everything.records[4]
+    assert dropped.records == everything.records[4:5]
+
+
+@pytest.mark.parametrize("binary", [False, True])
+@pytest.mark.parametrize("kind", [INSERT, MODIFY, REMOVE, REMOVE | SERVICE])  # a TTL deletion
+def test_lambda_shape_is_made_in_one_pass(binary: bool, kind: int) -> None:
+    """format_record(lambda_arn=) gives what lambda_record and base64_binaries make of
+    GetRecords' record, keys in the same order; a record stored as JSON is not walked."""
+    arn = "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/2025-01-01T00:00:00.000"
+    keys = {"pk": {"S": "k"}}
+    image = {**keys, "n": {"N": "1"}, "b": {"B": b"\x00\x01"} if binary else {"S": "x"}}
+    old, new = (None, image) if kind == INSERT else (image, image if kind == MODIFY else None)
+    data = dump_record_data(keys, old, new, 42)
+    assert (data[:1] == b"[") is not binary
+    row: dict[str, Any] = {
+        "arn": arn, "region": "us-east-1", "view": "NEW_AND_OLD_IMAGES", "seq": 7,
+        "created": 1_700_000_000.5, "kind": kind, "data": data,
+    }  # fmt: skip
+    one_pass = format_record(**row, lambda_arn=arn)
+    expected = base64_binaries(lambda_record(format_record(**row), arn))
+    assert one_pass == expected
+    assert list(one_pass) == list(expected)
+    assert list(one_pass["dynamodb"]) == list(expected["dynamodb"])
