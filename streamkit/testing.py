@@ -24,6 +24,12 @@ The pytest plugin (:mod:`streamkit.pytest_plugin`) wraps both as fixtures.
 group (:func:`streamkit.open_regions`): ``h.engine`` is the first region's engine,
 ``h.engines[region]`` any region's, and ``drain()`` waits for every region's mappings and every
 ``h.runtime.links`` entry.
+
+``drain()`` also waits for the exports and imports under way (the runtime runs them: the
+calls answer ``IN_PROGRESS`` at once, as DynamoDB's)::
+
+    export = await h.engine.export_table_to_point_in_time(TableArn=arn, S3Bucket="b")
+    await h.drain()                              # the export has ended
 """
 
 from __future__ import annotations
@@ -197,7 +203,8 @@ class Harness:
 
     async def drain(self) -> None:
         """Return once every mapping of every region, and every entry of ``runtime.links``
-        (replication links, say), has processed every record committed so far.
+        (replication links, say), has processed every record committed so far, and every
+        export and import started so far (ExportTableToPointInTime, ImportTable) has ended.
 
         "Processed" means checkpointed: delivered successfully, filtered out, or sent to the
         failure destination. A batch waiting on the clock (a retry back-off, a batching
@@ -213,12 +220,18 @@ class Harness:
         while True:
             changed = [self.runtime.activity.waiter()]
             changed.extend(link.changed.waiter() for link in list(self.runtime.links))
+            engines = list(self.engines.values())
+            changed.extend(engine.transfers.changed.waiter() for engine in engines)
             if await self._settled():
                 return
             await first_of(changed)
 
     async def _settled(self) -> bool:
-        """Whether every mapping and link is caught up; False if anything changed meanwhile."""
+        """Whether every mapping, link and export or import is caught up; False if anything
+        changed meanwhile."""
+        for engine in list(self.engines.values()):
+            if not await engine.transfers.caught_up():
+                return False
         for runners in list(self.runtime.region_mappings.values()):
             for runner in list(runners.values()):
                 if runner.error is not None:
