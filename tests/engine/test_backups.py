@@ -474,6 +474,8 @@ async def test_writers_keep_going_during_backup_and_restore(tmp_path: Path) -> N
         stalls: list[float] = []
         written: dict[int, int] = {}
         done = anyio.Event()
+        writing = anyio.Event()  # every writer has written a few items
+        going: set[int] = set()
 
         async def writer(n: int) -> None:
             i = 0
@@ -485,13 +487,17 @@ async def test_writers_keep_going_during_backup_and_restore(tmp_path: Path) -> N
                 )
                 stalls.append(time.perf_counter() - began)
                 i += 1
-                await anyio.sleep(0.001)
+                if i == 5:
+                    going.add(n)
+                    if len(going) == 8:
+                        writing.set()
+                await anyio.sleep(0.001)  # a writer's pace, not a wait for the clock
             written[n] = i
 
         async with anyio.create_task_group() as tg:
             for n in range(8):
                 tg.start_soon(writer, n)
-            await anyio.sleep(0.05)
+            await writing.wait()
             arn = (await engine.create_backup(TableName="src", BackupName="busy"))["BackupDetails"][
                 "BackupArn"
             ]
