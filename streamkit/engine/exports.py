@@ -584,7 +584,7 @@ class ExportsMixin(EngineCore):
 
             parsing = parse()
             while parsing is not None:
-                chunk = await parsing
+                chunk = await asyncio.shield(parsing)  # a cancel must not cut its thread loose
                 parsing = None
                 self._count_errors(desc, bucket, chunk.errors)
                 if chunk.items:
@@ -602,8 +602,9 @@ class ExportsMixin(EngineCore):
                 return
             raise
         finally:
-            if parsing is not None:  # its thread runs to the end of its chunk; wait for it
-                parsing.cancel()  # (shielded: a runtime's cancel scope cancels every await)
+            if parsing is not None:  # its thread runs to the end of its chunk: wait for it
+                # before closing the records it reads (shielded: a cancel scope cancels every
+                # await; not cancelled: cancelling it would not stop the thread)
                 with anyio.CancelScope(shield=True), contextlib.suppress(BaseException):
                     await parsing
             if records is not None:

@@ -176,6 +176,27 @@ async def test_backup_round_trip_shapes(engine: Engine) -> None:
         await engine.describe_backup(BackupArn=arn)
 
 
+async def test_a_restore_leaves_out_tags_and_pitr(engine: Engine) -> None:
+    """What DynamoDB does not restore from a backup is not restored: tags and point-in-time
+    recovery (streams and TTL: test_backup_round_trip_shapes)."""
+    await make_table(engine, Tags=[{"Key": "team", "Value": "orders"}])
+    await engine.update_continuous_backups(
+        TableName="src", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
+    source = (await engine.describe_table(TableName="src"))["Table"]["TableArn"]
+    assert (await engine.list_tags_of_resource(ResourceArn=source))["Tags"]
+    arn = (await engine.create_backup(TableName="src", BackupName="bk1"))["BackupDetails"][
+        "BackupArn"
+    ]
+    await engine.restore_table_from_backup(TargetTableName="copy", BackupArn=arn)
+    copy = (await engine.describe_table(TableName="copy"))["Table"]["TableArn"]
+    assert (await engine.list_tags_of_resource(ResourceArn=copy))["Tags"] == []
+    pitr = (await engine.describe_continuous_backups(TableName="copy"))[
+        "ContinuousBackupsDescription"
+    ]["PointInTimeRecoveryDescription"]
+    assert pitr == {"PointInTimeRecoveryStatus": "DISABLED"}
+
+
 async def test_errors(engine: Engine) -> None:
     with pytest.raises(TableNotFoundException, match="Table not found: nope"):
         await engine.create_backup(TableName="nope", BackupName="bk1")

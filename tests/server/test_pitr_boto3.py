@@ -165,3 +165,20 @@ def test_aws_cli_point_in_time_recovery(endpoint: str, table_name: str) -> None:
     )
     assert failed.returncode != 0
     assert "TableAlreadyExistsException" in failed.stderr
+    errors = [
+        (("describe-continuous-backups", "--table-name", "missing_table"),
+         "TableNotFoundException"),
+        (("update-continuous-backups", "--table-name", table_name,
+          "--point-in-time-recovery-specification",
+          "PointInTimeRecoveryEnabled=true,RecoveryPeriodInDays=36"), "ValidationException"),
+        (("restore-table-to-point-in-time", "--source-table-name", f"{table_name}_cli",
+          "--target-table-name", "x_y", "--use-latest-restorable-time"),
+         "PointInTimeRecoveryUnavailableException"),
+        (("restore-table-to-point-in-time", "--source-table-name", table_name,
+          "--target-table-name", "x_y", "--restore-date-time", "2000-01-01T00:00:00Z"),
+         "InvalidRestoreTimeException"),
+    ]  # fmt: skip
+    for args, code in errors:
+        failed = aws(*args, check=False)
+        assert failed.returncode != 0, args
+        assert code in failed.stderr, (args, failed.stderr)
