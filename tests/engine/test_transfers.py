@@ -105,17 +105,19 @@ async def test_a_runtime_runs_the_jobs_in_its_task_group(memory_engine: streamki
     async with streamkit.open_runtime(db) as runtime:
         assert "transfers" in runtime.workers
         assert db.transfers.attached
-        first = (await db.export_table_to_point_in_time(TableArn=arn, S3Bucket="bkt"))[
-            "ExportDescription"
-        ]
-        second = (
-            await db.export_table_to_point_in_time(TableArn=arn, S3Bucket="bkt", ExportFormat="ION")
-        )["ExportDescription"]
-        # nothing ran yet: the caller's task never yielded to the worker
-        assert not await db.transfers.caught_up()
-        for reply in (first, second):
+        replies = []
+        for fmt in ("DYNAMODB_JSON", "ION"):
+            reply = (
+                await db.export_table_to_point_in_time(
+                    TableArn=arn, S3Bucket="bkt", ExportFormat=fmt
+                )
+            )["ExportDescription"]
+            replies.append(reply)
+            # queued, not run: the caller's task has not yielded to the worker since
             now = (await db.describe_export(ExportArn=reply["ExportArn"]))["ExportDescription"]
             assert now["ExportStatus"] == "IN_PROGRESS"
+            assert not await db.transfers.caught_up()
+        first, second = replies
         await _until_caught_up(db.transfers)
         for reply in (first, second):
             done = (await db.describe_export(ExportArn=reply["ExportArn"]))["ExportDescription"]
