@@ -1,5 +1,5 @@
-"""The runtime: the one owner of background tasks (TTL sweeper, stream upkeep, mappings), for
-one engine or for every region of a group.
+"""The runtime: the one owner of background tasks (TTL sweeper, stream upkeep, exports and
+imports, mappings), for one engine or for every region of a group.
 
 ``open_runtime`` enters an anyio task group, starts each worker with ``tg.start`` (so startup
 errors surface before the caller continues), yields, and cancels the workers on exit.
@@ -24,6 +24,7 @@ from streamkit.streams import Regions, run_retention
 from streamkit.ttl import run_ttl_sweeper
 
 if TYPE_CHECKING:  # the mapping machinery loads only when an app has mappings to run
+    from streamkit.engine.transfers import TransferJob, TransferQueue
     from streamkit.mappings.app import App
     from streamkit.mappings.config import MappingConfig
     from streamkit.mappings.leases import LeaseCoordinator
@@ -31,7 +32,15 @@ if TYPE_CHECKING:  # the mapping machinery loads only when an app has mappings t
     from streamkit.mappings.replication import Replicator
     from streamkit.mappings.source import CheckpointStore, StreamSource
 
-__all__ = ["Drainable", "RemoteRuntime", "Runtime", "Worker", "open_remote_runtime", "open_runtime"]
+__all__ = [
+    "Drainable",
+    "RemoteRuntime",
+    "Runtime",
+    "Worker",
+    "open_remote_runtime",
+    "open_runtime",
+    "run_transfers",
+]
 
 log = get_logger(__name__)
 
@@ -160,6 +169,46 @@ class Runtime:
         self.workers.append(name)
 
 
+async def run_transfers(
+    engine: Engine, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+) -> None:
+    """Run the engine's exports and imports (ExportTableToPointInTime, ImportTable) until
+    cancelled: a worker, which :func:`open_runtime` starts for every engine it runs.
+
+    While it runs, those calls queue their job and answer at once (``IN_PROGRESS``), and each
+    job runs in a task of this worker's task group, several at a time; without it, each call
+    runs its job before it returns (:mod:`streamkit.engine.transfers`). Cancelled, it cancels
+    the jobs under way (they end ``FAILED``, ``FailureCode`` ``Cancelled``) and waits for them
+    to clean up (files, worker processes); jobs queued and not begun end ``FAILED`` too.
+
+    A job's unexpected error (a bug) ends that job ``FAILED`` and is logged; the worker and
+    the other jobs go on.
+    """
+    queue = engine.transfers
+    with queue.attach():
+        async with anyio.create_task_group() as jobs:
+            task_status.started()
+            while True:
+                changed = queue.changed.waiter()
+                job = queue.take()
+                if job is None:
+                    await changed.wait()
+                else:
+                    await jobs.start(_run_transfer, queue, job)
+
+
+async def _run_transfer(
+    queue: TransferQueue, job: TransferJob, *, task_status: TaskStatus[None]
+) -> None:
+    try:
+        task_status.started()  # in the try: from here on, done() is called whatever happens
+        await job.run()
+    except Exception:
+        log.exception("transfer_failed", arn=job.arn)
+    finally:
+        queue.done(job)
+
+
 async def _set_after_all(events: list[anyio.Event], every: anyio.Event) -> None:
     for event in events:
         await event.wait()
@@ -184,7 +233,7 @@ class _Settings:
 
 
 async def _start_region(runtime: Runtime, engine: Engine, settings: _Settings) -> None:
-    """Start one engine's TTL sweeper, stream upkeep and mappings."""
+    """Start one engine's TTL sweeper, stream upkeep, exports and imports, and mappings."""
     region = engine.region
     if region in runtime.region_mappings:
         return  # already running (a region seen both open and opening)
@@ -216,6 +265,7 @@ async def _start_region(runtime: Runtime, engine: Engine, settings: _Settings) -
             on_pass=functools.partial(runtime.pass_done, "stream_retention", region),
         ),
     )
+    await runtime.start(f"transfers{suffix}", functools.partial(run_transfers, engine))
     for config in settings.configs:
         from streamkit.mappings.poller import MappingRunner
 
@@ -242,6 +292,10 @@ async def open_runtime(
     Every worker keeps time by the engine's clock (``open_engine(clock=...)``; a group's one
     clock), so the TTL sweeper, stream upkeep and the mappings agree with the engine about
     what time it is.
+
+    Each engine's exports and imports run here too (:func:`run_transfers`, the worker
+    ``"transfers"``): while the runtime runs, ExportTableToPointInTime and ImportTable answer
+    at once and their jobs run in the runtime's task group; its exit cancels them.
 
     Args:
         engine: the engine whose tables and streams the workers maintain, or a group of

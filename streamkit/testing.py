@@ -24,6 +24,12 @@ The pytest plugin (:mod:`streamkit.pytest_plugin`) wraps both as fixtures.
 group (:func:`streamkit.open_regions`): ``h.engine`` is the first region's engine,
 ``h.engines[region]`` any region's, and ``drain()`` waits for every region's mappings and every
 ``h.runtime.links`` entry.
+
+``drain()`` also waits for the exports and imports under way (the runtime runs them: the
+calls answer ``IN_PROGRESS`` at once, as DynamoDB's)::
+
+    export = await h.engine.export_table_to_point_in_time(TableArn=arn, S3Bucket="b")
+    await h.drain()                              # the export has ended
 """
 
 from __future__ import annotations
@@ -197,7 +203,8 @@ class Harness:
 
     async def drain(self) -> None:
         """Return once every mapping of every region, and every entry of ``runtime.links``
-        (replication links, say), has processed every record committed so far.
+        (replication links, say), has processed every record committed so far, and every
+        export and import started so far (ExportTableToPointInTime, ImportTable) has ended.
 
         "Processed" means checkpointed: delivered successfully, filtered out, or sent to the
         failure destination. A batch waiting on the clock (a retry back-off, a batching
@@ -213,6 +220,8 @@ class Harness:
         while True:
             changed = [self.runtime.activity.waiter()]
             changed.extend(link.changed.waiter() for link in list(self.runtime.links))
+            engines = list(self.engines.values())
+            changed.extend(engine.transfers.changed.waiter() for engine in engines)
             # _settled awaits between its checks: a change meanwhile (a back-fill starting
             # after its link was seen caught up, say) makes its True stale: look again
             if await self._settled() and not any(event.is_set() for event in changed):
@@ -220,7 +229,11 @@ class Harness:
             await first_of(changed)
 
     async def _settled(self) -> bool:
-        """Whether every mapping and link is caught up (each checked in turn)."""
+        """Whether every mapping, link and export or import is caught up (each checked in
+        turn)."""
+        for engine in list(self.engines.values()):
+            if not await engine.transfers.caught_up():
+                return False
         for runners in list(self.runtime.region_mappings.values()):
             for runner in list(runners.values()):
                 if runner.error is not None:

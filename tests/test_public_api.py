@@ -111,6 +111,7 @@ PUBLIC: dict[str, list[str]] = {
         "Worker",
         "open_remote_runtime",
         "open_runtime",
+        "run_transfers",
     ],
     "streamkit.server": [
         "DEFAULT_DATA_DIR",

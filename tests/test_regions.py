@@ -237,7 +237,12 @@ class TestRuntimeOverAGroup:
             assert sorted(runtime.workers) == sorted(
                 [
                     f"{worker}:{region}"
-                    for worker in ("ttl_sweeper", "stream_retention", "mapping:collect")
+                    for worker in (
+                        "ttl_sweeper",
+                        "stream_retention",
+                        "transfers",
+                        "mapping:collect",
+                    )
                     for region in REGIONS
                 ]
                 + ["replication"]  # the group's global tables, every region's
@@ -288,6 +293,7 @@ class TestRuntimeOverAGroup:
                 "replication",
                 "ttl_sweeper:eu-west-1",
                 "stream_retention:eu-west-1",
+                "transfers:eu-west-1",
                 "mapping:collect:eu-west-1",
             ]
             await _orders(west)
@@ -304,7 +310,12 @@ class TestRuntimeOverAGroup:
         ):
             assert runtime.group is None
             assert engine.group is None
-            assert runtime.workers == ["ttl_sweeper", "stream_retention", "mapping:collect"]
+            assert runtime.workers == [
+                "ttl_sweeper",
+                "stream_retention",
+                "transfers",
+                "mapping:collect",
+            ]
             assert dict(runtime.engines) == {"us-east-1": engine}
             assert list(runtime.mappings) == ["collect"]
 

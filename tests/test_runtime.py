@@ -35,7 +35,7 @@ async def test_runtime_runs_sweeper_and_retention(clock: ManualClock) -> None:
             return sum("ParentShardId" not in s for s in desc["Shards"])
 
         async with open_runtime(engine) as runtime:
-            assert runtime.workers == ["ttl_sweeper", "stream_retention"]
+            assert runtime.workers == ["ttl_sweeper", "stream_retention", "transfers"]
             with anyio.fail_after(5):
                 # a pass may be in flight when we start waiting, hence the loops
                 while await engine.get_item(TableName="orders", Key={"pk": {"S": "a"}}):

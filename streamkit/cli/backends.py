@@ -128,6 +128,11 @@ class LocalBackend:
     def __init__(self, engine: Any) -> None:
         self._engine = engine
 
+    @property
+    def engine(self) -> Any:
+        """The engine (or Streams client) the calls go to."""
+        return self._engine
+
     def supports(self, operation: str) -> bool:
         return operation in self._engine.OPERATIONS
 

@@ -19,7 +19,7 @@ from streamkit.cli.backends import Backend, BackendError
 from streamkit.cli.common import CommandError, run_on_backend
 from streamkit.cli.progress import Progress
 
-__all__ = ["run_backup"]
+__all__ = ["run_backup", "with_progress"]
 
 
 async def run_backup(args: argparse.Namespace) -> int:
@@ -49,7 +49,7 @@ async def _backup(backend: Backend, args: argparse.Namespace) -> dict[str, Any]:
     if command == "create":
         name = args.name or f"{args.table_name}-{datetime.now(UTC):%Y-%m-%dT%H.%M.%S}"
         params: dict[str, Any] = {"TableName": args.table_name, "BackupName": name}
-        return await _with_progress(backend, "CreateBackup", params, f"backup of {args.table_name}")
+        return await with_progress(backend, "CreateBackup", params, f"backup of {args.table_name}")
     params = {"TargetTableName": args.target_table, "BackupArn": args.backup_arn}
     if args.billing_mode is not None:
         params["BillingModeOverride"] = args.billing_mode
@@ -63,7 +63,7 @@ async def _backup(backend: Backend, args: argparse.Namespace) -> dict[str, Any]:
     if args.no_indexes:
         params["GlobalSecondaryIndexOverride"] = []
         params["LocalSecondaryIndexOverride"] = []
-    return await _with_progress(
+    return await with_progress(
         backend, "RestoreTableFromBackup", params, f"restore to {args.target_table}"
     )
 
@@ -87,7 +87,7 @@ async def _list(backend: Backend, args: argparse.Namespace) -> dict[str, Any]:
         params["ExclusiveStartBackupArn"] = last
 
 
-async def _with_progress(
+async def with_progress(
     backend: Backend, operation: str, params: Mapping[str, Any], label: str
 ) -> dict[str, Any]:
     """Run a long request with a live line on a terminal: seconds while it runs, then the
@@ -117,7 +117,11 @@ async def _with_progress(
     result: dict[str, Any] = outcome[0]
     table = result.get("TableDescription")
     if table is not None:
-        bar.update(int(table.get("ItemCount", 0)))
+        count = table.get("ItemCount")
+        if not count:  # a reply made before the rows were in (a point-in-time restore's)
+            described = await backend.call("DescribeTable", {"TableName": table["TableName"]})
+            count = described["Table"].get("ItemCount", 0)
+        bar.update(int(count))
     elif "BackupDetails" in result:
         described = await backend.call(
             "DescribeBackup", {"BackupArn": result["BackupDetails"]["BackupArn"]}

@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import datetime
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 import orjson
 
-from streamkit.cli.backends import Backend
+from streamkit.cli.backends import Backend, BackendError, LocalBackend
 from streamkit.cli.common import CommandError, run_on_backend
 from streamkit.cli.inputs import UsageError
 from streamkit.cli.progress import Progress
@@ -34,6 +35,31 @@ def _time(text: str | None, option: str) -> datetime.datetime | None:
     except ValueError:
         raise UsageError(f"{option}: not an ISO 8601 time: {text!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+async def _following(
+    backend: Backend, work: Callable[[], Awaitable[dict[str, Any]]]
+) -> dict[str, Any]:
+    """Run ``work`` (start a job and follow it to its end). Locally the engine's exports and
+    imports run meanwhile in a task of this command, as a runtime runs them
+    (:func:`streamkit.runtime.run_transfers`), so the call answers at once and the bar
+    follows the job; over HTTP the server's runtime runs them."""
+    if not isinstance(backend, LocalBackend):
+        return await work()
+    from streamkit.runtime import run_transfers
+
+    outcome: list[dict[str, Any] | Exception] = []
+    async with anyio.create_task_group() as tg:
+        await tg.start(run_transfers, backend.engine)
+        try:
+            outcome.append(await work())
+        except (BackendError, CommandError, UsageError, OSError) as exc:  # raised below, not
+            # inside an exception group
+            outcome.append(exc)
+        tg.cancel_scope.cancel()
+    if isinstance(outcome[0], Exception):
+        raise outcome[0]
+    return outcome[0]
 
 
 def _bucket(folder: Path) -> tuple[Path, str]:
@@ -65,6 +91,9 @@ async def run_export(args: argparse.Namespace) -> int:
         params["ExportTime"] = when
 
     async def body(backend: Backend) -> dict[str, Any]:
+        return await _following(backend, lambda: follow(backend))
+
+    async def follow(backend: Backend) -> dict[str, Any]:
         table = await backend.call("DescribeTable", {"TableName": args.table_name})
         params["TableArn"] = table["Table"]["TableArn"]
         total = table["Table"].get("ItemCount") or None
@@ -158,6 +187,9 @@ async def run_import(args: argparse.Namespace) -> int:
     root, bucket, prefix, fmt, total, compression = _source(args)
 
     async def body(backend: Backend) -> dict[str, Any]:
+        return await _following(backend, lambda: follow(backend))
+
+    async def follow(backend: Backend) -> dict[str, Any]:
         creation = await _creation(backend, args)
         params: dict[str, Any] = {
             "S3BucketSource": {"S3Bucket": bucket, "S3KeyPrefix": prefix},

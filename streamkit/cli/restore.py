@@ -27,7 +27,10 @@ async def run_restore(args: argparse.Namespace) -> int:
         params["RestoreDateTime"] = parse_time(args.time)
 
     async def body(backend: Backend) -> dict[str, Any]:
-        return await backend.call("RestoreTableToPointInTime", params)
+        from streamkit.cli.backup import with_progress  # the bar of `backup restore` too
+
+        label = f"restore to {args.to}"
+        return await with_progress(backend, "RestoreTableToPointInTime", params, label)
 
     return await run_on_backend(args, body)
 

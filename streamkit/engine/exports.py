@@ -4,8 +4,11 @@ A bucket ``B`` is the folder ``<s3 dir>/B``: by default ``<data folder>/s3`` bes
 database file, a temporary folder for an engine in memory, or ``open_engine(s3_dir=...)``.
 The files follow AWS's layout and formats exactly (:mod:`streamkit.engine.s3files`).
 
-Both operations answer at once with ``IN_PROGRESS`` and do their work in a task of the
-engine's own, which :func:`streamkit.engine.open_engine` cancels when it closes:
+Both operations record their job (``IN_PROGRESS``) and hand it to the engine's
+:class:`~streamkit.engine.transfers.TransferQueue`: with a runtime attached the call answers at
+once and the runtime's worker runs the job in its task group; an engine alone runs the job
+inside the call (the reply still says ``IN_PROGRESS``, as DynamoDB's). The engine itself never
+starts a task. While a job runs:
 
 - an export reads the table in one snapshot on a reader thread (a database file), writing
   gzip data files there, so the event loop stays free; an engine in memory has one
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import functools
 import os
 import re
 import shutil
@@ -37,6 +41,7 @@ import orjson
 from streamkit.engine.core import EngineCore, on_table
 from streamkit.engine.keys import EncodedKey
 from streamkit.engine.params import Params
+from streamkit.engine.transfers import TransferJob, TransferQueue
 from streamkit.errors import (
     DynamoDBError,
     ExportConflictException,
@@ -137,7 +142,8 @@ class ExportsMixin(EngineCore):
     _exports: dict[str, dict[str, Any]]
     _imports: dict[str, dict[str, Any]]
     _transfer_tokens: dict[tuple[str, str], tuple[dict[str, Any], str]]
-    _transfer_tasks: set[asyncio.Task[None]]
+    #: the export and import jobs waiting for, or under, a runtime's worker
+    transfers: TransferQueue
 
     # -- setup -----------------------------------------------------------------------
 
@@ -153,7 +159,7 @@ class ExportsMixin(EngineCore):
             assert database is not None
             self._s3_root = Path(database).resolve().parent / "s3"
         self._exports, self._imports, self._transfer_tokens = {}, {}, {}
-        self._transfer_tasks = set()
+        self.transfers = TransferQueue()
 
     @property
     def s3_dir(self) -> Path:
@@ -164,21 +170,14 @@ class ExportsMixin(EngineCore):
         return self._s3_root
 
     async def close_transfers(self) -> None:
-        """Cancel exports and imports under way, remove a temporary bucket folder."""
-        tasks = list(getattr(self, "_transfer_tasks", ()))
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):  # cancelled, or failed: recorded
-                await task
+        """The engine closes: jobs still queued end FAILED; remove a temporary bucket folder.
+
+        (Jobs under way belong to the runtime, whose exit, before the engine's, cancels them;
+        or to the task of the call running them.)"""
+        self.transfers.close()
         root = self._s3_root
         if self._s3_temporary and root is not None:
             await anyio.to_thread.run_sync(lambda: shutil.rmtree(root, ignore_errors=True))
-
-    def _start(self, work: Any) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._transfer_tasks.add(task)
-        task.add_done_callback(self._transfer_tasks.discard)
 
     def _bucket_dir(self, bucket: object, member: str) -> Path:
         if not isinstance(bucket, str):
@@ -291,8 +290,16 @@ class ExportsMixin(EngineCore):
         if token is not None:
             self._transfer_tokens["export", token] = (desc, repr(sorted(request.items())))
         folder = folder_root / key_base
-        self._start(self._run_export(desc, spec, folder, key_base, fmt, source))
-        return {"ExportDescription": dict(desc)}
+        started = dict(desc)
+        await self.transfers.submit(
+            TransferJob(
+                desc,
+                "ExportStatus",
+                functools.partial(self._run_export, desc, spec, folder, key_base, fmt, source),
+                self.clock,
+            )
+        )
+        return {"ExportDescription": started}
 
     async def _check_pitr(self, spec: TableSpec, arn: str) -> tuple[float, float] | None:
         """Refuse a table without point-in-time recovery, as DynamoDB does, when this engine
@@ -534,8 +541,12 @@ class ExportsMixin(EngineCore):
             self._transfer_tokens["import", token] = (desc, request)
         self._imports[desc["ImportArn"]] = desc
         spec = self._spec(table["TableName"])
-        self._start(self._run_import(desc, spec, bucket_dir, prefix, fmt, compression, csv_options))
-        return {"ImportTableDescription": dict(desc)}
+        started = dict(desc)
+        work = functools.partial(
+            self._run_import, desc, spec, bucket_dir, prefix, fmt, compression, csv_options
+        )
+        await self.transfers.submit(TransferJob(desc, "ImportStatus", work, self.clock))
+        return {"ImportTableDescription": started}
 
     async def _run_import(
         self,
@@ -573,7 +584,7 @@ class ExportsMixin(EngineCore):
 
             parsing = parse()
             while parsing is not None:
-                chunk = await parsing
+                chunk = await asyncio.shield(parsing)  # a cancel must not cut its thread loose
                 parsing = None
                 self._count_errors(desc, bucket, chunk.errors)
                 if chunk.items:
@@ -591,10 +602,11 @@ class ExportsMixin(EngineCore):
                 return
             raise
         finally:
-            if parsing is not None:  # its thread runs to the end of its chunk; wait for it
-                parsing.cancel()
-                with contextlib.suppress(BaseException):
-                    await asyncio.shield(parsing)
+            if parsing is not None:  # its thread runs to the end of its chunk: wait for it
+                # before closing the records it reads (shielded: a cancel scope cancels every
+                # await; not cancelled: cancelling it would not stop the thread)
+                with anyio.CancelScope(shield=True), contextlib.suppress(BaseException):
+                    await parsing
             if records is not None:
                 records.close()  # type: ignore[attr-defined]
         desc.update(ImportStatus="COMPLETED", EndTime=self.clock.now())
@@ -671,7 +683,8 @@ class ExportsMixin(EngineCore):
             failed = False
         finally:
             chunks.close()  # type: ignore[attr-defined]
-            await pool.close(kill=failed)
+            with anyio.CancelScope(shield=True):  # the workers end (or are killed) first
+                await pool.close(kill=failed)
 
     def _plain(self, spec: TableSpec) -> bool:
         """No index, stream or TTL to maintain: rows go in with one statement."""

@@ -38,6 +38,7 @@ APP = textwrap.dedent(
         for r in event["Records"]:
             value = r["dynamodb"]["NewImage"]["n"]["N"]
             if value == HANG_ON:
+                open(OUT + ".hanging", "w").close()  # the test waits for this
                 time.sleep(3600)  # the process is killed in here
             with open(OUT, "a") as out:
                 out.write(json.dumps([r["dynamodb"]["Keys"]["pk"]["S"], int(value)]) + "\\n")
@@ -91,7 +92,11 @@ def test_kill_mid_batch_then_restart_loses_nothing(tmp_path: Path) -> None:
     first = _start_run(tmp_path, out, hang_on=7)
     try:
         _wait_lines(out, 3, first)
-        time.sleep(0.5)  # let the run reach the hanging record
+        hanging = Path(f"{out}.hanging")
+        deadline = time.monotonic() + 30  # a real process: bounded wait for the hanging record
+        while not hanging.exists() and time.monotonic() < deadline and first.poll() is None:
+            time.sleep(0.05)
+        assert hanging.exists(), "the run never reached the hanging record"
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(10)

@@ -1,30 +1,51 @@
-"""`streamkit tables update --pitr` and `streamkit restore`, locally and over a real server."""
+"""`streamkit tables update --pitr` and `streamkit restore`, locally and over HTTP.
+
+Both on a manual clock, so restore times are a second apart without sleeping: locally the
+CLI's engines get the test's clock (the CLI has no clock option: its ``open_engine`` is
+swapped for one passing ``clock=``); remotely the CLI talks to the server's own HTTP code
+serving an engine on that clock in process (``open_sync_endpoint``).
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+import streamkit
+from streamkit.cli import backends
+from streamkit.server import open_sync_endpoint
+from streamkit.testing import ManualClock
 from tests.cli.helpers import run, run_json
-from tests.server.serving import start_serve, stop
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    process, url, _ = start_serve("--memory")
-    yield url
-    assert stop(process) == 0
+@pytest.fixture(params=[False, True], ids=["local", "remote"])
+def reach(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[list[str], ManualClock, Callable[[float], None]]]:
+    """The CLI's ``--data`` or ``--endpoint-url`` options, the clock of the engine they
+    reach, and how to move that clock forward."""
+    clock = ManualClock()
+    if not request.param:
+        monkeypatch.setattr(
+            backends, "open_engine", functools.partial(streamkit.open_engine, clock=clock)
+        )
+        yield ["--data", str(tmp_path / "data")], clock, clock.advance
+        return
+    with open_sync_endpoint(clock=clock) as h:
+        assert h.url is not None
+        yield ["--endpoint-url", h.url], clock, h.advance
 
 
-@pytest.mark.parametrize("remote", [False, True])
 def test_pitr_on_then_restore(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, endpoint: str, remote: bool
+    capsys: pytest.CaptureFixture[str],
+    reach: tuple[list[str], ManualClock, Callable[[float], None]],
 ) -> None:
-    where = ["--endpoint-url", endpoint] if remote else ["--data", str(tmp_path / "data")]
+    where, clock, advance = reach
+    remote = where[0] == "--endpoint-url"
     source = f"orders_{int(remote)}"
     code, _, err = run(
         capsys, "tables", "create", "--table-name", source, "--hash-key", "pk:S", *where
@@ -37,9 +58,9 @@ def test_pitr_on_then_restore(
     description = on["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
     assert description["PointInTimeRecoveryStatus"] == "ENABLED"
     assert description["RecoveryPeriodInDays"] == 3
-    time.sleep(1.1)
-    moment = datetime.now(UTC).isoformat()
-    time.sleep(1.1)
+    advance(1.1)
+    moment = datetime.fromtimestamp(clock.now(), UTC).isoformat()
+    advance(1.1)
     run_json(capsys, "put", "--table-name", source, "--item", '{"pk": "a", "n": 2}', *where)
 
     restored = run_json(

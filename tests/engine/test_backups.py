@@ -176,6 +176,27 @@ async def test_backup_round_trip_shapes(engine: Engine) -> None:
         await engine.describe_backup(BackupArn=arn)
 
 
+async def test_a_restore_leaves_out_tags_and_pitr(engine: Engine) -> None:
+    """What DynamoDB does not restore from a backup is not restored: tags and point-in-time
+    recovery (streams and TTL: test_backup_round_trip_shapes)."""
+    await make_table(engine, Tags=[{"Key": "team", "Value": "orders"}])
+    await engine.update_continuous_backups(
+        TableName="src", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
+    source = (await engine.describe_table(TableName="src"))["Table"]["TableArn"]
+    assert (await engine.list_tags_of_resource(ResourceArn=source))["Tags"]
+    arn = (await engine.create_backup(TableName="src", BackupName="bk1"))["BackupDetails"][
+        "BackupArn"
+    ]
+    await engine.restore_table_from_backup(TargetTableName="copy", BackupArn=arn)
+    copy = (await engine.describe_table(TableName="copy"))["Table"]["TableArn"]
+    assert (await engine.list_tags_of_resource(ResourceArn=copy))["Tags"] == []
+    pitr = (await engine.describe_continuous_backups(TableName="copy"))[
+        "ContinuousBackupsDescription"
+    ]["PointInTimeRecoveryDescription"]
+    assert pitr == {"PointInTimeRecoveryStatus": "DISABLED"}
+
+
 async def test_errors(engine: Engine) -> None:
     with pytest.raises(TableNotFoundException, match="Table not found: nope"):
         await engine.create_backup(TableName="nope", BackupName="bk1")
@@ -474,6 +495,8 @@ async def test_writers_keep_going_during_backup_and_restore(tmp_path: Path) -> N
         stalls: list[float] = []
         written: dict[int, int] = {}
         done = anyio.Event()
+        writing = anyio.Event()  # every writer has written a few items
+        going: set[int] = set()
 
         async def writer(n: int) -> None:
             i = 0
@@ -485,13 +508,17 @@ async def test_writers_keep_going_during_backup_and_restore(tmp_path: Path) -> N
                 )
                 stalls.append(time.perf_counter() - began)
                 i += 1
-                await anyio.sleep(0.001)
+                if i == 5:
+                    going.add(n)
+                    if len(going) == 8:
+                        writing.set()
+                await anyio.sleep(0.001)  # a writer's pace, not a wait for the clock
             written[n] = i
 
         async with anyio.create_task_group() as tg:
             for n in range(8):
                 tg.start_soon(writer, n)
-            await anyio.sleep(0.05)
+            await writing.wait()
             arn = (await engine.create_backup(TableName="src", BackupName="busy"))["BackupDetails"][
                 "BackupArn"
             ]

@@ -51,32 +51,27 @@ async def pitr_on(db: streamkit.Engine, table: str) -> None:
 
 
 async def export(db: streamkit.Engine, table: str, **params: Any) -> dict[str, Any]:
-    """Export and wait for the end; return the final description."""
+    """Export on an engine alone, which runs the job inside the call; return the final
+    description."""
     await pitr_on(db, table)
     params.setdefault("S3Bucket", "bucket")
     started = await db.export_table_to_point_in_time(TableArn=await _arn(db, table), **params)
-    assert started["ExportDescription"]["ExportStatus"] == "IN_PROGRESS"
+    assert started["ExportDescription"]["ExportStatus"] == "IN_PROGRESS"  # as DynamoDB's reply
     arn = started["ExportDescription"]["ExportArn"]
-    with anyio.fail_after(30):
-        while True:
-            desc: dict[str, Any] = (await db.describe_export(ExportArn=arn))["ExportDescription"]
-            if desc["ExportStatus"] != "IN_PROGRESS":
-                return desc
-            await anyio.sleep(0.005)
+    desc: dict[str, Any] = (await db.describe_export(ExportArn=arn))["ExportDescription"]
+    assert desc["ExportStatus"] != "IN_PROGRESS"  # no runtime: ended before the call returned
+    return desc
 
 
 async def import_(db: streamkit.Engine, **params: Any) -> dict[str, Any]:
+    """Import on an engine alone (the job runs inside the call); return the final
+    description."""
     started = await db.import_table(**params)
     assert started["ImportTableDescription"]["ImportStatus"] == "IN_PROGRESS"
     arn = started["ImportTableDescription"]["ImportArn"]
-    with anyio.fail_after(30):
-        while True:
-            desc: dict[str, Any] = (await db.describe_import(ImportArn=arn))[
-                "ImportTableDescription"
-            ]
-            if desc["ImportStatus"] != "IN_PROGRESS":
-                return desc
-            await anyio.sleep(0.005)
+    desc: dict[str, Any] = (await db.describe_import(ImportArn=arn))["ImportTableDescription"]
+    assert desc["ImportStatus"] != "IN_PROGRESS"
+    return desc
 
 
 async def _all(db: streamkit.Engine, table: str) -> list[dict[str, Any]]:
@@ -578,27 +573,29 @@ async def test_s3_dir_defaults_and_option(tmp_path: Path) -> None:
 async def test_writers_of_other_tables_go_on_during_an_import(
     engine: streamkit.Engine,
 ) -> None:
+    """With a runtime the import runs in its task group while the writer keeps writing."""
     lines = b"".join(
         b'{"Item":{"pk":{"S":"k%d"},"v":{"S":"%s"}}}\n' % (i, b"x" * 100) for i in range(20_000)
     )
     _write(engine.s3_dir / "in", "big.json", lines)
     await engine.create_table(TableName="busy", **key_schema("pk"))
-    started = await engine.import_table(
-        S3BucketSource={"S3Bucket": "in"},
-        InputFormat="DYNAMODB_JSON",
-        TableCreationParameters=_creation("big"),
-    )
-    arn = started["ImportTableDescription"]["ImportArn"]
-    slowest, writes = 0.0, 0
-    loop_clock = anyio.current_time
-    with anyio.fail_after(60):
-        while (await engine.describe_import(ImportArn=arn))["ImportTableDescription"][
-            "ImportStatus"
-        ] == "IN_PROGRESS":
-            before = loop_clock()
-            await engine.put_item(TableName="busy", Item={"pk": {"S": f"w{writes}"}})
-            slowest = max(slowest, loop_clock() - before)
-            writes += 1
+    async with streamkit.open_runtime(engine):
+        started = await engine.import_table(
+            S3BucketSource={"S3Bucket": "in"},
+            InputFormat="DYNAMODB_JSON",
+            TableCreationParameters=_creation("big"),
+        )
+        arn = started["ImportTableDescription"]["ImportArn"]
+        slowest, writes = 0.0, 0
+        loop_clock = anyio.current_time
+        with anyio.fail_after(60):
+            while (await engine.describe_import(ImportArn=arn))["ImportTableDescription"][
+                "ImportStatus"
+            ] == "IN_PROGRESS":
+                before = loop_clock()
+                await engine.put_item(TableName="busy", Item={"pk": {"S": f"w{writes}"}})
+                slowest = max(slowest, loop_clock() - before)
+                writes += 1
     desc = (await engine.describe_import(ImportArn=arn))["ImportTableDescription"]
     assert desc["ImportedItemCount"] == 20_000
     assert writes > 5  # the writer was served while the import ran

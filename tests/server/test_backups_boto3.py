@@ -138,6 +138,9 @@ def test_boto3_errors(client: Any) -> None:
     assert code(client.create_backup, TableName="boto_err", BackupName="bad name")[0] == (
         "ValidationException"
     )
+    assert code(client.list_backups, BackupType="NEITHER")[0] == "ValidationException"
+    restored = code(client.restore_table_from_backup, TargetTableName="boto_x", BackupArn=missing)
+    assert restored[0] == "BackupNotFoundException"
 
 
 @pytest.mark.skipif(shutil.which("aws") is None, reason="the aws CLI is not installed")
@@ -177,6 +180,20 @@ def test_aws_cli(client: Any, served: tuple[str, Path]) -> None:
     )
     gone = aws("describe-backup", "--backup-arn", arn, check=False)
     assert "BackupNotFoundException" in gone.stderr
+    errors = [
+        (("create-backup", "--table-name", "cli_none", "--backup-name", "bk1"),
+         "TableNotFoundException"),
+        (("create-backup", "--table-name", "cli_src", "--backup-name", "no spaces"),
+         "ValidationException"),
+        (("delete-backup", "--backup-arn", arn), "BackupNotFoundException"),
+        (("restore-table-from-backup", "--target-table-name", "cli_x", "--backup-arn", arn),
+         "BackupNotFoundException"),
+        (("list-backups", "--backup-type", "NEITHER"), "ValidationException"),
+    ]  # fmt: skip
+    for args, code in errors:
+        failed = aws(*args, check=False)
+        assert failed.returncode != 0, args
+        assert code in failed.stderr, (args, failed.stderr)
 
 
 @pytest.mark.parametrize("remote", [False, True])

@@ -85,6 +85,12 @@ def test_tag_errors_with_boto3(client: Any, table_name: str) -> None:
     with pytest.raises(ClientError) as err:
         client.list_tags_of_resource(ResourceArn=arn.replace("000000000000", "123456789012"))
     assert _error(err)[0] == "AccessDeniedException"
+    with pytest.raises(ClientError) as err:
+        client.untag_resource(ResourceArn=arn + "_gone", TagKeys=["k"])
+    assert _error(err)[0] == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as err:
+        client.tag_resource(ResourceArn=arn, Tags=[{"Key": "k" * 129, "Value": "v"}])
+    assert _error(err)[0] == "ValidationException"
     many = [{"Key": f"k{i}", "Value": "v"} for i in range(51)]
     with pytest.raises(ClientError) as err:
         client.tag_resource(ResourceArn=arn, Tags=many)
@@ -134,6 +140,9 @@ def test_policies_with_boto3(client: Any, table_name: str) -> None:
     with pytest.raises(ClientError) as err:
         client.put_resource_policy(ResourceArn=arn, Policy="not json")
     assert _error(err)[0] == "ValidationException"
+    with pytest.raises(ClientError) as err:
+        client.delete_resource_policy(ResourceArn=arn + "_gone")
+    assert _error(err)[0] == "ResourceNotFoundException"
 
 
 def test_describe_endpoints_answers_the_servers_address(endpoint: str, client: Any) -> None:
@@ -171,5 +180,19 @@ def test_aws_cli(endpoint: str, client: Any, table_name: str) -> None:
     failed = aws("get-resource-policy", "--resource-arn", arn, check=False)
     assert failed.returncode != 0
     assert "PolicyNotFoundException" in failed.stderr
+    errors = [
+        (("tag-resource", "--resource-arn", arn, "--tags", "Key=aws:x,Value=v"),
+         "ValidationException"),
+        (("untag-resource", "--resource-arn", arn + "_gone", "--tag-keys", "x"),
+         "ResourceNotFoundException"),
+        (("put-resource-policy", "--resource-arn", arn, "--policy", "not json"),
+         "ValidationException"),
+        (("delete-resource-policy", "--resource-arn", arn + "_gone"),
+         "ResourceNotFoundException"),
+    ]  # fmt: skip
+    for args, code in errors:
+        failed = aws(*args, check=False)
+        assert failed.returncode != 0, args
+        assert code in failed.stderr, (args, failed.stderr)
     assert data("describe-limits")["AccountMaxReadCapacityUnits"] == 80000
     assert data("describe-endpoints")["Endpoints"][0]["Address"] == urlsplit(endpoint).netloc

@@ -6,6 +6,7 @@ import gzip
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,7 @@ def test_export_and_import_with_boto3(client: Any, s3_dir: Path) -> None:
 
 def test_errors_over_the_wire(client: Any, s3_dir: Path) -> None:
     arn = _create(client, "errs")
+    client.export_table_to_point_in_time(TableArn=arn, S3Bucket="bkt", ClientToken="tok-1")
     cases: list[tuple[Callable[[], Any], str]] = [
         (
             lambda: client.describe_export(ExportArn=arn + "/export/01234567890123-abcdef01"),
@@ -140,6 +142,24 @@ def test_errors_over_the_wire(client: Any, s3_dir: Path) -> None:
                 },
             ),
             "ResourceInUseException",
+        ),
+        (lambda: client.list_exports(MaxResults=26), "ValidationException"),
+        (lambda: client.list_imports(PageSize=26), "ValidationException"),
+        (
+            lambda: client.export_table_to_point_in_time(TableArn=arn, S3Bucket="bad/bucket"),
+            "ValidationException",
+        ),
+        (
+            lambda: client.export_table_to_point_in_time(
+                TableArn=arn, S3Bucket="bkt", ExportTime=datetime.now(UTC) + timedelta(hours=1)
+            ),
+            "InvalidExportTimeException",
+        ),
+        (  # the token of the export above, with another request
+            lambda: client.export_table_to_point_in_time(
+                TableArn=arn, S3Bucket="other", ClientToken="tok-1"
+            ),
+            "ExportConflictException",
         ),
     ]
     for call, code in cases:
@@ -190,3 +210,65 @@ def test_aws_cli(endpoint: str, client: Any, s3_dir: Path) -> None:
     )
     assert failed.returncode != 0
     assert "ExportNotFoundException" in failed.stderr
+    described = aws("describe-import", "--import-arn", imported["ImportArn"])
+    assert described["ImportTableDescription"]["ImportStatus"] == "COMPLETED"
+    assert described["ImportTableDescription"]["ErrorCount"] == 1
+    errors = [
+        (("describe-import", "--import-arn", arn + "/import/01234567890123-abcdef01"),
+         "ImportNotFoundException"),
+        (("export-table-to-point-in-time", "--table-arn", arn + "nope", "--s3-bucket", "b1"),
+         "TableNotFoundException"),
+        (("list-exports", "--max-results", "26"), "ValidationException"),
+        (("import-table",
+          "--s3-bucket-source", "S3Bucket=clisrc",
+          "--input-format", "DYNAMODB_JSON",
+          "--table-creation-parameters",
+          '{"TableName": "clicopy", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],'
+          ' "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}]}'),
+         "ResourceInUseException"),
+    ]  # fmt: skip
+    for args, code in errors:
+        failed = aws(*args, check=False)
+        assert failed.returncode != 0, args
+        assert code in failed.stderr, (args, failed.stderr)
+
+
+def test_serve_keeps_buckets_beside_its_data(tmp_path: Path) -> None:
+    """Without ``--s3-dir``, ``serve --data DIR`` keeps the buckets in ``DIR/s3``, one for
+    every region (S3 is not per region): an export of one region imports in another."""
+    process, url, _ = start_serve("--data", str(tmp_path))
+    try:
+        east = boto3.client("dynamodb", **session_kwargs(url))
+        west = boto3.client("dynamodb", **session_kwargs(url, region="eu-west-1"))
+        arn = _create(east, "orders")
+        east.put_item(TableName="orders", Item={"pk": {"S": "o1"}})
+        started = east.export_table_to_point_in_time(TableArn=arn, S3Bucket="shared")
+        desc = _wait(
+            east, "describe_export", "ExportDescription",
+            ExportArn=started["ExportDescription"]["ExportArn"],
+        )  # fmt: skip
+        assert desc["ExportStatus"] == "COMPLETED"
+        assert (tmp_path / "s3" / "shared" / desc["ExportManifest"]).is_file()
+        job = west.import_table(
+            S3BucketSource={
+                "S3Bucket": "shared",
+                "S3KeyPrefix": desc["ExportManifest"][:-21] + "data/",
+            },
+            InputFormat="DYNAMODB_JSON",
+            InputCompressionType="GZIP",
+            TableCreationParameters={
+                "TableName": "orders",
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                "BillingMode": "PAY_PER_REQUEST",
+            },
+        )["ImportTableDescription"]
+        done = _wait(west, "describe_import", "ImportTableDescription", ImportArn=job["ImportArn"])
+        assert (done["ImportStatus"], done["ImportedItemCount"], done["ErrorCount"]) == (
+            "COMPLETED",
+            1,
+            0,
+        )
+        assert west.get_item(TableName="orders", Key={"pk": {"S": "o1"}})["Item"]
+    finally:
+        assert stop(process) == 0

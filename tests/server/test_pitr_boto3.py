@@ -1,17 +1,22 @@
-"""Point-in-time recovery over HTTP: boto3 and the aws CLI against ``streamkit serve``."""
+"""Point-in-time recovery over HTTP: boto3 against the server's own HTTP code in process, on
+a manual clock (restore times apart without sleeping), and the aws CLI against
+``streamkit serve``."""
 
 from __future__ import annotations
 
 import shutil
-import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from streamkit.server import open_sync_endpoint
+from streamkit.testing import ManualClock, SyncHarness
 from tests.server.serving import aws_cli
-from tests.server.test_boto3 import client, endpoint, table_name
+from tests.server.test_boto3 import client, endpoint, session_kwargs, table_name
 
 __all__ = ["client", "endpoint", "table_name"]  # the fixtures, shared with test_boto3
 
@@ -22,7 +27,30 @@ def _code(info: pytest.ExceptionInfo[ClientError]) -> str:
     return str(info.value.response["Error"]["Code"])
 
 
-def test_boto3_point_in_time_recovery(client: Any, table_name: str) -> None:
+@pytest.fixture
+def served() -> Iterator[tuple[SyncHarness, Any]]:
+    """An engine on a manual clock served over HTTP on loopback by the server's own code (the
+    loop in a background thread), and a boto3 client of it."""
+    with open_sync_endpoint(clock=ManualClock()) as h:
+        assert h.url is not None
+        yield h, boto3.client("dynamodb", **session_kwargs(h.url))
+
+
+def test_boto3_point_in_time_recovery(served: tuple[SyncHarness, Any]) -> None:
+    h, client = served
+    table_name = "orders"
+    client.create_table(
+        TableName=table_name,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
     off = client.describe_continuous_backups(TableName=table_name)
     assert off["ContinuousBackupsDescription"] == {
         "ContinuousBackupsStatus": "ENABLED",
@@ -35,9 +63,9 @@ def test_boto3_point_in_time_recovery(client: Any, table_name: str) -> None:
     assert on["PointInTimeRecoveryStatus"] == "ENABLED"
     assert on["RecoveryPeriodInDays"] == 7
     assert isinstance(on["EarliestRestorableDateTime"], datetime)  # a timestamp on the wire
-    time.sleep(1.1)
-    middle = datetime.now(UTC)
-    time.sleep(1.1)
+    h.advance(1.1)  # the server's clock: restore times a second apart, without sleeping
+    middle = datetime.fromtimestamp(h.clock.now(), UTC)
+    h.advance(1.1)
     client.put_item(TableName=table_name, Item={"pk": {"S": "b"}, "sk": {"N": "2"}})
     client.delete_item(TableName=table_name, Key={"pk": {"S": "a"}, "sk": {"N": "1"}})
 
@@ -137,3 +165,20 @@ def test_aws_cli_point_in_time_recovery(endpoint: str, table_name: str) -> None:
     )
     assert failed.returncode != 0
     assert "TableAlreadyExistsException" in failed.stderr
+    errors = [
+        (("describe-continuous-backups", "--table-name", "missing_table"),
+         "TableNotFoundException"),
+        (("update-continuous-backups", "--table-name", table_name,
+          "--point-in-time-recovery-specification",
+          "PointInTimeRecoveryEnabled=true,RecoveryPeriodInDays=36"), "ValidationException"),
+        (("restore-table-to-point-in-time", "--source-table-name", f"{table_name}_cli",
+          "--target-table-name", "x_y", "--use-latest-restorable-time"),
+         "PointInTimeRecoveryUnavailableException"),
+        (("restore-table-to-point-in-time", "--source-table-name", table_name,
+          "--target-table-name", "x_y", "--restore-date-time", "2000-01-01T00:00:00Z"),
+         "InvalidRestoreTimeException"),
+    ]  # fmt: skip
+    for args, code in errors:
+        failed = aws(*args, check=False)
+        assert failed.returncode != 0, args
+        assert code in failed.stderr, (args, failed.stderr)
