@@ -20,11 +20,14 @@ its limits' messages and its checks after each comparison.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from .ast import And, Between, Comparison, Condition, In, Not, Operand, Or
 
 __all__ = ["ConditionGrammar"]
+
+T = TypeVar("T")
 
 
 class ConditionGrammar:
@@ -94,6 +97,13 @@ class ConditionGrammar:
 
     # -- the grammar ------------------------------------------------------------------------
 
+    def separated(self, item: Callable[[], T]) -> list[T]:
+        """One or more ``item`` separated by commas (function arguments, IN's list, ...)."""
+        items = [item()]
+        while self.take_op(","):
+            items.append(item())
+        return items
+
     def disjunction(self) -> Condition:
         """``conjunction (OR conjunction)*``, left-associative."""
         node = self.conjunction()
@@ -138,9 +148,7 @@ class ConditionGrammar:
         if self.take_word("IN"):
             self.count_operator()
             closing = self.open_list()
-            options = [self.comparand()]
-            while self.take_op(","):
-                options.append(self.comparand())
+            options = self.separated(self.comparand)
             self.expect_op(closing)
             self.after_in(left, options)
             return In(left, tuple(options))

@@ -277,11 +277,7 @@ class _Parser(ConditionGrammar):
         return None
 
     def take_comparator(self) -> str | None:
-        token = self.tokens[self.pos]
-        if token.kind is Kind.OP and token.text in COMPARATORS:
-            self.pos += 1
-            return token.text
-        return None
+        return self.take_op(*COMPARATORS)
 
     def open_list(self) -> str:
         self.expect_op("(")
@@ -431,10 +427,7 @@ class _Parser(ConditionGrammar):
             self.advance()
             self.count_operator()
             self.enter()
-            args = [self.operand_parens()]
-            while self.peek().is_op(","):
-                self.advance()
-                args.append(self.operand_parens())
+            args = self.separated(self.operand_parens)
             self.expect_op(")")
             self.depth -= 1
             call = Call(token.text, tuple(args))
@@ -640,10 +633,7 @@ class _Parser(ConditionGrammar):
             if keyword not in SECTION_KEYWORDS:
                 raise self.syntax_error()
             self.advance()
-            actions = [self.update_action(keyword)]
-            while self.peek().is_op(","):
-                self.advance()
-                actions.append(self.update_action(keyword))
+            actions = self.separated(functools.partial(self.update_action, keyword))
             if not (self.peek().kind is Kind.EOF or self.at_keyword(*SECTION_KEYWORDS)):
                 raise self.syntax_error()
             if keyword in seen:
@@ -738,10 +728,7 @@ class _Parser(ConditionGrammar):
     # -- projections -----------------------------------------------------------------------
 
     def projection_expression(self) -> Projection:
-        paths = [self.path()]
-        while self.peek().is_op(","):
-            self.advance()
-            paths.append(self.path())
+        paths = self.separated(self.path)
         if self.peek().kind is not Kind.EOF:
             raise self.syntax_error()
         self.check_paths([p.path for p in paths])

@@ -438,10 +438,7 @@ class _Parser(ConditionGrammar):
         self.expect_word("SELECT")
         projection: tuple[PathExpr, ...] | None = None
         if not self.take_op("*"):
-            paths = [self.path()]
-            while self.take_op(","):
-                paths.append(self.path())
-            projection = tuple(paths)
+            projection = tuple(self.separated(self.path))
         self.expect_word("FROM")
         table = self.identifier()
         index = self.identifier() if self.take_op(".") else None
@@ -474,20 +471,15 @@ class _Parser(ConditionGrammar):
         clauses = 0
         while True:
             if self.take_keyword("SET"):
-                while True:
-                    action = self.assignment()
+                for action in self.separated(self.assignment):
                     if isinstance(action, AddAction):
                         adds.append(action)
                     elif isinstance(action, DeleteAction):
                         deletes.append(action)
                     else:
                         sets.append(action)
-                    if not self.take_op(","):
-                        break
             elif self.take_keyword("REMOVE"):
-                removes.append(RemoveAction(self.path()))
-                while self.take_op(","):
-                    removes.append(RemoveAction(self.path()))
+                removes.extend(RemoveAction(path) for path in self.separated(self.path))
             else:
                 break
             clauses += 1
@@ -596,9 +588,7 @@ class _Parser(ConditionGrammar):
         ):
             self.pos += 2
             self.count_operator()
-            args = [self.operand()]
-            while self.take_op(","):
-                args.append(self.operand())
+            args = self.separated(self.operand)
             self.expect_op(")")
             if len(args) != _BOOLEAN_FUNCTIONS[lowered]:
                 raise ValidationException(
@@ -728,9 +718,7 @@ class _Parser(ConditionGrammar):
             closing = "]" if token.text == "[" else ">>"
             items: list[Template] = []
             if not self.take_op(closing):
-                items.append(self.literal(depth + 1))
-                while self.take_op(","):
-                    items.append(self.literal(depth + 1))
+                items = self.separated(functools.partial(self.literal, depth + 1))
                 self.expect_op(closing)
             if closing == "]":
                 if all(isinstance(t, dict) for t in items):

@@ -28,6 +28,7 @@ from streamkit.expressions import (
 )
 from streamkit.expressions.grammar import ConditionGrammar
 from streamkit.expressions.partiql import parse_statement
+from tests.expressions.expr_strategies import conditions
 
 _NAMES = ("alpha", "status", "x", "a b", "it's")
 _TYPES = ("S", "N", "B", "BOOL", "NULL", "L", "M", "SS", "NS", "BS")
@@ -82,18 +83,6 @@ def _leaves(draw: st.DrawFn) -> Condition:
         return FunctionCondition("attribute_type", (path, type_name))
     name = draw(st.sampled_from(("begins_with", "contains")))
     return FunctionCondition(name, (path, draw(_values(_strings))))
-
-
-def _conditions() -> st.SearchStrategy[Condition]:
-    return st.recursive(
-        _leaves(),
-        lambda inner: st.one_of(
-            inner.map(Not),
-            st.tuples(inner, inner).map(lambda pair: And(*pair)),
-            st.tuples(inner, inner).map(lambda pair: Or(*pair)),
-        ),
-        max_leaves=8,
-    )
 
 
 def _group(node: Condition, text: str, *looser: type) -> str:
@@ -178,7 +167,7 @@ def _bare(node: object) -> object:
     return node
 
 
-@given(_conditions())
+@given(conditions(_leaves(), max_leaves=8))
 @settings(max_examples=300)
 def test_both_front_ends_parse_a_shared_condition_alike(condition: Condition) -> None:
     dynamodb, partiql = _Writer(partiql=False), _Writer(partiql=True)
