@@ -15,18 +15,12 @@ from streamkit.errors import ExpressionSyntaxError, ValidationException
 from ._values import SCALAR_TYPES, TYPE_NAMES, WORD_NAMES, av_type, compare_scalar, describe
 from .ast import (
     AddAction,
-    And,
     Arithmetic,
-    Between,
     Call,
-    Comparison,
     Condition,
     DeleteAction,
     FunctionCondition,
-    In,
-    Not,
     Operand,
-    Or,
     Path,
     PathExpr,
     Projection,
@@ -39,6 +33,7 @@ from .ast import (
     ValueRef,
 )
 from .context import ExpressionContext
+from .grammar import ConditionGrammar
 from .lexer import Kind, Token, tokenize
 from .paths import find_overlap, format_path
 from .reserved import is_reserved
@@ -186,8 +181,12 @@ def _static_type(operand: Operand) -> str | None:
     return None
 
 
-class _Parser:
-    """State of one parse: tokens, position, and the first error of each category."""
+class _Parser(ConditionGrammar):
+    """State of one parse: tokens, position, and the first error of each category.
+
+    Conditions parse with the grammar PartiQL's WHERE clause shares (:class:`ConditionGrammar`);
+    this class gives it DynamoDB's tokens, atoms, operands and checks.
+    """
 
     def __init__(
         self,
@@ -263,9 +262,30 @@ class _Parser:
         token = self.peek()
         return any(token.is_word(word) for word in words)
 
+    def take_word(self, word: str) -> bool:
+        token = self.tokens[self.pos]
+        if token.kind is Kind.IDENT and token.text.upper() == word:
+            self.pos += 1
+            return True
+        return False
+
+    def take_op(self, *ops: str) -> str | None:
+        token = self.tokens[self.pos]
+        if token.kind is Kind.OP and token.text in ops:
+            self.pos += 1
+            return token.text
+        return None
+
+    def take_comparator(self) -> str | None:
+        return self.take_op(*COMPARATORS)
+
+    def open_list(self) -> str:
+        self.expect_op("(")
+        return ")"
+
     # -- limits ----------------------------------------------------------------------------
 
-    def operator(self) -> None:
+    def count_operator(self) -> None:
         """Count one operator or function against :data:`MAX_OPERATORS`."""
         self.operators += 1
         if self.operators > MAX_OPERATORS:
@@ -274,7 +294,7 @@ class _Parser:
                 f"operator count: {self.operators}"
             )
 
-    def deeper(self) -> None:
+    def enter(self) -> None:
         """Enter one more level of nesting (undone by the caller's ``self.depth -= 1``)."""
         self.depth += 1
         if self.depth > MAX_NESTING:
@@ -405,12 +425,9 @@ class _Parser:
         if token.kind is Kind.IDENT and self.peek(1).is_op("("):
             self.advance()
             self.advance()
-            self.operator()
-            self.deeper()
-            args = [self.operand_parens()]
-            while self.peek().is_op(","):
-                self.advance()
-                args.append(self.operand_parens())
+            self.count_operator()
+            self.enter()
+            args = self.separated(self.operand_parens)
             self.expect_op(")")
             self.depth -= 1
             call = Call(token.text, tuple(args))
@@ -427,7 +444,7 @@ class _Parser:
             return self.operand()
         open_index = self.pos
         self.advance()
-        self.deeper()
+        self.enter()
         inner = self.operand_parens()
         close_index = self.pos
         self.expect_op(")")
@@ -449,38 +466,14 @@ class _Parser:
     # -- conditions ------------------------------------------------------------------------
 
     def condition_expression(self) -> Condition:
-        node = self.or_condition()
+        node = self.disjunction()
         if self.peek().kind is not Kind.EOF:
             raise self.syntax_error()
         return node
 
-    def or_condition(self) -> Condition:
-        node = self.and_condition()
-        while self.at_keyword("OR"):
-            self.advance()
-            self.operator()
-            node = Or(node, self.and_condition())
-        return node
-
-    def and_condition(self) -> Condition:
-        node = self.not_condition()
-        while self.at_keyword("AND"):
-            self.advance()
-            self.operator()
-            node = And(node, self.not_condition())
-        return node
-
-    def not_condition(self) -> Condition:
-        if self.at_keyword("NOT"):
-            self.advance()
-            self.operator()
-            self.deeper()
-            node = Not(self.not_condition())
-            self.depth -= 1
-            return node
-        return self.atom()
-
-    def atom(self) -> Condition:
+    def predicate(self) -> Condition:
+        """A parenthesised condition, or a comparison or function condition: a ``(`` opens
+        an operand when a comparator follows its ``)``, else a condition (tried in turn)."""
         if self.peek().is_op("("):
             start, saved = self.pos, (dict(self.errors), dict(self.groups))
             counts = self.operators, self.depth
@@ -495,8 +488,8 @@ class _Parser:
             self.operators, self.depth = counts
             open_index = self.pos
             self.advance()
-            self.deeper()
-            node = self.or_condition()
+            self.enter()
+            node = self.disjunction()
             close_index = self.pos
             self.expect_op(")")
             self.depth -= 1
@@ -511,47 +504,36 @@ class _Parser:
         )
 
     def comparison_tail(self, left: Operand) -> Condition:
-        token = self.peek()
-        if token.kind is Kind.OP and token.text in COMPARATORS:
-            self.advance()
-            self.operator()
-            right = self.operand_parens()
-            self.check_operands(token.text, (left, right))
-            self.check_distinct(token.text, left, right)
-            if token.text not in ("=", "<>"):
-                self.check_scalar_literals(token.text, (left, right))
-            return Comparison(token.text, left, right)
-        if token.is_word("BETWEEN"):
-            self.advance()
-            self.operator()
-            low = self.operand_parens()
-            self.expect_word("AND")
-            high = self.operand_parens()
-            self.check_operands("BETWEEN", (left, low, high))
-            self.check_between(left, low, high)
-            return Between(left, low, high)
-        if token.is_word("IN"):
-            self.advance()
-            self.operator()
-            self.expect_op("(")
-            options = [self.operand_parens()]
-            while self.peek().is_op(","):
-                self.advance()
-                options.append(self.operand_parens())
-            self.expect_op(")")
-            self.check_operands("IN", (left, *options))
-            if len(options) > MAX_IN_OPERANDS:
-                self.record(
-                    "operands",
-                    "Too many operands for the operator or function; operator or function: IN, "
-                    f"number of operands: {len(options)}",
-                )
-            return In(left, tuple(options))
+        node = self.comparison(left)
+        if node is not None:
+            return node
         if isinstance(left, Call):
             if left.name == "size":
                 self.record("misused", _MISUSED + left.name)
             return FunctionCondition(left.name, left.args)
         raise self.syntax_error()
+
+    def comparand(self) -> Operand:
+        return self.operand_parens()
+
+    def after_comparison(self, op: str, left: Operand, right: Operand) -> None:
+        self.check_operands(op, (left, right))
+        self.check_distinct(op, left, right)
+        if op not in ("=", "<>"):
+            self.check_scalar_literals(op, (left, right))
+
+    def after_between(self, subject: Operand, low: Operand, high: Operand) -> None:
+        self.check_operands("BETWEEN", (subject, low, high))
+        self.check_between(subject, low, high)
+
+    def after_in(self, subject: Operand, options: Sequence[Operand]) -> None:
+        self.check_operands("IN", (subject, *options))
+        if len(options) > MAX_IN_OPERANDS:
+            self.record(
+                "operands",
+                "Too many operands for the operator or function; operator or function: IN, "
+                f"number of operands: {len(options)}",
+            )
 
     def check_operands(self, operator: str, operands: Sequence[Operand]) -> None:
         """Functions other than size() may not be used as values."""
@@ -651,10 +633,7 @@ class _Parser:
             if keyword not in SECTION_KEYWORDS:
                 raise self.syntax_error()
             self.advance()
-            actions = [self.update_action(keyword)]
-            while self.peek().is_op(","):
-                self.advance()
-                actions.append(self.update_action(keyword))
+            actions = self.separated(functools.partial(self.update_action, keyword))
             if not (self.peek().kind is Kind.EOF or self.at_keyword(*SECTION_KEYWORDS)):
                 raise self.syntax_error()
             if keyword in seen:
@@ -699,7 +678,7 @@ class _Parser:
         if not token.is_op("+", "-"):
             return left
         self.advance()
-        self.operator()
+        self.count_operator()
         right = self.operand_parens()
         for operand in (left, right):
             if isinstance(operand, Call) and operand.name == "list_append":
@@ -749,10 +728,7 @@ class _Parser:
     # -- projections -----------------------------------------------------------------------
 
     def projection_expression(self) -> Projection:
-        paths = [self.path()]
-        while self.peek().is_op(","):
-            self.advance()
-            paths.append(self.path())
+        paths = self.separated(self.path)
         if self.peek().kind is not Kind.EOF:
             raise self.syntax_error()
         self.check_paths([p.path for p in paths])

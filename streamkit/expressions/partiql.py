@@ -34,16 +34,12 @@ from .ast import (
     AddAction,
     And,
     Arithmetic,
-    Between,
     Call,
-    Comparison,
     Condition,
     DeleteAction,
     FunctionCondition,
-    In,
     Not,
     Operand,
-    Or,
     PathExpr,
     RemoveAction,
     SetAction,
@@ -53,6 +49,7 @@ from .ast import (
     UpdateSection,
     ValueRef,
 )
+from .grammar import ConditionGrammar
 from .parser import MAX_NESTING, MAX_OPERATORS
 
 __all__ = [
@@ -301,8 +298,12 @@ def _tokenize(text: str) -> list[_Token]:
     return tokens
 
 
-class _Parser:
-    """Recursive descent over one statement's tokens; depth and operators bounded."""
+class _Parser(ConditionGrammar):
+    """Recursive descent over one statement's tokens; depth and operators bounded.
+
+    WHERE clauses parse with the grammar DynamoDB's condition expressions share
+    (:class:`ConditionGrammar`); this class gives it PartiQL's tokens, predicates and operands.
+    """
 
     def __init__(self, tokens: list[_Token]) -> None:
         self.tokens = tokens
@@ -338,8 +339,15 @@ class _Parser:
             return self.tokens[self.pos - 1].text.upper()
         return None
 
-    def expect_keyword(self, word: str) -> None:
-        if self.take_keyword(word) is None:
+    def take_word(self, word: str) -> bool:
+        token = self.tokens[self.pos]
+        if token.kind == "word" and token.text.upper() == word:
+            self.pos += 1
+            return True
+        return False
+
+    def expect_word(self, word: str) -> None:
+        if not self.take_word(word):
             raise self.unexpected(f"expected {word}")
 
     def op(self, *texts: str) -> bool:
@@ -354,6 +362,21 @@ class _Parser:
     def expect_op(self, text: str) -> None:
         if self.take_op(text) is None:
             raise self.unexpected(f"expected '{text}'")
+
+    def take_comparator(self) -> str | None:
+        token = self.tokens[self.pos]
+        if token.kind == "op" and (op := _COMPARATORS.get(token.text)) is not None:
+            self.pos += 1
+            return op
+        return None
+
+    def open_list(self) -> str:
+        token = self.token
+        closing = {"(": ")", "[": "]"}.get(token.text)
+        if closing is None or token.kind != "op":
+            raise self.unexpected("expected a list after IN")
+        self.pos += 1
+        return closing
 
     def unexpected(self, hint: str) -> ValidationException:
         token = self.token
@@ -412,20 +435,17 @@ class _Parser:
         )
 
     def select(self) -> Statement:
-        self.expect_keyword("SELECT")
+        self.expect_word("SELECT")
         projection: tuple[PathExpr, ...] | None = None
         if not self.take_op("*"):
-            paths = [self.path()]
-            while self.take_op(","):
-                paths.append(self.path())
-            projection = tuple(paths)
-        self.expect_keyword("FROM")
+            projection = tuple(self.separated(self.path))
+        self.expect_word("FROM")
         table = self.identifier()
         index = self.identifier() if self.take_op(".") else None
         where = self.condition() if self.take_keyword("WHERE") else None
         order: tuple[str, bool] | None = None
         if self.take_keyword("ORDER"):
-            self.expect_keyword("BY")
+            self.expect_word("BY")
             name = self.identifier()
             descending = self.take_keyword("ASC", "DESC") == "DESC"
             order = (name, descending)
@@ -434,9 +454,9 @@ class _Parser:
         )
 
     def insert(self) -> Statement:
-        self.expect_keyword("INTO")
+        self.expect_word("INTO")
         table = self.identifier()
-        self.expect_keyword("VALUE")
+        self.expect_word("VALUE")
         if not self.op("{"):
             raise self.unexpected("expected a map literal { ... }")
         item = self.value_ref()
@@ -451,20 +471,15 @@ class _Parser:
         clauses = 0
         while True:
             if self.take_keyword("SET"):
-                while True:
-                    action = self.assignment()
+                for action in self.separated(self.assignment):
                     if isinstance(action, AddAction):
                         adds.append(action)
                     elif isinstance(action, DeleteAction):
                         deletes.append(action)
                     else:
                         sets.append(action)
-                    if not self.take_op(","):
-                        break
             elif self.take_keyword("REMOVE"):
-                removes.append(RemoveAction(self.path()))
-                while self.take_op(","):
-                    removes.append(RemoveAction(self.path()))
+                removes.extend(RemoveAction(path) for path in self.separated(self.path))
             else:
                 break
             clauses += 1
@@ -480,7 +495,7 @@ class _Parser:
             )
             if actions
         )
-        self.expect_keyword("WHERE")
+        self.expect_word("WHERE")
         where = self.condition()
         returning = self.returning(all_modes=True)
         return self.finish(
@@ -488,9 +503,9 @@ class _Parser:
         )
 
     def delete(self) -> Statement:
-        self.expect_keyword("FROM")
+        self.expect_word("FROM")
         table = self.identifier()
-        self.expect_keyword("WHERE")
+        self.expect_word("WHERE")
         where = self.condition()
         returning = self.returning(all_modes=False)
         return self.finish("DELETE", table, where=where, returning=returning)
@@ -553,29 +568,11 @@ class _Parser:
     # -- conditions -----------------------------------------------------------------------
 
     def condition(self) -> Condition:
+        """A WHERE clause or a parenthesised condition: one level deeper."""
         self.enter()
-        node = self.conjunction()
-        while self.take_keyword("OR"):
-            self.count_operator()
-            node = Or(node, self.conjunction())
+        node = self.disjunction()
         self.depth -= 1
         return node
-
-    def conjunction(self) -> Condition:
-        node = self.negation()
-        while self.take_keyword("AND"):
-            self.count_operator()
-            node = And(node, self.negation())
-        return node
-
-    def negation(self) -> Condition:
-        if self.take_keyword("NOT"):
-            self.count_operator()
-            self.enter()
-            node = Not(self.negation())
-            self.depth -= 1
-            return node
-        return self.predicate()
 
     def predicate(self) -> Condition:
         if self.take_op("("):
@@ -591,9 +588,7 @@ class _Parser:
         ):
             self.pos += 2
             self.count_operator()
-            args = [self.operand()]
-            while self.take_op(","):
-                args.append(self.operand())
+            args = self.separated(self.operand)
             self.expect_op(")")
             if len(args) != _BOOLEAN_FUNCTIONS[lowered]:
                 raise ValidationException(
@@ -601,27 +596,9 @@ class _Parser:
                 )
             return FunctionCondition(lowered, tuple(args))
         subject = self.operand()
-        if (op := self.take_op(*_COMPARATORS)) is not None:
-            self.count_operator()
-            return Comparison(_COMPARATORS[op], subject, self.operand())
-        if self.take_keyword("BETWEEN"):
-            self.count_operator()
-            low = self.operand()
-            self.expect_keyword("AND")
-            return Between(subject, low, self.operand())
-        if self.take_keyword("IN"):
-            self.count_operator()
-            closing = {"(": ")", "[": "]"}.get(self.token.text)
-            if closing is None or self.token.kind != "op":
-                raise self.unexpected("expected a list after IN")
-            self.pos += 1
-            options = [self.operand()]
-            while self.take_op(","):
-                options.append(self.operand())
-            self.expect_op(closing)
-            if len(options) > 100:
-                raise ValidationException("IN operator can have at most 100 values")
-            return In(subject, tuple(options))
+        compared = self.comparison(subject)
+        if compared is not None:
+            return compared
         if self.take_keyword("IS"):
             self.count_operator()
             negated = self.take_keyword("NOT") is not None
@@ -636,6 +613,13 @@ class _Parser:
             )
             return Not(typed) if negated else typed
         raise self.unexpected("expected a comparison")
+
+    def comparand(self) -> Operand:
+        return self.operand()
+
+    def after_in(self, subject: Operand, options: Sequence[Operand]) -> None:
+        if len(options) > 100:
+            raise ValidationException("IN operator can have at most 100 values")
 
     def operand(self) -> Operand:
         token = self.token
@@ -734,9 +718,7 @@ class _Parser:
             closing = "]" if token.text == "[" else ">>"
             items: list[Template] = []
             if not self.take_op(closing):
-                items.append(self.literal(depth + 1))
-                while self.take_op(","):
-                    items.append(self.literal(depth + 1))
+                items = self.separated(functools.partial(self.literal, depth + 1))
                 self.expect_op(closing)
             if closing == "]":
                 if all(isinstance(t, dict) for t in items):

@@ -124,6 +124,28 @@ def load_settings(conn: sqlite3.Connection) -> dict[str, tuple[str, float, int, 
     }
 
 
+def _has_history(conn: sqlite3.Connection, state: HistoryState, hk: bytes, rk: bytes) -> bool:
+    """Whether the key has any row in the table's history."""
+    sql = f"SELECT 1 FROM {state.table} WHERE hk = ? AND rk = ? LIMIT 1"
+    return conn.execute(sql, (hk, rk)).fetchone() is not None
+
+
+def _append(
+    conn: sqlite3.Connection,
+    state: HistoryState,
+    at: float,
+    hk: bytes,
+    rk: bytes,
+    item: bytes | None,
+    size: int,
+) -> None:
+    """Add one row to the table's history: the key's item (None: deleted) as of ``at``."""
+    conn.execute(
+        f"INSERT INTO {state.table}(at, hk, rk, item, size) VALUES (?, ?, ?, ?, ?)",
+        (at, hk, rk, item, size),
+    )
+
+
 def record(
     conn: sqlite3.Connection,
     state: HistoryState,
@@ -139,19 +161,14 @@ def record(
 
     ``old`` is the old item's blob, needed only while the fill runs (see the module doc).
     """
-    if state.filling and (state.cursor is None or (hk, rk) > state.cursor):
-        seen = conn.execute(
-            f"SELECT 1 FROM {state.table} WHERE hk = ? AND rk = ? LIMIT 1", (hk, rk)
-        ).fetchone()
-        if seen is None and old is not None:
-            conn.execute(
-                f"INSERT INTO {state.table}(at, hk, rk, item, size) VALUES (?, ?, ?, ?, ?)",
-                (state.enabled_at - BASE_OFFSET, hk, rk, old, old_size),
-            )
-    conn.execute(
-        f"INSERT INTO {state.table}(at, hk, rk, item, size) VALUES (?, ?, ?, ?, ?)",
-        (now, hk, rk, new, size if new is not None else 0),
-    )
+    if (
+        state.filling
+        and (state.cursor is None or (hk, rk) > state.cursor)
+        and old is not None
+        and not _has_history(conn, state, hk, rk)
+    ):
+        _append(conn, state, state.enabled_at - BASE_OFFSET, hk, rk, old, old_size)
+    _append(conn, state, now, hk, rk, new, size if new is not None else 0)
 
 
 def fill_step(
@@ -169,14 +186,8 @@ def fill_step(
         (*args, limit),
     ).fetchall()
     for hk, rk, item, size in rows:
-        seen = conn.execute(
-            f"SELECT 1 FROM {state.table} WHERE hk = ? AND rk = ? LIMIT 1", (hk, rk)
-        ).fetchone()
-        if seen is None:
-            conn.execute(
-                f"INSERT INTO {state.table}(at, hk, rk, item, size) VALUES (?, ?, ?, ?, ?)",
-                (state.enabled_at - BASE_OFFSET, hk, rk, item, size),
-            )
+        if not _has_history(conn, state, hk, rk):
+            _append(conn, state, state.enabled_at - BASE_OFFSET, hk, rk, item, size)
     if rows:
         state.cursor = (rows[-1][0], rows[-1][1])
     if len(rows) < limit:

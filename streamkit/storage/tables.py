@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Sequence
-from functools import lru_cache
 
 import orjson
 
@@ -19,6 +18,7 @@ from streamkit.model.attributes import Item
 from streamkit.model.schema import TableSpec
 from streamkit.storage import changes
 from streamkit.storage.codec import dump_item, load_item
+from streamkit.storage.lookups import lookup_rows
 from streamkit.storage.versions import drop_versions
 
 __all__ = [
@@ -205,37 +205,16 @@ def get_stored_row(
     return (None, 0, None) if row is None else (load_item(row[0]), row[1], row[0])
 
 
-_ROWS_SIZES = (100, 50, 25, 10, 5, 2, 1)  # keys per statement of a many-key read
-
-
-@lru_cache(maxsize=256)
-def _rows_query(table: str, count: int) -> str:
-    one = f"SELECT hk, rk, item, size FROM {table} WHERE hk = ? AND rk = ?"
-    return " UNION ALL ".join([one] * count)
-
-
 def get_sized_rows(
     conn: sqlite3.Connection, spec: TableSpec, keys: Sequence[tuple[bytes, bytes]]
 ) -> dict[tuple[bytes, bytes], tuple[Item, int]]:
     """Return the items stored under many encoded keys, with their stored sizes, keyed by
-    encoded key; keys with no item are left out.
-
-    Point lookups joined by UNION ALL: 2.3 us a key against 5.2 for a statement per key, most
-    of which is the statement's trip through the ``sqlite3`` module rather than SQLite's
-    lookup (a row-value ``IN`` list would scan the table instead). The keys go in chunks of
-    the largest size in ``_ROWS_SIZES`` that fits (26 keys: 25 + 1), so a table puts at most
-    seven statements in the connection's statement cache (128 by default).
-    """
-    found: dict[tuple[bytes, bytes], tuple[Item, int]] = {}
-    table, start = items_table(spec), 0
-    while start < len(keys):
-        count = next(n for n in _ROWS_SIZES if n <= len(keys) - start)
-        chunk = keys[start : start + count]
-        start += count
-        rows = conn.execute(_rows_query(table, count), [part for key in chunk for part in key])
-        for hk, rk, item, size in rows:
-            found[hk, rk] = (load_item(item), size)
-    return found
+    encoded key; keys with no item are left out (read as :func:`storage.lookups.lookup_rows`
+    reads: point lookups joined by UNION ALL, a few statements for many keys)."""
+    return {
+        (hk, rk): (load_item(item), size)
+        for hk, rk, item, size in lookup_rows(conn, items_table(spec), "item, size", keys)
+    }
 
 
 def put_row(

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from typing import Final, TypeAlias
 
 from streamkit.model.schema import TableSpec
+from streamkit.storage.lookups import lookup_rows
 
 __all__ = [
     "NO_VERSION",
@@ -76,34 +76,18 @@ def get_version(conn: sqlite3.Connection, spec: TableSpec, hk: bytes, rk: bytes)
     return NO_VERSION if row is None else (row[0], row[1])
 
 
-_CHUNKS = (100, 50, 25, 10, 5, 2, 1)  # keys per statement of a many-key read
-
-
-@lru_cache(maxsize=64)
-def _versions_query(table: str, count: int) -> str:
-    one = f"SELECT hk, rk, at_us, region FROM {table} WHERE hk = ? AND rk = ?"
-    return " UNION ALL ".join([one] * count)
-
-
 def get_versions(
     conn: sqlite3.Connection, spec: TableSpec, keys: Sequence[tuple[bytes, bytes]]
 ) -> dict[tuple[bytes, bytes], Version]:
-    """Return the stored versions of many keys (point lookups joined by UNION ALL, as
-    ``storage.tables.get_sized_rows`` does); keys with no row are left out."""
-    found: dict[tuple[bytes, bytes], Version] = {}
-    table, start = versions_table(spec), 0
+    """Return the stored versions of many keys (read as :func:`storage.lookups.lookup_rows`
+    reads, as ``storage.tables.get_sized_rows`` does); keys with no row are left out."""
     try:
-        while start < len(keys):
-            count = next(n for n in _CHUNKS if n <= len(keys) - start)
-            chunk = keys[start : start + count]
-            start += count
-            rows = conn.execute(_versions_query(table, count), [p for key in chunk for p in key])
-            for hk, rk, at_us, region in rows:
-                found[hk, rk] = (at_us, region)
+        rows = lookup_rows(conn, versions_table(spec), "at_us, region", keys)
     except sqlite3.OperationalError as exc:
         if not _missing(exc, spec):
             raise
-    return found
+        return {}
+    return {(hk, rk): (at_us, region) for hk, rk, at_us, region in rows}
 
 
 def put_version(

@@ -147,16 +147,18 @@ def leaves(draw: st.DrawFn) -> Condition:
     return FunctionCondition(name, (draw(paths()), draw(value_refs(":s", ":b"))))
 
 
-def conditions() -> st.SearchStrategy[Condition]:
-    """Condition ASTs with NOT/AND/OR nesting."""
+def conditions(
+    atoms: st.SearchStrategy[Condition] | None = None, *, max_leaves: int = 6
+) -> st.SearchStrategy[Condition]:
+    """Condition ASTs with NOT/AND/OR nesting over ``atoms`` (:func:`leaves` by default)."""
     return st.recursive(
-        leaves(),
+        leaves() if atoms is None else atoms,
         lambda inner: st.one_of(
             inner.map(Not),
             st.tuples(inner, inner).map(lambda p: And(*p)),
             st.tuples(inner, inner).map(lambda p: Or(*p)),
         ),
-        max_leaves=6,
+        max_leaves=max_leaves,
     )
 
 
