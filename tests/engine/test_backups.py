@@ -35,6 +35,9 @@ from streamkit.testing import ManualClock
 #: to 355 ms measured with the machine fully loaded); its bound says writers are never held
 #: for the whole restore, a chunk at most.
 WRITER_STALL_BOUND = 0.1
+#: on a loaded machine the scheduler alone can hold a writer that long: the bound during the
+#: backup is then this many times the longest PutItem of the same writers just before it
+WRITER_STALL_FACTOR = 2.0
 RESTORE_STALL_BOUND = 1.0
 
 
@@ -497,6 +500,8 @@ async def test_writers_keep_going_during_backup_and_restore(tmp_path: Path) -> N
         done = anyio.Event()
         writing = anyio.Event()  # every writer has written a few items
         going: set[int] = set()
+        baseline = anyio.Event()  # every writer has written 40 more: their stalls alone
+        warmed: set[int] = set()
 
         async def writer(n: int) -> None:
             i = 0
@@ -512,6 +517,10 @@ async def test_writers_keep_going_during_backup_and_restore(tmp_path: Path) -> N
                     going.add(n)
                     if len(going) == 8:
                         writing.set()
+                if i == 45:
+                    warmed.add(n)
+                    if len(warmed) == 8:
+                        baseline.set()
                 await anyio.sleep(0.001)  # a writer's pace, not a wait for the clock
             written[n] = i
 
@@ -519,17 +528,24 @@ async def test_writers_keep_going_during_backup_and_restore(tmp_path: Path) -> N
             for n in range(8):
                 tg.start_soon(writer, n)
             await writing.wait()
+            before = len(stalls)
+            await baseline.wait()
+            without_backup = max(stalls[before:])
+            backup_began = time.perf_counter()
             arn = (await engine.create_backup(TableName="src", BackupName="busy"))["BackupDetails"][
                 "BackupArn"
             ]
             during_backup = max(stalls)
+            backup_took = time.perf_counter() - backup_began
             await engine.restore_table_from_backup(TargetTableName="copy", BackupArn=arn)
             done.set()
         print(
-            f"longest PutItem: {during_backup * 1000:.1f} ms during the backup, "
+            f"longest PutItem: {without_backup * 1000:.1f} ms before the backup, "
+            f"{during_backup * 1000:.1f} ms during it ({backup_took * 1000:.0f} ms), "
             f"{max(stalls) * 1000:.1f} ms in all"
         )
-        assert during_backup < WRITER_STALL_BOUND, during_backup
+        bound = max(WRITER_STALL_BOUND, WRITER_STALL_FACTOR * without_backup)
+        assert during_backup < bound, (during_backup, without_backup)
         assert max(stalls) < RESTORE_STALL_BOUND, max(stalls)
         # nothing the writers wrote is lost, and the copy holds the 20,000 and some of theirs
         for n, count in written.items():
