@@ -71,6 +71,7 @@ BUSY_WINDOW = 0.001  # seconds since the last inline batch within which the stor
 # tables in rotation, 128 re-prepared them and a key cost 5.6 us against 2.9. 210 such
 # statements take ~6.5 MB.
 STATEMENT_CACHE = 512
+NESTED_SAVEPOINTS = 32  # a batch's ops whose savepoints stay open at once (see _run_batch)
 _LEAD: Any = object()  # resolves a waiting writer's future: "you lead the next batch"
 LOCK_TIMEOUT = 5.0  # seconds a write waits for another process to release SQLite's write lock
 _RETRY_FIRST, _RETRY_MAX = 0.001, 0.05  # back-off between two tries of an inline batch
@@ -170,9 +171,16 @@ def _run_batch(conn: sqlite3.Connection, ops: list[_Op], name: str) -> bool:
             if _primary_code(exc) in (_BUSY, _LOCKED):
                 return False
             raise
-        for op in ops:
+        for index, op in enumerate(ops):
+            # Each op runs in a savepoint of its own, left open inside the one before: ROLLBACK
+            # TO still undoes that op alone, COMMIT releases them all, and no op pays for a
+            # RELEASE. Every NESTED_SAVEPOINTS ops the group's first ("ops") is released, and
+            # every one after it, so SQLite never holds more than that many open.
+            first = index % NESTED_SAVEPOINTS == 0
             if not single:
-                run("SAVEPOINT op")
+                if first and index:
+                    run("RELEASE ops")
+                run("SAVEPOINT ops" if first else "SAVEPOINT op")
             try:
                 op.outcome = (True, op.fn(conn))
             except Exception as exc:
@@ -182,9 +190,7 @@ def _run_batch(conn: sqlite3.Connection, ops: list[_Op], name: str) -> bool:
                 if single:
                     run("ROLLBACK")
                     return True
-                run("ROLLBACK TO op")
-            if not single:
-                run("RELEASE op")
+                run("ROLLBACK TO ops" if first else "ROLLBACK TO op")
         run("COMMIT")
     except BaseException as exc:
         if conn.in_transaction:
