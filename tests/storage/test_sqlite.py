@@ -19,7 +19,7 @@ import pytest
 
 from streamkit.errors import ConditionalCheckFailedException
 from streamkit.storage import wal
-from streamkit.storage.sqlite import NESTED_SAVEPOINTS, Durability, Store, open_store
+from streamkit.storage.sqlite import NESTED_SAVEPOINTS, Durability, Store, open_store, statements
 from tests.storage.kv import all_kv, put_kv, setup_kv
 
 
@@ -321,3 +321,34 @@ async def test_savepoint_journal_stays_in_memory(location: Location) -> None:
     would otherwise spill to a temporary file (thousands of writes a second under load)."""
     async with location.open() as store:
         assert await store.write(lambda c: c.execute("PRAGMA temp_store").fetchone()[0]) == 2
+
+
+async def test_kept_cursor_leaves_no_read_open(location: Location) -> None:
+    """The write path's statements share one cursor (storage.sqlite.statements); a one-row
+    read on it must not leave its statement pending, or the writer would keep a snapshot
+    open after COMMIT and no checkpoint could copy the whole log."""
+    if location.path is None:
+        pytest.skip("a checkpoint needs a file")
+    async with location.open() as store:
+        await store.write(put_kv("a", 1))
+
+        def read_then_write(conn: sqlite3.Connection) -> int:
+            cursor = statements(conn)
+            assert cursor is not conn  # the store's connections keep their cursor
+            row = cursor.execute("SELECT v FROM kv WHERE k = ?", ("a",)).fetchone()
+            cursor.execute("INSERT OR REPLACE INTO kv VALUES ('b', ?)", (row[0] + 1,))
+            return int(row[0])
+
+        assert await store.write(read_then_write) == 1
+        assert (
+            await store.read_point(
+                lambda c: statements(c).execute("SELECT v FROM kv WHERE k = 'b'").fetchone()[0]
+            )
+            == 2
+        )
+        other = sqlite3.connect(location.path, isolation_level=None)
+        try:
+            busy, frames, copied = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            other.close()
+        assert (busy, frames, copied) == (0, 0, 0)  # truncated: nobody held the log
