@@ -278,9 +278,12 @@ class EngineCore:
         if pitr is not None:  # point-in-time recovery is on: keep the change's history row
             self._pitr_record(conn, pitr, key, old, blob, size, now, old_size, old_blob)
         if spec.stream_view_type is not None:
+            arn = _STREAM_ARNS.get((spec.name, spec.stream_label, self.region, self.account))
+            if arn is None:
+                arn = _stream_arn(spec, self.region, self.account)
             self._changes.append(
                 conn,
-                arn=f"{spec.arn(self.region, self.account)}/stream/{spec.stream_label}",
+                arn=arn,
                 view=spec.stream_view_type,
                 key_names=spec.key.names,
                 partition=key[0],
@@ -344,6 +347,8 @@ class EngineCore:
 
     def _admit(self, spec: TableSpec, *, read: bool, hk: bytes | None = None) -> None:
         """Refuse, before it runs, a request the throttling simulator has no capacity for."""
+        if not self.throttle.active(spec):  # off unless asked for: every request comes here
+            return
         gsis = () if read else tuple(i.name for i in spec.global_indexes)
         self.throttle.check(spec, read=read, hk=hk, indexes=gsis)
 
@@ -360,6 +365,8 @@ class EngineCore:
     ) -> None:
         """Charge the consumed units to the throttling simulator and report them if asked."""
         self.throttle.charge(spec, units, read=read, hk=hk, index_units=indexes)
+        if mode == "NONE":  # the default: nothing to report
+            return
         local = {n: u for n, u in (indexes or {}).items() if not _is_global(spec, n)}
         global_ = {n: u for n, u in (indexes or {}).items() if _is_global(spec, n)}
         consumed = capacity.consumed_capacity(
@@ -367,6 +374,19 @@ class EngineCore:
         )
         if consumed is not None:
             out["ConsumedCapacity"] = consumed
+
+
+#: (table, stream label, region, account) -> the stream's ARN, which is made of them; at most
+#: _ARNS_KEPT are kept (then the ARN is made again: a few hundred ns).
+_STREAM_ARNS: dict[tuple[str, str | None, str, str], str] = {}
+_ARNS_KEPT = 1024
+
+
+def _stream_arn(spec: TableSpec, region: str, account: str) -> str:
+    arn = f"{spec.arn(region, account)}/stream/{spec.stream_label}"
+    if len(_STREAM_ARNS) < _ARNS_KEPT:
+        _STREAM_ARNS[spec.name, spec.stream_label, region, account] = arn
+    return arn
 
 
 def _is_global(spec: TableSpec, index_name: str) -> bool:

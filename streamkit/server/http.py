@@ -292,15 +292,22 @@ class Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         size = len(name) + len(value) + 4
         self._header_bytes += size
-        if (
-            self._header_bytes > self._limits.max_header_bytes
-            or len(self._headers) >= self._limits.max_headers
-        ):
+        headers = self._headers
+        limits = self._limits
+        if self._header_bytes > limits.max_header_bytes or len(headers) >= limits.max_headers:
             self._fail(431)
             return
-        if not self._charge(size):
-            return
-        self._headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
+        connections = self._set
+        if self._closed or connections.pending_bytes + size > limits.max_pending_bytes:
+            if not self._charge(size):  # the general path refuses it (503) or skips it
+                return
+        else:  # _charge's common case, inline: this runs for every header
+            connections.pending_bytes += size
+            self._held += size
+        key = _header_names.get(name)
+        if key is None:
+            key = _header_name(name)
+        headers.append((key, value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
         for name, value in self._headers:
@@ -323,7 +330,8 @@ class Connection(asyncio.Protocol):
         if self._closed:
             return
         self._in_message = False
-        method = self._parser.get_method().decode("latin-1")
+        raw_method = self._parser.get_method()
+        method = _METHODS.get(raw_method) or raw_method.decode("latin-1")
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         request = _Request(
             method,
@@ -472,18 +480,35 @@ class Connection(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
-        lines.extend(f"{name}: {value}" for name, value in headers)
-        lines.append(f"Content-Length: {len(body)}")
-        lines.append(f"Date: {_http_date()}")
-        if not keep_alive:
-            lines.append("Connection: close")
-        lines.append("\r\n")
-        head_bytes = "\r\n".join(lines).encode("latin-1")
+        lines = [_STATUS_LINES.get(status) or _status_line(status)]
+        for name, value in headers:
+            lines.append(f"{name}: {value}\r\n")
+        lines.append(f"Content-Length: {len(body)}\r\nDate: {_http_date()}\r\n")
+        lines.append("\r\n" if keep_alive else "Connection: close\r\n\r\n")
+        head_bytes = "".join(lines).encode("latin-1")
         if head or not body:
             transport.write(head_bytes)
         else:
             transport.write(head_bytes + body)
+
+
+def _status_line(status: int) -> str:
+    return f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"
+
+
+_STATUS_LINES: Final = {status: _status_line(status) for status in _REASONS}
+_METHODS: Final = {m.encode(): m for m in ("POST", "GET", "HEAD", "OPTIONS")}
+#: Request header names as the handler gets them (lower-case), by the bytes sent: a client
+#: sends the same few names on every request. Filled as names arrive, up to _NAMES_KEPT.
+_header_names: dict[bytes, str] = {}
+_NAMES_KEPT: Final = 512
+
+
+def _header_name(raw: bytes) -> str:
+    name = raw.decode("latin-1").lower()
+    if len(_header_names) < _NAMES_KEPT:
+        _header_names[raw] = name
+    return name
 
 
 _date_cache: tuple[int, str] = (0, "")

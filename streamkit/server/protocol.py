@@ -250,7 +250,12 @@ class Dispatcher:
             params = wire.loads(body)
             self._check_members(method, params)
             result = await method(**params)
-            payload = wire.dumps(result) if result or target not in _EMPTY_OUTPUT else b""
+            if result:
+                payload = wire.dumps(result)
+            elif target in _EMPTY_OUTPUT:
+                payload = b""
+            else:  # {} is PutItem, UpdateItem and DeleteItem's usual reply
+                payload = b"{}" if result == {} else wire.dumps(result)
         except DynamoDBError as exc:
             return _error_reply(exc, request_id)
         except Exception:
@@ -326,8 +331,11 @@ def _headers(request_id: str, payload: bytes) -> list[tuple[str, str]]:
     return [
         ("Content-Type", CONTENT_TYPE),
         ("x-amzn-RequestId", request_id),
-        ("x-amz-crc32", wire.crc32(payload)),
+        ("x-amz-crc32", _CRC_OF_EMPTY.get(payload) or wire.crc32(payload)),
     ]
+
+
+_CRC_OF_EMPTY: Final = {body: wire.crc32(body) for body in (b"", b"{}")}
 
 
 def _error_reply(exc: DynamoDBError, request_id: str) -> Reply:

@@ -112,11 +112,18 @@ def region_of(authorization: str | None, default: str) -> str:
     return _check_region(parts[2])
 
 
+_REGIONS_SEEN: set[str] = set()  # valid region names met so far (every request names one)
+
+
 def _check_region(region: str) -> str:
+    if region in _REGIONS_SEEN:
+        return region
     if len(region) > 32 or not _REGION.match(region):
         raise InvalidSignatureException(
             f"Credential should be scoped to a valid region, not '{region}'. "
         )
+    if len(_REGIONS_SEEN) < 64:
+        _REGIONS_SEEN.add(region)
     return region
 
 

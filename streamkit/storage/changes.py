@@ -40,6 +40,7 @@ from streamkit.errors import InternalServerError
 from streamkit.model.attributes import Item, item_size, values_equal
 from streamkit.model.schema import TableSpec
 from streamkit.storage.codec import dump_item, item_json, items_differ
+from streamkit.storage.sqlite import statements
 
 __all__ = [
     "EVENT_KIND",
@@ -324,7 +325,7 @@ class ChangeLog:
             size_bytes += item_size(kept_new) if sizes[1] is None else sizes[1]
         data = dump_record_data(keys, kept_old, kept_new, size_bytes, blobs=blobs)
         seq = self._next(conn, stid)
-        conn.execute(
+        statements(conn).execute(
             _INSERT_RECORD,
             (
                 sid,

@@ -19,6 +19,7 @@ from streamkit.model.schema import TableSpec
 from streamkit.storage import changes
 from streamkit.storage.codec import dump_item, load_item
 from streamkit.storage.lookups import lookup_rows
+from streamkit.storage.sqlite import statements
 from streamkit.storage.versions import drop_versions
 
 __all__ = [
@@ -199,9 +200,7 @@ def get_stored_row(
 
     A write hands the blob to the change log, whose stream record reuses it as the old image.
     """
-    row = conn.execute(
-        f"SELECT item, size FROM {items_table(spec)} WHERE hk = ? AND rk = ?", (hk, rk)
-    ).fetchone()
+    row = statements(conn).execute(_sql(spec)[0], (hk, rk)).fetchone()
     return (None, 0, None) if row is None else (load_item(row[0]), row[1], row[0])
 
 
@@ -233,14 +232,29 @@ def put_row(
     to the indexed ``ttl`` column the sweeper reads.
     """
     blob = dump_item(item)
-    conn.execute(
-        f"INSERT OR REPLACE INTO {items_table(spec)}(hk, rk, item, size, ttl) "
-        "VALUES (?, ?, ?, ?, ?)",
-        (hk, rk, blob, size, ttl_value(item, ttl_attribute)),
-    )
+    ttl = None if ttl_attribute is None else ttl_value(item, ttl_attribute)
+    statements(conn).execute(_sql(spec)[1], (hk, rk, blob, size, ttl))
     return blob
 
 
 def delete_row(conn: sqlite3.Connection, spec: TableSpec, hk: bytes, rk: bytes) -> None:
     """Delete the item stored under the encoded key (no-op when absent)."""
-    conn.execute(f"DELETE FROM {items_table(spec)} WHERE hk = ? AND rk = ?", (hk, rk))
+    statements(conn).execute(_sql(spec)[2], (hk, rk))
+
+
+_SQL: dict[str, tuple[str, str, str]] = {}  # table id -> the statements of one-item writes
+
+
+def _sql(spec: TableSpec) -> tuple[str, str, str]:
+    """Return a table's one-row read, upsert and delete, made once per table (ids are never
+    reused): the same string objects each time, whose hashes Python keeps, so the
+    connection's statement cache finds them without building and hashing them again."""
+    found = _SQL.get(spec.table_id)
+    if found is None:
+        table = items_table(spec)
+        found = _SQL[spec.table_id] = (
+            f"SELECT item, size FROM {table} WHERE hk = ? AND rk = ?",
+            f"INSERT OR REPLACE INTO {table}(hk, rk, item, size, ttl) VALUES (?, ?, ?, ?, ?)",
+            f"DELETE FROM {table} WHERE hk = ? AND rk = ?",
+        )
+    return found

@@ -204,3 +204,13 @@ async def test_regions_are_isolated_and_opened_lazily() -> None:
     assert [status for status, _, _ in responses] == [200, 200, 200, 200]
     tables = [orjson.loads(body)["TableNames"] for _, _, body in responses[1:]]
     assert tables == [["only-here"], [], []]
+
+
+def test_header_names_kept_are_bounded() -> None:
+    # Names are kept (lower-cased) as clients send them; a client inventing names on every
+    # request must not grow the table past its bound, and each name still comes out right.
+    from streamkit.server import http
+
+    for i in range(2 * http._NAMES_KEPT):
+        assert http._header_name(f"X-Made-Up-{i}".encode()) == f"x-made-up-{i}"
+    assert len(http._header_names) <= http._NAMES_KEPT

@@ -225,3 +225,16 @@ def test_verifier_on_garbage_raises_only_dynamodb_errors(
         pass
     else:
         raise AssertionError("garbage verified")
+
+
+def test_region_names_kept_are_bounded_and_bad_ones_never_kept() -> None:
+    from streamkit.server import sigv4
+
+    for i in range(200):
+        assert sigv4.region_of(f"AWS4-HMAC-SHA256 Credential=k/20261207/r{i}/dynamodb/x", "x") == (
+            f"r{i}"
+        )
+    assert len(sigv4._REGIONS_SEEN) <= 64
+    with pytest.raises(InvalidSignatureException):
+        sigv4.region_of("AWS4-HMAC-SHA256 Credential=k/20261207/../dynamodb/x", "x")
+    assert ".." not in sigv4._REGIONS_SEEN

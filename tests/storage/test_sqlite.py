@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 
 from streamkit.errors import ConditionalCheckFailedException
 from streamkit.storage import wal
-from streamkit.storage.sqlite import Durability, Store, open_store
+from streamkit.storage.sqlite import NESTED_SAVEPOINTS, Durability, Store, open_store, statements
 from tests.storage.kv import all_kv, put_kv, setup_kv
 
 
@@ -81,6 +82,42 @@ class TestGroupCommit:
                 tg.start_soon(good, "b")
             assert outcomes == {"a": 7, "bad": "raised", "b": 7}
             assert await store.read(all_kv) == {"a": 7, "b": 7}
+
+    async def test_failures_across_savepoint_groups_roll_back_alone(
+        self, location: Location
+    ) -> None:
+        # A batch's savepoints stay open, nested, and are released NESTED_SAVEPOINTS at a time:
+        # failures at a group's first op, its second, its last and the next group's first
+        # each undo that op alone, whatever ran before and after it in the batch.
+        count = 2 * NESTED_SAVEPOINTS + 16
+        failing = {0, 1, NESTED_SAVEPOINTS - 1, NESTED_SAVEPOINTS, NESTED_SAVEPOINTS + 1}
+        failing |= {2 * NESTED_SAVEPOINTS - 1, 2 * NESTED_SAVEPOINTS, count - 1}
+        async with location.open() as store:
+
+            def half_then_fail(i: int) -> Callable[[sqlite3.Connection], None]:
+                def fn(conn: sqlite3.Connection) -> None:
+                    conn.execute("INSERT INTO kv VALUES (?, ?)", (f"k{i}", i))
+                    conn.execute("INSERT INTO kv VALUES (?, ?)", (f"bad{i}", i))
+                    raise ConditionalCheckFailedException()
+
+                return fn
+
+            async def one(i: int) -> None:
+                if i in failing:
+                    with pytest.raises(ConditionalCheckFailedException):
+                        await store.write(half_then_fail(i))
+                else:
+                    await store.write(put_kv(f"k{i}", i))
+
+            commits = store.statistics().commits
+            async with anyio.create_task_group() as tg:
+                for i in range(count):
+                    tg.start_soon(one, i)
+            if not location.threaded:  # inline: every write queued in one turn, one batch
+                assert store.statistics().commits == commits + 1
+            expected = {f"k{i}": i for i in range(count) if i not in failing}
+            assert await store.read(all_kv) == expected
+            assert await store.write(put_kv("after", 1)) == 1  # no savepoint left open
 
     async def test_lone_failure_rolls_back(self, location: Location) -> None:
         async with location.open() as store:
@@ -284,3 +321,34 @@ async def test_savepoint_journal_stays_in_memory(location: Location) -> None:
     would otherwise spill to a temporary file (thousands of writes a second under load)."""
     async with location.open() as store:
         assert await store.write(lambda c: c.execute("PRAGMA temp_store").fetchone()[0]) == 2
+
+
+async def test_kept_cursor_leaves_no_read_open(location: Location) -> None:
+    """The write path's statements share one cursor (storage.sqlite.statements); a one-row
+    read on it must not leave its statement pending, or the writer would keep a snapshot
+    open after COMMIT and no checkpoint could copy the whole log."""
+    if location.path is None:
+        pytest.skip("a checkpoint needs a file")
+    async with location.open() as store:
+        await store.write(put_kv("a", 1))
+
+        def read_then_write(conn: sqlite3.Connection) -> int:
+            cursor = statements(conn)
+            assert cursor is not conn  # the store's connections keep their cursor
+            row = cursor.execute("SELECT v FROM kv WHERE k = ?", ("a",)).fetchone()
+            cursor.execute("INSERT OR REPLACE INTO kv VALUES ('b', ?)", (row[0] + 1,))
+            return int(row[0])
+
+        assert await store.write(read_then_write) == 1
+        assert (
+            await store.read_point(
+                lambda c: statements(c).execute("SELECT v FROM kv WHERE k = 'b'").fetchone()[0]
+            )
+            == 2
+        )
+        other = sqlite3.connect(location.path, isolation_level=None)
+        try:
+            busy, frames, copied = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            other.close()
+        assert (busy, frames, copied) == (0, 0, 0)  # truncated: nobody held the log
