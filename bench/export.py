@@ -182,7 +182,7 @@ def _run_phase(name: str, folder: Path, tree: str | None) -> dict[str, Any]:
     try:
         out = subprocess.run(
             [sys.executable, __file__, "--phase", name, "--db", str(db), "--buckets", str(buckets)],
-            check=True, capture_output=True, text=True, env=env,
+            check=True, capture_output=True, text=True, env=env, cwd=tree,
         ).stdout  # fmt: skip
     finally:
         for suffix in ("", "-wal", "-shm"):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from streamkit.engine.s3files import (
+    LineError,
     decode_ion_line,
     encode_ion_item,
     fast_ion_value,
@@ -113,3 +115,9 @@ def test_mutated_lines_agree(item: dict[str, Any], data: st.DataObject) -> None:
         else:
             line = line[:at] + char + line[at + 1 :]
     _agrees(line)
+
+
+def test_a_blob_that_is_not_ascii_is_a_bad_line() -> None:
+    """Was a ValueError the import did not count as a bad line (it ended the object)."""
+    with pytest.raises(LineError, match="bad base64"):
+        decode_ion_line("$ion_1_0 {Item:{a:{{é}}}}")
