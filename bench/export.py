@@ -1,6 +1,7 @@
 """Export and import against a Scan + BatchWriteItem copy: items/s and peak RSS.
 
-Usage: python bench/export.py [--items 100000] [--repeats 1]
+Usage: python bench/export.py [--items 100000] [--repeats 1] [--phases copy,import json,...]
+                              [--keep DIR] [--base TREE]
 
 Loads ``--items`` ~200-byte items (``pk``/``sk`` keys, a string, a number, a small map) into a
 SQLite file, then runs each phase in a fresh process, so each peak RSS (ru_maxrss) is that
@@ -11,8 +12,14 @@ phase's alone:
 - export json / ion: ExportTableToPointInTime to a bucket folder, until COMPLETED;
 - import json / ion: ImportTable of that export into a new table, until COMPLETED.
 
-Prints items/s, the speed-up over the copy, and peak RSS in MB for each (an import's worker
-processes, which parse a large import on the other cores, each in parentheses).
+Prints items/s, the speed-up over the copy, peak RSS in MB for each (an import's worker
+processes, which parse a large import on the other cores, each in parentheses) and CPU time
+per item (the phase's process and its workers together, microseconds).
+
+``--keep DIR`` loads and exports into DIR once and reuses it on later runs (each import goes
+into a copy of the database file). ``--base TREE`` runs every phase ``--repeats`` times in
+turns, this tree then TREE (a worktree of another commit, put first on PYTHONPATH), and
+prints the medians of both and their ratio.
 """
 
 from __future__ import annotations
@@ -20,7 +27,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -107,6 +117,7 @@ async def _done(calls: Any) -> dict[str, Any]:
 
 
 async def phase(name: str, path: Path, buckets: Path) -> dict[str, Any]:
+    cpu_before = _cpu()  # the interpreter's start and imports are not the phase's
     async with streamkit.open_engine(path, s3_dir=buckets) as db:
         start = time.perf_counter()
         if name == "copy":
@@ -138,14 +149,90 @@ async def phase(name: str, path: Path, buckets: Path) -> dict[str, Any]:
             assert desc["ErrorCount"] == 0, desc
             count = desc["ImportedItemCount"]
         seconds = time.perf_counter() - start
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # import workers
-    return {"phase": name, "items": count, "seconds": seconds, "rss_mb": rss, "workers": workers}
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the import's workers
+    cpu = me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime - cpu_before
+    return {
+        "phase": name,
+        "items": count,
+        "seconds": seconds,
+        "rss_mb": me.ru_maxrss / 1024,
+        "workers": children.ru_maxrss / 1024,
+        "cpu_us": cpu / max(count, 1) * 1e6,
+    }
+
+
+def _cpu() -> float:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return me.ru_utime + me.ru_stime
+
+
+PHASES = ("copy", "export json", "export ion", "import json", "import ion")
+
+
+def _run_phase(name: str, folder: Path, tree: str | None) -> dict[str, Any]:
+    db, buckets = folder / "bench.sqlite3", folder / "s3"
+    if name.startswith("import") or name == "copy":  # writes a table: into a copy of the file
+        scratch = folder / "scratch.sqlite3"
+        shutil.copyfile(db, scratch)
+        db = scratch
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = tree + (os.pathsep + env["PYTHONPATH"] if "PYTHONPATH" in env else "")
+    try:
+        out = subprocess.run(
+            [sys.executable, __file__, "--phase", name, "--db", str(db), "--buckets", str(buckets)],
+            check=True, capture_output=True, text=True, env=env, cwd=tree,
+        ).stdout  # fmt: skip
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            (folder / f"scratch.sqlite3{suffix}").unlink(missing_ok=True)
+    result: dict[str, Any] = json.loads(out.splitlines()[-1])
+    return result
+
+
+def _prepare(folder: Path, items: int) -> None:
+    """Load the table and export it in both formats into ``folder`` (once)."""
+    if (folder / "ready").exists():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    asyncio.run(load(folder / "bench.sqlite3", items))
+    print(f"loaded {items:,} items in {time.perf_counter() - start:.1f} s")
+    for name in ("export json", "export ion"):
+        _run_phase(name, folder, None)  # the files the imports read
+    (folder / "ready").write_text(str(items))
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out = dict(runs[0])
+    for key in ("seconds", "rss_mb", "workers", "cpu_us"):
+        out[key] = statistics.median(r.get(key, 0.0) for r in runs)
+    return out
+
+
+def _print(results: list[dict[str, Any]], base_rate: float | None) -> None:
+    print(
+        f"{'phase':<12} {'items':>9} {'seconds':>8} {'items/s':>9} {'vs copy':>8} {'RSS MB':>7}"
+        f" {'CPU us/item':>11}  (largest worker process)"
+    )
+    for r in results:
+        rate = r["items"] / r["seconds"]
+        ratio = f"{rate / base_rate:>7.1f}x" if base_rate else f"{'-':>8}"
+        print(
+            f"{r['phase']:<12} {r['items']:>9,} {r['seconds']:>8.2f} {rate:>9,.0f} "
+            f"{ratio} {r['rss_mb']:>7.0f} {r.get('cpu_us', 0.0):>11.1f}"
+            + (f"  ({r['workers']:.0f})" if r.get("workers", 0) > 5 else "")
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--phases", default=",".join(PHASES), help="comma-separated")
+    parser.add_argument("--keep", help="load and export into this folder once, reuse it")
+    parser.add_argument("--base", help="a worktree to run in turns against this one")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--buckets", help=argparse.SUPPRESS)
@@ -153,31 +240,37 @@ def main() -> None:
     if args.phase:
         print(json.dumps(asyncio.run(phase(args.phase, Path(args.db), Path(args.buckets)))))
         return
+    names = [n.strip() for n in args.phases.split(",") if n.strip()]
     with tempfile.TemporaryDirectory() as tmp:
-        db, buckets = Path(tmp) / "bench.sqlite3", Path(tmp) / "s3"
-        start = time.perf_counter()
-        asyncio.run(load(db, args.items))
-        print(f"loaded {args.items:,} items in {time.perf_counter() - start:.1f} s")
-        results = []
-        for name in ("copy", "export json", "export ion", "import json", "import ion"):
-            out = subprocess.run(
-                [sys.executable, __file__, "--phase", name, "--db", str(db),
-                 "--buckets", str(buckets)],
-                check=True, capture_output=True, text=True,
-            ).stdout  # fmt: skip
-            results.append(json.loads(out.splitlines()[-1]))
-        base = results[0]["items"] / results[0]["seconds"]
-        print(
-            f"{'phase':<12} {'items':>9} {'seconds':>8} {'items/s':>9} {'vs copy':>8} {'RSS MB':>7}"
-            "  (largest worker process)"
-        )
-        for r in results:
-            rate = r["items"] / r["seconds"]
-            print(
-                f"{r['phase']:<12} {r['items']:>9,} {r['seconds']:>8.2f} {rate:>9,.0f} "
-                f"{rate / base:>7.1f}x {r['rss_mb']:>7.0f}"
-                + (f"  ({r['workers']:.0f})" if r.get("workers", 0) > 5 else "")
-            )
+        folder = Path(args.keep) if args.keep else Path(tmp)
+        _prepare(folder, args.items)
+        here = str(Path(__file__).resolve().parent.parent)
+        trees: list[str | None] = [here] + ([args.base] if args.base else [])
+        runs: dict[tuple[str | None, str], list[dict[str, Any]]] = {}
+        for turn in range(args.repeats):
+            for tree in trees:
+                for name in names:
+                    result = _run_phase(name, folder, tree)
+                    runs.setdefault((tree, name), []).append(result)
+                    load_avg = os.getloadavg()[0]
+                    print(
+                        f"turn {turn + 1} {tree} {name}: {result['items'] / result['seconds']:,.0f}"
+                        f" items/s, {result['cpu_us']:.1f} us CPU/item, load {load_avg:.1f}",
+                        flush=True,
+                    )
+        for tree in trees:
+            results = [_median(runs[tree, n]) for n in names]
+            copies = [r for r in results if r["phase"] == "copy"]
+            base_rate = copies[0]["items"] / copies[0]["seconds"] if copies else None
+            print(f"\n{tree} (medians of {args.repeats}):")
+            _print(results, base_rate)
+        if args.base:
+            print("\nthis tree / base (items/s, medians):")
+            for n in names:
+                mine, theirs = _median(runs[here, n]), _median(runs[args.base, n])
+                ratio = theirs["seconds"] / mine["seconds"]
+                cpu = f"{mine['cpu_us']:.1f} vs {theirs['cpu_us']:.1f}"
+                print(f"  {n:<12} {ratio:.2f}x  (CPU {cpu} us/item)")
 
 
 if __name__ == "__main__":

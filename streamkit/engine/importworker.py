@@ -134,8 +134,10 @@ class LinePool:
         env = {**os.environ, "PYTHONPATH": _PACKAGE_ROOT + (os.pathsep + path if path else "")}
         spec = pickle.dumps(self._spec)
         for _ in range(self._count):
+            # -P: not the current folder first on sys.path, which ``-m`` would do (a folder
+            # holding another streamkit would give the workers that one)
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "streamkit.engine.import_main",
+                sys.executable, "-P", "-m", "streamkit.engine.import_main",
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
             )  # fmt: skip
             self._procs.append(proc)
