@@ -560,6 +560,8 @@ _FAST_SKELETON = re.compile(
 )
 # the rewriting: constant replacements where the shape allows (C speed)
 _FAST_NAME_START = re.compile(r"(?<=[{,])(?=[A-Za-z_$][A-Za-z0-9_$]*:)")
+#: outside lists, a "{" or "," followed by anything but a field name
+_FAST_NOT_NAME = re.compile(r"[{,](?![A-Za-z_$])")
 #: a number after a field name, or (in a list) after "[" or ","
 _FAST_FIELD_NUMBER = re.compile(r":(-?[0-9][0-9]*(?:\.[0-9]*[1-9])?)\.?(?=[,\]}])")
 _FAST_ANY_NUMBER = re.compile(r"([:,\[])(-?[0-9][0-9]*(?:\.[0-9]*[1-9])?)\.?(?=[,\]}])")
@@ -592,6 +594,8 @@ def fast_ion_value(line: str) -> AttributeValue | None:
     lists = "[" in skeleton
     if lists:  # a comma in a list is followed by a value, not a name
         skeleton = _FAST_NAME_START.sub('"', skeleton).replace(":", '":')
+    elif _FAST_NOT_NAME.search(skeleton):  # "{]a:1}": the quote below would take the "]" in
+        return None
     else:  # every "{" and "," is followed by a field name
         skeleton = skeleton.replace("{", '{"').replace(",", ',"').replace(":", '":')
     skeleton = skeleton.replace("{", '{"M":{').replace("}", "}}").replace("\x01", '{"M":{}}')

@@ -58,6 +58,15 @@ def test_the_export_shapes_take_the_fast_path() -> None:
     ):
         _agrees(line)
     assert _agrees("$ion_1_0 {Item:{a:-0.25,b:10,c:0.,l:[-1.5,[0.5],{x:2.}]}}") is not None
+
+
+@pytest.mark.parametrize(
+    "line", ["$ion_1_0 {]Item:{}}", "{Item:{a:1.,]b:2.}}", "{Item:{,a:1.}}", "{Item:{a:1.,}}"]
+)
+def test_a_stray_character_where_a_name_goes_is_not_read(line: str) -> None:
+    # found by test_mutated_lines_agree: quoting the name took the "]" into it
+    assert fast_ion_value(line) is None
+    _agrees(line)
     assert decode_ion_line(_BENCH_LINE)["m"] == {"M": {"a": {"S": "b"}, "c": {"N": "1.5"}}}
 
 
