@@ -23,7 +23,9 @@ Choices where Lambda is undocumented (see ``docs/differences.md`` when it lands)
   keeps its own retry chain; the checkpoint stops before the lowest record any lane left undone,
   so records another lane finished after it are delivered again (at least once).
 - Every invocation gets a fresh deep copy of the records, so a handler that edits its event never
-  changes what a retry receives.
+  changes what a retry receives. Records read locally come packed (:class:`~streamkit.streams.
+  records.PackedRecord`, their JSON bytes): a batch's objects are one ``orjson.loads`` of the
+  bytes joined, which is both the copy and the build.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from streamkit.mappings.failures import (
 from streamkit.mappings.filters import matches
 from streamkit.mappings.invoke import Verdict, call_handler, interpret_response
 from streamkit.model.json import encode_b64
-from streamkit.streams.client import SharedRecords
+from streamkit.streams.records import PackedRecord
 
 __all__ = [
     "LAMBDA_BACKOFF",
@@ -223,8 +225,13 @@ class ShardProcessor:
         async with self._lock:
             self.metrics.batches += 1
             self.metrics.iterator_age = self._clock.now() - max(map(_created, records))
-            # unfiltered, the page itself goes on (a shared page carries its serialised copy)
-            delivered = records if self._filter is None else list(filter(self._filter, records))
+            # unfiltered, the page itself goes on; a filter sees a packed record as objects
+            check = self._filter
+            delivered = (
+                records
+                if check is None
+                else [r for r in records if check(r.load() if type(r) is PackedRecord else r)]
+            )
             self.metrics.filtered += len(records) - len(delivered)
             if self._windowed:
                 first_undone = await self._process_windows(delivered)
@@ -233,9 +240,9 @@ class ShardProcessor:
             else:
                 first_undone = await self._process_lane(0, delivered)
         if first_undone is None:
-            return Outcome(checkpoint=records[-1]["dynamodb"]["SequenceNumber"], complete=True)
+            return Outcome(checkpoint=_sequence(records[-1]), complete=True)
         done = [r for r in records if _seq(r) < first_undone]
-        checkpoint = done[-1]["dynamodb"]["SequenceNumber"] if done else None
+        checkpoint = _sequence(done[-1]) if done else None
         return Outcome(checkpoint=checkpoint, complete=False)
 
     async def tick(self) -> bool:
@@ -406,7 +413,10 @@ class ShardProcessor:
         self, lane: int, batch: Sequence[Mapping[str, Any]], attempt: int
     ) -> _Invocation:
         if self.config.deserialize:
-            delivered = [deserialize_record(_copy(dict(r))) for r in batch]
+            delivered = [
+                deserialize_record(r.load() if type(r) is PackedRecord else _copy(dict(r)))
+                for r in batch
+            ]
         else:
             delivered = _copy_records(batch)
         event: dict[str, Any] = {"Records": delivered}
@@ -434,7 +444,7 @@ class ShardProcessor:
         else:
             verdict = interpret_response(
                 response,
-                [r["dynamodb"]["SequenceNumber"] for r in batch],
+                [_sequence(r) for r in batch],
                 report_batch_item_failures=self.config.report_batch_item_failures,
                 require_state=self._windowed,
             )
@@ -663,19 +673,29 @@ def _request_id(context: object) -> str:
     return str(uuid.uuid4())
 
 
+def _sequence(record: Mapping[str, Any]) -> str:
+    """The record's ``SequenceNumber`` (a packed record's without parsing it)."""
+    if type(record) is PackedRecord:
+        return record.sequence
+    sequence: str = record["dynamodb"]["SequenceNumber"]
+    return sequence
+
+
 def _seq(record: Mapping[str, Any]) -> int:
-    return int(record["dynamodb"]["SequenceNumber"])
+    return int(_sequence(record))
 
 
 def _created(record: Mapping[str, Any]) -> float:
+    if type(record) is PackedRecord:
+        return record.created
     return float(record["dynamodb"]["ApproximateCreationDateTime"])
 
 
 def _span(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {
         "batch_size": len(batch),
-        "first_sequence_number": batch[0]["dynamodb"]["SequenceNumber"],
-        "last_sequence_number": batch[-1]["dynamodb"]["SequenceNumber"],
+        "first_sequence_number": _sequence(batch[0]),
+        "last_sequence_number": _sequence(batch[-1]),
     }
 
 
@@ -683,7 +703,7 @@ def _chunks(
     records: Sequence[Mapping[str, Any]], size: int
 ) -> Iterator[Sequence[Mapping[str, Any]]]:
     if 0 < len(records) <= size:
-        yield records  # the page itself: a shared page keeps its serialised copy
+        yield records  # the page itself, not a copy of the list
         return
     for start in range(0, len(records), max(1, size)):
         yield records[start : start + max(1, size)]
@@ -731,18 +751,21 @@ def _json_size(value: object) -> int:
 
 
 def _copy_records(batch: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Return a deep copy of the records for one invocation (marshal is ~10x a Python copy).
+    """Return a deep copy of the records for one invocation, fresh for every attempt.
 
-    A page shared by the mappings on one shard (:class:`~streamkit.streams.client.SharedRecords`)
-    keeps its marshal bytes, so only the first mapping to copy it serialises it.
+    Packed records (what the local source reads, :class:`~streamkit.streams.records.
+    PackedRecord`) are built with one ``orjson.loads`` of their JSON bytes joined; other
+    records (hand-made, a remote source's) are copied with marshal (~10x a Python copy).
     """
+    if all(type(r) is PackedRecord for r in batch):
+        copied: list[dict[str, Any]] = orjson.loads(
+            b"[" + b",".join([r.json for r in batch]) + b"]"  # type: ignore[attr-defined]
+        )
+        return copied
+    if any(type(r) is PackedRecord for r in batch):  # mixed (a hand-made batch): one by one
+        return [r.load() if type(r) is PackedRecord else _copy(dict(r)) for r in batch]
     try:
-        blob = batch.blob if isinstance(batch, SharedRecords) else None
-        if blob is None:
-            blob = marshal.dumps(list(batch))
-            if isinstance(batch, SharedRecords):
-                batch.blob = blob
-        copied: list[dict[str, Any]] = marshal.loads(blob)
+        copied = marshal.loads(marshal.dumps(list(batch)))
     except ValueError:  # something marshal can't hold (a Mapping subclass, a Decimal, ...)
         return [_copy(dict(r)) for r in batch]
     return copied

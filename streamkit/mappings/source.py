@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -79,7 +79,7 @@ class SourcePage(Protocol):
     """What one read returns: Lambda-shaped records, and whether the shard is read to its end."""
 
     @property
-    def records(self) -> Sequence[dict[str, Any]]: ...
+    def records(self) -> Sequence[Mapping[str, Any]]: ...
 
     @property
     def exhausted(self) -> bool: ...

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Final
+
+import orjson
 
 from streamkit.errors import ValidationException
 from streamkit.model.attributes import Item, item_size
@@ -21,6 +23,7 @@ from streamkit.storage.changes import (
 
 __all__ = [
     "SERVICE_IDENTITY",
+    "PackedRecord",
     "base64_binaries",
     "format_record",
     "lambda_record",
@@ -90,6 +93,57 @@ def format_record(
         record["userIdentity"] = {"type": "Service", "principalId": SERVICE_IDENTITY["PrincipalId"]}
     record["eventSourceARN"] = lambda_arn
     return record if data[:1] == b"[" else base64_binaries(record)
+
+
+class PackedRecord(Mapping[str, Any]):
+    """A Lambda-shaped record kept as its JSON bytes and the few fields a mapping reads.
+
+    What the mappings on a shard share (:meth:`~streamkit.streams.client.StreamsClient.
+    read_lambda_records`): no object tree lives on while they work through a page, so the
+    garbage collector has one small object a record to look at, not the record's dicts. A
+    handler's records are built from the bytes (:meth:`load`, or one ``orjson.loads`` of a
+    batch's bytes joined), fresh every time, which is also its private copy.
+
+    As a Mapping it is the record itself, read-only: every look-up parses it afresh (slow; the
+    fields below are there for the hot paths).
+    """
+
+    __slots__ = ("created", "json", "number", "sequence", "size")
+
+    def __init__(self, json: bytes, number: int, created: float, size: int) -> None:
+        self.json = json  #: the record, ``orjson.dumps`` of the Lambda shape
+        self.number = number  #: the internal sequence number
+        self.sequence = sequence_number(number)  #: ``dynamodb.SequenceNumber``
+        self.created = created  #: ``dynamodb.ApproximateCreationDateTime``
+        self.size = size  #: ``dynamodb.SizeBytes``
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any]) -> PackedRecord:
+        """Pack a Lambda-shaped record."""
+        body = record["dynamodb"]
+        return cls(
+            orjson.dumps(record),
+            parse_sequence_number(body["SequenceNumber"]),
+            float(body["ApproximateCreationDateTime"]),
+            body["SizeBytes"],
+        )
+
+    def load(self) -> dict[str, Any]:
+        """Return the record as a new object tree (the caller's own)."""
+        loaded: dict[str, Any] = orjson.loads(self.json)
+        return loaded
+
+    def __getitem__(self, key: str) -> Any:
+        return self.load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.load())
+
+    def __len__(self) -> int:
+        return len(self.load())
+
+    def __repr__(self) -> str:
+        return f"PackedRecord({self.json!r})"
 
 
 def stream_record(
