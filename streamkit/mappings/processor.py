@@ -23,7 +23,7 @@ Choices where Lambda is undocumented (see ``docs/differences.md`` when it lands)
   keeps its own retry chain; the checkpoint stops before the lowest record any lane left undone,
   so records another lane finished after it are delivered again (at least once).
 - Every invocation gets a fresh deep copy of the records, so a handler that edits its event never
-  changes what a retry receives. Records read locally come packed (:class:`~streamkit.streams.
+  changes what a retry receives. Records read locally come packed (:data:`~streamkit.streams.
   records.PackedRecord`, their JSON bytes): a batch's objects are one ``orjson.loads`` of the
   bytes joined, which is both the copy and the build.
 """
@@ -60,7 +60,7 @@ from streamkit.mappings.failures import (
 from streamkit.mappings.filters import matches
 from streamkit.mappings.invoke import Verdict, call_handler, interpret_response
 from streamkit.model.json import encode_b64
-from streamkit.streams.records import PackedRecord
+from streamkit.streams.records import PackedRecord, unpack_record
 
 __all__ = [
     "LAMBDA_BACKOFF",
@@ -77,6 +77,8 @@ log = get_logger(__name__)
 #: Decides whether a Lambda-shaped record (DynamoDB JSON) is delivered; e.g.
 #: ``functools.partial(filters.matches, config.filter_patterns)``.
 RecordFilter = Callable[[Mapping[str, Any]], bool]
+#: A Lambda-shaped record: a mapping (DynamoDB JSON), or packed as the local source reads them.
+Record = Mapping[str, Any] | PackedRecord
 #: Returns a fresh Lambda context for each invocation.
 ContextFactory = Callable[[], object]
 
@@ -212,8 +214,11 @@ class ShardProcessor:
         self._lock = anyio.Lock()
         self._destination_lock = anyio.Lock()
 
-    async def process(self, records: Sequence[Mapping[str, Any]]) -> Outcome:
+    async def process(self, records: Sequence[Record]) -> Outcome:
         """Run one batch (Lambda-shaped records of this shard, in sequence order) to completion.
+
+        Records are mappings, or packed (:data:`~streamkit.streams.records.PackedRecord`) as the
+        local source reads them; they are never changed, and each invocation gets its own.
 
         Returns once every record is done or a partial-batch failure asks for the rest to be
         handed back. Blocks (retries with back-off) while the handler fails, for ever with the
@@ -227,11 +232,7 @@ class ShardProcessor:
             self.metrics.iterator_age = self._clock.now() - max(map(_created, records))
             # unfiltered, the page itself goes on; a filter sees a packed record as objects
             check = self._filter
-            delivered = (
-                records
-                if check is None
-                else [r for r in records if check(r.load() if type(r) is PackedRecord else r)]
-            )
+            delivered = records if check is None else [r for r in records if check(_tree(r))]
             self.metrics.filtered += len(records) - len(delivered)
             if self._windowed:
                 first_undone = await self._process_windows(delivered)
@@ -276,7 +277,7 @@ class ShardProcessor:
 
     # -- lanes and windows -------------------------------------------------------------------
 
-    async def _process_lane(self, lane: int, records: Sequence[Mapping[str, Any]]) -> int | None:
+    async def _process_lane(self, lane: int, records: Sequence[Record]) -> int | None:
         """Run ``records`` in batch_size chunks; return the first undone sequence number."""
         for chunk in _chunks(records, self.config.batch_size):
             undone = await self._run_chunk(lane, chunk)
@@ -284,14 +285,14 @@ class ShardProcessor:
                 return undone
         return None
 
-    async def _process_lanes(self, records: Sequence[Mapping[str, Any]]) -> int | None:
+    async def _process_lanes(self, records: Sequence[Record]) -> int | None:
         """Split by item key into concurrent lanes, each in order; return the lowest undone."""
-        lanes: dict[int, list[Mapping[str, Any]]] = {}
+        lanes: dict[int, list[Record]] = {}
         for record in records:
             lanes.setdefault(_lane_of(record, self._lanes), []).append(record)
         undone: list[int] = []
 
-        async def run(lane: int, part: list[Mapping[str, Any]]) -> None:
+        async def run(lane: int, part: list[Record]) -> None:
             first = await self._process_lane(lane, part)
             if first is not None:
                 undone.append(first)
@@ -301,7 +302,7 @@ class ShardProcessor:
                 tg.start_soon(run, lane, part)
         return min(undone, default=None)
 
-    async def _process_windows(self, records: Sequence[Mapping[str, Any]]) -> int | None:
+    async def _process_windows(self, records: Sequence[Record]) -> int | None:
         length = self.config.tumbling_window_in_seconds
         for chunk in _window_chunks(records, length, self.config.batch_size):
             start = math.floor(_created(chunk[0]) / length) * length
@@ -316,7 +317,7 @@ class ShardProcessor:
 
     # -- one batch ---------------------------------------------------------------------------
 
-    async def _run_chunk(self, lane: int, chunk: Sequence[Mapping[str, Any]]) -> int | None:
+    async def _run_chunk(self, lane: int, chunk: Sequence[Record]) -> int | None:
         pending = self._pending.pop(lane, None)
         attempts = 0
         if pending is not None and pending.sequence_number == _seq(chunk[0]):
@@ -329,9 +330,7 @@ class ShardProcessor:
             self._traced.pop(lane, None)
         return undone
 
-    async def _run_batch(
-        self, lane: int, batch: Sequence[Mapping[str, Any]], attempts: int
-    ) -> int | None:
+    async def _run_batch(self, lane: int, batch: Sequence[Record], attempts: int) -> int | None:
         """Invoke until done; return the first undone sequence number (partial failure) or None.
 
         A partial-batch failure retries only the records from the first failed one, and
@@ -370,7 +369,7 @@ class ShardProcessor:
                 return _seq(failed[0])
             await self._backoff.sleep(attempts)
 
-    def _bisects(self, batch: Sequence[Mapping[str, Any]]) -> bool:
+    def _bisects(self, batch: Sequence[Record]) -> bool:
         """Whether a batch that failed (not partially) is split instead of retried whole."""
         return (
             self.config.bisect_batch_on_function_error
@@ -379,7 +378,7 @@ class ShardProcessor:
         )
 
     async def _bisect(
-        self, lane: int, batch: Sequence[Mapping[str, Any]], attempts: int, error_code: str
+        self, lane: int, batch: Sequence[Record], attempts: int, error_code: str
     ) -> int | None:
         """Run each half of ``batch`` as a fresh batch (splitting is the retry), in order."""
         log.warning(
@@ -394,7 +393,7 @@ class ShardProcessor:
 
     async def _gave_up(
         self,
-        batch: Sequence[Mapping[str, Any]],
+        batch: Sequence[Record],
         attempts: int,
         function_error: str | None,
         request_id: str,
@@ -409,12 +408,10 @@ class ShardProcessor:
         await self._discard(batch, condition, attempts, function_error, request_id)
         return True
 
-    async def _invoke(
-        self, lane: int, batch: Sequence[Mapping[str, Any]], attempt: int
-    ) -> _Invocation:
+    async def _invoke(self, lane: int, batch: Sequence[Record], attempt: int) -> _Invocation:
         if self.config.deserialize:
             delivered = [
-                deserialize_record(r.load() if type(r) is PackedRecord else _copy(dict(r)))
+                deserialize_record(unpack_record(r) if isinstance(r, tuple) else _copy(dict(r)))
                 for r in batch
             ]
         else:
@@ -454,7 +451,7 @@ class ShardProcessor:
     def _report(
         self,
         lane: int,
-        batch: Sequence[Mapping[str, Any]],
+        batch: Sequence[Record],
         attempt: int,
         started: float,
         request_id: str,
@@ -513,14 +510,14 @@ class ShardProcessor:
         limit = self.config.maximum_retry_attempts
         return limit >= 0 and attempts >= limit + 1
 
-    def _too_old(self, batch: Sequence[Mapping[str, Any]]) -> bool:
+    def _too_old(self, batch: Sequence[Record]) -> bool:
         limit = self.config.maximum_record_age_in_seconds
         oldest = min(map(_created, batch))
         return limit >= 0 and self._clock.now() - oldest > limit
 
     async def _discard(
         self,
-        batch: Sequence[Mapping[str, Any]],
+        batch: Sequence[Record],
         condition: FailureCondition,
         attempts: int,
         function_error: str | None,
@@ -534,7 +531,7 @@ class ShardProcessor:
             log.error("batch_discarded", **keys)
             return
         record = build_failure_record(
-            batch,
+            [_tree(r) for r in batch],
             request_id=request_id,
             function_arn=self.function_arn,
             condition=condition,
@@ -553,9 +550,7 @@ class ShardProcessor:
         self.metrics.failures_sent += 1
         log.error("batch_failed_to_destination", **keys)
 
-    def _log_retry(
-        self, batch: Sequence[Mapping[str, Any]], attempts: int, error_code: str
-    ) -> None:
+    def _log_retry(self, batch: Sequence[Record], attempts: int, error_code: str) -> None:
         """The retry decision, at debug: the failed invocation itself was logged already."""
         log.debug(
             "batch_retry",
@@ -673,25 +668,30 @@ def _request_id(context: object) -> str:
     return str(uuid.uuid4())
 
 
-def _sequence(record: Mapping[str, Any]) -> str:
+def _tree(record: Record) -> Mapping[str, Any]:
+    """The record as objects (a packed one parsed afresh)."""
+    return unpack_record(record) if isinstance(record, tuple) else record
+
+
+def _sequence(record: Record) -> str:
     """The record's ``SequenceNumber`` (a packed record's without parsing it)."""
-    if type(record) is PackedRecord:
-        return record.sequence
+    if isinstance(record, tuple):
+        return record[2]
     sequence: str = record["dynamodb"]["SequenceNumber"]
     return sequence
 
 
-def _seq(record: Mapping[str, Any]) -> int:
+def _seq(record: Record) -> int:
     return int(_sequence(record))
 
 
-def _created(record: Mapping[str, Any]) -> float:
-    if type(record) is PackedRecord:
-        return record.created
+def _created(record: Record) -> float:
+    if isinstance(record, tuple):
+        return record[3]
     return float(record["dynamodb"]["ApproximateCreationDateTime"])
 
 
-def _span(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _span(batch: Sequence[Record]) -> dict[str, Any]:
     return {
         "batch_size": len(batch),
         "first_sequence_number": _sequence(batch[0]),
@@ -699,9 +699,7 @@ def _span(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _chunks(
-    records: Sequence[Mapping[str, Any]], size: int
-) -> Iterator[Sequence[Mapping[str, Any]]]:
+def _chunks(records: Sequence[Record], size: int) -> Iterator[Sequence[Record]]:
     if 0 < len(records) <= size:
         yield records  # the page itself, not a copy of the list
         return
@@ -709,11 +707,9 @@ def _chunks(
         yield records[start : start + max(1, size)]
 
 
-def _window_chunks(
-    records: Sequence[Mapping[str, Any]], length: int, size: int
-) -> Iterator[Sequence[Mapping[str, Any]]]:
+def _window_chunks(records: Sequence[Record], length: int, size: int) -> Iterator[Sequence[Record]]:
     """Split into runs of one window each, then into batch_size chunks."""
-    run: list[Mapping[str, Any]] = []
+    run: list[Record] = []
     current: int | None = None
     for record in records:
         window = math.floor(_created(record) / length)
@@ -726,10 +722,12 @@ def _window_chunks(
         yield from _chunks(run, size)
 
 
-def _lane_of(record: Mapping[str, Any], lanes: int) -> int:
+def _lane_of(record: Record, lanes: int) -> int:
     """Return a stable lane for the record's item (its whole ``Keys`` map)."""
     keys = orjson.dumps(
-        record["dynamodb"].get("Keys", {}), option=orjson.OPT_SORT_KEYS, default=_json_default
+        _tree(record)["dynamodb"].get("Keys", {}),
+        option=orjson.OPT_SORT_KEYS,
+        default=_json_default,
     )
     digest = hashlib.md5(keys, usedforsecurity=False).digest()
     return int.from_bytes(digest[:8], "big") % lanes
@@ -750,25 +748,26 @@ def _json_size(value: object) -> int:
         return 0
 
 
-def _copy_records(batch: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _copy_records(batch: Sequence[Record]) -> list[dict[str, Any]]:
     """Return a deep copy of the records for one invocation, fresh for every attempt.
 
     Packed records (what the local source reads, :class:`~streamkit.streams.records.
     PackedRecord`) are built with one ``orjson.loads`` of their JSON bytes joined; other
     records (hand-made, a remote source's) are copied with marshal (~10x a Python copy).
     """
-    if all(type(r) is PackedRecord for r in batch):
-        copied: list[dict[str, Any]] = orjson.loads(
-            b"[" + b",".join([r.json for r in batch]) + b"]"  # type: ignore[attr-defined]
-        )
+    packed = [r[0] for r in batch if isinstance(r, tuple)]
+    if len(packed) == len(batch):
+        copied: list[dict[str, Any]] = orjson.loads(b"[" + b",".join(packed) + b"]")
         return copied
-    if any(type(r) is PackedRecord for r in batch):  # mixed (a hand-made batch): one by one
-        return [r.load() if type(r) is PackedRecord else _copy(dict(r)) for r in batch]
-    try:
-        copied = marshal.loads(marshal.dumps(list(batch)))
-    except ValueError:  # something marshal can't hold (a Mapping subclass, a Decimal, ...)
-        return [_copy(dict(r)) for r in batch]
-    return copied
+    if not packed:
+        try:
+            copied = marshal.loads(marshal.dumps(list(batch)))
+        except ValueError:  # something marshal can't hold (a Mapping subclass, a Decimal, ...)
+            pass
+        else:
+            return copied
+    # mixed (a hand-made batch), or not for marshal: one by one
+    return [unpack_record(r) if isinstance(r, tuple) else _copy(dict(r)) for r in batch]
 
 
 def _copy(value: Any) -> Any:

@@ -76,9 +76,9 @@ _SHARD_COLUMNS_SH: Final = ", ".join("sh." + c for c in _SHARD_COLUMNS.split(", 
 
 class SharedRecords(list[PackedRecord]):
     """A page of Lambda-shaped records that every in-process reader at the same position gets
-    (:meth:`StreamsClient.read_lambda_records`): :class:`~streamkit.streams.records.
-    PackedRecord` objects (each record's JSON bytes and the fields a mapping reads), so the
-    page and the shard's tail hold no object trees for the garbage collector to walk.
+    (:meth:`StreamsClient.read_lambda_records`): :data:`~streamkit.streams.records.
+    PackedRecord` tuples (each record's JSON bytes and the fields a mapping reads), so the
+    page and the shard's tail hold nothing the garbage collector keeps walking.
     """
 
     __slots__ = ()
@@ -93,7 +93,7 @@ class ShardPage:
     """What :meth:`StreamsClient.read_shard` read."""
 
     #: GetRecords records (dicts), in sequence order; from ``read_lambda_records``
-    #: :class:`~streamkit.streams.records.PackedRecord` objects in a :class:`SharedRecords`
+    #: :data:`~streamkit.streams.records.PackedRecord` tuples in a :class:`SharedRecords`
     records: list[Any]
     exhausted: bool  #: the shard is closed and every record of it has been read
     sid: int  #: the shard's internal id, for :meth:`StreamsClient.shard_event`
@@ -161,7 +161,7 @@ class _Tail:
         while cut < len(self.seqs) - 1 and (
             len(self.seqs) - cut > TAIL_RECORDS // 2 or self.size - dropped > TAIL_BYTES // 2
         ):
-            dropped += self.records[cut].size
+            dropped += self.records[cut][4]
             cut += 1
         if not cut:
             return
@@ -171,7 +171,7 @@ class _Tail:
 
 
 def _size(records: list[PackedRecord]) -> int:
-    return sum(r.size for r in records)
+    return sum(r[4] for r in records)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +194,7 @@ def _align(
     """Return how many of ``page`` (the records after ``after``) to take so that the page ends
     where another reader's kept page starts or ends: from there this reader reads the pages
     the others read (the mappings on a shard fall into step). ``len(page)``: no such place."""
-    last = page[-1].number
+    last = page[-1][1]
     ends = [
         end
         for (_, n), memo in kept.items()
@@ -204,7 +204,7 @@ def _align(
     ]
     if not ends:
         return len(page)
-    return bisect.bisect_right([r.number for r in page], min(ends))
+    return bisect.bisect_right([r[1] for r in page], min(ends))
 
 
 def _first_megabyte(records: Iterable[_R]) -> list[_R]:
@@ -224,13 +224,18 @@ def _first_megabyte(records: Iterable[_R]) -> list[_R]:
 
 def _pack(seq: int, created: float, record: dict[str, Any]) -> PackedRecord:
     """Pack a freshly formatted Lambda-shaped record (its tree is dropped here, young)."""
-    return PackedRecord(
-        orjson.dumps(record), seq, float(int(created)), record["dynamodb"]["SizeBytes"]
+    body = record["dynamodb"]
+    return (
+        orjson.dumps(record),
+        seq,
+        body["SequenceNumber"],
+        float(int(created)),
+        body["SizeBytes"],
     )
 
 
-def _size_of(record: Mapping[str, Any]) -> int:
-    size: int = record.size if type(record) is PackedRecord else record["dynamodb"]["SizeBytes"]
+def _size_of(record: Mapping[str, Any] | PackedRecord) -> int:
+    size: int = record[4] if isinstance(record, tuple) else record["dynamodb"]["SizeBytes"]
     return size
 
 
@@ -722,7 +727,7 @@ class StreamsClient:
         if tail is not None and after_sequence is not None:
             records, full = tail.serve(parse_sequence_number(after_sequence), limit)
             if records:
-                position = records[-1].sequence
+                position = records[-1][2]
         if full:
             assert tail is not None
             out, exhausted, sid = records, False, tail.sid
@@ -732,7 +737,7 @@ class StreamsClient:
             )
             fresh: list[PackedRecord] = read.records
             if fresh:
-                seqs = [r.number for r in fresh]
+                seqs = [r[1] for r in fresh]
                 # read from the shard's start: the page is complete from its first record on
                 after = seqs[0] - 1 if position is None else parse_sequence_number(position)
                 if tail is None or tail.sid != read.sid:
@@ -774,12 +779,7 @@ class StreamsClient:
             while kept and held > TAIL_RECORDS:
                 held -= len(kept.pop(next(iter(kept))).page.records)
             start = None if after is None else parse_sequence_number(after)
-            last = page.records[-1]
-            end = (
-                last.number
-                if isinstance(last, PackedRecord)
-                else parse_sequence_number(last["dynamodb"]["SequenceNumber"])
-            )
+            end = page.records[-1][1]  # packed (read_lambda_records' pages only)
             kept[after, limit] = _Memo(commit, full, page, start, end)
         return page
 

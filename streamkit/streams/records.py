@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 import orjson
@@ -27,9 +27,11 @@ __all__ = [
     "base64_binaries",
     "format_record",
     "lambda_record",
+    "pack_record",
     "parse_sequence_number",
     "sequence_number",
     "stream_record",
+    "unpack_record",
 ]
 
 SERVICE_IDENTITY: Final = {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"}
@@ -95,55 +97,33 @@ def format_record(
     return record if data[:1] == b"[" else base64_binaries(record)
 
 
-class PackedRecord(Mapping[str, Any]):
-    """A Lambda-shaped record kept as its JSON bytes and the few fields a mapping reads.
+#: A Lambda-shaped record packed: its JSON bytes (``orjson.dumps`` of the Lambda shape), its
+#: internal sequence number, wire ``SequenceNumber``, ``ApproximateCreationDateTime`` and
+#: ``SizeBytes``. What the mappings on a shard share (:meth:`~streamkit.streams.client.
+#: StreamsClient.read_lambda_records`): a plain tuple of bytes, numbers and a string, which the
+#: garbage collector stops tracking at its first pass, so no object tree lives on while the
+#: mappings work through a page. A handler's records are built from the bytes, fresh each
+#: time (:func:`unpack_record`, or one ``orjson.loads`` of a batch's bytes joined).
+PackedRecord = tuple[bytes, int, str, float, int]
 
-    What the mappings on a shard share (:meth:`~streamkit.streams.client.StreamsClient.
-    read_lambda_records`): no object tree lives on while they work through a page, so the
-    garbage collector has one small object a record to look at, not the record's dicts. A
-    handler's records are built from the bytes (:meth:`load`, or one ``orjson.loads`` of a
-    batch's bytes joined), fresh every time, which is also its private copy.
 
-    As a Mapping it is the record itself, read-only: every look-up parses it afresh (slow; the
-    fields below are there for the hot paths).
-    """
+def pack_record(record: Mapping[str, Any]) -> PackedRecord:
+    """Pack a Lambda-shaped record."""
+    body = record["dynamodb"]
+    sequence = body["SequenceNumber"]
+    return (
+        orjson.dumps(record),
+        parse_sequence_number(sequence),
+        sequence,
+        float(body["ApproximateCreationDateTime"]),
+        body["SizeBytes"],
+    )
 
-    __slots__ = ("created", "json", "number", "sequence", "size")
 
-    def __init__(self, json: bytes, number: int, created: float, size: int) -> None:
-        self.json = json  #: the record, ``orjson.dumps`` of the Lambda shape
-        self.number = number  #: the internal sequence number
-        self.sequence = sequence_number(number)  #: ``dynamodb.SequenceNumber``
-        self.created = created  #: ``dynamodb.ApproximateCreationDateTime``
-        self.size = size  #: ``dynamodb.SizeBytes``
-
-    @classmethod
-    def of(cls, record: Mapping[str, Any]) -> PackedRecord:
-        """Pack a Lambda-shaped record."""
-        body = record["dynamodb"]
-        return cls(
-            orjson.dumps(record),
-            parse_sequence_number(body["SequenceNumber"]),
-            float(body["ApproximateCreationDateTime"]),
-            body["SizeBytes"],
-        )
-
-    def load(self) -> dict[str, Any]:
-        """Return the record as a new object tree (the caller's own)."""
-        loaded: dict[str, Any] = orjson.loads(self.json)
-        return loaded
-
-    def __getitem__(self, key: str) -> Any:
-        return self.load()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.load())
-
-    def __len__(self) -> int:
-        return len(self.load())
-
-    def __repr__(self) -> str:
-        return f"PackedRecord({self.json!r})"
+def unpack_record(packed: PackedRecord) -> dict[str, Any]:
+    """Return a packed record as a new object tree (the caller's own)."""
+    record: dict[str, Any] = orjson.loads(packed[0])
+    return record
 
 
 def stream_record(

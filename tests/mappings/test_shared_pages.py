@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from typing import Any
 
@@ -10,32 +11,34 @@ from streamkit.mappings.filters import compile_pattern
 from streamkit.mappings.processor import Outcome
 from streamkit.mappings.source import LocalSource
 from streamkit.streams.client import SharedRecords
-from streamkit.streams.records import PackedRecord, parse_sequence_number
+from streamkit.streams.records import pack_record, parse_sequence_number, unpack_record
 from streamkit.testing import ManualClock
 from tests.conftest import key_schema
 from tests.mappings.test_processor import drive, processor, record, records, seq
 
 
+def tree(record: object) -> dict[str, Any]:
+    """A record the local source read (packed), as objects."""
+    assert isinstance(record, tuple)
+    return unpack_record(record)
+
+
 def packed(*ns: int, **options: Any) -> SharedRecords:
     """A shared page as the local source reads it: packed records."""
-    return SharedRecords(PackedRecord.of(r) for r in records(*ns, **options))
+    return SharedRecords(pack_record(r) for r in records(*ns, **options))
 
 
-def test_a_packed_record_is_the_record_read_only() -> None:
-    """A packed record reads as the record it packs, every look-up fresh objects."""
+def test_a_packed_record_unpacks_to_the_record() -> None:
+    """A packed record: the record's JSON bytes and its fields; every unpacking is fresh."""
     original = record(7)
-    one = PackedRecord.of(original)
-    assert dict(one) == original
-    assert len(one) == len(original)
-    assert (one.sequence, one.created, one.size) == (
-        seq(7),
-        record(7)["dynamodb"]["ApproximateCreationDateTime"],
-        20,
-    )
-    assert one.number == parse_sequence_number(seq(7))
-    one["dynamodb"]["NewImage"].clear()  # an edit of what a look-up returned
-    assert one == original
-    assert one.load() is not one.load()
+    one = pack_record(original)
+    assert unpack_record(one) == original
+    created = original["dynamodb"]["ApproximateCreationDateTime"]
+    assert one[1:] == (parse_sequence_number(seq(7)), seq(7), created, 20)
+    assert unpack_record(one) is not unpack_record(one)
+    assert gc.is_tracked(one)  # until the collector's first pass over it:
+    gc.collect()
+    assert not gc.is_tracked(one)  # a tuple of bytes, numbers and a string is not walked
 
 
 async def test_mappings_sharing_a_page_each_get_their_own_copy(clock: ManualClock) -> None:
@@ -56,7 +59,7 @@ async def test_mappings_sharing_a_page_each_get_their_own_copy(clock: ManualCloc
     assert out == Outcome(checkpoint=seq(2), complete=True)
     await drive(clock, lambda: processor(clock, reader).process(page))
     assert seen == [{"Records": pristine}]
-    assert [r.load() for r in page] == pristine
+    assert [unpack_record(r) for r in page] == pristine
 
 
 async def test_a_split_page_hands_each_chunk_its_records(clock: ManualClock) -> None:
@@ -109,8 +112,8 @@ async def test_filters_and_deserialize_see_packed_records_as_objects(clock: Manu
 
     page = SharedRecords(
         [
-            PackedRecord.of(record(1, event_name="INSERT")),
-            PackedRecord.of(record(2, event_name="REMOVE")),
+            pack_record(record(1, event_name="INSERT")),
+            pack_record(record(2, event_name="REMOVE")),
         ]
     )
     out = await drive(
@@ -142,11 +145,11 @@ async def test_a_local_reader_asking_twice_at_one_place_reads_fresh() -> None:
         shard = (await source.describe(arn))[0]["ShardId"]
         one, two = source.reader(arn, shard), source.reader(arn, shard)
         await engine.put_item(TableName="tab", Item={"pk": {"S": "a"}})
-        start = (await one.read(None, 10)).records[0]["dynamodb"]["SequenceNumber"]
+        start = tree((await one.read(None, 10)).records[0])["dynamodb"]["SequenceNumber"]
         await engine.put_item(TableName="tab", Item={"pk": {"S": "b"}})
         first = await one.read(start, 10)
         await engine.put_item(TableName="tab", Item={"pk": {"S": "c"}})
         shared = await two.read(start, 10)
         assert shared.records is first.records  # the page one read, though a commit came since
         again = await two.read(start, 10)
-        assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in again.records] == ["b", "c"]
+        assert [tree(r)["dynamodb"]["Keys"]["pk"]["S"] for r in again.records] == ["b", "c"]
