@@ -23,7 +23,9 @@ Choices where Lambda is undocumented (see ``docs/differences.md`` when it lands)
   keeps its own retry chain; the checkpoint stops before the lowest record any lane left undone,
   so records another lane finished after it are delivered again (at least once).
 - Every invocation gets a fresh deep copy of the records, so a handler that edits its event never
-  changes what a retry receives.
+  changes what a retry receives. Records read locally come packed (:data:`~streamkit.streams.
+  records.PackedRecord`, their JSON bytes): a batch's objects are one ``orjson.loads`` of the
+  bytes joined, which is both the copy and the build.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from streamkit.mappings.failures import (
 from streamkit.mappings.filters import matches
 from streamkit.mappings.invoke import Verdict, call_handler, interpret_response
 from streamkit.model.json import encode_b64
-from streamkit.streams.client import SharedRecords
+from streamkit.streams.records import PackedRecord, unpack_record
 
 __all__ = [
     "LAMBDA_BACKOFF",
@@ -75,6 +77,8 @@ log = get_logger(__name__)
 #: Decides whether a Lambda-shaped record (DynamoDB JSON) is delivered; e.g.
 #: ``functools.partial(filters.matches, config.filter_patterns)``.
 RecordFilter = Callable[[Mapping[str, Any]], bool]
+#: A Lambda-shaped record: a mapping (DynamoDB JSON), or packed as the local source reads them.
+Record = Mapping[str, Any] | PackedRecord
 #: Returns a fresh Lambda context for each invocation.
 ContextFactory = Callable[[], object]
 
@@ -210,8 +214,11 @@ class ShardProcessor:
         self._lock = anyio.Lock()
         self._destination_lock = anyio.Lock()
 
-    async def process(self, records: Sequence[Mapping[str, Any]]) -> Outcome:
+    async def process(self, records: Sequence[Record]) -> Outcome:
         """Run one batch (Lambda-shaped records of this shard, in sequence order) to completion.
+
+        Records are mappings, or packed (:data:`~streamkit.streams.records.PackedRecord`) as the
+        local source reads them; they are never changed, and each invocation gets its own.
 
         Returns once every record is done or a partial-batch failure asks for the rest to be
         handed back. Blocks (retries with back-off) while the handler fails, for ever with the
@@ -223,8 +230,9 @@ class ShardProcessor:
         async with self._lock:
             self.metrics.batches += 1
             self.metrics.iterator_age = self._clock.now() - max(map(_created, records))
-            # unfiltered, the page itself goes on (a shared page carries its serialised copy)
-            delivered = records if self._filter is None else list(filter(self._filter, records))
+            # unfiltered, the page itself goes on; a filter sees a packed record as objects
+            check = self._filter
+            delivered = records if check is None else [r for r in records if check(_tree(r))]
             self.metrics.filtered += len(records) - len(delivered)
             if self._windowed:
                 first_undone = await self._process_windows(delivered)
@@ -233,9 +241,9 @@ class ShardProcessor:
             else:
                 first_undone = await self._process_lane(0, delivered)
         if first_undone is None:
-            return Outcome(checkpoint=records[-1]["dynamodb"]["SequenceNumber"], complete=True)
+            return Outcome(checkpoint=_sequence(records[-1]), complete=True)
         done = [r for r in records if _seq(r) < first_undone]
-        checkpoint = done[-1]["dynamodb"]["SequenceNumber"] if done else None
+        checkpoint = _sequence(done[-1]) if done else None
         return Outcome(checkpoint=checkpoint, complete=False)
 
     async def tick(self) -> bool:
@@ -269,7 +277,7 @@ class ShardProcessor:
 
     # -- lanes and windows -------------------------------------------------------------------
 
-    async def _process_lane(self, lane: int, records: Sequence[Mapping[str, Any]]) -> int | None:
+    async def _process_lane(self, lane: int, records: Sequence[Record]) -> int | None:
         """Run ``records`` in batch_size chunks; return the first undone sequence number."""
         for chunk in _chunks(records, self.config.batch_size):
             undone = await self._run_chunk(lane, chunk)
@@ -277,14 +285,14 @@ class ShardProcessor:
                 return undone
         return None
 
-    async def _process_lanes(self, records: Sequence[Mapping[str, Any]]) -> int | None:
+    async def _process_lanes(self, records: Sequence[Record]) -> int | None:
         """Split by item key into concurrent lanes, each in order; return the lowest undone."""
-        lanes: dict[int, list[Mapping[str, Any]]] = {}
+        lanes: dict[int, list[Record]] = {}
         for record in records:
             lanes.setdefault(_lane_of(record, self._lanes), []).append(record)
         undone: list[int] = []
 
-        async def run(lane: int, part: list[Mapping[str, Any]]) -> None:
+        async def run(lane: int, part: list[Record]) -> None:
             first = await self._process_lane(lane, part)
             if first is not None:
                 undone.append(first)
@@ -294,7 +302,7 @@ class ShardProcessor:
                 tg.start_soon(run, lane, part)
         return min(undone, default=None)
 
-    async def _process_windows(self, records: Sequence[Mapping[str, Any]]) -> int | None:
+    async def _process_windows(self, records: Sequence[Record]) -> int | None:
         length = self.config.tumbling_window_in_seconds
         for chunk in _window_chunks(records, length, self.config.batch_size):
             start = math.floor(_created(chunk[0]) / length) * length
@@ -309,7 +317,7 @@ class ShardProcessor:
 
     # -- one batch ---------------------------------------------------------------------------
 
-    async def _run_chunk(self, lane: int, chunk: Sequence[Mapping[str, Any]]) -> int | None:
+    async def _run_chunk(self, lane: int, chunk: Sequence[Record]) -> int | None:
         pending = self._pending.pop(lane, None)
         attempts = 0
         if pending is not None and pending.sequence_number == _seq(chunk[0]):
@@ -322,9 +330,7 @@ class ShardProcessor:
             self._traced.pop(lane, None)
         return undone
 
-    async def _run_batch(
-        self, lane: int, batch: Sequence[Mapping[str, Any]], attempts: int
-    ) -> int | None:
+    async def _run_batch(self, lane: int, batch: Sequence[Record], attempts: int) -> int | None:
         """Invoke until done; return the first undone sequence number (partial failure) or None.
 
         A partial-batch failure retries only the records from the first failed one, and
@@ -363,7 +369,7 @@ class ShardProcessor:
                 return _seq(failed[0])
             await self._backoff.sleep(attempts)
 
-    def _bisects(self, batch: Sequence[Mapping[str, Any]]) -> bool:
+    def _bisects(self, batch: Sequence[Record]) -> bool:
         """Whether a batch that failed (not partially) is split instead of retried whole."""
         return (
             self.config.bisect_batch_on_function_error
@@ -372,7 +378,7 @@ class ShardProcessor:
         )
 
     async def _bisect(
-        self, lane: int, batch: Sequence[Mapping[str, Any]], attempts: int, error_code: str
+        self, lane: int, batch: Sequence[Record], attempts: int, error_code: str
     ) -> int | None:
         """Run each half of ``batch`` as a fresh batch (splitting is the retry), in order."""
         log.warning(
@@ -387,7 +393,7 @@ class ShardProcessor:
 
     async def _gave_up(
         self,
-        batch: Sequence[Mapping[str, Any]],
+        batch: Sequence[Record],
         attempts: int,
         function_error: str | None,
         request_id: str,
@@ -402,11 +408,12 @@ class ShardProcessor:
         await self._discard(batch, condition, attempts, function_error, request_id)
         return True
 
-    async def _invoke(
-        self, lane: int, batch: Sequence[Mapping[str, Any]], attempt: int
-    ) -> _Invocation:
+    async def _invoke(self, lane: int, batch: Sequence[Record], attempt: int) -> _Invocation:
         if self.config.deserialize:
-            delivered = [deserialize_record(_copy(dict(r))) for r in batch]
+            delivered = [
+                deserialize_record(unpack_record(r) if isinstance(r, tuple) else _copy(dict(r)))
+                for r in batch
+            ]
         else:
             delivered = _copy_records(batch)
         event: dict[str, Any] = {"Records": delivered}
@@ -434,7 +441,7 @@ class ShardProcessor:
         else:
             verdict = interpret_response(
                 response,
-                [r["dynamodb"]["SequenceNumber"] for r in batch],
+                [_sequence(r) for r in batch],
                 report_batch_item_failures=self.config.report_batch_item_failures,
                 require_state=self._windowed,
             )
@@ -444,7 +451,7 @@ class ShardProcessor:
     def _report(
         self,
         lane: int,
-        batch: Sequence[Mapping[str, Any]],
+        batch: Sequence[Record],
         attempt: int,
         started: float,
         request_id: str,
@@ -503,14 +510,14 @@ class ShardProcessor:
         limit = self.config.maximum_retry_attempts
         return limit >= 0 and attempts >= limit + 1
 
-    def _too_old(self, batch: Sequence[Mapping[str, Any]]) -> bool:
+    def _too_old(self, batch: Sequence[Record]) -> bool:
         limit = self.config.maximum_record_age_in_seconds
         oldest = min(map(_created, batch))
         return limit >= 0 and self._clock.now() - oldest > limit
 
     async def _discard(
         self,
-        batch: Sequence[Mapping[str, Any]],
+        batch: Sequence[Record],
         condition: FailureCondition,
         attempts: int,
         function_error: str | None,
@@ -524,7 +531,7 @@ class ShardProcessor:
             log.error("batch_discarded", **keys)
             return
         record = build_failure_record(
-            batch,
+            [_tree(r) for r in batch],
             request_id=request_id,
             function_arn=self.function_arn,
             condition=condition,
@@ -543,9 +550,7 @@ class ShardProcessor:
         self.metrics.failures_sent += 1
         log.error("batch_failed_to_destination", **keys)
 
-    def _log_retry(
-        self, batch: Sequence[Mapping[str, Any]], attempts: int, error_code: str
-    ) -> None:
+    def _log_retry(self, batch: Sequence[Record], attempts: int, error_code: str) -> None:
         """The retry decision, at debug: the failed invocation itself was logged already."""
         log.debug(
             "batch_retry",
@@ -663,37 +668,48 @@ def _request_id(context: object) -> str:
     return str(uuid.uuid4())
 
 
-def _seq(record: Mapping[str, Any]) -> int:
-    return int(record["dynamodb"]["SequenceNumber"])
+def _tree(record: Record) -> Mapping[str, Any]:
+    """The record as objects (a packed one parsed afresh)."""
+    return unpack_record(record) if isinstance(record, tuple) else record
 
 
-def _created(record: Mapping[str, Any]) -> float:
+def _sequence(record: Record) -> str:
+    """The record's ``SequenceNumber`` (a packed record's without parsing it)."""
+    if isinstance(record, tuple):
+        return record[2]
+    sequence: str = record["dynamodb"]["SequenceNumber"]
+    return sequence
+
+
+def _seq(record: Record) -> int:
+    return int(_sequence(record))
+
+
+def _created(record: Record) -> float:
+    if isinstance(record, tuple):
+        return record[3]
     return float(record["dynamodb"]["ApproximateCreationDateTime"])
 
 
-def _span(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _span(batch: Sequence[Record]) -> dict[str, Any]:
     return {
         "batch_size": len(batch),
-        "first_sequence_number": batch[0]["dynamodb"]["SequenceNumber"],
-        "last_sequence_number": batch[-1]["dynamodb"]["SequenceNumber"],
+        "first_sequence_number": _sequence(batch[0]),
+        "last_sequence_number": _sequence(batch[-1]),
     }
 
 
-def _chunks(
-    records: Sequence[Mapping[str, Any]], size: int
-) -> Iterator[Sequence[Mapping[str, Any]]]:
+def _chunks(records: Sequence[Record], size: int) -> Iterator[Sequence[Record]]:
     if 0 < len(records) <= size:
-        yield records  # the page itself: a shared page keeps its serialised copy
+        yield records  # the page itself, not a copy of the list
         return
     for start in range(0, len(records), max(1, size)):
         yield records[start : start + max(1, size)]
 
 
-def _window_chunks(
-    records: Sequence[Mapping[str, Any]], length: int, size: int
-) -> Iterator[Sequence[Mapping[str, Any]]]:
+def _window_chunks(records: Sequence[Record], length: int, size: int) -> Iterator[Sequence[Record]]:
     """Split into runs of one window each, then into batch_size chunks."""
-    run: list[Mapping[str, Any]] = []
+    run: list[Record] = []
     current: int | None = None
     for record in records:
         window = math.floor(_created(record) / length)
@@ -706,10 +722,12 @@ def _window_chunks(
         yield from _chunks(run, size)
 
 
-def _lane_of(record: Mapping[str, Any], lanes: int) -> int:
+def _lane_of(record: Record, lanes: int) -> int:
     """Return a stable lane for the record's item (its whole ``Keys`` map)."""
     keys = orjson.dumps(
-        record["dynamodb"].get("Keys", {}), option=orjson.OPT_SORT_KEYS, default=_json_default
+        _tree(record)["dynamodb"].get("Keys", {}),
+        option=orjson.OPT_SORT_KEYS,
+        default=_json_default,
     )
     digest = hashlib.md5(keys, usedforsecurity=False).digest()
     return int.from_bytes(digest[:8], "big") % lanes
@@ -730,22 +748,26 @@ def _json_size(value: object) -> int:
         return 0
 
 
-def _copy_records(batch: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Return a deep copy of the records for one invocation (marshal is ~10x a Python copy).
+def _copy_records(batch: Sequence[Record]) -> list[dict[str, Any]]:
+    """Return a deep copy of the records for one invocation, fresh for every attempt.
 
-    A page shared by the mappings on one shard (:class:`~streamkit.streams.client.SharedRecords`)
-    keeps its marshal bytes, so only the first mapping to copy it serialises it.
+    Packed records (what the local source reads, :class:`~streamkit.streams.records.
+    PackedRecord`) are built with one ``orjson.loads`` of their JSON bytes joined; other
+    records (hand-made, a remote source's) are copied with marshal (~10x a Python copy).
     """
-    try:
-        blob = batch.blob if isinstance(batch, SharedRecords) else None
-        if blob is None:
-            blob = marshal.dumps(list(batch))
-            if isinstance(batch, SharedRecords):
-                batch.blob = blob
-        copied: list[dict[str, Any]] = marshal.loads(blob)
-    except ValueError:  # something marshal can't hold (a Mapping subclass, a Decimal, ...)
-        return [_copy(dict(r)) for r in batch]
-    return copied
+    packed = [r[0] for r in batch if isinstance(r, tuple)]
+    if len(packed) == len(batch):
+        copied: list[dict[str, Any]] = orjson.loads(b"[" + b",".join(packed) + b"]")
+        return copied
+    if not packed:
+        try:
+            copied = marshal.loads(marshal.dumps(list(batch)))
+        except ValueError:  # something marshal can't hold (a Mapping subclass, a Decimal, ...)
+            pass
+        else:
+            return copied
+    # mixed (a hand-made batch), or not for marshal: one by one
+    return [unpack_record(r) if isinstance(r, tuple) else _copy(dict(r)) for r in batch]
 
 
 def _copy(value: Any) -> Any:

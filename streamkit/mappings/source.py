@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -31,7 +31,7 @@ from streamkit.engine.tables import stream_label
 from streamkit.storage import checkpoints as checkpoint_rows
 from streamkit.streams import StreamsClient
 from streamkit.streams.client import describe_shards
-from streamkit.streams.records import parse_sequence_number, sequence_number
+from streamkit.streams.records import PackedRecord, parse_sequence_number, sequence_number
 
 __all__ = [
     "Checkpoint",
@@ -76,10 +76,11 @@ class Waiter(Protocol):
 
 
 class SourcePage(Protocol):
-    """What one read returns: Lambda-shaped records, and whether the shard is read to its end."""
+    """What one read returns: Lambda-shaped records (packed by the local source), and whether
+    the shard is read to its end."""
 
     @property
-    def records(self) -> Sequence[dict[str, Any]]: ...
+    def records(self) -> Sequence[Mapping[str, Any] | PackedRecord]: ...
 
     @property
     def exhausted(self) -> bool: ...

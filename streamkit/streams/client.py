@@ -8,7 +8,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypeVar
 
 import anyio
 import orjson
@@ -23,6 +23,7 @@ from streamkit.errors import (
 from streamkit.storage.changes import REPLICATED, load_record_data, load_secret
 from streamkit.streams.iterators import Position, decode_iterator, encode_iterator
 from streamkit.streams.records import (
+    PackedRecord,
     format_record,
     parse_sequence_number,
     sequence_number,
@@ -66,24 +67,21 @@ class _Shard:
     trimmed_to: int
 
 
+_R = TypeVar("_R", dict[str, Any], PackedRecord)
+
 _STREAM_COLUMNS: Final = "stid, arn, table_name, label, view, key_schema, created, disabled_at"
 _SHARD_COLUMNS: Final = "sid, shard_id, parent, start_seq, end_seq, trimmed_to"
 _SHARD_COLUMNS_SH: Final = ", ".join("sh." + c for c in _SHARD_COLUMNS.split(", "))
 
 
-class SharedRecords(list[dict[str, Any]]):
+class SharedRecords(list[PackedRecord]):
     """A page of Lambda-shaped records that every in-process reader at the same position gets
-    (:meth:`StreamsClient.read_lambda_records`), with room for one serialised copy of it.
-
-    ``blob`` is filled by the first mapping that copies the page for its handler (``marshal``
-    bytes), so the other mappings reading the same page only deserialise it.
+    (:meth:`StreamsClient.read_lambda_records`): :data:`~streamkit.streams.records.
+    PackedRecord` tuples (each record's JSON bytes and the fields a mapping reads), so the
+    page and the shard's tail hold nothing the garbage collector keeps walking.
     """
 
-    __slots__ = ("blob",)
-
-    def __init__(self, records: Iterable[dict[str, Any]] = ()) -> None:
-        super().__init__(records)
-        self.blob: bytes | None = None
+    __slots__ = ()
 
 
 PAGE_MEMO: Final = 32  # pages kept per shard for the next reader at the same position
@@ -94,7 +92,9 @@ PAGE_MEMO: Final = 32  # pages kept per shard for the next reader at the same po
 class ShardPage:
     """What :meth:`StreamsClient.read_shard` read."""
 
-    records: list[dict[str, Any]]  #: GetRecords records, in sequence order
+    #: GetRecords records (dicts), in sequence order; from ``read_lambda_records``
+    #: :data:`~streamkit.streams.records.PackedRecord` tuples in a :class:`SharedRecords`
+    records: list[Any]
     exhausted: bool  #: the shard is closed and every record of it has been read
     sid: int  #: the shard's internal id, for :meth:`StreamsClient.shard_event`
 
@@ -110,10 +110,10 @@ class _Tail:
     sid: int
     floor: int
     seqs: list[int]
-    records: list[dict[str, Any]]
+    records: list[PackedRecord]
     size: int = 0  #: the records' SizeBytes, summed
 
-    def serve(self, after: int, limit: int) -> tuple[list[dict[str, Any]], bool]:
+    def serve(self, after: int, limit: int) -> tuple[list[PackedRecord], bool]:
         """Return the records after ``after`` that the tail holds (at most ``limit``), and
         whether that is a whole page (``limit`` records, or 1 MB as GetRecords)."""
         if not self.seqs or not self.floor <= after < self.seqs[-1]:
@@ -123,7 +123,7 @@ class _Tail:
         page = _first_megabyte(records)
         return page, len(page) == limit or len(page) < len(records)
 
-    def add(self, after: int, seqs: list[int], records: list[dict[str, Any]]) -> None:
+    def add(self, after: int, seqs: list[int], records: list[PackedRecord]) -> None:
         """Keep the records read after ``after`` (every record up to ``seqs[-1]``).
 
         A continuation of the newest record goes on the end. A reader behind the tail (one
@@ -161,7 +161,7 @@ class _Tail:
         while cut < len(self.seqs) - 1 and (
             len(self.seqs) - cut > TAIL_RECORDS // 2 or self.size - dropped > TAIL_BYTES // 2
         ):
-            dropped += self.records[cut]["dynamodb"]["SizeBytes"]
+            dropped += self.records[cut][4]
             cut += 1
         if not cut:
             return
@@ -170,8 +170,8 @@ class _Tail:
         del self.seqs[:cut], self.records[:cut]
 
 
-def _size(records: list[dict[str, Any]]) -> int:
-    return sum(r["dynamodb"]["SizeBytes"] for r in records)
+def _size(records: list[PackedRecord]) -> int:
+    return sum(r[4] for r in records)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,12 +189,12 @@ def _align(
     kept: Mapping[tuple[str | None, int], _Memo],
     after: int,
     limit: int,
-    page: list[dict[str, Any]],
+    page: list[PackedRecord],
 ) -> int:
     """Return how many of ``page`` (the records after ``after``) to take so that the page ends
     where another reader's kept page starts or ends: from there this reader reads the pages
     the others read (the mappings on a shard fall into step). ``len(page)``: no such place."""
-    last = parse_sequence_number(page[-1]["dynamodb"]["SequenceNumber"])
+    last = page[-1][1]
     ends = [
         end
         for (_, n), memo in kept.items()
@@ -204,24 +204,39 @@ def _align(
     ]
     if not ends:
         return len(page)
-    return bisect.bisect_right(
-        [parse_sequence_number(r["dynamodb"]["SequenceNumber"]) for r in page], min(ends)
-    )
+    return bisect.bisect_right([r[1] for r in page], min(ends))
 
 
-def _first_megabyte(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def _first_megabyte(records: Iterable[_R]) -> list[_R]:
     """Take records up to where they pass 1 MB (SizeBytes), as GetRecords does; at least one.
 
     Records are taken one by one, so a generator is only run as far as the page goes.
     """
-    page: list[dict[str, Any]] = []
+    page: list[_R] = []
     total = 0
     for record in records:
-        total += record["dynamodb"]["SizeBytes"]
+        total += _size_of(record)
         if page and total > MAX_PAGE_BYTES:
             break
         page.append(record)
     return page
+
+
+def _pack(seq: int, created: float, record: dict[str, Any]) -> PackedRecord:
+    """Pack a freshly formatted Lambda-shaped record (its tree is dropped here, young)."""
+    body = record["dynamodb"]
+    return (
+        orjson.dumps(record),
+        seq,
+        body["SequenceNumber"],
+        float(int(created)),
+        body["SizeBytes"],
+    )
+
+
+def _size_of(record: Mapping[str, Any] | PackedRecord) -> int:
+    size: int = record[4] if isinstance(record, tuple) else record["dynamodb"]["SizeBytes"]
+    return size
 
 
 def _key_record(seq: int, created: float, kind: int, data: bytes) -> dict[str, Any]:
@@ -550,11 +565,31 @@ class StreamsClient:
         after: int,
         *,
         lambda_shape: bool = False,
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[Any], int]:
         """Format stored rows as GetRecords records (``lambda_shape``: as Lambda receives
-        them), at most 1 MB; return them and the last seq."""
+        them, packed: :class:`~streamkit.streams.records.PackedRecord`), at most 1 MB; return
+        them and the last seq."""
         region = self._engine.region
-        lambda_arn = arn if lambda_shape else None
+        records: list[Any]
+        if lambda_shape:
+            records = _first_megabyte(
+                _pack(
+                    seq,
+                    created,
+                    format_record(
+                        arn=arn,
+                        region=region,
+                        view=view,
+                        seq=seq,
+                        created=created,
+                        kind=kind,
+                        data=data,
+                        lambda_arn=arn,
+                    ),
+                )
+                for seq, created, kind, data in rows
+            )
+            return records, rows[len(records) - 1][0] if records else after
         records = _first_megabyte(
             format_record(
                 arn=arn,
@@ -564,7 +599,6 @@ class StreamsClient:
                 created=created,
                 kind=kind,
                 data=data,
-                lambda_arn=lambda_arn,
             )
             for seq, created, kind, data in rows
         )
@@ -687,13 +721,13 @@ class StreamsClient:
             if tail is None or self._backend.read_only
             else self._backend.shard_waiter(tail.sid)
         )
-        records: list[dict[str, Any]] = []
+        records: list[PackedRecord] = []
         position = after_sequence
         full = False
         if tail is not None and after_sequence is not None:
             records, full = tail.serve(parse_sequence_number(after_sequence), limit)
             if records:
-                position = records[-1]["dynamodb"]["SequenceNumber"]
+                position = records[-1][2]
         if full:
             assert tail is not None
             out, exhausted, sid = records, False, tail.sid
@@ -701,9 +735,9 @@ class StreamsClient:
             read = self._read_shard_now(
                 stream_arn, shard_id, position, limit - len(records), lambda_shape=True
             )
-            fresh = read.records
+            fresh: list[PackedRecord] = read.records
             if fresh:
-                seqs = [parse_sequence_number(r["dynamodb"]["SequenceNumber"]) for r in fresh]
+                seqs = [r[1] for r in fresh]
                 # read from the shard's start: the page is complete from its first record on
                 after = seqs[0] - 1 if position is None else parse_sequence_number(position)
                 if tail is None or tail.sid != read.sid:
@@ -745,7 +779,7 @@ class StreamsClient:
             while kept and held > TAIL_RECORDS:
                 held -= len(kept.pop(next(iter(kept))).page.records)
             start = None if after is None else parse_sequence_number(after)
-            end = parse_sequence_number(page.records[-1]["dynamodb"]["SequenceNumber"])
+            end = page.records[-1][1]  # packed (read_lambda_records' pages only)
             kept[after, limit] = _Memo(commit, full, page, start, end)
         return page
 

@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+import orjson
+
 from streamkit.errors import ValidationException
 from streamkit.model.attributes import Item, item_size
 from streamkit.model.json import binaries_to_text
@@ -21,12 +23,15 @@ from streamkit.storage.changes import (
 
 __all__ = [
     "SERVICE_IDENTITY",
+    "PackedRecord",
     "base64_binaries",
     "format_record",
     "lambda_record",
+    "pack_record",
     "parse_sequence_number",
     "sequence_number",
     "stream_record",
+    "unpack_record",
 ]
 
 SERVICE_IDENTITY: Final = {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"}
@@ -90,6 +95,35 @@ def format_record(
         record["userIdentity"] = {"type": "Service", "principalId": SERVICE_IDENTITY["PrincipalId"]}
     record["eventSourceARN"] = lambda_arn
     return record if data[:1] == b"[" else base64_binaries(record)
+
+
+#: A Lambda-shaped record packed: its JSON bytes (``orjson.dumps`` of the Lambda shape), its
+#: internal sequence number, wire ``SequenceNumber``, ``ApproximateCreationDateTime`` and
+#: ``SizeBytes``. What the mappings on a shard share (:meth:`~streamkit.streams.client.
+#: StreamsClient.read_lambda_records`): a plain tuple of bytes, numbers and a string, which the
+#: garbage collector stops tracking at its first pass, so no object tree lives on while the
+#: mappings work through a page. A handler's records are built from the bytes, fresh each
+#: time (:func:`unpack_record`, or one ``orjson.loads`` of a batch's bytes joined).
+PackedRecord = tuple[bytes, int, str, float, int]
+
+
+def pack_record(record: Mapping[str, Any]) -> PackedRecord:
+    """Pack a Lambda-shaped record."""
+    body = record["dynamodb"]
+    sequence = body["SequenceNumber"]
+    return (
+        orjson.dumps(record),
+        parse_sequence_number(sequence),
+        sequence,
+        float(body["ApproximateCreationDateTime"]),
+        body["SizeBytes"],
+    )
+
+
+def unpack_record(packed: PackedRecord) -> dict[str, Any]:
+    """Return a packed record as a new object tree (the caller's own)."""
+    record: dict[str, Any] = orjson.loads(packed[0])
+    return record
 
 
 def stream_record(

@@ -12,6 +12,7 @@ from streamkit.engine.replication import ReplicatedChange
 from streamkit.errors import ClosedError, ResourceNotFoundException
 from streamkit.storage.versions import versions_table
 from streamkit.streams import Regions, StreamsClient
+from streamkit.streams.records import unpack_record
 from streamkit.testing import ManualClock
 from tests.replication_support import (
     TABLE,
@@ -290,7 +291,7 @@ class TestReplicatedFlag:
         assert isinstance(streams, StreamsClient)
         lambdas = await streams.read_lambda_records(**page, limit=100)
         keys = await streams.read_change_keys(**page, limit=100)
-        return await _records(eu), lambdas.records, keys.records
+        return await _records(eu), [unpack_record(r) for r in lambdas.records], keys.records
 
     async def test_the_flag_never_shows_in_records_or_events(self, group: Regions) -> None:
         records, lambdas, _ = await self._both(group)

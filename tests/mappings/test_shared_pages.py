@@ -2,21 +2,48 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from typing import Any
 
 import streamkit
+from streamkit.mappings.filters import compile_pattern
 from streamkit.mappings.processor import Outcome
 from streamkit.mappings.source import LocalSource
 from streamkit.streams.client import SharedRecords
+from streamkit.streams.records import pack_record, parse_sequence_number, unpack_record
 from streamkit.testing import ManualClock
 from tests.conftest import key_schema
-from tests.mappings.test_processor import drive, processor, records, seq
+from tests.mappings.test_processor import drive, processor, record, records, seq
+
+
+def tree(record: object) -> dict[str, Any]:
+    """A record the local source read (packed), as objects."""
+    assert isinstance(record, tuple)
+    return unpack_record(record)
+
+
+def packed(*ns: int, **options: Any) -> SharedRecords:
+    """A shared page as the local source reads it: packed records."""
+    return SharedRecords(pack_record(r) for r in records(*ns, **options))
+
+
+def test_a_packed_record_unpacks_to_the_record() -> None:
+    """A packed record: the record's JSON bytes and its fields; every unpacking is fresh."""
+    original = record(7)
+    one = pack_record(original)
+    assert unpack_record(one) == original
+    created = original["dynamodb"]["ApproximateCreationDateTime"]
+    assert one[1:] == (parse_sequence_number(seq(7)), seq(7), created, 20)
+    assert unpack_record(one) is not unpack_record(one)
+    assert gc.is_tracked(one)  # until the collector's first pass over it:
+    gc.collect()
+    assert not gc.is_tracked(one)  # a tuple of bytes, numbers and a string is not walked
 
 
 async def test_mappings_sharing_a_page_each_get_their_own_copy(clock: ManualClock) -> None:
-    """A shared page (SharedRecords) is serialised once, by the first mapping to copy it, and
-    one handler's edits reach neither the page nor the other mappings' handlers."""
+    """A shared page of packed records: one handler's edits reach neither the page nor the
+    other mappings' handlers."""
     seen: list[dict[str, Any]] = []
 
     async def editor(event: dict[str, Any], context: Any) -> None:
@@ -26,29 +53,81 @@ async def test_mappings_sharing_a_page_each_get_their_own_copy(clock: ManualCloc
     async def reader(event: dict[str, Any], context: Any) -> None:
         seen.append(json.loads(json.dumps(event)))
 
-    page = SharedRecords(records(1, 2))
+    page = packed(1, 2)
     pristine = records(1, 2)
     out = await drive(clock, lambda: processor(clock, editor).process(page))
     assert out == Outcome(checkpoint=seq(2), complete=True)
-    assert page.blob is not None
-    blob = page.blob
     await drive(clock, lambda: processor(clock, reader).process(page))
     assert seen == [{"Records": pristine}]
-    assert page == pristine
-    assert page.blob is blob  # serialised once, by the first mapping
+    assert [unpack_record(r) for r in page] == pristine
 
 
-async def test_a_filtered_or_split_page_is_copied_afresh(clock: ManualClock) -> None:
-    """A page cut into batch_size chunks hands each chunk its own copy (no shared bytes)."""
+async def test_a_split_page_hands_each_chunk_its_records(clock: ManualClock) -> None:
+    """A page cut into batch_size chunks hands each chunk its own records, in order."""
     events: list[dict[str, Any]] = []
 
     async def handler(event: dict[str, Any], context: Any) -> None:
         events.append(json.loads(json.dumps(event)))
 
-    page = SharedRecords(records(1, 2, 3))
+    page = packed(1, 2, 3)
     await drive(clock, lambda: processor(clock, handler, batch_size=2).process(page))
     assert events == [{"Records": records(1, 2)}, {"Records": records(3)}]
-    assert page.blob is None
+
+
+async def test_a_retry_of_packed_records_gets_fresh_objects(clock: ManualClock) -> None:
+    """A handler that edits its records and fails: the retry, the bisected halves and the
+    partial-failure retry each get the records as read, never the edited ones."""
+    seen: list[list[dict[str, Any]]] = []
+
+    async def vandal(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        seen.append(json.loads(json.dumps(event["Records"])))
+        for r in event["Records"]:
+            r["dynamodb"]["NewImage"] = {}
+            r["dynamodb"]["SequenceNumber"] = "1"
+        if len(seen) == 1:
+            raise RuntimeError("boom")  # bisected: [1, 2], then [3, 4]
+        if len(seen) == 3:  # [3, 4]: 4 fails, and comes again in the next process()
+            return {"batchItemFailures": [{"itemIdentifier": seq(4)}]}
+        return {"batchItemFailures": []}
+
+    shard = processor(
+        clock,
+        vandal,
+        bisect_batch_on_function_error=True,
+        function_response_types=("ReportBatchItemFailures",),
+    )
+    out = await drive(clock, lambda: shard.process(packed(1, 2, 3, 4)))
+    assert out == Outcome(checkpoint=seq(3), complete=False)
+    out = await drive(clock, lambda: shard.process(packed(4)))
+    assert out == Outcome(checkpoint=seq(4), complete=True)
+    assert seen == [records(1, 2, 3, 4), records(1, 2), records(3, 4), records(4)]
+
+
+async def test_filters_and_deserialize_see_packed_records_as_objects(clock: ManualClock) -> None:
+    """A filter matches a packed record's fields; deserialize hands plain images."""
+    events: list[dict[str, Any]] = []
+
+    async def handler(event: dict[str, Any], context: Any) -> None:
+        events.append(event)
+
+    page = SharedRecords(
+        [
+            pack_record(record(1, event_name="INSERT")),
+            pack_record(record(2, event_name="REMOVE")),
+        ]
+    )
+    out = await drive(
+        clock,
+        lambda: processor(
+            clock,
+            handler,
+            filter_patterns=(compile_pattern('{"eventName": ["REMOVE"]}'),),
+            deserialize=True,
+        ).process(page),
+    )
+    assert out == Outcome(checkpoint=seq(2), complete=True)
+    assert [r["eventName"] for r in events[0]["Records"]] == ["REMOVE"]
+    assert events[0]["Records"][0]["dynamodb"]["Keys"] == {"pk": "k2"}
 
 
 async def test_a_local_reader_asking_twice_at_one_place_reads_fresh() -> None:
@@ -66,11 +145,11 @@ async def test_a_local_reader_asking_twice_at_one_place_reads_fresh() -> None:
         shard = (await source.describe(arn))[0]["ShardId"]
         one, two = source.reader(arn, shard), source.reader(arn, shard)
         await engine.put_item(TableName="tab", Item={"pk": {"S": "a"}})
-        start = (await one.read(None, 10)).records[0]["dynamodb"]["SequenceNumber"]
+        start = tree((await one.read(None, 10)).records[0])["dynamodb"]["SequenceNumber"]
         await engine.put_item(TableName="tab", Item={"pk": {"S": "b"}})
         first = await one.read(start, 10)
         await engine.put_item(TableName="tab", Item={"pk": {"S": "c"}})
         shared = await two.read(start, 10)
         assert shared.records is first.records  # the page one read, though a commit came since
         again = await two.read(start, 10)
-        assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in again.records] == ["b", "c"]
+        assert [tree(r)["dynamodb"]["Keys"]["pk"]["S"] for r in again.records] == ["b", "c"]

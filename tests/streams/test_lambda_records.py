@@ -12,7 +12,7 @@ import streamkit
 from streamkit.storage.changes import INSERT, MODIFY, REMOVE, SERVICE, dump_record_data
 from streamkit.streams import StreamsClient, base64_binaries, lambda_record
 from streamkit.streams.client import SharedRecords
-from streamkit.streams.records import format_record
+from streamkit.streams.records import format_record, unpack_record
 from tests.conftest import key_schema
 
 TABLE = "orders"
@@ -44,8 +44,14 @@ async def _put(engine: streamkit.Engine, n: int) -> None:
     await engine.put_item(TableName=TABLE, Item=item)
 
 
-def _seqs(records: list[dict[str, Any]]) -> list[str]:
-    return [r["dynamodb"]["SequenceNumber"] for r in records]
+def _seqs(records: list[Any]) -> list[str]:
+    return [r["dynamodb"]["SequenceNumber"] for r in _trees(records)]
+
+
+def _trees(records: list[Any]) -> list[dict[str, Any]]:
+    """The records as objects (read_lambda_records packs them)."""
+    assert all(isinstance(r, tuple) for r in records)
+    return [unpack_record(r) for r in records]
 
 
 async def test_records_as_lambda_delivers_them(memory_engine: streamkit.Engine) -> None:
@@ -56,9 +62,10 @@ async def test_records_as_lambda_delivers_them(memory_engine: streamkit.Engine) 
         stream_arn=arn, shard_id=shard, after_sequence=None, limit=100
     )
     plain = await streams.read_shard(stream_arn=arn, shard_id=shard, after_sequence=None, limit=100)
-    assert page.records == [base64_binaries(lambda_record(r, arn)) for r in plain.records]
-    assert page.records[0]["eventSourceARN"] == arn
-    assert page.records[0]["dynamodb"]["NewImage"]["blob"] == {"B": "AA=="}
+    records = _trees(page.records)
+    assert records == [base64_binaries(lambda_record(r, arn)) for r in plain.records]
+    assert records[0]["eventSourceARN"] == arn
+    assert records[0]["dynamodb"]["NewImage"]["blob"] == {"B": "AA=="}
 
 
 async def test_followers_share_one_read(memory_engine: streamkit.Engine) -> None:
@@ -68,7 +75,7 @@ async def test_followers_share_one_read(memory_engine: streamkit.Engine) -> None
     first = await streams.read_lambda_records(
         stream_arn=arn, shard_id=shard, after_sequence=None, limit=100
     )
-    start = first.records[0]["dynamodb"]["SequenceNumber"]
+    start = _seqs(first.records)[0]
     for n in range(1, 6):
         await _put(memory_engine, n)
     leader = await streams.read_lambda_records(
@@ -128,7 +135,7 @@ async def test_a_page_is_shared_until_the_next_commit(memory_engine: streamkit.E
     after_empty = await streams.read_lambda_records(
         stream_arn=arn, shard_id=shard, after_sequence=end, limit=100
     )
-    assert [r["dynamodb"]["NewImage"]["n"] for r in after_empty.records] == [{"N": "4"}]
+    assert [r["dynamodb"]["NewImage"]["n"] for r in _trees(after_empty.records)] == [{"N": "4"}]
 
 
 async def test_a_reader_behind_the_tail_reads_the_store(memory_engine: streamkit.Engine) -> None:
@@ -152,7 +159,7 @@ async def test_a_reader_behind_the_tail_reads_the_store(memory_engine: streamkit
     newest = await streams.read_lambda_records(
         stream_arn=arn, shard_id=shard, after_sequence=_seqs(behind.records)[-1], limit=100
     )
-    assert [r["dynamodb"]["NewImage"]["n"] for r in newest.records] == [{"N": "5"}]
+    assert [r["dynamodb"]["NewImage"]["n"] for r in _trees(newest.records)] == [{"N": "5"}]
 
 
 async def test_pages_from_the_tail_stop_at_one_megabyte(memory_engine: streamkit.Engine) -> None:
@@ -174,7 +181,7 @@ async def test_pages_from_the_tail_stop_at_one_megabyte(memory_engine: streamkit
         stream_arn=arn, shard_id=shard, after_sequence=start, limit=100
     )
     assert len(from_tail.records) == 3  # the fourth would pass 1 MB
-    assert sum(r["dynamodb"]["SizeBytes"] for r in from_tail.records) <= 1024 * 1024
+    assert sum(r["dynamodb"]["SizeBytes"] for r in _trees(from_tail.records)) <= 1024 * 1024
 
 
 steps = st.lists(
@@ -214,7 +221,7 @@ async def test_the_tail_serves_what_the_store_would(steps: list[tuple[Any, ...]]
                     stream_arn=arn, shard_id=shard, after_sequence=after, limit=limit
                 )
                 expected = [base64_binaries(lambda_record(r, arn)) for r in plain.records]
-                assert got.records == expected
+                assert _trees(got.records) == expected
                 if got.records:
                     positions[reader] = _seqs(got.records)[-1]
                     history = sorted(set(history) | set(_seqs(got.records)))
