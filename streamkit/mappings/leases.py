@@ -883,8 +883,12 @@ class LeaseCoordinator:
                     task_status.started()
                     starting = False
                 now = self.clock.now()
-                opening = [h.valid_from - now for h in self.held() if not h.opened]
-                await self.clock.sleep(  # a stolen lease is opened as soon as it may be
+                # a stolen lease is opened as soon as it may be; one whose opening failed
+                # (valid_from passed) waits for the next renewal like any other write
+                opening = [
+                    h.valid_from - now for h in self.held() if not h.opened and h.valid_from > now
+                ]
+                await self.clock.sleep(
                     max(0.0, min(self.renew_interval, next_take - now, *opening))
                 )
         finally:

@@ -6,11 +6,12 @@ import random
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 import streamkit
 from streamkit.clock import background_task
-from streamkit.errors import LeaseLostError
+from streamkit.errors import InternalServerError, LeaseLostError
 from streamkit.mappings.leases import (
     DEFAULT_LEASE_TABLE,
     SHARD_END,
@@ -488,6 +489,54 @@ class TestHandOver:
         assert taken[stolen.shard_id].checkpoint == "250"
         lease = (await table(memory_engine))[stolen.shard_id]
         assert (lease.owner, lease.handover_from) == ("c", None)
+
+    async def test_a_failed_opening_waits_for_the_next_renewal(
+        self, memory_engine: streamkit.Engine, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The write that opens a stolen lease fails (the endpoint, not a refusal): run tries
+        again at its next renewal, not at once and again and again without the clock moving."""
+        _, b, stolen = await self._stolen(memory_engine, clock)
+        for _ in range(2):  # renewed meanwhile, so still valid when it is to be opened
+            clock.advance(T / 3)
+            await b.renew_pass()
+        clock.advance(T / 3)
+        assert not stolen.opened
+        assert clock.now() >= stolen.valid_from
+
+        class Failing:
+            async def update_item(self, **params: Any) -> dict[str, Any]:
+                raise InternalServerError("the endpoint is down")
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(memory_engine, name)
+
+        b.client = Failing()
+        passes = 0
+        renew_pass = b.renew_pass
+
+        async def counted() -> None:
+            nonlocal passes
+            passes += 1
+            await renew_pass()
+
+        monkeypatch.setattr(b, "renew_pass", counted)
+
+        async def background(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+            background_task.set(True)
+            await b.run(task_status=task_status)
+
+        async with anyio.create_task_group() as tg:
+            await tg.start(background)
+            for _ in range(200):  # the clock does not move: no pass is due
+                await anyio.lowlevel.checkpoint()
+            assert passes == 1
+            assert not stolen.opened
+            passed = b.passed.waiter()
+            clock.advance(b.renew_interval)
+            with anyio.fail_after(10):
+                await passed.wait()
+            assert passes == 2
+            tg.cancel_scope.cancel()
 
 
 class TestParents:
