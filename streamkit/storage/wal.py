@@ -9,7 +9,10 @@ it) and never wait for anyone.
 A PASSIVE checkpoint cannot rewind the WAL while commits keep landing behind it, so when the
 file passes ``WAL_LIMIT`` the writer runs one itself between two commits: by then nearly every
 page is already copied, and its next transaction starts the WAL from the beginning
-(``journal_size_limit`` then trims the file).
+(``journal_size_limit`` then trims the file). The writer looks at the file's size at every
+nudge (one ``stat`` per 32 commits): looking every 16th nudge let a bulk load's WAL reach
+400 MB before the first rewind (25 items a commit), and the commit that then trimmed it held
+the event loop 120-270 ms; the rewinds now come sooner and cost at most ~110 ms (load 5-7).
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ __all__ = ["CHECKPOINT_COMMITS", "WAL_LIMIT", "WalCheckpointer"]
 
 CHECKPOINT_COMMITS = 32  # commits between two nudges of the checkpointer thread
 WAL_LIMIT = 32 * 1024 * 1024  # bytes of WAL past which the writer rewinds it itself
-_LIMIT_EVERY = 16  # nudges between two looks at the WAL's size
 
 
 class WalCheckpointer:
@@ -34,7 +36,6 @@ class WalCheckpointer:
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._wake = threading.Event()
         self._closed = False
-        self._nudges = 0
         self._rewind = False
         self._thread = threading.Thread(target=self._run, name="streamkit-checkpoint", daemon=True)
         self._thread.start()
@@ -46,8 +47,7 @@ class WalCheckpointer:
         made the writer's busy, and once it ends the writer's next try finds the log free
         (woken on every commit, a thread starved of CPU could keep it busy indefinitely).
         """
-        self._nudges += 1
-        if self._rewind or (self._nudges % _LIMIT_EVERY == 0 and _size(self._wal) > WAL_LIMIT):
+        if self._rewind or _size(self._wal) > WAL_LIMIT:
             busy, frames, copied = writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             # the thread was checkpointing, or frames are left: try again after the next commit
             self._rewind = bool(busy) or copied < frames

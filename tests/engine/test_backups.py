@@ -28,15 +28,17 @@ from streamkit.errors import (
 )
 from streamkit.testing import ManualClock
 
-#: the longest a writer may wait for one PutItem while a backup of 20,000 items runs, and while
-#: it is restored (seconds); docs/backups.md states both. The backup itself holds the loop for
-#: nothing; what writers wait for is the store's own WAL checkpoints (docs/architecture.md).
-#: A restore writes every row again, so the writer's inline WAL rewinds come more often (up
-#: to 355 ms measured with the machine fully loaded); its bound says writers are never held
-#: for the whole restore, a chunk at most.
+#: the longest a writer may wait for one PutItem begun while a backup of 20,000 items runs,
+#: and while it is restored (seconds); docs/backups.md states both. The backup's copy holds
+#: the loop for nothing (its thread releases the GIL); what writers wait for meanwhile is the
+#: store's own commits and a loaded machine's scheduler, the same as without a backup.
+#: A restore writes every row again, and the first commits after a backup catch the WAL up
+#: (the backup's snapshot held it back): up to ~200 ms measured; its bound says writers are
+#: never held for the whole restore, a chunk at most.
 WRITER_STALL_BOUND = 0.1
 #: on a loaded machine the scheduler alone can hold a writer that long: the bound during the
-#: backup is then this many times the longest PutItem of the same writers just before it
+#: backup is then this many times the same writers' longest PutItem over as long a stretch
+#: just before it
 WRITER_STALL_FACTOR = 2.0
 RESTORE_STALL_BOUND = 1.0
 
@@ -495,13 +497,14 @@ async def test_writers_keep_going_during_backup_and_restore(tmp_path: Path) -> N
                     ]
                 }
             )
-        stalls: list[float] = []
+        # the first PutItem of the process imports the legacy-condition module (50-150 ms
+        # on a loaded machine): not the backup's doing, so it is paid before the writers start
+        await engine.put_item(TableName="src", Item={"pk": {"S": "warm"}, "sk": {"N": "0"}})
+        puts: list[tuple[float, float]] = []  # (began, took) of every writer's PutItem
         written: dict[int, int] = {}
         done = anyio.Event()
-        writing = anyio.Event()  # every writer has written a few items
-        going: set[int] = set()
-        baseline = anyio.Event()  # every writer has written 40 more: their stalls alone
         warmed: set[int] = set()
+        baseline = anyio.Event()  # every writer has written 20 items
 
         async def writer(n: int) -> None:
             i = 0
@@ -511,42 +514,45 @@ async def test_writers_keep_going_during_backup_and_restore(tmp_path: Path) -> N
                     TableName="src",
                     Item={"pk": {"S": f"w{n}"}, "sk": {"N": str(i)}, "g": {"S": "w"}},
                 )
-                stalls.append(time.perf_counter() - began)
+                puts.append((began, time.perf_counter() - began))
                 i += 1
-                if i == 5:
-                    going.add(n)
-                    if len(going) == 8:
-                        writing.set()
-                if i == 45:
+                if i == 20:
                     warmed.add(n)
                     if len(warmed) == 8:
                         baseline.set()
                 await anyio.sleep(0.001)  # a writer's pace, not a wait for the clock
             written[n] = i
 
+        def longest(start: float, end: float) -> float:
+            return max((took for began, took in puts if start <= began < end), default=0.0)
+
         async with anyio.create_task_group() as tg:
             for n in range(8):
                 tg.start_soon(writer, n)
-            await writing.wait()
-            before = len(stalls)
             await baseline.wait()
-            without_backup = max(stalls[before:])
-            backup_began = time.perf_counter()
+            quiet_began = time.perf_counter()
+            # as long a stretch as a backup takes here (150-350 ms), with the same writers
+            await anyio.sleep(0.3)
+            quiet_ended = backup_began = time.perf_counter()
             arn = (await engine.create_backup(TableName="src", BackupName="busy"))["BackupDetails"][
                 "BackupArn"
             ]
-            during_backup = max(stalls)
-            backup_took = time.perf_counter() - backup_began
+            backup_ended = time.perf_counter()
             await engine.restore_table_from_backup(TargetTableName="copy", BackupArn=arn)
             done.set()
+        without_backup = longest(quiet_began, quiet_ended)
+        during_backup = longest(backup_began, backup_ended)
+        in_all = longest(quiet_began, time.perf_counter())
         print(
-            f"longest PutItem: {without_backup * 1000:.1f} ms before the backup, "
-            f"{during_backup * 1000:.1f} ms during it ({backup_took * 1000:.0f} ms), "
-            f"{max(stalls) * 1000:.1f} ms in all"
+            f"longest PutItem: {without_backup * 1000:.1f} ms in "
+            f"{(quiet_ended - quiet_began) * 1000:.0f} ms before the backup, "
+            f"{during_backup * 1000:.1f} ms during it ({(backup_ended - backup_began) * 1000:.0f}"
+            f" ms), {in_all * 1000:.1f} ms in all"
         )
+        assert sum(1 for began, _ in puts if backup_began <= began < backup_ended) >= 8
         bound = max(WRITER_STALL_BOUND, WRITER_STALL_FACTOR * without_backup)
         assert during_backup < bound, (during_backup, without_backup)
-        assert max(stalls) < RESTORE_STALL_BOUND, max(stalls)
+        assert in_all < RESTORE_STALL_BOUND, in_all
         # nothing the writers wrote is lost, and the copy holds the 20,000 and some of theirs
         for n, count in written.items():
             got = await engine.query(
