@@ -39,9 +39,15 @@ from streamkit.engine.s3files import (
     open_source,
 )
 from streamkit.errors import DynamoDBError, StreamkitError
-from streamkit.model.attributes import Item, plain_item_size, validate_sized_item
-from streamkit.model.schema import TableSpec
-from streamkit.storage.codec import dump_item
+from streamkit.model.attributes import (
+    AttributeValue,
+    Item,
+    plain_item_size,
+    validate_key_value,
+    validate_sized_item,
+)
+from streamkit.model.schema import KeySpec, TableSpec, invalid
+from streamkit.storage.codec import dump_item, encode_key
 
 __all__ = ["LinePool", "iter_line_chunks", "prepare_item", "prepare_lines"]
 
@@ -67,23 +73,80 @@ def prepare_item(spec: TableSpec, raw: Mapping[str, Any]) -> tuple[EncodedKey, I
     if size is None:
         item, size = validate_sized_item(raw)
     key = key_from_item(spec.key, item)
-    validate_index_keys(spec, item)
+    if spec.indexes:
+        validate_index_keys(spec, item)
     return key, item, size
 
 
+class _Keys:
+    """:func:`key_from_item` for a run of items, reusing the last item's partition key.
+
+    An export lists a partition's items one after the other, so most items have the
+    partition value of the one before: its validation and encoding (with its MD5) are that
+    one's, and only the sort key is checked and encoded. Any other item (a new partition
+    value, a multi-attribute key, a missing value) takes :func:`key_from_item`.
+    """
+
+    __slots__ = ("_hash_value", "_hk", "_key", "_range")
+
+    def __init__(self, key: KeySpec) -> None:
+        self._key = key
+        self._range = None if key.multi or key.range_name is None else key.attributes[1]
+        self._hash_value: object = None  # the last partition value key_from_item accepted
+        self._hk = b""
+
+    def __call__(self, item: Item) -> EncodedKey:
+        key = self._key
+        if not key.multi:
+            value = item.get(key.hash_name)
+            if value is not None and value == self._hash_value:
+                if self._range is None:
+                    return self._hk, b""
+                name, kind, role = self._range
+                sort = item.get(name)
+                if sort is None:
+                    raise invalid(f"Missing the key {name} in the item")
+                validate_key_value(name, sort, kind, key_type=role)
+                return self._hk, encode_key(sort)
+        encoded = key_from_item(key, item)
+        if not key.multi:
+            self._hash_value, self._hk = _fresh(item[key.hash_name]), encoded[0]
+        return encoded
+
+
+def _fresh(value: AttributeValue) -> AttributeValue:
+    """A copy of a key value sharing no object with it: a second reference to an item's
+    value would change how marshal writes the item's blob (its back-references), though
+    not what it loads."""
+    ((tag, payload),) = value.items()
+    if type(payload) is str:
+        return {tag: payload.encode().decode()}
+    return {tag: bytes(bytearray(payload))}
+
+
 def prepare_lines(spec: TableSpec, fmt: str, key: str, lines: list[tuple[int, bytes]]) -> Prepared:
-    """Parse and validate lines of a DYNAMODB_JSON or ION object into rows and errors."""
+    """Parse and validate lines of a DYNAMODB_JSON or ION object into rows and errors
+    (the rows, errors and messages :func:`prepare_item` gives line by line)."""
     rows: list[Row] = []
     errors: list[BadRecord] = []
     size_read = 0
+    keys = _Keys(spec.key)
+    indexed = bool(spec.indexes)
+    ion = fmt == "ION"
     for index, line in lines:
         size_read += len(line)
         try:
-            if fmt == "ION":
+            if ion:
                 raw: Mapping[str, Any] = decode_ion_line(line.decode("utf-8"))
             else:
                 raw = decode_json_line(line)
-            (hk, rk), item, size = prepare_item(spec, raw)
+            item: Item = raw  # type: ignore[assignment]
+            size = plain_item_size(item)  # the common case: valid as it is, not copied
+            if size is None:
+                item, size = validate_sized_item(raw)
+            hk, rk = keys(item)
+            if indexed:
+                validate_index_keys(spec, item)
         except (LineError, UnicodeDecodeError, orjson.JSONDecodeError) as exc:
             errors.append((key, index, len(line), str(exc)))
         except StreamkitError as exc:  # DynamoDB's error for the item, bad base64

@@ -1,0 +1,149 @@
+"""An import worker's lines (importworker.prepare_lines) against the general path.
+
+prepare_lines reuses the last item's partition key for the next item with the same partition
+value; its rows and errors must be exactly those of :func:`prepare_item` line by line, on
+random items (partition values drawn from a few, so runs repeat), wrong or missing keys and
+lines that are not records at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from streamkit.engine.importworker import BadRecord, Row, prepare_item, prepare_lines
+from streamkit.engine.s3files import (
+    LineError,
+    decode_ion_line,
+    decode_json_line,
+    encode_ion_item,
+    encode_json_item,
+)
+from streamkit.errors import DynamoDBError, StreamkitError
+from streamkit.model.schema import IndexSpec, KeySpec, TableSpec
+from streamkit.storage.codec import dump_item
+from tests.strategies import attribute_values, items, key_values
+
+
+def _spec(key: KeySpec, *, index: bool = False) -> TableSpec:
+    indexes = (IndexSpec("byg", KeySpec.of("g", "S"), "ALL"),) if index else ()
+    return TableSpec("tab", "id", key, dict(key.types()), 0.0, global_indexes=indexes)
+
+
+SPECS = (
+    _spec(KeySpec.of("pk", "S")),
+    _spec(KeySpec.of("pk", "S", "sk", "N")),
+    _spec(KeySpec.of("pk", "B", "sk", "S")),
+    _spec(KeySpec.of("pk", "N", "sk", "B"), index=True),
+    _spec(KeySpec((("pk", "S"), ("pk2", "N")), (("sk", "S"),))),
+)
+
+
+def _general(spec: TableSpec, fmt: str, key: str, lines: list[tuple[int, bytes]]) -> Any:
+    """prepare_lines as it was: every line through prepare_item."""
+    rows: list[Row] = []
+    errors: list[BadRecord] = []
+    for index, line in lines:
+        try:
+            ion = fmt == "ION"
+            raw = decode_ion_line(line.decode("utf-8")) if ion else decode_json_line(line)
+            (hk, rk), item, size = prepare_item(spec, raw)
+        except (LineError, UnicodeDecodeError, orjson.JSONDecodeError) as exc:
+            errors.append((key, index, len(line), str(exc)))
+        except StreamkitError as exc:
+            message = exc.message if isinstance(exc, DynamoDBError) else str(exc)
+            errors.append((key, index, len(line), message))
+        else:
+            rows.append((hk, rk, dump_item(item), size))
+    return rows, errors, len(lines), sum(len(line) for _, line in lines)
+
+
+def _agree(spec: TableSpec, fmt: str, lines: list[bytes]) -> Any:
+    numbered = list(enumerate(lines, 1))
+    fast = prepare_lines(spec, fmt, "data/x", numbered)
+    assert fast == _general(spec, fmt, "data/x", numbered)
+    return fast
+
+
+def _key_value(kind: str) -> st.SearchStrategy[Any]:
+    """Mostly one of a few valid values of ``kind`` (runs of a partition), sometimes any
+    value at all (a wrong type, an empty string), sometimes none."""
+    few = st.sampled_from([{"S": "a"}, {"S": "b"}, {"N": "1"}, {"N": "1.50"}, {"B": b"\x00"}])
+    return st.one_of(few, key_values(kind), attribute_values(1), st.none())
+
+
+@st.composite
+def _records(draw: st.DrawFn) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for _ in range(draw(st.integers(1, 12))):
+        item = draw(items(max_depth=1))
+        for name in ("pk", "pk2", "sk", "g"):
+            value = draw(_key_value(draw(st.sampled_from("SNB"))))
+            if value is None:
+                item.pop(name, None)
+            else:
+                item[name] = value
+        # a run: the same partition value as the item before
+        if out and "pk" in out[-1] and draw(st.booleans()):
+            item["pk"] = out[-1]["pk"]
+        out.append(item)
+    return out
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    records=_records(),
+    spec=st.sampled_from(SPECS),
+    fmt=st.sampled_from(["DYNAMODB_JSON", "ION"]),
+    garbage=st.lists(st.tuples(st.integers(0, 12), st.binary(max_size=30)), max_size=3),
+)
+def test_random_items_agree(
+    records: list[dict[str, Any]], spec: TableSpec, fmt: str, garbage: list[tuple[int, bytes]]
+) -> None:
+    encode = encode_ion_item if fmt == "ION" else encode_json_item
+    lines = [encode(item) for item in records]
+    for at, junk in garbage:
+        lines.insert(min(at, len(lines)), junk)
+    _agree(spec, fmt, lines)
+
+
+def test_runs_of_a_partition_keep_their_keys_and_errors() -> None:
+    spec = SPECS[1]  # pk S, sk N
+    lines = [
+        b'{"Item":{"pk":{"S":"p"},"sk":{"N":"1"}}}',
+        b'{"Item":{"pk":{"S":"p"},"sk":{"N":"2"},"x":{"S":"y"}}}',
+        b'{"Item":{"pk":{"S":"p"}}}',  # same partition, no sort key
+        b'{"Item":{"pk":{"S":"p"},"sk":{"S":"2"}}}',  # same partition, wrong sort type
+        b'{"Item":{"pk":{"S":"p"},"sk":{"N":"02.0"}}}',  # normalised: sk 2 again
+        b'{"Item":{"pk":{"N":"1"},"sk":{"N":"1"}}}',  # wrong partition type
+        b'{"Item":{"pk":{"S":"q"},"sk":{"N":"1"}}}',
+        b"not json",
+    ]
+    rows, errors, count, _ = _agree(spec, "DYNAMODB_JSON", lines)
+    assert count == 8
+    assert [index for _, index, _, _ in errors] == [3, 4, 6, 8]
+    assert len({hk for hk, _, _, _ in rows}) == 2
+    assert rows[1][:2] == rows[2][:2]  # sk 2 and 02.0: the same stored key
+
+
+def test_stored_blobs_are_the_same_bytes_for_binary_items() -> None:
+    """Items stored with marshal (binaries, sets): the reused partition value must share no
+    object with the next item, or marshal's back-references, so the blob's bytes, differ."""
+    spec = SPECS[2]  # pk B, sk S
+    lines = [
+        encode_json_item(
+            {"pk": {"B": b"partition-" * 3}, "sk": {"S": f"s{i}"}, "b": {"BS": [b"x"]}}
+        )
+        for i in range(3)
+    ]
+    rows, errors, _, _ = _agree(spec, "DYNAMODB_JSON", lines)
+    assert not errors
+    assert len(rows) == 3
+    spec = SPECS[1]  # pk S, sk N
+    lines = [
+        encode_json_item({"pk": {"S": "partition" * 3}, "sk": {"N": str(i)}, "s": {"SS": ["a"]}})
+        for i in range(3)
+    ]
+    _agree(spec, "DYNAMODB_JSON", lines)
