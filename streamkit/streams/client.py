@@ -25,6 +25,7 @@ from streamkit.streams.iterators import Position, decode_iterator, encode_iterat
 from streamkit.streams.records import (
     PackedRecord,
     format_record,
+    lambda_json,
     parse_sequence_number,
     sequence_number,
 )
@@ -220,6 +221,37 @@ def _first_megabyte(records: Iterable[_R]) -> list[_R]:
             break
         page.append(record)
     return page
+
+
+def _pack_row(
+    arn: str, region: str, view: str, seq: int, created: float, kind: int, data: bytes
+) -> PackedRecord:
+    """Pack a stored row as a Lambda-shaped record: spliced from the stored JSON
+    (:func:`~streamkit.streams.records.lambda_json`), or formatted and serialised for a
+    marshal-stored or older row."""
+    spliced = lambda_json(
+        arn=arn,
+        region=region,
+        view=view,
+        seq=seq,
+        created=created,
+        kind=kind,
+        data=data,
+        lambda_arn=arn,
+    )
+    if spliced is not None:
+        return (spliced[0], seq, spliced[1], float(int(created)), spliced[2])
+    record = format_record(
+        arn=arn,
+        region=region,
+        view=view,
+        seq=seq,
+        created=created,
+        kind=kind,
+        data=data,
+        lambda_arn=arn,
+    )
+    return _pack(seq, created, record)
 
 
 def _pack(seq: int, created: float, record: dict[str, Any]) -> PackedRecord:
@@ -573,20 +605,7 @@ class StreamsClient:
         records: list[Any]
         if lambda_shape:
             records = _first_megabyte(
-                _pack(
-                    seq,
-                    created,
-                    format_record(
-                        arn=arn,
-                        region=region,
-                        view=view,
-                        seq=seq,
-                        created=created,
-                        kind=kind,
-                        data=data,
-                        lambda_arn=arn,
-                    ),
-                )
+                _pack_row(arn, region, view, seq, created, kind, data)
                 for seq, created, kind, data in rows
             )
             return records, rows[len(records) - 1][0] if records else after
