@@ -14,10 +14,10 @@ Layout
     of the first two's JSON text; ``[keys, old, new, size]`` before schema version 6), with
     only the images the view type keeps, joined from the JSON the item rows already hold
     (:func:`dump_record_data`), or the same tuple in marshal when a value is binary (and in
-    records written before schema version 5); :func:`load_record_data` reads all three. Rowid order puts every append at the
-    right edge of the table's B-tree whichever shard it goes to; keyed by ``(sid, seq)``
-    (schema version 2), the appends to a stream's shards landed in as many places and split
-    pages half-full.
+    records written before schema version 5); :func:`load_record_data` reads all three.
+    Rowid order puts every append at the right edge of the table's B-tree whichever shard it
+    goes to; keyed by ``(sid, seq)`` (schema version 2), the appends to a stream's shards
+    landed in as many places and split pages half-full.
 
 Sequence numbers are one counter per stream (so unique per stream and increasing per shard);
 on the wire they are ``SEQUENCE_BASE + n`` in decimal: 21 digits. The counter lives in memory,
