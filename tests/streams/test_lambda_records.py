@@ -23,7 +23,7 @@ from streamkit.storage.changes import (
 from streamkit.storage.codec import dump_item
 from streamkit.streams import StreamsClient, base64_binaries, lambda_record
 from streamkit.streams.client import SharedRecords
-from streamkit.streams.records import format_record, lambda_json, unpack_record
+from streamkit.streams.records import format_record, lambda_json, lambda_pieces, unpack_record
 from tests.conftest import key_schema
 from tests.strategies import items, texts
 
@@ -453,7 +453,8 @@ def test_lambda_json_is_the_formatted_record_serialised(
         "arn": arn, "region": region, "view": view, "seq": seq, "created": created,
         "kind": kind, "data": data,
     }  # fmt: skip
-    spliced = lambda_json(**row, lambda_arn=arn + "!")
+    pieces = lambda_pieces(arn=arn, region=region, view=view, lambda_arn=arn + "!")
+    spliced = lambda_json(pieces, seq, created, kind, data)
     if data[:1] != b"[":  # binary values: marshal, the formatted path
         assert spliced is None
         return
@@ -465,7 +466,7 @@ def test_lambda_json_is_the_formatted_record_serialised(
     )
     version_5 = data[: data.rfind(b",", 0, data.rfind(b","))] + b"]"  # no lengths
     assert load_record_data(version_5) == load_record_data(data)
-    assert lambda_json(**{**row, "data": version_5}, lambda_arn=arn) is None
+    assert lambda_json(pieces, seq, created, kind, version_5) is None
 
 
 @pytest.mark.parametrize(
@@ -475,7 +476,5 @@ def test_lambda_json_is_the_formatted_record_serialised(
 )  # fmt: skip
 def test_lambda_json_of_a_corrupt_record(data: bytes) -> None:
     with pytest.raises(InternalServerError):
-        lambda_json(
-            arn="a", region="r", view="KEYS_ONLY", seq=1, created=0.0, kind=INSERT, data=data,
-            lambda_arn="a",
-        )  # fmt: skip
+        pieces = lambda_pieces(arn="a", region="r", view="KEYS_ONLY", lambda_arn="a")
+        lambda_json(pieces, 1, 0.0, INSERT, data)
