@@ -1,6 +1,6 @@
 """Event-source mapping figures: handler latency, replay throughput, overhead on writers.
 
-Usage: python bench/mappings.py [--seconds 3] [--repeats 3] [--records 100000]
+Usage: python bench/mappings.py [--seconds 3] [--repeats 3] [--records 100000] [--gc-freeze]
 
 - latency: a batch_size=1 mapping with a no-op async handler while a writer puts items at a
   steady 1,000 per second; time from just before put_item to the handler holding the record
@@ -9,6 +9,7 @@ Usage: python bench/mappings.py [--seconds 3] [--repeats 3] [--records 100000]
 - overhead: put_item ops/s at concurrency 16 with 3 mappings running, against the same with
   none, measured in the same run (ratio); beside it the process's CPU time per put (which
   moves less than the wall clock on a shared machine), and the CPU ratio (none / 3 mappings).
+  --gc-freeze: gc.freeze() once the runtime is open (as ``streamkit serve`` and ``run`` do).
 All figures are medians over the repeats; each repeat's overhead figures are printed too.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import itertools
 import statistics
 import tempfile
@@ -96,7 +98,9 @@ async def replay_rate(folder: Path, records: int) -> float:
     return records / elapsed
 
 
-async def put_rate(folder: Path, name: str, seconds: float, mappings: int) -> tuple[float, float]:
+async def put_rate(
+    folder: Path, name: str, seconds: float, mappings: int, *, freeze: bool = False
+) -> tuple[float, float]:
     """Return put_item calls/s at 16 in flight, and the process's CPU us per put."""
     app = streamkit.App()
     for m in range(mappings):
@@ -108,6 +112,8 @@ async def put_rate(folder: Path, name: str, seconds: float, mappings: int) -> tu
     async with streamkit.open_engine(folder / f"{name}.sqlite3") as db:
         await db.create_table(TableName="bench", **TABLE)
         async with open_runtime(db, app):
+            if freeze:
+                gc.freeze()
             writes = itertools.count()
 
             async def put(i: int) -> object:  # a new value each time: a no-op put has no record
@@ -127,6 +133,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--gc-freeze", action="store_true")
     args = parser.parse_args()
     p50s, p99s, replays, none, three, cpu_none, cpu_three = [], [], [], [], [], [], []
     for r in range(args.repeats):
@@ -137,7 +144,9 @@ async def main() -> None:
             p99s.append(p99)
             replays.append(await replay_rate(folder, args.records))
             for rates, cpus, count in ((none, cpu_none, 0), (three, cpu_three, 3)):
-                rate, cpu = await put_rate(folder, f"m{count}-{r}", args.seconds, count)
+                rate, cpu = await put_rate(
+                    folder, f"m{count}-{r}", args.seconds, count, freeze=args.gc_freeze
+                )
                 rates.append(rate)
                 cpus.append(cpu)
             print(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 from contextlib import AsyncExitStack
 
@@ -52,6 +53,7 @@ async def _run(args: argparse.Namespace, app: App) -> None:
             open_local_engine(args.data, region, read_only=False, role="run") as engine,
             open_runtime(engine, app) as runtime,
         ):
+            gc.freeze()  # the engine's and runtime's objects leave the collector's full passes
             names = ", ".join(runtime.mappings) or "none"
             print(f"streamkit running mappings [{names}] on {path}", flush=True)
             async for _ in signals:
@@ -92,6 +94,7 @@ async def _run_remote(args: argparse.Namespace, app: App) -> None:
             runtime = await stack.enter_async_context(
                 open_remote_runtime(source, app, checkpoints=checkpoints, leases=leases)
             )
+            gc.freeze()
             names = ", ".join(runtime.mappings) or "none"
             where = args.endpoint_url or "AWS"
             workers = (

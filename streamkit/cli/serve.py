@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import importlib.util
 import signal
 import sys
@@ -143,6 +144,7 @@ async def _serve(
             shard_rollover_seconds=args.shard_rollover_seconds,
             replication_delay=args.replication_delay,
         ) as server:
+            gc.freeze()  # the server's long-lived objects leave the collector's full passes
             where = "in memory" if data_dir is None else f"data in {data_dir}/"
             auth = "SigV4 verified" if credentials else "auth off"
             print(f"streamkit serving DynamoDB on {server.url} ({where}, {auth})", flush=True)

@@ -10,13 +10,14 @@ Layout
     ``sk_shards``: one row per shard; a stream has ``shards`` slots, each with exactly one open
     shard (``end_seq IS NULL``); a key always maps to the same slot (hash of its partition key).
     ``sk_records``: the records, a rowid table in commit order with a unique ``(sid, seq)``
-    index; ``data`` is ``[keys, old, new, size]`` as JSON, with only the images the view type
-    keeps, joined from the JSON the item rows already hold (:func:`dump_record_data`), or the
-    same tuple in marshal when a value is binary (and in records written before schema version
-    5); :func:`load_record_data` reads both. Rowid order puts every append at the
-    right edge of the table's B-tree whichever shard it goes to; keyed by ``(sid, seq)``
-    (schema version 2), the appends to a stream's shards landed in as many places and split
-    pages half-full.
+    index; ``data`` is ``[keys, old, new, size, len(keys), len(old)]`` as JSON (the lengths
+    of the first two's JSON text; ``[keys, old, new, size]`` before schema version 6), with
+    only the images the view type keeps, joined from the JSON the item rows already hold
+    (:func:`dump_record_data`), or the same tuple in marshal when a value is binary (and in
+    records written before schema version 5); :func:`load_record_data` reads all three.
+    Rowid order puts every append at the right edge of the table's B-tree whichever shard it
+    goes to; keyed by ``(sid, seq)`` (schema version 2), the appends to a stream's shards
+    landed in as many places and split pages half-full.
 
 Sequence numbers are one counter per stream (so unique per stream and increasing per shard);
 on the wire they are ``SEQUENCE_BASE + n`` in decimal: 21 digits. The counter lives in memory,
@@ -198,7 +199,9 @@ def dump_record_data(
     *,
     blobs: tuple[bytes | None, bytes | None] = (None, None),
 ) -> bytes:
-    """Serialise a record's data: the JSON array ``[keys, old, new, size]``.
+    """Serialise a record's data: the JSON array ``[keys, old, new, size, len(keys),
+    len(old)]``, the lengths those of the keys' and old image's JSON text (schema version 6;
+    version 5 wrote ``[keys, old, new, size]``, which still loads).
 
     ``blobs`` are the old and new items as :func:`~streamkit.storage.codec.dump_item` stored
     them, when the caller has them: their JSON goes into the record as it is, not serialised
@@ -211,7 +214,16 @@ def dump_record_data(
     new_json = b"null" if new is None else item_json(blobs[1] or dump_item(new))
     if keys_json is None or old_json is None or new_json is None:
         return marshal.dumps((keys, old, new, size))
-    return b"[%b,%b,%b,%d]" % (keys_json, old_json, new_json, size)
+    # the keys' and old image's lengths go last: a reader splices the pieces into a Lambda
+    # record's JSON without parsing them (streams.records.lambda_json)
+    return b"[%b,%b,%b,%d,%d,%d]" % (
+        keys_json,
+        old_json,
+        new_json,
+        size,
+        len(keys_json),
+        len(old_json),
+    )
 
 
 def load_record_data(data: bytes) -> tuple[Item, Item | None, Item | None, int | None]:
@@ -236,7 +248,7 @@ def load_record_data(data: bytes) -> tuple[Item, Item | None, Item | None, int |
         or not isinstance(old, dict | None)
         or not isinstance(new, dict | None)
         or not isinstance(size, int | None)
-        or len(rest) > 1
+        or len(rest) not in (0, 1, 3)  # 3: SizeBytes and two lengths (schema version 6)
     ):
         raise InternalServerError("Corrupt stream record")
     return keys, old, new, size

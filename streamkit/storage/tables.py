@@ -41,7 +41,7 @@ __all__ = [
     "ttl_value",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -98,6 +98,11 @@ def migrate(conn: sqlite3.Connection) -> None:
         # convert, as for 4: marshal records still load; an older streamkit refuses the file
         # instead of failing on every GetRecords of a new record.
         conn.execute("PRAGMA user_version = 5")
+    if version < 6:
+        # 6: a JSON stream record ends with its keys' and old image's lengths
+        # (storage.changes.dump_record_data). Nothing to convert: version 5's records still
+        # load; an older streamkit refuses the file instead of failing on every new record.
+        conn.execute("PRAGMA user_version = 6")
 
 
 _TABLE_NAMES: dict[str, str] = {}  # table id -> quoted items-table name (ids are never reused)

@@ -23,8 +23,11 @@ from streamkit.errors import (
 from streamkit.storage.changes import REPLICATED, load_record_data, load_secret
 from streamkit.streams.iterators import Position, decode_iterator, encode_iterator
 from streamkit.streams.records import (
+    LambdaPieces,
     PackedRecord,
     format_record,
+    lambda_json,
+    lambda_pieces,
     parse_sequence_number,
     sequence_number,
 )
@@ -220,6 +223,35 @@ def _first_megabyte(records: Iterable[_R]) -> list[_R]:
             break
         page.append(record)
     return page
+
+
+def _pack_row(
+    pieces: LambdaPieces,
+    arn: str,
+    region: str,
+    view: str,
+    seq: int,
+    created: float,
+    kind: int,
+    data: bytes,
+) -> PackedRecord:
+    """Pack a stored row as a Lambda-shaped record: spliced from the stored JSON
+    (:func:`~streamkit.streams.records.lambda_json`), or formatted and serialised for a
+    marshal-stored or older row."""
+    spliced = lambda_json(pieces, seq, created, kind, data)
+    if spliced is not None:
+        return (spliced[0], seq, spliced[1], float(int(created)), spliced[2])
+    record = format_record(
+        arn=arn,
+        region=region,
+        view=view,
+        seq=seq,
+        created=created,
+        kind=kind,
+        data=data,
+        lambda_arn=arn,
+    )
+    return _pack(seq, created, record)
 
 
 def _pack(seq: int, created: float, record: dict[str, Any]) -> PackedRecord:
@@ -572,21 +604,9 @@ class StreamsClient:
         region = self._engine.region
         records: list[Any]
         if lambda_shape:
+            pieces = lambda_pieces(arn=arn, region=region, view=view, lambda_arn=arn)
             records = _first_megabyte(
-                _pack(
-                    seq,
-                    created,
-                    format_record(
-                        arn=arn,
-                        region=region,
-                        view=view,
-                        seq=seq,
-                        created=created,
-                        kind=kind,
-                        data=data,
-                        lambda_arn=arn,
-                    ),
-                )
+                _pack_row(pieces, arn, region, view, seq, created, kind, data)
                 for seq, created, kind, data in rows
             )
             return records, rows[len(records) - 1][0] if records else after

@@ -29,7 +29,8 @@ def test_records_written_before_sizes_were_stored() -> None:
 def test_records_are_json_joined_from_the_stored_images() -> None:
     old = dump_item(OLD)
     data = dump_record_data(KEYS, OLD, OLD, 20, blobs=(old, None))
-    assert data == b'[{"pk":{"S":"a"}},' + old[1:] + b"," + old[1:] + b",20]"
+    lengths = b",%d,%d]" % (len(b'{"pk":{"S":"a"}}'), len(old) - 1)  # keys', old image's
+    assert data == b'[{"pk":{"S":"a"}},' + old[1:] + b"," + old[1:] + b",20" + lengths
     assert load_record_data(data) == (KEYS, OLD, OLD, 20)
 
 

@@ -5,15 +5,27 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings, strategies as st
 
 import streamkit
-from streamkit.storage.changes import INSERT, MODIFY, REMOVE, SERVICE, dump_record_data
+from streamkit.errors import InternalServerError
+from streamkit.storage.changes import (
+    EVENT_KIND,
+    INSERT,
+    MODIFY,
+    REMOVE,
+    SERVICE,
+    dump_record_data,
+    load_record_data,
+)
+from streamkit.storage.codec import dump_item
 from streamkit.streams import StreamsClient, base64_binaries, lambda_record
 from streamkit.streams.client import SharedRecords
-from streamkit.streams.records import format_record, unpack_record
+from streamkit.streams.records import format_record, lambda_json, lambda_pieces, unpack_record
 from tests.conftest import key_schema
+from tests.strategies import items, texts
 
 TABLE = "orders"
 
@@ -393,3 +405,76 @@ def test_lambda_shape_is_made_in_one_pass(binary: bool, kind: int) -> None:
     assert one_pass == expected
     assert list(one_pass) == list(expected)
     assert list(one_pass["dynamodb"]) == list(expected["dynamodb"])
+
+
+_VIEWS = ("KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES")
+
+
+@settings(max_examples=300)
+@given(
+    keys=items(max_depth=1),
+    first=items(max_depth=3),
+    second=items(max_depth=3),
+    kind=st.sampled_from([INSERT, MODIFY, REMOVE, REMOVE | SERVICE, MODIFY | SERVICE]),
+    view=st.sampled_from(_VIEWS),
+    blobs=st.booleans(),
+    seq=st.integers(0, 2**62),
+    created=st.floats(0, 4e9),
+    size=st.integers(0, 800_000),
+    names=st.tuples(texts(max_size=30), texts(max_size=60)),
+)
+def test_lambda_json_is_the_formatted_record_serialised(
+    keys: dict[str, Any],
+    first: dict[str, Any],
+    second: dict[str, Any],
+    kind: int,
+    view: str,
+    blobs: bool,
+    seq: int,
+    created: float,
+    size: int,
+    names: tuple[str, str],
+) -> None:
+    """lambda_json splices the stored JSON into exactly the bytes orjson.dumps makes of
+    format_record(lambda_arn=): every event kind (TTL deletions too), every view type, any
+    text in the images and the fixed fields; a marshal-stored record (binary values) and a
+    version-5 JSON record (no lengths) are left to format_record."""
+    old = None if kind & EVENT_KIND == INSERT else first
+    new = None if kind & EVENT_KIND == REMOVE else second
+    old = old if view in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES") else None
+    new = new if view in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES") else None
+    stored = (
+        dump_item(old) if blobs and old is not None else None,
+        dump_item(new) if blobs and new is not None else None,
+    )
+    data = dump_record_data(keys, old, new, size, blobs=stored)
+    region, arn = names
+    row: dict[str, Any] = {
+        "arn": arn, "region": region, "view": view, "seq": seq, "created": created,
+        "kind": kind, "data": data,
+    }  # fmt: skip
+    pieces = lambda_pieces(arn=arn, region=region, view=view, lambda_arn=arn + "!")
+    spliced = lambda_json(pieces, seq, created, kind, data)
+    if data[:1] != b"[":  # binary values: marshal, the formatted path
+        assert spliced is None
+        return
+    expected = format_record(**row, lambda_arn=arn + "!")
+    assert spliced == (
+        orjson.dumps(expected),
+        expected["dynamodb"]["SequenceNumber"],
+        size,
+    )
+    version_5 = data[: data.rfind(b",", 0, data.rfind(b","))] + b"]"  # no lengths
+    assert load_record_data(version_5) == load_record_data(data)
+    assert lambda_json(pieces, seq, created, kind, version_5) is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b'[{"pk":{"S":"a"}},null,null,3,99,4]', b'[{"pk":{"S":"a"}},null,null,3,16,9]',
+     b'[{"pk":{"S":"a"}},null,null,3,16,4x]'],
+)  # fmt: skip
+def test_lambda_json_of_a_corrupt_record(data: bytes) -> None:
+    with pytest.raises(InternalServerError):
+        pieces = lambda_pieces(arn="a", region="r", view="KEYS_ONLY", lambda_arn="a")
+        lambda_json(pieces, 1, 0.0, INSERT, data)
