@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 import streamkit
@@ -154,11 +155,12 @@ async def test_harness_drain_waits_for_exports_and_imports(regions: list[str] | 
 
 
 async def _until(predicate: Callable[[], Awaitable[bool]]) -> None:
-    """Return once ``predicate()`` is true, checked whenever every other task is blocked
-    (on a thread, say): no real-clock sleep."""
+    """Return once ``predicate()`` is true, checked at every turn of the event loop: no
+    real-clock sleep. (``anyio.wait_all_tasks_blocked`` sleeps 0.1 s whenever a task is
+    running, long enough for a fast import of the whole test input to end unseen.)"""
     with anyio.fail_after(60):
         while not await predicate():
-            await anyio.wait_all_tasks_blocked()
+            await anyio.lowlevel.checkpoint()
 
 
 def _gated(desc: dict[str, Any], log: list[str]) -> tuple[anyio.Event, TransferJob]:
