@@ -14,7 +14,8 @@ a worker is attached to the queue:
   the job ended.
 
 A job queued when the last worker detaches, or when the engine closes, never runs: it ends
-``FAILED`` with a message saying why.
+``FAILED`` with a message saying why. A job already under a worker when the engine closes
+ends as its work does.
 """
 
 from __future__ import annotations
@@ -135,14 +136,17 @@ class TransferQueue:
             self.changed.fire()
 
     def close(self) -> None:
-        """The engine closes: every job that has not begun ends ``FAILED``."""
-        self._abandon("the engine closed before the job began")
+        """The engine closes: every job still queued ends ``FAILED``. A job a worker has taken
+        is the worker's: it ends as its work ends (an error from the closed engine, the
+        runtime's cancellation, or done), never marked failed under it while it runs."""
+        self._abandon("the engine closed before the job began", taken=False)
         self.changed.fire()
 
-    def _abandon(self, why: str) -> None:
-        for job in [*self._taken, *self._queued]:
+    def _abandon(self, why: str, *, taken: bool = True) -> None:
+        for job in [*(self._taken if taken else ()), *self._queued]:
             job.fail("Cancelled", why)
-        self._taken.clear()
+        if taken:
+            self._taken.clear()
         self._queued.clear()
 
     async def caught_up(self) -> bool:

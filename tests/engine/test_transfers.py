@@ -329,6 +329,37 @@ async def test_jobs_queued_but_never_begun_end_failed() -> None:
     assert ran == ["third"]
 
 
+async def test_closing_leaves_a_job_under_a_worker_to_end_as_its_work_does() -> None:
+    """The engine's close fails the jobs still queued, not one a worker has taken: that job
+    ends as its work does (here it completes), never COMPLETED with a FailureCode."""
+    clock = ManualClock()
+    queue = TransferQueue()
+
+    async def work() -> None:
+        running.desc.update(ImportStatus="COMPLETED", EndTime=clock.now())
+
+    running = TransferJob(
+        {"ImportArn": "a", "ImportStatus": "IN_PROGRESS"}, "ImportStatus", work, clock
+    )
+    waiting = _job(clock, [], "waiting")
+    with queue.attach():
+        await queue.submit(running)
+        await queue.submit(waiting)
+        assert queue.take() is running
+        queue.close()  # the engine closes while the worker holds ``running``
+        assert (waiting.desc["ImportStatus"], waiting.desc["FailureCode"]) == (
+            "FAILED",
+            "Cancelled",
+        )
+        assert running.desc["ImportStatus"] == "IN_PROGRESS"
+        assert not await queue.caught_up()  # still under way
+        await running.run()
+        queue.done(running)
+    assert running.desc["ImportStatus"] == "COMPLETED"
+    assert "FailureCode" not in running.desc
+    assert await queue.caught_up()
+
+
 async def test_run_transfers_outside_a_runtime(memory_engine: streamkit.Engine) -> None:
     """``run_transfers`` is an ordinary worker: any task group may run it (the CLI does, to
     follow a local export with its progress bar)."""
