@@ -509,7 +509,8 @@ def validate_sized_item(item: object, *, key_names: Collection[str] = ()) -> tup
                 if payload is not None:
                     if type(payload) is str and _CANONICAL_INT_RE.fullmatch(payload):
                         result[name] = {"N": payload}
-                        size += len(name) + _number_size(payload)
+                        digits = len(payload.lstrip("-").rstrip("0"))  # _number_size's
+                        size += len(name) + (max(digits, 1) + 1) // 2 + 1
                         continue
                 else:
                     payload = value.get("SS")
