@@ -12,7 +12,7 @@ from streamkit.engine.actions import check_condition, updated_image
 from streamkit.engine.core import CAPACITY_CHOICES, EngineCore, check_legacy, on_table
 from streamkit.engine.keys import EncodedKey, key_from_item, key_from_request
 from streamkit.engine.params import Params
-from streamkit.errors import ValidationException
+from streamkit.errors import ResourceNotFoundException, ValidationException
 from streamkit.model.attributes import Item, validate_sized_item
 from streamkit.model.schema import TableSpec
 from streamkit.storage import tables as storage_tables
@@ -116,17 +116,22 @@ class ItemsMixin(EngineCore):
         indexes: dict[str, float] = {}
 
         def run(conn: sqlite3.Connection) -> tuple[Item | None, int]:
-            old, old_size, old_blob = storage_tables.get_stored_row(conn, spec, *key)
-            check_condition(condition, old, on_fail)
-            if new is not None or old is not None:
-                written = self._write(
-                    conn, spec, key, old, new, size, old_size=old_size, old_blob=old_blob
-                )
-                indexes.update(written)
+            try:  # on_table's, inline: a table dropped while the write was queued
+                old, old_size, old_blob = storage_tables.get_stored_row(conn, spec, *key)
+                check_condition(condition, old, on_fail)
+                if new is not None or old is not None:
+                    written = self._write(
+                        conn, spec, key, old, new, size, old_size=old_size, old_blob=old_blob
+                    )
+                    indexes.update(written)
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):
+                    raise ResourceNotFoundException() from None
+                raise
             return old, old_size
 
         self._admit(spec, read=False, hk=key[0])
-        old, old_size = await self._store.write(on_table(spec, run))
+        old, old_size = await self._store.write(run)
         out: dict[str, Any] = {}
         if returns == "ALL_OLD" and old:
             out["Attributes"] = old
