@@ -6,7 +6,14 @@ import hashlib
 from collections.abc import Mapping, Sequence
 
 from streamkit.errors import ValidationException
-from streamkit.model.attributes import AttributeValue, Item, validate_key_value, validate_value
+from streamkit.model.attributes import (
+    MAX_PARTITION_KEY_BYTES,
+    MAX_SORT_KEY_BYTES,
+    AttributeValue,
+    Item,
+    validate_key_value,
+    validate_value,
+)
 from streamkit.model.schema import KeySpec, invalid
 from streamkit.storage.codec import encode_key, encode_key_parts
 
@@ -69,6 +76,29 @@ def encode_key_of(key: KeySpec, item: Mapping[str, AttributeValue]) -> EncodedKe
 
 def key_from_item(key: KeySpec, item: Item) -> EncodedKey:
     """Check that a whole item carries the table's key attributes; return the encoded key."""
+    if not key.multi:  # one HASH and at most one RANGE attribute: the usual key, checked inline
+        parts: list[bytes] = []
+        for name, kind, role in key.attributes:
+            value = item.get(name)
+            if value is None or len(value) != 1:
+                break
+            payload = value.get(kind)
+            if payload is None:
+                break
+            if kind == "N":
+                parts.append(encode_key(value))  # a validated number is always a valid key
+                continue
+            limit = MAX_PARTITION_KEY_BYTES if role == "HASH" else MAX_SORT_KEY_BYTES
+            if kind == "S":
+                if not payload or not payload.isascii() or len(payload) > limit:
+                    break
+                parts.append(payload.encode())
+            elif not payload or len(payload) > limit:
+                break
+            else:
+                parts.append(bytes(payload))
+        else:
+            return _hashed(parts[0]), parts[1] if len(parts) > 1 else b""
     for name, kind, role in key.attributes:
         value = item.get(name)
         if value is None:

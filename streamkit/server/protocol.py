@@ -153,6 +153,12 @@ class Dispatcher:
         self._default_region = default_region
         self._methods: dict[tuple[Any, str], Callable[..., Any]] = {}
         self._accepts: dict[Callable[..., Any], frozenset[str] | None] = {}
+        #: the group's open engines by region (a live view), when it has one: the hot path
+        #: looks a request's engine up there instead of awaiting ``regions.engine``
+        self._engines: Mapping[str, Any] | None = getattr(regions, "engines", None)
+        #: (region, target) -> (engine, bound method), for the DynamoDB and Streams operations
+        #: already resolved; used while ``_engines`` still holds that engine for the region
+        self._resolved: dict[tuple[str, str], tuple[Any, Callable[..., Any]]] = {}
 
     async def handle(
         self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes
@@ -178,16 +184,33 @@ class Dispatcher:
             elif name == "origin":
                 origin = value
         if method == "POST":
-            reply = await self._post(
-                method,
-                target,
-                headers,
-                body,
-                amz_target,
-                content_type,
-                content_encoding,
-                authorization,
+            region, body, refused = self._admit(
+                method, target, headers, body, content_type, content_encoding, authorization
             )
+            if refused is not None:
+                reply = refused
+            elif amz_target.endswith(".DescribeEndpoints"):  # it answers the address asked
+                host = next((value for name, value in headers if name == "host"), None)
+                token = SERVED_HOST.set(host)
+                try:
+                    reply = await self.dispatch(region, amz_target, body)
+                finally:
+                    SERVED_HOST.reset(token)
+            else:  # dispatch()'s body, inline: one coroutine less on every request
+                request_id = wire.new_request_id()
+                try:
+                    call = self._known(region, amz_target) or await self._resolve(
+                        region, amz_target
+                    )
+                    params = wire.loads(body)
+                    self._check_members(call, params)
+                    payload = _payload(amz_target, await call(**params))
+                    reply = 200, _headers(request_id, payload), payload
+                except DynamoDBError as exc:
+                    reply = _error_reply(exc, request_id)
+                except Exception:
+                    log.exception("request_failed", operation=amz_target, request_id=request_id)
+                    reply = _error_reply(InternalServerError(), request_id)
             # A browser (it sends Origin) asks for gzip on its own and hands the SDK the
             # inflated body, whose CRC32 would not match ours: pages get plain bodies.
             if accepts and origin is None and len(reply[2]) >= encoding.MIN_COMPRESSED:
@@ -204,19 +227,20 @@ class Dispatcher:
             reply[1].extend(_CORS_HEADERS)
         return reply
 
-    async def _post(
+    def _admit(
         self,
         method: str,
         target: str,
         headers: Sequence[tuple[str, str]],
         body: bytes,
-        amz_target: str,
         content_type: str,
         content_encoding: str,
         authorization: str | None,
-    ) -> Reply:
+    ) -> tuple[str, bytes, Reply | None]:
+        """Check a POST's content type and authentication, and decode its body: return its
+        region and body, and the reply that refuses it (None if it may go on)."""
         if body and content_type.partition(";")[0].strip().lower() not in _ACCEPTED_TYPES:
-            return _not_found()
+            return "", b"", _not_found()
         try:
             if self._verifier is not None:
                 region = self._verifier.verify(
@@ -227,41 +251,37 @@ class Dispatcher:
             if content_encoding:  # the signature covers the bytes as sent: check it first
                 body = encoding.decode_body(body, content_encoding, self._max_body)
         except DynamoDBError as exc:
-            return _error_reply(exc, wire.new_request_id())
+            return "", b"", _error_reply(exc, wire.new_request_id())
         except encoding.BadEncodingError as exc:
-            return _error_reply(SerializationException(str(exc)), wire.new_request_id())
+            return "", b"", _error_reply(SerializationException(str(exc)), wire.new_request_id())
         except encoding.BodyTooLargeError as exc:
             log.info("request_too_large", reason=str(exc))
-            return 413, [("content-type", "text/plain")], f"{exc}\n".encode()
-        if amz_target.endswith(".DescribeEndpoints"):  # it answers the address asked
-            host = next((value for name, value in headers if name == "host"), None)
-            token = SERVED_HOST.set(host)
-            try:
-                return await self.dispatch(region, amz_target, body)
-            finally:
-                SERVED_HOST.reset(token)
-        return await self.dispatch(region, amz_target, body)
+            return "", b"", (413, [("content-type", "text/plain")], f"{exc}\n".encode())
+        return region, body, None
 
     async def dispatch(self, region: str, target: str, body: bytes) -> Reply:
         """Run one already-authenticated request against ``region``'s engine."""
         request_id = wire.new_request_id()
         try:
-            method = await self._resolve(region, target)
+            method = self._known(region, target) or await self._resolve(region, target)
             params = wire.loads(body)
             self._check_members(method, params)
-            result = await method(**params)
-            if result:
-                payload = wire.dumps(result)
-            elif target in _EMPTY_OUTPUT:
-                payload = b""
-            else:  # {} is PutItem, UpdateItem and DeleteItem's usual reply
-                payload = b"{}" if result == {} else wire.dumps(result)
+            payload = _payload(target, await method(**params))
         except DynamoDBError as exc:
             return _error_reply(exc, request_id)
         except Exception:
             log.exception("request_failed", operation=target, request_id=request_id)
             return _error_reply(InternalServerError(), request_id)
         return 200, _headers(request_id, payload), payload
+
+    def _known(self, region: str, target: str) -> Callable[..., Any] | None:
+        """Return the method a (region, target) resolved to before, while the group still
+        has that engine open for the region; else None (then :meth:`_resolve` decides)."""
+        found = self._resolved.get((region, target))
+        if found is None or self._engines is None or self._engines.get(region) is not found[0]:
+            return None
+        method: Callable[..., Any] = found[1]
+        return method
 
     async def _resolve(self, region: str, target: str) -> Callable[..., Any]:
         prefix, _, operation = target.partition(".")
@@ -282,6 +302,8 @@ class Dispatcher:
         key = (engine, target)
         found = self._methods.get(key)
         if found is not None:
+            if len(self._resolved) < _RESOLVED_KEPT:
+                self._resolved[(region, target)] = (engine, found)
             return found
         api = engine if prefix == DYNAMODB_PREFIX else getattr(engine, "streams", None)
         operations: Mapping[str, str] = getattr(api, "OPERATIONS", {})
@@ -295,6 +317,8 @@ class Dispatcher:
         if not callable(bound):
             raise UnknownOperationException()
         self._methods[key] = bound
+        if len(self._resolved) < _RESOLVED_KEPT:
+            self._resolved[(region, target)] = (engine, bound)
         return bound
 
     def _check_members(self, method: Callable[..., Any], params: Mapping[str, Any]) -> None:
@@ -311,6 +335,19 @@ class Dispatcher:
                     f'Unknown parameter in input: "{name}", must be one of: '
                     + ", ".join(sorted(accepted))
                 )
+
+
+def _payload(target: str, result: Mapping[str, Any]) -> bytes:
+    """Return a successful reply's body."""
+    if result:
+        return wire.dumps(result)
+    if target in _EMPTY_OUTPUT:
+        return b""
+    return b"{}" if result == {} else wire.dumps(result)  # PutItem, UpdateItem, DeleteItem's
+
+
+#: (region, target) pairs the dispatcher keeps resolved: every region's (at most 64) usual few
+_RESOLVED_KEPT: Final = 4096
 
 
 def _named_parameters(method: Callable[..., Any]) -> frozenset[str] | None:
