@@ -407,15 +407,28 @@ class ChangeLog:
             return False
         else:
             kind = MODIFY
-        found = self._open_shard_for(conn, arn, int.from_bytes(partition[:4], "big"))
-        if found is None:  # no enabled stream under this ARN (it is being disabled)
-            return False
-        stid, slot, sid, created = found
+        hashed = int.from_bytes(partition[:4], "big")
+        stream = self._streams.get(arn)  # the cached open shard first, without a call
+        shard = None
+        if stream is not None:
+            stid = stream[0]
+            slot = hashed % stream[1]
+            shard = self._open.get((stid, slot))
+        if shard is not None:
+            sid, created = shard
+        else:
+            found = self._open_shard_for(conn, arn, hashed)
+            if found is None:  # no enabled stream under this ARN (it is being disabled)
+                return False
+            stid, slot, sid, created = found
         if now - created >= self.settings.rollover_seconds:
             sid = self._roll(conn, stid, sid, slot, now)
         source = new if new is not None else old
         assert source is not None
-        keys = {name: source[name] for name in key_names}
+        if len(key_names) == 1:  # a dict display: a comprehension is a call of its own
+            keys = {key_names[0]: source[key_names[0]]}
+        else:
+            keys = {name: source[name] for name in key_names}
         kept_old = old if view in _KEEP_OLD else None
         kept_new = new if view in _KEEP_NEW else None
         size_bytes = item_size(keys)

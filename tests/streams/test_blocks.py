@@ -375,3 +375,33 @@ def test_a_corrupt_block_is_an_internal_error() -> None:
     with pytest.raises(InternalServerError, match="Corrupt"):
         changes.records_after(conn, 1, 0, 10)
     conn.close()
+
+
+async def test_an_equal_item_in_another_order_makes_no_record(clock: ManualClock) -> None:
+    async with streamkit.open_engine(None, clock=clock) as engine:
+        arn = await stream_table(engine)
+        item = {
+            "pk": {"S": "a"},
+            "n": {"N": "1"},
+            "tags": {"SS": ["x", "y"]},
+            "m": {"M": {"p": {"S": "1"}, "q": {"S": "2"}}},
+        }
+        same = {
+            "m": {"M": {"q": {"S": "2"}, "p": {"S": "1"}}},
+            "tags": {"SS": ["y", "x"]},
+            "n": {"N": "1"},
+            "pk": {"S": "a"},
+        }
+        flat, flat_reordered = (
+            {"pk": {"S": "b"}, "n": {"N": "1"}},
+            {"n": {"N": "1"}, "pk": {"S": "b"}},
+        )
+        for first, second in ((item, same), (flat, flat_reordered)):
+            await engine.put_item(TableName="orders", Item=first)
+            await engine.put_item(TableName="orders", Item=second)
+        await engine.put_item(TableName="orders", Item={"pk": {"S": "b"}, "n": {"N": "2"}})
+        assert [name for name, _, _ in _records(await read_stream(engine, arn))] == [
+            "INSERT",
+            "INSERT",
+            "MODIFY",
+        ]
