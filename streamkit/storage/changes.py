@@ -299,10 +299,12 @@ class ChangeLog:
         self._streams: dict[str, tuple[int, int]] = {}
         self._open: dict[tuple[int, int], tuple[int, float]] = {}
         self._caching = True
-        # The current write batch's records, (sid, seq, created, kind, data) in append order,
-        # written as blocks right before its COMMIT; None outside a batch (appends then go
-        # straight to the table). ``_mark``: the length when the running operation began.
-        self._pending: list[tuple[int, int, float, int, bytes]] | None = None
+        # The current write batch's records, (seq, created, kind, data) in append order, and
+        # beside them their shards, written as blocks right before its COMMIT; None outside a
+        # batch (appends then go straight to the table). ``_mark``: how many there were when
+        # the running operation began.
+        self._pending: list[Record] | None = None
+        self._sids: list[int] = []
         self._mark = 0
 
     # -- the store's batch hooks (storage.sqlite.BatchHooks), on the writer thread -----------
@@ -310,6 +312,7 @@ class ChangeLog:
     def begin(self) -> None:
         """A write batch began: buffer its records from now on."""
         self._pending = []
+        self._sids = []
         self._mark = 0
 
     def mark(self) -> None:
@@ -321,50 +324,49 @@ class ChangeLog:
         """The running operation was rolled back: drop the records it appended."""
         if self._pending is not None:
             del self._pending[self._mark :]
+            del self._sids[self._mark :]
 
     def abort(self) -> None:
         """The whole batch was rolled back: drop every buffered record.
 
         The sequence counters stay where they are (a rolled-back append leaves a gap)."""
         self._pending = None
+        self._sids = []
 
     def before_commit(self, conn: sqlite3.Connection) -> None:
         """Write the batch's records, one row per shard, right before its COMMIT."""
-        pending, self._pending = self._pending, None
+        pending, sids = self._pending, self._sids
+        self._pending, self._sids = None, []
         if not pending:
             return
+        first = sids[0]
         if len(pending) == 1:
-            statements(conn).execute(_INSERT_RECORD, pending[0])
+            statements(conn).execute(_INSERT_RECORD, (first, *pending[0]))
+            return
+        if sids.count(first) == len(sids):  # one shard (the usual case): one block
+            statements(conn).execute(_INSERT_RECORD, _block(first, pending))
             return
         shards: dict[int, list[Record]] = {}
-        for sid, seq, created, kind, data in pending:
+        for sid, record in zip(sids, pending, strict=True):
             records = shards.get(sid)
             if records is None:
-                shards[sid] = [(seq, created, kind, data)]
+                shards[sid] = [record]
             else:
-                records.append((seq, created, kind, data))
-        rows = []
-        for sid, records in shards.items():
-            if len(records) == 1:
-                rows.append((sid, *records[0]))
-            else:
-                rows.append(
-                    (
-                        sid,
-                        records[-1][0],
-                        max(record[1] for record in records),
-                        -len(records),
-                        marshal.dumps(records),
-                    )
-                )
-        statements(conn).executemany(_INSERT_RECORD, rows)
+                records.append(record)
+        statements(conn).executemany(
+            _INSERT_RECORD,
+            [
+                (sid, *records[0]) if len(records) == 1 else _block(sid, records)
+                for sid, records in shards.items()
+            ],
+        )
 
     def _pending_last(self, sid: int) -> int | None:
         """Return the newest buffered record's seq of shard ``sid``, or None."""
         if self._pending:
-            for entry in reversed(self._pending):
-                if entry[0] == sid:
-                    return entry[1]
+            for index in range(len(self._sids) - 1, -1, -1):
+                if self._sids[index] == sid:
+                    return self._pending[index][0]
         return None
 
     # -- on the writer thread --------------------------------------------------------------
@@ -443,7 +445,8 @@ class ChangeLog:
         if replicated:
             kind |= REPLICATED
         if self._pending is not None:  # in a write batch: written as a block before COMMIT
-            self._pending.append((sid, seq, now, kind, data))
+            self._pending.append((seq, now, kind, data))
+            self._sids.append(sid)
         else:
             statements(conn).execute(_INSERT_RECORD, (sid, seq, now, kind, data))
         self._dirty.add(sid)
@@ -638,6 +641,17 @@ def records_after(conn: sqlite3.Connection, sid: int, after: int, limit: int) ->
         if len(out) >= limit:
             return out[:limit]
     return out
+
+
+def _block(sid: int, records: list[Record]) -> tuple[int, int, float, int, bytes]:
+    """Return the row of a block: (sid, last seq, newest created, -count, the records)."""
+    return (
+        sid,
+        records[-1][0],
+        max(record[1] for record in records),
+        -len(records),
+        marshal.dumps(records),
+    )
 
 
 def _unpack(data: bytes) -> list[Record]:
