@@ -637,7 +637,11 @@ def records_after(conn: sqlite3.Connection, sid: int, after: int, limit: int) ->
         if row[2] >= 0:
             out.append(row)
         else:
-            out.extend(record for record in _unpack(row[3]) if record[0] > after)
+            records = _unpack(row[3])
+            if records[0][0] > after:  # a whole block after the position (all but the first)
+                out.extend(records)
+            else:
+                out.extend(record for record in records if record[0] > after)
         if len(out) >= limit:
             return out[:limit]
     return out
@@ -660,7 +664,7 @@ def _unpack(data: bytes) -> list[Record]:
         records = marshal.loads(data)
     except (EOFError, ValueError, TypeError) as exc:
         raise InternalServerError("Corrupt stream record block") from exc
-    if not isinstance(records, list):
+    if not isinstance(records, list) or not records:
         raise InternalServerError("Corrupt stream record block")
     return records
 

@@ -5,6 +5,7 @@ closing shards, the schema-6 upgrade)."""
 
 from __future__ import annotations
 
+import marshal
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -372,6 +373,9 @@ def test_a_corrupt_block_is_an_internal_error() -> None:
     conn = sqlite3.connect(":memory:")
     changes.create_schema(conn)
     conn.execute("INSERT INTO sk_records VALUES (1, 5, 0.0, -2, x'00ff')")
+    with pytest.raises(InternalServerError, match="Corrupt"):
+        changes.records_after(conn, 1, 0, 10)
+    conn.execute("UPDATE sk_records SET data = ?", (marshal.dumps([]),))
     with pytest.raises(InternalServerError, match="Corrupt"):
         changes.records_after(conn, 1, 0, 10)
     conn.close()
