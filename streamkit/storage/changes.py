@@ -624,27 +624,27 @@ def records_after(conn: sqlite3.Connection, sid: int, after: int, limit: int) ->
     Raises:
         InternalServerError: a block is corrupt.
     """
-    rows: list[Record] = conn.execute(_ROWS_AFTER, (sid, after, limit)).fetchall()
-    index = 0
-    for row in rows:
-        if row[2] < 0:
-            break
-        index += 1
-    else:
-        return rows  # no block: the rows are the records
-    out = rows[:index]
-    for row in rows[index:]:
-        if row[2] >= 0:
-            out.append(row)
-        else:
+    out: list[Record] = []
+    # rows one at a time: a block holds up to a whole batch's records, so ``limit`` rows can
+    # hold many times ``limit`` records, and only the rows needed are read and unpacked
+    cursor = conn.execute(_ROWS_AFTER, (sid, after, limit))
+    try:
+        for row in cursor:
+            if row[2] >= 0:
+                out.append(row)
+                if len(out) == limit:
+                    return out
+                continue
             records = _unpack(row[3])
             if records[0][0] > after:  # a whole block after the position (all but the first)
                 out.extend(records)
             else:
                 out.extend(record for record in records if record[0] > after)
-        if len(out) >= limit:
-            return out[:limit]
-    return out
+            if len(out) >= limit:
+                return out[:limit]
+        return out
+    finally:
+        cursor.close()  # ends the statement now, even when its rows were not all read
 
 
 def _block(sid: int, records: list[Record]) -> tuple[int, int, float, int, bytes]:
