@@ -9,15 +9,27 @@ Layout
     ``sk_streams``: one row per stream (enabled or disabled but still retained).
     ``sk_shards``: one row per shard; a stream has ``shards`` slots, each with exactly one open
     shard (``end_seq IS NULL``); a key always maps to the same slot (hash of its partition key).
-    ``sk_records``: the records, a rowid table in commit order with a unique ``(sid, seq)``
-    index; ``data`` is ``[keys, old, new, size, len(keys), len(old)]`` as JSON (the lengths
-    of the first two's JSON text; ``[keys, old, new, size]`` before schema version 6), with
-    only the images the view type keeps, joined from the JSON the item rows already hold
-    (:func:`dump_record_data`), or the same tuple in marshal when a value is binary (and in
-    records written before schema version 5); :func:`load_record_data` reads all three.
-    Rowid order puts every append at the right edge of the table's B-tree whichever shard it
-    goes to; keyed by ``(sid, seq)`` (schema version 2), the appends to a stream's shards
-    landed in as many places and split pages half-full.
+    ``sk_records``: the records in BLOCKS (schema version 7), a rowid table in commit order
+    with a unique ``(sid, seq)`` index. A write batch (the store's group commit,
+    storage.sqlite) buffers its records here (:meth:`ChangeLog.append`) and, right before its
+    COMMIT, writes one row per shard it touched (:meth:`ChangeLog.before_commit`): a shard's
+    only record of the batch as a plain row ``(sid, seq, created, kind, data)`` (as every
+    row was up to version 6, so older rows need no conversion), or its ``n`` records as one
+    block row ``(sid, seq of the last, newest created, -n, marshal of the (seq, created,
+    kind, data) tuples)``. Keyed by the block's LAST sequence number, the row interface
+    stays: ``max(seq)`` is a shard's newest record, "a row with ``seq > after``" means a
+    record after ``after``, and :func:`records_after` unpacks blocks into the same
+    ``(seq, created, kind, data)`` tuples, skipping a block's records up to ``after``. A
+    record's ``data`` is ``[keys, old, new, size, len(keys), len(old)]`` as JSON (the
+    lengths of the first two's JSON text; ``[keys, old, new, size]`` before schema version
+    6), with only the images the view type keeps, joined from the JSON the item rows
+    already hold (:func:`dump_record_data`), or the same tuple in marshal when a value is
+    binary (and in records written before schema version 5); :func:`load_record_data` reads
+    all three. A batch of 16 puts writes one row and one index entry instead of 16 and 16
+    (docs/performance.md, "stream records in blocks"). Rowid order puts every append at the
+    right edge of the table's B-tree whichever shard it goes to; keyed by ``(sid, seq)``
+    (schema version 2), the appends to a stream's shards landed in as many places and split
+    pages half-full.
 
 Sequence numbers are one counter per stream (so unique per stream and increasing per shard);
 on the wire they are ``SEQUENCE_BASE + n`` in decimal: 21 digits. The counter lives in memory,
@@ -52,7 +64,9 @@ __all__ = [
     "SEQUENCE_BASE",
     "SERVICE",
     "ChangeLog",
+    "Record",
     "StreamSettings",
+    "count_after",
     "create_schema",
     "drop_expired",
     "dump_record_data",
@@ -60,6 +74,7 @@ __all__ = [
     "load_record_data",
     "load_secret",
     "rebuild_records",
+    "records_after",
     "shard_id_for",
     "trim_records",
 ]
@@ -90,6 +105,12 @@ _INDEX_RECORDS: Final = "CREATE UNIQUE INDEX IF NOT EXISTS sk_records_key ON sk_
 _INSERT_RECORD: Final = (
     "INSERT INTO sk_records(sid, seq, created, kind, data) VALUES (?, ?, ?, ?, ?)"
 )
+_ROWS_AFTER: Final = (
+    "SELECT seq, created, kind, data FROM sk_records WHERE sid = ? AND seq > ? ORDER BY seq LIMIT ?"
+)
+
+#: A stored record as readers get it: (seq, created, kind, data)
+Record = tuple[int, float, int, bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +299,75 @@ class ChangeLog:
         self._streams: dict[str, tuple[int, int]] = {}
         self._open: dict[tuple[int, int], tuple[int, float]] = {}
         self._caching = True
+        # The current write batch's records, (seq, created, kind, data) in append order, and
+        # beside them their shards, written as blocks right before its COMMIT; None outside a
+        # batch (appends then go straight to the table). ``_mark``: how many there were when
+        # the running operation began.
+        self._pending: list[Record] | None = None
+        self._sids: list[int] = []
+        self._mark = 0
+
+    # -- the store's batch hooks (storage.sqlite.BatchHooks), on the writer thread -----------
+
+    def begin(self) -> None:
+        """A write batch began: buffer its records from now on."""
+        self._pending = []
+        self._sids = []
+        self._mark = 0
+
+    def mark(self) -> None:
+        """An operation of the batch begins."""
+        if self._pending is not None:
+            self._mark = len(self._pending)
+
+    def rewind(self) -> None:
+        """The running operation was rolled back: drop the records it appended."""
+        if self._pending is not None:
+            del self._pending[self._mark :]
+            del self._sids[self._mark :]
+
+    def abort(self) -> None:
+        """The whole batch was rolled back: drop every buffered record.
+
+        The sequence counters stay where they are (a rolled-back append leaves a gap)."""
+        self._pending = None
+        self._sids = []
+
+    def before_commit(self, conn: sqlite3.Connection) -> None:
+        """Write the batch's records, one row per shard, right before its COMMIT."""
+        pending, sids = self._pending, self._sids
+        self._pending, self._sids = None, []
+        if not pending:
+            return
+        first = sids[0]
+        if len(pending) == 1:
+            statements(conn).execute(_INSERT_RECORD, (first, *pending[0]))
+            return
+        if sids.count(first) == len(sids):  # one shard (the usual case): one block
+            statements(conn).execute(_INSERT_RECORD, _block(first, pending))
+            return
+        shards: dict[int, list[Record]] = {}
+        for sid, record in zip(sids, pending, strict=True):
+            records = shards.get(sid)
+            if records is None:
+                shards[sid] = [record]
+            else:
+                records.append(record)
+        statements(conn).executemany(
+            _INSERT_RECORD,
+            [
+                (sid, *records[0]) if len(records) == 1 else _block(sid, records)
+                for sid, records in shards.items()
+            ],
+        )
+
+    def _pending_last(self, sid: int) -> int | None:
+        """Return the newest buffered record's seq of shard ``sid``, or None."""
+        if self._pending:
+            for index in range(len(self._sids) - 1, -1, -1):
+                if self._sids[index] == sid:
+                    return self._pending[index][0]
+        return None
 
     # -- on the writer thread --------------------------------------------------------------
 
@@ -319,15 +409,28 @@ class ChangeLog:
             return False
         else:
             kind = MODIFY
-        found = self._open_shard_for(conn, arn, int.from_bytes(partition[:4], "big"))
-        if found is None:  # no enabled stream under this ARN (it is being disabled)
-            return False
-        stid, slot, sid, created = found
+        hashed = int.from_bytes(partition[:4], "big")
+        stream = self._streams.get(arn)  # the cached open shard first, without a call
+        shard = None
+        if stream is not None:
+            stid = stream[0]
+            slot = hashed % stream[1]
+            shard = self._open.get((stid, slot))
+        if shard is not None:
+            sid, created = shard
+        else:
+            found = self._open_shard_for(conn, arn, hashed)
+            if found is None:  # no enabled stream under this ARN (it is being disabled)
+                return False
+            stid, slot, sid, created = found
         if now - created >= self.settings.rollover_seconds:
             sid = self._roll(conn, stid, sid, slot, now)
         source = new if new is not None else old
         assert source is not None
-        keys = {name: source[name] for name in key_names}
+        if len(key_names) == 1:  # a dict display: a comprehension is a call of its own
+            keys = {key_names[0]: source[key_names[0]]}
+        else:
+            keys = {name: source[name] for name in key_names}
         kept_old = old if view in _KEEP_OLD else None
         kept_new = new if view in _KEEP_NEW else None
         size_bytes = item_size(keys)
@@ -337,16 +440,15 @@ class ChangeLog:
             size_bytes += item_size(kept_new) if sizes[1] is None else sizes[1]
         data = dump_record_data(keys, kept_old, kept_new, size_bytes, blobs=blobs)
         seq = self._next(conn, stid)
-        statements(conn).execute(
-            _INSERT_RECORD,
-            (
-                sid,
-                seq,
-                now,
-                kind | (SERVICE if service else 0) | (REPLICATED if replicated else 0),
-                data,
-            ),
-        )
+        if service:
+            kind |= SERVICE
+        if replicated:
+            kind |= REPLICATED
+        if self._pending is not None:  # in a write batch: written as a block before COMMIT
+            self._pending.append((seq, now, kind, data))
+            self._sids.append(sid)
+        else:
+            statements(conn).execute(_INSERT_RECORD, (sid, seq, now, kind, data))
         self._dirty.add(sid)
         return True
 
@@ -457,7 +559,8 @@ class ChangeLog:
             "FROM sk_shards WHERE sid = ?1",
             (sid,),
         ).fetchone()
-        end = start if last is None else last
+        pending = self._pending_last(sid)  # newer than any row: the shard's own batch's
+        end = pending if pending is not None else start if last is None else last
         conn.execute(
             "UPDATE sk_shards SET end_seq = ?, closed_at = ? WHERE sid = ?", (end, now, sid)
         )
@@ -480,6 +583,8 @@ class ChangeLog:
     def _next(self, conn: sqlite3.Connection, stid: int) -> int:
         current = self._counters.get(stid)
         if current is None:
+            # no record of this stream is buffered: buffering one set its counter, and only
+            # forget_stream (outside batches) drops a counter, so the rows hold the highest
             current = _highest(conn, stid)
         current += 1
         self._counters[stid] = current
@@ -511,28 +616,120 @@ class ChangeLog:
         return event
 
 
+def records_after(conn: sqlite3.Connection, sid: int, after: int, limit: int) -> list[Record]:
+    """Return up to ``limit`` records of shard ``sid`` after sequence ``after``, in order, as
+    ``(seq, created, kind, data)`` tuples: blocks unpacked, a block's records up to ``after``
+    skipped (the readers' one way to the records; see the module docstring).
+
+    Raises:
+        InternalServerError: a block is corrupt.
+    """
+    out: list[Record] = []
+    # rows one at a time: a block holds up to a whole batch's records, so ``limit`` rows can
+    # hold many times ``limit`` records, and only the rows needed are read and unpacked
+    cursor = conn.execute(_ROWS_AFTER, (sid, after, limit))
+    try:
+        for row in cursor:
+            if row[2] >= 0:
+                out.append(row)
+                if len(out) == limit:
+                    return out
+                continue
+            records = _unpack(row[3])
+            if records[0][0] > after:  # a whole block after the position (all but the first)
+                out.extend(records)
+            else:
+                out.extend(record for record in records if record[0] > after)
+            if len(out) >= limit:
+                return out[:limit]
+        return out
+    finally:
+        cursor.close()  # ends the statement now, even when its rows were not all read
+
+
+def _block(sid: int, records: list[Record]) -> tuple[int, int, float, int, bytes]:
+    """Return the row of a block: (sid, last seq, newest created, -count, the records)."""
+    return (
+        sid,
+        records[-1][0],
+        max(record[1] for record in records),
+        -len(records),
+        marshal.dumps(records),
+    )
+
+
+def _unpack(data: bytes) -> list[Record]:
+    """Return the records of a block row's ``data``."""
+    try:
+        records = marshal.loads(data)
+    except (EOFError, ValueError, TypeError) as exc:
+        raise InternalServerError("Corrupt stream record block") from exc
+    if not isinstance(records, list) or not records:
+        raise InternalServerError("Corrupt stream record block")
+    return records
+
+
+def count_after(conn: sqlite3.Connection, sid: int, after: int) -> int:
+    """Return how many records shard ``sid`` holds after sequence ``after``."""
+    rows = conn.execute(
+        "SELECT seq, kind FROM sk_records WHERE sid = ? AND seq > ? ORDER BY seq LIMIT 1",
+        (sid, after),
+    ).fetchone()
+    if rows is None:
+        return 0
+    (total,) = conn.execute(
+        "SELECT sum(CASE WHEN kind < 0 THEN -kind ELSE 1 END) FROM sk_records "
+        "WHERE sid = ? AND seq > ?",
+        (sid, after),
+    ).fetchone()
+    if rows[1] < 0:  # the first block may hold records up to ``after``
+        (data,) = conn.execute(
+            "SELECT data FROM sk_records WHERE sid = ? AND seq = ?", (sid, rows[0])
+        ).fetchone()
+        total -= sum(1 for record in _unpack(data) if record[0] <= after)
+    return int(total)
+
+
 def trim_records(conn: sqlite3.Connection, cutoff: float, budget: int) -> int:
-    """Delete up to ``budget`` records created before ``cutoff``, oldest first per shard."""
+    """Delete up to about ``budget`` records created before ``cutoff``, oldest first per shard.
+
+    A block goes when its newest record is older than ``cutoff``; the older records at the
+    start of the first block kept are trimmed too, by moving the shard's ``trimmed_to`` past
+    them (readers skip records up to it). Return the records deleted.
+    """
     deleted = 0
-    for (sid,) in conn.execute("SELECT sid FROM sk_shards").fetchall():
+    for sid, trimmed_to in conn.execute("SELECT sid, trimmed_to FROM sk_shards").fetchall():
         if deleted >= budget:
             break
         rows = conn.execute(
-            "SELECT seq, created FROM sk_records WHERE sid = ? ORDER BY seq LIMIT ?",
-            (sid, budget - deleted),
+            "SELECT seq, created, kind FROM sk_records WHERE sid = ? ORDER BY seq LIMIT ?",
+            (sid, budget - deleted + 1),
         ).fetchall()
         last = None
-        for seq, created in rows:
+        count = 0
+        kept = None
+        for seq, created, kind in rows:
+            if count >= budget - deleted:
+                break
             if created >= cutoff:
+                kept = (seq, kind)
                 break
             last = seq
-        if last is None:
-            continue
-        count = conn.execute(
-            "DELETE FROM sk_records WHERE sid = ? AND seq <= ?", (sid, last)
-        ).rowcount
-        conn.execute("UPDATE sk_shards SET trimmed_to = ? WHERE sid = ?", (last, sid))
-        deleted += count
+            count += -kind if kind < 0 else 1
+        horizon = last
+        if kept is not None and kept[1] < 0:  # a block kept: its records older than cutoff
+            (data,) = conn.execute(
+                "SELECT data FROM sk_records WHERE sid = ? AND seq = ?", (sid, kept[0])
+            ).fetchone()
+            for seq, created, _, _ in _unpack(data):
+                if created >= cutoff:
+                    break
+                horizon = seq
+        if last is not None:
+            conn.execute("DELETE FROM sk_records WHERE sid = ? AND seq <= ?", (sid, last))
+            deleted += count
+        if horizon is not None and horizon > trimmed_to:
+            conn.execute("UPDATE sk_shards SET trimmed_to = ? WHERE sid = ?", (horizon, sid))
     return deleted
 
 

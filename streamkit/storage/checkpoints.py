@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from streamkit.storage import changes
+
 __all__ = [
     "all_rows",
     "ensure_schema",
@@ -90,12 +92,13 @@ def all_rows(conn: sqlite3.Connection) -> list[tuple[str, str, str, str | None, 
 def pending(conn: sqlite3.Connection, stream_arn: str, shard_id: str, after: int | None) -> int:
     """Return how many of a shard's records come after ``after`` (stored form; None: all)."""
     row = conn.execute(
-        "SELECT count(*) FROM sk_records r JOIN sk_shards sh ON sh.sid = r.sid "
-        "JOIN sk_streams st ON st.stid = sh.stid "
-        "WHERE st.arn = ? AND sh.shard_id = ? AND r.seq > ?",
-        (stream_arn, shard_id, -1 if after is None else after),
+        "SELECT sh.sid FROM sk_shards sh JOIN sk_streams st ON st.stid = sh.stid "
+        "WHERE st.arn = ? AND sh.shard_id = ?",
+        (stream_arn, shard_id),
     ).fetchone()
-    return int(row[0])
+    if row is None:
+        return 0
+    return changes.count_after(conn, row[0], -1 if after is None else after)
 
 
 def replace(

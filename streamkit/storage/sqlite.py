@@ -45,7 +45,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 
 import aiosqlite
 import anyio
@@ -54,6 +54,7 @@ from streamkit.errors import ClosedError, DatabaseFileError, InternalServerError
 from streamkit.storage import wal
 
 __all__ = [
+    "BatchHooks",
     "Durability",
     "Store",
     "StoreConnection",
@@ -85,6 +86,27 @@ class _Op:
     fn: Callable[[sqlite3.Connection], Any]
     future: asyncio.Future[Any]
     outcome: tuple[bool, Any] = field(default=(False, None))
+
+
+class BatchHooks(Protocol):
+    """What a write batch tells a component that buffers rows until the batch commits (the
+    change log: storage.changes, which writes a batch's stream records as one block per shard).
+
+    All run on the writer's thread, inside :func:`_run_batch`: ``begin`` after BEGIN, ``mark``
+    before each operation, ``rewind`` after an operation was rolled back (drop what it
+    buffered since its ``mark``), ``before_commit`` right before COMMIT (write the buffer; an
+    error there fails the whole batch), ``abort`` when the whole batch is rolled back.
+    """
+
+    def begin(self) -> None: ...
+
+    def mark(self) -> None: ...
+
+    def rewind(self) -> None: ...
+
+    def before_commit(self, conn: sqlite3.Connection) -> None: ...
+
+    def abort(self) -> None: ...
 
 
 class StoreStatistics(NamedTuple):
@@ -156,11 +178,14 @@ def _storage_error(exc: BaseException, name: str) -> InternalServerError:
     return InternalServerError(f"{cause} ({name}: {exc})")
 
 
-def _run_batch(conn: sqlite3.Connection, ops: list[_Op], name: str) -> bool:
+def _run_batch(
+    conn: sqlite3.Connection, ops: list[_Op], name: str, hooks: BatchHooks | None = None
+) -> bool:
     """Run ``ops`` in one transaction on the writer; record each op's outcome.
 
     Return False, running nothing, if another connection holds the write lock; any other
-    failure of the batch (disk full, I/O error) rolls it back and fails every op.
+    failure of the batch (disk full, I/O error) rolls it back and fails every op. ``hooks``
+    hear of the batch's steps (:class:`BatchHooks`).
     """
     single = len(ops) == 1
     run = statements(conn).execute
@@ -171,6 +196,8 @@ def _run_batch(conn: sqlite3.Connection, ops: list[_Op], name: str) -> bool:
             if _primary_code(exc) in (_BUSY, _LOCKED):
                 return False
             raise
+        if hooks is not None:
+            hooks.begin()
         for index, op in enumerate(ops):
             # Each op runs in a savepoint of its own, left open inside the one before: ROLLBACK
             # TO still undoes that op alone, COMMIT releases them all, and no op pays for a
@@ -181,6 +208,8 @@ def _run_batch(conn: sqlite3.Connection, ops: list[_Op], name: str) -> bool:
                 if first and index:
                     run("RELEASE ops")
                 run("SAVEPOINT ops" if first else "SAVEPOINT op")
+            if hooks is not None:
+                hooks.mark()
             try:
                 op.outcome = (True, op.fn(conn))
             except Exception as exc:
@@ -189,10 +218,18 @@ def _run_batch(conn: sqlite3.Connection, ops: list[_Op], name: str) -> bool:
                 op.outcome = (False, exc)
                 if single:
                     run("ROLLBACK")
+                    if hooks is not None:
+                        hooks.abort()
                     return True
                 run("ROLLBACK TO ops" if first else "ROLLBACK TO op")
+                if hooks is not None:
+                    hooks.rewind()
+        if hooks is not None:
+            hooks.before_commit(conn)
         run("COMMIT")
     except BaseException as exc:
+        if hooks is not None:
+            hooks.abort()
         if conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
@@ -239,6 +276,7 @@ class Store:
         self._commits = 0
         self._writes = 0
         self._commit_hooks: list[Callable[[], None]] = []
+        self._batch_hooks: BatchHooks | None = None
         self._checkpointer = checkpointer
         self._last_flush = 0.0
         self._lulls: list[tuple[int, anyio.Event]] = []  # wait_lull's (target commit, event)
@@ -290,6 +328,10 @@ class Store:
         not raise (the change log uses one to wake stream readers).
         """
         self._commit_hooks.append(hook)
+
+    def set_batch_hooks(self, hooks: BatchHooks) -> None:
+        """Tell ``hooks`` of every write batch's steps (:class:`BatchHooks`); one per store."""
+        self._batch_hooks = hooks
 
     async def wait_lull(self, batches: int) -> None:
         """Return after ``batches`` more write batches, or once writers pause, if sooner.
@@ -416,7 +458,7 @@ class Store:
         loop = asyncio.get_running_loop()
         self._last_flush = loop.time()
         batch = [op for op in self._queue if not op.future.done()]
-        if batch and not _run_batch(conn, batch, self._name):
+        if batch and not _run_batch(conn, batch, self._name, self._batch_hooks):
             self._wait_for_lock(conn, loop, batch)  # the queue stays: later writers join it
             return
         self._queue = []
@@ -490,7 +532,9 @@ class Store:
                 with anyio.CancelScope(shield=True):
                     # the thread's connection waits up to LOCK_TIMEOUT for the write lock
                     raw = _raw(self._thread)  # ValueError once aiosqlite has closed it
-                    if not await _call(self._thread, _run_batch, raw, batch, self._name):
+                    if not await _call(
+                        self._thread, _run_batch, raw, batch, self._name, self._batch_hooks
+                    ):
                         for op in batch:
                             op.outcome = (False, self._lock_error())
             except BaseException as exc:

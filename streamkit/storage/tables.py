@@ -41,7 +41,7 @@ __all__ = [
     "ttl_value",
 ]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -103,6 +103,12 @@ def migrate(conn: sqlite3.Connection) -> None:
         # (storage.changes.dump_record_data). Nothing to convert: version 5's records still
         # load; an older streamkit refuses the file instead of failing on every new record.
         conn.execute("PRAGMA user_version = 6")
+    if version < 7:
+        # 7: a write batch's stream records of one shard are one block row (storage.changes:
+        # seq = the block's last, kind = minus its record count). Nothing to convert: every
+        # older row is a one-record row, which version 7 still writes and reads as it was;
+        # an older streamkit refuses the file instead of misreading blocks.
+        conn.execute("PRAGMA user_version = 7")
 
 
 _TABLE_NAMES: dict[str, str] = {}  # table id -> quoted items-table name (ids are never reused)

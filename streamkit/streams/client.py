@@ -20,7 +20,7 @@ from streamkit.errors import (
     TrimmedDataAccessException,
     ValidationException,
 )
-from streamkit.storage.changes import REPLICATED, load_record_data, load_secret
+from streamkit.storage.changes import REPLICATED, load_record_data, load_secret, records_after
 from streamkit.streams.iterators import Position, decode_iterator, encode_iterator
 from streamkit.streams.records import (
     LambdaPieces,
@@ -286,11 +286,7 @@ def _rows_after(
     conn: sqlite3.Connection, sid: int, after: int, limit: int
 ) -> list[tuple[int, float, int, bytes]]:
     """Return up to ``limit`` stored records of shard ``sid`` after sequence ``after``."""
-    return conn.execute(
-        "SELECT seq, created, kind, data FROM sk_records WHERE sid = ? AND seq > ? "
-        "ORDER BY seq LIMIT ?",
-        (sid, after, limit),
-    ).fetchall()
+    return records_after(conn, sid, after, limit)  # blocks unpacked (storage.changes)
 
 
 def _stream(row: Any) -> _Stream:

@@ -107,6 +107,7 @@ async def open_engine(
             pitr_lag_seconds=pitr_lag_seconds,
         )
         store.add_commit_hook(changes.flush)
+        store.set_batch_hooks(changes)  # a batch's records go in as one block per shard
         try:
             yield engine
         finally:

@@ -1,0 +1,411 @@
+"""Stream records in blocks (schema version 7): a write batch's records of one shard are one
+row, written right before its COMMIT; rolled-back operations leave none of theirs; readers
+see the same records, one by one, as before (iterators anywhere inside a block, trims, counts,
+closing shards, the schema-6 upgrade)."""
+
+from __future__ import annotations
+
+import marshal
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import streamkit
+from streamkit.engine.keys import encode_partition
+from streamkit.errors import (
+    ConditionalCheckFailedException,
+    DatabaseFileError,
+    InternalServerError,
+    TrimmedDataAccessException,
+    ValidationException,
+)
+from streamkit.storage import changes, checkpoints, tables
+from streamkit.storage.tables import SCHEMA_VERSION
+from streamkit.streams import maintain_once
+from streamkit.testing import ManualClock
+from tests.streams.helpers import read_shard, read_stream, shards, stream_table
+
+MINUTE = 60.0
+KEYS = [f"k{n}" for n in range(6)]
+
+
+def _append(
+    engine: streamkit.Engine, conn: sqlite3.Connection, arn: str, key: str, now: float
+) -> None:
+    """Append an INSERT record of ``{"pk": key}`` (white-box: inside a store operation)."""
+    item = {"pk": {"S": key}}
+    engine._changes.append(
+        conn,
+        arn=arn,
+        view="NEW_AND_OLD_IMAGES",
+        key_names=("pk",),
+        partition=encode_partition(item["pk"]),
+        old=None,
+        new=item,
+        now=now,
+    )
+
+
+def _block_rows(engine: streamkit.Engine) -> list[tuple[int, int]]:
+    """Return (seq, -kind) of every block row (kind < 0) in the records table."""
+    return engine.store.read_now(
+        lambda conn: conn.execute("SELECT seq, -kind FROM sk_records WHERE kind < 0").fetchall()
+    )
+
+
+async def _together(*calls: Any) -> list[BaseException | None]:
+    """Run ``calls`` (no-argument async functions) at once, so they share write batches;
+    return each one's exception or None."""
+    outcomes: list[BaseException | None] = [None] * len(calls)
+
+    async def one(index: int) -> None:
+        try:
+            await calls[index]()
+        except Exception as exc:
+            outcomes[index] = exc
+
+    async with anyio.create_task_group() as tg:
+        for index in range(len(calls)):
+            tg.start_soon(one, index)
+    return outcomes
+
+
+def _records(found: list[dict[str, Any]]) -> list[tuple[str, str, str | None]]:
+    return [
+        (
+            r["eventName"],
+            r["dynamodb"]["Keys"]["pk"]["S"],
+            (r["dynamodb"].get("NewImage") or {}).get("v", {}).get("N"),
+        )
+        for r in found
+    ]
+
+
+async def test_a_batch_writes_one_block_per_shard(clock: ManualClock) -> None:
+    async with streamkit.open_engine(None, clock=clock, stream_shards=2) as engine:
+        arn = await stream_table(engine)
+        puts = [
+            lambda n=n: engine.put_item(
+                TableName="orders", Item={"pk": {"S": f"k{n}"}, "v": {"N": "1"}}
+            )
+            for n in range(20)
+        ]
+        assert await _together(*puts) == [None] * 20
+        blocks = _block_rows(engine)
+        assert blocks, "twenty puts at once made no block"
+        assert len(blocks) <= 2 * engine.store.statistics().commits
+        records = await read_stream(engine, arn)
+        assert sorted(r["dynamodb"]["Keys"]["pk"]["S"] for r in records) == sorted(
+            f"k{n}" for n in range(20)
+        )
+        for shard in await shards(engine, arn):
+            seqs = [
+                int(r["dynamodb"]["SequenceNumber"])
+                for r in await read_shard(engine, arn, shard["ShardId"])
+            ]
+            assert seqs == sorted(set(seqs))
+
+
+ops = st.lists(  # batches of (key, value, how): "ok", "fails" (a failed condition), "undone"
+    st.dictionaries(
+        st.sampled_from(KEYS),
+        st.tuples(st.integers(0, 9), st.sampled_from(["ok", "ok", "fails", "undone"])),
+        min_size=1,
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(batches=ops, shard_count=st.sampled_from([1, 3]))
+async def test_blocks_hold_exactly_the_committed_changes(
+    batches: list[dict[str, tuple[int, str]]], shard_count: int
+) -> None:
+    clock = ManualClock()
+    async with streamkit.open_engine(None, clock=clock, stream_shards=shard_count) as engine:
+        arn = await stream_table(engine)
+        model: dict[str, str] = {}
+        expected: dict[str, list[tuple[str, str, str | None]]] = {k: [] for k in KEYS}
+        for batch in batches:
+            calls = []
+            for key, (value, how) in batch.items():
+                item = {"pk": {"S": key}, "v": {"N": str(value)}}
+                if how == "ok":
+                    calls.append(lambda item=item: engine.put_item(TableName="orders", Item=item))
+                elif how == "fails":  # a failed condition: its savepoint is rolled back
+                    calls.append(
+                        lambda item=item: engine.put_item(
+                            TableName="orders",
+                            Item=item,
+                            ConditionExpression="attribute_exists(nope)",
+                        )
+                    )
+                else:  # appends two records, then fails: both must vanish with its savepoint
+
+                    def undone(conn: sqlite3.Connection, key: str = key) -> None:
+                        _append(engine, conn, arn, key, clock.now())
+                        _append(engine, conn, arn, key + "-ghost", clock.now())
+                        raise ValidationException("rolled back")
+
+                    calls.append(lambda undone=undone: engine.store.write(undone))
+            outcomes = await _together(*calls)
+            for (key, (value, how)), outcome in zip(batch.items(), outcomes, strict=True):
+                if how == "ok":
+                    assert outcome is None
+                    if model.get(key) != str(value):
+                        name = "INSERT" if key not in model else "MODIFY"
+                        expected[key].append((name, key, str(value)))
+                        model[key] = str(value)
+                else:
+                    expected_error = (
+                        ConditionalCheckFailedException if how == "fails" else ValidationException
+                    )
+                    assert isinstance(outcome, expected_error)
+            clock.advance(1)
+        got: dict[str, list[tuple[str, str, str | None]]] = {k: [] for k in KEYS}
+        for record in _records(await read_stream(engine, arn)):
+            assert record[1] in got, f"a rolled-back record was read: {record}"
+            got[record[1]].append(record)
+        assert got == expected
+
+
+async def test_a_failed_batch_leaves_no_record(clock: ManualClock) -> None:
+    async with streamkit.open_engine(None, clock=clock) as engine:
+        arn = await stream_table(engine)
+
+        def breaks_the_transaction(conn: sqlite3.Connection) -> None:
+            _append(engine, conn, arn, "lost", clock.now())
+            conn.execute("ROLLBACK")  # the whole batch is gone: every op fails
+            raise ValidationException("the transaction is gone")
+
+        def appends(key: str) -> Any:
+            return lambda: engine.store.write(
+                lambda conn: _append(engine, conn, arn, key, clock.now())
+            )
+
+        outcomes = await _together(  # raw store writes: the engine's retries would hide it
+            appends("a"), lambda: engine.store.write(breaks_the_transaction), appends("b")
+        )
+        assert all(isinstance(outcome, InternalServerError) for outcome in outcomes), outcomes
+        await engine.put_item(TableName="orders", Item={"pk": {"S": "c"}})
+        assert _records(await read_stream(engine, arn)) == [("INSERT", "c", None)]
+
+
+async def _one_block(engine: streamkit.Engine, arn: str, keys: list[str]) -> list[int]:
+    """Append a record per key in one operation (one block); return their sequence numbers."""
+    now = engine.clock.now()
+
+    def write(conn: sqlite3.Connection) -> None:
+        for key in keys:
+            _append(engine, conn, arn, key, now)
+
+    await engine.store.write(write)
+    return [
+        int(r["dynamodb"]["SequenceNumber"])
+        for r in await read_stream(engine, arn)
+        if r["dynamodb"]["Keys"]["pk"]["S"] in keys
+    ]
+
+
+async def test_iterators_at_every_sequence_number_inside_blocks(clock: ManualClock) -> None:
+    async with streamkit.open_engine(None, clock=clock) as engine:
+        arn = await stream_table(engine)
+        await engine.put_item(TableName="orders", Item={"pk": {"S": "before"}})
+        first = await _one_block(engine, arn, [f"a{n}" for n in range(9)])
+        second = await _one_block(engine, arn, [f"b{n}" for n in range(5)])
+        assert [count for _, count in _block_rows(engine)] == [9, 5]
+        shard_id = (await shards(engine, arn))[0]["ShardId"]
+        everything = await read_shard(engine, arn, shard_id)
+        seqs = [r["dynamodb"]["SequenceNumber"] for r in everything]
+        assert [int(s) for s in seqs[1:]] == first + second
+        for index, seq in enumerate(seqs):
+            for kind, start in (
+                ("AT_SEQUENCE_NUMBER", index),
+                ("AFTER_SEQUENCE_NUMBER", index + 1),
+            ):
+                it = (
+                    await engine.streams.get_shard_iterator(
+                        StreamArn=arn,
+                        ShardId=shard_id,
+                        ShardIteratorType=kind,
+                        SequenceNumber=seq,
+                    )
+                )["ShardIterator"]
+                got: list[dict[str, Any]] = []
+                while True:  # pages of 4 end in the middle of blocks
+                    page = await engine.streams.get_records(ShardIterator=it, Limit=4)
+                    got.extend(page["Records"])
+                    if not page["Records"]:
+                        break
+                    it = page["NextShardIterator"]
+                assert got == everything[start:], (kind, index)
+        conn = engine.store.read_now(lambda conn: conn)  # the writer's, between batches
+        sid = conn.execute("SELECT sid FROM sk_shards").fetchone()[0]
+        stored = [int(seq) - changes.SEQUENCE_BASE for seq in seqs]
+        for index, seq in enumerate(stored):
+            assert changes.count_after(conn, sid, seq) == len(seqs) - index - 1
+            assert checkpoints.pending(conn, arn, shard_id, seq) == len(seqs) - index - 1
+            assert checkpoints.pending(conn, arn, shard_id, seq - 1) == len(seqs) - index
+        assert checkpoints.pending(conn, arn, shard_id, None) == len(seqs)
+        assert checkpoints.shard_head(conn, arn, shard_id) == stored[-1]
+        latest = (
+            await engine.streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard_id, ShardIteratorType="LATEST"
+            )
+        )["ShardIterator"]
+        assert (await engine.streams.get_records(ShardIterator=latest))["Records"] == []
+        await _one_block(engine, arn, ["c0", "c1"])
+        page = await engine.streams.get_records(ShardIterator=latest)
+        assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in page["Records"]] == ["c0", "c1"]
+
+
+async def test_retention_trims_whole_blocks_and_the_old_start_of_one(clock: ManualClock) -> None:
+    async with streamkit.open_engine(
+        None, clock=clock, stream_shards=1, stream_retention_seconds=10 * MINUTE
+    ) as engine:
+        arn = await stream_table(engine)
+        await _one_block(engine, arn, ["old0", "old1", "old2"])
+        clock.advance(4 * MINUTE)
+        start = clock.now()
+
+        def straddling(conn: sqlite3.Connection) -> None:  # one block, created 4 minutes apart
+            _append(engine, conn, arn, "mid0", start)
+            _append(engine, conn, arn, "mid1", start + 4 * MINUTE)
+
+        await engine.store.write(straddling)
+        clock.advance(5 * MINUTE)
+        await _one_block(engine, arn, ["new0", "new1"])
+        shard_id = (await shards(engine, arn))[0]["ShardId"]
+        mid = [
+            r["dynamodb"]["SequenceNumber"]
+            for r in await read_shard(engine, arn, shard_id)
+            if r["dynamodb"]["Keys"]["pk"]["S"].startswith("mid")
+        ]
+        clock.advance(6 * MINUTE)  # now 15 min: "old" (0) and "mid0" (4 min) are past 10 min
+        upkeep = await maintain_once(engine, clock.now())
+        assert upkeep.trimmed == 3  # the first block went whole; "mid0" is trimmed in place
+        keys = [r["dynamodb"]["Keys"]["pk"]["S"] for r in await read_stream(engine, arn)]
+        assert keys == ["mid1", "new0", "new1"]
+        with pytest.raises(TrimmedDataAccessException):
+            await engine.streams.get_shard_iterator(
+                StreamArn=arn,
+                ShardId=shard_id,
+                ShardIteratorType="AT_SEQUENCE_NUMBER",
+                SequenceNumber=mid[0],
+            )
+        at_mid1 = (
+            await engine.streams.get_shard_iterator(
+                StreamArn=arn,
+                ShardId=shard_id,
+                ShardIteratorType="AT_SEQUENCE_NUMBER",
+                SequenceNumber=mid[1],
+            )
+        )["ShardIterator"]
+        page = await engine.streams.get_records(ShardIterator=at_mid1)
+        assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in page["Records"]] == [
+            "mid1",
+            "new0",
+            "new1",
+        ]
+        assert (await maintain_once(engine, clock.now())).trimmed == 0  # nothing more is due
+
+
+async def test_closing_a_shard_counts_the_batch_s_buffered_records(clock: ManualClock) -> None:
+    async with streamkit.open_engine(None, clock=clock) as engine:
+        arn = await stream_table(engine)
+
+        def append_then_disable(conn: sqlite3.Connection) -> None:
+            for key in ("a", "b", "c"):
+                _append(engine, conn, arn, key, clock.now())
+            engine._changes.disable_stream(conn, arn, clock.now())
+
+        await engine.store.write(append_then_disable)
+        (shard,) = await shards(engine, arn)
+        records = await read_shard(engine, arn, shard["ShardId"])
+        assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in records] == ["a", "b", "c"]
+        ending = int(shard["SequenceNumberRange"]["EndingSequenceNumber"])
+        assert ending == int(records[-1]["dynamodb"]["SequenceNumber"])
+
+
+async def test_upgrade_from_schema_6_keeps_records(
+    tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "v6.sqlite3"
+    async with streamkit.open_engine(path, clock=clock, stream_shards=2) as engine:
+        arn = await stream_table(engine)
+        for n in range(12):  # one at a time: one-record rows, as schema 6 wrote every record
+            await engine.put_item(TableName="orders", Item={"pk": {"S": f"k{n}"}, "v": {"N": "1"}})
+        assert _block_rows(engine) == []
+        before = await read_stream(engine, arn)
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 6")
+    conn.close()
+    async with streamkit.open_engine(path, clock=clock, stream_shards=2) as engine:
+        assert await read_stream(engine, arn) == before
+        puts = [
+            lambda n=n: engine.put_item(
+                TableName="orders", Item={"pk": {"S": f"k{n}"}, "v": {"N": "2"}}
+            )
+            for n in range(12)
+        ]
+        assert await _together(*puts) == [None] * 12
+        assert _block_rows(engine)
+        after = await read_stream(engine, arn)
+        assert [r for r in after if r in before] == before
+        assert sorted(_records([r for r in after if r not in before])) == sorted(
+            ("MODIFY", f"k{n}", "2") for n in range(12)
+        )
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (7,)
+    conn.close()
+    monkeypatch.setattr(tables, "SCHEMA_VERSION", 6)  # a streamkit of schema 6 refuses it
+    with pytest.raises(DatabaseFileError, match="written by a newer streamkit"):
+        async with streamkit.open_engine(path, clock=clock):
+            pass
+
+
+def test_a_corrupt_block_is_an_internal_error() -> None:
+    conn = sqlite3.connect(":memory:")
+    changes.create_schema(conn)
+    conn.execute("INSERT INTO sk_records VALUES (1, 5, 0.0, -2, x'00ff')")
+    with pytest.raises(InternalServerError, match="Corrupt"):
+        changes.records_after(conn, 1, 0, 10)
+    conn.execute("UPDATE sk_records SET data = ?", (marshal.dumps([]),))
+    with pytest.raises(InternalServerError, match="Corrupt"):
+        changes.records_after(conn, 1, 0, 10)
+    conn.close()
+
+
+async def test_an_equal_item_in_another_order_makes_no_record(clock: ManualClock) -> None:
+    async with streamkit.open_engine(None, clock=clock) as engine:
+        arn = await stream_table(engine)
+        item = {
+            "pk": {"S": "a"},
+            "n": {"N": "1"},
+            "tags": {"SS": ["x", "y"]},
+            "m": {"M": {"p": {"S": "1"}, "q": {"S": "2"}}},
+        }
+        same = {
+            "m": {"M": {"q": {"S": "2"}, "p": {"S": "1"}}},
+            "tags": {"SS": ["y", "x"]},
+            "n": {"N": "1"},
+            "pk": {"S": "a"},
+        }
+        flat, flat_reordered = (
+            {"pk": {"S": "b"}, "n": {"N": "1"}},
+            {"n": {"N": "1"}, "pk": {"S": "b"}},
+        )
+        for first, second in ((item, same), (flat, flat_reordered)):
+            await engine.put_item(TableName="orders", Item=first)
+            await engine.put_item(TableName="orders", Item=second)
+        await engine.put_item(TableName="orders", Item={"pk": {"S": "b"}, "n": {"N": "2"}})
+        assert [name for name, _, _ in _records(await read_stream(engine, arn))] == [
+            "INSERT",
+            "INSERT",
+            "MODIFY",
+        ]
