@@ -111,12 +111,14 @@ class StreamBackend:
 
     async def drop_expired(self, cutoff: float) -> tuple[int, int]:
         """Remove shards closed, and streams disabled, before ``cutoff``; return how many."""
-        shards, streams, gone = await self._store.write(
-            lambda conn: changes.drop_expired(conn, cutoff)
-        )
-        for stid in gone:
-            self._log.forget_stream(stid)
-        return shards, streams
+
+        def run(conn: sqlite3.Connection) -> tuple[int, int]:
+            shards, streams, gone = changes.drop_expired(conn, cutoff)
+            for stid in gone:  # here, in the batch: none of this log's batches runs beside it
+                self._log.forget_stream(stid)
+            return shards, streams
+
+        return await self._store.write(run)
 
     # -- mapping checkpoints -----------------------------------------------------------------
 

@@ -41,10 +41,10 @@ from __future__ import annotations
 
 import marshal
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import anyio
 import orjson
@@ -88,6 +88,10 @@ SERVICE: Final = 4  # flag on ``kind``: a TTL deletion made by the service
 #: a replication link skips these without reading them: they are shipped by their own region)
 REPLICATED: Final = 8
 EVENT_KIND: Final = 3  # the bits of ``kind`` that are the event (INSERT, MODIFY, REMOVE)
+#: a block holds at most this many records, and about this much of their data (a record
+#: larger than that is a row of its own)
+BLOCK_RECORDS: Final = 128
+BLOCK_BYTES: Final = 256 * 1024
 
 _SCALARS: Final = frozenset({"S", "N", "B", "BOOL", "NULL"})
 _KEEP_NEW: Final = frozenset({"NEW_IMAGE", "NEW_AND_OLD_IMAGES"})
@@ -334,7 +338,9 @@ class ChangeLog:
         self._sids = []
 
     def before_commit(self, conn: sqlite3.Connection) -> None:
-        """Write the batch's records, one row per shard, right before its COMMIT."""
+        """Write the batch's records right before its COMMIT: a shard's records as blocks of
+        at most :data:`BLOCK_RECORDS` records and about :data:`BLOCK_BYTES` of data (a
+        reader unpacks a whole block to take any of it, and a row has a size limit)."""
         pending, sids = self._pending, self._sids
         self._pending, self._sids = None, []
         if not pending:
@@ -343,23 +349,22 @@ class ChangeLog:
         if len(pending) == 1:
             statements(conn).execute(_INSERT_RECORD, (first, *pending[0]))
             return
-        if sids.count(first) == len(sids):  # one shard (the usual case): one block
-            statements(conn).execute(_INSERT_RECORD, _block(first, pending))
-            return
-        shards: dict[int, list[Record]] = {}
-        for sid, record in zip(sids, pending, strict=True):
-            records = shards.get(sid)
-            if records is None:
-                shards[sid] = [record]
-            else:
-                records.append(record)
-        statements(conn).executemany(
-            _INSERT_RECORD,
-            [
-                (sid, *records[0]) if len(records) == 1 else _block(sid, records)
-                for sid, records in shards.items()
-            ],
-        )
+        shards: dict[int, list[Record]]
+        if sids.count(first) == len(sids):  # one shard (the usual case)
+            shards = {first: pending}
+        else:
+            shards = {}
+            for sid, record in zip(sids, pending, strict=True):
+                records = shards.get(sid)
+                if records is None:
+                    shards[sid] = [record]
+                else:
+                    records.append(record)
+        rows = [row for sid, records in shards.items() for row in _rows(sid, records)]
+        if len(rows) == 1:
+            statements(conn).execute(_INSERT_RECORD, rows[0])
+        else:
+            statements(conn).executemany(_INSERT_RECORD, rows)
 
     def _pending_last(self, sid: int) -> int | None:
         """Return the newest buffered record's seq of shard ``sid``, or None."""
@@ -544,7 +549,8 @@ class ChangeLog:
         return len(due)
 
     def forget_stream(self, stid: int) -> None:
-        """Drop the in-memory counter and shard entries of a deleted stream."""
+        """Drop the in-memory counter and shard entries of a deleted stream (on the writer,
+        in the batch that deletes it: no other batch runs beside it)."""
         self._counters.pop(stid, None)
         self._shards_changed()
 
@@ -584,7 +590,8 @@ class ChangeLog:
         current = self._counters.get(stid)
         if current is None:
             # no record of this stream is buffered: buffering one set its counter, and only
-            # forget_stream (outside batches) drops a counter, so the rows hold the highest
+            # forget_stream (in the batch deleting the stream, which has no shard left to
+            # buffer records for) drops a counter, so the rows hold the highest
             current = _highest(conn, stid)
         current += 1
         self._counters[stid] = current
@@ -645,6 +652,22 @@ def records_after(conn: sqlite3.Connection, sid: int, after: int, limit: int) ->
         return out
     finally:
         cursor.close()  # ends the statement now, even when its rows were not all read
+
+
+def _rows(sid: int, records: list[Record]) -> Iterator[tuple[Any, ...]]:
+    """Yield the rows holding shard ``sid``'s ``records`` in order: blocks of at most
+    :data:`BLOCK_RECORDS` records whose data stays within :data:`BLOCK_BYTES` (a record
+    larger than that on its own), a lone record as a plain row."""
+    chunk: list[Record] = []
+    size = 0
+    for record in records:
+        length = len(record[3])
+        if chunk and (len(chunk) == BLOCK_RECORDS or size + length > BLOCK_BYTES):
+            yield (sid, *chunk[0]) if len(chunk) == 1 else _block(sid, chunk)
+            chunk, size = [], 0
+        chunk.append(record)
+        size += length
+    yield (sid, *chunk[0]) if len(chunk) == 1 else _block(sid, chunk)
 
 
 def _block(sid: int, records: list[Record]) -> tuple[int, int, float, int, bytes]:

@@ -92,13 +92,14 @@ def all_rows(conn: sqlite3.Connection) -> list[tuple[str, str, str, str | None, 
 def pending(conn: sqlite3.Connection, stream_arn: str, shard_id: str, after: int | None) -> int:
     """Return how many of a shard's records come after ``after`` (stored form; None: all)."""
     row = conn.execute(
-        "SELECT sh.sid FROM sk_shards sh JOIN sk_streams st ON st.stid = sh.stid "
+        "SELECT sh.sid, sh.trimmed_to FROM sk_shards sh JOIN sk_streams st ON st.stid = sh.stid "
         "WHERE st.arn = ? AND sh.shard_id = ?",
         (stream_arn, shard_id),
     ).fetchone()
     if row is None:
         return 0
-    return changes.count_after(conn, row[0], -1 if after is None else after)
+    sid, trimmed_to = row  # records up to trimmed_to are trimmed, even inside a kept block
+    return changes.count_after(conn, sid, max(-1 if after is None else after, trimmed_to))
 
 
 def replace(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import marshal
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -313,6 +314,98 @@ async def test_retention_trims_whole_blocks_and_the_old_start_of_one(clock: Manu
             "new1",
         ]
         assert (await maintain_once(engine, clock.now())).trimmed == 0  # nothing more is due
+
+
+async def test_blocks_are_bounded_by_records_and_bytes(clock: ManualClock) -> None:
+    """A batch's records of one shard are split into blocks of at most BLOCK_RECORDS records
+    and about BLOCK_BYTES of data (a reader unpacks a whole block for any of it, and a row
+    has a size limit); a record over BLOCK_BYTES is a plain row of its own."""
+    async with streamkit.open_engine(None, clock=clock) as engine:
+        arn = await stream_table(engine)
+        count = 2 * changes.BLOCK_RECORDS + 44
+        keys = [f"n{n:04d}" for n in range(count)]
+        await _one_block(engine, arn, keys)
+        assert sorted(size for _, size in _block_rows(engine)) == [
+            44,
+            changes.BLOCK_RECORDS,
+            changes.BLOCK_RECORDS,
+        ]
+        found = [r["dynamodb"]["Keys"]["pk"]["S"] for r in await read_stream(engine, arn)]
+        assert found == keys
+
+        big = "x" * (changes.BLOCK_BYTES * 2 // 5)  # two such records fit a block, not three
+        now = clock.now()
+
+        def write(conn: sqlite3.Connection) -> None:
+            for n in range(5):
+                item = {"pk": {"S": f"big{n}"}, "v": {"S": big}}
+                engine._changes.append(
+                    conn,
+                    arn=arn,
+                    view="NEW_AND_OLD_IMAGES",
+                    key_names=("pk",),
+                    partition=encode_partition(item["pk"]),
+                    old=None,
+                    new=item,
+                    now=now,
+                )
+
+        before = set(_block_rows(engine))
+        await engine.store.write(write)
+        assert sorted(size for _, size in set(_block_rows(engine)) - before) == [2, 2]
+        rows = engine.store.read_now(
+            lambda conn: conn.execute("SELECT kind, length(data) FROM sk_records").fetchall()
+        )
+        assert max(length for _, length in rows) <= changes.BLOCK_BYTES + 1024
+        found = [r["dynamodb"]["Keys"]["pk"]["S"] for r in await read_stream(engine, arn)]
+        assert found == keys + [f"big{n}" for n in range(5)]
+
+
+async def test_counts_skip_records_trimmed_inside_a_kept_block(clock: ManualClock) -> None:
+    """A mapping's lag (pending_records) does not count the records retention trimmed at the
+    start of a block it kept, as GetRecords does not return them."""
+    async with streamkit.open_engine(
+        None, clock=clock, stream_shards=1, stream_retention_seconds=10 * MINUTE
+    ) as engine:
+        arn = await stream_table(engine)
+        start = clock.now()
+
+        def straddling(conn: sqlite3.Connection) -> None:  # one block, 4 minutes apart
+            for n in range(5):
+                _append(engine, conn, arn, f"m{n}", start + 4 * MINUTE * n)
+
+        await engine.store.write(straddling)
+        shard_id = (await shards(engine, arn))[0]["ShardId"]
+        clock.advance(15 * MINUTE)  # m0 (0 min) and m1 (4 min) are past the 10 minutes
+        await maintain_once(engine, clock.now())
+        kept = [r["dynamodb"]["Keys"]["pk"]["S"] for r in await read_shard(engine, arn, shard_id)]
+        assert kept == ["m2", "m3", "m4"]
+        assert await engine.backend.pending_records(arn, shard_id, None) == 3
+
+
+async def test_a_deleted_stream_is_forgotten_on_the_writer(
+    clock: ManualClock, tmp_path: Path
+) -> None:
+    """The change log forgets a deleted stream's counter inside the batch that deletes it,
+    on the writer's thread (a threaded store, durability "full"), never on the event loop
+    while another batch may be running on that thread."""
+    threads: list[int] = []
+    async with streamkit.open_engine(
+        tmp_path / "t.sqlite3", clock=clock, durability="full", stream_retention_seconds=MINUTE
+    ) as engine:
+        forget = engine._changes.forget_stream
+
+        def spy(stid: int) -> None:
+            threads.append(threading.get_ident())
+            forget(stid)
+
+        engine._changes.forget_stream = spy  # type: ignore[method-assign]
+        await stream_table(engine)
+        await engine.delete_table(TableName="orders")
+        clock.advance(2 * MINUTE)
+        await maintain_once(engine, clock.now())
+    assert threads, "no stream was forgotten"
+    assert threading.get_ident() not in threads
 
 
 async def test_closing_a_shard_counts_the_batch_s_buffered_records(clock: ManualClock) -> None:
