@@ -133,7 +133,7 @@ class ProcessorMetrics:
     retries: int = 0  #: invocations that retried records already attempted
     records_discarded: int = 0  #: records given up on (exhausted retries or too old)
     failures_sent: int = 0  #: failure records delivered to on_failure
-    iterator_age: float | None = None  #: now - newest record's creation time, at the last batch
+    iterator_age: float | None = None  #: now - the last batch's last record's creation time
 
 
 @dataclass(slots=True)
