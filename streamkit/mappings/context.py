@@ -79,11 +79,22 @@ class LambdaContext:
             f"arn:aws:lambda:{region}:{account}:function:{function_name}"
         )
         self.memory_limit_in_mb: str = str(memory_limit_in_mb)
-        self.aws_request_id: str = aws_request_id or str(uuid.uuid4())
+        self._request_id = aws_request_id  # made when first read (most are never read)
         self.log_group_name: str = log_group_name or f"/aws/lambda/{function_name}"
         self.log_stream_name: str = log_stream_name or new_log_stream_name(start, function_version)
         self.identity: CognitoIdentity = CognitoIdentity()
         self.client_context: object | None = None
+
+    @property
+    def aws_request_id(self) -> str:
+        """This invocation's request id (a UUID4 unless given)."""
+        if not self._request_id:
+            self._request_id = str(uuid.uuid4())
+        return self._request_id
+
+    @aws_request_id.setter
+    def aws_request_id(self, value: str) -> None:
+        self._request_id = value
 
     def get_remaining_time_in_millis(self) -> int:
         """Return the milliseconds left before the timeout (never negative)."""

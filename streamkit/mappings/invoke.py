@@ -67,6 +67,7 @@ async def call_handler(
     *,
     time_limit: float,
     name: str | None = None,
+    is_async: bool | None = None,
 ) -> Any:
     """Call ``handler(event, context)`` and return what it returned.
 
@@ -86,13 +87,18 @@ async def call_handler(
             raised itself); the original is its ``__cause__``. A real cancellation of the
             calling task is re-raised unchanged.
         Exception: Whatever the handler raised, unchanged.
+
+    ``is_async``: :func:`is_async_callable` of ``handler`` when the caller already knows it
+    (a shard processor asks once, not at every invocation).
     """
     label = name or handler_name(handler)
+    if is_async is None:
+        is_async = is_async_callable(handler)
     started = time.monotonic()
     result: Any = None
     try:
         with anyio.move_on_after(time_limit) as scope:
-            if is_async_callable(handler):
+            if is_async:
                 result = await _Watched(handler(event, context), label)
             else:
                 result = await _in_thread(handler, event, context, label)

@@ -35,6 +35,7 @@ import hashlib
 import logging
 import marshal
 import math
+import operator
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -58,7 +59,12 @@ from streamkit.mappings.failures import (
     send_failure,
 )
 from streamkit.mappings.filters import matches
-from streamkit.mappings.invoke import Verdict, call_handler, interpret_response
+from streamkit.mappings.invoke import (
+    Verdict,
+    call_handler,
+    interpret_response,
+    is_async_callable,
+)
 from streamkit.model.json import encode_b64
 from streamkit.streams.records import PackedRecord, unpack_record
 
@@ -127,7 +133,7 @@ class ProcessorMetrics:
     retries: int = 0  #: invocations that retried records already attempted
     records_discarded: int = 0  #: records given up on (exhausted retries or too old)
     failures_sent: int = 0  #: failure records delivered to on_failure
-    iterator_age: float | None = None  #: now - newest record's creation time, at the last batch
+    iterator_age: float | None = None  #: now - the last batch's last record's creation time
 
 
 @dataclass(slots=True)
@@ -192,6 +198,7 @@ class ShardProcessor:
         if record_filter is None and config.filter_patterns:
             record_filter = functools.partial(matches, config.filter_patterns)
         self.config = config
+        self._is_async = is_async_callable(config.handler)  # asked once, not per invocation
         self.stream_arn = stream_arn
         self.shard_id = shard_id
         self.function_name = function_name or config.name
@@ -211,7 +218,7 @@ class ShardProcessor:
         self._traced: dict[int, tuple[str, str]] = {}
         self._window: _Window | None = None
         self._log_stream: str | None = None  # the default contexts' log stream
-        self._lock = anyio.Lock()
+        self._lock = anyio.Lock(fast_acquire=True)  # no loop turn when free (every batch)
         self._destination_lock = anyio.Lock()
 
     async def process(self, records: Sequence[Record]) -> Outcome:
@@ -229,7 +236,8 @@ class ShardProcessor:
             return Outcome(checkpoint=None, complete=True)
         async with self._lock:
             self.metrics.batches += 1
-            self.metrics.iterator_age = self._clock.now() - max(map(_created, records))
+            # Lambda's IteratorAge: the age of the batch's last record
+            self.metrics.iterator_age = self._clock.now() - _created(records[-1])
             # unfiltered, the page itself goes on; a filter sees a packed record as objects
             check = self._filter
             delivered = records if check is None else [r for r in records if check(_tree(r))]
@@ -420,7 +428,6 @@ class ShardProcessor:
         if self._window is not None:
             event.update(self._window_fields(final=False, terminated_early=False))
         context = self._context_factory()
-        request_id = _request_id(context)
         self.metrics.invocations += 1
         started = time.perf_counter()
         error: Exception | None = None
@@ -432,6 +439,7 @@ class ShardProcessor:
                 context,
                 time_limit=self.config.timeout,
                 name=self.function_name,
+                is_async=self._is_async,
             )
         except ConfigurationError as exc:  # no retry can fix it: the mapping fails
             self.metrics.errors += 1
@@ -439,12 +447,16 @@ class ShardProcessor:
         except Exception as exc:  # noqa: BLE001  (a handler's exception is data, not a crash)
             error = exc
         else:
+            reports = self.config.report_batch_item_failures and response is not None
             verdict = interpret_response(
                 response,
-                [_sequence(r) for r in batch],
+                [_sequence(r) for r in batch] if reports else (),  # read only when it reports
                 report_batch_item_failures=self.config.report_batch_item_failures,
                 require_state=self._windowed,
             )
+        # the request id is read only where it is shown: a failure, or info logs
+        shown = error is not None or not verdict.ok or log.isEnabledFor(logging.INFO)
+        request_id = _request_id(context) if shown else ""
         self._report(lane, batch, attempt, started, request_id, error, verdict)
         return _Invocation(verdict=verdict, error=error, request_id=request_id)
 
@@ -606,6 +618,7 @@ class ShardProcessor:
                     context,
                     time_limit=self.config.timeout,
                     name=self.function_name,
+                    is_async=self._is_async,
                 )
             except ConfigurationError as exc:
                 self._report(0, (), attempts, started, _request_id(context), exc, Verdict())
@@ -748,6 +761,10 @@ def _json_size(value: object) -> int:
         return 0
 
 
+_PACKED: Final = {tuple}
+_json_of: Final = operator.itemgetter(0)  # a packed record's JSON bytes
+
+
 def _copy_records(batch: Sequence[Record]) -> list[dict[str, Any]]:
     """Return a deep copy of the records for one invocation, fresh for every attempt.
 
@@ -755,11 +772,11 @@ def _copy_records(batch: Sequence[Record]) -> list[dict[str, Any]]:
     PackedRecord`) are built with one ``orjson.loads`` of their JSON bytes joined; other
     records (hand-made, a remote source's) are copied with marshal (~10x a Python copy).
     """
-    packed = [r[0] for r in batch if isinstance(r, tuple)]
-    if len(packed) == len(batch):
-        copied: list[dict[str, Any]] = orjson.loads(b"[" + b",".join(packed) + b"]")
+    kinds = set(map(type, batch))  # in C: no Python call per record
+    if kinds == _PACKED:
+        copied: list[dict[str, Any]] = orjson.loads(b"[%b]" % b",".join(map(_json_of, batch)))
         return copied
-    if not packed:
+    if tuple not in kinds:
         try:
             copied = marshal.loads(marshal.dumps(list(batch)))
         except ValueError:  # something marshal can't hold (a Mapping subclass, a Decimal, ...)

@@ -3,6 +3,7 @@ GetRecords, plus an in-process wait for new records. Reads only; never imports t
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import re
 import sqlite3
@@ -601,11 +602,15 @@ class StreamsClient:
         records: list[Any]
         if lambda_shape:
             pieces = lambda_pieces(arn=arn, region=region, view=view, lambda_arn=arn)
-            records = _first_megabyte(
-                _pack_row(pieces, arn, region, view, seq, created, kind, data)
-                for seq, created, kind, data in rows
-            )
-            return records, rows[len(records) - 1][0] if records else after
+            packed: list[PackedRecord] = []
+            total = 0
+            for seq, created, kind, data in rows:  # _first_megabyte's rule, inline: packed only
+                record = _pack_row(pieces, arn, region, view, seq, created, kind, data)
+                total += record[4]
+                if packed and total > MAX_PAGE_BYTES:
+                    break
+                packed.append(record)
+            return packed, rows[len(packed) - 1][0] if packed else after
         records = _first_megabyte(
             format_record(
                 arn=arn,
@@ -722,7 +727,7 @@ class StreamsClient:
         (the mapping processor hands its handler a copy).
         """
         key = (stream_arn, shard_id)
-        await anyio.lowlevel.checkpoint()
+        await asyncio.sleep(0)  # anyio.lowlevel.checkpoint() is this plus a backend lookup
         # looked at and filled with no await between: one read each
         kept = self._pages.get(key)
         if kept is not None:

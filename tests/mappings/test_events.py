@@ -300,6 +300,19 @@ class TestLambdaContext:
         }
         assert len(ids) == 2
 
+    def test_request_id_is_made_once_and_kept(self) -> None:
+        """Made when first read (most invocations never read it), the same on every read;
+        a given one is kept, and it can be set."""
+        clock = ManualClock()
+        context = LambdaContext(clock=clock, timeout=1, function_name="f")
+        first = context.aws_request_id
+        assert context.aws_request_id == first
+        assert repr(context).endswith(f"aws_request_id={first!r})")
+        given = LambdaContext(clock=clock, timeout=1, function_name="f", aws_request_id="r-1")
+        assert given.aws_request_id == "r-1"
+        given.aws_request_id = "r-2"
+        assert given.aws_request_id == "r-2"
+
     def test_remaining_time_follows_the_clock(self) -> None:
         clock = ManualClock()
         context = LambdaContext(clock=clock, timeout=3.0, function_name="f")

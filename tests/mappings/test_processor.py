@@ -197,6 +197,12 @@ class TestSuccess:
         await proc.process([record(1, created=START - 30), record(2, created=START - 12)])
         assert proc.metrics.iterator_age == 12
 
+    async def test_iterator_age_is_the_last_records(self, clock: ManualClock) -> None:
+        """Lambda's IteratorAge: the age of the batch's last record (not its newest)."""
+        proc = processor(clock, Recorder(clock))
+        await proc.process([record(1, created=START - 5), record(2, created=START - 20)])
+        assert proc.metrics.iterator_age == 20
+
 
 class TestRetries:
     async def test_retry_with_backoff_until_success(self, clock: ManualClock) -> None:

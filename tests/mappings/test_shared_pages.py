@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 from typing import Any
 
 import streamkit
 from streamkit.mappings.filters import compile_pattern
-from streamkit.mappings.processor import Outcome
+from streamkit.mappings.processor import Outcome, Record
 from streamkit.mappings.source import LocalSource
 from streamkit.streams.client import SharedRecords
 from streamkit.streams.records import pack_record, parse_sequence_number, unpack_record
@@ -60,6 +61,30 @@ async def test_mappings_sharing_a_page_each_get_their_own_copy(clock: ManualCloc
     await drive(clock, lambda: processor(clock, reader).process(page))
     assert seen == [{"Records": pristine}]
     assert [unpack_record(r) for r in page] == pristine
+
+
+async def test_a_batch_of_packed_and_hand_made_records_is_copied_in_order(
+    clock: ManualClock,
+) -> None:
+    """A batch mixing packed records with hand-made ones (a list, not a shared page): every
+    record reaches the handler as its own objects, in order, and edits reach neither."""
+    seen: list[list[dict[str, Any]]] = []
+
+    async def editor(event: dict[str, Any], context: Any) -> None:
+        seen.append(json.loads(json.dumps(event["Records"])))
+        for r in event["Records"]:
+            r["dynamodb"].clear()
+
+    hand_made = record(2)
+    batches: list[list[Record]] = [
+        [pack_record(record(1)), hand_made, pack_record(record(3))],
+        [hand_made],
+        list(packed(1, 3)),
+    ]
+    for batch in batches:
+        await drive(clock, functools.partial(processor(clock, editor).process, batch))
+    assert seen == [records(1, 2, 3), records(2), records(1, 3)]
+    assert hand_made == record(2)
 
 
 async def test_a_split_page_hands_each_chunk_its_records(clock: ManualClock) -> None:
