@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import itertools
@@ -381,6 +382,41 @@ async def test_an_import_in_worker_processes_is_the_same(
         results.append(got)
     assert results[0] == results[1]
     assert results[0][0]["n"] == {"N": "-12.5"}
+
+
+@pytest.mark.parametrize("where", ["memory", "full"])
+async def test_worker_imports_on_every_kind_of_store(
+    tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers' scratch files are attached to the writer's connection whatever it is: an
+    in-memory database, or a file whose writes run on a thread (durability "full"); two
+    imports at once attach theirs under names of their own; nothing is left attached."""
+    monkeypatch.setattr(exports, "IMPORT_BLOCK", 2048)
+    path = None if where == "memory" else tmp_path / "db.sqlite3"
+    async with streamkit.open_engine(path, durability="full", s3_dir=tmp_path / "s3") as db:
+        db.import_processes, db.import_processes_min_bytes = 2, 0
+        lines = [
+            b'{"Item":' + orjson.dumps(_wire({**_EVERY_TYPE, "pk": {"S": f"k{i % 700}"}})) + b"}"
+            for i in range(1000)
+        ]
+        _write(db.s3_dir / "bkt", "d/1.json", b"\n".join(lines) + b"\n")
+        params: dict[str, Any] = {
+            "S3BucketSource": {"S3Bucket": "bkt"},
+            "InputFormat": "DYNAMODB_JSON",
+        }
+        done = await asyncio.gather(
+            import_(db, **params, TableCreationParameters=_creation("one")),
+            import_(db, **params, TableCreationParameters=_creation("two")),
+        )
+        for desc in done:
+            assert (desc["ImportStatus"], desc["ImportedItemCount"]) == ("COMPLETED", 1000)
+        one, two = await _all(db, "one"), await _all(db, "two")
+        assert len(one) == 700
+        assert one == two
+        attached = await db._store.run_between_writes(
+            lambda conn: [row[1] for row in conn.execute("PRAGMA database_list")]
+        )
+        assert attached == ["main"]
 
 
 def _wire(item: dict[str, Any]) -> dict[str, Any]:
