@@ -60,7 +60,7 @@ from streamkit.logs import get_logger
 from streamkit.model.attributes import Item
 from streamkit.model.json import json_default
 from streamkit.model.schema import TableSpec
-from streamkit.storage import bulk, history, tables as storage_tables
+from streamkit.storage import bulk, history, scratch, tables as storage_tables
 
 if TYPE_CHECKING:
     from streamkit.engine.s3files import DataFileWriter, Record
@@ -71,6 +71,9 @@ __all__ = ["ExportsMixin"]
 log = get_logger(__name__)
 
 STEP = 1000  # items per step: an in-memory export's read, an import's write batch
+#: bytes of lines a worker of a large import prepares at a time (some 1,200 bench items), one
+#: write transaction of the engine's
+IMPORT_BLOCK = 256 * 1024
 _BUCKET = re.compile(r"[a-z0-9A-Z]+[.\-\w]*[a-z0-9A-Z]+")
 _EXPORT_PARAMS = {
     "TableArn", "ExportTime", "ClientToken", "S3Bucket", "S3BucketOwner", "S3Prefix",
@@ -649,44 +652,76 @@ class ExportsMixin(EngineCore):
         compression: str,
         workers: int,
     ) -> None:
-        """Read the lines here, parse them in worker processes, write their rows here in
-        the order read (:mod:`streamkit.engine.importworker`)."""
+        """Read the objects here, parse their lines in worker processes, which write the rows
+        into scratch files; copy each block's rows in here, in the order read
+        (:mod:`streamkit.engine.importworker`, :mod:`streamkit.storage.scratch`)."""
         from streamkit.engine import importworker, s3files  # loaded by an import, on first use
 
-        pool = importworker.LinePool(spec, fmt, workers)
-        chunks = importworker.iter_line_chunks(objects, compression, STEP)
+        folder = tempfile.mkdtemp(prefix="streamkit-import-")
+        pool = importworker.LinePool(spec, fmt, workers, folder)
+        blocks = importworker.iter_blocks(objects, compression, IMPORT_BLOCK)
+        attached: dict[int, str] = {}  # worker -> the name its scratch file is attached as
         failed = True
         try:
             await pool.start()
             reading = True
             while True:
                 while reading and pool.in_flight < 2 * workers:
-                    chunk = await anyio.to_thread.run_sync(next, chunks, None)
-                    if chunk is None:
+                    block = await anyio.to_thread.run_sync(next, blocks, None)
+                    if block is None:
                         reading = False
-                    elif isinstance(chunk[1], str):  # an object that cannot be read
+                    elif isinstance(block[2], str):  # an object that cannot be read
                         desc["ProcessedItemCount"] += 1
                         self._count_errors(
-                            desc, bucket, [s3files.Record(chunk[0], 0, 0, None, chunk[1])]
+                            desc, bucket, [s3files.Record(block[0], 0, 0, None, block[2])]
                         )
                     else:
-                        pool.submit(chunk[0], chunk[1])
+                        pool.submit(*block)  # type: ignore[arg-type]
                 if not pool.in_flight:
                     break
-                rows, errors, count, size = await pool.result()
+                worker, (first, last, errors, count, size) = await pool.result()
                 self._count_errors(
                     desc, bucket, [s3files.Record(k, i, n, None, m) for k, i, n, m in errors]
                 )
-                if rows:
-                    await self._store.write(on_table(spec, self._row_loader(spec, rows)))
+                if last > first:
+                    alias = attached.get(worker)
+                    if alias is None:
+                        alias = attached[worker] = scratch.new_alias()
+                        path = pool.scratch_path(worker)
+                        await self._store.run_between_writes(
+                            functools.partial(scratch.attach, path=path, alias=alias)
+                        )
+                    copy = self._scratch_loader(spec, alias, first, last)
+                    await self._store.write(on_table(spec, copy))
                 desc["ProcessedItemCount"] += count
                 desc["ProcessedSizeBytes"] += size
-                desc["ImportedItemCount"] += len(rows)
+                desc["ImportedItemCount"] += last - first
             failed = False
         finally:
-            chunks.close()  # type: ignore[attr-defined]
+            blocks.close()  # type: ignore[attr-defined]
             with anyio.CancelScope(shield=True):  # the workers end (or are killed) first
                 await pool.close(kill=failed)
+                for alias in attached.values():
+                    with contextlib.suppress(StreamkitError, sqlite3.Error):  # a closed store
+                        await self._store.run_between_writes(
+                            functools.partial(scratch.detach, alias=alias)
+                        )
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _scratch_loader(
+        self, spec: TableSpec, alias: str, first: int, last: int
+    ) -> Callable[[sqlite3.Connection], None]:
+        """Return the write of one block's rows from an attached scratch file."""
+
+        def load(conn: sqlite3.Connection) -> None:
+            if self._plain(spec):
+                scratch.copy_rows(conn, spec, alias, first, last)
+                return
+            for hk, rk, blob, size in scratch.read_rows(conn, alias, first, last):
+                old = storage_tables.get_row(conn, spec, hk, rk) if spec.has_indexes else None
+                self._write(conn, spec, (hk, rk), old, load_item(blob), size)
+
+        return load
 
     def _plain(self, spec: TableSpec) -> bool:
         """No index, stream or TTL to maintain: rows go in with one statement."""
@@ -695,21 +730,6 @@ class ExportsMixin(EngineCore):
             and spec.stream_view_type is None
             and spec.name not in self._ttl_attributes
         )
-
-    def _row_loader(
-        self, spec: TableSpec, rows: list[tuple[bytes, bytes, bytes, int]]
-    ) -> Callable[[sqlite3.Connection], None]:
-        """Return the write of one chunk of prepared rows (stored blobs)."""
-
-        def load(conn: sqlite3.Connection) -> None:
-            if self._plain(spec):
-                bulk.put_rows(conn, spec, rows)
-                return
-            for hk, rk, blob, size in rows:
-                old = storage_tables.get_row(conn, spec, hk, rk) if spec.has_indexes else None
-                self._write(conn, spec, (hk, rk), old, load_item(blob), size)
-
-        return load
 
     def _loader(
         self, spec: TableSpec, items: list[_Prepared]

@@ -1,16 +1,19 @@
 """ImportTable's parsing on other cores: worker processes that turn lines into stored rows.
 
 Parsing and validating a record is pure Python (JSON or Ion, DynamoDB's item rules, the key's
-encoding), about three quarters of an import's CPU time. For a large DYNAMODB_JSON or ION
-import, :class:`LinePool` starts a few ``python -m streamkit.engine.import_main`` processes
-(a fresh interpreter each: nothing of the caller's program is imported or forked) and sends
-them chunks of raw lines; each answers the chunk's rows ready to insert
-``(hk, rk, stored blob, size)`` and its bad records ``(key, index, size, message)``. The
-engine's process only reads the files and writes the rows, in the order the lines came, so a
-later item with the same key still replaces an earlier one.
+encoding), most of an import's CPU time. For a large DYNAMODB_JSON or ION import,
+:class:`LinePool` starts a few ``python -m streamkit.engine.import_main`` processes (a fresh
+interpreter each: nothing of the caller's program is imported or forked) and sends them
+blocks of whole lines as the engine's process reads them (about 256 KB, with the number of
+the block's first line); each worker splits its block, prepares the rows ready to insert
+``(hk, rk, stored blob, size)``, appends them to a scratch SQLite file of its own
+(:mod:`streamkit.storage.scratch`) and answers the rowids they took there and the bad
+records ``(key, index, size, message)``. The engine's process attaches the scratch files and
+copies each block's rows with one ``INSERT ... SELECT``, in the order the blocks were read,
+so a later item with the same key still replaces an earlier one.
 
 Frames on the pipes: a 4-byte big-endian length, then :mod:`marshal` data (bytes, tuples,
-lists and strings only); the first frame to a worker is its table, pickled.
+lists and strings only); the first frame to a worker is its table and scratch file, pickled.
 """
 
 from __future__ import annotations
@@ -48,18 +51,21 @@ from streamkit.model.attributes import (
 )
 from streamkit.model.schema import KeySpec, TableSpec, invalid
 from streamkit.storage.codec import dump_item, encode_key
+from streamkit.storage.scratch import ScratchWriter
 
-__all__ = ["LinePool", "iter_line_chunks", "prepare_item", "prepare_lines"]
+__all__ = ["LinePool", "block_lines", "iter_blocks", "prepare_item", "prepare_lines"]
 
 _LENGTH = struct.Struct(">I")
 #: the folder holding this streamkit package: the workers import the same one
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(streamkit.__file__)))
-#: (key of the object, [(1-based line number, line)]) or, for an object that cannot be read,
-#: (key, message)
-LineChunk = tuple[str, list[tuple[int, bytes]] | str]
+#: (key of the object, number of the block's first line, the block's whole lines) or, for an
+#: object that cannot be read, (key, 0, message)
+Block = tuple[str, int, bytes | str]
 Row = tuple[bytes, bytes, bytes, int]  # hk, rk, stored blob, size
 BadRecord = tuple[str, int, int, str]  # object key, line number, bytes, message
 Prepared = tuple[list[Row], list[BadRecord], int, int]  # rows, errors, records, bytes
+#: a block's rows as rowids (first, last] of the worker's scratch file, errors, records, bytes
+Stored = tuple[int, int, list[BadRecord], int, int]
 
 
 def prepare_item(spec: TableSpec, raw: Mapping[str, Any]) -> tuple[EncodedKey, Item, int]:
@@ -157,46 +163,65 @@ def prepare_lines(spec: TableSpec, fmt: str, key: str, lines: list[tuple[int, by
     return rows, errors, len(lines), size_read
 
 
-def iter_line_chunks(
-    objects: list[tuple[str, Path]], compression: str, step: int
-) -> Iterator[LineChunk]:
-    """Yield the non-blank lines of every object, ``step`` at a time, with their numbers."""
+def iter_blocks(objects: list[tuple[str, Path]], compression: str, size: int) -> Iterator[Block]:
+    """Yield every object's text in blocks of whole lines (about ``size`` bytes, a longer
+    line whole), each with the number of its first line, or an unreadable object's message
+    after the blocks read before the fault (not the line it cut)."""
     for key, path in objects:
-        chunk: list[tuple[int, bytes]] = []
+        number = 1
+        rest = b""
         try:
             with open_source(path, compression) as raw:
-                for index, line in enumerate(raw, 1):
-                    if line.strip():
-                        chunk.append((index, line))
-                        if len(chunk) >= step:
-                            yield key, chunk
-                            chunk = []
+                while data := raw.read(size):
+                    if rest:
+                        data = rest + data
+                    cut = data.rfind(b"\n") + 1
+                    if not cut:  # no end of line yet: a line longer than the block
+                        rest = data
+                        continue
+                    block, rest = (data, b"") if cut == len(data) else (data[:cut], data[cut:])
+                    yield key, number, block
+                    number += block.count(b"\n")
         except (OSError, EOFError, ValueError) as exc:  # gzip/zstd errors, unreadable files
-            if chunk:
-                yield key, chunk
-            yield key, f"cannot read the object ({type(exc).__name__}: {exc})"
+            yield key, 0, f"cannot read the object ({type(exc).__name__}: {exc})"
             continue
-        if chunk:
-            yield key, chunk
+        if rest:  # the last line, with no end of line
+            yield key, number, rest
+
+
+def block_lines(number: int, block: bytes) -> list[tuple[int, bytes]]:
+    """The non-blank lines of a block whose first line is ``number``, numbered, each with its
+    end of line (as iterating over the object gives them)."""
+    parts = block.split(b"\n")
+    last = parts.pop()  # after the last end of line: empty, or a last line without one
+    lines = [(index, part + b"\n") for index, part in enumerate(parts, number) if part.strip()]
+    if last.strip():
+        lines.append((number + len(parts), last))
+    return lines
 
 
 class LinePool:
-    """Worker processes preparing chunks of lines, answers taken in the order sent."""
+    """Worker processes preparing blocks of lines into scratch files of rows
+    (:mod:`streamkit.storage.scratch`), answers taken in the order sent."""
 
-    def __init__(self, spec: TableSpec, fmt: str, workers: int) -> None:
+    def __init__(self, spec: TableSpec, fmt: str, workers: int, folder: str) -> None:
         self._spec = spec
         self._fmt = fmt
         self._count = workers
+        self._folder = folder
         self._procs: list[asyncio.subprocess.Process] = []
-        self._sent: deque[int] = deque()  # the worker of each chunk in flight, in order
+        self._sent: deque[int] = deque()  # the worker of each block in flight, in order
         self._next = 0
 
+    def scratch_path(self, worker: int) -> str:
+        """The scratch file of a worker's rows."""
+        return os.path.join(self._folder, f"rows-{worker}.sqlite3")
+
     async def start(self) -> None:
-        """Start the workers and send each the table."""
+        """Start the workers and send each the table and its scratch file."""
         path = os.environ.get("PYTHONPATH")
         env = {**os.environ, "PYTHONPATH": _PACKAGE_ROOT + (os.pathsep + path if path else "")}
-        spec = pickle.dumps(self._spec)
-        for _ in range(self._count):
+        for worker in range(self._count):
             # -P: not the current folder first on sys.path, which ``-m`` would do (a folder
             # holding another streamkit would give the workers that one)
             proc = await asyncio.create_subprocess_exec(
@@ -204,29 +229,30 @@ class LinePool:
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
             )  # fmt: skip
             self._procs.append(proc)
-            self._send(proc, spec)
+            self._send(proc, pickle.dumps((self._spec, self.scratch_path(worker))))
 
     @property
     def in_flight(self) -> int:
         return len(self._sent)
 
-    def submit(self, key: str, lines: list[tuple[int, bytes]]) -> None:
-        """Send a chunk to the next worker (buffered: never waits)."""
+    def submit(self, key: str, number: int, block: bytes) -> None:
+        """Send a block to the next worker (buffered: never waits)."""
         worker = self._next
         self._next = (self._next + 1) % self._count
-        self._send(self._procs[worker], marshal.dumps((self._fmt, key, lines)))
+        self._send(self._procs[worker], marshal.dumps((self._fmt, key, number, block)))
         self._sent.append(worker)
 
-    async def result(self) -> Prepared:
-        """The answer to the oldest chunk in flight."""
-        proc = self._procs[self._sent.popleft()]
+    async def result(self) -> tuple[int, Stored]:
+        """The worker of the oldest block in flight and its answer."""
+        worker = self._sent.popleft()
+        proc = self._procs[worker]
         assert proc.stdout is not None
         try:
             (length,) = _LENGTH.unpack(await proc.stdout.readexactly(4))
-            rows, errors, count, size = marshal.loads(await proc.stdout.readexactly(length))
+            first, last, errors, count, size = marshal.loads(await proc.stdout.readexactly(length))
         except asyncio.IncompleteReadError:
             raise StreamkitError("an import worker process ended unexpectedly") from None
-        return rows, errors, count, size
+        return worker, (first, last, errors, count, size)
 
     @staticmethod
     def _send(proc: asyncio.subprocess.Process, data: bytes) -> None:
@@ -264,14 +290,21 @@ def _read_frame(stream: IO[bytes]) -> bytes | None:
 
 
 def main() -> None:
-    """A worker: read the table, then chunks of lines; answer each with its rows."""
+    """A worker: read the table and its scratch file, then blocks of lines; write each
+    block's rows to the file and answer with their rowids, errors and counts."""
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     first = _read_frame(stdin)
     if first is None:
         return
-    spec: TableSpec = pickle.loads(first)  # from the engine that started us
-    while (frame := _read_frame(stdin)) is not None:
-        fmt, key, lines = marshal.loads(frame)
-        answer = marshal.dumps(prepare_lines(spec, fmt, key, lines))
-        stdout.write(_LENGTH.pack(len(answer)) + answer)
-        stdout.flush()
+    spec, path = pickle.loads(first)  # from the engine that started us
+    scratch = ScratchWriter(path)
+    try:
+        while (frame := _read_frame(stdin)) is not None:
+            fmt, key, number, block = marshal.loads(frame)
+            rows, errors, count, size = prepare_lines(spec, fmt, key, block_lines(number, block))
+            start, end = scratch.add(rows) if rows else (0, 0)
+            answer = marshal.dumps((start, end, errors, count, size))
+            stdout.write(_LENGTH.pack(len(answer)) + answer)
+            stdout.flush()
+    finally:
+        scratch.close()

@@ -19,7 +19,7 @@ from streamkit.model.schema import TableSpec
 from streamkit.storage.codec import dump_item, item_fragment, load_item
 from streamkit.storage.tables import items_table
 
-__all__ = ["item_json", "item_of", "item_rows", "iter_item_blobs", "put_items", "put_rows"]
+__all__ = ["item_json", "item_of", "item_rows", "iter_item_blobs", "put_items"]
 
 Row = tuple[bytes, bytes, bytes]  # hk, rk, the stored item blob
 
@@ -66,15 +66,4 @@ def put_items(
     conn.executemany(
         f"INSERT OR REPLACE INTO {items_table(spec)}(hk, rk, item, size) VALUES (?, ?, ?, ?)",
         [(hk, rk, dump_item(item), size) for (hk, rk), item, size in items],
-    )
-
-
-def put_rows(
-    conn: sqlite3.Connection, spec: TableSpec, rows: list[tuple[bytes, bytes, bytes, int]]
-) -> None:
-    """Insert or replace many rows (hk, rk, stored blob, size) of a table with no index,
-    stream or TTL to maintain, in one statement (blobs made by ``dump_item``)."""
-    conn.executemany(
-        f"INSERT OR REPLACE INTO {items_table(spec)}(hk, rk, item, size) VALUES (?, ?, ?, ?)",
-        rows,
     )

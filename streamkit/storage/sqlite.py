@@ -550,6 +550,19 @@ class Store:
         finally:
             self._hand_off()
 
+    async def run_between_writes(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on the writer's connection between two write batches, outside any
+        transaction: ATTACH and DETACH, which SQLite refuses inside one (storage.scratch).
+
+        A batch begins and commits within one call (one callback of the event loop inline,
+        one call of aiosqlite's thread otherwise), so no transaction is open between them.
+        """
+        self.check_open()
+        if self._inline is not None:
+            return fn(self._inline)
+        assert self._thread is not None
+        return await _call(self._thread, fn, _raw(self._thread))
+
 
 def _connect_args(path: str | None) -> tuple[str, bool]:
     if path is None or path == ":memory:":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import itertools
@@ -15,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import streamkit
+from streamkit.engine import exports
 from streamkit.engine.s3files import decode_ion_line, decode_json_line, encode_ion_item
 from streamkit.errors import (
     ExportConflictException,
@@ -313,26 +315,34 @@ _EVERY_TYPE = {
 }
 
 
+@pytest.mark.parametrize("indexed", [True, False], ids=["gsi", "plain"])
 @pytest.mark.parametrize("fmt", ["DYNAMODB_JSON", "ION"])
 async def test_an_import_in_worker_processes_is_the_same(
-    engine: streamkit.Engine, fmt: str
+    engine: streamkit.Engine, fmt: str, indexed: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Worker processes parse a large import; forced here on a small one, with a GSI (rows
-    written through the index path), duplicates (the later wins) and bad lines."""
+    """Worker processes parse a large import; forced here on a small one, in blocks of 4 KB
+    (dozens of them, both workers' scratch files interleaved), with a GSI (rows written
+    through the index path) or none (copied with INSERT ... SELECT), duplicates in other
+    blocks (the later wins) and bad lines."""
+    monkeypatch.setattr(exports, "IMPORT_BLOCK", 4096)
     db = engine
-    gsi = {
-        "AttributeDefinitions": [
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "g", "AttributeType": "S"},
-        ],
-        "GlobalSecondaryIndexes": [
-            {
-                "IndexName": "by_g",
-                "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    }
+    gsi: dict[str, Any] = (
+        {}
+        if not indexed
+        else {
+            "AttributeDefinitions": [
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "g", "AttributeType": "S"},
+            ],
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": "by_g",
+                    "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        }
+    )
     items = [{**_EVERY_TYPE, "pk": {"S": f"k{i % 1500}"}, "g": {"S": f"g{i}"}} for i in range(3000)]
 
     def encode(item: dict[str, Any]) -> bytes:
@@ -351,13 +361,17 @@ async def test_an_import_in_worker_processes_is_the_same(
             S3BucketSource={"S3Bucket": "big"},
             InputFormat=fmt,
             InputCompressionType="GZIP",
-            TableCreationParameters={"TableName": table, **key_schema("pk"), **gsi},
+            TableCreationParameters={"TableName": table, **key_schema("pk"), **(gsi or {})},
         )
         assert done["ImportStatus"] == "COMPLETED", done
         assert (done["ImportedItemCount"], done["ErrorCount"]) == (3000, 1)
         assert done["ProcessedItemCount"] == 3001
         got = await _all(db, table)
         assert len(got) == 1500
+        assert {i["g"]["S"] for i in got} == {f"g{i}" for i in range(1500, 3000)}
+        if not indexed:
+            results.append(got)
+            continue
         by_g = await db.query(
             TableName=table,
             IndexName="by_g",
@@ -368,6 +382,41 @@ async def test_an_import_in_worker_processes_is_the_same(
         results.append(got)
     assert results[0] == results[1]
     assert results[0][0]["n"] == {"N": "-12.5"}
+
+
+@pytest.mark.parametrize("where", ["memory", "full"])
+async def test_worker_imports_on_every_kind_of_store(
+    tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers' scratch files are attached to the writer's connection whatever it is: an
+    in-memory database, or a file whose writes run on a thread (durability "full"); two
+    imports at once attach theirs under names of their own; nothing is left attached."""
+    monkeypatch.setattr(exports, "IMPORT_BLOCK", 2048)
+    path = None if where == "memory" else tmp_path / "db.sqlite3"
+    async with streamkit.open_engine(path, durability="full", s3_dir=tmp_path / "s3") as db:
+        db.import_processes, db.import_processes_min_bytes = 2, 0
+        lines = [
+            b'{"Item":' + orjson.dumps(_wire({**_EVERY_TYPE, "pk": {"S": f"k{i % 700}"}})) + b"}"
+            for i in range(1000)
+        ]
+        _write(db.s3_dir / "bkt", "d/1.json", b"\n".join(lines) + b"\n")
+        params: dict[str, Any] = {
+            "S3BucketSource": {"S3Bucket": "bkt"},
+            "InputFormat": "DYNAMODB_JSON",
+        }
+        done = await asyncio.gather(
+            import_(db, **params, TableCreationParameters=_creation("one")),
+            import_(db, **params, TableCreationParameters=_creation("two")),
+        )
+        for desc in done:
+            assert (desc["ImportStatus"], desc["ImportedItemCount"]) == ("COMPLETED", 1000)
+        one, two = await _all(db, "one"), await _all(db, "two")
+        assert len(one) == 700
+        assert one == two
+        attached = await db._store.run_between_writes(
+            lambda conn: [row[1] for row in conn.execute("PRAGMA database_list")]
+        )
+        assert attached == ["main"]
 
 
 def _wire(item: dict[str, Any]) -> dict[str, Any]:

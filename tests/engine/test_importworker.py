@@ -8,18 +8,28 @@ lines that are not records at all.
 
 from __future__ import annotations
 
+import gzip
+from pathlib import Path
 from typing import Any
 
 import orjson
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from streamkit.engine.importworker import BadRecord, Row, prepare_item, prepare_lines
+from streamkit.engine.importworker import (
+    BadRecord,
+    Row,
+    block_lines,
+    iter_blocks,
+    prepare_item,
+    prepare_lines,
+)
 from streamkit.engine.s3files import (
     LineError,
     decode_ion_line,
     decode_json_line,
     encode_ion_item,
     encode_json_item,
+    open_source,
 )
 from streamkit.errors import DynamoDBError, StreamkitError
 from streamkit.model.schema import IndexSpec, KeySpec, TableSpec
@@ -147,3 +157,57 @@ def test_stored_blobs_are_the_same_bytes_for_binary_items() -> None:
         for i in range(3)
     ]
     _agree(spec, "DYNAMODB_JSON", lines)
+
+
+_LINE_TEXT = st.sampled_from([b"", b" ", b"\t", b"\r", b"{}", b"x", b"a b", b"\xff\xfe", b"z" * 40])
+
+
+@settings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    texts=st.lists(_LINE_TEXT, max_size=25),
+    end=st.booleans(),
+    size=st.integers(1, 64),
+    gz=st.booleans(),
+)
+def test_blocks_give_the_lines_of_the_object(
+    tmp_path: Path, texts: list[bytes], end: bool, size: int, gz: bool
+) -> None:
+    """iter_blocks + block_lines: the same numbered non-blank lines (each with its end of
+    line) as iterating over the object, for any block size (lines longer than a block too)."""
+    data = b"\n".join(texts) + (b"\n" if end and texts else b"")
+    path = tmp_path / ("o.gz" if gz else "o")
+    path.write_bytes(gzip.compress(data) if gz else data)
+    compression = "GZIP" if gz else "NONE"
+    with open_source(path, compression) as raw:
+        expected = [(i, line) for i, line in enumerate(raw, 1) if line.strip()]
+    got = []
+    blocks = list(iter_blocks([("k", path)], compression, size))
+    for index, (key, number, block) in enumerate(blocks):
+        assert key == "k"
+        assert isinstance(block, bytes)
+        assert block.endswith(b"\n") or index == len(blocks) - 1  # whole lines
+        got.extend(block_lines(number, block))
+    assert got == expected
+
+
+def test_an_unreadable_object_ends_with_its_message(tmp_path: Path) -> None:
+    """A cut gzip object: the whole lines read before the fault, then the object's message;
+    the next object is read as usual."""
+    whole = gzip.compress(b"".join(b"line %d\n" % i for i in range(20_000)))
+    (tmp_path / "cut.gz").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "ok.gz").write_bytes(gzip.compress(b"a\n\nb"))
+    objects = [("cut", tmp_path / "cut.gz"), ("ok", tmp_path / "ok.gz")]
+    blocks = list(iter_blocks(objects, "GZIP", 1000))
+    cut = [b for b in blocks if b[0] == "cut"]
+    assert isinstance(cut[-1][2], str)
+    assert cut[-1][2].startswith("cannot read the object")
+    lines = [line for _, n, b in cut[:-1] if isinstance(b, bytes) for line in block_lines(n, b)]
+    assert lines
+    assert lines == [(i + 1, b"line %d\n" % i) for i in range(len(lines))]
+    ok = [
+        line
+        for key, n, b in blocks
+        if key == "ok" and isinstance(b, bytes)
+        for line in block_lines(n, b)
+    ]
+    assert ok == [(1, b"a\n"), (3, b"b")]

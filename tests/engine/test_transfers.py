@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import tempfile
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -214,12 +216,18 @@ async def test_a_cancelled_call_cancels_its_inline_job(memory_engine: streamkit.
     assert await memory_engine.transfers.caught_up()
 
 
+def _scratch_folders() -> set[Path]:
+    """The folders of import workers' scratch files (exports._import_in_processes)."""
+    return set(Path(tempfile.gettempdir()).glob("streamkit-import-*"))
+
+
 @pytest.mark.parametrize("processes", [0, 2], ids=["thread", "processes"])
 async def test_closing_cancels_an_import_under_way_cleanly(processes: int) -> None:
     """The runtime's exit cancels a real import under way (its thread, or its worker
     processes): FAILED (Cancelled), no task left behind, and the engine's close removes its
-    temporary bucket folder."""
+    temporary bucket folder (and the workers' scratch files go with the job)."""
     before = asyncio.all_tasks()
+    scratch_before = _scratch_folders()
     async with streamkit.open_engine(None, clock=ManualClock()) as db:
         db.import_processes = processes
         db.import_processes_min_bytes = 0
@@ -242,6 +250,7 @@ async def test_closing_cancels_an_import_under_way_cleanly(processes: int) -> No
         assert await db.transfers.caught_up()
         assert asyncio.all_tasks() == before  # the job and its helpers ended with the runtime
         await db.put_item(TableName="big", Item={"pk": {"S": "after"}})  # the engine goes on
+        assert _scratch_folders() == scratch_before
     assert not temporary.exists()
 
 
