@@ -50,9 +50,11 @@ def loads(body: bytes) -> dict[str, Any]:
             if isinstance(data, list)
             else "Unexpected token received from parser"
         )
-    # Binary values are the only ones that need a walk; skip it when none can be present.
-    # A JSON escape could spell "B" in disguise, so any backslash-u forces the walk too.
-    if b'"B' in body or b"\\u" in body:
+    # Binary values are the only ones that need a walk; skip it when none can be present: a
+    # binary value has the member "B" or "BS", closing quote included (``"B`` alone would
+    # also match every BOOL value). A JSON escape could spell either in disguise, so any
+    # backslash-u forces the walk too.
+    if b'"B"' in body or b'"BS"' in body or b"\\u" in body:
         decoded = decode_binary(data)
         assert isinstance(decoded, dict)
         return decoded
