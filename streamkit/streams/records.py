@@ -116,6 +116,17 @@ except ImportError:  # pragma: no cover - a build without it
 _DIGIT_0: Final = ord("0")
 _DIGIT_9: Final = ord("9")
 _COMMA: Final = ord(",")
+#: ``ApproximateCreationDateTime``'s JSON by whole second: the records of a page share a few
+#: seconds, so each is written once (bounded: cleared past ``_STAMPS_KEPT``)
+_STAMPS: Final[dict[int, bytes]] = {}
+_STAMPS_KEPT: Final = 64
+
+
+def _stamp(second: int) -> bytes:
+    if len(_STAMPS) >= _STAMPS_KEPT:
+        _STAMPS.clear()
+    stamp = _STAMPS[second] = orjson.dumps(float(second))
+    return stamp
 
 
 class LambdaPieces(NamedTuple):
@@ -179,12 +190,13 @@ def lambda_json(
     sequence = str(SEQUENCE_BASE + seq)
     digest = pieces.event_id.copy()
     digest.update(sequence.encode())
+    second = int(created)
     parts = [
         b'{"eventID":"',
         digest.hexdigest().encode(),
         _EVENT_JSON.get(kind & EVENT_KIND, _REMOVE_JSON),
         pieces.head,
-        orjson.dumps(float(int(created))),
+        _STAMPS.get(second) or _stamp(second),
         b',"Keys":',
         data[1 : keys_len + 1],
     ]

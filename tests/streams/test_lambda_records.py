@@ -22,8 +22,15 @@ from streamkit.storage.changes import (
 )
 from streamkit.storage.codec import dump_item
 from streamkit.streams import StreamsClient, base64_binaries, lambda_record
-from streamkit.streams.client import SharedRecords
-from streamkit.streams.records import format_record, lambda_json, lambda_pieces, unpack_record
+from streamkit.streams.client import SharedRecords, _first_megabyte, _packed_megabyte
+from streamkit.streams.records import (
+    _STAMPS,
+    _STAMPS_KEPT,
+    format_record,
+    lambda_json,
+    lambda_pieces,
+    unpack_record,
+)
 from tests.conftest import key_schema
 from tests.strategies import items, texts
 
@@ -478,3 +485,29 @@ def test_lambda_json_of_a_corrupt_record(data: bytes) -> None:
     with pytest.raises(InternalServerError):
         pieces = lambda_pieces(arn="a", region="r", view="KEYS_ONLY", lambda_arn="a")
         lambda_json(pieces, 1, 0.0, INSERT, data)
+
+
+@given(
+    sizes=st.lists(
+        st.one_of(st.integers(0, 400_000), st.sampled_from([0, 1, 1_048_576, 1_048_577])),
+        max_size=40,
+    )
+)
+def test_packed_pages_stop_where_the_record_by_record_rule_does(sizes: list[int]) -> None:
+    """_packed_megabyte (cumulative sizes bisected in C) keeps exactly the records
+    _first_megabyte's loop keeps: up to the one that passes 1 MB, at least one."""
+    packed = [(b"{}", n, str(n), 0.0, size) for n, size in enumerate(sizes)]
+    assert _packed_megabyte(packed) == _first_megabyte(packed)
+
+
+def test_creation_times_are_written_once_a_second_and_kept_bounded() -> None:
+    """lambda_json's ApproximateCreationDateTime is the whole second, however many seconds a
+    process sees (the cache of their JSON is cleared, not grown)."""
+    pieces = lambda_pieces(arn="a", region="r", view="KEYS_ONLY", lambda_arn="a")
+    data = dump_record_data({"pk": {"S": "k"}}, None, None, 9)
+    for created in [1.5, 1.9, 2.0, *(1e9 + n + 0.25 for n in range(3 * _STAMPS_KEPT))]:
+        spliced = lambda_json(pieces, 7, created, INSERT, data)
+        assert spliced is not None
+        record = orjson.loads(spliced[0])
+        assert record["dynamodb"]["ApproximateCreationDateTime"] == float(int(created))
+        assert len(_STAMPS) <= _STAMPS_KEPT
