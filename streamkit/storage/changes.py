@@ -247,7 +247,6 @@ def dump_record_data(
     old: Item | None,
     new: Item | None,
     size: int,
-    *,
     blobs: tuple[bytes | None, bytes | None] = (None, None),
 ) -> bytes:
     """Serialise a record's data: the JSON array ``[keys, old, new, size, len(keys),
@@ -475,8 +474,10 @@ class ChangeLog:
             size_bytes += item_size(kept_old) if sizes[0] is None else sizes[0]
         if kept_new is not None:
             size_bytes += item_size(kept_new) if sizes[1] is None else sizes[1]
-        data = dump_record_data(keys, kept_old, kept_new, size_bytes, blobs=blobs)
-        seq = self._next(conn, stid)
+        data = dump_record_data(keys, kept_old, kept_new, size_bytes, blobs)
+        seq = self._counters.get(stid)  # _next, inline
+        seq = (_highest(conn, stid) if seq is None else seq) + 1
+        self._counters[stid] = seq
         if service:
             kind |= SERVICE
         if replicated:
