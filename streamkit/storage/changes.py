@@ -52,7 +52,7 @@ import orjson
 from streamkit.errors import InternalServerError
 from streamkit.model.attributes import Item, item_size, values_equal
 from streamkit.model.schema import TableSpec
-from streamkit.storage.codec import dump_item, item_json, items_differ
+from streamkit.storage.codec import dump_item, dump_item_json, item_json
 from streamkit.storage.sqlite import statements
 
 __all__ = [
@@ -76,6 +76,7 @@ __all__ = [
     "rebuild_records",
     "records_after",
     "shard_id_for",
+    "stored_items_equal",
     "trim_records",
 ]
 
@@ -93,6 +94,8 @@ EVENT_KIND: Final = 3  # the bits of ``kind`` that are the event (INSERT, MODIFY
 BLOCK_RECORDS: Final = 128
 BLOCK_BYTES: Final = 256 * 1024
 
+_JSON_TAG: Final = dump_item({})[0]  # the first byte of an item stored as JSON
+_OPEN_BRACKET: Final = ord("[")  # an int: ``in`` finds one byte with memchr
 _SCALARS: Final = frozenset({"S", "N", "B", "BOOL", "NULL"})
 _KEEP_NEW: Final = frozenset({"NEW_IMAGE", "NEW_AND_OLD_IMAGES"})
 _KEEP_OLD: Final = frozenset({"OLD_IMAGE", "NEW_AND_OLD_IMAGES"})
@@ -216,12 +219,34 @@ def items_equal(old: Item, new: Item) -> bool:
     return True
 
 
+def stored_items_equal(
+    old: Item, new: Item, old_blob: bytes | None, new_blob: bytes | None
+) -> bool:
+    """:func:`items_equal`, deciding from the items' stored blobs (``dump_item``'s) when it can.
+
+    Two JSON blobs: of different lengths, the items differ (equal validated items serialise
+    to JSON of one length: numbers are canonical, only the order of map members and set
+    elements can differ); byte-equal, they are equal; otherwise, when the old one holds no
+    list and no set (no ``[`` byte in its text: a binary set is stored with marshal), the
+    items are equal exactly when they are equal as Python data (maps compare without
+    order, numbers as their canonical text), which C compares without a Python loop over
+    the attributes (~0.2 us against ~1 us). Anything else goes to :func:`items_equal`.
+    """
+    if old_blob is not None and new_blob is not None and old_blob[0] == new_blob[0] == _JSON_TAG:
+        if len(old_blob) != len(new_blob):
+            return False
+        if old_blob == new_blob:
+            return True
+        if _OPEN_BRACKET not in old_blob:  # memchr: no list, no set
+            return old == new
+    return items_equal(old, new)
+
+
 def dump_record_data(
     keys: Item,
     old: Item | None,
     new: Item | None,
     size: int,
-    *,
     blobs: tuple[bytes | None, bytes | None] = (None, None),
 ) -> bytes:
     """Serialise a record's data: the JSON array ``[keys, old, new, size, len(keys),
@@ -234,7 +259,7 @@ def dump_record_data(
     the record back in 1.8 us, where marshal took 2.1). An image or key
     holding a binary value (stored with marshal) makes the whole record marshal, as before.
     """
-    keys_json = item_json(dump_item(keys))
+    keys_json = dump_item_json(keys)
     old_json = b"null" if old is None else item_json(blobs[0] or dump_item(old))
     new_json = b"null" if new is None else item_json(blobs[1] or dump_item(new))
     if keys_json is None or old_json is None or new_json is None:
@@ -379,7 +404,6 @@ class ChangeLog:
     def append(
         self,
         conn: sqlite3.Connection,
-        *,
         arn: str,
         view: str,
         key_names: Sequence[str],
@@ -410,7 +434,7 @@ class ChangeLog:
             kind = REMOVE
         elif old is None:
             kind = INSERT
-        elif not items_differ(*blobs) and items_equal(old, new):
+        elif stored_items_equal(old, new, *blobs):
             return False
         else:
             kind = MODIFY
@@ -433,18 +457,27 @@ class ChangeLog:
         source = new if new is not None else old
         assert source is not None
         if len(key_names) == 1:  # a dict display: a comprehension is a call of its own
-            keys = {key_names[0]: source[key_names[0]]}
+            name = key_names[0]
+            value = source[name]
+            keys = {name: value}
+            text = value.get("S")  # an ASCII string key (the usual one) measured inline
+            if text is not None and name.isascii() and text.isascii():
+                size_bytes = len(name) + len(text)
+            else:
+                size_bytes = item_size(keys)
         else:
             keys = {name: source[name] for name in key_names}
+            size_bytes = item_size(keys)
         kept_old = old if view in _KEEP_OLD else None
         kept_new = new if view in _KEEP_NEW else None
-        size_bytes = item_size(keys)
         if kept_old is not None:
             size_bytes += item_size(kept_old) if sizes[0] is None else sizes[0]
         if kept_new is not None:
             size_bytes += item_size(kept_new) if sizes[1] is None else sizes[1]
-        data = dump_record_data(keys, kept_old, kept_new, size_bytes, blobs=blobs)
-        seq = self._next(conn, stid)
+        data = dump_record_data(keys, kept_old, kept_new, size_bytes, blobs)
+        seq = self._counters.get(stid)  # _next, inline
+        seq = (_highest(conn, stid) if seq is None else seq) + 1
+        self._counters[stid] = seq
         if service:
             kind |= SERVICE
         if replicated:

@@ -56,6 +56,7 @@ from streamkit.model.attributes import AttributeValue, Item, normalize_number
 __all__ = [
     "decode_key",
     "dump_item",
+    "dump_item_json",
     "encode_key",
     "encode_key_parts",
     "item_fragment",
@@ -181,6 +182,15 @@ def dump_item(item: Item) -> bytes:
         return _JSON_PREFIX + orjson.dumps(item, option=_JSON_STRICT)
     except TypeError:  # bytes (B / BS values), or a value orjson will not encode as it is
         return _MARSHAL_PREFIX + marshal.dumps(item, 4)
+
+
+def dump_item_json(item: Item) -> bytes | None:
+    """Return an item's JSON text as :func:`dump_item` would store it (without the tag), or
+    ``None`` when it would be stored with marshal (binary values)."""
+    try:
+        return orjson.dumps(item, option=_JSON_STRICT)
+    except TypeError:
+        return None
 
 
 def load_item(data: bytes) -> Item:
