@@ -19,6 +19,7 @@ from streamkit.storage.codec import encode_key, encode_key_parts
 
 __all__ = [
     "EncodedKey",
+    "checked_key",
     "encode_key_of",
     "encode_partition",
     "encode_partition_parts",
@@ -99,6 +100,11 @@ def key_from_item(key: KeySpec, item: Item) -> EncodedKey:
                 parts.append(bytes(payload))
         else:
             return _hashed(parts[0]), parts[1] if len(parts) > 1 else b""
+    return checked_key(key, item)
+
+
+def checked_key(key: KeySpec, item: Item) -> EncodedKey:
+    """:func:`key_from_item`'s general path: every key attribute checked, then encoded."""
     for name, kind, role in key.attributes:
         value = item.get(name)
         if value is None:

@@ -13,16 +13,15 @@ from typing import Any
 import pytest
 from hypothesis import given, strategies as st
 
-from streamkit.engine.keys import encode_key_of, key_from_item
+from streamkit.engine.keys import checked_key, key_from_item
 from streamkit.errors import DynamoDBError
 from streamkit.model.attributes import (
     _expect_name,
     item_size,
-    validate_key_value,
     validate_sized_item,
     validate_value,
 )
-from streamkit.model.schema import KeySpec, invalid
+from streamkit.model.schema import KeySpec
 from tests.strategies import items
 
 
@@ -90,16 +89,6 @@ def test_string_set_errors_stay_dynamodbs(payload: list[str], message: str) -> N
     assert message in caught.value.message
 
 
-def _general_key(key: KeySpec, item: dict[str, Any]) -> tuple[bytes, bytes]:
-    """key_from_item without its inline path."""
-    for name, kind, role in key.attributes:
-        value = item.get(name)
-        if value is None:
-            raise invalid(f"Missing the key {name} in the item")
-        validate_key_value(name, value, kind, key_type=role)
-    return encode_key_of(key, item)
-
-
 _key_values = st.one_of(
     st.builds(lambda s: {"S": s}, st.text(max_size=4)),
     st.sampled_from(
@@ -133,4 +122,4 @@ def test_key_from_item_agrees_with_the_general_path(
     hash_type: str, range_type: str | None, item: dict[str, Any]
 ) -> None:
     key = KeySpec((("pk", hash_type),), (("sk", range_type),) if range_type else ())
-    assert _outcome(key_from_item, key, item) == _outcome(_general_key, key, item)
+    assert _outcome(key_from_item, key, item) == _outcome(checked_key, key, item)

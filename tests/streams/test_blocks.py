@@ -35,10 +35,18 @@ KEYS = [f"k{n}" for n in range(6)]
 
 
 def _append(
-    engine: streamkit.Engine, conn: sqlite3.Connection, arn: str, key: str, now: float
+    engine: streamkit.Engine,
+    conn: sqlite3.Connection,
+    arn: str,
+    key: str,
+    now: float,
+    value: str | None = None,
 ) -> None:
-    """Append an INSERT record of ``{"pk": key}`` (white-box: inside a store operation)."""
-    item = {"pk": {"S": key}}
+    """Append an INSERT record of ``{"pk": key}`` (and ``"v": value`` if given; white-box:
+    inside a store operation)."""
+    item: dict[str, Any] = {"pk": {"S": key}}
+    if value is not None:
+        item["v"] = {"S": value}
     engine._changes.append(
         conn,
         arn=arn,
@@ -338,17 +346,7 @@ async def test_blocks_are_bounded_by_records_and_bytes(clock: ManualClock) -> No
 
         def write(conn: sqlite3.Connection) -> None:
             for n in range(5):
-                item = {"pk": {"S": f"big{n}"}, "v": {"S": big}}
-                engine._changes.append(
-                    conn,
-                    arn=arn,
-                    view="NEW_AND_OLD_IMAGES",
-                    key_names=("pk",),
-                    partition=encode_partition(item["pk"]),
-                    old=None,
-                    new=item,
-                    now=now,
-                )
+                _append(engine, conn, arn, f"big{n}", now, big)
 
         before = set(_block_rows(engine))
         await engine.store.write(write)
