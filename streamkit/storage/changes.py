@@ -12,11 +12,12 @@ Layout
     ``sk_records``: the records in BLOCKS (schema version 7), a rowid table in commit order
     with a unique ``(sid, seq)`` index. A write batch (the store's group commit,
     storage.sqlite) buffers its records here (:meth:`ChangeLog.append`) and, right before its
-    COMMIT, writes one row per shard it touched (:meth:`ChangeLog.before_commit`): a shard's
-    only record of the batch as a plain row ``(sid, seq, created, kind, data)`` (as every
-    row was up to version 6, so older rows need no conversion), or its ``n`` records as one
-    block row ``(sid, seq of the last, newest created, -n, marshal of the (seq, created,
-    kind, data) tuples)``. Keyed by the block's LAST sequence number, the row interface
+    COMMIT, writes the rows of each shard it touched (:meth:`ChangeLog.before_commit`): a
+    shard's only record of the batch as a plain row ``(sid, seq, created, kind, data)`` (as
+    every row was up to version 6, so older rows need no conversion), or its records as
+    block rows of up to :data:`BLOCK_RECORDS` records and about :data:`BLOCK_BYTES` of data,
+    ``(sid, seq of the last, newest created, -n, marshal of the n (seq, created, kind,
+    data) tuples)``. Keyed by the block's LAST sequence number, the row interface
     stays: ``max(seq)`` is a shard's newest record, "a row with ``seq > after``" means a
     record after ``after``, and :func:`records_after` unpacks blocks into the same
     ``(seq, created, kind, data)`` tuples, skipping a block's records up to ``after``. A
