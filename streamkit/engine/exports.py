@@ -657,56 +657,55 @@ class ExportsMixin(EngineCore):
         (:mod:`streamkit.engine.importworker`, :mod:`streamkit.storage.scratch`)."""
         from streamkit.engine import importworker, s3files  # loaded by an import, on first use
 
-        folder = tempfile.mkdtemp(prefix="streamkit-import-")
-        pool = importworker.LinePool(spec, fmt, workers, folder)
-        blocks = importworker.iter_blocks(objects, compression, IMPORT_BLOCK)
-        attached: dict[int, str] = {}  # worker -> the name its scratch file is attached as
-        failed = True
-        try:
-            await pool.start()
-            reading = True
-            while True:
-                while reading and pool.in_flight < 2 * workers:
-                    block = await anyio.to_thread.run_sync(next, blocks, None)
-                    if block is None:
-                        reading = False
-                    elif isinstance(block[2], str):  # an object that cannot be read
-                        desc["ProcessedItemCount"] += 1
-                        self._count_errors(
-                            desc, bucket, [s3files.Record(block[0], 0, 0, None, block[2])]
-                        )
-                    else:
-                        pool.submit(*block)  # type: ignore[arg-type]
-                if not pool.in_flight:
-                    break
-                worker, (first, last, errors, count, size) = await pool.result()
-                self._count_errors(
-                    desc, bucket, [s3files.Record(k, i, n, None, m) for k, i, n, m in errors]
-                )
-                if last > first:
-                    alias = attached.get(worker)
-                    if alias is None:
-                        alias = attached[worker] = scratch.new_alias()
-                        path = pool.scratch_path(worker)
-                        await self._store.run_between_writes(
-                            functools.partial(scratch.attach, path=path, alias=alias)
-                        )
-                    copy = self._scratch_loader(spec, alias, first, last)
-                    await self._store.write(on_table(spec, copy))
-                desc["ProcessedItemCount"] += count
-                desc["ProcessedSizeBytes"] += size
-                desc["ImportedItemCount"] += last - first
-            failed = False
-        finally:
-            blocks.close()  # type: ignore[attr-defined]
-            with anyio.CancelScope(shield=True):  # the workers end (or are killed) first
-                await pool.close(kill=failed)
-                for alias in attached.values():
-                    with contextlib.suppress(StreamkitError, sqlite3.Error):  # a closed store
-                        await self._store.run_between_writes(
-                            functools.partial(scratch.detach, alias=alias)
-                        )
-            shutil.rmtree(folder, ignore_errors=True)
+        with scratch.held_folder() as folder:  # removed when the import ends, or orphaned
+            pool = importworker.LinePool(spec, fmt, workers, folder)
+            blocks = importworker.iter_blocks(objects, compression, IMPORT_BLOCK)
+            attached: dict[int, str] = {}  # worker -> the name its scratch file is attached as
+            failed = True
+            try:
+                await pool.start()
+                reading = True
+                while True:
+                    while reading and pool.in_flight < 2 * workers:
+                        block = await anyio.to_thread.run_sync(next, blocks, None)
+                        if block is None:
+                            reading = False
+                        elif isinstance(block[2], str):  # an object that cannot be read
+                            desc["ProcessedItemCount"] += 1
+                            self._count_errors(
+                                desc, bucket, [s3files.Record(block[0], 0, 0, None, block[2])]
+                            )
+                        else:
+                            pool.submit(*block)  # type: ignore[arg-type]
+                    if not pool.in_flight:
+                        break
+                    worker, (first, last, errors, count, size) = await pool.result()
+                    self._count_errors(
+                        desc, bucket, [s3files.Record(k, i, n, None, m) for k, i, n, m in errors]
+                    )
+                    if last > first:
+                        alias = attached.get(worker)
+                        if alias is None:
+                            alias = attached[worker] = scratch.new_alias()
+                            path = pool.scratch_path(worker)
+                            await self._store.run_between_writes(
+                                functools.partial(scratch.attach, path=path, alias=alias)
+                            )
+                        copy = self._scratch_loader(spec, alias, first, last)
+                        await self._store.write(on_table(spec, copy))
+                    desc["ProcessedItemCount"] += count
+                    desc["ProcessedSizeBytes"] += size
+                    desc["ImportedItemCount"] += last - first
+                failed = False
+            finally:
+                blocks.close()  # type: ignore[attr-defined]
+                with anyio.CancelScope(shield=True):  # the workers end (or are killed) first
+                    await pool.close(kill=failed)
+                    for alias in attached.values():
+                        with contextlib.suppress(StreamkitError, sqlite3.Error):  # a closed store
+                            await self._store.run_between_writes(
+                                functools.partial(scratch.detach, alias=alias)
+                            )
 
     def _scratch_loader(
         self, spec: TableSpec, alias: str, first: int, last: int

@@ -20,8 +20,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shutil
 import sqlite3
-from collections.abc import Sequence
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
 
 from streamkit.model.schema import TableSpec
 from streamkit.storage.tables import items_table
@@ -31,11 +34,16 @@ __all__ = [
     "attach",
     "copy_rows",
     "detach",
+    "held_folder",
     "read_rows",
     "remove_files",
 ]
 
 ScratchRow = tuple[bytes, bytes, bytes, int]  # hk, rk, stored blob, size
+
+_PREFIX = "streamkit-import-"  # a held folder's name (what the sweep looks at)
+_MAKING = "streamkit-importing-"  # a folder's name until its holder has locked it
+_HOLDER = "holder.lock"
 
 _ALIASES = itertools.count(1)  # attached names, unique in the process
 _INSERT = "INSERT INTO rows(data, meta) VALUES (?, ?)"
@@ -135,3 +143,70 @@ def remove_files(path: str) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         with contextlib.suppress(FileNotFoundError):
             os.remove(path + suffix)
+
+
+@contextlib.contextmanager
+def held_folder() -> Iterator[str]:
+    """A scratch folder in the temporary directory for one import, removed at the end.
+
+    This process holds an ``flock`` on a file in it while the import runs, so the folders of
+    a process killed mid-import (about the size of its data) are found and removed by the
+    next import in any process: a folder whose lock is free has no holder left. (Without
+    ``flock``, on Windows, the folder is only removed by its own import.)
+    """
+    _remove_orphans()
+    making = tempfile.mkdtemp(prefix=_MAKING)
+    fd = _hold(making)
+    folder = making.replace(_MAKING, _PREFIX, 1)
+    try:
+        os.rename(making, folder)  # seen by sweeps only once locked
+    except BaseException:
+        shutil.rmtree(making, ignore_errors=True)
+        _release(fd)
+        raise
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        _release(fd)
+
+
+def _hold(folder: str) -> int | None:
+    if sys.platform == "win32":  # pragma: no cover - no flock
+        return None
+    import fcntl
+
+    fd = os.open(os.path.join(folder, _HOLDER), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else holds it
+    return fd
+
+
+def _release(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)
+
+
+def _remove_orphans() -> None:
+    """Remove the held folders whose holder has died (their lock is free)."""
+    if sys.platform == "win32":  # pragma: no cover - no flock
+        return
+    import fcntl
+
+    root = tempfile.gettempdir()
+    try:
+        names = [name for name in os.listdir(root) if name.startswith(_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        folder = os.path.join(root, name)
+        try:
+            fd = os.open(os.path.join(folder, _HOLDER), os.O_RDWR | os.O_CLOEXEC)
+        except OSError:  # not ours, or gone meanwhile
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held: its import runs
+            os.close(fd)
+            continue
+        shutil.rmtree(folder, ignore_errors=True)  # still locked by us while it goes
+        os.close(fd)

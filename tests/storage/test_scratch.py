@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import os
 import sqlite3
+import sys
+import tempfile
 from pathlib import Path
 
 import anyio
@@ -111,3 +113,30 @@ async def test_a_chunk_of_many_rows_goes_in_groups_in_order(tmp_path: Path) -> N
     assert {(hk, rk): (item, size) for hk, rk, item, size in got} == expected
     conn.close()
     writer.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no flock: nothing to sweep")
+def test_a_dead_import_s_folder_is_swept_by_the_next_and_a_live_one_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed mid-import leaves its scratch folder (about the size of its data);
+    the next import, in any process, removes it: its holder's lock is free. A folder whose
+    import still runs (its lock held) is left alone, and each import removes its own."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with scratch.held_folder() as live:
+        (Path(live) / "rows.sqlite3").write_bytes(b"x" * 1000)
+        # a dead process's folder: the same layout, its lock file held by nobody
+        dead = tmp_path / "streamkit-import-dead1234"
+        dead.mkdir()
+        (dead / "holder.lock").touch()
+        (dead / "rows.sqlite3").write_bytes(b"x" * 1000)
+        unrelated = tmp_path / "streamkit-import-notours"  # no lock file: not touched
+        unrelated.mkdir()
+        with scratch.held_folder() as second:
+            assert not dead.exists()
+            assert Path(live).is_dir()
+            assert Path(second).is_dir()
+            assert unrelated.is_dir()
+        assert not Path(second).exists()
+    assert not Path(live).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["streamkit-import-notours"]
