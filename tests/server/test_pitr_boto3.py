@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from streamkit.server import open_sync_endpoint
 from streamkit.testing import ManualClock, SyncHarness
+from tests.conftest import key_schema
 from tests.server.serving import aws_cli
 from tests.server.test_boto3 import client, endpoint, session_kwargs, table_name
 
@@ -39,18 +40,7 @@ def served() -> Iterator[tuple[SyncHarness, Any]]:
 def test_boto3_point_in_time_recovery(served: tuple[SyncHarness, Any]) -> None:
     h, client = served
     table_name = "orders"
-    client.create_table(
-        TableName=table_name,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "N"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    client.create_table(TableName=table_name, **key_schema("pk", "sk", range_kind="N"))
     off = client.describe_continuous_backups(TableName=table_name)
     assert off["ContinuousBackupsDescription"] == {
         "ContinuousBackupsStatus": "ENABLED",
