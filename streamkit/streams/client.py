@@ -29,7 +29,7 @@ from streamkit.streams.records import (
     LambdaPieces,
     PackedRecord,
     format_record,
-    lambda_json,
+    lambda_packed,
     lambda_pieces,
     parse_sequence_number,
     sequence_number,
@@ -223,7 +223,7 @@ def _align(
     ]
     if not ends:
         return len(page)
-    return bisect.bisect_right([r[1] for r in page], min(ends))
+    return bisect.bisect_right(list(map(_seq_at, page)), min(ends))  # in C: every mapping's page
 
 
 def _first_megabyte(records: Iterable[_R]) -> list[_R]:
@@ -252,11 +252,11 @@ def _pack_row(
     data: bytes,
 ) -> PackedRecord:
     """Pack a stored row as a Lambda-shaped record: spliced from the stored JSON
-    (:func:`~streamkit.streams.records.lambda_json`), or formatted and serialised for a
+    (:func:`~streamkit.streams.records.lambda_packed`), or formatted and serialised for a
     marshal-stored or older row."""
-    spliced = lambda_json(pieces, seq, created, kind, data)
+    spliced = lambda_packed(pieces, seq, created, kind, data)
     if spliced is not None:
-        return (spliced[0], seq, spliced[1], float(int(created)), spliced[2])
+        return spliced
     record = format_record(
         arn=arn,
         region=region,
@@ -620,7 +620,9 @@ class StreamsClient:
             packed: list[PackedRecord] = []
             total = 0
             for seq, created, kind, data in rows:  # _first_megabyte's rule, inline: packed only
-                record = _pack_row(pieces, arn, region, view, seq, created, kind, data)
+                record = lambda_packed(pieces, seq, created, kind, data) or _pack_row(
+                    pieces, arn, region, view, seq, created, kind, data
+                )
                 total += record[4]
                 if packed and total > MAX_PAGE_BYTES:
                     break

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +18,7 @@ from streamkit.storage.changes import (
     INSERT,
     MODIFY,
     REMOVE,
+    SEQUENCE_BASE,
     SERVICE,
     dump_record_data,
     load_record_data,
@@ -28,7 +31,10 @@ from streamkit.streams.records import (
     _STAMPS_KEPT,
     format_record,
     lambda_json,
+    lambda_packed,
     lambda_pieces,
+    sequence_number,
+    stream_event_id,
     unpack_record,
 )
 from tests.conftest import key_schema
@@ -511,3 +517,42 @@ def test_creation_times_are_written_once_a_second_and_kept_bounded() -> None:
         record = orjson.loads(spliced[0])
         assert record["dynamodb"]["ApproximateCreationDateTime"] == float(int(created))
         assert len(_STAMPS) <= _STAMPS_KEPT
+
+
+@given(
+    arns=st.lists(texts(min_size=1, max_size=40), min_size=1, max_size=4, unique=True),
+    seqs=st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=20, unique=True),
+)
+def test_event_ids_are_32_hex_digits_stable_and_unique(arns: list[str], seqs: list[int]) -> None:
+    """eventID (stream_event_id): 32 lower-case hex digits, the same for a record however often
+    it is made, different for any two records (sequence numbers within a stream; ARNs across
+    streams), and what lambda_packed writes into the record's JSON."""
+    seen: dict[str, tuple[str, int]] = {}
+    for arn in arns:
+        pieces = lambda_pieces(arn=arn, region="r", view="KEYS_ONLY", lambda_arn=arn)
+        data = dump_record_data({"pk": {"S": "k"}}, None, None, 9)
+        for seq in seqs:
+            wire = sequence_number(seq)
+            made = stream_event_id(arn, wire)
+            assert re.fullmatch(r"[0-9a-f]{32}", made)
+            assert stream_event_id(arn, wire) == made
+            assert seen.setdefault(made, (arn, seq)) == (arn, seq)
+            packed = lambda_packed(pieces, seq, 1.0, INSERT, data)
+            assert packed is not None
+            assert orjson.loads(packed[0])["eventID"] == made
+
+
+def test_event_ids_of_hand_made_sequence_numbers() -> None:
+    """A sequence number streamkit never makes (a hand-made record's, or past 2**64 of the
+    counter) still gets a 32-hex-digit eventID: the MD5 of ``arn|sequence``; lambda_packed
+    leaves such a record to format_record, which agrees."""
+    for wire in ("abc", "7", str(SEQUENCE_BASE + 2**64)):
+        made = stream_event_id("arn", wire)
+        assert made == hashlib.md5(f"arn|{wire}".encode()).hexdigest()
+    pieces = lambda_pieces(arn="a", region="r", view="KEYS_ONLY", lambda_arn="a")
+    data = dump_record_data({"pk": {"S": "k"}}, None, None, 9)
+    assert lambda_packed(pieces, 2**64, 1.0, INSERT, data) is None
+    record = format_record(
+        arn="a", region="r", view="KEYS_ONLY", seq=2**64, created=1.0, kind=INSERT, data=data
+    )
+    assert record["eventID"] == stream_event_id("a", sequence_number(2**64))
