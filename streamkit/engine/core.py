@@ -103,6 +103,9 @@ class EngineCore:
     account: str
     clock: Clock
     _changes: ChangeLog  # the stream change log's write side
+    #: table name -> (the spec its stream ARN was made for, the ARN): held while that very
+    #: spec is the catalog's (a new spec, e.g. a new stream label, makes it again)
+    _stream_arns: dict[str, tuple[TableSpec, str]]
     throttle: Throttle  # off unless open_engine(throttling=True) or set_table
     retry_policy: Backoff
     _catalog_event: anyio.Event | None = None
@@ -278,9 +281,14 @@ class EngineCore:
         if pitr is not None:  # point-in-time recovery is on: keep the change's history row
             self._pitr_record(conn, pitr, key, old, blob, size, now, old_size, old_blob)
         if spec.stream_view_type is not None:
-            arn = _STREAM_ARNS.get((spec.name, spec.stream_label, self.region, self.account))
-            if arn is None:
+            known = self._stream_arns.get(spec.name)  # one lookup by a string's cached hash
+            if known is not None and known[0] is spec:
+                arn = known[1]
+            else:
                 arn = _stream_arn(spec, self.region, self.account)
+                if len(self._stream_arns) >= _ARNS_KEPT:
+                    self._stream_arns.clear()
+                self._stream_arns[spec.name] = (spec, arn)
             self._changes.append(  # positional: a keyword call costs ~0.1 us more here
                 conn,
                 arn,
@@ -378,15 +386,11 @@ class EngineCore:
 
 #: (table, stream label, region, account) -> the stream's ARN, which is made of them; at most
 #: _ARNS_KEPT are kept (then the ARN is made again: a few hundred ns).
-_STREAM_ARNS: dict[tuple[str, str | None, str, str], str] = {}
-_ARNS_KEPT = 1024
+_ARNS_KEPT = 1024  # stream ARNs an engine remembers (EngineCore._stream_arns)
 
 
 def _stream_arn(spec: TableSpec, region: str, account: str) -> str:
-    arn = f"{spec.arn(region, account)}/stream/{spec.stream_label}"
-    if len(_STREAM_ARNS) < _ARNS_KEPT:
-        _STREAM_ARNS[spec.name, spec.stream_label, region, account] = arn
-    return arn
+    return f"{spec.arn(region, account)}/stream/{spec.stream_label}"
 
 
 def _is_global(spec: TableSpec, index_name: str) -> bool:

@@ -244,6 +244,7 @@ class Engine(  # type: ignore[misc]
         self.account = account
         self.clock = clock
         self._changes = changes
+        self._stream_arns = {}
         self.throttle = throttle
         self.retry_policy = retry_policy
         self._ttl_attributes = {}

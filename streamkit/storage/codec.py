@@ -54,6 +54,7 @@ from streamkit.errors import InternalServerError, ValidationException
 from streamkit.model.attributes import AttributeValue, Item, normalize_number
 
 __all__ = [
+    "JSON_OPTIONS",
     "decode_key",
     "dump_item",
     "dump_item_json",
@@ -77,6 +78,9 @@ _JSON_STRICT: Final = (
     | orjson.OPT_PASSTHROUGH_DATETIME
     | orjson.OPT_PASSTHROUGH_DATACLASS
 )
+#: ``orjson.dumps``'s options for an item's JSON as :func:`dump_item` stores it (for a caller
+#: that serialises inline: the change log's record keys)
+JSON_OPTIONS: Final = _JSON_STRICT
 _NEGATIVE: Final = 0x00
 _ZERO: Final = 0x01
 _POSITIVE: Final = 0x02

@@ -47,6 +47,24 @@ class TestLifecycle:
         assert len(await read_stream(engine, second)) == 1
         assert await read_stream(engine, first) == []
 
+    async def test_writes_follow_the_new_stream_after_reenabling(
+        self, engine: streamkit.Engine
+    ) -> None:
+        """The write path remembers a table's stream ARN with the spec it was made for: a
+        write after re-enabling goes to the new stream, never to the one it remembered."""
+        first = await stream_table(engine)
+        await engine.put_item(TableName="orders", Item={"pk": {"S": "a"}})
+        await engine.update_table(TableName="orders", StreamSpecification={"StreamEnabled": False})
+        out = await engine.update_table(TableName="orders", StreamSpecification=ON)
+        second = out["TableDescription"]["LatestStreamArn"]
+        await engine.put_item(TableName="orders", Item={"pk": {"S": "b"}})
+        assert [r["dynamodb"]["Keys"] for r in await read_stream(engine, first)] == [
+            {"pk": {"S": "a"}}
+        ]
+        assert [r["dynamodb"]["Keys"] for r in await read_stream(engine, second)] == [
+            {"pk": {"S": "b"}}
+        ]
+
     async def test_enable_twice_and_disable_twice(self, engine: streamkit.Engine) -> None:
         await stream_table(engine)
         with pytest.raises(ValidationException, match="already has an enabled stream"):

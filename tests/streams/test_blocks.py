@@ -24,10 +24,13 @@ from streamkit.errors import (
     TrimmedDataAccessException,
     ValidationException,
 )
+from streamkit.model.attributes import item_size
 from streamkit.storage import changes, checkpoints, tables
+from streamkit.storage.codec import dump_item
 from streamkit.storage.tables import SCHEMA_VERSION
 from streamkit.streams import maintain_once
 from streamkit.testing import ManualClock
+from tests.strategies import items
 from tests.streams.helpers import read_shard, read_stream, shards, stream_table
 
 MINUTE = 60.0
@@ -500,3 +503,109 @@ async def test_an_equal_item_in_another_order_makes_no_record(clock: ManualClock
             "INSERT",
             "MODIFY",
         ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sizes=st.lists(st.sampled_from([1, 7, 100, 333, 500, 999, 1000]), min_size=1, max_size=12),
+    most=st.integers(1, 8),
+)
+def test_a_shard_s_rows_are_those_of_the_record_by_record_split(
+    sizes: list[int], most: int
+) -> None:
+    """``_shard_rows`` (one block without a loop when every record fits it) writes the rows
+    ``_rows``'s record-by-record split does, at and around both bounds."""
+    records = [(n + 1, 100.0 + n % 3, 2, b"x" * size) for n, size in enumerate(sizes)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(changes, "BLOCK_BYTES", 1000)
+        patch.setattr(changes, "BLOCK_RECORDS", most)
+        fast, split = changes._shard_rows(7, records), list(changes._rows(7, records))
+    # a block's marshal bytes may differ in reference flags (marshal marks an object held
+    # elsewhere too), never in what they load to: compare the records a reader gets
+    assert [_loaded(row) for row in fast] == [_loaded(row) for row in split]
+
+
+def _loaded(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A record row as it is, a block row with its records unpacked."""
+    return (*row[:4], marshal.loads(row[4])) if row[3] < 0 else row
+
+
+def _captured_record(
+    view: str,
+    key: dict[str, Any],
+    old: dict[str, Any] | None,
+    new: dict[str, Any] | None,
+    stored: bool,
+) -> tuple[int, bytes] | None:
+    """Return the (kind, data) ``ChangeLog.append`` buffers for a change (white-box: the
+    shard and counter cached as a write batch finds them), or None for no record."""
+    log = changes.ChangeLog()
+    log._streams["arn"] = (1, 1)
+    log._open[1, 0] = (5, 0.0)
+    log._counters[1] = 10
+    log.begin()
+    blobs = (
+        dump_item(old) if stored and old is not None else None,
+        dump_item(new) if stored and new is not None else None,
+    )
+    partition = encode_partition(key)
+    conn: Any = None  # a cached shard: the connection is not touched
+    if not log.append(conn, "arn", view, ("pk",), partition, old, new, 1.0, blobs=blobs):
+        assert log._pending == []
+        return None
+    assert log._pending is not None
+    assert log._sids == [5]
+    ((seq, created, kind, data),) = log._pending
+    assert (seq, created) == (11, 1.0)
+    return kind, data
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    view=st.sampled_from(["KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES"]),
+    old=st.none() | items(max_depth=3),
+    new=st.none() | items(max_depth=3),
+    key=st.sampled_from([{"S": "k"}, {"S": "ключ"}, {"N": "12"}, {"B": b"\x01"}]),
+    stored=st.booleans(),
+    same=st.booleans(),
+)
+def test_append_s_records_are_dump_record_data_s(
+    view: str,
+    old: dict[str, Any] | None,
+    new: dict[str, Any] | None,
+    key: dict[str, Any],
+    stored: bool,
+    same: bool,
+) -> None:
+    """``ChangeLog.append`` builds a record's data inline: byte for byte what
+    :func:`changes.dump_record_data` makes (JSON, or marshal for binary values), with the
+    SizeBytes of the keys and kept images, and "no change, no record" as ``items_equal``."""
+    if old is not None:
+        old = {**old, "pk": key}
+    if new is not None:
+        new = {**new, "pk": key}
+    if same and old is not None:
+        new = dict(reversed(old.items()))  # an equal item, its attributes in another order
+    found = _captured_record(view, key, old, new, stored)
+    if (old is None and new is None) or (
+        old is not None and new is not None and changes.items_equal(old, new)
+    ):
+        assert found is None
+        return
+    keys = {"pk": key}
+    kept_old = old if view in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES") else None
+    kept_new = new if view in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES") else None
+    size = sum(item_size(image) for image in (keys, kept_old, kept_new) if image is not None)
+    kind = changes.REMOVE if new is None else changes.INSERT if old is None else changes.MODIFY
+    blobs = (
+        dump_item(old) if stored and old is not None else None,
+        dump_item(new) if stored and new is not None else None,
+    )
+    expected = changes.dump_record_data(keys, kept_old, kept_new, size, blobs)
+    assert found is not None
+    assert found[0] == kind
+    if expected[:1] == b"[":  # JSON: byte for byte
+        assert found[1] == expected
+    else:  # marshal (a binary value): its reference flags follow refcounts; what loads counts
+        assert found[1][:1] != b"["
+        assert marshal.loads(found[1]) == marshal.loads(expected)
