@@ -244,3 +244,14 @@ def test_any_request_reads_the_same_whole_or_in_pieces(data: bytes) -> None:
 @given(st.binary(max_size=200))
 def test_garbage_after_post_reads_the_same(tail: bytes) -> None:
     _same_either_way(b"POST / HTTP/1.1\r\n" + tail)
+
+
+def test_header_names_kept_for_the_plain_path_are_bounded() -> None:
+    # A client inventing a name on every request must not grow the table past its bound.
+    from streamkit.server import http
+
+    for i in range(2 * http._NAMES_KEPT):
+        assert http._plain_name(f"X-Made-Up-{i}") == f"x-made-up-{i}"
+    assert len(http._plain_names) <= http._NAMES_KEPT
+    assert http._plain_name("Transfer-Encoding") is None
+    assert http._plain_name("Bad Name") is None
