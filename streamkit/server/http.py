@@ -1,5 +1,9 @@
 """HTTP/1.1 for the endpoint: httptools' parser under an asyncio.Protocol.
 
+A whole plain ``POST /`` arriving in one read (what the SDKs send) is read without it, in a
+few C-level string calls instead of a Python callback per header; anything else, and anything
+that path doubts, goes to httptools (tests/server/test_plain_requests.py checks both read the same).
+
 One task per connection answers its requests in order (keep-alive and pipelining); a single
 periodic sweep closes connections whose deadline passed (idle, slow to send, slow to read,
 slow to take a closing connection's last bytes). Deadlines are totals, never extended by a
@@ -239,6 +243,8 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closed:
             return
+        if not self._in_message and data[:5] == b"POST " and self._whole_post(data):
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -347,6 +353,64 @@ class Connection(asyncio.Protocol):
             self._read_paused = True
             self._transport.pause_reading()
         self._wake()
+
+    def _whole_post(self, data: bytes) -> bool:
+        """Take ``data`` as one plain request if it is exactly that; False: httptools parses it.
+
+        The common case (one ``POST /`` with its whole body in one read, no special headers)
+        is read here with a few C-level calls instead of a Python callback per header. Only
+        what httptools would take the same way is taken: any doubt (a byte outside printable
+        ASCII, a bare CR or LF, a header name that is not a token, ``Connection``,
+        ``Transfer-Encoding``, ``Expect``..., a Content-Length that is not plain digits or not
+        the rest of ``data``, a limit reached) leaves ``data`` whole to httptools, whose parser
+        has seen nothing of it.
+        """
+        end = data.find(b"\r\n\r\n")
+        if end < 0 or data[5:17] != b"/ HTTP/1.1\r\n":
+            return False
+        head = data[17:end]
+        lines = head.decode("latin-1").split("\r\n")
+        # Every byte outside printable ASCII becomes NUL: there must be just the line ends'
+        if head.translate(_NOT_PLAIN).count(0) != 2 * len(lines) - 2:
+            return False  # a control byte (a bare CR or LF, a tab), DEL or non-ASCII
+        headers: list[tuple[str, str]] = []
+        length = ""
+        size = 1  # the target's byte, as on_url counts it
+        for line in lines:
+            raw, colon, value = line.partition(":")
+            name = _plain_names.get(raw) or _plain_name(raw) if colon else None
+            if name is None:
+                return False
+            value = value.lstrip(" ")
+            if name == "content-length":
+                if length or not value.isdigit():
+                    return False
+                length = value
+            size += len(raw) + len(value) + 4
+            headers.append((name, value))
+        body = data[end + 4 :]
+        limits = self._limits
+        if (
+            not length
+            or int(length) != len(body)
+            or len(body) > limits.max_body
+            or size > limits.max_header_bytes
+            or len(headers) > limits.max_headers
+        ):
+            return False
+        size += len(body)
+        connections = self._set
+        if connections.pending_bytes + size > limits.max_pending_bytes:
+            return False  # the general path refuses it (503)
+        connections.pending_bytes += size
+        self._held += size
+        self._queue.append(_Request("POST", "/", headers, body, True, size))
+        self.deadline = math.inf
+        if len(self._queue) >= _PIPELINE_HIGH and self._transport and not self._read_paused:
+            self._read_paused = True
+            self._transport.pause_reading()
+        self._wake()
+        return True
 
     # -- the connection's task -----------------------------------------------------------
 
@@ -508,6 +572,32 @@ def _header_name(raw: bytes) -> str:
     name = raw.decode("latin-1").lower()
     if len(_header_names) < _NAMES_KEPT:
         _header_names[raw] = name
+    return name
+
+
+#: Bytes outside printable ASCII (CR and LF included) to NUL, the others as they are.
+_NOT_PLAIN: Final = bytes(b if 0x20 <= b < 0x7F else 0 for b in range(256))
+#: The bytes of a header name the plain path takes (a token's; :meth:`Connection._whole_post`).
+_TOKEN_CHARS: Final = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+#: Header names httptools treats specially (or the HTTP layer does): never on the plain path.
+_SPECIAL_NAMES: Final = frozenset(
+    ["connection", "proxy-connection", "transfer-encoding", "upgrade", "expect"]
+)
+#: Header names checked for the plain path (tokens, not special), by the bytes sent.
+_plain_names: dict[str, str] = {}
+
+
+def _plain_name(raw: str) -> str | None:
+    """Return a header name's lower-case form if the plain path may take it, else None."""
+    if not raw or not _TOKEN_CHARS.issuperset(raw):
+        return None
+    name = raw.lower()
+    if name in _SPECIAL_NAMES:
+        return None
+    if len(_plain_names) < _NAMES_KEPT:
+        _plain_names[raw] = name
     return name
 
 
