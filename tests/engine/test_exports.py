@@ -419,6 +419,104 @@ async def test_worker_imports_on_every_kind_of_store(
         assert attached == ["main"]
 
 
+async def test_a_worker_that_dies_fails_the_import_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed while blocks are in flight (the reading and the copying run as two
+    tasks): the import ends FAILED with the workers' message, the other worker is stopped,
+    no scratch folder or attached file is left, and the engine imports again afterwards."""
+    import tempfile
+
+    from streamkit.engine import importworker
+
+    monkeypatch.setattr(exports, "IMPORT_BLOCK", 2048)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    started = importworker.LinePool.start
+    pools: list[importworker.LinePool] = []
+
+    async def start_then_kill(pool: importworker.LinePool) -> None:
+        await started(pool)
+        pools.append(pool)
+        pool._procs[1].kill()  # its blocks in flight never come back
+
+    async with streamkit.open_engine(None, s3_dir=tmp_path / "s3") as db:
+        db.import_processes, db.import_processes_min_bytes = 2, 0
+        lines = [
+            b'{"Item":' + orjson.dumps(_wire({**_EVERY_TYPE, "pk": {"S": f"k{i}"}})) + b"}"
+            for i in range(600)
+        ]
+        _write(db.s3_dir / "bkt", "d/1.json", b"\n".join(lines) + b"\n")
+        params: dict[str, Any] = {
+            "S3BucketSource": {"S3Bucket": "bkt"},
+            "InputFormat": "DYNAMODB_JSON",
+        }
+        monkeypatch.setattr(importworker.LinePool, "start", start_then_kill)
+        failed = await import_(db, **params, TableCreationParameters=_creation("one"))
+        assert failed["ImportStatus"] == "FAILED", failed
+        assert failed["FailureMessage"] == "an import worker process ended unexpectedly"
+        assert all(proc.returncode is not None for proc in pools[0]._procs)
+        assert list((tmp_path / "tmp").iterdir()) == []
+        attached = await db._store.run_between_writes(
+            lambda conn: [row[1] for row in conn.execute("PRAGMA database_list")]
+        )
+        assert attached == ["main"]
+        monkeypatch.setattr(importworker.LinePool, "start", started)
+        done = await import_(db, **params, TableCreationParameters=_creation("two"))
+        assert (done["ImportStatus"], done["ImportedItemCount"]) == ("COMPLETED", 600)
+
+
+async def test_a_worker_gets_a_wide_pipe(tmp_path: Path) -> None:
+    """A worker's input pipe holds its blocks in flight (Linux)."""
+    import sys
+
+    from streamkit.engine import importworker
+
+    pool = importworker.LinePool(exports_spec(), "DYNAMODB_JSON", 1, str(tmp_path))
+    await pool.start()
+    try:
+        if sys.platform == "linux":
+            import fcntl
+
+            pipe = pool._procs[0].stdin.transport.get_extra_info("pipe")  # type: ignore[union-attr]
+            size = fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ)
+            assert size >= exports.IMPORT_IN_FLIGHT * exports.IMPORT_BLOCK
+    finally:
+        await pool.close()
+
+
+def test_a_worker_imports_no_engine() -> None:
+    """A worker imports only the modules it needs: not the engine (``streamkit.engine``'s
+    ``__init__``)."""
+    import os
+    import subprocess
+    import sys
+
+    from streamkit.engine import importworker
+
+    probe = (
+        "import runpy, sys\n"
+        f"found = runpy.run_path({importworker._WORKER_SCRIPT!r}, run_name='probe')\n"
+        "found['_bare_engine_package']()\n"
+        "import streamkit.engine.importworker\n"
+        "print(sorted(m for m in ('streamkit.engine.engine', 'streamkit.engine.core') "
+        "if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-P", "-c", probe],
+        check=True, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": importworker._PACKAGE_ROOT},
+    ).stdout  # fmt: skip
+    assert out.strip() == "[]"
+
+
+def exports_spec() -> Any:
+    from streamkit.model.schema import KeySpec, TableSpec
+
+    key = KeySpec.of("pk", "S")
+    return TableSpec("tbl", "id", key, dict(key.types()), 0.0)
+
+
 def _wire(item: dict[str, Any]) -> dict[str, Any]:
     """An item as DynamoDB JSON (binaries in base64)."""
     wire: dict[str, Any] = orjson.loads(orjson.dumps(item, default=lambda b: b64encode(b).decode()))
