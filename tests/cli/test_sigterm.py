@@ -27,7 +27,8 @@ import streamkit
 from tests.server.serving import start_serve, stderr_of, stop
 
 BIG = 5_000  # items already in the table a GSI is added to: the backfill takes 3 steps
-EXPIRED = 4_000  # expired items when the server starts: the sweep takes ~2 s at 2000/s
+EXPIRED = 12_000  # expired items when the server starts: the sweep takes ~6 s at 2000/s, so
+# it is still going when the signal lands even on a crowded machine (at 4,000 it was not always)
 WRITERS = 6
 
 
