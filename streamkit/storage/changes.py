@@ -402,6 +402,8 @@ class ChangeLog:
         # leaves an entry behind; entries read earlier hold what committed batches left.
         self._streams: dict[str, tuple[int, int]] = {}
         self._open: dict[tuple[int, int], tuple[Shard, float]] = {}
+        # and a one-shard stream's (the default) by ARN: (stid, shard, created)
+        self._single: dict[str, tuple[int, Shard, float]] = {}
         self._caching = True
         # The current write batch's records, (seq, created, kind, data) in append order, and
         # beside them their shards, written as blocks right before its COMMIT; None outside a
@@ -522,20 +524,24 @@ class ChangeLog:
             elif items_equal(old, new):
                 return False
             kind = MODIFY
-        stream = self._streams.get(arn)  # the cached open shard first, without a call
-        shard = None
-        if stream is not None:
-            stid, shards = stream
-            # one slot (the default): no hash to take
-            slot = 0 if shards == 1 else int.from_bytes(partition[:4], "big") % shards
-            shard = self._open.get((stid, slot))
-        if shard is not None:
-            ident, created = shard
+        single = self._single.get(arn)  # a one-shard stream's open shard: one lookup
+        if single is not None:
+            stid, ident, created = single
+            slot = 0
         else:
-            found = self._open_shard_for(conn, arn, int.from_bytes(partition[:4], "big"))
-            if found is None:  # no enabled stream under this ARN (it is being disabled)
-                return False
-            stid, slot, ident, created = found
+            stream = self._streams.get(arn)  # the cached open shard, without a call
+            shard = None
+            if stream is not None:
+                stid, shards = stream
+                slot = int.from_bytes(partition[:4], "big") % shards
+                shard = self._open.get((stid, slot))
+            if shard is not None:
+                ident, created = shard
+            else:
+                found = self._open_shard_for(conn, arn, int.from_bytes(partition[:4], "big"))
+                if found is None:  # no enabled stream under this ARN (it is being disabled)
+                    return False
+                stid, slot, ident, created = found
         if now - created >= self.settings.rollover_seconds:
             ident = self._roll(conn, stid, ident[0], slot, now)
         source = new if new is not None else old
@@ -629,11 +635,14 @@ class ChangeLog:
             shard = (_shard(row[0], row[2]), row[1])
             if self._caching:
                 self._open[stid, slot] = shard
+                if shards == 1:
+                    self._single[arn] = (stid, *shard)
         return stid, slot, shard[0], shard[1]
 
     def _shards_changed(self) -> None:
         self._streams.clear()
         self._open.clear()
+        self._single.clear()
         self._caching = False
 
     def create_stream(
