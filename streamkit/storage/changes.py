@@ -9,28 +9,32 @@ Layout
     ``sk_streams``: one row per stream (enabled or disabled but still retained).
     ``sk_shards``: one row per shard; a stream has ``shards`` slots, each with exactly one open
     shard (``end_seq IS NULL``); a key always maps to the same slot (hash of its partition key).
-    ``sk_records``: the records in BLOCKS (schema version 7), a rowid table in commit order
-    with a unique ``(sid, seq)`` index. A write batch (the store's group commit,
+    ``sk_records``: the records in BLOCKS (schema version 7), a table keyed by its row id
+    ``rid = sid * SHARD_SPAN + seq - start_seq`` (schema version 8): each shard has its own
+    range of row ids, in sequence order, so "shard ``sid``'s rows after ``after``" is one
+    range of the table's own B-tree and no ``(sid, seq)`` index is kept (versions 3 to 7
+    had one, beside row ids in commit order: a commit wrote its leaf too, ~1 more WAL frame
+    of ~5). A shard whose range is full (``SHARD_SPAN`` sequence numbers after its start)
+    is rolled over, as an old one is. A write batch (the store's group commit,
     storage.sqlite) buffers its records here (:meth:`ChangeLog.append`) and, right before its
     COMMIT, writes the rows of each shard it touched (:meth:`ChangeLog.before_commit`): a
-    shard's only record of the batch as a plain row ``(sid, seq, created, kind, data)`` (as
-    every row was up to version 6, so older rows need no conversion), or its records as
+    shard's only record of the batch as a plain row ``(rid, sid, seq, created, kind, data)``
+    (as every row was up to version 6, so older rows need no conversion), or its records as
     block rows of up to :data:`BLOCK_RECORDS` records and about :data:`BLOCK_BYTES` of data,
-    ``(sid, seq of the last, newest created, -n, marshal of the n (seq, created, kind,
+    ``(rid, sid, seq of the last, newest created, -n, marshal of the n (seq, created, kind,
     data) tuples)``. Keyed by the block's LAST sequence number, the row interface
-    stays: ``max(seq)`` is a shard's newest record, "a row with ``seq > after``" means a
-    record after ``after``, and :func:`records_after` unpacks blocks into the same
+    stays: the last row of a shard's range holds its newest record, "a row after ``after``"
+    means a record after ``after``, and :func:`records_after` unpacks blocks into the same
     ``(seq, created, kind, data)`` tuples, skipping a block's records up to ``after``. A
     record's ``data`` is ``[keys, old, new, size, len(keys), len(old)]`` as JSON (the
     lengths of the first two's JSON text; ``[keys, old, new, size]`` before schema version
     6), with only the images the view type keeps, joined from the JSON the item rows
     already hold (:func:`dump_record_data`), or the same tuple in marshal when a value is
     binary (and in records written before schema version 5); :func:`load_record_data` reads
-    all three. A batch of 16 puts writes one row and one index entry instead of 16 and 16
-    (docs/performance.md, "stream records in blocks"). Rowid order puts every append at the
-    right edge of the table's B-tree whichever shard it goes to; keyed by ``(sid, seq)``
-    (schema version 2), the appends to a stream's shards landed in as many places and split
-    pages half-full.
+    all three. A batch of 16 puts writes one row instead of 16 (docs/performance.md,
+    "stream records in blocks"). The appends to the newest shard land at the right edge of
+    the table's B-tree (one stream of one shard, the default, appends nowhere else), those
+    of older open shards at their own range's end, inside the tree.
 
 Sequence numbers are one counter per stream (so unique per stream and increasing per shard);
 on the wire they are ``SEQUENCE_BASE + n`` in decimal: 21 digits. The counter lives in memory,
@@ -51,7 +55,7 @@ from typing import Any, Final
 import anyio
 import orjson
 
-from streamkit.errors import InternalServerError
+from streamkit.errors import DatabaseFileError, InternalServerError
 from streamkit.model.attributes import Item, item_size, values_equal
 from streamkit.model.schema import TableSpec
 from streamkit.storage.codec import JSON_OPTIONS, dump_item, dump_item_json, item_json
@@ -65,14 +69,18 @@ __all__ = [
     "REPLICATED",
     "SEQUENCE_BASE",
     "SERVICE",
+    "SHARD_SPAN",
     "ChangeLog",
     "Record",
     "StreamSettings",
+    "convert_records",
     "count_after",
     "create_schema",
     "drop_expired",
     "dump_record_data",
+    "has_records_after",
     "items_equal",
+    "last_seq",
     "load_record_data",
     "load_secret",
     "rebuild_records",
@@ -106,22 +114,53 @@ _KEEP_OLD: Final = frozenset({"OLD_IMAGE", "NEW_AND_OLD_IMAGES"})
 
 _STREAM: Final = "SELECT stid, shards FROM sk_streams WHERE arn = ?"
 _OPEN_SHARD: Final = (
-    "SELECT sid, created FROM sk_shards WHERE stid = ? AND slot = ? AND end_seq IS NULL"
+    "SELECT sid, created, start_seq FROM sk_shards WHERE stid = ? AND slot = ? AND end_seq IS NULL"
 )
+#: a shard's records have the row ids ``sid * SHARD_SPAN + (seq - start_seq)``: its own range,
+#: in sequence order (schema version 8); a shard whose range is full is rolled over
+SHARD_SPAN: Final = 2**32
 _CREATE_RECORDS: Final = (
+    "CREATE TABLE IF NOT EXISTS sk_records (rid INTEGER PRIMARY KEY, sid INTEGER NOT NULL, "
+    "seq INTEGER NOT NULL, created REAL NOT NULL, kind INTEGER NOT NULL, data BLOB NOT NULL)"
+)
+# schema versions 3 to 7: a rowid table in commit order with a unique (sid, seq) index
+_CREATE_RECORDS_V3: Final = (
     "CREATE TABLE IF NOT EXISTS sk_records (sid INTEGER NOT NULL, seq INTEGER NOT NULL, "
     "created REAL NOT NULL, kind INTEGER NOT NULL, data BLOB NOT NULL)"
 )
-_INDEX_RECORDS: Final = "CREATE UNIQUE INDEX IF NOT EXISTS sk_records_key ON sk_records(sid, seq)"
+_INDEX_RECORDS_V3: Final = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS sk_records_key ON sk_records(sid, seq)"
+)
 _INSERT_RECORD: Final = (
-    "INSERT INTO sk_records(sid, seq, created, kind, data) VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO sk_records(rid, sid, seq, created, kind, data) VALUES (?, ?, ?, ?, ?, ?)"
+)
+# the rows of shard ?1 (whose range starts at ?4, ?5 long) after sequence ?2: row ids from
+# the offset of ?2 in the shard (at least its first, -1 + 1)
+_AFTER: Final = (
+    "rid > ?4 + max(?2 - (SELECT start_seq FROM sk_shards WHERE sid = ?1), -1) AND rid < ?4 + ?5"
 )
 _ROWS_AFTER: Final = (
-    "SELECT seq, created, kind, data FROM sk_records WHERE sid = ? AND seq > ? ORDER BY seq LIMIT ?"
+    f"SELECT seq, created, kind, data FROM sk_records WHERE {_AFTER} ORDER BY rid LIMIT ?3"
+)
+_LAST_ROW: Final = (
+    "SELECT seq FROM sk_records WHERE rid >= ?1 AND rid < ?1 + ?2 ORDER BY rid DESC LIMIT 1"
 )
 
 #: A stored record as readers get it: (seq, created, kind, data)
 Record = tuple[int, float, int, bytes]
+#: An open shard as appends use it: (sid, its row ids' base: a record's row id is base +
+#: seq, the first seq past its range)
+Shard = tuple[int, int, int]
+
+
+def _shard(sid: int, start_seq: int) -> Shard:
+    base = sid * SHARD_SPAN - start_seq
+    return (sid, base, start_seq + SHARD_SPAN)
+
+
+def _span(sid: int) -> tuple[int, int]:
+    """Return (the first row id of shard ``sid``'s range, the range's length)."""
+    return (sid * SHARD_SPAN, SHARD_SPAN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +218,6 @@ def create_schema(conn: sqlite3.Connection) -> None:
         "CREATE UNIQUE INDEX IF NOT EXISTS sk_shards_open ON sk_shards(stid, slot) "
         "WHERE end_seq IS NULL",
         _CREATE_RECORDS,
-        _INDEX_RECORDS,
     ):
         conn.execute(statement)
 
@@ -188,13 +226,46 @@ def rebuild_records(conn: sqlite3.Connection) -> None:
     """Move schema version 2's records (a WITHOUT ROWID table keyed by ``(sid, seq)``) into
     the rowid table :func:`create_schema` makes now (inside the migration's transaction)."""
     conn.execute("ALTER TABLE sk_records RENAME TO sk_records_v2")
-    conn.execute(_CREATE_RECORDS)
-    conn.execute(_INDEX_RECORDS)
+    conn.execute(_CREATE_RECORDS_V3)
+    conn.execute(_INDEX_RECORDS_V3)
     conn.execute(
         "INSERT INTO sk_records(sid, seq, created, kind, data) "
         "SELECT sid, seq, created, kind, data FROM sk_records_v2 ORDER BY seq"
     )
     conn.execute("DROP TABLE sk_records_v2")
+
+
+def convert_records(conn: sqlite3.Connection) -> None:
+    """Give schema version 3-7's records (a rowid table in commit order with a ``(sid, seq)``
+    index) the row ids of version 8, ``sid * SHARD_SPAN + seq - start_seq``, and drop the
+    index (inside the migration's transaction). Records of no shard, which no reader
+    reaches, are left out. A table that has the ``rid`` column already is left as it is.
+
+    Raises:
+        DatabaseFileError: a record lies outside its shard's range (never written so).
+    """
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(sk_records)")]
+    if "rid" in columns:
+        return
+    (bad,) = conn.execute(
+        "SELECT count(*) FROM sk_records r JOIN sk_shards sh ON sh.sid = r.sid "
+        "WHERE r.seq - sh.start_seq NOT BETWEEN 0 AND ? - 1",
+        (SHARD_SPAN,),
+    ).fetchone()
+    if bad:
+        raise DatabaseFileError(
+            f"{bad} stream records lie outside their shard's sequence range; the file "
+            "cannot be upgraded"
+        )
+    conn.execute("ALTER TABLE sk_records RENAME TO sk_records_v7")
+    conn.execute(_CREATE_RECORDS)
+    conn.execute(
+        "INSERT INTO sk_records(rid, sid, seq, created, kind, data) "
+        "SELECT r.sid * ?1 + r.seq - sh.start_seq, r.sid, r.seq, r.created, r.kind, r.data "
+        "FROM sk_records_v7 r JOIN sk_shards sh ON sh.sid = r.sid ORDER BY 1",
+        (SHARD_SPAN,),
+    )
+    conn.execute("DROP TABLE sk_records_v7")  # and its index
 
 
 def load_secret(conn: sqlite3.Connection) -> bytes:
@@ -330,14 +401,16 @@ class ChangeLog:
         # stops it filling until the batch ends (flush), so a rolled-back change never
         # leaves an entry behind; entries read earlier hold what committed batches left.
         self._streams: dict[str, tuple[int, int]] = {}
-        self._open: dict[tuple[int, int], tuple[int, float]] = {}
+        self._open: dict[tuple[int, int], tuple[Shard, float]] = {}
+        # and a one-shard stream's (the default) by ARN: (stid, shard, created)
+        self._single: dict[str, tuple[int, Shard, float]] = {}
         self._caching = True
         # The current write batch's records, (seq, created, kind, data) in append order, and
         # beside them their shards, written as blocks right before its COMMIT; None outside a
         # batch (appends then go straight to the table). ``_mark``: how many there were when
         # the running operation began.
         self._pending: list[Record] | None = None
-        self._sids: list[int] = []
+        self._sids: list[Shard] = []
         self._mark = 0
 
     # -- the store's batch hooks (storage.sqlite.BatchHooks), on the writer thread -----------
@@ -377,8 +450,9 @@ class ChangeLog:
         first = sids[0]
         if sids.count(first) == len(sids):  # one shard (the usual case)
             rows = _shard_rows(first, pending)
+            self._dirty.add(first[0])
         else:
-            shards: dict[int, list[Record]] = {}
+            shards: dict[Shard, list[Record]] = {}
             for sid, record in zip(sids, pending, strict=True):
                 records = shards.get(sid)
                 if records is None:
@@ -386,6 +460,7 @@ class ChangeLog:
                 else:
                     records.append(record)
             rows = [row for sid, records in shards.items() for row in _shard_rows(sid, records)]
+            self._dirty.update(shard[0] for shard in shards)
         if len(rows) == 1:
             statements(conn).execute(_INSERT_RECORD, rows[0])
         else:
@@ -395,7 +470,7 @@ class ChangeLog:
         """Return the newest buffered record's seq of shard ``sid``, or None."""
         if self._pending:
             for index in range(len(self._sids) - 1, -1, -1):
-                if self._sids[index] == sid:
+                if self._sids[index][0] == sid:
                     return self._pending[index][0]
         return None
 
@@ -449,22 +524,26 @@ class ChangeLog:
             elif items_equal(old, new):
                 return False
             kind = MODIFY
-        stream = self._streams.get(arn)  # the cached open shard first, without a call
-        shard = None
-        if stream is not None:
-            stid, shards = stream
-            # one slot (the default): no hash to take
-            slot = 0 if shards == 1 else int.from_bytes(partition[:4], "big") % shards
-            shard = self._open.get((stid, slot))
-        if shard is not None:
-            sid, created = shard
+        single = self._single.get(arn)  # a one-shard stream's open shard: one lookup
+        if single is not None:
+            stid, ident, created = single
+            slot = 0
         else:
-            found = self._open_shard_for(conn, arn, int.from_bytes(partition[:4], "big"))
-            if found is None:  # no enabled stream under this ARN (it is being disabled)
-                return False
-            stid, slot, sid, created = found
+            stream = self._streams.get(arn)  # the cached open shard, without a call
+            shard = None
+            if stream is not None:
+                stid, shards = stream
+                slot = int.from_bytes(partition[:4], "big") % shards
+                shard = self._open.get((stid, slot))
+            if shard is not None:
+                ident, created = shard
+            else:
+                found = self._open_shard_for(conn, arn, int.from_bytes(partition[:4], "big"))
+                if found is None:  # no enabled stream under this ARN (it is being disabled)
+                    return False
+                stid, slot, ident, created = found
         if now - created >= self.settings.rollover_seconds:
-            sid = self._roll(conn, stid, sid, slot, now)
+            ident = self._roll(conn, stid, ident[0], slot, now)
         source = new if new is not None else old
         assert source is not None
         if len(key_names) == 1:  # a dict display: a comprehension is a call of its own
@@ -481,7 +560,8 @@ class ChangeLog:
             size_bytes = item_size(keys)
         # dump_record_data, inline: the images' JSON taken from the stored blobs as they are
         try:
-            keys_json: bytes | None = orjson.dumps(keys, option=JSON_OPTIONS)
+            # the option positional: its keyword costs ~25-80 ns more
+            keys_json: bytes | None = orjson.dumps(keys, None, JSON_OPTIONS)
         except TypeError:  # a binary key: the record is marshal
             keys_json = None
         if view in _KEEP_OLD and old is not None:
@@ -515,6 +595,10 @@ class ChangeLog:
             )
         seq = self._counters.get(stid)  # _next, inline
         seq = (_highest(conn, stid) if seq is None else seq) + 1
+        if seq >= ident[2]:  # past the shard's row-id range: continue in a child (_roll's _next
+            # takes the counter from there; the seq taken here is a gap)
+            ident = self._roll(conn, stid, ident[0], slot, now)
+            seq = self._counters[stid] + 1
         self._counters[stid] = seq
         if service:
             kind |= SERVICE
@@ -522,16 +606,18 @@ class ChangeLog:
             kind |= REPLICATED
         if self._pending is not None:  # in a write batch: written as a block before COMMIT
             self._pending.append((seq, now, kind, data))
-            self._sids.append(sid)
+            self._sids.append(ident)  # (before_commit marks its shard changed, once)
         else:
-            statements(conn).execute(_INSERT_RECORD, (sid, seq, now, kind, data))
-        self._dirty.add(sid)
+            statements(conn).execute(
+                _INSERT_RECORD, (ident[1] + seq, ident[0], seq, now, kind, data)
+            )
+            self._dirty.add(ident[0])
         return True
 
     def _open_shard_for(
         self, conn: sqlite3.Connection, arn: str, hashed: int
-    ) -> tuple[int, int, int, float] | None:
-        """Return (stid, slot, sid, created) of the open shard a partition hash maps to."""
+    ) -> tuple[int, int, Shard, float] | None:
+        """Return (stid, slot, shard, created) of the open shard a partition hash maps to."""
         stream = self._streams.get(arn)
         if stream is None:
             stream = conn.execute(_STREAM, (arn,)).fetchone()
@@ -543,16 +629,20 @@ class ChangeLog:
         slot = hashed % shards
         shard = self._open.get((stid, slot))
         if shard is None:
-            shard = conn.execute(_OPEN_SHARD, (stid, slot)).fetchone()
-            if shard is None:
+            row = conn.execute(_OPEN_SHARD, (stid, slot)).fetchone()
+            if row is None:
                 return None
+            shard = (_shard(row[0], row[2]), row[1])
             if self._caching:
                 self._open[stid, slot] = shard
+                if shards == 1:
+                    self._single[arn] = (stid, *shard)
         return stid, slot, shard[0], shard[1]
 
     def _shards_changed(self) -> None:
         self._streams.clear()
         self._open.clear()
+        self._single.clear()
         self._caching = False
 
     def create_stream(
@@ -625,17 +715,16 @@ class ChangeLog:
         self._counters.pop(stid, None)
         self._shards_changed()
 
-    def _roll(self, conn: sqlite3.Connection, stid: int, sid: int, slot: int, now: float) -> int:
+    def _roll(self, conn: sqlite3.Connection, stid: int, sid: int, slot: int, now: float) -> Shard:
         parent = self._close(conn, sid, now)
         return self._open_shard(conn, stid, slot, parent, now)
 
     def _close(self, conn: sqlite3.Connection, sid: int, now: float) -> str:
         self._shards_changed()
-        shard_id, start, last = conn.execute(
-            "SELECT shard_id, start_seq, (SELECT max(seq) FROM sk_records WHERE sid = ?1) "
-            "FROM sk_shards WHERE sid = ?1",
-            (sid,),
+        shard_id, start = conn.execute(
+            "SELECT shard_id, start_seq FROM sk_shards WHERE sid = ?", (sid,)
         ).fetchone()
+        last = last_seq(conn, sid)
         pending = self._pending_last(sid)  # newer than any row: the shard's own batch's
         end = pending if pending is not None else start if last is None else last
         conn.execute(
@@ -646,7 +735,7 @@ class ChangeLog:
 
     def _open_shard(
         self, conn: sqlite3.Connection, stid: int, slot: int, parent: str | None, now: float
-    ) -> int:
+    ) -> Shard:
         self._shards_changed()
         start = self._next(conn, stid)
         sid = conn.execute(
@@ -655,7 +744,7 @@ class ChangeLog:
             (stid, shard_id_for(now, start), slot, parent, now, start),
         ).lastrowid
         assert sid is not None
-        return sid
+        return _shard(sid, start)
 
     def _next(self, conn: sqlite3.Connection, stid: int) -> int:
         current = self._counters.get(stid)
@@ -705,7 +794,7 @@ def records_after(conn: sqlite3.Connection, sid: int, after: int, limit: int) ->
     out: list[Record] = []
     # rows one at a time: a block holds up to a whole batch's records, so ``limit`` rows can
     # hold many times ``limit`` records, and only the rows needed are read and unpacked
-    cursor = conn.execute(_ROWS_AFTER, (sid, after, limit))
+    cursor = conn.execute(_ROWS_AFTER, (sid, after, limit, *_span(sid)))
     try:
         for row in cursor:
             if row[2] >= 0:
@@ -725,35 +814,47 @@ def records_after(conn: sqlite3.Connection, sid: int, after: int, limit: int) ->
         cursor.close()  # ends the statement now, even when its rows were not all read
 
 
-def _shard_rows(sid: int, records: list[Record]) -> list[tuple[Any, ...]]:
+def _shard_rows(shard: Shard, records: list[Record]) -> list[tuple[Any, ...]]:
     """Return :func:`_rows`'s rows, the usual cases without its Python loop over the
     records: a lone record's plain row, or one block when every record fits one."""
     if len(records) == 1:
-        return [(sid, *records[0])]
+        record = records[0]
+        return [(shard[1] + record[0], shard[0], *record)]
     if len(records) <= BLOCK_RECORDS and sum(map(len, map(_DATA, records))) <= BLOCK_BYTES:
-        return [_block(sid, records)]
-    return list(_rows(sid, records))
+        return [_block(shard, records)]
+    return list(_rows(shard, records))
 
 
-def _rows(sid: int, records: list[Record]) -> Iterator[tuple[Any, ...]]:
-    """Yield the rows holding shard ``sid``'s ``records`` in order: blocks of at most
-    :data:`BLOCK_RECORDS` records whose data stays within :data:`BLOCK_BYTES` (a record
-    larger than that on its own), a lone record as a plain row."""
+def _rows(shard: Shard, records: list[Record]) -> Iterator[tuple[Any, ...]]:
+    """Yield the rows holding ``shard``'s ``records`` in order, each ``(row id, sid, seq,
+    created, kind, data)``: blocks of at most :data:`BLOCK_RECORDS` records whose data
+    stays within :data:`BLOCK_BYTES` (a record larger than that on its own), a lone record
+    as a plain row."""
+    sid, base, _ = shard
     chunk: list[Record] = []
     size = 0
     for record in records:
         length = len(record[3])
         if chunk and (len(chunk) == BLOCK_RECORDS or size + length > BLOCK_BYTES):
-            yield (sid, *chunk[0]) if len(chunk) == 1 else _block(sid, chunk)
+            yield (base + chunk[0][0], sid, *chunk[0]) if len(chunk) == 1 else _block(shard, chunk)
             chunk, size = [], 0
         chunk.append(record)
         size += length
-    yield (sid, *chunk[0]) if len(chunk) == 1 else _block(sid, chunk)
+    yield (base + chunk[0][0], sid, *chunk[0]) if len(chunk) == 1 else _block(shard, chunk)
 
 
-def _block(sid: int, records: list[Record]) -> tuple[int, int, float, int, bytes]:
-    """Return the row of a block: (sid, last seq, newest created, -count, the records)."""
-    return (sid, records[-1][0], max(map(_CREATED, records)), -len(records), marshal.dumps(records))
+def _block(shard: Shard, records: list[Record]) -> tuple[int, int, int, float, int, bytes]:
+    """Return the row of a block: (row id, sid, last seq, newest created, -count, the
+    records)."""
+    last = records[-1][0]
+    return (
+        shard[1] + last,
+        shard[0],
+        last,
+        max(map(_CREATED, records)),
+        -len(records),
+        marshal.dumps(records),
+    )
 
 
 def _unpack(data: bytes) -> list[Record]:
@@ -767,23 +868,34 @@ def _unpack(data: bytes) -> list[Record]:
     return records
 
 
+def last_seq(conn: sqlite3.Connection, sid: int) -> int | None:
+    """Return the sequence number of shard ``sid``'s newest record, or None without one."""
+    row = conn.execute(_LAST_ROW, _span(sid)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def has_records_after(conn: sqlite3.Connection, sid: int, after: int) -> bool:
+    """Return whether shard ``sid`` holds a record after sequence ``after``."""
+    row = conn.execute(
+        f"SELECT 1 FROM sk_records WHERE {_AFTER} LIMIT ?3", (sid, after, 1, *_span(sid))
+    ).fetchone()
+    return row is not None
+
+
 def count_after(conn: sqlite3.Connection, sid: int, after: int) -> int:
     """Return how many records shard ``sid`` holds after sequence ``after``."""
+    args = (sid, after, 1, *_span(sid))
     rows = conn.execute(
-        "SELECT seq, kind FROM sk_records WHERE sid = ? AND seq > ? ORDER BY seq LIMIT 1",
-        (sid, after),
+        f"SELECT rid, kind FROM sk_records WHERE {_AFTER} ORDER BY rid LIMIT ?3", args
     ).fetchone()
     if rows is None:
         return 0
     (total,) = conn.execute(
-        "SELECT sum(CASE WHEN kind < 0 THEN -kind ELSE 1 END) FROM sk_records "
-        "WHERE sid = ? AND seq > ?",
-        (sid, after),
+        f"SELECT sum(CASE WHEN kind < 0 THEN -kind ELSE 1 END) FROM sk_records WHERE {_AFTER}",
+        args,
     ).fetchone()
     if rows[1] < 0:  # the first block may hold records up to ``after``
-        (data,) = conn.execute(
-            "SELECT data FROM sk_records WHERE sid = ? AND seq = ?", (sid, rows[0])
-        ).fetchone()
+        (data,) = conn.execute("SELECT data FROM sk_records WHERE rid = ?", (rows[0],)).fetchone()
         total -= sum(1 for record in _unpack(data) if record[0] <= after)
     return int(total)
 
@@ -799,32 +911,35 @@ def trim_records(conn: sqlite3.Connection, cutoff: float, budget: int) -> int:
     for sid, trimmed_to in conn.execute("SELECT sid, trimmed_to FROM sk_shards").fetchall():
         if deleted >= budget:
             break
+        first, span = _span(sid)
         rows = conn.execute(
-            "SELECT seq, created, kind FROM sk_records WHERE sid = ? ORDER BY seq LIMIT ?",
-            (sid, budget - deleted + 1),
+            "SELECT rid, seq, created, kind FROM sk_records WHERE rid >= ?1 AND rid < ?1 + ?2 "
+            "ORDER BY rid LIMIT ?3",
+            (first, span, budget - deleted + 1),
         ).fetchall()
         last = None
+        last_rid = None
         count = 0
         kept = None
-        for seq, created, kind in rows:
+        for rid, seq, created, kind in rows:
             if count >= budget - deleted:
                 break
             if created >= cutoff:
-                kept = (seq, kind)
+                kept = (rid, kind)
                 break
-            last = seq
+            last, last_rid = seq, rid
             count += -kind if kind < 0 else 1
         horizon = last
         if kept is not None and kept[1] < 0:  # a block kept: its records older than cutoff
             (data,) = conn.execute(
-                "SELECT data FROM sk_records WHERE sid = ? AND seq = ?", (sid, kept[0])
+                "SELECT data FROM sk_records WHERE rid = ?", (kept[0],)
             ).fetchone()
             for seq, created, _, _ in _unpack(data):
                 if created >= cutoff:
                     break
                 horizon = seq
-        if last is not None:
-            conn.execute("DELETE FROM sk_records WHERE sid = ? AND seq <= ?", (sid, last))
+        if last_rid is not None:
+            conn.execute("DELETE FROM sk_records WHERE rid >= ? AND rid <= ?", (first, last_rid))
             deleted += count
         if horizon is not None and horizon > trimmed_to:
             conn.execute("UPDATE sk_shards SET trimmed_to = ? WHERE sid = ?", (horizon, sid))
@@ -838,7 +953,7 @@ def drop_expired(conn: sqlite3.Connection, cutoff: float) -> tuple[int, int, lis
         (cutoff,),
     ).fetchall()
     for sid, stid, end in dead:
-        conn.execute("DELETE FROM sk_records WHERE sid = ?", (sid,))
+        conn.execute("DELETE FROM sk_records WHERE rid >= ?1 AND rid < ?1 + ?2", _span(sid))
         conn.execute("DELETE FROM sk_shards WHERE sid = ?", (sid,))
         conn.execute(
             "UPDATE sk_streams SET seq_floor = max(seq_floor, ?) WHERE stid = ?", (end, stid)
@@ -859,9 +974,10 @@ def drop_expired(conn: sqlite3.Connection, cutoff: float) -> tuple[int, int, lis
 def _highest(conn: sqlite3.Connection, stid: int) -> int:
     """Return the highest sequence number a stream has ever used (records, shards, floor)."""
     row = conn.execute(
-        "SELECT max(coalesce((SELECT max(seq) FROM sk_records r WHERE r.sid = sh.sid), 0), "
-        "sh.start_seq, coalesce(sh.end_seq, 0)) FROM sk_shards sh WHERE sh.stid = ?",
-        (stid,),
+        "SELECT max(coalesce((SELECT r.seq FROM sk_records r WHERE r.rid >= sh.sid * ?2 "
+        "AND r.rid < (sh.sid + 1) * ?2 ORDER BY r.rid DESC LIMIT 1), 0), "
+        "sh.start_seq, coalesce(sh.end_seq, 0)) FROM sk_shards sh WHERE sh.stid = ?1",
+        (stid, SHARD_SPAN),
     ).fetchall()
     floor = conn.execute("SELECT seq_floor FROM sk_streams WHERE stid = ?", (stid,)).fetchone()
     values = [int(r[0]) for r in row if r[0] is not None]

@@ -68,11 +68,11 @@ def mark_done(conn: sqlite3.Connection, mapping: str, stream_arn: str, shard_id:
 def shard_head(conn: sqlite3.Connection, stream_arn: str, shard_id: str) -> int | None:
     """Return the sequence number (as stored) of a shard's newest record, or None if none."""
     row = conn.execute(
-        "SELECT max(r.seq) FROM sk_records r JOIN sk_shards sh ON sh.sid = r.sid "
-        "JOIN sk_streams st ON st.stid = sh.stid WHERE st.arn = ? AND sh.shard_id = ?",
+        "SELECT sh.sid FROM sk_shards sh JOIN sk_streams st ON st.stid = sh.stid "
+        "WHERE st.arn = ? AND sh.shard_id = ?",
         (stream_arn, shard_id),
     ).fetchone()
-    return None if row is None or row[0] is None else int(row[0])
+    return None if row is None else changes.last_seq(conn, row[0])
 
 
 def all_rows(conn: sqlite3.Connection) -> list[tuple[str, str, str, str | None, bool]]:

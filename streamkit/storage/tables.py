@@ -41,7 +41,7 @@ __all__ = [
     "ttl_value",
 ]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -109,6 +109,14 @@ def migrate(conn: sqlite3.Connection) -> None:
         # older row is a one-record row, which version 7 still writes and reads as it was;
         # an older streamkit refuses the file instead of misreading blocks.
         conn.execute("PRAGMA user_version = 7")
+    if version < 8:
+        # 8: stream records keyed by row id ``sid * SHARD_SPAN + seq - start_seq`` (each
+        # shard its own range, in sequence order) without the ``(sid, seq)`` index: a commit
+        # writes one B-tree fewer (storage.changes, docs/performance.md)
+        conn.execute("BEGIN")
+        changes.convert_records(conn)
+        conn.execute("PRAGMA user_version = 8")
+        conn.execute("COMMIT")
 
 
 _TABLE_NAMES: dict[str, str] = {}  # table id -> quoted items-table name (ids are never reused)

@@ -23,7 +23,14 @@ from streamkit.errors import (
     TrimmedDataAccessException,
     ValidationException,
 )
-from streamkit.storage.changes import REPLICATED, load_record_data, load_secret, records_after
+from streamkit.storage.changes import (
+    REPLICATED,
+    has_records_after,
+    last_seq,
+    load_record_data,
+    load_secret,
+    records_after,
+)
 from streamkit.streams.iterators import Position, decode_iterator, encode_iterator
 from streamkit.streams.records import (
     LambdaPieces,
@@ -533,9 +540,7 @@ class StreamsClient:
             if kind == "TRIM_HORIZON":
                 return Position(arn, shard.sid, shard.start, True, now)
             if kind == "LATEST":
-                (last,) = conn.execute(
-                    "SELECT max(seq) FROM sk_records WHERE sid = ?", (shard.sid,)
-                ).fetchone()
+                last = last_seq(conn, shard.sid)
                 return Position(arn, shard.sid, shard.start if last is None else last, False, now)
             assert seq is not None
             if seq <= shard.trimmed_to:
@@ -846,10 +851,7 @@ class StreamsClient:
             if row is None or row[1] is not None:
                 return True
             after = max(pos.after, row[0], row[2])
-            found = conn.execute(
-                "SELECT 1 FROM sk_records WHERE sid = ? AND seq > ? LIMIT 1", (pos.sid, after)
-            ).fetchone()
-            return found is not None
+            return has_records_after(conn, pos.sid, after)
 
         if await self._backend.read_point(ready):
             return

@@ -455,7 +455,7 @@ async def test_upgrade_from_schema_6_keeps_records(
             ("MODIFY", f"k{n}", "2") for n in range(12)
         )
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (7,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (8,)
     conn.close()
     monkeypatch.setattr(tables, "SCHEMA_VERSION", 6)  # a streamkit of schema 6 refuses it
     with pytest.raises(DatabaseFileError, match="written by a newer streamkit"):
@@ -466,7 +466,10 @@ async def test_upgrade_from_schema_6_keeps_records(
 def test_a_corrupt_block_is_an_internal_error() -> None:
     conn = sqlite3.connect(":memory:")
     changes.create_schema(conn)
-    conn.execute("INSERT INTO sk_records VALUES (1, 5, 0.0, -2, x'00ff')")
+    conn.execute("INSERT INTO sk_shards VALUES (1, 1, 's', 0, NULL, 0.0, 0, NULL, NULL, 0)")
+    conn.execute(
+        f"INSERT INTO sk_records VALUES ({changes.SHARD_SPAN + 5}, 1, 5, 0.0, -2, x'00ff')"
+    )
     with pytest.raises(InternalServerError, match="Corrupt"):
         changes.records_after(conn, 1, 0, 10)
     conn.execute("UPDATE sk_records SET data = ?", (marshal.dumps([]),))
@@ -519,7 +522,8 @@ def test_a_shard_s_rows_are_those_of_the_record_by_record_split(
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(changes, "BLOCK_BYTES", 1000)
         patch.setattr(changes, "BLOCK_RECORDS", most)
-        fast, split = changes._shard_rows(7, records), list(changes._rows(7, records))
+        shard = changes._shard(7, 0)
+        fast, split = changes._shard_rows(shard, records), list(changes._rows(shard, records))
     # a block's marshal bytes may differ in reference flags (marshal marks an object held
     # elsewhere too), never in what they load to: compare the records a reader gets
     assert [_loaded(row) for row in fast] == [_loaded(row) for row in split]
@@ -527,7 +531,7 @@ def test_a_shard_s_rows_are_those_of_the_record_by_record_split(
 
 def _loaded(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """A record row as it is, a block row with its records unpacked."""
-    return (*row[:4], marshal.loads(row[4])) if row[3] < 0 else row
+    return (*row[:5], marshal.loads(row[5])) if row[4] < 0 else row
 
 
 def _captured_record(
@@ -541,7 +545,7 @@ def _captured_record(
     shard and counter cached as a write batch finds them), or None for no record."""
     log = changes.ChangeLog()
     log._streams["arn"] = (1, 1)
-    log._open[1, 0] = (5, 0.0)
+    log._open[1, 0] = (changes._shard(5, 3), 0.0)
     log._counters[1] = 10
     log.begin()
     blobs = (
@@ -554,7 +558,7 @@ def _captured_record(
         assert log._pending == []
         return None
     assert log._pending is not None
-    assert log._sids == [5]
+    assert log._sids == [changes._shard(5, 3)]
     ((seq, created, kind, data),) = log._pending
     assert (seq, created) == (11, 1.0)
     return kind, data
