@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from streamkit.engine import s3files
 from streamkit.engine.s3files import (
     LineError,
     decode_ion_line,
@@ -130,3 +131,63 @@ def test_a_blob_that_is_not_ascii_is_a_bad_line() -> None:
     """Was a ValueError the import did not count as a bad line (it ended the object)."""
     with pytest.raises(LineError, match="bad base64"):
         decode_ion_line("$ion_1_0 {Item:{a:{{é}}}}")
+
+
+def test_lines_of_one_shape_each_read_their_own_values() -> None:
+    """A shape's template is made once; each line's strings and numbers go into it."""
+    first = fast_ion_value('$ion_1_0 {Item:{pk:"a",n:12.,l:[3,"x",-4.5],m:{b:"c",d:9}}}')
+    second = fast_ion_value('$ion_1_0 {Item:{pk:"zz",n:98.,l:[7,"yy",-6.5],m:{b:"",d:1}}}')
+    assert first == {"M": {"Item": {"M": {
+        "pk": {"S": "a"}, "n": {"N": "12"},
+        "l": {"L": [{"N": "3"}, {"S": "x"}, {"N": "-4.5"}]},
+        "m": {"M": {"b": {"S": "c"}, "d": {"N": "9"}}},
+    }}}}  # fmt: skip
+    assert second == {"M": {"Item": {"M": {
+        "pk": {"S": "zz"}, "n": {"N": "98"},
+        "l": {"L": [{"N": "7"}, {"S": "yy"}, {"N": "-6.5"}]},
+        "m": {"M": {"b": {"S": ""}, "d": {"N": "1"}}},
+    }}}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("canonical", "other"),
+    [("{Item:{a:10.}}", "{Item:{a:01.}}"), ("{Item:{a:1.5}}", "{Item:{a:1.0}}"),
+     ("{Item:{a:[0,1]}}", "{Item:{a:[0,01]}}"), ("{Item:{a:-20}}", "{Item:{a:-02}}")],
+)  # fmt: skip
+def test_a_number_that_is_not_canonical_is_another_shape(canonical: str, other: str) -> None:
+    assert _agrees(canonical) is not None
+    assert fast_ion_value(other) is None
+    _agrees(other)
+
+
+def test_the_shapes_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(s3files, "_SHAPES", {})
+    monkeypatch.setattr(s3files, "_MAX_SHAPES", 3)
+    for width in range(1, 12):
+        line = "{Item:{" + ",".join("a" * (i + 1) + f":{i + 1}" for i in range(width)) + "}}"
+        assert _agrees(line) is not None
+        assert len(s3files._SHAPES) <= 3
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(items(max_depth=3), st.data())
+def test_lines_with_other_digits_agree(item: dict[str, Any], data: st.DataObject) -> None:
+    """A line read (its shape kept), then the same line with digits changed: the same shape
+    when no digit becomes or stops being 0, another one otherwise."""
+    line = encode_ion_item(item).decode()
+    _agrees(line)
+    digits = [at for at, char in enumerate(line) if char.isdigit()]
+    chars = list(line)
+    for at in data.draw(st.lists(st.sampled_from(digits), max_size=4)) if digits else ():
+        chars[at] = data.draw(st.sampled_from("0123456789"))
+    _agrees("".join(chars))
+
+
+def test_a_field_name_with_digits_is_read_as_it_is() -> None:
+    # found by test_mutated_lines_agree: the shape of "I9tem" is that of "I1tem"
+    assert _agrees("{Item:{a1:1,b0:2}}") == {
+        "M": {"Item": {"M": {"a1": {"N": "1"}, "b0": {"N": "2"}}}}
+    }
+    assert _agrees("{Item:{a9:1,b0:2}}") == {
+        "M": {"Item": {"M": {"a9": {"N": "1"}, "b0": {"N": "2"}}}}
+    }
