@@ -584,10 +584,15 @@ def _plain_members(members: dict[Any, Any], depth: int) -> int | None:
             total += len(name) + len(payload)
             continue
         payload = value.get("N")
-        if type(payload) is str and len(payload) < 38 and _CANONICAL_INT_RE.fullmatch(payload):
-            digits = payload.lstrip("-").rstrip("0")
-            total += len(name) + (max(len(digits), 1) + 1) // 2 + 1
-            continue
+        if type(payload) is str and len(payload) < 38:
+            # a natural number: ASCII digits with no leading 0 (two C calls, not the regex)
+            if payload.isdigit() and payload.isascii() and (payload[0] != "0" or payload == "0"):
+                total += len(name) + (max(len(payload.rstrip("0")), 1) + 1) // 2 + 1
+                continue
+            if _CANONICAL_INT_RE.fullmatch(payload):
+                digits = payload.lstrip("-").rstrip("0")
+                total += len(name) + (max(len(digits), 1) + 1) // 2 + 1
+                continue
         size = _plain_value(value, depth)
         if size is None:
             return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, strategies as st
 
 from streamkit.errors import DynamoDBError
@@ -58,3 +59,19 @@ def test_what_is_not_plain() -> None:
     assert plain_item_size({"a": {"SS": ["x"]}}) is None
     assert plain_item_size({"a": {"S": "x" * (400 * 1024)}}) is None  # too large
     assert plain_item_size({"a": {"S": "x"}, "b": {"N": "-1.5"}}) == (1 + 1) + (1 + 2)
+
+
+@pytest.mark.parametrize(
+    "number", ["0", "00", "01", "7", "10", "1" * 37, "1" * 38, "٣", "²", "1²", "-0", "-10", "+1"]
+)
+def test_a_natural_number_is_plain_only_in_canonical_ascii_digits(number: str) -> None:
+    """The digits check (str.isdigit, ASCII only) agrees with validate_sized_item."""
+    item = {"a": {"N": number}}
+    size = plain_item_size(item)
+    try:
+        validated, expected = validate_sized_item(item)
+    except DynamoDBError:
+        assert size is None
+        return
+    assert size is None or (validated == item and size == expected)
+    assert (size is not None) == (number in ("0", "7", "10", "1" * 37, "1" * 38, "-10"))
