@@ -733,7 +733,7 @@ def _fast_number(match: re.Match[str]) -> str:
 
 def _ion_item(top: AttributeValue) -> Mapping[str, Any]:
     item = top.get("M")
-    if not isinstance(item, dict) or set(item) != {"Item"} or "M" not in item["Item"]:
+    if not isinstance(item, dict) or len(item) != 1 or "M" not in item.get("Item", ()):
         if isinstance(item, dict) and "Keys" in item:
             raise LineError(_INCREMENTAL_LINE)
         raise LineError("Ion: the line is not a struct with one field, Item")
