@@ -561,8 +561,9 @@ _FAST_SKELETON = re.compile(
 )
 # the rewriting: constant replacements where the shape allows (C speed)
 _FAST_NAME_START = re.compile(r"(?<=[{,])(?=[A-Za-z_$][A-Za-z0-9_$]*:)")
-#: outside lists, a "{" or "," followed by anything but a field name
-_FAST_NOT_NAME = re.compile(r"[{,](?![A-Za-z_$])")
+#: outside lists, a "{" or "," followed by anything but a field name and its ":" (a word
+#: there, as in "{true}a:1", would be quoted with what follows it up to the next ":")
+_FAST_NOT_NAME = re.compile(r"[{,](?![A-Za-z_$][A-Za-z0-9_$]*:)")
 #: a number after a field name, or (in a list) after "[" or ","
 _FAST_FIELD_NUMBER = re.compile(r":(-?[0-9][0-9]*(?:\.[0-9]*[1-9])?)\.?(?=[,\]}])")
 _FAST_ANY_NUMBER = re.compile(r"([:,\[])(-?[0-9][0-9]*(?:\.[0-9]*[1-9])?)\.?(?=[,\]}])")

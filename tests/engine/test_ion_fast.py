@@ -62,8 +62,10 @@ def test_the_export_shapes_take_the_fast_path() -> None:
 
 
 @pytest.mark.parametrize(
-    "line", ["$ion_1_0 {]Item:{}}", "{Item:{a:1.,]b:2.}}", "{Item:{,a:1.}}", "{Item:{a:1.,}}"]
-)
+    "line",
+    ["$ion_1_0 {]Item:{}}", "{Item:{a:1.,]b:2.}}", "{Item:{,a:1.}}", "{Item:{a:1.,}}",
+     "$ion_1_0 {Item:{true}Item:true}}", "{Item:{a:1,null}b:2}}"],
+)  # fmt: skip
 def test_a_stray_character_where_a_name_goes_is_not_read(line: str) -> None:
     # found by test_mutated_lines_agree: quoting the name took the "]" into it
     assert fast_ion_value(line) is None
