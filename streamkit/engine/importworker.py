@@ -38,7 +38,7 @@ from streamkit.engine.indexes import validate_index_keys
 from streamkit.engine.keys import EncodedKey, key_from_item
 from streamkit.engine.s3files import (
     LineError,
-    decode_ion_line,
+    decode_ion_sized,
     decode_json_line,
     open_source,
 )
@@ -162,12 +162,15 @@ def prepare_lines(spec: TableSpec, fmt: str, key: str, lines: list[tuple[int, by
     for index, line in lines:
         size_read += len(line)
         try:
+            size: int | None = None
             if ion:
-                raw: Mapping[str, Any] = decode_ion_line(line.decode("utf-8"))
+                raw: Mapping[str, Any]
+                raw, size = decode_ion_sized(line.decode("utf-8"))  # a known shape's size
             else:
                 raw = decode_json_line(line)
             item: Item = raw  # type: ignore[assignment]
-            size = plain_item_size(item)  # the common case: valid as it is, not copied
+            if size is None:
+                size = plain_item_size(item)  # the common case: valid as it is, not copied
             if size is None:
                 item, size = validate_sized_item(raw)
             hk, rk = keys(item)

@@ -243,3 +243,21 @@ def test_the_sort_values_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> No
     rows, errors, _, _ = _agree(spec, "DYNAMODB_JSON", lines)
     assert not errors
     assert len(rows) == 40
+
+
+def test_the_size_a_shape_knows_is_the_items() -> None:
+    """Lines of one shape: the size comes from the shape and the strings' lengths, or from
+    plain_item_size where a string is escaped or not ASCII, or a name comes twice."""
+    spec = SPECS[1]  # pk S, sk N
+    lines = [
+        f'$ion_1_0 {{Item:{{pk:"p{i}",sk:{i}.,s:"{text}",m:{{a:"b",c:1.5}},l:[1,"x"]}}}}\n'
+        for i, text in enumerate(["", "abc", 'q\\"uote', "tab\\t", "é", "x" * 500, "y"])
+    ]
+    lines += [
+        '$ion_1_0 {Item:{pk:"p",sk:1.,a:"x",a:"yy"}}\n',  # a name twice: the last value
+        '$ion_1_0 {Item:{pk:"p",sk:2.,a:"xyz",a:"y"}}\n',
+        '$ion_1_0 {Item:{pk:"p",sk:3.,s:"' + "z" * (400 * 1024) + '"}}\n',  # too large
+    ]
+    rows, errors, _, _ = _agree(spec, "ION", [line.encode() for line in lines])
+    assert [index for _, index, _, _ in errors] == [10]
+    assert len(rows) == 9

@@ -16,11 +16,12 @@ from streamkit.engine import s3files
 from streamkit.engine.s3files import (
     LineError,
     decode_ion_line,
+    decode_ion_sized,
     encode_ion_item,
     fast_ion_value,
     slow_ion_value,
 )
-from streamkit.model.attributes import AttributeValue
+from streamkit.model.attributes import AttributeValue, plain_item_size
 from tests.strategies import items
 
 _BENCH_LINE = '$ion_1_0 {Item:{pk:"p0000848",sk:0.,payload:"xxx",n:593600.,m:{a:"b",c:1.5}}}\n'
@@ -193,3 +194,22 @@ def test_a_field_name_with_digits_is_read_as_it_is() -> None:
     assert _agrees("{Item:{a9:1,b0:2}}") == {
         "M": {"Item": {"M": {"a9": {"N": "1"}, "b0": {"N": "2"}}}}
     }
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(items(max_depth=3), st.data())
+def test_a_size_from_the_shape_is_plain_item_size(
+    item: dict[str, Any], data: st.DataObject
+) -> None:
+    line = encode_ion_item(item).decode()
+    chars = list(line)
+    digits = [at for at, char in enumerate(line) if char.isdigit()]
+    for at in data.draw(st.lists(st.sampled_from(digits), max_size=3)) if digits else ():
+        chars[at] = data.draw(st.sampled_from("0123456789"))
+    for text in (line, "".join(chars), line):  # the second and third of a known shape
+        try:
+            read, size = decode_ion_sized(text)
+        except LineError:
+            continue
+        if size is not None:
+            assert size == plain_item_size(dict(read))
