@@ -627,9 +627,10 @@ def _fast_ion(line: str) -> tuple[AttributeValue, int | None] | None:
     shape = skeleton.encode().translate(_NONZERO)
     template = _SHAPES.get(shape, _UNKNOWN)
     if template is _UNKNOWN:
-        if len(_SHAPES) >= _MAX_SHAPES:
-            _SHAPES.clear()
-        template = _SHAPES[shape] = _shape_template(shape.decode())
+        if len(_SHAPES) < _MAX_SHAPES:
+            template = _SHAPES[shape] = _shape_template(shape.decode())
+        else:  # full: a line of a new shape is translated as it is (no cost beyond that)
+            template = None
     if template is None:
         value = _translate_line(body)
         return None if value is None else (value, None)
@@ -670,7 +671,9 @@ _Template = tuple[
     list[str], Callable[[str], Sequence[str]], Callable[[list[str]], Sequence[str]], int | None
 ]
 _SHAPES: dict[bytes, _Template | None] = {}  # shape -> its template, or None: none
-_MAX_SHAPES = 4096  # shapes kept (the table is emptied when full)
+#: shapes kept: making a template costs ~2.5 translations of a line, so shapes that never
+#: come back (many numbers, each with its own 0s) must not be made again and again
+_MAX_SHAPES = 4096
 _UNKNOWN: Any = object()
 
 

@@ -170,6 +170,10 @@ def test_the_shapes_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         line = "{Item:{" + ",".join("a" * (i + 1) + f":{i + 1}" for i in range(width)) + "}}"
         assert _agrees(line) is not None
         assert len(s3files._SHAPES) <= 3
+    # full: the first shapes are kept (their lines sized), new ones translated line by line
+    assert decode_ion_sized("{Item:{a:7}}")[1] == 1 + 2
+    assert decode_ion_sized("{Item:{b:7}}") == ({"b": {"N": "7"}}, None)
+    assert len(s3files._SHAPES) == 3
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
