@@ -627,10 +627,13 @@ def _fast_ion(line: str) -> tuple[AttributeValue, int | None] | None:
     shape = skeleton.encode().translate(_NONZERO)
     template = _SHAPES.get(shape, _UNKNOWN)
     if template is _UNKNOWN:
-        if len(_SHAPES) < _MAX_SHAPES:
+        template = None  # translated as it is: a new shape's first line, or the table full
+        if shape not in _SEEN:  # a template is made on a shape's second line
+            if len(_SEEN) >= _MAX_SHAPES:
+                _SEEN.clear()
+            _SEEN.add(shape)
+        elif len(_SHAPES) < _MAX_SHAPES:
             template = _SHAPES[shape] = _shape_template(shape.decode())
-        else:  # full: a line of a new shape is translated as it is (no cost beyond that)
-            template = None
     if template is None:
         value = _translate_line(body)
         return None if value is None else (value, None)
@@ -671,9 +674,12 @@ _Template = tuple[
     list[str], Callable[[str], Sequence[str]], Callable[[list[str]], Sequence[str]], int | None
 ]
 _SHAPES: dict[bytes, _Template | None] = {}  # shape -> its template, or None: none
-#: shapes kept: making a template costs ~2.5 translations of a line, so shapes that never
-#: come back (many numbers, each with its own 0s) must not be made again and again
+#: shapes kept: making a template costs a few translations of a line, so shapes that never
+#: come back (many numbers, each with its own 0s) must cost no more than a translation: a
+#: template is made for a shape seen before (:data:`_SEEN`, emptied when full), and not
+#: at all once this many are kept
 _MAX_SHAPES = 4096
+_SEEN: set[bytes] = set()  # shapes seen once
 _UNKNOWN: Any = object()
 
 
