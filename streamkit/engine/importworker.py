@@ -38,7 +38,7 @@ from streamkit.engine.indexes import validate_index_keys
 from streamkit.engine.keys import EncodedKey, key_from_item
 from streamkit.engine.s3files import (
     LineError,
-    decode_ion_line,
+    decode_ion_sized,
     decode_json_line,
     open_source,
 )
@@ -87,22 +87,29 @@ def prepare_item(spec: TableSpec, raw: Mapping[str, Any]) -> tuple[EncodedKey, I
     return key, item, size
 
 
+_SORT_VALUES = 4096  # sort values a _Keys keeps the encoding of (emptied when full)
+
+
 class _Keys:
     """:func:`key_from_item` for a run of items, reusing the last item's partition key.
 
     An export lists a partition's items one after the other, so most items have the
     partition value of the one before: its validation and encoding (with its MD5) are that
-    one's, and only the sort key is checked and encoded. Any other item (a new partition
+    one's, and only the sort key is checked and encoded (or found among the sort values
+    already checked and encoded, at most :data:`_SORT_VALUES`). Any other item (a new partition
     value, a multi-attribute key, a missing value) takes :func:`key_from_item`.
     """
 
-    __slots__ = ("_hash_value", "_hk", "_key", "_range")
+    __slots__ = ("_hash_value", "_hk", "_key", "_range", "_sorts")
 
     def __init__(self, key: KeySpec) -> None:
         self._key = key
         self._range = None if key.multi or key.range_name is None else key.attributes[1]
         self._hash_value: object = None  # the last partition value key_from_item accepted
         self._hk = b""
+        #: S or N sort key payloads seen valid -> their encodings: sort values
+        #: repeat from one partition to the next (validating and encoding one is ~1 us)
+        self._sorts: dict[str, bytes] = {}
 
     def __call__(self, item: Item) -> EncodedKey:
         key = self._key
@@ -115,8 +122,18 @@ class _Keys:
                 sort = item.get(name)
                 if sort is None:
                     raise invalid(f"Missing the key {name} in the item")
+                payload = sort.get(kind)  # a validated value: one type, one payload
+                if payload is not None:
+                    rk = self._sorts.get(payload)
+                    if rk is not None:
+                        return self._hk, rk
                 validate_key_value(name, sort, kind, key_type=role)
-                return self._hk, encode_key(sort)
+                rk = encode_key(sort)
+                if type(payload) is str:  # kept as a copy: see _fresh
+                    if len(self._sorts) >= _SORT_VALUES:
+                        self._sorts.clear()
+                    self._sorts[payload.encode().decode()] = rk
+                return self._hk, rk
         encoded = key_from_item(key, item)
         if not key.multi:
             self._hash_value, self._hk = _fresh(item[key.hash_name]), encoded[0]
@@ -145,12 +162,15 @@ def prepare_lines(spec: TableSpec, fmt: str, key: str, lines: list[tuple[int, by
     for index, line in lines:
         size_read += len(line)
         try:
+            size: int | None = None
             if ion:
-                raw: Mapping[str, Any] = decode_ion_line(line.decode("utf-8"))
+                raw: Mapping[str, Any]
+                raw, size = decode_ion_sized(line.decode("utf-8"))  # a known shape's size
             else:
                 raw = decode_json_line(line)
             item: Item = raw  # type: ignore[assignment]
-            size = plain_item_size(item)  # the common case: valid as it is, not copied
+            if size is None:
+                size = plain_item_size(item)  # the common case: valid as it is, not copied
             if size is None:
                 item, size = validate_sized_item(raw)
             hk, rk = keys(item)

@@ -564,34 +564,41 @@ def plain_item_size(item: object) -> int | None:
 def _plain_members(members: dict[Any, Any], depth: int) -> int | None:
     """The sizes of a map's (or an item's) members, names included; None: not plain.
 
-    Strings and integers, most of any item, are checked inline (no call per value).
+    The names are checked together (joined: ASCII, none empty, none too long), strings and
+    natural numbers, most of any item, inline (no call per value).
     """
-    total = 0
-    for name, value in members.items():
-        if (
-            type(name) is not str
-            or not name
-            or not name.isascii()
-            or len(name) > MAX_ATTRIBUTE_NAME_BYTES
-            or type(value) is not dict
-            or len(value) != 1
-        ):
+    try:
+        names = "".join(members)
+    except TypeError:  # a name that is not a string
+        return None
+    if not names.isascii() or "" in members:
+        return None
+    if len(names) > MAX_ATTRIBUTE_NAME_BYTES and max(map(len, members)) > MAX_ATTRIBUTE_NAME_BYTES:
+        return None
+    total = len(names)
+    for value in members.values():
+        if type(value) is not dict or len(value) != 1:
             return None
         payload = value.get("S")
         if payload is not None:
             if type(payload) is not str or not payload.isascii():
                 return None
-            total += len(name) + len(payload)
+            total += len(payload)
             continue
         payload = value.get("N")
-        if type(payload) is str and len(payload) < 38 and _CANONICAL_INT_RE.fullmatch(payload):
-            digits = payload.lstrip("-").rstrip("0")
-            total += len(name) + (max(len(digits), 1) + 1) // 2 + 1
-            continue
+        if type(payload) is str and len(payload) < 38:
+            # a natural number: ASCII digits with no leading 0 (two C calls, not the regex)
+            if payload.isdigit() and payload.isascii() and (payload[0] != "0" or payload == "0"):
+                total += (max(len(payload.rstrip("0")), 1) + 1) // 2 + 1
+                continue
+            if _CANONICAL_INT_RE.fullmatch(payload):
+                digits = payload.lstrip("-").rstrip("0")
+                total += (max(len(digits), 1) + 1) // 2 + 1
+                continue
         size = _plain_value(value, depth)
         if size is None:
             return None
-        total += len(name) + size
+        total += size
     return total
 
 

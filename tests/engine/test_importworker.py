@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from streamkit.engine import importworker
 from streamkit.engine.importworker import (
     BadRecord,
     Row,
@@ -211,3 +213,51 @@ def test_an_unreadable_object_ends_with_its_message(tmp_path: Path) -> None:
         for line in block_lines(n, b)
     ]
     assert ok == [(1, b"a\n"), (3, b"b")]
+
+
+def test_sort_values_seen_before_keep_their_encoding() -> None:
+    """Sort values repeat from one partition to the next: their encodings are kept, and a
+    value of another type, or none, is still refused."""
+    spec = SPECS[1]  # pk S, sk N
+    lines = [
+        encode_json_item({"pk": {"S": f"p{p}"}, "sk": {"N": str(s)}, "n": {"SS": ["a"]}})
+        for p in range(3)
+        for s in (0, 1, 12, 100)
+    ]
+    lines += [
+        b'{"Item":{"pk":{"S":"q"},"sk":{"S":"12"}}}',  # the payload of a kept N, as an S
+        b'{"Item":{"pk":{"S":"q"},"sk":{"N":"12.0"}}}',  # normalised: 12 again
+        b'{"Item":{"pk":{"S":"r"},"sk":{"N":"12"}}}',
+        b'{"Item":{"pk":{"S":"r"}}}',
+    ]
+    rows, errors, _, _ = _agree(spec, "DYNAMODB_JSON", lines)
+    assert [index for _, index, _, _ in errors] == [13, 16]
+    assert len({rk for _, rk, _, _ in rows}) == 4
+    assert rows[12][1] == rows[13][1] == rows[2][1]
+
+
+def test_the_sort_values_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importworker, "_SORT_VALUES", 5)
+    spec = SPECS[1]
+    lines = [encode_json_item({"pk": {"S": "p"}, "sk": {"N": str(s % 13)}}) for s in range(40)]
+    rows, errors, _, _ = _agree(spec, "DYNAMODB_JSON", lines)
+    assert not errors
+    assert len(rows) == 40
+
+
+def test_the_size_a_shape_knows_is_the_items() -> None:
+    """Lines of one shape: the size comes from the shape and the strings' lengths, or from
+    plain_item_size where a string is escaped or not ASCII, or a name comes twice."""
+    spec = SPECS[1]  # pk S, sk N
+    lines = [
+        f'$ion_1_0 {{Item:{{pk:"p{i}",sk:{i}.,s:"{text}",m:{{a:"b",c:1.5}},l:[1,"x"]}}}}\n'
+        for i, text in enumerate(["", "abc", 'q\\"uote', "tab\\t", "é", "x" * 500, "y"])
+    ]
+    lines += [
+        '$ion_1_0 {Item:{pk:"p",sk:1.,a:"x",a:"yy"}}\n',  # a name twice: the last value
+        '$ion_1_0 {Item:{pk:"p",sk:2.,a:"xyz",a:"y"}}\n',
+        '$ion_1_0 {Item:{pk:"p",sk:3.,s:"' + "z" * (400 * 1024) + '"}}\n',  # too large
+    ]
+    rows, errors, _, _ = _agree(spec, "ION", [line.encode() for line in lines])
+    assert [index for _, index, _, _ in errors] == [10]
+    assert len(rows) == 9

@@ -12,14 +12,16 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from streamkit.engine import s3files
 from streamkit.engine.s3files import (
     LineError,
     decode_ion_line,
+    decode_ion_sized,
     encode_ion_item,
     fast_ion_value,
     slow_ion_value,
 )
-from streamkit.model.attributes import AttributeValue
+from streamkit.model.attributes import AttributeValue, plain_item_size
 from tests.strategies import items
 
 _BENCH_LINE = '$ion_1_0 {Item:{pk:"p0000848",sk:0.,payload:"xxx",n:593600.,m:{a:"b",c:1.5}}}\n'
@@ -28,6 +30,7 @@ _BENCH_LINE = '$ion_1_0 {Item:{pk:"p0000848",sk:0.,payload:"xxx",n:593600.,m:{a:
 def _agrees(line: str) -> AttributeValue | None:
     """Check the fast reader against the full one on ``line``; return the fast answer."""
     fast = fast_ion_value(line)
+    assert fast_ion_value(line) == fast  # a shape's second line: by its template
     try:
         slow: AttributeValue | None = slow_ion_value(line)
     except (ValueError, RecursionError):  # LineError is a ValueError
@@ -61,8 +64,10 @@ def test_the_export_shapes_take_the_fast_path() -> None:
 
 
 @pytest.mark.parametrize(
-    "line", ["$ion_1_0 {]Item:{}}", "{Item:{a:1.,]b:2.}}", "{Item:{,a:1.}}", "{Item:{a:1.,}}"]
-)
+    "line",
+    ["$ion_1_0 {]Item:{}}", "{Item:{a:1.,]b:2.}}", "{Item:{,a:1.}}", "{Item:{a:1.,}}",
+     "$ion_1_0 {Item:{true}Item:true}}", "{Item:{a:1,null}b:2}}"],
+)  # fmt: skip
 def test_a_stray_character_where_a_name_goes_is_not_read(line: str) -> None:
     # found by test_mutated_lines_agree: quoting the name took the "]" into it
     assert fast_ion_value(line) is None
@@ -130,3 +135,89 @@ def test_a_blob_that_is_not_ascii_is_a_bad_line() -> None:
     """Was a ValueError the import did not count as a bad line (it ended the object)."""
     with pytest.raises(LineError, match="bad base64"):
         decode_ion_line("$ion_1_0 {Item:{a:{{é}}}}")
+
+
+def test_lines_of_one_shape_each_read_their_own_values() -> None:
+    """A shape's template is made once; each line's strings and numbers go into it."""
+    first = fast_ion_value('$ion_1_0 {Item:{pk:"a",n:12.,l:[3,"x",-4.5],m:{b:"c",d:9}}}')
+    second = fast_ion_value('$ion_1_0 {Item:{pk:"zz",n:98.,l:[7,"yy",-6.5],m:{b:"",d:1}}}')
+    assert first == {"M": {"Item": {"M": {
+        "pk": {"S": "a"}, "n": {"N": "12"},
+        "l": {"L": [{"N": "3"}, {"S": "x"}, {"N": "-4.5"}]},
+        "m": {"M": {"b": {"S": "c"}, "d": {"N": "9"}}},
+    }}}}  # fmt: skip
+    assert second == {"M": {"Item": {"M": {
+        "pk": {"S": "zz"}, "n": {"N": "98"},
+        "l": {"L": [{"N": "7"}, {"S": "yy"}, {"N": "-6.5"}]},
+        "m": {"M": {"b": {"S": ""}, "d": {"N": "1"}}},
+    }}}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("canonical", "other"),
+    [("{Item:{a:10.}}", "{Item:{a:01.}}"), ("{Item:{a:1.5}}", "{Item:{a:1.0}}"),
+     ("{Item:{a:[0,1]}}", "{Item:{a:[0,01]}}"), ("{Item:{a:-20}}", "{Item:{a:-02}}")],
+)  # fmt: skip
+def test_a_number_that_is_not_canonical_is_another_shape(canonical: str, other: str) -> None:
+    assert _agrees(canonical) is not None
+    assert fast_ion_value(other) is None
+    _agrees(other)
+
+
+def test_the_shapes_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A template is made on a shape's second line, and for at most _MAX_SHAPES shapes."""
+    monkeypatch.setattr(s3files, "_SHAPES", {})
+    monkeypatch.setattr(s3files, "_SEEN", set())
+    monkeypatch.setattr(s3files, "_MAX_SHAPES", 3)
+    for width in range(1, 12):
+        line = "{Item:{" + ",".join("a" * (i + 1) + f":{i + 1}" for i in range(width)) + "}}"
+        assert _agrees(line) is not None
+        assert len(s3files._SHAPES) <= 3
+    # full: the first shapes are kept (their lines sized), new ones translated line by line
+    assert decode_ion_sized("{Item:{a:7}}")[1] == 1 + 2
+    for _ in range(2):
+        assert decode_ion_sized("{Item:{b:7}}") == ({"b": {"N": "7"}}, None)
+    assert len(s3files._SHAPES) == 3
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(items(max_depth=3), st.data())
+def test_lines_with_other_digits_agree(item: dict[str, Any], data: st.DataObject) -> None:
+    """A line read (its shape kept), then the same line with digits changed: the same shape
+    when no digit becomes or stops being 0, another one otherwise."""
+    line = encode_ion_item(item).decode()
+    _agrees(line)
+    digits = [at for at, char in enumerate(line) if char.isdigit()]
+    chars = list(line)
+    for at in data.draw(st.lists(st.sampled_from(digits), max_size=4)) if digits else ():
+        chars[at] = data.draw(st.sampled_from("0123456789"))
+    _agrees("".join(chars))
+
+
+def test_a_field_name_with_digits_is_read_as_it_is() -> None:
+    # found by test_mutated_lines_agree: the shape of "I9tem" is that of "I1tem"
+    assert _agrees("{Item:{a1:1,b0:2}}") == {
+        "M": {"Item": {"M": {"a1": {"N": "1"}, "b0": {"N": "2"}}}}
+    }
+    assert _agrees("{Item:{a9:1,b0:2}}") == {
+        "M": {"Item": {"M": {"a9": {"N": "1"}, "b0": {"N": "2"}}}}
+    }
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(items(max_depth=3), st.data())
+def test_a_size_from_the_shape_is_plain_item_size(
+    item: dict[str, Any], data: st.DataObject
+) -> None:
+    line = encode_ion_item(item).decode()
+    chars = list(line)
+    digits = [at for at, char in enumerate(line) if char.isdigit()]
+    for at in data.draw(st.lists(st.sampled_from(digits), max_size=3)) if digits else ():
+        chars[at] = data.draw(st.sampled_from("0123456789"))
+    for text in (line, line, "".join(chars), line):  # the second line on: a known shape
+        try:
+            read, size = decode_ion_sized(text)
+        except LineError:
+            continue
+        if size is not None:
+            assert size == plain_item_size(dict(read))

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, strategies as st
 
 from streamkit.errors import DynamoDBError
-from streamkit.model.attributes import plain_item_size, validate_sized_item
+from streamkit.model.attributes import (
+    MAX_ATTRIBUTE_NAME_BYTES,
+    plain_item_size,
+    validate_sized_item,
+)
 from tests.strategies import items
 
 # raw, unvalidated values as a JSON line might hold them: some valid, some not canonical,
@@ -58,3 +63,31 @@ def test_what_is_not_plain() -> None:
     assert plain_item_size({"a": {"SS": ["x"]}}) is None
     assert plain_item_size({"a": {"S": "x" * (400 * 1024)}}) is None  # too large
     assert plain_item_size({"a": {"S": "x"}, "b": {"N": "-1.5"}}) == (1 + 1) + (1 + 2)
+
+
+@pytest.mark.parametrize(
+    "number", ["0", "00", "01", "7", "10", "1" * 37, "1" * 38, "٣", "²", "1²", "-0", "-10", "+1"]
+)
+def test_a_natural_number_is_plain_only_in_canonical_ascii_digits(number: str) -> None:
+    """The digits check (str.isdigit, ASCII only) agrees with validate_sized_item."""
+    item = {"a": {"N": number}}
+    size = plain_item_size(item)
+    try:
+        validated, expected = validate_sized_item(item)
+    except DynamoDBError:
+        assert size is None
+        return
+    assert size is None or (validated == item and size == expected)
+    assert (size is not None) == (number in ("0", "7", "10", "1" * 37, "1" * 38, "-10"))
+
+
+def test_names_are_checked_together() -> None:
+    assert plain_item_size({"a": {"S": "x"}, "bc": {"N": "10"}}) == 3 + 1 + 2
+    assert plain_item_size({"a": {"S": "x"}, "": {"N": "1"}}) is None  # an empty name
+    assert plain_item_size({"a": {"S": "x"}, "é": {"N": "1"}}) is None  # not ASCII
+    assert plain_item_size({"a": {"M": {1: {"N": "1"}}}}) is None  # not a string
+    long = "n" * MAX_ATTRIBUTE_NAME_BYTES
+    assert plain_item_size({long: {"N": "1"}, "b": {"N": "1"}}) == len(long) + 2 + 1 + 2
+    assert plain_item_size({long + "n": {"N": "1"}}) is None  # too long
+    half = MAX_ATTRIBUTE_NAME_BYTES // 2 + 1  # together longer than one name may be
+    assert plain_item_size({"a" * half: {"N": "1"}, "b" * half: {"N": "1"}}) == 2 * half + 4
