@@ -42,17 +42,22 @@ _raw_values = st.recursive(
 _raw_items = st.dictionaries(st.text(max_size=4), _raw_values, max_size=5)
 
 
-@given(st.one_of(items(), _raw_items))
-def test_a_plain_item_is_valid_as_it_is(item: dict[str, Any]) -> None:
+def _agrees_with_validation(item: dict[str, Any]) -> int | None:
+    """Return plain_item_size(item), checked against validate_sized_item: None for an item
+    it refuses, else the item as it is and the same size (when not None)."""
     size = plain_item_size(item)
     try:
         validated, expected = validate_sized_item(item)
     except DynamoDBError:
         assert size is None
-        return
-    if size is not None:
-        assert validated == item
-        assert size == expected
+        return None
+    assert size is None or (validated == item and size == expected)
+    return size
+
+
+@given(st.one_of(items(), _raw_items))
+def test_a_plain_item_is_valid_as_it_is(item: dict[str, Any]) -> None:
+    _agrees_with_validation(item)
 
 
 def test_what_is_not_plain() -> None:
@@ -70,14 +75,7 @@ def test_what_is_not_plain() -> None:
 )
 def test_a_natural_number_is_plain_only_in_canonical_ascii_digits(number: str) -> None:
     """The digits check (str.isdigit, ASCII only) agrees with validate_sized_item."""
-    item = {"a": {"N": number}}
-    size = plain_item_size(item)
-    try:
-        validated, expected = validate_sized_item(item)
-    except DynamoDBError:
-        assert size is None
-        return
-    assert size is None or (validated == item and size == expected)
+    size = _agrees_with_validation({"a": {"N": number}})
     assert (size is not None) == (number in ("0", "7", "10", "1" * 37, "1" * 38, "-10"))
 
 
