@@ -450,6 +450,8 @@ class Store:
                 return
             self._queue.pop(0)
         self._busy = False
+        if self._lulls:  # idle: a batch whose writes were all cancelled ran no _finish
+            asyncio.get_running_loop().call_soon(self._end_lulls_if_idle)
 
     def _flush(self, conn: sqlite3.Connection) -> None:
         self._retry = None
@@ -467,6 +469,8 @@ class Store:
             self._finish(batch)
             if self._checkpointer is not None and self._commits % wal.CHECKPOINT_COMMITS == 0:
                 self._checkpointer.nudge(conn)
+        elif self._lulls:  # every queued write was cancelled: no commit comes to end a lull
+            loop.call_soon(self._end_lulls_if_idle)
 
     def _wait_for_lock(
         self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop, batch: list[_Op]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from streamkit.errors import ConditionalCheckFailedException
@@ -314,6 +315,19 @@ class TestWaitLull:
                     tg.start_soon(writer, w)
                 tg.start_soon(gatherer)
             assert ended_at == [5]
+
+    async def test_a_batch_whose_writes_were_all_cancelled_ends_it(
+        self, location: Location
+    ) -> None:
+        """A lull asked for while a write is queued ends once the store is idle, also when
+        that write is cancelled before its batch runs (then no commit comes to look)."""
+        async with location.open() as store:
+            with anyio.fail_after(5):
+                async with anyio.create_task_group() as outer, anyio.create_task_group() as writes:
+                    writes.start_soon(store.write, put_kv("a", 1))
+                    outer.start_soon(store.wait_lull, 1000)  # queued behind the write
+                    await anyio.lowlevel.checkpoint()  # both have started, the batch has not run
+                    writes.cancel_scope.cancel()
 
 
 async def test_savepoint_journal_stays_in_memory(location: Location) -> None:
