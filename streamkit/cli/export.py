@@ -2,7 +2,9 @@
 
 DIR is the bucket: locally the engine's buckets folder is DIR's parent and the bucket is
 DIR's name, so the files land in DIR. With ``--endpoint-url`` the server reads and writes
-its own buckets folder (``serve --s3-dir``), and the bucket is DIR's name there.
+its own buckets folder (``serve --s3-dir``), and the bucket is DIR's name there: import
+reads the export's manifest from DIR when DIR is a local folder too, and otherwise asks the
+server (ListExports) for the newest full export it wrote into that bucket.
 """
 
 from __future__ import annotations
@@ -182,14 +184,61 @@ def _source(args: argparse.Namespace) -> tuple[Path, str, str, str, int | None, 
     return folder.parent, folder.name, prefix, fmt or "DYNAMODB_JSON", total, compression
 
 
+def _on_server(args: argparse.Namespace) -> bool:
+    """Whether DIR names a bucket in the server's ``--s3-dir`` rather than a local folder."""
+    return args.endpoint_url is not None and not Path(args.dir).is_dir()
+
+
+async def _server_export(
+    backend: Backend, args: argparse.Namespace
+) -> tuple[str, str, int | None, str]:
+    """Return the key prefix, format, item count and compression of the newest completed full
+    export the server wrote into the bucket DIR names (DIR is not a local folder, so it names
+    a bucket in the server's ``--s3-dir``, as ``streamkit export`` does)."""
+    bucket = Path(args.dir).name
+    newest: dict[str, Any] | None = None
+    params: dict[str, Any] = {}
+    while True:
+        page = await backend.call("ListExports", params)
+        for summary in page.get("ExportSummaries", []):
+            if summary["ExportStatus"] != "COMPLETED" or summary["ExportType"] != "FULL_EXPORT":
+                continue
+            desc = (await backend.call("DescribeExport", {"ExportArn": summary["ExportArn"]}))[
+                "ExportDescription"
+            ]
+            if desc["S3Bucket"] == bucket and (
+                newest is None or desc["ExportManifest"] > newest["ExportManifest"]
+            ):  # export ids start with the time in milliseconds
+                newest = desc
+        if not page.get("NextToken"):
+            break
+        params["NextToken"] = page["NextToken"]
+    if newest is None:
+        raise CommandError(
+            f"{args.dir} is not a folder here, and the server has no completed full export "
+            f"into its bucket {bucket!r}"
+        )
+    prefix = newest["ExportManifest"].rpartition("/")[0] + "/data/"
+    fmt = args.format or newest["ExportFormat"]
+    return prefix, fmt, int(newest.get("ItemCount", 0)), args.compression or "GZIP"
+
+
 async def run_import(args: argparse.Namespace) -> int:
-    """Create the table from DIR's files, follow the import to its end, print its description."""
-    root, bucket, prefix, fmt, total, compression = _source(args)
+    """Create the table from DIR's files, follow the import to its end, print its description.
+
+    With ``--endpoint-url`` and a DIR that is no local folder, DIR names a bucket in the
+    server's ``--s3-dir``, and the import reads the newest full export the server wrote there.
+    """
+    local = None if _on_server(args) else _source(args)
+    root, bucket = (None, Path(args.dir).name) if local is None else local[:2]
 
     async def body(backend: Backend) -> dict[str, Any]:
         return await _following(backend, lambda: follow(backend))
 
     async def follow(backend: Backend) -> dict[str, Any]:
+        prefix, fmt, total, compression = (
+            await _server_export(backend, args) if local is None else local[2:]
+        )
         creation = await _creation(backend, args)
         params: dict[str, Any] = {
             "S3BucketSource": {"S3Bucket": bucket, "S3KeyPrefix": prefix},

@@ -57,7 +57,9 @@ def add_transfer_commands(
         help="create a table from a folder of DynamoDB JSON, Ion or CSV files (ImportTable)",
         description="ImportTable from DIR: an export's folder (its format is read from "
         "manifest-summary.json; the newest export when DIR holds several), or any folder of "
-        "data files. The new table's key comes from --hash-key/--range-key or from --like TABLE.",
+        "data files. With --endpoint-url, a DIR that is no local folder names a bucket in the "
+        "server's --s3-dir (its newest full export is imported). The new table's key comes "
+        "from --hash-key/--range-key or from --like TABLE.",
     )
     imp.set_defaults(func=run.import_)
     imp.add_argument("dir", metavar="DIR")

@@ -121,6 +121,36 @@ def test_export_and_import_over_a_server(
         assert stop(process) == 0
 
 
+def test_import_names_a_bucket_of_the_server(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --endpoint-url, a DIR that is no local folder names a bucket in the server's
+    --s3-dir, for import as for export: the newest full export there is imported."""
+    s3 = tmp_path / "server-s3"
+    process, url, _ = start_serve("--memory", "--s3-dir", str(s3))
+    monkeypatch.chdir(tmp_path)  # "bkt" is no folder here
+    try:
+        where = ["--endpoint-url", url]
+        _fill(capsys, where, count=3)
+        first = run_json(capsys, "export", "orders", "bkt", *where)["ExportDescription"]
+        item = '{"pk": {"S": "x"}, "sk": {"N": "9"}}'
+        assert run(capsys, "put", "--table-name", "orders", "--item", item, *where)[0] == 0
+        run_json(capsys, "export", "orders", "bkt", *where, "--format", "ION")
+        assert not (tmp_path / "bkt").exists()
+        assert (s3 / "bkt" / first["ExportManifest"]).is_file()
+        code, _, err = run(capsys, "import", "bkt", "copy", "--like", "orders", *where)
+        assert code == 0, err
+        assert "imported 4 items" in err  # the newest export, in ION
+        assert _scan(capsys, "copy", where) == _scan(capsys, "orders", where)
+        code, _, err = run(capsys, "import", "nothing", "copy2", "--like", "orders", *where)
+        assert code == 1
+        assert "no completed full export into its bucket 'nothing'" in err
+        code, _, err = run(capsys, "tables", "describe", "--table-name", "copy2", *where)
+        assert code == 1  # nothing was created
+    finally:
+        assert stop(process) == 0
+
+
 def iso(at: float) -> str:
     return datetime.datetime.fromtimestamp(at, datetime.UTC).isoformat()
 
