@@ -599,6 +599,11 @@ def _configure(
     conn.execute("PRAGMA journal_mode=WAL" if on_disk else "PRAGMA journal_mode=MEMORY")
     conn.execute(f"PRAGMA synchronous={sync}")
     conn.execute("PRAGMA temp_store=MEMORY")
+    # Some builds (Debian's, so most Linux Pythons) turn secure_delete on, which overwrites
+    # every freed page with zeros: dropping a 1,000,000-item table then wrote its whole 325 MB
+    # to the WAL (2.7 s, against 0.12 s without), and freed stream blocks and large items cost
+    # page writes too. A local database needs no shredding; off on every build alike.
+    conn.execute("PRAGMA secure_delete=OFF")
 
 
 def _create(
