@@ -16,7 +16,7 @@ import functools
 import os
 import re
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -446,38 +446,63 @@ class BackupsMixin(EngineCore):
     async def _fill(self, record: Mapping[str, Any], spec: TableSpec) -> None:
         """Create the new table's SQLite tables and copy the backup in, a chunk a batch."""
         backup = self._memory_backups.get(record["arn"])
-        path = self._store.path
-        opened = None
-        if backup is None:
-            if path is None:
-                raise InternalServerError(f"the data of backup {record['arn']} is gone")
-            try:
-                opened = backup = sql.open_backup(sql.backup_path(path, record["id"]))
-            except (FileNotFoundError, sqlite3.Error) as exc:
-                raise InternalServerError(
-                    f"cannot read the data of backup {record['arn']}: {exc}"
-                ) from None
+        if backup is not None:
+            await self._fill_tables(spec, functools.partial(self._copy_from_memory, backup))
+            return
+        if self._store.path is None:
+            raise InternalServerError(f"the data of backup {record['arn']} is gone")
+        path = sql.backup_path(self._store.path, record["id"])
+        alias = f"sk_backup_{record['id'].replace('-', '_')}"
         try:
-            await self._store.write(lambda c: sql.create_restore_tables(c, spec))
-            try:
-                for source, dest, columns in sql.restore_steps(spec, spec.indexes):
-                    after = 0
-                    while True:
-                        rows = await anyio.to_thread.run_sync(sql.read_chunk, backup, source, after)
-                        if not rows:
-                            break
-                        step = functools.partial(
-                            sql.write_chunk, target=dest, columns=columns, rows=rows
-                        )
-                        await self._store.write(step)
-                        after = rows[-1][0]
-            except BaseException:
-                with anyio.CancelScope(shield=True):
-                    await self._store.write(lambda c: sql.drop_restore_tables(c, spec))
-                raise
+            await self._store.run_between_writes(lambda c: sql.attach_backup(c, path, alias))
+        except (FileNotFoundError, sqlite3.Error) as exc:
+            raise InternalServerError(
+                f"cannot read the data of backup {record['arn']}: {exc}"
+            ) from None
+        try:
+            await self._fill_tables(spec, functools.partial(self._copy_attached, alias))
         finally:
-            if opened is not None:
-                opened.close()
+            with anyio.CancelScope(shield=True):
+                await self._store.run_between_writes(lambda c: sql.detach_backup(c, alias))
+
+    async def _fill_tables(
+        self, spec: TableSpec, copy: Callable[[str, str, int], Awaitable[None]]
+    ) -> None:
+        """Create the restored table's SQLite tables and ``copy(source, target, columns)``
+        each from the backup; drop them again if the copy fails or is cancelled."""
+        await self._store.write(lambda c: sql.create_restore_tables(c, spec))
+        try:
+            for source, dest, columns in sql.restore_steps(spec, spec.indexes):
+                await copy(source, dest, columns)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._store.write(lambda c: sql.drop_restore_tables(c, spec))
+            raise
+
+    async def _copy_attached(self, alias: str, source: str, target: str, columns: int) -> None:
+        """Copy a table of an attached backup file, one ``INSERT ... SELECT`` a write batch."""
+        last = await self._store.write(lambda c: sql.last_rowid(c, alias, source))
+        for after in range(0, last, sql.RESTORE_CHUNK):
+            await self._store.write(
+                functools.partial(
+                    sql.copy_chunk,
+                    alias=alias,
+                    source=source,
+                    target=target,
+                    columns=columns,
+                    after=after,
+                )
+            )
+
+    async def _copy_from_memory(
+        self, backup: sqlite3.Connection, source: str, target: str, columns: int
+    ) -> None:
+        """Copy a table of an in-memory backup, read and written a chunk at a time."""
+        after = 0
+        while rows := sql.read_chunk(backup, source, after):
+            step = functools.partial(sql.write_chunk, target=target, columns=columns, rows=rows)
+            await self._store.write(step)
+            after = rows[-1][0]
 
     async def _publish(self, spec: TableSpec, summary: dict[str, Any]) -> None:
         def run(conn: sqlite3.Connection) -> bool:

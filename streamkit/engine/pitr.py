@@ -258,6 +258,10 @@ class PitrMixin(EngineCore):
         items = storage_tables.items_table(spec)
         after: list[tuple[bytes, bytes] | None] = [None]
 
+        def copy(conn: sqlite3.Connection) -> bool:
+            after[0] = history.copy_step(conn, state.table, items, at, after[0], RESTORE_STEP)
+            return after[0] is None
+
         def step(conn: sqlite3.Connection) -> bool:
             rows = history.restore_step(conn, state.table, at, after[0], RESTORE_STEP)
             live = [r for r in rows if r[2]]
@@ -270,7 +274,9 @@ class PitrMixin(EngineCore):
             return len(rows) < RESTORE_STEP
 
         try:
-            while not await self._store.write(on_table(source, step)):
+            # with secondary indexes each item's index rows are made in Python; else the
+            # rows are copied in SQL alone
+            while not await self._store.write(on_table(source, step if spec.has_indexes else copy)):
                 pass
         except BaseException:
             await self._store.write(lambda c: _drop(c, spec))

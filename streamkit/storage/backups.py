@@ -32,11 +32,15 @@ from streamkit.storage import select, tables as storage_tables
 __all__ = [
     "COPY_CHUNK",
     "RESTORE_CHUNK",
+    "attach_backup",
     "backup_path",
+    "copy_chunk",
     "copy_memory_snapshot",
     "create_restore_tables",
     "delete_backup_row",
+    "detach_backup",
     "drop_restore_tables",
+    "last_rowid",
     "load_backups",
     "load_restores",
     "open_backup",
@@ -303,6 +307,45 @@ def restore_steps(spec: TableSpec, indexes: Sequence[IndexSpec]) -> Iterator[tup
     yield "items", select.items_table(spec), 5
     for idx in indexes:
         yield _index_source(idx.name), select.index_table(spec, idx), 6
+
+
+def attach_backup(conn: sqlite3.Connection, path: str, alias: str) -> None:
+    """Attach a backup file to the writer's connection (outside any transaction), to copy it
+    in with :func:`copy_chunk` (FileNotFoundError if it is gone; sqlite3.Error if it is no
+    backup)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(path)
+    conn.execute(f"ATTACH DATABASE ? AS {alias}", (path,))
+    try:
+        conn.execute(f"SELECT 1 FROM {alias}.items LIMIT 1").fetchall()
+    except sqlite3.Error:
+        conn.execute(f"DETACH DATABASE {alias}")
+        raise
+
+
+def detach_backup(conn: sqlite3.Connection, alias: str) -> None:
+    """Detach a backup file (outside any transaction)."""
+    conn.execute(f"DETACH DATABASE {alias}")
+
+
+def last_rowid(conn: sqlite3.Connection, alias: str, source: str) -> int:
+    """The highest rowid of a table of an attached backup (0 when empty)."""
+    return int(conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {alias}.{source}").fetchone()[0])
+
+
+def copy_chunk(
+    conn: sqlite3.Connection, alias: str, source: str, target: str, columns: int, after: int
+) -> None:
+    """Copy the rows of rowids ``(after, after + RESTORE_CHUNK]`` of ``source`` in an attached
+    backup into ``target``, the restored table or one of its indexes, with one ``INSERT ...
+    SELECT`` (no row goes through Python). Backup rows are in key order, so the inserts
+    append to the target's B-tree; a restored table has no TTL (``ttl`` stays NULL)."""
+    into = f"{target}(hk, rk, item, size)" if columns == 5 else target
+    conn.execute(
+        f"INSERT INTO main.{into} SELECT * FROM {alias}.{source} "
+        "WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+        (after, after + RESTORE_CHUNK),
+    )
 
 
 def read_chunk(backup: sqlite3.Connection, source: str, after: int) -> list[tuple[Any, ...]]:

@@ -31,6 +31,7 @@ __all__ = [
     "Change",
     "HistoryState",
     "changes_step",
+    "copy_step",
     "create_history",
     "drop_history",
     "fill_step",
@@ -224,6 +225,41 @@ def restore_step(
             (at, *args, limit),
         )
     ]
+
+
+def copy_step(
+    conn: sqlite3.Connection,
+    table: str,
+    items: str,
+    at: float,
+    after: tuple[bytes, bytes] | None,
+    limit: int,
+) -> tuple[bytes, bytes] | None:
+    """Insert into the items table ``items`` the table as it was at ``at`` for the next
+    ``limit`` keys of the history after ``after`` (None: from the start), with one ``INSERT
+    ... SELECT`` (no row goes through Python); return the last of those keys, or None when
+    the history ends among them.
+
+    The keys of a step are bounded first, from the ``(hk, rk)`` index alone; each key's row
+    is then chosen as :func:`restore_step` chooses it, and tombstones are left out.
+    """
+    start = "" if after is None else "(hk, rk) > (?, ?)"
+    args: tuple[object, ...] = () if after is None else after
+    end = conn.execute(
+        f"SELECT DISTINCT hk, rk FROM {table} {'WHERE ' + start if start else ''} "
+        "ORDER BY hk, rk LIMIT 1 OFFSET ?",
+        (*args, limit - 1),
+    ).fetchone()
+    where = " AND ".join(
+        w for w in ("at <= ?", start, "" if end is None else "(hk, rk) <= (?, ?)") if w
+    )
+    conn.execute(
+        f"INSERT INTO {items}(hk, rk, item, size) SELECT hk, rk, item, size FROM "
+        f"(SELECT hk, rk, item, size, max(rowid) FROM {table} WHERE {where} "
+        "GROUP BY hk, rk ORDER BY hk, rk) WHERE item IS NOT NULL",
+        (at, *args, *(() if end is None else end)),
+    )
+    return None if end is None else (end[0], end[1])
 
 
 def insert_items(

@@ -21,6 +21,7 @@ from streamkit.engine import Engine
 from streamkit.errors import (
     BackupInUseException,
     BackupNotFoundException,
+    InternalServerError,
     TableAlreadyExistsException,
     TableInUseException,
     TableNotFoundException,
@@ -376,6 +377,37 @@ async def test_backups_survive_reopen(tmp_path: Path) -> None:
         ]
         await engine.delete_backup(BackupArn=arn)
     assert list((tmp_path / "backups").glob("*.sqlite3")) == []
+
+
+async def test_a_backup_file_gone_or_spoilt_fails_the_restore_cleanly(tmp_path: Path) -> None:
+    """The backup file is attached to the writer's connection for the copy: a file removed
+    or overwritten behind the engine's back is an InternalServerError, and no table, SQLite
+    table or attached database is left behind; the engine goes on working."""
+    async with open_engine(tmp_path / "db.sqlite3") as engine:
+        await make_table(engine)
+        await engine.put_item(TableName="src", Item={"pk": {"S": "a"}, "sk": {"N": "1"}})
+        arn = (await engine.create_backup(TableName="src", BackupName="kept"))["BackupDetails"][
+            "BackupArn"
+        ]
+        (file,) = (tmp_path / "backups").glob("*.sqlite3")
+        tables_before = await engine.store.read(
+            lambda c: c.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        )
+        file.write_bytes(b"not a database at all" * 100)
+        with pytest.raises(InternalServerError, match="cannot read the data of backup"):
+            await engine.restore_table_from_backup(TargetTableName="copy", BackupArn=arn)
+        file.unlink()
+        with pytest.raises(InternalServerError, match="cannot read the data of backup"):
+            await engine.restore_table_from_backup(TargetTableName="copy", BackupArn=arn)
+        assert "copy" not in (await engine.list_tables())["TableNames"]
+        attached = await engine.store.run_between_writes(
+            lambda c: [row[1] for row in c.execute("PRAGMA database_list")]
+        )
+        assert attached == ["main"]
+        assert tables_before == await engine.store.read(
+            lambda c: c.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        )
+        await engine.put_item(TableName="src", Item={"pk": {"S": "b"}, "sk": {"N": "2"}})
 
 
 # -- consistency: a backup restores exactly the table at the backup's moment -------------

@@ -105,14 +105,21 @@ async def _items(db: streamkit.Engine, table: str) -> Model:
     steps=st.lists(st.tuples(st.sampled_from([0.0, 0.5, 1.0, 7.0]), OPS), max_size=25),
     pick=st.floats(0, 1),
     trim=st.one_of(st.none(), st.floats(0, 1)),
+    keys_a_step=st.sampled_from([1, 2, 3, pitr.RESTORE_STEP]),
+    with_index=st.booleans(),
 )
 def test_restore_gives_the_table_as_it_was(
     before: list[tuple[str, int]],
     steps: list[tuple[float, tuple[Any, ...]]],
     pick: float,
     trim: float | None,
+    keys_a_step: int,
+    with_index: bool,
 ) -> None:
-    """Random histories; restore to a random moment (after trimming before it, or not)."""
+    """Random histories; restore to a random moment (after trimming before it, or not), a
+    few keys a step or all at once, with the GSI (its rows made in Python) or without it
+    (the rows copied in SQL alone)."""
+    overrides: dict[str, Any] = {} if with_index else {"GlobalSecondaryIndexOverride": []}
 
     async def run() -> None:
         clock = ManualClock()
@@ -142,25 +149,40 @@ def test_restore_gives_the_table_as_it_was(
                 )
                 await db.store.write(step)
             await db.restore_table_to_point_in_time(
-                SourceTableName="source", TargetTableName="restored", RestoreDateTime=at
+                SourceTableName="source",
+                TargetTableName="restored",
+                RestoreDateTime=at,
+                **overrides,
             )
             assert await _items(db, "restored") == expected
-            by_group = await db.query(
-                TableName="restored",
-                IndexName="by_grp",
-                KeyConditionExpression="grp = :g",
-                ExpressionAttributeValues={":g": {"S": "g0"}},
-            )
-            assert sorted(i["pk"]["S"] for i in by_group["Items"]) == sorted(
-                k for k, v in expected.items() if v.get("grp") == {"S": "g0"}
-            )
+            if with_index:
+                by_group = await db.query(
+                    TableName="restored",
+                    IndexName="by_grp",
+                    KeyConditionExpression="grp = :g",
+                    ExpressionAttributeValues={":g": {"S": "g0"}},
+                )
+                assert sorted(i["pk"]["S"] for i in by_group["Items"]) == sorted(
+                    k for k, v in expected.items() if v.get("grp") == {"S": "g0"}
+                )
+            else:
+                described = await db.describe_table(TableName="restored")
+                assert "GlobalSecondaryIndexes" not in described["Table"]
             # the latest restorable time is now: the table as it is
             await db.restore_table_to_point_in_time(
-                SourceTableName="source", TargetTableName="latest", UseLatestRestorableTime=True
+                SourceTableName="source",
+                TargetTableName="latest",
+                UseLatestRestorableTime=True,
+                **overrides,
             )
             assert await _items(db, "latest") == model
 
-    asyncio.run(run())
+    saved = pitr.RESTORE_STEP
+    pitr.RESTORE_STEP = keys_a_step
+    try:
+        asyncio.run(run())
+    finally:
+        pitr.RESTORE_STEP = saved
 
 
 async def test_writes_while_enabling_keep_the_enable_time_picture(
