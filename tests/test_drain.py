@@ -4,6 +4,8 @@ DrainStalledError naming what is not caught up; a drain that keeps moving takes 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,17 @@ def _hung_app(release: anyio.Event) -> streamkit.App:
     return app
 
 
+@asynccontextmanager
+async def _one_hung_order(
+    release: anyio.Event, drain_stall_timeout: float | None
+) -> AsyncIterator[Harness]:
+    """A harness whose handler hangs on the one order written, until ``release`` is set."""
+    async with open_harness(_hung_app(release), drain_stall_timeout=drain_stall_timeout) as h:
+        await h.engine.create_table(TableName="orders", **ORDERS)
+        await h.engine.table("orders").put_item(Item={"pk": "o1"})
+        yield h
+
+
 async def _stalled(h: Harness) -> str:
     """Drain, expecting it to stall within the bound; return the error's message."""
     start = anyio.current_time()
@@ -53,9 +66,7 @@ def test_the_default_is_generous() -> None:
 async def test_a_handler_that_never_returns_fails_the_drain_naming_its_shard() -> None:
     release = anyio.Event()
     with anyio.fail_after(BOUND):
-        async with open_harness(_hung_app(release), drain_stall_timeout=STALL) as h:
-            await h.engine.create_table(TableName="orders", **ORDERS)
-            await h.engine.table("orders").put_item(Item={"pk": "o1"})
+        async with _one_hung_order(release, STALL) as h:
             message = await _stalled(h)
             assert message.startswith("drain() saw nothing move for 0.5 s")
             assert "mapping 'stuck' (us-east-1), shard shardId-" in message
@@ -164,13 +175,19 @@ async def test_a_drain_without_a_stall_timeout_waits() -> None:
     """``drain_stall_timeout=None`` waits for ever, as drain did: here until released."""
     release = anyio.Event()
     with anyio.fail_after(BOUND):
-        async with open_harness(_hung_app(release), drain_stall_timeout=None) as h:
-            await h.engine.create_table(TableName="orders", **ORDERS)
-            await h.engine.table("orders").put_item(Item={"pk": "o1"})
+        async with _one_hung_order(release, None) as h:
+            drained: list[bool] = []
+
+            async def drain() -> None:
+                await h.drain()
+                drained.append(True)
+
             async with anyio.create_task_group() as tg:
-                tg.start_soon(h.drain)
+                tg.start_soon(drain)
                 await anyio.sleep(2 * STALL)  # real time: longer than the stall timeout above
+                assert not drained
                 release.set()
+            assert drained
 
 
 def test_the_sync_harness_raises_too() -> None:

@@ -21,7 +21,7 @@ from streamkit.storage.changes import (
 )
 from streamkit.storage.codec import dump_item
 from streamkit.testing import ManualClock
-from tests.strategies import items, key_values
+from tests.strategies import items, key_values, reordered
 
 KEYS = {"pk": {"S": "a"}}
 OLD = {"pk": {"S": "a"}, "n": {"N": "1"}}
@@ -109,18 +109,6 @@ VIEWS = ["KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES"]
 KEY_VALUES = st.one_of(key_values("S"), key_values("N"), key_values("B"))
 
 
-def _reordered(value: Any) -> Any:
-    """The same value with every map's members and every set's elements in reverse order."""
-    ((tag, payload),) = value.items()
-    if tag == "M":
-        return {"M": {k: _reordered(v) for k, v in reversed(payload.items())}}
-    if tag == "L":
-        return {"L": [_reordered(v) for v in payload]}
-    if tag in ("SS", "NS", "BS"):
-        return {tag: list(reversed(payload))}
-    return value
-
-
 async def _stored_change(
     view: str, key: dict[str, Any], old: dict[str, Any] | None, new: dict[str, Any] | None
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, tuple[int, bytes] | None]:
@@ -188,7 +176,7 @@ def test_append_stores_what_the_reference_functions_give(
     if new is not None:
         new = {**new, "pk": key}
     if same and old is not None:
-        new = {k: _reordered(v) for k, v in reversed(old.items())}
+        new = reordered(old)
     before, after, record = anyio.run(_stored_change, view, key, old, new)
     assert (before is None) == (old is None)
     assert (after is None) == (new is None)
