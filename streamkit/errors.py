@@ -42,6 +42,7 @@
     │                                            file; .path, .owner; not wire
     ├── HandlerExitError                         a handler raised SystemExit & co
     ├── ClockStalledError                        a sleep on a ManualClock nobody advances
+    ├── DrainStalledError                        the test harness's drain() made no progress
     ├── ClosedError                              an engine, store, runtime or harness used
     │                                            after its ``open_*`` block exited; not wire
     └── DatabaseFileError                        the database file cannot be used (corrupt,
@@ -63,6 +64,7 @@ __all__ = [
     "ConfigurationError",
     "DatabaseFileError",
     "DatabaseInUseError",
+    "DrainStalledError",
     "DuplicateItemException",
     "DynamoDBError",
     "ExpiredIteratorException",
@@ -145,6 +147,12 @@ class HandlerExitError(StreamkitError):
 
 class ClockStalledError(StreamkitError):
     """A task slept on a ``ManualClock`` that nobody advanced for the clock's grace period."""
+
+
+class DrainStalledError(StreamkitError):
+    """The test harness's ``drain()`` saw nothing move for its stall timeout (real seconds);
+    the message names each mapping, link, shard, export or import not caught up, and the
+    writes still queued."""
 
 
 class ClosedError(StreamkitError):

@@ -30,6 +30,10 @@ calls answer ``IN_PROGRESS`` at once, as DynamoDB's)::
 
     export = await h.engine.export_table_to_point_in_time(TableArn=arn, S3Bucket="b")
     await h.drain()                              # the export has ended
+
+``drain()`` never hangs: when nothing it waits for moves for ``h.drain_stall_timeout`` real
+seconds (60 by default; ``open_harness(app, drain_stall_timeout=...)``), it raises
+:class:`~streamkit.errors.DrainStalledError` naming what is not caught up.
 """
 
 from __future__ import annotations
@@ -37,26 +41,31 @@ from __future__ import annotations
 import heapq
 import inspect
 import itertools
+import math
 import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from streamkit.clock import background_task, first_of
 from streamkit.engine import Engine, Table
-from streamkit.errors import ClockStalledError, ClosedError
+from streamkit.engine.transfers import TransferJob
+from streamkit.errors import ClockStalledError, ClosedError, DrainStalledError
 from streamkit.mappings.app import App
 from streamkit.mappings.context import LambdaContext
 from streamkit.mappings.events import deserialize_event, make_event, make_stream_record
+from streamkit.mappings.poller import MappingRunner
 from streamkit.mappings.replication import Replicator
+from streamkit.mappings.source import LocalSource
 from streamkit.runtime import Runtime, open_runtime
 from streamkit.streams import Regions, open_engine, open_regions
 from streamkit.streams.client import StreamsClient
+from streamkit.streams.records import parse_sequence_number, sequence_number
 
 __all__ = [
     "Blocking",
@@ -72,6 +81,15 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+#: Real seconds ``Harness.drain()`` waits without seeing anything move before it raises
+#: :class:`~streamkit.errors.DrainStalledError`. Generous: a drain only needs the handlers'
+#: own time and a few SQLite reads between two moves, even on a loaded CI machine; a
+#: handler that legitimately runs longer than this per batch needs a bigger
+#: ``drain_stall_timeout``.
+DRAIN_STALL_TIMEOUT: Final = 60.0
+#: Real seconds each read of the stall report may take (the store may be what is stuck).
+_REPORT_READ_TIMEOUT: Final = 5.0
 
 
 class ManualClock:
@@ -176,12 +194,15 @@ class Harness:
         runtime: the runtime running the app's mappings in every region.
         clock: the manual clock of every region.
         group: the group of regions (``open_harness(app, regions=[...])``), or None.
+        drain_stall_timeout: real seconds :meth:`drain` may see nothing move before it raises
+            :class:`~streamkit.errors.DrainStalledError` (None: wait for ever).
     """
 
     engine: Engine
     runtime: Runtime
     clock: ManualClock
     group: Regions | None = None
+    drain_stall_timeout: float | None = DRAIN_STALL_TIMEOUT
 
     @property
     def engines(self) -> Mapping[str, Engine]:
@@ -211,22 +232,42 @@ class Harness:
         window) whose time has not come yet counts as settled: advance the clock and drain
         again to see it run.
 
+        Nothing may hang: when nothing moves for :attr:`drain_stall_timeout` real seconds (no
+        checkpoint advances, no shard starts or ends, no mapping changes state, no link ships,
+        no export or import ends, the clock is not advanced), drain raises. A drain that keeps
+        moving may take as long as it needs.
+
         Raises:
             MappingConfigurationError: a mapping stopped because its handler raised a
                 ``ConfigurationError`` (such errors are never retried).
+            DrainStalledError: nothing moved for ``drain_stall_timeout`` seconds; the message
+                names each mapping, link and shard not caught up (its checkpoint and the
+                shard's last sequence number), each export or import under way, and each
+                engine's queued writes.
         """
         if self.runtime.closed or any(engine.closed for engine in self.engines.values()):
             raise ClosedError("the harness is closed: its open_harness block has exited")
+        limit = self.drain_stall_timeout
+        mark = self._progress()
+        since = anyio.current_time()
         while True:
             changed = [self.runtime.activity.waiter()]
             changed.extend(link.changed.waiter() for link in list(self.runtime.links))
             engines = list(self.engines.values())
             changed.extend(engine.transfers.changed.waiter() for engine in engines)
-            # _settled awaits between its checks: a change meanwhile (a back-fill starting
-            # after its link was seen caught up, say) makes its True stale: look again
-            if await self._settled() and not any(event.is_set() for event in changed):
-                return
-            await first_of(changed)
+            deadline = math.inf if limit is None else since + limit
+            with anyio.move_on_at(deadline):
+                # _settled awaits between its checks: a change meanwhile (a back-fill starting
+                # after its link was seen caught up, say) makes its True stale: look again
+                if await self._settled() and not any(event.is_set() for event in changed):
+                    return
+                await first_of(changed)
+            progress = self._progress()
+            if progress != mark:
+                mark, since = progress, anyio.current_time()
+            elif anyio.current_time() >= deadline:
+                assert limit is not None
+                raise DrainStalledError(await self._stall_report(limit))
 
     async def _settled(self) -> bool:
         """Whether every mapping, link and export or import is caught up (each checked in
@@ -245,6 +286,126 @@ class Harness:
                 return False
         return True
 
+    def _progress(self) -> tuple[object, ...]:
+        """What drain counts as moving, read without I/O: every runner's state and shard
+        checkpoints, every replication link's shipped count, the exports and imports under
+        way, the set of links, and the clock (phase changes alone are not progress)."""
+        marks: list[object] = [self.clock.now(), len(self.runtime.links)]
+        for region, runners in list(self.runtime.region_mappings.items()):
+            for name, runner in list(runners.items()):
+                marks.append((region, name, *_runner_marks(runner)))
+        if self.runtime.replication is not None:
+            for link in self.runtime.replication.links:
+                key = (link.table, link.source, link.target, link.shipped, link.backfilling)
+                marks.append((*key, *_runner_marks(link.runner)))
+        marks.extend(
+            tuple((job.arn, job.desc.get(job.status)) for job in _jobs(engine))
+            for engine in list(self.engines.values())
+        )
+        return tuple(marks)
+
+    async def _stall_report(self, limit: float) -> str:
+        """Say what drain waits for: the DrainStalledError message."""
+        lines: list[str] = []
+        for region, runners in list(self.runtime.region_mappings.items()):
+            for name, runner in list(runners.items()):
+                lines += await _runner_report(f"mapping {name!r} ({region})", runner)
+        for link in list(self.runtime.links):
+            if isinstance(link, Replicator):
+                found = []
+                for each in link.links:
+                    label = f"replication link {each.table!r} {each.source} -> {each.target}"
+                    if each.backfilling:
+                        found.append(
+                            f"{label}: back-filling {each.target} ({each.shipped} shipped)"
+                        )
+                    elif not await _bounded(each.caught_up(), True):
+                        found += await _runner_report(label, each.runner)
+                if not found and not await _bounded(link.caught_up(), True):
+                    found.append("replication: catalog changes not acted on yet")
+                lines += found
+            elif not await _bounded(link.caught_up(), True):
+                lines.append(f"link {link!r}: not caught up")
+        for region, engine in list(self.engines.items()):
+            for job in _jobs(engine):
+                kind = "export" if job.status == "ExportStatus" else "import"
+                lines.append(f"{kind} {job.arn} ({region}): {job.desc.get(job.status)}")
+            if engine.closed:
+                continue
+            backlog = engine.backend.write_backlog()
+            if backlog.queued or backlog.running or backlog.lulls:
+                text = f"{region}: {backlog.queued} write(s) queued"
+                if backlog.running:
+                    text += ", a batch running"
+                if backlog.locked_for is not None:
+                    text += f", waiting {backlog.locked_for:.1f} s for the database's write lock"
+                if backlog.lulls:
+                    text += f", {backlog.lulls} stream reader(s) waiting for a lull"
+                lines.append(text)
+        what = "\n".join(f"  - {line}" for line in lines) or "  (nothing: it settled just now)"
+        return (
+            f"drain() saw nothing move for {limit:g} s (Harness.drain_stall_timeout); "
+            f"not caught up:\n{what}"
+        )
+
+
+def _runner_marks(runner: MappingRunner) -> tuple[object, ...]:
+    shards = tuple(
+        (key, status.checkpoint, status.phase == "done") for key, status in runner.shards.items()
+    )
+    return runner.state, runner.config.enabled, runner.error is None, shards
+
+
+def _jobs(engine: Engine) -> list[TransferJob]:
+    return [] if engine.closed else engine.transfers.under_way
+
+
+async def _bounded(check: Awaitable[T], default: T) -> T:
+    """Await ``check`` for at most the report's read timeout (the store may be stuck)."""
+    with anyio.move_on_after(_REPORT_READ_TIMEOUT):
+        return await check
+    return default
+
+
+async def _runner_report(label: str, runner: MappingRunner) -> list[str]:
+    """Lines saying what keeps one mapping runner from being caught up (none if it is)."""
+    if await _bounded(runner.caught_up(), False):
+        return []
+    if runner.state not in ("Enabled", "Disabled"):
+        return [f"{label}: state {runner.state}"]
+    source = runner.stream_source
+    engine = source.engine if isinstance(source, LocalSource) else None
+    now = runner.clock.now()
+    lines = []
+    for (arn, sid), status in list(runner.shards.items()):
+        if status.phase == "done":
+            continue
+        if status.phase == "sleeping" and status.wake_at is not None and status.wake_at > now:
+            continue  # settled: waits for the clock
+        checkpoint = status.checkpoint or "none yet"
+        text = f"{label}, shard {sid} of {arn}: {status.phase}, checkpoint {checkpoint}"
+        if engine is not None and not engine.closed:
+            head = await _bounded(engine.backend.shard_head(arn, sid), -1)
+            after = None if status.checkpoint is None else parse_sequence_number(status.checkpoint)
+            if head == -1:
+                text += ", shard's last sequence number unknown (the store did not answer)"
+            elif head is None:
+                text += ", shard empty"
+            else:
+                behind = await _bounded(engine.backend.pending_records(arn, sid, after), -1)
+                text += f", shard's last sequence number {sequence_number(head)}"
+                text += f" ({behind} record(s) behind)" if behind >= 0 else ""
+                if status.phase == "idle" and behind == 0:
+                    continue
+        lines.append(text)
+    if not lines:
+        count = len(runner.shards)
+        lines.append(
+            f"{label}: not caught up (state {runner.state}, {len(runner.following)} stream(s) "
+            f"followed, {count} shard worker(s); a shard worker not started yet?)"
+        )
+    return lines
+
 
 @asynccontextmanager
 async def open_harness(
@@ -254,6 +415,7 @@ async def open_harness(
     path: str | os.PathLike[str] | None = None,
     regions: Sequence[str] | None = None,
     replication_delay: float = 0.0,
+    drain_stall_timeout: float | None = DRAIN_STALL_TIMEOUT,
     **engine_options: Any,
 ) -> AsyncIterator[Harness]:
     """Run ``app``'s mappings on an engine (in memory by default) with a manual clock.
@@ -268,6 +430,9 @@ async def open_harness(
     ``h.engines[region]`` any region's. Global tables replicate between them (``drain()``
     waits for every replication link too); ``h.replication`` pauses and resumes links, and
     ``replication_delay`` holds each change back that many seconds of the manual clock.
+
+    ``drain_stall_timeout``: real seconds ``drain()`` may see nothing move before it raises
+    :class:`~streamkit.errors.DrainStalledError` (:attr:`Harness.drain_stall_timeout`).
     """
     clock = clock or ManualClock()
     if regions is not None:
@@ -277,13 +442,13 @@ async def open_harness(
                 group, app, replication_delay=replication_delay, replicate_at_once=True
             ) as runtime,
         ):
-            yield Harness(runtime.engine, runtime, clock, group)
+            yield Harness(runtime.engine, runtime, clock, group, drain_stall_timeout)
         return
     async with (
         open_engine(path, clock=clock, **engine_options) as engine,
         open_runtime(engine, app) as runtime,
     ):
-        yield Harness(engine, runtime, clock)
+        yield Harness(engine, runtime, clock, None, drain_stall_timeout)
 
 
 class Blocking:
@@ -359,7 +524,8 @@ class SyncHarness:
 
     def drain(self) -> None:
         """Block until every mapping (of every region) and every link has processed every
-        record committed so far."""
+        record committed so far (:meth:`Harness.drain`: it raises
+        :class:`~streamkit.errors.DrainStalledError` rather than hang)."""
         self.portal.call(self.harness.drain)
 
     def advance(self, seconds: float) -> None:
@@ -389,6 +555,7 @@ def open_sync_harness(
     clock: ManualClock | None = None,
     path: str | os.PathLike[str] | None = None,
     regions: Sequence[str] | None = None,
+    drain_stall_timeout: float | None = DRAIN_STALL_TIMEOUT,
     **engine_options: Any,
 ) -> Iterator[SyncHarness]:
     """Run :func:`open_harness` on an event loop in a background thread, for synchronous code.
@@ -397,7 +564,14 @@ def open_sync_harness(
     harness is entered and exited by one task on it, so this works from any test, fixture or
     script, whatever the async test plugin.
     """
-    opening = open_harness(app or App(), clock=clock, path=path, regions=regions, **engine_options)
+    opening = open_harness(
+        app or App(),
+        clock=clock,
+        path=path,
+        regions=regions,
+        drain_stall_timeout=drain_stall_timeout,
+        **engine_options,
+    )
     with run_in_portal(opening) as h:
         yield h
 

@@ -18,6 +18,7 @@ __all__ = [
     "items",
     "key_values",
     "numbers",
+    "reordered",
     "scalar_values",
     "texts",
 ]
@@ -103,3 +104,20 @@ def attribute_values(max_depth: int = 3) -> st.SearchStrategy[AttributeValue]:
 def items(max_depth: int = 2) -> st.SearchStrategy[Item]:
     """Return valid items: up to 8 attributes, values nested up to ``max_depth``."""
     return st.dictionaries(attribute_names(), attribute_values(max_depth), max_size=8)
+
+
+def reordered(item: Item) -> Item:
+    """Return an item equal to ``item`` as DynamoDB compares them, written in another order:
+    its attributes, every map's members and every set's elements reversed."""
+    return {name: _reordered(value) for name, value in reversed(item.items())}
+
+
+def _reordered(value: Any) -> Any:
+    ((tag, payload),) = value.items()
+    if tag == "M":
+        return {"M": {k: _reordered(v) for k, v in reversed(payload.items())}}
+    if tag == "L":
+        return {"L": [_reordered(v) for v in payload]}
+    if tag in ("SS", "NS", "BS"):
+        return {tag: list(reversed(payload))}
+    return value

@@ -36,6 +36,7 @@ PUBLIC: dict[str, list[str]] = {
         "ConfigurationError",
         "DatabaseFileError",
         "DatabaseInUseError",
+        "DrainStalledError",
         "DuplicateItemException",
         "DynamoDBError",
         "ExpiredIteratorException",

@@ -18,7 +18,7 @@ import anyio
 from streamkit.model.schema import TableSpec
 from streamkit.storage import changes, checkpoints
 from streamkit.storage.changes import ChangeLog, StreamSettings
-from streamkit.storage.sqlite import Store
+from streamkit.storage.sqlite import Store, StoreBacklog
 
 __all__ = ["Checkpoint", "StreamBackend"]
 
@@ -60,6 +60,10 @@ class StreamBackend:
     def has_table(self, name: str) -> bool:
         """Whether the catalog has a table of that name."""
         return name in self._tables
+
+    def write_backlog(self) -> StoreBacklog:
+        """Return the store's writes queued or waiting now (the harness's stall report)."""
+        return self._store.backlog()
 
     # -- change notification -------------------------------------------------------------
 

@@ -149,6 +149,11 @@ class TransferQueue:
             self._taken.clear()
         self._queued.clear()
 
+    @property
+    def under_way(self) -> list[TransferJob]:
+        """The jobs queued or under a worker (not those running inside their own call)."""
+        return [*self._taken, *self._queued]
+
     async def caught_up(self) -> bool:
         """Whether no job is queued or under way."""
         return not (self._queued or self._taken or self._inline)

@@ -57,6 +57,7 @@ __all__ = [
     "BatchHooks",
     "Durability",
     "Store",
+    "StoreBacklog",
     "StoreConnection",
     "StoreStatistics",
     "check_database_file",
@@ -114,6 +115,15 @@ class StoreStatistics(NamedTuple):
 
     commits: int  #: write transactions run (each may hold many operations)
     writes: int  #: write operations run
+
+
+class StoreBacklog(NamedTuple):
+    """What a store has not done yet (the test harness's ``drain()`` shows it when it stalls)."""
+
+    queued: int  #: writes waiting for their batch
+    running: bool  #: a batch is running on the writer's thread
+    lulls: int  #: ``wait_lull`` callers still waiting
+    locked_for: float | None  #: seconds the queued batch has waited for another process's lock
 
 
 class StoreConnection(sqlite3.Connection):
@@ -356,6 +366,13 @@ class Store:
     def statistics(self) -> StoreStatistics:
         """Return how many transactions and write operations the store has run."""
         return StoreStatistics(self._commits, self._writes)
+
+    def backlog(self) -> StoreBacklog:
+        """Return what is queued or waiting now (no I/O)."""
+        queued = sum(1 for op in self._queue if not op.future.done())
+        locked = self._locked_since
+        since = None if locked is None else asyncio.get_running_loop().time() - locked
+        return StoreBacklog(queued, self._busy, len(self._lulls), since)
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` on a reader thread, outside any write transaction (big reads)."""

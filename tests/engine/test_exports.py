@@ -384,6 +384,18 @@ async def test_an_import_in_worker_processes_is_the_same(
     assert results[0][0]["n"] == {"N": "-12.5"}
 
 
+def _in_two_workers(db: streamkit.Engine, keys: list[str]) -> dict[str, Any]:
+    """Make ``db`` import in two worker processes (a small file too), put a DYNAMODB_JSON file
+    of ``_EVERY_TYPE`` items with those keys in bucket "bkt", and return the import's source
+    parameters."""
+    db.import_processes, db.import_processes_min_bytes = 2, 0
+    lines = [
+        b'{"Item":' + orjson.dumps(_wire({**_EVERY_TYPE, "pk": {"S": key}})) + b"}" for key in keys
+    ]
+    _write(db.s3_dir / "bkt", "d/1.json", b"\n".join(lines) + b"\n")
+    return {"S3BucketSource": {"S3Bucket": "bkt"}, "InputFormat": "DYNAMODB_JSON"}
+
+
 @pytest.mark.parametrize("where", ["memory", "full"])
 async def test_worker_imports_on_every_kind_of_store(
     tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch
@@ -394,16 +406,7 @@ async def test_worker_imports_on_every_kind_of_store(
     monkeypatch.setattr(exports, "IMPORT_BLOCK", 2048)
     path = None if where == "memory" else tmp_path / "db.sqlite3"
     async with streamkit.open_engine(path, durability="full", s3_dir=tmp_path / "s3") as db:
-        db.import_processes, db.import_processes_min_bytes = 2, 0
-        lines = [
-            b'{"Item":' + orjson.dumps(_wire({**_EVERY_TYPE, "pk": {"S": f"k{i % 700}"}})) + b"}"
-            for i in range(1000)
-        ]
-        _write(db.s3_dir / "bkt", "d/1.json", b"\n".join(lines) + b"\n")
-        params: dict[str, Any] = {
-            "S3BucketSource": {"S3Bucket": "bkt"},
-            "InputFormat": "DYNAMODB_JSON",
-        }
+        params = _in_two_workers(db, [f"k{i % 700}" for i in range(1000)])
         done = await asyncio.gather(
             import_(db, **params, TableCreationParameters=_creation("one")),
             import_(db, **params, TableCreationParameters=_creation("two")),
@@ -441,16 +444,7 @@ async def test_a_worker_that_dies_fails_the_import_and_leaves_nothing(
         pool._procs[1].kill()  # its blocks in flight never come back
 
     async with streamkit.open_engine(None, s3_dir=tmp_path / "s3") as db:
-        db.import_processes, db.import_processes_min_bytes = 2, 0
-        lines = [
-            b'{"Item":' + orjson.dumps(_wire({**_EVERY_TYPE, "pk": {"S": f"k{i}"}})) + b"}"
-            for i in range(600)
-        ]
-        _write(db.s3_dir / "bkt", "d/1.json", b"\n".join(lines) + b"\n")
-        params: dict[str, Any] = {
-            "S3BucketSource": {"S3Bucket": "bkt"},
-            "InputFormat": "DYNAMODB_JSON",
-        }
+        params = _in_two_workers(db, [f"k{i}" for i in range(600)])
         monkeypatch.setattr(importworker.LinePool, "start", start_then_kill)
         failed = await import_(db, **params, TableCreationParameters=_creation("one"))
         assert failed["ImportStatus"] == "FAILED", failed

@@ -38,13 +38,26 @@ async def shards(engine: streamkit.Engine, arn: str) -> list[dict[str, Any]]:
         start = {"ExclusiveStartShardId": desc["LastEvaluatedShardId"]}
 
 
+async def shard_iterator(
+    engine: streamkit.Engine,
+    arn: str,
+    shard_id: str,
+    kind: str = "TRIM_HORIZON",
+    sequence_number: str | None = None,
+) -> str:
+    """Return GetShardIterator's iterator of type ``kind`` (at ``sequence_number``, for
+    ``AT_SEQUENCE_NUMBER`` and ``AFTER_SEQUENCE_NUMBER``)."""
+    at = {} if sequence_number is None else {"SequenceNumber": sequence_number}
+    out = await engine.streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard_id, ShardIteratorType=kind, **at
+    )
+    iterator: str = out["ShardIterator"]
+    return iterator
+
+
 async def read_shard(engine: streamkit.Engine, arn: str, shard_id: str) -> list[dict[str, Any]]:
     """Read one shard from TRIM_HORIZON until it is exhausted or an empty page."""
-    it = (
-        await engine.streams.get_shard_iterator(
-            StreamArn=arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-        )
-    )["ShardIterator"]
+    it = await shard_iterator(engine, arn, shard_id)
     records: list[dict[str, Any]] = []
     while True:
         page = await engine.streams.get_records(ShardIterator=it, Limit=7)

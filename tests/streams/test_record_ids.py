@@ -16,7 +16,7 @@ from streamkit.errors import DatabaseFileError
 from streamkit.storage import changes
 from streamkit.storage.tables import SCHEMA_VERSION
 from streamkit.testing import ManualClock
-from tests.streams.helpers import read_shard, read_stream, shards, stream_table
+from tests.streams.helpers import read_shard, read_stream, shard_iterator, shards, stream_table
 
 
 async def _puts_together(engine: streamkit.Engine, keys: list[str], value: str) -> None:
@@ -92,14 +92,7 @@ async def test_upgrade_from_schema_7_keeps_records(tmp_path: Path, clock: Manual
     _rewind_to_schema_7(path)
     async with streamkit.open_engine(path, clock=clock, stream_shards=2) as engine:
         assert await read_stream(engine, arn) == before
-        it = (
-            await engine.streams.get_shard_iterator(
-                StreamArn=arn,
-                ShardId=shard_of_middle,
-                ShardIteratorType="AFTER_SEQUENCE_NUMBER",
-                SequenceNumber=middle,
-            )
-        )["ShardIterator"]
+        it = await shard_iterator(engine, arn, shard_of_middle, "AFTER_SEQUENCE_NUMBER", middle)
         page = await engine.streams.get_records(ShardIterator=it)
         expected = [
             r

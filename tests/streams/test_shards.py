@@ -20,7 +20,7 @@ from streamkit.storage.tables import SCHEMA_VERSION
 from streamkit.streams import maintain_once
 from streamkit.testing import ManualClock
 from tests.conftest import key_schema
-from tests.streams.helpers import read_shard, read_stream, shards, stream_table
+from tests.streams.helpers import read_shard, read_stream, shard_iterator, shards, stream_table
 
 HOUR = 3600.0
 MINUTE = 60.0
@@ -89,14 +89,7 @@ async def test_retention_trims_and_drops(clock: ManualClock) -> None:
         await engine.put_item(TableName="orders", Item={"pk": {"S": "old"}})
         shard_id = (await shards(engine, arn))[0]["ShardId"]
         old_seq = (await read_shard(engine, arn, shard_id))[0]["dynamodb"]["SequenceNumber"]
-        at_old = (
-            await engine.streams.get_shard_iterator(
-                StreamArn=arn,
-                ShardId=shard_id,
-                ShardIteratorType="AT_SEQUENCE_NUMBER",
-                SequenceNumber=old_seq,
-            )
-        )["ShardIterator"]
+        at_old = await shard_iterator(engine, arn, shard_id, "AT_SEQUENCE_NUMBER", old_seq)
         clock.advance(6 * MINUTE)
         await engine.put_item(TableName="orders", Item={"pk": {"S": "new"}})
         clock.advance(5 * MINUTE)
@@ -104,13 +97,9 @@ async def test_retention_trims_and_drops(clock: ManualClock) -> None:
         assert upkeep.trimmed == 1
         keys = [r["dynamodb"]["Keys"]["pk"]["S"] for r in await read_stream(engine, arn)]
         assert keys == ["new"]
+        first = (await shards(engine, arn))[0]["ShardId"]
         with pytest.raises(TrimmedDataAccessException):
-            await engine.streams.get_shard_iterator(
-                StreamArn=arn,
-                ShardId=(await shards(engine, arn))[0]["ShardId"],
-                ShardIteratorType="AT_SEQUENCE_NUMBER",
-                SequenceNumber=old_seq,
-            )
+            await shard_iterator(engine, arn, first, "AT_SEQUENCE_NUMBER", old_seq)
         with pytest.raises(TrimmedDataAccessException):
             await engine.streams.get_records(ShardIterator=at_old)
         # disable: the stream stays listed until its records are gone, then disappears
