@@ -453,17 +453,18 @@ class BackupsMixin(EngineCore):
             raise InternalServerError(f"the data of backup {record['arn']} is gone")
         path = sql.backup_path(self._store.path, record["id"])
         alias = f"sk_backup_{record['id'].replace('-', '_')}"
-        try:
-            await self._store.run_between_writes(lambda c: sql.attach_backup(c, path, alias))
-        except (FileNotFoundError, sqlite3.Error) as exc:
-            raise InternalServerError(
-                f"cannot read the data of backup {record['arn']}: {exc}"
-            ) from None
-        try:
-            await self._fill_tables(spec, functools.partial(self._copy_attached, alias))
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._store.run_between_writes(lambda c: sql.detach_backup(c, alias))
+        async with self._store.attachment_slots(1):
+            try:
+                await self._store.run_between_writes(lambda c: sql.attach_backup(c, path, alias))
+            except (FileNotFoundError, sqlite3.Error) as exc:
+                raise InternalServerError(
+                    f"cannot read the data of backup {record['arn']}: {exc}"
+                ) from None
+            try:
+                await self._fill_tables(spec, functools.partial(self._copy_attached, alias))
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._store.run_between_writes(lambda c: sql.detach_backup(c, alias))
 
     async def _fill_tables(
         self, spec: TableSpec, copy: Callable[[str, str, int], Awaitable[None]]

@@ -76,6 +76,9 @@ STATEMENT_CACHE = 512
 NESTED_SAVEPOINTS = 32  # a batch's ops whose savepoints stay open at once (see _run_batch)
 _LEAD: Any = object()  # resolves a waiting writer's future: "you lead the next batch"
 LOCK_TIMEOUT = 5.0  # seconds a write waits for another process to release SQLite's write lock
+#: databases the writer's connection may have attached at once (SQLite's own default limit):
+#: a restore's backup file, an import's scratch files; reserved with Store.attachment_slots
+ATTACH_LIMIT = 10
 _RETRY_FIRST, _RETRY_MAX = 0.001, 0.05  # back-off between two tries of an inline batch
 _BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 10, 11, 13, 14, 26
 _SQLITE_HEADER = b"SQLite format 3\x00"
@@ -296,6 +299,8 @@ class Store:
         self._locked_since: float | None = None  # when the queued batch first found the lock
         self._retry_delay = _RETRY_FIRST
         self._retry: asyncio.TimerHandle | None = None
+        self._attach_slots: anyio.Semaphore | None = None  # made on first use, in the loop
+        self._attach_lock: anyio.Lock | None = None
 
     @property
     def path(self) -> str | None:
@@ -570,6 +575,28 @@ class Store:
                 self._finish(batch)
         finally:
             self._hand_off()
+
+    @asynccontextmanager
+    async def attachment_slots(self, count: int) -> AsyncIterator[None]:
+        """Reserve ``count`` of the :data:`ATTACH_LIMIT` databases the writer's connection may
+        have attached at once, for the block (attach them with :meth:`run_between_writes`).
+
+        Waits while others hold them. A reservation is taken whole, one at a time, so two
+        callers never each hold part of what they need and wait for each other; SQLite would
+        refuse the eleventh ATTACH instead ("too many attached databases").
+        """
+        if self._attach_slots is None or self._attach_lock is None:
+            self._attach_slots, self._attach_lock = anyio.Semaphore(ATTACH_LIMIT), anyio.Lock()
+        slots, held = self._attach_slots, 0
+        try:
+            async with self._attach_lock:
+                while held < min(count, ATTACH_LIMIT):
+                    await slots.acquire()
+                    held += 1
+            yield
+        finally:
+            for _ in range(held):
+                slots.release()
 
     async def run_between_writes(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` on the writer's connection between two write batches, outside any

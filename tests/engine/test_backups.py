@@ -27,6 +27,8 @@ from streamkit.errors import (
     TableNotFoundException,
     ValidationException,
 )
+from streamkit.storage import backups as backups_sql
+from streamkit.storage.sqlite import ATTACH_LIMIT
 from streamkit.testing import ManualClock
 
 #: the longest a writer may wait for one PutItem begun while a backup of 20,000 items runs,
@@ -377,6 +379,52 @@ async def test_backups_survive_reopen(tmp_path: Path) -> None:
         ]
         await engine.delete_backup(BackupArn=arn)
     assert list((tmp_path / "backups").glob("*.sqlite3")) == []
+
+
+async def test_many_restores_at_once_wait_for_attachment_slots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each restore attaches its backup file to the writer's connection, which SQLite allows
+    10 at a time: 16 restores at once all succeed, the later ones waiting for a slot."""
+    monkeypatch.setattr(backups_sql, "RESTORE_CHUNK", 1)  # many batches each: they overlap
+    async with open_engine(tmp_path / "db.sqlite3") as engine:
+        await make_table(engine)
+        for start in range(0, 200, 25):
+            puts = [
+                {"PutRequest": {"Item": {"pk": {"S": f"p{i % 7}"}, "sk": {"N": str(i)}}}}
+                for i in range(start, start + 25)
+            ]
+            await engine.batch_write_item(RequestItems={"src": puts})
+        arns = [
+            (await engine.create_backup(TableName="src", BackupName=f"b{n:02}"))["BackupDetails"][
+                "BackupArn"
+            ]
+            for n in range(16)
+        ]
+        most = 0
+
+        async def watch() -> None:
+            nonlocal most
+            while True:
+                names = await engine.store.run_between_writes(
+                    lambda c: c.execute("PRAGMA database_list").fetchall()
+                )
+                most = max(most, len(names) - 1)
+                await anyio.lowlevel.checkpoint()
+
+        async def restore(n: int, arn: str) -> None:
+            await engine.restore_table_from_backup(TargetTableName=f"copy{n:02}", BackupArn=arn)
+
+        async with anyio.create_task_group() as watching:
+            watching.start_soon(watch)
+            async with anyio.create_task_group() as tg:
+                for n, arn in enumerate(arns):
+                    tg.start_soon(restore, n, arn)
+            watching.cancel_scope.cancel()
+        assert 1 < most <= ATTACH_LIMIT
+        expected = await scan_all(engine, "src")
+        for n in range(16):
+            assert await scan_all(engine, f"copy{n:02}") == expected
 
 
 async def test_a_backup_file_gone_or_spoilt_fails_the_restore_cleanly(tmp_path: Path) -> None:
