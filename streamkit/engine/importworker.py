@@ -39,7 +39,7 @@ from streamkit.engine.keys import EncodedKey, key_from_item
 from streamkit.engine.s3files import (
     LineError,
     decode_ion_sized,
-    decode_json_line,
+    decode_json_sized,
     open_source,
 )
 from streamkit.errors import DynamoDBError, StreamkitError
@@ -162,12 +162,12 @@ def prepare_lines(spec: TableSpec, fmt: str, key: str, lines: list[tuple[int, by
     for index, line in lines:
         size_read += len(line)
         try:
-            size: int | None = None
+            raw: Mapping[str, Any]
+            size: int | None  # a known shape's size
             if ion:
-                raw: Mapping[str, Any]
-                raw, size = decode_ion_sized(line.decode("utf-8"))  # a known shape's size
+                raw, size = decode_ion_sized(line.decode("utf-8"))
             else:
-                raw = decode_json_line(line)
+                raw, size = decode_json_sized(line)
             item: Item = raw  # type: ignore[assignment]
             if size is None:
                 size = plain_item_size(item)  # the common case: valid as it is, not copied

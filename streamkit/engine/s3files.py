@@ -52,6 +52,8 @@ __all__ = [
     "LineError",
     "decode_ion_line",
     "decode_ion_sized",
+    "decode_json_line",
+    "decode_json_sized",
     "encode_ion_item",
     "incremental_ion_line",
     "incremental_json_line",
@@ -926,17 +928,94 @@ def decode_json_line(line: bytes) -> Mapping[str, Any]:
         orjson.JSONDecodeError: it is not JSON.
         SerializationException: a binary is not base64.
     """
+    return _json_item(line, b'"B' in line or b"\\u" in line)  # maybe a B or BS (or escaped)
+
+
+def _json_item(line: bytes, binary: bool) -> Mapping[str, Any]:
+    """:func:`decode_json_line`, its binaries decoded when ``binary`` (else none can be)."""
     document = orjson.loads(line)
     if type(document) is not dict or len(document) != 1 or "Item" not in document:
         if isinstance(document, dict) and "Keys" in document:
             raise LineError(_INCREMENTAL_LINE)
         raise LineError('a DynamoDB JSON line must be {"Item": {...}}')
     item = document["Item"]
-    if b'"B' in line or b"\\u" in line:  # maybe a B or BS value (a name may be escaped)
+    if binary:
         item = decode_binary(item)
     if not isinstance(item, dict):
         raise LineError("Item is not a map")
     return item
+
+
+def decode_json_sized(line: bytes) -> tuple[Mapping[str, Any], int | None]:
+    """:func:`decode_json_line`'s Item and, when the line is of a known shape whose items are
+    plain, the Item's size (:func:`~streamkit.model.attributes.plain_item_size`'s), else None.
+
+    A line's *skeleton* is the line with every string value ``{"S":"..."}`` emptied (those
+    without an escape: :data:`_JSON_STRING`), and its *shape* the skeleton with every digit
+    1-9 made a 1: lines of one shape differ only in their strings' text and in which digits
+    other than 0 they hold. Every quote and backslash of a line is in its skeleton, so all
+    lines of a shape have the same JSON structure: the same names, tags, nesting and numbers
+    but for their digits 1-9, and whether a number is canonical, and its size, depends only
+    on which of its digits are 0. So, when every digit 1-9 of the shape is in a number
+    (``{"N":"..."}``: a digit in a name could make two names one), the shape's items have one
+    size but for their strings, each of which adds its length when the line is ASCII. The
+    size is worked out on a shape's second line (:func:`_json_shape_size`, by
+    :func:`plain_item_size` of the skeleton read as a line) and kept (at most
+    :data:`_MAX_SHAPES` shapes); a line of a shape with a size is parsed by orjson and sized
+    by a subtraction, without :func:`plain_item_size`'s walk of the item. Any other line
+    (another shape, not ASCII, too large) is :func:`decode_json_line`'s with no size.
+
+    Raises:
+        LineError, orjson.JSONDecodeError, SerializationException: as
+        :func:`decode_json_line`.
+    """
+    skeleton = _JSON_STRING.sub(b'{"S":""}', line)
+    shape = skeleton.translate(_NONZERO)
+    plain = _JSON_SHAPES.get(shape, _UNKNOWN)
+    if plain is _UNKNOWN:
+        plain = None
+        if shape not in _JSON_SEEN:  # the size is worked out on a shape's second line
+            if len(_JSON_SEEN) >= _MAX_SHAPES:
+                _JSON_SEEN.clear()
+            _JSON_SEEN.add(shape)
+        elif len(_JSON_SHAPES) < _MAX_SHAPES:
+            plain = _JSON_SHAPES[shape] = _json_shape_size(skeleton, shape)
+    if plain is None or not line.isascii():
+        return decode_json_line(line), None
+    # a plain item has no B or BS value: decode_binary would give an equal copy of it
+    item = _json_item(line, False)
+    size = plain + len(line) - len(skeleton)
+    return item, size if size <= MAX_ITEM_SIZE else None
+
+
+#: a string value without escapes (its text cut out of a line's skeleton)
+_JSON_STRING = re.compile(rb'\{"S":"[^"\\]*"\}')
+#: a number of a shape (its digits 1-9 made 1)
+_JSON_SHAPE_NUMBER = re.compile(rb'\{"N":"[-.01]*"\}')
+_JSON_SHAPES: dict[bytes, int | None] = {}  # shape -> its plain items' size less strings
+_JSON_SEEN: set[bytes] = set()  # shapes seen once (see _SEEN)
+
+
+def _json_shape_size(skeleton: bytes, shape: bytes) -> int | None:
+    """The size of a plain item of this shape less its strings' lengths, or None: the shape
+    does not give its items' size (see :func:`decode_json_sized`)."""
+    if b"1" in _JSON_SHAPE_NUMBER.sub(b"", shape) or not skeleton.isascii():
+        return None  # a digit 1-9 not in a number: the shape does not say which
+    # every string "" then every string "a": each must add exactly its length (it is an
+    # attribute's S value, kept: not the first of a name given twice)
+    empty = _plain_json(skeleton)
+    ones = _plain_json(skeleton.replace(b'{"S":""}', b'{"S":"a"}'))
+    if empty is None or ones != empty + skeleton.count(b'{"S":""}'):
+        return None
+    return empty
+
+
+def _plain_json(line: bytes) -> int | None:
+    """:func:`plain_item_size` of a DYNAMODB_JSON line's Item, or None (not one, not plain)."""
+    try:
+        return plain_item_size(decode_json_line(line))
+    except (StreamkitError, ValueError):  # LineError, orjson.JSONDecodeError, bad base64
+        return None
 
 
 def _csv_records(
