@@ -22,11 +22,12 @@ from streamkit.engine.s3files import (
     decode_json_line,
     decode_json_sized,
     encode_json_item,
+    read_json_line,
 )
 from streamkit.errors import DynamoDBError, StreamkitError
 from streamkit.model.attributes import MAX_ITEM_SIZE, plain_item_size
 from streamkit.model.schema import KeySpec, TableSpec
-from streamkit.storage.codec import dump_item
+from streamkit.storage.codec import dump_item, dump_item_json
 from tests.strategies import items
 
 _BENCH_LINE = (
@@ -44,11 +45,12 @@ def _full(line: bytes) -> tuple[Any, int | None] | str:
     return item, plain_item_size(item)
 
 
-def _sized(line: bytes) -> tuple[Any, int | None] | str:
+def _sized(line: bytes) -> tuple[Any, int | None, bytes | None] | str:
     try:
-        return decode_json_sized(line)
+        read = read_json_line(line)
     except (StreamkitError, ValueError) as exc:
         return f"{type(exc).__name__}: {exc}"
+    return read
 
 
 def _agrees(line: bytes) -> int | None:
@@ -61,17 +63,23 @@ def _agrees(line: bytes) -> int | None:
         if isinstance(full, str) or isinstance(sized, str):
             assert sized == full, line
             continue
-        item, size = sized
+        item, size, text = sized
         assert type(item) is dict
         assert item == full[0], line
         assert list(item) == list(full[0]), line  # the names' order too
         if size is not None:
             assert size == full[1], line
+        if text is not None:  # the stored JSON, taken from the line
+            assert size is not None
+            assert text == dump_item_json(item), line
+    if not isinstance(full, str):  # both known by now
+        assert decode_json_sized(line) == read_json_line(line)[:2]
     return size
 
 
 def test_the_bench_line_is_sized_by_its_shape() -> None:
     assert _agrees(_BENCH_LINE) == 157
+    assert read_json_line(_BENCH_LINE)[2] == _BENCH_LINE[8:-2]  # the Item's text
     other = _BENCH_LINE.replace(b"p0005352", b"p0009999").replace(b"3746400", b"9999900")
     assert decode_json_sized(other)[1] == 157  # same zeros: the same shape, sized at once
     longer = _BENCH_LINE.replace(b"x" * 120, b"y" * 300)
@@ -115,6 +123,12 @@ def test_the_bench_line_is_sized_by_its_shape() -> None:
         b'{"Item":{"a":{"S":"x"}}',  # cut short
         b"",
         b'{"Item":{"a":{"S":"x"}}}\r\n',
+        b'{"Item":{"a":{"S":"x\\\\"}}}',  # an escaped backslash
+        b'{"Item":{"a":{"S":"x\\"},"b":{"S":"y"}}}',  # ... and one that escapes a quote
+        b'{"Item":{"a":{"S":"x\x7f"}}}',  # DEL: not escaped by orjson
+        b'{"Item": {"a":{"S":"x"}}}',  # not as orjson writes it: sized, the text not taken
+        b'{"Item":{"a": {"S":"x"}}}',
+        b'{"Item":{"a":{"S":"x"}} }\n',
         b' {"Item":{"a":{"S":"x"}}} ',
         b'{"Item":{"a":{"S" : "x"}}}',  # spaces: the string is part of the skeleton
         b'{"Item":{"a":{"M":{"S":"x"}}}}',  # a map whose member S is not a value
@@ -123,6 +137,17 @@ def test_the_bench_line_is_sized_by_its_shape() -> None:
 )
 def test_lines_agree_with_the_full_path(line: bytes) -> None:
     _agrees(line)
+
+
+def test_the_item_text_is_taken_when_orjson_writes_it_so() -> None:
+    for line in (b'{"Item":{"a":{"S":"x"}} }\n', b'{"Item":{"a":{"S":"x"}}}'):
+        for _ in range(2):
+            read_json_line(line)
+        assert read_json_line(line) == ({"a": {"S": "x"}}, 2, b'{"a":{"S":"x"}}')
+    spaced = b'{"Item":{"a": {"S":"x"}}}'
+    for _ in range(2):
+        read_json_line(spaced)
+    assert read_json_line(spaced) == ({"a": {"S": "x"}}, 2, None)
 
 
 def test_a_size_past_the_limit_takes_the_full_path() -> None:
