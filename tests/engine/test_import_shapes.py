@@ -27,7 +27,7 @@ from streamkit.engine.s3files import (
 from streamkit.errors import DynamoDBError, StreamkitError
 from streamkit.model.attributes import MAX_ITEM_SIZE, plain_item_size
 from streamkit.model.schema import KeySpec, TableSpec
-from streamkit.storage.codec import dump_item, dump_item_json
+from streamkit.storage.codec import dump_item, dump_item_json, load_item
 from tests.strategies import items
 
 _BENCH_LINE = (
@@ -259,4 +259,16 @@ def test_blocks_of_one_shape_agree(data: st.DataObject) -> None:
             line = data.draw(_mutated(line))
         lines.append(line)
     numbered = list(enumerate(lines, 1))
-    assert prepare_lines(_SPEC, "DYNAMODB_JSON", "k", numbered) == _general(numbered)
+    fast, general = prepare_lines(_SPEC, "DYNAMODB_JSON", "k", numbered), _general(numbered)
+    assert _comparable(fast) == _comparable(general)
+
+
+def _comparable(prepared: Any) -> Any:
+    """Rows with an item stored with marshal (binary values) as the item it loads: marshal's
+    bytes depend on its objects' reference counts (the same on 6674033, found by the test
+    above); JSON rows, which a shape's line may take from its text, byte for byte."""
+    rows, *rest = prepared
+    rows = [
+        (*row[:2], load_item(row[2]) if row[2][:1] == b"\x01" else row[2], row[3]) for row in rows
+    ]
+    return [rows, *rest]
