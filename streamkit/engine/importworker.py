@@ -39,8 +39,8 @@ from streamkit.engine.keys import EncodedKey, key_from_item
 from streamkit.engine.s3files import (
     LineError,
     decode_ion_sized,
-    decode_json_line,
     open_source,
+    read_json_line,
 )
 from streamkit.errors import DynamoDBError, StreamkitError
 from streamkit.model.attributes import (
@@ -51,7 +51,7 @@ from streamkit.model.attributes import (
     validate_sized_item,
 )
 from streamkit.model.schema import KeySpec, TableSpec, invalid
-from streamkit.storage.codec import dump_item, encode_key
+from streamkit.storage.codec import dump_item, encode_key, json_item_blob
 from streamkit.storage.scratch import ScratchWriter
 
 __all__ = ["LinePool", "block_lines", "iter_blocks", "prepare_item", "prepare_lines"]
@@ -162,12 +162,13 @@ def prepare_lines(spec: TableSpec, fmt: str, key: str, lines: list[tuple[int, by
     for index, line in lines:
         size_read += len(line)
         try:
-            size: int | None = None
+            raw: Mapping[str, Any]
+            size: int | None  # a known shape's size
+            text = None  # the item's JSON as dump_item writes it, when the line holds it
             if ion:
-                raw: Mapping[str, Any]
-                raw, size = decode_ion_sized(line.decode("utf-8"))  # a known shape's size
+                raw, size = decode_ion_sized(line.decode("utf-8"))
             else:
-                raw = decode_json_line(line)
+                raw, size, text = read_json_line(line)
             item: Item = raw  # type: ignore[assignment]
             if size is None:
                 size = plain_item_size(item)  # the common case: valid as it is, not copied
@@ -182,7 +183,8 @@ def prepare_lines(spec: TableSpec, fmt: str, key: str, lines: list[tuple[int, by
             message = exc.message if isinstance(exc, DynamoDBError) else str(exc)
             errors.append((key, index, len(line), message))
         else:
-            rows.append((hk, rk, dump_item(item), size))
+            blob = dump_item(item) if text is None else json_item_blob(text)
+            rows.append((hk, rk, blob, size))
     return rows, errors, len(lines), size_read
 
 

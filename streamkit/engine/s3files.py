@@ -45,6 +45,7 @@ from streamkit.model.attributes import (
     plain_item_size,
 )
 from streamkit.model.json import decode_b64, decode_binary, json_default
+from streamkit.storage.codec import JSON_OPTIONS
 
 __all__ = [
     "DataFileWriter",
@@ -52,12 +53,15 @@ __all__ = [
     "LineError",
     "decode_ion_line",
     "decode_ion_sized",
+    "decode_json_line",
+    "decode_json_sized",
     "encode_ion_item",
     "incremental_ion_line",
     "incremental_json_line",
     "iter_source_records",
     "list_objects",
     "open_source",
+    "read_json_line",
     "zstd_module",
 ]
 
@@ -926,17 +930,128 @@ def decode_json_line(line: bytes) -> Mapping[str, Any]:
         orjson.JSONDecodeError: it is not JSON.
         SerializationException: a binary is not base64.
     """
+    return _json_item(line, b'"B' in line or b"\\u" in line)  # maybe a B or BS (or escaped)
+
+
+def _json_item(line: bytes, binary: bool) -> Mapping[str, Any]:
+    """:func:`decode_json_line`, its binaries decoded when ``binary`` (else none can be)."""
     document = orjson.loads(line)
     if type(document) is not dict or len(document) != 1 or "Item" not in document:
         if isinstance(document, dict) and "Keys" in document:
             raise LineError(_INCREMENTAL_LINE)
         raise LineError('a DynamoDB JSON line must be {"Item": {...}}')
     item = document["Item"]
-    if b'"B' in line or b"\\u" in line:  # maybe a B or BS value (a name may be escaped)
+    if binary:
         item = decode_binary(item)
     if not isinstance(item, dict):
         raise LineError("Item is not a map")
     return item
+
+
+def decode_json_sized(line: bytes) -> tuple[Mapping[str, Any], int | None]:
+    """:func:`decode_json_line`'s Item and, when the line is of a known shape whose items are
+    plain, the Item's size (:func:`~streamkit.model.attributes.plain_item_size`'s), else None
+    (see :func:`read_json_line`).
+
+    Raises:
+        LineError, orjson.JSONDecodeError, SerializationException: as
+        :func:`decode_json_line`.
+    """
+    item, size, _ = read_json_line(line)
+    return item, size
+
+
+def read_json_line(line: bytes) -> tuple[Mapping[str, Any], int | None, bytes | None]:
+    """:func:`decode_json_line`'s Item and, when the line is of a known shape whose items are
+    plain, the Item's size (:func:`~streamkit.model.attributes.plain_item_size`'s) and, when
+    the line holds it, the Item's JSON text as
+    :func:`~streamkit.storage.codec.dump_item_json` writes it; else None for either.
+
+    A line's *skeleton* is the line with the text of every string value ``{"S":"..."}`` cut
+    out (:data:`_JSON_STRING`), and its *shape* the skeleton with every digit 1-9 made a 1.
+    Of a line with no backslash, every quote is in its skeleton, so all such lines of a shape
+    have the skeleton's JSON structure: the same names, tags, nesting and numbers but for
+    their digits 1-9, and whether a number is canonical, and its size, depends only on which
+    of its digits are 0. So, when every digit 1-9 of the shape is in a number
+    (``{"N":"..."}``: a digit in a name could make two names one), the shape's plain items
+    have one size but for their strings, each of which adds its length when the line is
+    ASCII; and when the skeleton's Item is the JSON orjson writes for it, so is each such
+    line's (orjson writes ASCII strings without quotes, backslashes or control characters as
+    they are). A shape's size is worked out on its second line (:func:`_json_shape`, by
+    :func:`plain_item_size` of the skeleton read as a line) and kept (at most
+    :data:`_MAX_SHAPES` shapes): an ASCII line with no backslash, of a shape with a size, is
+    parsed by orjson and sized by a subtraction, without :func:`plain_item_size`'s walk of
+    the item, and its Item's text is a slice of it. Any other line is
+    :func:`decode_json_line`'s, with neither.
+
+    Raises:
+        LineError, orjson.JSONDecodeError, SerializationException: as
+        :func:`decode_json_line`.
+    """
+    skeleton = _JSON_STRING.sub(b'{"S":""}', line)
+    shape = skeleton.translate(_NONZERO)
+    known = _JSON_SHAPES.get(shape, _UNKNOWN)
+    if known is _UNKNOWN:
+        known = None
+        if shape not in _JSON_SEEN:  # the size is worked out on a shape's second line
+            if len(_JSON_SEEN) >= _MAX_SHAPES:
+                _JSON_SEEN.clear()
+            _JSON_SEEN.add(shape)
+        elif len(_JSON_SHAPES) < _MAX_SHAPES:
+            known = _JSON_SHAPES[shape] = _json_shape(skeleton, shape)
+    if known is None or not line.isascii() or line.find(b"\\") >= 0:
+        return decode_json_line(line), None, None
+    plain, start, stop = known
+    # a plain item has no B or BS value: decode_binary would give an equal copy of it
+    item = _json_item(line, False)
+    size = plain + len(line) - len(skeleton)
+    if size > MAX_ITEM_SIZE:
+        return item, None, None
+    return item, size, line[start:stop] if start else None
+
+
+#: a string value's text (cut out of a line's skeleton): ``[^"]`` is several times faster
+#: to match than ``[^"\\]``, so a backslash (an escaped quote would end the match early)
+#: sends its line the full way instead
+_JSON_STRING = re.compile(rb'\{"S":"[^"]*+"\}')
+#: a number of a shape (its digits 1-9 made 1)
+_JSON_SHAPE_NUMBER = re.compile(rb'\{"N":"[-.01]*"\}')
+_JSON_ITEM = b'{"Item":'
+#: shape -> the size of its plain items less their strings' lengths, and where a line's
+#: Item's JSON text lies in it (start, stop; start 0: it does not); None: neither
+_JSON_SHAPES: dict[bytes, tuple[int, int, int] | None] = {}
+_JSON_SEEN: set[bytes] = set()  # shapes seen once (see _SEEN)
+
+
+def _json_shape(skeleton: bytes, shape: bytes) -> tuple[int, int, int] | None:
+    """What a line of this shape is known by (see :data:`_JSON_SHAPES`), or None: the shape
+    does not give its items' size (see :func:`read_json_line`)."""
+    if b"1" in _JSON_SHAPE_NUMBER.sub(b"", shape) or not skeleton.isascii():
+        return None  # a digit 1-9 not in a number: the shape does not say which
+    try:
+        item = decode_json_line(skeleton)
+    except (StreamkitError, ValueError):  # LineError, orjson.JSONDecodeError, bad base64
+        return None
+    # every string "" then every string "a": each must add exactly its length (it is an
+    # attribute's S value, kept: not the first of a name given twice)
+    empty = plain_item_size(item)
+    ones = _plain_json(skeleton.replace(b'{"S":""}', b'{"S":"a"}'))
+    if empty is None or ones != empty + skeleton.count(b'{"S":""}'):
+        return None
+    text = orjson.dumps(item, option=JSON_OPTIONS)
+    start = len(_JSON_ITEM)
+    stop = start + len(text) - len(skeleton)  # < 0: the document's "}" is after it
+    if not skeleton.startswith(_JSON_ITEM) or skeleton[start:stop] != text:
+        return empty, 0, 0
+    return empty, start, stop
+
+
+def _plain_json(line: bytes) -> int | None:
+    """:func:`plain_item_size` of a DYNAMODB_JSON line's Item, or None (not one, not plain)."""
+    try:
+        return plain_item_size(decode_json_line(line))
+    except (StreamkitError, ValueError):  # LineError, orjson.JSONDecodeError, bad base64
+        return None
 
 
 def _csv_records(

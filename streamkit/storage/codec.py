@@ -63,6 +63,7 @@ __all__ = [
     "item_fragment",
     "item_json",
     "items_differ",
+    "json_item_blob",
     "key_part_prefix",
     "load_item",
 ]
@@ -227,6 +228,12 @@ def item_fragment(data: bytes) -> orjson.Fragment | None:
     :func:`load_item` would raise InternalServerError.
     """
     return orjson.Fragment(data[1:]) if data and data[0] == _JSON_TAG else None
+
+
+def json_item_blob(text: bytes) -> bytes:
+    """Return what :func:`dump_item` stores for an item whose JSON, as
+    :func:`dump_item_json` gives it, is ``text`` (an import that has that text already)."""
+    return _JSON_PREFIX + text
 
 
 def item_json(data: bytes) -> bytes | None:
