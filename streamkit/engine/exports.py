@@ -65,6 +65,7 @@ from streamkit.storage import bulk, history, scratch, tables as storage_tables
 if TYPE_CHECKING:
     from streamkit.engine.s3files import DataFileWriter, Record
 from streamkit.storage.codec import load_item
+from streamkit.storage.sqlite import ATTACH_LIMIT
 
 __all__ = ["ExportsMixin"]
 
@@ -574,8 +575,11 @@ class ExportsMixin(EngineCore):
             objects = await anyio.to_thread.run_sync(s3files.list_objects, bucket_dir, prefix)
             workers = self._import_workers(objects, fmt)
             if workers:
-                await self._import_in_processes(desc, spec, bucket_dir.name, objects, fmt,
-                                                compression, workers)  # fmt: skip
+                # each worker's scratch file is attached to the writer's connection: reserve
+                # that many of its slots (restores and other imports take them too)
+                async with self._store.attachment_slots(workers):
+                    await self._import_in_processes(desc, spec, bucket_dir.name, objects, fmt,
+                                                    compression, workers)  # fmt: skip
                 objects = []
             key_types: dict[str, str] = dict(spec.key.types())
             for idx in spec.global_indexes:
@@ -630,10 +634,12 @@ class ExportsMixin(EngineCore):
 
         Line formats (DYNAMODB_JSON, ION) of at least ``import_processes_min_bytes`` (on
         disk) use ``import_processes`` workers, by default one per core up to 4 when there
-        are two cores or more."""
+        are two cores or more (never more than the writer's connection can have attached)."""
         if fmt == "CSV":
             return 0
-        workers = self.import_processes
+        workers = (
+            None if self.import_processes is None else min(self.import_processes, ATTACH_LIMIT)
+        )
         if workers is None:
             cores = os.cpu_count() or 1
             workers = min(cores, 4) if cores >= 2 else 0
