@@ -40,7 +40,7 @@ from streamkit.model.schema import (
     constraint,
     validate_name,
 )
-from streamkit.storage import backups as sql
+from streamkit.storage import backups as sql, scratch
 
 __all__ = ["DELETED_TABLE_BACKUP_SUFFIX", "SYSTEM_BACKUP_DAYS", "BackupsMixin"]
 
@@ -452,7 +452,7 @@ class BackupsMixin(EngineCore):
         if self._store.path is None:
             raise InternalServerError(f"the data of backup {record['arn']} is gone")
         path = sql.backup_path(self._store.path, record["id"])
-        alias = f"sk_backup_{record['id'].replace('-', '_')}"
+        alias = scratch.new_alias()
         async with self._store.attachment_slots(1):
             try:
                 await self._store.run_between_writes(lambda c: sql.attach_backup(c, path, alias))
@@ -464,7 +464,7 @@ class BackupsMixin(EngineCore):
                 await self._fill_tables(spec, functools.partial(self._copy_attached, alias))
             finally:
                 with anyio.CancelScope(shield=True):
-                    await self._store.run_between_writes(lambda c: sql.detach_backup(c, alias))
+                    await self._store.run_between_writes(lambda c: scratch.detach(c, alias))
 
     async def _fill_tables(
         self, spec: TableSpec, copy: Callable[[str, str, int], Awaitable[None]]

@@ -27,7 +27,7 @@ from urllib.parse import quote
 import orjson
 
 from streamkit.model.schema import IndexSpec, TableSpec
-from streamkit.storage import select, tables as storage_tables
+from streamkit.storage import scratch, select, tables as storage_tables
 
 __all__ = [
     "COPY_CHUNK",
@@ -38,7 +38,6 @@ __all__ = [
     "copy_memory_snapshot",
     "create_restore_tables",
     "delete_backup_row",
-    "detach_backup",
     "drop_restore_tables",
     "last_rowid",
     "load_backups",
@@ -311,21 +310,17 @@ def restore_steps(spec: TableSpec, indexes: Sequence[IndexSpec]) -> Iterator[tup
 
 def attach_backup(conn: sqlite3.Connection, path: str, alias: str) -> None:
     """Attach a backup file to the writer's connection (outside any transaction), to copy it
-    in with :func:`copy_chunk` (FileNotFoundError if it is gone; sqlite3.Error if it is no
-    backup)."""
+    in with :func:`copy_chunk`; detach it with :func:`streamkit.storage.scratch.detach`
+    (FileNotFoundError if it is gone, where ATTACH would create it; sqlite3.Error if it is
+    no backup)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(path)
-    conn.execute(f"ATTACH DATABASE ? AS {alias}", (path,))
+    scratch.attach(conn, path, alias)
     try:
         conn.execute(f"SELECT 1 FROM {alias}.items LIMIT 1").fetchall()
     except sqlite3.Error:
-        conn.execute(f"DETACH DATABASE {alias}")
+        scratch.detach(conn, alias)
         raise
-
-
-def detach_backup(conn: sqlite3.Connection, alias: str) -> None:
-    """Detach a backup file (outside any transaction)."""
-    conn.execute(f"DETACH DATABASE {alias}")
 
 
 def last_rowid(conn: sqlite3.Connection, alias: str, source: str) -> int:

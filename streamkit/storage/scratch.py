@@ -103,17 +103,17 @@ class ScratchWriter:
 
 
 def new_alias() -> str:
-    """A fresh name to attach a scratch file under."""
+    """A fresh name to attach a database file under (a scratch file, a backup)."""
     return f"sk_scratch_{next(_ALIASES)}"
 
 
 def attach(conn: sqlite3.Connection, path: str, alias: str) -> None:
-    """Attach a scratch file (outside any transaction)."""
+    """Attach a database file to a connection (outside any transaction)."""
     conn.execute(f"ATTACH DATABASE ? AS {alias}", (path,))
 
 
 def detach(conn: sqlite3.Connection, alias: str) -> None:
-    """Detach a scratch file (outside any transaction)."""
+    """Detach an attached database file (outside any transaction)."""
     conn.execute(f"DETACH DATABASE {alias}")
 
 
