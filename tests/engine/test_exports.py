@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -30,6 +31,7 @@ from streamkit.errors import (
     ValidationException,
 )
 from streamkit.model.attributes import validate_item
+from streamkit.storage import sqlite as sqlite_store
 from streamkit.testing import ManualClock
 from tests.conftest import key_schema
 from tests.strategies import items, key_values
@@ -420,6 +422,38 @@ async def test_worker_imports_on_every_kind_of_store(
             lambda conn: [row[1] for row in conn.execute("PRAGMA database_list")]
         )
         assert attached == ["main"]
+
+
+async def test_imports_reserve_an_attachment_slot_a_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each worker's scratch file is attached to the writer's connection, which SQLite allows
+    10 of (restores share them): an import reserves one slot a worker first, so with room
+    for two, two imports of two workers each take turns and never hold four at once."""
+    monkeypatch.setattr(exports, "IMPORT_BLOCK", 2048)
+    monkeypatch.setattr(sqlite_store, "ATTACH_LIMIT", 2)
+    async with streamkit.open_engine(tmp_path / "db.sqlite3", s3_dir=tmp_path / "s3") as db:
+        params = _in_two_workers(db, [f"k{i}" for i in range(600)])
+        most = 0
+
+        async def watch() -> None:
+            nonlocal most
+            while True:
+                names = await db.store.run_between_writes(
+                    lambda conn: conn.execute("PRAGMA database_list").fetchall()
+                )
+                most = max(most, len(names) - 1)
+                await anyio.lowlevel.checkpoint()
+
+        async with anyio.create_task_group() as watching:
+            watching.start_soon(watch)
+            done = await asyncio.gather(
+                import_(db, **params, TableCreationParameters=_creation("one")),
+                import_(db, **params, TableCreationParameters=_creation("two")),
+            )
+            watching.cancel_scope.cancel()
+        assert [d["ImportedItemCount"] for d in done] == [600, 600]
+        assert most == 2
 
 
 async def test_a_worker_that_dies_fails_the_import_and_leaves_nothing(
