@@ -30,6 +30,7 @@ from streamkit.errors import (
 from streamkit.storage import backups as backups_sql
 from streamkit.storage.sqlite import ATTACH_LIMIT
 from streamkit.testing import ManualClock
+from tests.engine.attachments import most_attached
 
 #: the longest a writer may wait for one PutItem begun while a backup of 20,000 items runs,
 #: and while it is restored (seconds); docs/backups.md states both. The backup's copy holds
@@ -401,27 +402,14 @@ async def test_many_restores_at_once_wait_for_attachment_slots(
             ]
             for n in range(16)
         ]
-        most = 0
-
-        async def watch() -> None:
-            nonlocal most
-            while True:
-                names = await engine.store.run_between_writes(
-                    lambda c: c.execute("PRAGMA database_list").fetchall()
-                )
-                most = max(most, len(names) - 1)
-                await anyio.lowlevel.checkpoint()
 
         async def restore(n: int, arn: str) -> None:
             await engine.restore_table_from_backup(TargetTableName=f"copy{n:02}", BackupArn=arn)
 
-        async with anyio.create_task_group() as watching:
-            watching.start_soon(watch)
-            async with anyio.create_task_group() as tg:
-                for n, arn in enumerate(arns):
-                    tg.start_soon(restore, n, arn)
-            watching.cancel_scope.cancel()
-        assert 1 < most <= ATTACH_LIMIT
+        async with most_attached(engine.store) as most, anyio.create_task_group() as tg:
+            for n, arn in enumerate(arns):
+                tg.start_soon(restore, n, arn)
+        assert 1 < most[0] <= ATTACH_LIMIT
         expected = await scan_all(engine, "src")
         for n in range(16):
             assert await scan_all(engine, f"copy{n:02}") == expected
