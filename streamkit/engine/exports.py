@@ -637,12 +637,11 @@ class ExportsMixin(EngineCore):
         are two cores or more (never more than the writer's connection can have attached)."""
         if fmt == "CSV":
             return 0
-        workers = (
-            None if self.import_processes is None else min(self.import_processes, ATTACH_LIMIT)
-        )
+        workers = self.import_processes
         if workers is None:
             cores = os.cpu_count() or 1
             workers = min(cores, 4) if cores >= 2 else 0
+        workers = min(workers, ATTACH_LIMIT)
         if workers <= 0:
             return 0
         total = 0

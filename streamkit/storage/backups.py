@@ -42,7 +42,6 @@ __all__ = [
     "last_rowid",
     "load_backups",
     "load_restores",
-    "open_backup",
     "read_chunk",
     "restore_catalog_row",
     "restore_steps",
@@ -273,20 +272,6 @@ def copy_memory_snapshot(
 # -- restoring ------------------------------------------------------------------------
 
 
-def open_backup(path: str) -> sqlite3.Connection:
-    """Open a backup file for reading (FileNotFoundError if it is gone)."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(path)
-    conn = sqlite3.connect(
-        f"file:{quote(os.path.abspath(path))}?mode=ro",
-        uri=True,
-        isolation_level=None,
-        check_same_thread=False,
-    )
-    conn.execute("PRAGMA query_only=1")
-    return conn
-
-
 def create_restore_tables(conn: sqlite3.Connection, spec: TableSpec) -> None:
     """Create the items and index tables of a table being restored (no catalog row yet)."""
     storage_tables.create_items_table(conn, spec)
@@ -344,8 +329,8 @@ def copy_chunk(
 
 
 def read_chunk(backup: sqlite3.Connection, source: str, after: int) -> list[tuple[Any, ...]]:
-    """Return up to RESTORE_CHUNK rows ``(rowid, *columns)`` of ``source`` in the backup after
-    rowid ``after``, in key order (runs off the event loop)."""
+    """Return up to RESTORE_CHUNK rows ``(rowid, *columns)`` of ``source`` in an in-memory
+    backup after rowid ``after``, in key order (a backup file is copied by :func:`copy_chunk`)."""
     return backup.execute(
         f"SELECT rowid, * FROM {source} WHERE rowid > ? ORDER BY rowid LIMIT {RESTORE_CHUNK}",
         (after,),
