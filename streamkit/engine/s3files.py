@@ -54,7 +54,6 @@ __all__ = [
     "decode_ion_line",
     "decode_ion_sized",
     "decode_json_line",
-    "decode_json_sized",
     "encode_ion_item",
     "incremental_ion_line",
     "incremental_json_line",
@@ -946,19 +945,6 @@ def _json_item(line: bytes, binary: bool) -> Mapping[str, Any]:
     if not isinstance(item, dict):
         raise LineError("Item is not a map")
     return item
-
-
-def decode_json_sized(line: bytes) -> tuple[Mapping[str, Any], int | None]:
-    """:func:`decode_json_line`'s Item and, when the line is of a known shape whose items are
-    plain, the Item's size (:func:`~streamkit.model.attributes.plain_item_size`'s), else None
-    (see :func:`read_json_line`).
-
-    Raises:
-        LineError, orjson.JSONDecodeError, SerializationException: as
-        :func:`decode_json_line`.
-    """
-    item, size, _ = read_json_line(line)
-    return item, size
 
 
 def read_json_line(line: bytes) -> tuple[Mapping[str, Any], int | None, bytes | None]:

@@ -1,6 +1,6 @@
-"""DYNAMODB_JSON lines sized by their shape (s3files.decode_json_sized) against the full path.
+"""DYNAMODB_JSON lines sized by their shape (s3files.read_json_line) against the full path.
 
-decode_json_sized may answer no size for any line (the worker then runs plain_item_size and,
+read_json_line may answer no size for any line (the worker then runs plain_item_size and,
 if need be, validate_sized_item), but its Item, or its error, must be exactly
 decode_json_line's, and a size it answers must be plain_item_size's of that Item. A shape's
 size is worked out on its second line, so every line is read three times: the first time
@@ -20,7 +20,6 @@ from streamkit.engine.importworker import BadRecord, Row, prepare_item, prepare_
 from streamkit.engine.s3files import (
     LineError,
     decode_json_line,
-    decode_json_sized,
     encode_json_item,
     read_json_line,
 )
@@ -54,7 +53,7 @@ def _sized(line: bytes) -> tuple[Any, int | None, bytes | None] | str:
 
 
 def _agrees(line: bytes) -> int | None:
-    """Check decode_json_sized against the full path on ``line`` read three times; return
+    """Check read_json_line against the full path on ``line`` read three times; return
     the size it gave the third time (None: none)."""
     full = _full(line)
     size = None
@@ -72,8 +71,6 @@ def _agrees(line: bytes) -> int | None:
         if text is not None:  # the stored JSON, taken from the line
             assert size is not None
             assert text == dump_item_json(item), line
-    if not isinstance(full, str):  # both known by now
-        assert decode_json_sized(line) == read_json_line(line)[:2]
     return size
 
 
@@ -81,9 +78,9 @@ def test_the_bench_line_is_sized_by_its_shape() -> None:
     assert _agrees(_BENCH_LINE) == 157
     assert read_json_line(_BENCH_LINE)[2] == _BENCH_LINE[8:-2]  # the Item's text
     other = _BENCH_LINE.replace(b"p0005352", b"p0009999").replace(b"3746400", b"9999900")
-    assert decode_json_sized(other)[1] == 157  # same zeros: the same shape, sized at once
+    assert read_json_line(other)[1] == 157  # same zeros: the same shape, sized at once
     longer = _BENCH_LINE.replace(b"x" * 120, b"y" * 300)
-    assert decode_json_sized(longer)[1] == 157 + 180
+    assert read_json_line(longer)[1] == 157 + 180
 
 
 @pytest.mark.parametrize(
@@ -155,14 +152,14 @@ def test_a_size_past_the_limit_takes_the_full_path() -> None:
     assert _agrees(line) == MAX_ITEM_SIZE
     longer = line.replace(b'"x', b'"xx')
     assert _agrees(longer) is None
-    assert decode_json_sized(longer)[1] is None
+    assert read_json_line(longer)[1] is None
     assert _full(longer) == (decode_json_line(longer), None)
 
 
 def test_digits_in_names_of_one_shape_are_not_sized_by_it() -> None:
     """ "a1" and "a2" are the shape of "a1" and "a1": the shape gives no size."""
     for _ in range(3):
-        assert decode_json_sized(b'{"Item":{"a1":{"S":"x"},"a2":{"S":"y"}}}')[1] is None
+        assert read_json_line(b'{"Item":{"a1":{"S":"x"},"a2":{"S":"y"}}}')[1] is None
     assert _full(b'{"Item":{"a1":{"S":"x"},"a1":{"S":"y"}}}') == ({"a1": {"S": "y"}}, 3)
 
 
@@ -177,9 +174,9 @@ def test_the_shapes_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         assert len(s3files._JSON_SHAPES) <= 3
         assert len(s3files._JSON_SEEN) <= 3
     # full: the first shapes are kept (their lines sized), new ones are not
-    assert decode_json_sized(b'{"Item":{"a":{"S":"yy"}}}')[1] == 1 + 2
+    assert read_json_line(b'{"Item":{"a":{"S":"yy"}}}')[1] == 1 + 2
     for _ in range(3):
-        assert decode_json_sized(b'{"Item":{"b":{"S":"x"}}}') == ({"b": {"S": "x"}}, None)
+        assert read_json_line(b'{"Item":{"b":{"S":"x"}}}')[:2] == ({"b": {"S": "x"}}, None)
     assert len(s3files._JSON_SHAPES) == 3
 
 
